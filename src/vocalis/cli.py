@@ -1,14 +1,58 @@
-"""Command-line entry point (grows with the CLI issue)."""
+"""Command-line entry point.
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and ``run(args) -> int``,
+imported lazily so that ``vocalis --help`` stays fast and one broken command cannot break others.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+from typing import Protocol
+
+
+class _Command(Protocol):
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+# name -> (module, one-line help). Modules are imported only when their command is used.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sim-server": ("vocalis.sim.command", "run the local OpenAI-Realtime-compatible server"),
+}
+
+
+def _load(name: str) -> _Command:
+    module_name, _ = COMMANDS[name]
+    module: _Command = importlib.import_module(module_name)  # type: ignore[assignment]
+    return module
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vocalis", description="Realtime voice agents whose memory matches what was heard."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == selected:
+            _load(name).configure(command_parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    print("vocalis: command not yet available:", " ".join(args), file=sys.stderr)
-    return 2
+    args_list = sys.argv[1:] if argv is None else argv
+    selected = next((a for a in args_list if a in COMMANDS), None)
+    parser = build_parser(selected)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _load(args.command).run(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
