@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _load(name: str) -> _Command:
     module_name, _ = COMMANDS[name]
-    module: _Command = importlib.import_module(module_name)  # type: ignore[assignment]
+    module: _Command = importlib.import_module(module_name)
     return module
 
 
