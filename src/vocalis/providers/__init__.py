@@ -1,1 +1,47 @@
-"""providers"""
+"""Realtime providers behind one neutral interface (`vocalis.providers.base`)."""
+
+from vocalis.providers.base import (
+    Capabilities,
+    Generation,
+    GenerationDone,
+    GenerationStarted,
+    InputAudioCommitted,
+    InputSpeechStarted,
+    InputSpeechStopped,
+    InputTranscription,
+    MessageGeneration,
+    OperationError,
+    ProviderError,
+    ProviderEvent,
+    RealtimeModel,
+    RealtimeSession,
+    SessionClosed,
+    SessionOptions,
+    SessionReconnected,
+    ToolCall,
+    ToolSpec,
+    TurnDetection,
+)
+
+__all__ = [
+    "Capabilities",
+    "Generation",
+    "GenerationDone",
+    "GenerationStarted",
+    "InputAudioCommitted",
+    "InputSpeechStarted",
+    "InputSpeechStopped",
+    "InputTranscription",
+    "MessageGeneration",
+    "OperationError",
+    "ProviderError",
+    "ProviderEvent",
+    "RealtimeModel",
+    "RealtimeSession",
+    "SessionClosed",
+    "SessionOptions",
+    "SessionReconnected",
+    "ToolCall",
+    "ToolSpec",
+    "TurnDetection",
+]

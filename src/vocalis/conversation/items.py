@@ -1,0 +1,107 @@
+"""Provider-neutral conversation items: the local history.
+
+The history is the product's proof: each assistant message carries the provider item id, the
+text whose audio was actually *played*, whether it was interrupted and how many ms were heard.
+Items serialize to plain JSON (`to_json`) in the shape the CLI writes (`{"items": [...]}`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+Role = Literal["user", "assistant", "system"]
+
+
+@dataclass(slots=True)
+class MessageItem:
+    id: str
+    role: Role
+    text: str = ""
+    interrupted: bool = False
+    # Heard audio for assistant messages (None for items without audio, e.g. typed text).
+    played_ms: float | None = None
+    # Audio the provider generated for this item (received bytes), for metrics and clamping.
+    generated_ms: float | None = None
+    # Full text the provider generated; differs from `text` when interrupted.
+    generated_text: str | None = None
+    response_id: str | None = None
+    created_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type(self) -> Literal["message"]:
+        return "message"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "type": "message",
+            "role": self.role,
+            "text": self.text,
+            "interrupted": self.interrupted,
+            "played_ms": None if self.played_ms is None else round(self.played_ms, 1),
+        }
+        if self.generated_ms is not None:
+            data["generated_ms"] = round(self.generated_ms, 1)
+        if self.generated_text is not None and self.generated_text != self.text:
+            data["generated_text"] = self.generated_text
+        if self.response_id is not None:
+            data["response_id"] = self.response_id
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+
+@dataclass(slots=True)
+class FunctionCallItem:
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+    response_id: str | None = None
+    created_at: float = 0.0
+
+    @property
+    def type(self) -> Literal["function_call"]:
+        return "function_call"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function_call",
+            "call_id": self.call_id,
+            "name": self.name,
+            "arguments": self.arguments,
+        }
+
+
+@dataclass(slots=True)
+class FunctionCallOutputItem:
+    id: str
+    call_id: str
+    output: str
+    name: str = ""
+    is_error: bool = False
+    created_at: float = 0.0
+
+    @property
+    def type(self) -> Literal["function_call_output"]:
+        return "function_call_output"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function_call_output",
+            "call_id": self.call_id,
+            "name": self.name,
+            "output": self.output,
+            "is_error": self.is_error,
+        }
+
+
+ConversationItem: TypeAlias = MessageItem | FunctionCallItem | FunctionCallOutputItem
+
+
+def history_to_json(items: list[ConversationItem]) -> dict[str, Any]:
+    return {"items": [item.to_json() for item in items]}

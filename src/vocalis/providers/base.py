@@ -1,0 +1,335 @@
+"""The provider-neutral realtime interface.
+
+The runtime never knows which provider it talks to. A provider turns its wire protocol into:
+
+* a `Generation` per response, carrying a *stream of messages* (one per provider message item,
+  in playback order, each with its own audio and text streams) and a stream of tool calls —
+  because modern models (gpt-realtime-2 preambles) answer with several messages per response;
+* session-level events (`ProviderEvent`): speech started/stopped, input transcription,
+  errors, reconnects;
+* operations the runtime needs to keep the provider's memory equal to what was heard:
+  truncate, delete, create items, and a minimal history sync.
+
+`Capabilities` say what a provider can do so the runtime adapts instead of special-casing.
+Every stream here is a `Channel` that the provider *must* close (also on errors and
+disconnects): a consumer can never wait forever on a dead response.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+
+from vocalis.conversation.items import ConversationItem
+from vocalis.utils.channel import Channel
+
+Modality = Literal["audio", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider supports; the runtime branches on these, never on provider names."""
+
+    server_vad: bool = True
+    # The server cancels a running response itself when the caller starts speaking.
+    server_interrupts_response: bool = True
+    # `truncate(item, ms)` exists (OpenAI: conversation.item.truncate).
+    truncation: bool = True
+    # Items can be deleted/created by id (history edits, sync after reconnect).
+    mutable_history: bool = True
+    # Responses can be text-only (output_modalities ["text"]).
+    text_only_output: bool = True
+    # A response may contain several assistant messages (preambles).
+    multi_message_responses: bool = True
+    # Manual turn control (commit + generate_reply) when VAD is off.
+    manual_turns: bool = True
+    # Streaming function-call arguments.
+    streaming_tool_arguments: bool = True
+    input_sample_rate: int = 24000
+    output_sample_rate: int = 24000
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function tool as the model sees it (JSON schema for its parameters)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDetection:
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    create_response: bool = True
+    interrupt_response: bool = True
+    idle_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Provider-neutral session settings. `None` means "provider default / leave unchanged"."""
+
+    instructions: str | None = None
+    voice: str | None = None
+    output_modalities: tuple[Modality, ...] = ("audio",)
+    # None disables turn detection (manual turns).
+    turn_detection: TurnDetection | None = field(default_factory=TurnDetection)
+    input_transcription_model: str | None = None
+    input_transcription_language: str | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high", "xhigh"] | None = None
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str | None = None
+    max_output_tokens: int | Literal["inf"] | None = None
+    speed: float | None = None
+
+
+# --------------------------------------------------------------------------- generation streams
+
+
+@dataclass(slots=True)
+class MessageGeneration:
+    """One assistant message of a response: one output segment for the transport.
+
+    `audio` yields int16 mono chunks at `Capabilities.output_sample_rate`; `text` yields
+    transcript (or text) deltas. Both are closed by the provider when the item is done,
+    cancelled, or the connection died.
+    """
+
+    item_id: str
+    response_id: str
+    output_index: int
+    modalities: tuple[Modality, ...]
+    audio: Channel[np.ndarray] = field(default_factory=Channel)
+    text: Channel[str] = field(default_factory=Channel)
+    phase: str | None = None
+    # Filled by the provider as data arrives (read by the runtime for clamping and metrics).
+    audio_received_ms: float = 0.0
+    text_received: str = ""
+    # Set once the item ended: "completed", "incomplete", "cancelled" or "disconnected".
+    status: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A complete function call (arguments final). Streaming deltas go to `arguments_delta`."""
+
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationDone:
+    response_id: str
+    # "completed" | "cancelled" | "incomplete" | "failed" | "disconnected"
+    status: str
+    reason: str | None = None
+    error_code: str | None = None
+    # Every output item id the provider announced for this response, in output order,
+    # including items the runtime never pulled from `messages`.
+    output_item_ids: tuple[str, ...] = ()
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Generation:
+    """One provider response.
+
+    `messages` yields each `MessageGeneration` in playback order as soon as it is announced;
+    `tool_calls` yields completed calls. Both close at the end of the response. `done`
+    resolves exactly once with the final status — also when the socket dropped.
+    `request_id` correlates with `generate_reply()`; server-initiated responses (VAD
+    `create_response`) have `request_id=None`.
+    """
+
+    response_id: str
+    messages: Channel[MessageGeneration] = field(default_factory=Channel)
+    tool_calls: Channel[ToolCall] = field(default_factory=Channel)
+    done: asyncio.Future[GenerationDone] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    request_id: str | None = None
+    # Output item ids announced so far (messages and function calls), in output order.
+    announced_item_ids: list[str] = field(default_factory=list)
+    created_at: float = 0.0
+    # Provider clock time of the first audio byte (time-to-first-audio metric).
+    first_audio_at: float | None = None
+
+
+# --------------------------------------------------------------------------- session events
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStarted:
+    generation: Generation
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpeechStarted:
+    item_id: str | None
+    audio_start_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpeechStopped:
+    item_id: str | None
+    audio_end_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class InputAudioCommitted:
+    item_id: str
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InputTranscription:
+    item_id: str
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderError:
+    code: str | None
+    message: str
+    # Fatal errors end the session (auth, quota); all others are reported and survived.
+    fatal: bool = False
+    # The client operation that failed, when known ("truncate", "delete", "response.create", ...).
+    operation: str | None = None
+    item_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReconnected:
+    reason: str
+    # Items replayed into the new provider session, in order.
+    replayed_item_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosed:
+    reason: str
+    error: ProviderError | None = None
+
+
+ProviderEvent: TypeAlias = (
+    GenerationStarted
+    | InputSpeechStarted
+    | InputSpeechStopped
+    | InputAudioCommitted
+    | InputTranscription
+    | ProviderError
+    | SessionReconnected
+    | SessionClosed
+)
+
+
+class OperationError(Exception):
+    """A provider operation was rejected (the session itself stays usable)."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --------------------------------------------------------------------------- model and session
+
+
+class RealtimeSession(abc.ABC):
+    """One live connection to a realtime model (reconnects are internal to the session)."""
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[ProviderEvent]:
+        """The session's event stream; ends after `SessionClosed`. Single consumer."""
+
+    @abc.abstractmethod
+    async def update_options(self, options: SessionOptions) -> None:
+        """Apply instructions/tools/voice/VAD...; resolves when the provider confirmed."""
+
+    # -- input audio (hot path: must not block, must not copy needlessly)
+    @abc.abstractmethod
+    def append_audio(self, samples: np.ndarray) -> None:
+        """Queue int16 mono input audio at `capabilities.input_sample_rate`."""
+
+    @abc.abstractmethod
+    async def commit_audio(self) -> None: ...
+
+    @abc.abstractmethod
+    async def clear_audio(self) -> None: ...
+
+    # -- responses
+    @abc.abstractmethod
+    async def generate_reply(
+        self,
+        *,
+        instructions: str | None = None,
+        tool_choice: str | None = None,
+        output_modalities: Sequence[Modality] | None = None,
+    ) -> Generation:
+        """Request a response and return its `Generation` once the provider created it.
+
+        Raises `OperationError` (e.g. `conversation_already_has_active_response`) instead of
+        waiting forever; the runtime is responsible for only asking when idle.
+        """
+
+    @abc.abstractmethod
+    async def cancel_response(self, response_id: str | None = None) -> None:
+        """Cancel the active response; no error when nothing is active."""
+
+    # -- history edits
+    @abc.abstractmethod
+    async def truncate(self, item_id: str, audio_end_ms: float) -> None:
+        """Cut an assistant item's audio at the heard position.
+
+        Clamps to the audio received for that item; an item with nothing received (or a
+        position that rounds to 0) is deleted instead — never truncated at 0.
+        """
+
+    @abc.abstractmethod
+    async def delete_item(self, item_id: str) -> None:
+        """Delete by id; deleting an item the provider no longer has is not an error."""
+
+    @abc.abstractmethod
+    async def create_item(self, item: ConversationItem, previous_item_id: str | None = None) -> str:
+        """Insert an item; returns the provider item id."""
+
+    @abc.abstractmethod
+    async def send_tool_output(self, call_id: str, output: str) -> str:
+        """Send a function_call_output (does not request a response)."""
+
+    @abc.abstractmethod
+    async def sync_history(self, items: Sequence[ConversationItem]) -> None:
+        """Make the provider conversation equal `items` with a minimal delete/create diff."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class RealtimeModel(abc.ABC):
+    """Configuration + factory: one model object can open many sessions."""
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abc.abstractmethod
+    async def connect(self, options: SessionOptions) -> RealtimeSession:
+        """Open a session with `options` applied (returns after the provider confirmed)."""

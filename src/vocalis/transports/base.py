@@ -1,0 +1,153 @@
+"""The transport contract: what the heard contract needs from audio I/O.
+
+The heard contract is only as true as the transport's playback clock. So a sink does not just
+accept audio: every *output segment* (one per provider message) gets its own `PlayoutResult`
+— `full`, `partial(played_ms)` or `skipped` — measured from frames actually played (paced
+real-time output, Twilio mark acknowledgements, the browser's playback position), never from
+bytes received.
+
+Segments queue back to back (no inter-message gap): the runtime may push message 2 while
+message 1 still plays, and still gets one result per message. `clear()` is the barge-in: it
+stops playback at once and resolves every pending segment (the playing one `partial`, queued
+ones `skipped`).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from vocalis.audio.frame import AudioFrame
+
+
+class PlayoutStatus(enum.Enum):
+    FULL = "full"
+    PARTIAL = "partial"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutResult:
+    segment_id: str
+    status: PlayoutStatus
+    # Audio actually played (ms of this segment's own timeline, from its first sample).
+    played_ms: float
+    # Audio handed to the sink for this segment.
+    pushed_ms: float
+    # Clock times (the transport's clock) of the first played frame and of the end.
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.status is not PlayoutStatus.FULL
+
+
+class OutputSegment(abc.ABC):
+    """One message's audio on its way to the caller."""
+
+    def __init__(self, segment_id: str, sample_rate: int) -> None:
+        self.id = segment_id
+        self.sample_rate = sample_rate
+        loop = asyncio.get_running_loop()
+        # Resolves with the clock time of the first *played* frame (never if skipped).
+        self.started: asyncio.Future[float] = loop.create_future()
+        self._result: asyncio.Future[PlayoutResult] = loop.create_future()
+
+    @abc.abstractmethod
+    def push(self, samples: np.ndarray) -> None:
+        """Queue int16 mono audio at `sample_rate` (converted at the sink's edge)."""
+
+    @abc.abstractmethod
+    def end(self) -> None:
+        """No more audio for this segment: it completes when its queued audio has played."""
+
+    async def wait_for_playout(self) -> PlayoutResult:
+        return await asyncio.shield(self._result)
+
+    @property
+    def done(self) -> bool:
+        return self._result.done()
+
+    def _resolve(self, result: PlayoutResult) -> None:
+        if not self._result.done():
+            self._result.set_result(result)
+        if not self.started.done() and result.status is PlayoutStatus.SKIPPED:
+            self.started.cancel()
+
+
+class AudioSink(abc.ABC):
+    """Agent audio out, with a playback clock."""
+
+    @abc.abstractmethod
+    def begin_segment(self, segment_id: str, sample_rate: int) -> OutputSegment:
+        """Open a segment; it plays after every earlier segment (back to back)."""
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Barge-in: stop now; the playing segment ends `partial`, queued ones `skipped`."""
+
+    @property
+    @abc.abstractmethod
+    def playing(self) -> bool:
+        """True while any segment has audio queued or playing."""
+
+    async def aclose(self) -> None:
+        self.clear()
+
+
+class AudioSource(abc.ABC):
+    """Caller audio in."""
+
+    @abc.abstractmethod
+    def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
+        """Caller audio as mono int16 frames converted to `sample_rate`; ends on hang-up."""
+
+
+class TextSink:
+    """Where words and states go for display (transcripts, UI). All methods optional."""
+
+    def agent_text(self, segment_id: str, text: str) -> None:
+        """Words of an agent message, delivered as their audio plays."""
+
+    def agent_segment_ended(self, segment_id: str, result: PlayoutResult, heard_text: str) -> None:
+        """Final verdict for a message: played / interrupted at N ms / never played."""
+
+    def user_transcript(self, item_id: str, text: str, final: bool) -> None: ...
+
+    def agent_state(self, state: str) -> None: ...
+
+    def notice(self, message: str) -> None:
+        """Human-readable warnings (e.g. text-only message with no TTS fallback)."""
+
+
+class Transport(abc.ABC):
+    """A caller connection: audio both ways, optional text, and a hang-up signal."""
+
+    @property
+    @abc.abstractmethod
+    def audio_in(self) -> AudioSource: ...
+
+    @property
+    @abc.abstractmethod
+    def audio_out(self) -> AudioSink: ...
+
+    @property
+    def text_out(self) -> TextSink | None:
+        return None
+
+    def text_in(self) -> AsyncIterator[str] | None:
+        """Typed caller messages, when the transport has a text input."""
+        return None
+
+    @abc.abstractmethod
+    async def wait_closed(self) -> None:
+        """Returns when the caller hung up / the input ended."""
+
+    async def aclose(self) -> None:
+        await self.audio_out.aclose()
