@@ -1,1 +1,35 @@
-"""audio"""
+"""Audio primitives for vocalis: int16 frames, resampling, G.711, base64 transport, VAD and
+real synthesized speech (espeak-ng) for demos and tests.
+
+Everything here is transport- and provider-agnostic and safe to call on the per-frame hot path.
+"""
+
+from vocalis.audio.codec import b64decode_bytes, b64decode_pcm16, b64encode_bytes, b64encode_pcm16
+from vocalis.audio.frame import (
+    AudioFrame,
+    Int16Array,
+    ms_to_samples,
+    pcm16_bytes_to_ms,
+    samples_to_ms,
+)
+from vocalis.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from vocalis.audio.resample import Quality, StreamResampler, resample
+
+__all__ = [
+    "AudioFrame",
+    "Int16Array",
+    "Quality",
+    "StreamResampler",
+    "alaw_decode",
+    "alaw_encode",
+    "b64decode_bytes",
+    "b64decode_pcm16",
+    "b64encode_bytes",
+    "b64encode_pcm16",
+    "ms_to_samples",
+    "pcm16_bytes_to_ms",
+    "resample",
+    "samples_to_ms",
+    "ulaw_decode",
+    "ulaw_encode",
+]
