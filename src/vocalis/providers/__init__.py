@@ -19,6 +19,7 @@ from vocalis.providers.base import (
     SessionOptions,
     SessionReconnected,
     ToolCall,
+    ToolCallDelta,
     ToolSpec,
     TurnDetection,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "SessionOptions",
     "SessionReconnected",
     "ToolCall",
+    "ToolCallDelta",
     "ToolSpec",
     "TurnDetection",
 ]

@@ -121,13 +121,26 @@ class MessageGeneration:
 
 @dataclass(slots=True)
 class ToolCall:
-    """A complete function call (arguments final). Streaming deltas go to `arguments_delta`."""
+    """A complete function call (arguments final).
+
+    Streaming argument deltas go to `Generation.tool_call_deltas`.
+    """
 
     item_id: str
     call_id: str
     name: str
     arguments: str
     response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A chunk of a function call's arguments as it streams (before the `ToolCall` is final)."""
+
+    item_id: str
+    call_id: str
+    name: str
+    delta: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +170,8 @@ class Generation:
     response_id: str
     messages: Channel[MessageGeneration] = field(default_factory=Channel)
     tool_calls: Channel[ToolCall] = field(default_factory=Channel)
+    # Argument deltas of calls still streaming (optional to consume; closed with the response).
+    tool_call_deltas: Channel[ToolCallDelta] = field(default_factory=Channel)
     done: asyncio.Future[GenerationDone] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
