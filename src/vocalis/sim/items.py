@@ -1,0 +1,148 @@
+"""Validation of client-supplied items (``conversation.item.create``) into :class:`Item`.
+
+Kept apart from :mod:`vocalis.sim.conversation` because it is about the wire shape of one
+event, while the conversation is about order and item operations.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from vocalis.sim import errors
+from vocalis.sim.conversation import Item
+
+_ITEM_TYPES = ("message", "function_call", "function_call_output")
+_ROLES = ("user", "assistant", "system")
+_PART_TYPES_BY_ROLE = {
+    "user": ("input_text", "input_audio", "input_image"),
+    "system": ("input_text",),
+    "assistant": ("output_text", "output_audio", "text"),
+}
+_ITEM_KEYS = (
+    "id",
+    "object",
+    "type",
+    "status",
+    "role",
+    "content",
+    "call_id",
+    "name",
+    "arguments",
+    "output",
+    "phase",
+)
+
+
+def _str_field(item: dict[str, Any], key: str, *, required: bool) -> str | None:
+    value = item.get(key)
+    if value is None:
+        if required:
+            raise errors.missing_parameter(f"item.{key}")
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid_type(f"item.{key}", "a string", value)
+    return value
+
+
+def parse_client_item(
+    raw: Any,
+    *,
+    new_id: Callable[[], str],
+    input_bytes_per_ms: float,
+    known_call_ids: set[str],
+) -> Item:
+    """Build an :class:`Item` from ``conversation.item.create.item`` or raise the API's error.
+
+    ``known_call_ids`` are the call ids of function calls in the conversation; an output for
+    another id is refused as the real API does.
+    """
+    if raw is None:
+        raise errors.missing_parameter("item")
+    if not isinstance(raw, dict):
+        raise errors.invalid_type("item", "an object", raw)
+    for key in raw:
+        if key not in _ITEM_KEYS:
+            raise errors.unknown_parameter(f"item.{key}")
+    item_type = raw.get("type")
+    if item_type is None:
+        # The API infers a message when the type is omitted but a role is present.
+        if "role" not in raw:
+            raise errors.missing_parameter("item.type")
+        item_type = "message"
+    if item_type not in _ITEM_TYPES:
+        raise errors.invalid_value("item.type", item_type, _ITEM_TYPES)
+    item_id = _str_field(raw, "id", required=False) or new_id()
+    if len(item_id) > 32:
+        raise errors.string_too_long("item.id", 32, len(item_id))
+    status = raw.get("status") or "completed"
+    if status not in ("completed", "incomplete", "in_progress"):
+        raise errors.invalid_value(
+            "item.status", status, ("completed", "incomplete", "in_progress")
+        )
+    phase = _str_field(raw, "phase", required=False)
+
+    if item_type == "function_call":
+        return Item(
+            id=item_id,
+            type="function_call",
+            status=status,
+            call_id=_str_field(raw, "call_id", required=False) or new_id().replace("item", "call"),
+            name=_str_field(raw, "name", required=True),
+            arguments=_str_field(raw, "arguments", required=False) or "",
+            phase=phase,
+        )
+    if item_type == "function_call_output":
+        call_id = _str_field(raw, "call_id", required=True)
+        assert call_id is not None
+        if call_id not in known_call_ids:
+            raise errors.tool_call_unknown(call_id)
+        output = _str_field(raw, "output", required=True)
+        return Item(id=item_id, type="function_call_output", call_id=call_id, output=output)
+
+    role = raw.get("role")
+    if role is None:
+        raise errors.missing_parameter("item.role")
+    if role not in _ROLES:
+        raise errors.invalid_value("item.role", role, _ROLES)
+    content_raw = raw.get("content")
+    if content_raw is None:
+        raise errors.missing_parameter("item.content")
+    if not isinstance(content_raw, list):
+        raise errors.invalid_type("item.content", "an array", content_raw)
+    item = Item(id=item_id, type="message", role=role, status=status, phase=phase)
+    item.bytes_per_ms = input_bytes_per_ms
+    allowed = _PART_TYPES_BY_ROLE[role]
+    for index, part in enumerate(content_raw):
+        param = f"item.content[{index}]"
+        if not isinstance(part, dict):
+            raise errors.invalid_type(param, "an object", part)
+        part_type = part.get("type")
+        if part_type == "output_audio" and role == "assistant":
+            raise errors.assistant_audio_not_supported()
+        if part_type not in allowed:
+            raise errors.invalid_value(f"{param}.type", part_type, allowed)
+        if part_type in ("input_text", "output_text", "text"):
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise errors.invalid_type(f"{param}.text", "a string", text)
+            wire_type = "output_text" if part_type == "text" else part_type
+            item.content.append({"type": wire_type, "text": text})
+        elif part_type == "input_audio":
+            audio = part.get("audio")
+            if audio is not None:
+                if not isinstance(audio, str):
+                    raise errors.invalid_type(f"{param}.audio", "a string", audio)
+                try:
+                    decoded = base64.b64decode(audio, validate=True)
+                except (binascii.Error, ValueError):
+                    raise errors.audio_not_base64() from None
+                if index == 0:
+                    item.audio.extend(decoded)
+            transcript = part.get("transcript")
+            item.content.append({"type": "input_audio", "transcript": transcript})
+        else:  # input_image
+            item.content.append({k: v for k, v in part.items() if k in ("type", "detail")})
+    return item
