@@ -1,0 +1,105 @@
+"""Which realtime endpoint a command talks to, and the flags that choose it.
+
+Why: `run`, `serve` and `console` all follow the same rule, and a user must be able to predict
+it: `--realtime-url` if given; else OpenAI when `OPENAI_API_KEY` is set; else the embedded
+sim-server (so everything works offline with no key). The choice is a plain value
+(`Endpoint`) so it can be tested without opening sockets, and it is printed once at start so
+nobody wonders whether they are paying for tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from vocalis.app.errors import UsageError
+
+OPENAI_URL = "wss://api.openai.com/v1/realtime"
+DEFAULT_MODEL = "gpt-realtime"
+API_KEY_ENV = "OPENAI_API_KEY"
+
+EndpointKind = Literal["url", "openai", "embedded"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    kind: EndpointKind
+    # None for "embedded": the URL is known only once the embedded server listens.
+    url: str | None
+    model: str
+    # Never printed; `describe()` leaves it out.
+    api_key: str | None
+    scenario: Path | None = None
+    pace: float = 1.0
+
+    def describe(self) -> str:
+        if self.kind == "embedded":
+            scenario = f", scenario {self.scenario}" if self.scenario else ""
+            return f"embedded sim-server (offline, model {self.model}{scenario})"
+        where = "OpenAI" if self.kind == "openai" else self.url
+        return f"{where} (model {self.model})"
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "realtime endpoint",
+        "--realtime-url if given; else OpenAI when OPENAI_API_KEY is set; "
+        "else an embedded sim-server is started (offline, no key needed)",
+    )
+    group.add_argument(
+        "--realtime-url",
+        metavar="URL",
+        help="an OpenAI-Realtime-protocol WebSocket, e.g. ws://127.0.0.1:8765/v1/realtime",
+    )
+    group.add_argument(
+        "--model", metavar="NAME", help=f"realtime model name (default: {DEFAULT_MODEL})"
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="always use the embedded sim-server, even when OPENAI_API_KEY is set",
+    )
+    group.add_argument(
+        "--scenario",
+        metavar="FILE",
+        type=Path,
+        help="scenario YAML/JSON for the embedded sim-server (default: its built-in brain); "
+        "see docs/testing-with-sim-server.md",
+    )
+    group.add_argument(
+        "--pace",
+        metavar="X",
+        type=float,
+        default=1.0,
+        help="embedded sim-server speed: 1 = real time, 4 = four times faster (default: 1)",
+    )
+
+
+def _check_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("ws", "wss") or not parsed.netloc:
+        raise UsageError(f"--realtime-url must be a ws:// or wss:// URL, got {url!r}")
+    return url
+
+
+def choose_endpoint(args: argparse.Namespace, env: dict[str, str] | None = None) -> Endpoint:
+    """Apply the endpoint rule to parsed flags and the environment."""
+    environ = dict(os.environ) if env is None else env
+    model = args.model or DEFAULT_MODEL
+    scenario: Path | None = args.scenario
+    if scenario is not None and not scenario.is_file():
+        raise UsageError(f"scenario file not found: {scenario}")
+    if args.pace <= 0:
+        raise UsageError(f"--pace must be positive, got {args.pace}")
+    api_key = environ.get(API_KEY_ENV) or None
+    if args.realtime_url and args.offline:
+        raise UsageError("--realtime-url and --offline contradict each other: give one")
+    if args.realtime_url:
+        return Endpoint("url", _check_url(args.realtime_url), model, api_key)
+    if api_key and not args.offline and scenario is None:
+        return Endpoint("openai", OPENAI_URL, model, api_key)
+    return Endpoint("embedded", None, model, None, scenario=scenario, pace=args.pace)
