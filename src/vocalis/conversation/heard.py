@@ -1,0 +1,122 @@
+"""Which words of a message did the caller hear? (pure, no I/O, no clock)
+
+The transport reports *milliseconds* played; history needs *words*. This module maps one to
+the other as a word-boundary prefix of the generated text, so an interrupted message is stored
+as exactly the words whose audio reached the caller (at most one word off), never the
+look-ahead transcript the provider sent before the audio (P1, S11).
+
+Two sources of timing, best first:
+
+1. Word timings (`WordTiming`), when the provider or a TTS supplies them: a word is heard when
+   the middle of its audio has played.
+2. An estimate: words are spread over the audio in proportion to their character offsets.
+   When the message's audio is complete (`audio_complete=True`) the text spans exactly the
+   received audio. When it is not (the response was cancelled or the socket died mid-item),
+   the transcript may run ahead of the audio, so the text is spread over
+   `max(audio_ms, chars × ms_per_char)` — which never credits the caller with words whose audio
+   was never even generated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# espeak/gpt voices speak ~15-18 characters per second; 55 ms/char is on the fast side, which
+# keeps the estimate for incomplete audio conservative only when text really ran ahead.
+DEFAULT_MS_PER_CHAR = 55.0
+
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """One word's position in the message audio (ms from the message's first sample)."""
+
+    word: str
+    start_ms: float
+    end_ms: float
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of each whitespace-separated word."""
+    return [m.span() for m in _WORD.finditer(text)]
+
+
+def heard_word_count(
+    text: str,
+    played_ms: float,
+    audio_ms: float,
+    *,
+    word_timings: Sequence[WordTiming] | None = None,
+    audio_complete: bool = True,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
+) -> int:
+    """Number of leading words of `text` whose audio (mostly) played."""
+    spans = word_spans(text)
+    if not spans or played_ms <= 0:
+        return 0
+    if word_timings:
+        count = 0
+        for timing in word_timings[: len(spans)]:
+            if (timing.start_ms + timing.end_ms) / 2.0 <= played_ms:
+                count += 1
+            else:
+                break
+        if count == min(len(word_timings), len(spans)) and len(spans) > len(word_timings):
+            # Timings ran out (text longer than timed words): fall back to the estimate for the
+            # tail, but never below the timed words already proven heard.
+            return max(
+                count,
+                heard_word_count(
+                    text,
+                    played_ms,
+                    audio_ms,
+                    audio_complete=audio_complete,
+                    ms_per_char=ms_per_char,
+                ),
+            )
+        return count
+    text_len = len(text.rstrip())
+    span_ms = audio_ms if audio_complete else max(audio_ms, text_len * ms_per_char)
+    if span_ms <= 0:
+        return 0
+    if played_ms >= span_ms:
+        return len(spans)
+    count = 0
+    for start, end in spans:
+        mid_ms = (start + end) / 2.0 / text_len * span_ms
+        if mid_ms <= played_ms:
+            count += 1
+        else:
+            break
+    return count
+
+
+def heard_prefix(
+    text: str,
+    played_ms: float,
+    audio_ms: float,
+    *,
+    word_timings: Sequence[WordTiming] | None = None,
+    audio_complete: bool = True,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
+) -> str:
+    """The word-boundary prefix of `text` that was heard after `played_ms` of `audio_ms`.
+
+    Always `text[:k]` for some k at the end of a word (or ""), so stored text is verbatim model
+    output, never re-spaced or re-punctuated.
+    """
+    count = heard_word_count(
+        text,
+        played_ms,
+        audio_ms,
+        word_timings=word_timings,
+        audio_complete=audio_complete,
+        ms_per_char=ms_per_char,
+    )
+    if count == 0:
+        return ""
+    spans = word_spans(text)
+    return text[: spans[count - 1][1]]
