@@ -5,6 +5,14 @@ Everything here is transport- and provider-agnostic and safe to call on the per-
 """
 
 from vocalis.audio.codec import b64decode_bytes, b64decode_pcm16, b64encode_bytes, b64encode_pcm16
+from vocalis.audio.espeak import (
+    ESPEAK_NATIVE_RATE,
+    EspeakError,
+    SpeechClip,
+    WordTiming,
+    synthesize,
+    synthesize_async,
+)
 from vocalis.audio.frame import (
     AudioFrame,
     Int16Array,
@@ -16,10 +24,14 @@ from vocalis.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encod
 from vocalis.audio.resample import Quality, StreamResampler, resample
 
 __all__ = [
+    "ESPEAK_NATIVE_RATE",
     "AudioFrame",
+    "EspeakError",
     "Int16Array",
     "Quality",
+    "SpeechClip",
     "StreamResampler",
+    "WordTiming",
     "alaw_decode",
     "alaw_encode",
     "b64decode_bytes",
@@ -30,6 +42,8 @@ __all__ = [
     "pcm16_bytes_to_ms",
     "resample",
     "samples_to_ms",
+    "synthesize",
+    "synthesize_async",
     "ulaw_decode",
     "ulaw_encode",
 ]
