@@ -1,0 +1,268 @@
+"""Function tools: plain Python functions the model can call.
+
+`@function_tool` (or passing a bare function to `Agent(tools=[...])`) turns a sync or async
+function into a `FunctionTool`:
+
+* the JSON schema the model sees comes from the type hints, and the docstring's summary and
+  `Args:` section (Google style) become the tool and parameter descriptions;
+* the arguments the model sends are validated by a pydantic model built from the signature,
+  so the function receives real, typed values;
+* nothing the model or the tool does can crash the session: bad JSON, invalid arguments, an
+  exception, a timeout or a result that is not JSON-serializable all become an error *output*
+  the model reads and can recover from (`ToolResult.is_error`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast, get_type_hints, overload
+
+import pydantic
+
+from vocalis.providers.base import ToolSpec
+
+ToolFunction = Callable[..., Any]
+
+_SECTION = re.compile(
+    r"^(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Examples?|Notes?):\s*$"
+)
+_ARG_LINE = re.compile(r"^(\*{0,2}\w+)\s*(\([^)]*\))?\s*:\s*(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What the model gets back for one call."""
+
+    output: str
+    is_error: bool = False
+
+
+class ToolError(Exception):
+    """Raise from a tool to send the model a clean error message (no traceback text)."""
+
+
+def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into (description, {parameter: description})."""
+    if not doc:
+        return "", {}
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    params: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    for raw in lines:
+        line = raw.rstrip()
+        header = _SECTION.match(line.strip())
+        if header and not raw.startswith((" ", "\t")):
+            section = header.group(1)
+            current = None
+            continue
+        if section is None:
+            summary.append(line)
+            continue
+        if section not in ("Args", "Arguments", "Parameters"):
+            continue
+        stripped = line.strip()
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        match = _ARG_LINE.match(stripped)
+        if match and (current is None or indent <= _arg_indent(lines, current)):
+            current = match.group(1).lstrip("*")
+            params[current] = match.group(3).strip()
+        elif current is not None:
+            params[current] = f"{params[current]} {stripped}".strip()
+    description = "\n".join(summary).strip()
+    # Paragraphs collapse to single spaces: the model does not need the line wrapping.
+    description = re.sub(r"(?<!\n)\n(?!\n)", " ", description)
+    return description, params
+
+
+def _arg_indent(lines: list[str], name: str) -> int:
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith(name) and _ARG_LINE.match(stripped):
+            return len(line) - len(line.lstrip())
+    return 0
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's auto titles: noise for the model, and tokens on every session.update."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "title" or not isinstance(v, str)}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    cleaned = cast(dict[str, Any], strip(schema))
+    # Keep property names (a property literally called "title" survives: it is a dict).
+    if "properties" in schema:
+        cleaned["properties"] = {key: strip(value) for key, value in schema["properties"].items()}
+    cleaned.setdefault("properties", {})
+    cleaned["type"] = "object"
+    return cleaned
+
+
+class FunctionTool:
+    """A callable tool with its schema, validator and error handling."""
+
+    def __init__(
+        self,
+        fn: ToolFunction,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if isinstance(fn, FunctionTool):
+            fn = fn.fn
+        self.fn: ToolFunction = fn
+        self.name = name or fn.__name__
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.name):
+            raise ValueError(f"tool name {self.name!r} must match [A-Za-z0-9_-]{{1,64}}")
+        doc_description, param_docs = parse_docstring(inspect.getdoc(fn))
+        self.description = description if description is not None else doc_description
+        self.timeout = timeout
+        self._is_async = inspect.iscoroutinefunction(fn)
+        self._model = self._build_model(fn, param_docs)
+        self.parameters = _clean_schema(self._model.model_json_schema())
+
+    @staticmethod
+    def _build_model(fn: ToolFunction, param_docs: dict[str, str]) -> type[pydantic.BaseModel]:
+        signature = inspect.signature(fn)
+        try:
+            hints = get_type_hints(fn, include_extras=True)
+        except Exception:  # unresolvable forward refs: fall back to raw annotations
+            hints = {}
+        fields: dict[str, Any] = {}
+        for pname, param in signature.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(
+                    f"tool {fn.__name__}: *args/**kwargs cannot be described to a model"
+                )
+            annotation = hints.get(pname, param.annotation)
+            if annotation is inspect.Parameter.empty:
+                annotation = Any
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            doc = param_docs.get(pname)
+            if doc:
+                fields[pname] = (annotation, pydantic.Field(default, description=doc))
+            else:
+                fields[pname] = (annotation, default)
+        model_name = "".join(part.capitalize() for part in fn.__name__.split("_")) + "Args"
+        return cast(
+            type[pydantic.BaseModel],
+            pydantic.create_model(
+                model_name, __config__=pydantic.ConfigDict(extra="forbid"), **fields
+            ),
+        )
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=self.description, parameters=self.parameters)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The decorated function stays callable directly (handy in tests)."""
+        return self.fn(*args, **kwargs)
+
+    async def invoke(self, arguments: str) -> ToolResult:
+        """Run the tool on the model's JSON arguments. Never raises (except cancellation)."""
+        try:
+            raw = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return _error(f"arguments for {self.name} are not valid JSON ({exc.msg})")
+        if not isinstance(raw, dict):
+            return _error(f"arguments for {self.name} must be a JSON object")
+        try:
+            parsed = self._model.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            return _error(f"invalid arguments for {self.name}: {problems}")
+        kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        try:
+            result = await self._run(kwargs)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            return _error(f"{self.name} timed out after {self.timeout} s")
+        except ToolError as exc:
+            return _error(str(exc))
+        except Exception as exc:
+            return _error(f"{self.name} failed: {type(exc).__name__}: {exc}")
+        return _serialize(self.name, result)
+
+    async def _run(self, kwargs: dict[str, Any]) -> Any:
+        call: Awaitable[Any]
+        if self._is_async:
+            call = cast(Awaitable[Any], self.fn(**kwargs))
+        else:
+            # Sync tools run in a worker thread so a slow one cannot freeze audio playout.
+            call = asyncio.to_thread(self.fn, **kwargs)
+        if self.timeout is None:
+            return await call
+        async with asyncio.timeout(self.timeout):
+            return await call
+
+    def __repr__(self) -> str:
+        return f"FunctionTool({self.name!r})"
+
+
+def _error(message: str) -> ToolResult:
+    return ToolResult(json.dumps({"error": message}), is_error=True)
+
+
+def _serialize(name: str, result: Any) -> ToolResult:
+    if isinstance(result, str):
+        return ToolResult(result)
+    try:
+        if isinstance(result, pydantic.BaseModel):
+            return ToolResult(result.model_dump_json())
+        if dataclasses.is_dataclass(result) and not isinstance(result, type):
+            result = dataclasses.asdict(result)
+        return ToolResult(json.dumps(result, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        return _error(f"{name} returned a result that is not JSON-serializable ({exc})")
+
+
+@overload
+def function_tool(fn: ToolFunction, /) -> FunctionTool: ...
+
+
+@overload
+def function_tool(
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+) -> Callable[[ToolFunction], FunctionTool]: ...
+
+
+def function_tool(
+    fn: ToolFunction | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> FunctionTool | Callable[[ToolFunction], FunctionTool]:
+    """Make a function callable by the model: `@function_tool` or `@function_tool(timeout=5)`."""
+    if fn is not None:
+        return FunctionTool(fn)
+
+    def wrap(inner: ToolFunction) -> FunctionTool:
+        return FunctionTool(inner, name=name, description=description, timeout=timeout)
+
+    return wrap
+
+
+def as_tool(tool: FunctionTool | ToolFunction) -> FunctionTool:
+    """Accept decorated tools and plain functions alike."""
+    return tool if isinstance(tool, FunctionTool) else FunctionTool(tool)
