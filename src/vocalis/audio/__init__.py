@@ -22,15 +22,19 @@ from vocalis.audio.frame import (
 )
 from vocalis.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from vocalis.audio.resample import Quality, StreamResampler, resample
+from vocalis.audio.vad import EnergyVAD, VADEvent, VADEventKind, db_to_threshold, threshold_to_db
 
 __all__ = [
     "ESPEAK_NATIVE_RATE",
     "AudioFrame",
+    "EnergyVAD",
     "EspeakError",
     "Int16Array",
     "Quality",
     "SpeechClip",
     "StreamResampler",
+    "VADEvent",
+    "VADEventKind",
     "WordTiming",
     "alaw_decode",
     "alaw_encode",
@@ -38,12 +42,14 @@ __all__ = [
     "b64decode_pcm16",
     "b64encode_bytes",
     "b64encode_pcm16",
+    "db_to_threshold",
     "ms_to_samples",
     "pcm16_bytes_to_ms",
     "resample",
     "samples_to_ms",
     "synthesize",
     "synthesize_async",
+    "threshold_to_db",
     "ulaw_decode",
     "ulaw_encode",
 ]
