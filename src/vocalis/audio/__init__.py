@@ -4,6 +4,7 @@ real synthesized speech (espeak-ng) for demos and tests.
 Everything here is transport- and provider-agnostic and safe to call on the per-frame hot path.
 """
 
+from vocalis.audio.chunker import FrameChunker
 from vocalis.audio.codec import b64decode_bytes, b64decode_pcm16, b64encode_bytes, b64encode_pcm16
 from vocalis.audio.espeak import (
     ESPEAK_NATIVE_RATE,
@@ -23,12 +24,14 @@ from vocalis.audio.frame import (
 from vocalis.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
 from vocalis.audio.resample import Quality, StreamResampler, resample
 from vocalis.audio.vad import EnergyVAD, VADEvent, VADEventKind, db_to_threshold, threshold_to_db
+from vocalis.audio.wav import read_wav, wav_bytes, write_wav
 
 __all__ = [
     "ESPEAK_NATIVE_RATE",
     "AudioFrame",
     "EnergyVAD",
     "EspeakError",
+    "FrameChunker",
     "Int16Array",
     "Quality",
     "SpeechClip",
@@ -45,6 +48,7 @@ __all__ = [
     "db_to_threshold",
     "ms_to_samples",
     "pcm16_bytes_to_ms",
+    "read_wav",
     "resample",
     "samples_to_ms",
     "synthesize",
@@ -52,4 +56,6 @@ __all__ = [
     "threshold_to_db",
     "ulaw_decode",
     "ulaw_encode",
+    "wav_bytes",
+    "write_wav",
 ]
