@@ -169,3 +169,14 @@ def test_synthesis_is_reproducible_regardless_of_history() -> None:
     assert again is not first
     assert np.array_equal(first.samples, again.samples)
     assert first.words == again.words
+
+
+def test_tokens_without_espeak_events_still_get_timings() -> None:
+    text = "Wait — what? It's U.S.A. e-mail"
+    clip = synthesize(text)
+    assert [w.word for w in clip.words] == text.split()
+    dash = clip.words[1]
+    assert dash.start_ms == dash.end_ms == clip.words[2].start_ms
+    starts = [w.start_ms for w in clip.words]
+    assert starts == sorted(starts)
+    assert clip.words[-1].end_ms <= clip.duration_ms
