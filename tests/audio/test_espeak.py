@@ -180,3 +180,10 @@ def test_tokens_without_espeak_events_still_get_timings() -> None:
     starts = [w.start_ms for w in clip.words]
     assert starts == sorted(starts)
     assert clip.words[-1].end_ms <= clip.duration_ms
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_word_timings_stay_inside_clip_at_any_rate(rate: int) -> None:
+    clip = synthesize("Wait — what? It's U.S.A. e-mail", sample_rate=rate)
+    assert clip.sample_rate == rate
+    assert all(0 <= w.start_ms <= w.end_ms <= clip.duration_ms for w in clip.words)

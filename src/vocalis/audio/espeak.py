@@ -459,6 +459,14 @@ def _synthesize_cached(
     words = _word_timings(text, events, pcm, native)
     samples = resample(pcm, native, sample_rate) if pcm.size else pcm
     samples.setflags(write=False)
+    # resampling rounds the length to whole output samples: keep every word inside the clip
+    final_ms = samples.shape[0] * 1000.0 / sample_rate
+    words = tuple(
+        w
+        if w.end_ms <= final_ms
+        else WordTiming(w.word, min(w.start_ms, final_ms), final_ms, w.char_start, w.char_end)
+        for w in words
+    )
     return SpeechClip(text=text, samples=samples, sample_rate=sample_rate, words=words)
 
 
