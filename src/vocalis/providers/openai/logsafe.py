@@ -1,0 +1,86 @@
+"""Logging that can neither leak secrets nor flood.
+
+Two hazards on a realtime socket: (1) the WebSocket library logs handshake headers at DEBUG,
+which would print `Authorization: Bearer sk-…` / `api-key`; (2) a misbehaving server can send
+thousands of bad events per second, and a warning per event (or one with a base64 audio
+payload inside) buries everything else. `HeaderRedactor` scrubs the first; `WarnLimiter` caps
+the second per kind of problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key"})
+_BEARER_RE = re.compile(r"(?i)(bearer\s+|api-key[:=]\s*)[^\s'\",]+")
+
+
+def scrub(text: str) -> str:
+    """Replace credentials that look like `Bearer <token>` / `api-key: <key>` in free text."""
+    return _BEARER_RE.sub(r"\1<redacted>", text)
+
+
+class HeaderRedactor(logging.Filter):
+    """Redacts secret header values in records of the WebSocket library's logger.
+
+    websockets logs each handshake header as `"> %s: %s" % (name, value)`; any record whose
+    arguments name a secret header gets its value replaced, and free text is scrubbed.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            new_args = list(args)
+            for i, arg in enumerate(new_args[:-1]):
+                if isinstance(arg, str) and arg.lower() in _SECRET_HEADERS:
+                    new_args[i + 1] = "<redacted>"
+            record.args = tuple(scrub(a) if isinstance(a, str) else a for a in new_args)
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        return True
+
+
+def redacting_logger(name: str) -> logging.Logger:
+    """A logger for the WebSocket library with the redactor attached (idempotent)."""
+    log = logging.getLogger(name)
+    if not any(isinstance(f, HeaderRedactor) for f in log.filters):
+        log.addFilter(HeaderRedactor())
+    return log
+
+
+class WarnLimiter:
+    """At most `burst` warnings per key per `interval` seconds; then one suppression summary."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        burst: int = 3,
+        interval: float = 30.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._burst = burst
+        self._interval = interval
+        self._now = now
+        # key -> [window start, count in window, suppressed in window]
+        self._state: dict[str, list[float]] = {}
+
+    def warn(self, key: str, msg: str, *args: object) -> bool:
+        """Log `msg % args` unless `key` is over budget; returns whether it was logged."""
+        now = self._now()
+        state = self._state.get(key)
+        if state is None or now - state[0] >= self._interval:
+            if state is not None and state[2]:
+                self._logger.warning("suppressed %d more warnings like: %s", int(state[2]), key)
+            state = [now, 0.0, 0.0]
+            self._state[key] = state
+        if state[1] < self._burst:
+            state[1] += 1
+            self._logger.warning(msg, *args)
+            return True
+        state[2] += 1
+        return False

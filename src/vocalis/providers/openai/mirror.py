@@ -1,0 +1,304 @@
+"""A local mirror of the provider conversation, and the minimal history diff against it.
+
+Why: the runtime's history says what the caller *heard*; the provider's conversation says what
+the model *remembers*. To make the second equal the first we need to know what the provider
+holds without asking it (no `retrieve` round-trips on the hot path). The mirror is updated only
+from server events (`conversation.item.added/.done/.truncated/.deleted`,
+`input_audio_buffer.committed`, transcription results) plus the audio bytes received per item,
+so it is as truthful as the server's own event stream.
+
+`plan_sync` is the pure core of `sync_history`: given the provider's item ids and the wanted
+ids, it keeps the longest common subsequence and deletes/creates the rest — the fewest
+operations that turn one sequence into the other with insert-after semantics.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
+
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+    Role,
+)
+
+_TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
+_AUDIO_PARTS = frozenset({"input_audio", "audio", "output_audio"})
+
+
+@dataclass(slots=True)
+class MirrorItem:
+    """What the provider holds for one item (never the audio itself)."""
+
+    id: str
+    type: str
+    role: str | None = None
+    status: str | None = None
+    # input/output text, or the audio transcript as far as the server reported it.
+    text: str = ""
+    has_audio: bool = False
+    # Set by `conversation.item.truncated`; the server then drops the transcript.
+    truncated_ms: int | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    # Created by this client as text (sync/replay): such items have no audio to truncate.
+    created_by_client: bool = False
+    # Monotonic insertion counter (lets a replay pick items added after the last sync).
+    seq: int = 0
+
+    def to_conversation_item(self) -> ConversationItem | None:
+        """Best-effort history item for replay (None for item types we do not replay)."""
+        if self.type == "message" and self.role in ("user", "assistant", "system"):
+            role: Role = self.role  # type: ignore[assignment]
+            return MessageItem(id=self.id, role=role, text=self.text)
+        if self.type == "function_call" and self.call_id is not None:
+            return FunctionCallItem(
+                id=self.id,
+                call_id=self.call_id,
+                name=self.name or "",
+                arguments=self.arguments or "",
+            )
+        if self.type == "function_call_output" and self.call_id is not None:
+            return FunctionCallOutputItem(
+                id=self.id, call_id=self.call_id, output=self.output or ""
+            )
+        return None
+
+
+def _apply_item_fields(entry: MirrorItem, item: dict[str, Any]) -> None:
+    """Copy what an `item` payload says into `entry` (fields absent in the payload are kept)."""
+    entry.type = str(item.get("type") or entry.type)
+    if item.get("role") is not None:
+        entry.role = str(item["role"])
+    if item.get("status") is not None:
+        entry.status = str(item["status"])
+    for key in ("call_id", "name", "arguments", "output"):
+        if item.get(key) is not None:
+            setattr(entry, key, str(item[key]))
+    content = item.get("content")
+    if isinstance(content, list) and content:
+        texts: list[str] = []
+        for part in content:
+            if not isinstance(part, dict):
+                continue
+            ptype = part.get("type")
+            if ptype in _AUDIO_PARTS:
+                entry.has_audio = True
+                if part.get("transcript"):
+                    texts.append(str(part["transcript"]))
+            elif ptype in _TEXT_PARTS and part.get("text"):
+                texts.append(str(part["text"]))
+        # The server empties the transcript of a truncated item; keep the mirror the same.
+        if entry.truncated_ms is None and texts:
+            entry.text = "".join(texts)
+
+
+class ConversationMirror:
+    """Ordered items of one provider session, keyed by provider item id."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, MirrorItem] = {}
+        self._order: list[str] = []
+        self._audio_ms: dict[str, float] = {}
+        self._seq = 0
+
+    # ----------------------------------------------------------------- reading
+
+    def ids(self) -> list[str]:
+        return list(self._order)
+
+    def items(self) -> list[MirrorItem]:
+        return [self._items[i] for i in self._order]
+
+    def get(self, item_id: str) -> MirrorItem | None:
+        return self._items.get(item_id)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @property
+    def seq(self) -> int:
+        """The last insertion counter handed out."""
+        return self._seq
+
+    def audio_ms(self, item_id: str) -> float:
+        """Output audio received for `item_id` in ms (0.0 if none)."""
+        return self._audio_ms.get(item_id, 0.0)
+
+    # ----------------------------------------------------------------- updates
+
+    def add_audio(self, item_id: str, ms: float) -> None:
+        """Count received output audio; may precede `conversation.item.added`."""
+        self._audio_ms[item_id] = self._audio_ms.get(item_id, 0.0) + ms
+        entry = self._items.get(item_id)
+        if entry is not None:
+            entry.has_audio = True
+
+    def _insert(self, entry: MirrorItem, previous_item_id: str | None, anchored: bool) -> None:
+        """Insert after `previous_item_id`; `None` with `anchored` means the start, else append."""
+        if entry.id in self._items:
+            self._order.remove(entry.id)
+        if anchored and previous_item_id is None:
+            self._order.insert(0, entry.id)
+        elif previous_item_id is not None and previous_item_id in self._items:
+            self._order.insert(self._order.index(previous_item_id) + 1, entry.id)
+        else:
+            self._order.append(entry.id)
+        self._items[entry.id] = entry
+
+    def on_item_added(
+        self, item: dict[str, Any], previous_item_id: str | None, *, anchored: bool = True
+    ) -> MirrorItem:
+        """`conversation.item.added` (GA) / `.created` (beta): insert or refresh the item.
+
+        `anchored` says whether the event carried `previous_item_id` at all; without it the
+        item is appended (an explicit `null` means "first item").
+        """
+        item_id = str(item["id"])
+        entry = self._items.get(item_id)
+        if entry is None:
+            self._seq += 1
+            entry = MirrorItem(id=item_id, type=str(item.get("type") or "message"), seq=self._seq)
+            if item_id in self._audio_ms:
+                entry.has_audio = True
+            self._insert(entry, previous_item_id, anchored)
+        _apply_item_fields(entry, item)
+        return entry
+
+    def on_item_done(self, item: dict[str, Any], previous_item_id: str | None = None) -> None:
+        item_id = str(item["id"])
+        if item_id not in self._items:
+            self.on_item_added(item, previous_item_id, anchored=previous_item_id is not None)
+            return
+        _apply_item_fields(self._items[item_id], item)
+
+    def on_committed(self, item_id: str, previous_item_id: str | None) -> None:
+        """`input_audio_buffer.committed`: a user audio item now exists (content may follow)."""
+        if item_id in self._items:
+            return
+        self._seq += 1
+        entry = MirrorItem(id=item_id, type="message", role="user", has_audio=True, seq=self._seq)
+        self._insert(entry, previous_item_id, anchored=True)
+
+    def on_transcript(self, item_id: str, transcript: str) -> None:
+        """Input transcription completed for a user audio item."""
+        entry = self._items.get(item_id)
+        if entry is not None:
+            entry.text = transcript
+
+    def on_truncated(self, item_id: str, audio_end_ms: int) -> None:
+        entry = self._items.get(item_id)
+        if entry is not None:
+            entry.truncated_ms = audio_end_ms
+            entry.text = ""
+
+    def on_deleted(self, item_id: str) -> None:
+        if self._items.pop(item_id, None) is not None:
+            self._order.remove(item_id)
+
+    def mark_client_created(self, item_id: str) -> None:
+        entry = self._items.get(item_id)
+        if entry is not None:
+            entry.created_by_client = True
+
+    def reset(self) -> None:
+        """A new provider session starts empty (item ids do not survive a reconnect)."""
+        self._items.clear()
+        self._order.clear()
+        self._audio_ms.clear()
+
+
+# --------------------------------------------------------------------------- the diff
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """Operations that turn the provider sequence into the wanted one.
+
+    Apply `deletes` (any order), then `creates` in order; each create inserts `item_id` after
+    `previous_id` (`None`: at the start). `kept` are the ids left untouched.
+    """
+
+    deletes: tuple[str, ...]
+    creates: tuple[tuple[str, str | None], ...]
+    kept: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.deletes and not self.creates
+
+
+def _lis_indices(values: Sequence[int]) -> list[int]:
+    """Positions (into `values`) of one longest strictly increasing subsequence."""
+    tails: list[int] = []  # values
+    tail_pos: list[int] = []  # positions of those values
+    parent: list[int] = [-1] * len(values)
+    for pos, value in enumerate(values):
+        k = bisect.bisect_left(tails, value)
+        if k == len(tails):
+            tails.append(value)
+            tail_pos.append(pos)
+        else:
+            tails[k] = value
+            tail_pos[k] = pos
+        parent[pos] = tail_pos[k - 1] if k > 0 else -1
+    out: list[int] = []
+    pos = tail_pos[-1] if tail_pos else -1
+    while pos >= 0:
+        out.append(pos)
+        pos = parent[pos]
+    out.reverse()
+    return out
+
+
+def plan_sync(
+    remote: Sequence[str],
+    local: Sequence[str],
+    *,
+    changed: AbstractSet[str] = frozenset(),
+    protected: AbstractSet[str] = frozenset(),
+) -> SyncPlan:
+    """Minimal delete/create plan from `remote` (provider ids, in order) to `local`.
+
+    Both sequences hold unique ids. Ids in `changed` exist on both sides with different content
+    and are replaced (delete + create). Ids in `protected` (items still being generated) are
+    never deleted or re-created, whatever their position.
+    """
+    remote_index = {item_id: i for i, item_id in enumerate(remote)}
+    candidates = [
+        (j, remote_index[item_id])
+        for j, item_id in enumerate(local)
+        if item_id in remote_index and item_id not in changed
+    ]
+    lis = _lis_indices([r for _, r in candidates])
+    kept_local = {local[candidates[p][0]] for p in lis}
+    kept_set = kept_local | {i for i in protected if i in remote_index}
+    deletes = tuple(i for i in remote if i not in kept_set)
+    creates: list[tuple[str, str | None]] = []
+    previous: str | None = None
+    for item_id in local:
+        if item_id not in kept_set:
+            creates.append((item_id, previous))
+        previous = item_id
+    kept = tuple(i for i in remote if i in kept_set)
+    return SyncPlan(deletes=deletes, creates=tuple(creates), kept=kept)
+
+
+def apply_plan(remote: Iterable[str], plan: SyncPlan) -> list[str]:
+    """Simulate the provider applying `plan` (used by tests and as executable documentation)."""
+    deleted = set(plan.deletes)
+    order = [i for i in remote if i not in deleted]
+    for item_id, previous in plan.creates:
+        order.insert(0 if previous is None else order.index(previous) + 1, item_id)
+    return order
