@@ -1,0 +1,350 @@
+"""An audio sink whose playback position comes from a `Clock`.
+
+Why it exists: the heard contract needs, per output segment, how much audio was *played*, not
+how much was received. A real sound card consumes audio at a fixed pace; this sink models one.
+A player task takes exactly one frame (`frame_ms`) from the queued segments per `frame_ms` of
+clock time, so every segment's `played_ms` is the sum of the frames that went out — under a
+`ManualClock` that number is exact and tests can assert it to the sample.
+
+Semantics (the model of a device buffer of one frame):
+
+- A frame counts as played when its tick fires (the sample data is "in the device"). A
+  `clear()` in the middle of a frame therefore counts that whole frame as played: the error is
+  below one frame, and the optional frame callback (the "as played" recording) always agrees
+  with `played_ms` exactly.
+- Segments play back to back: one frame may hold the tail of segment 1 and the head of
+  segment 2. `started` of each segment resolves with the clock time of its first sample.
+- A segment resolves `full` at the tick after its last sample went out (its audio has finished
+  playing); `ended_at` is the exact time of its last sample's end.
+- An *underrun* is a tick where the playing segment (already started, not ended) has not
+  enough audio queued: the missing part is silence, the segment position does not advance and
+  `underruns` counts the tick. A segment that has not started yet does not tick at all: the
+  player sleeps until audio (or `end()` / `clear()`) arrives, then starts a fresh timeline.
+- The timeline is the clock, not the player task: ticks due by `clock.now()` are played in
+  order even if the task runs late (event-loop stall, a `ManualClock` advanced in one big
+  step); `clear()` and `sync()` catch up first, so positions always reflect `clock.now()`.
+- `clear()`: every pending segment resolves at once — `partial(played_ms)` if any of it
+  played (or `full` if everything pushed had already gone out and it was ended), `skipped`
+  otherwise. Audio pushed into a resolved segment is dropped silently (providers keep sending
+  deltas for a moment after a barge-in).
+
+Hot path: per frame the player does slicing (views) and integer bookkeeping only; no copies,
+no logging, no per-frame objects besides the numpy views handed to the callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from vocalis.audio.frame import Int16Array
+from vocalis.audio.resample import StreamResampler
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.utils.clock import Clock
+
+__all__ = ["ClockedAudioSink", "ClockedSegment", "FrameCallback"]
+
+# Called for every played piece of audio: (samples at the sink rate, segment id, clock time of
+# the piece's first sample). A frame that spans two segments yields two calls.
+FrameCallback = Callable[[Int16Array, str, float], None]
+
+# Ticks are computed as anchor + k * frame; a tiny slack absorbs float drift of clocks that
+# are advanced in many small steps (ManualClock.advance(0.02) fifty times != 1.0 exactly).
+_TICK_SLACK_S = 1e-9
+
+
+class ClockedSegment(OutputSegment):
+    """One message's audio queued in a `ClockedAudioSink`."""
+
+    def __init__(self, sink: ClockedAudioSink, segment_id: str, sample_rate: int) -> None:
+        super().__init__(segment_id, sample_rate)
+        self._sink = sink
+        self._chunks: deque[Int16Array] = deque()
+        self._offset = 0  # samples of _chunks[0] already played
+        self._queued = 0  # samples (sink rate) waiting to play
+        self._played = 0  # samples (sink rate) played
+        self._pushed_in = 0  # samples (segment rate) handed to push()
+        self._ended = False
+        self._started_at: float | None = None
+        self._last_end: float | None = None  # clock time where the last played sample ends
+        self._resampler = (
+            StreamResampler(sample_rate, sink.sample_rate)
+            if sample_rate != sink.sample_rate
+            else None
+        )
+
+    # ------------------------------------------------------------------ producer side
+
+    def push(self, samples: np.ndarray) -> None:
+        if self.done:
+            return
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise ValueError(
+                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
+            )
+        if self._ended:
+            raise RuntimeError(f"segment {self.id!r}: push() after end()")
+        self._pushed_in += samples.shape[0]
+        if self._resampler is not None:
+            samples = self._resampler.push(samples)
+        if samples.shape[0]:
+            self._chunks.append(samples)
+            self._queued += samples.shape[0]
+            self._sink._wake()
+
+    def end(self) -> None:
+        if self.done or self._ended:
+            return
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            if tail.shape[0]:
+                self._chunks.append(tail)
+                self._queued += tail.shape[0]
+        self._ended = True
+        self._sink._wake()
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def played_ms(self) -> float:
+        return self._played * 1000.0 / self._sink.sample_rate
+
+    @property
+    def pushed_ms(self) -> float:
+        return self._pushed_in * 1000.0 / self.sample_rate
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    # ------------------------------------------------------------------ player side
+
+    def _take(self, n: int) -> Int16Array:
+        """Next up to `n` queued samples as a view of one pushed chunk."""
+        chunk = self._chunks[0]
+        start = self._offset
+        stop = min(start + n, chunk.shape[0])
+        piece = chunk[start:stop]
+        if stop == chunk.shape[0]:
+            self._chunks.popleft()
+            self._offset = 0
+        else:
+            self._offset = stop
+        taken = stop - start
+        self._queued -= taken
+        self._played += taken
+        return piece
+
+    def _finish(self, status: PlayoutStatus, now: float) -> None:
+        self._chunks.clear()
+        self._queued = 0
+        if status is PlayoutStatus.SKIPPED:
+            played_ms = 0.0
+            ended_at: float | None = now
+        else:
+            played_ms = self.played_ms
+            ended_at = self._last_end if status is PlayoutStatus.FULL else now
+        self._resolve(
+            PlayoutResult(
+                segment_id=self.id,
+                status=status,
+                played_ms=played_ms,
+                pushed_ms=self.pushed_ms,
+                started_at=self._started_at,
+                ended_at=ended_at,
+            )
+        )
+
+
+class ClockedAudioSink(AudioSink):
+    """Plays segments back to back at real-time pace on `clock` (see the module docstring).
+
+    `on_frame` receives every played piece as it goes out; used to record the agent channel
+    "as played". It runs on the player task and must be cheap and must not raise.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        sample_rate: int = 24000,
+        frame_ms: int = 20,
+        *,
+        on_frame: FrameCallback | None = None,
+    ) -> None:
+        if sample_rate <= 0 or frame_ms <= 0:
+            raise ValueError("sample_rate and frame_ms must be positive")
+        if (sample_rate * frame_ms) % 1000:
+            raise ValueError(f"{frame_ms} ms is not a whole number of samples at {sample_rate} Hz")
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self.frame_samples = sample_rate * frame_ms // 1000
+        self.on_frame = on_frame
+        self._frame_s = frame_ms / 1000.0
+        self._segments: deque[ClockedSegment] = deque()
+        # The device timeline: ticks at anchor + k * frame while active, None while idle.
+        self._anchor = 0.0
+        self._k = 0
+        self._next_tick: float | None = None
+        self._wake_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._error: BaseException | None = None
+        # Counters (read by metrics and tests).
+        self.underruns = 0
+        self.frames_played = 0
+
+    # ------------------------------------------------------------------ AudioSink API
+
+    def begin_segment(self, segment_id: str, sample_rate: int) -> ClockedSegment:
+        if self._closed:
+            raise RuntimeError("ClockedAudioSink is closed")
+        if self._error is not None:
+            raise RuntimeError("ClockedAudioSink player failed") from self._error
+        seg = ClockedSegment(self, segment_id, sample_rate)
+        self._segments.append(seg)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="vocalis-clocked-sink"
+            )
+        self._wake()
+        return seg
+
+    def clear(self) -> None:
+        now = self.clock.now()
+        # Frames whose tick is due went out even if the player task has not run yet.
+        self._advance_to(now)
+        segments = self._segments
+        self._segments = deque()
+        for seg in segments:
+            if seg._played == 0:
+                seg._finish(PlayoutStatus.SKIPPED, now)
+            elif seg._ended and seg._queued == 0:
+                seg._finish(PlayoutStatus.FULL, now)
+            else:
+                seg._finish(PlayoutStatus.PARTIAL, now)
+
+    @property
+    def playing(self) -> bool:
+        return any(seg._queued > 0 or seg._played > 0 for seg in self._segments)
+
+    @property
+    def pending_segments(self) -> int:
+        return len(self._segments)
+
+    def sync(self) -> None:
+        """Play every frame that is due by `clock.now()` (positions are then exact now)."""
+        self._advance_to(self.clock.now())
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self.clear()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                # Our own cancellation of the player; re-raise only if *we* are cancelled.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+        if self._error is not None:
+            raise RuntimeError("ClockedAudioSink player failed") from self._error
+
+    # ------------------------------------------------------------------ player
+
+    def _head_ready(self) -> bool:
+        """Whether the head segment needs ticks (else the device idles until woken)."""
+        if not self._segments:
+            return False
+        head = self._segments[0]
+        return head._queued > 0 or head._played > 0 or head._ended
+
+    def _wake(self) -> None:
+        if self._next_tick is None and self._head_ready():
+            # Start a fresh device timeline at the moment audio became available.
+            self._anchor = self.clock.now()
+            self._k = 0
+            self._next_tick = self._anchor
+            self._wake_event.set()
+
+    def _advance_to(self, now: float) -> None:
+        """Play every tick due by `now`, in order (synchronous catch-up)."""
+        try:
+            while self._next_tick is not None and self._next_tick <= now + _TICK_SLACK_S:
+                if self._play_frame(self._next_tick):
+                    self._k += 1
+                    self._next_tick = self._anchor + self._k * self._frame_s
+                else:
+                    self._next_tick = None
+        except Exception as exc:  # a failing frame callback must not hang waiters
+            self._error = exc
+            self._next_tick = None
+            self._wake_event.set()
+
+    async def _run(self) -> None:
+        clock = self.clock
+        wake = self._wake_event
+        while self._error is None:
+            deadline = self._next_tick
+            if deadline is None:
+                wake.clear()
+                await wake.wait()
+                continue
+            await clock.sleep_until(deadline - _TICK_SLACK_S)
+            self._advance_to(clock.now())
+        # The player failed: resolve every waiter; aclose() re-raises the error.
+        self.clear()
+
+    def _play_frame(self, tick: float) -> bool:
+        """Resolve finished segments, then send one frame. False when there is nothing to tick."""
+        segments = self._segments
+        rate = self.sample_rate
+        on_frame = self.on_frame
+        # 1. Segments whose last sample went out during the previous frame are now complete.
+        while segments:
+            head = segments[0]
+            if head._ended and head._queued == 0:
+                segments.popleft()
+                head._finish(PlayoutStatus.FULL if head._played else PlayoutStatus.SKIPPED, tick)
+            else:
+                break
+        if not segments:
+            return False
+        head = segments[0]
+        if head._played == 0 and head._queued == 0:
+            return False  # nothing to play yet and not started: no ticking, no underrun
+        # 2. Fill one frame from the queue, back to back across segments.
+        need = self.frame_samples
+        pos = 0
+        for seg in segments:
+            while need and seg._queued:
+                t = tick + pos / rate
+                if seg._started_at is None:
+                    seg._started_at = t
+                    if not seg.started.done():
+                        seg.started.set_result(t)
+                piece = seg._take(need)
+                n = piece.shape[0]
+                pos += n
+                need -= n
+                seg._last_end = tick + pos / rate
+                if on_frame is not None:
+                    on_frame(piece, seg.id, t)
+            if need == 0 or not seg._ended:
+                break
+        if need:
+            # The frame is short. It is an underrun when a segment that already started is
+            # still open and starving; a gap before a not-yet-started segment is not.
+            for seg in segments:
+                if not (seg._ended and seg._queued == 0):
+                    if seg._played:
+                        self.underruns += 1
+                    break
+        if pos:
+            self.frames_played += 1
+        return True
