@@ -1,0 +1,68 @@
+"""``vocalis sim-server``: run the local realtime server as its own process.
+
+Prints the WebSocket URL on stdout (one line, so scripts can read it) and serves until
+Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from vocalis.sim.server import SimServer
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port)")
+    parser.add_argument("--scenario", help="scenario file (YAML or JSON); default brain otherwise")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=1.0,
+        help="audio emission speed relative to real time (4 = 4x faster, 0 = unthrottled)",
+    )
+    parser.add_argument("--log", help="write every event both ways to this JSONL file")
+    parser.add_argument(
+        "--session-max-seconds",
+        type=float,
+        default=None,
+        help="expire sessions after this many seconds (session_expired, close 1001)",
+    )
+    parser.add_argument(
+        "--no-auth", action="store_true", help="accept connections without an API key header"
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    server = SimServer(
+        args.host,
+        args.port,
+        scenario=args.scenario,
+        pace=args.pace,
+        log_path=args.log,
+        session_max_seconds=args.session_max_seconds,
+        require_auth=not args.no_auth,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    async with server:
+        print(f"{server.url}?model=gpt-realtime", flush=True)
+        await stop.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_serve(args))
+    except OSError as exc:
+        print(f"vocalis sim-server: {exc}", file=sys.stderr)
+        return 1
+    return 0

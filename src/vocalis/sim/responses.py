@@ -1,0 +1,448 @@
+"""Response lifecycle: the exact GA event sequence of one response, as a pull-based stream.
+
+Sans-I/O. A :class:`ResponseRun` turns a :class:`ResponsePlan` into server events (without
+``event_id``; the session adds it) and mutates the conversation as a real server would: items
+appear at ``conversation.item.added``, audio and transcript grow with every delta, statuses are
+final at ``*.done``. The shell pulls ``(at_ms, event)`` pairs from :meth:`ResponseRun.stream`,
+where ``at_ms`` is the position on the response's audio timeline at which the event is due
+(the shell converts it to wall time with ``pace``). Between pulls the shell may call
+:meth:`cancel` or :meth:`fail`, which return the closing events for every open item plus
+``response.done``, exactly once.
+
+Per message item (audio): ``output_item.added``, ``conversation.item.added``,
+``content_part.added``, interleaved ``output_audio_transcript.delta`` (one per word, sent no
+later than the word's first audio byte, ``lookahead_ms`` earlier when possible) and
+``output_audio.delta`` (20–200 ms chunks), then ``output_audio.done``,
+``output_audio_transcript.done``, ``content_part.done``, ``output_item.done``,
+``conversation.item.done``. Text items use ``output_text.delta/.done``; function calls use
+``function_call_arguments.delta/.done`` and no content part.
+
+Orderings of a multi-item response: ``sequential`` closes each item before the next is added;
+``overlapping`` (observed with gpt-realtime-2) adds the next item and streams its first
+content delta *before* the previous item's done events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, ResponsePlan
+from vocalis.sim.conversation import Conversation, Item, WordSpan
+from vocalis.sim.ids import IdFactory
+from vocalis.sim.voice import Speech, VoiceParams, speak, text_word_times, voice_for
+
+Event = dict[str, Any]
+_ARGS_CHUNK = 16
+_ARGS_STEP_MS = 10.0
+_TEXT_WORD_MS = 60000.0 / 175
+_CONTENT_DELTAS = (
+    "response.output_audio.delta",
+    "response.output_text.delta",
+    "response.function_call_arguments.delta",
+)
+
+
+@dataclass(frozen=True)
+class ResponseContext:
+    """The effective configuration of one response (session defaults + overrides)."""
+
+    response_id: str
+    conversation_id: str | None
+    output_modalities: list[str]
+    output_format: dict[str, Any]
+    voice: str | dict[str, Any]
+    speed: float = 1.0
+    max_output_tokens: int | str = "inf"
+    metadata: dict[str, Any] | None = None
+    lookahead_ms: float = 200.0
+    seed: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+
+    @property
+    def audio(self) -> bool:
+        return self.output_modalities == ["audio"]
+
+
+@dataclass(eq=False)
+class _Out:
+    """Runtime state of one output item."""
+
+    index: int
+    plan: PlannedItem
+    item: Item
+    speech: Speech | None = None
+    added: bool = False
+    part_added: bool = False
+    done: bool = False
+    audio_ms: float = 0.0
+    text_sent: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _stable_seed(*parts: object) -> int:
+    """A run-to-run stable seed (``hash()`` of str is salted per process)."""
+    value = 1469598103934665603
+    for byte in "\x1f".join(map(str, parts)).encode():
+        value = ((value ^ byte) * 1099511628211) & 0xFFFFFFFFFFFF
+    return value
+
+
+class ResponseRun:
+    """One response from ``response.created`` to ``response.done``."""
+
+    def __init__(
+        self,
+        ctx: ResponseContext,
+        plan: ResponsePlan,
+        *,
+        conversation: Conversation | None,
+        ids: IdFactory,
+    ) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        self.id = ctx.response_id
+        self.conversation = conversation  # None for out-of-band responses
+        self.status = "in_progress"
+        self.status_details: dict[str, Any] | None = None
+        self.finished = False
+        self._ids = ids
+        self._outs = [self._prepare(index, planned) for index, planned in enumerate(plan.items)]
+        self._stream: Generator[float | Event, None, None] | None = None
+
+    @property
+    def in_conversation(self) -> bool:
+        return self.conversation is not None
+
+    @property
+    def items(self) -> list[Item]:
+        return [out.item for out in self._outs]
+
+    def item_audio_ms(self, output_index: int) -> float:
+        """Audio streamed so far for output item ``output_index``."""
+        return self._outs[output_index].audio_ms
+
+    # --- preparation ----------------------------------------------------------------------
+
+    def _prepare(self, index: int, planned: PlannedItem) -> _Out:
+        if isinstance(planned, PlannedCall):
+            item = Item(
+                id=self._ids.new("item"),
+                type="function_call",
+                status="in_progress",
+                call_id=planned.call_id or self._ids.new("call"),
+                name=planned.name,
+                arguments="",
+                phase=planned.phase,
+                response_id=self.id,
+            )
+            return _Out(index, planned, item)
+        fmt = self.ctx.output_format
+        item = Item(
+            id=self._ids.new("item"),
+            type="message",
+            role="assistant",
+            status="in_progress",
+            phase=planned.phase,
+            bytes_per_ms=48.0 if fmt["type"] == "audio/pcm" else 8.0,
+            response_id=self.id,
+        )
+        speech = None
+        if self.ctx.audio:
+            voice: VoiceParams = voice_for(self.ctx.voice, planned.voice)
+            seed = _stable_seed(self.ctx.seed, planned.text)
+            speech = speak(planned.text, voice, fmt["type"], self.ctx.speed, seed)
+        return _Out(index, planned, item, speech)
+
+    # --- wire shapes ---------------------------------------------------------------------
+
+    def response_object(self, *, final: bool) -> dict[str, Any]:
+        return {
+            "object": "realtime.response",
+            "id": self.id,
+            "status": self.status,
+            "status_details": self.status_details,
+            "output": [out.item.to_wire() for out in self._outs if out.added] if final else [],
+            "conversation_id": self.ctx.conversation_id,
+            "output_modalities": list(self.ctx.output_modalities),
+            "max_output_tokens": self.ctx.max_output_tokens,
+            "audio": {"output": {"format": dict(self.ctx.output_format), "voice": self.ctx.voice}},
+            "usage": self.usage() if final else None,
+            "metadata": self.ctx.metadata,
+        }
+
+    def created_event(self) -> Event:
+        return {"type": "response.created", "response": self.response_object(final=False)}
+
+    def usage(self) -> dict[str, Any]:
+        """Token usage from a deterministic formula: text ≈ 4 characters per token, input
+        audio 10 tokens/s, output audio 20 tokens/s."""
+        out_text = sum(math.ceil(len(out.text_sent) / 4) for out in self._outs if out.added)
+        out_audio = sum(math.ceil(out.audio_ms / 50) for out in self._outs if out.added)
+        in_text, in_audio = self.ctx.input_text_tokens, self.ctx.input_audio_tokens
+        return {
+            "total_tokens": in_text + in_audio + out_text + out_audio,
+            "input_tokens": in_text + in_audio,
+            "output_tokens": out_text + out_audio,
+            "input_token_details": {
+                "text_tokens": in_text,
+                "audio_tokens": in_audio,
+                "image_tokens": 0,
+                "cached_tokens": 0,
+                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+            },
+            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
+        }
+
+    def _output_tokens(self) -> int:
+        return int(self.usage()["output_tokens"])
+
+    def _scoped(self, out: _Out, event_type: str, **fields: Any) -> Event:
+        event: Event = {"type": event_type, "response_id": self.id}
+        if out.item.type == "message" and event_type != "response.output_item.added":
+            event["item_id"] = out.item.id
+        event["output_index"] = out.index
+        event.update(fields)
+        return event
+
+    def _part(self, out: _Out) -> dict[str, Any]:
+        if self.ctx.audio:
+            return {"type": "audio", "transcript": out.text_sent}
+        return {"type": "text", "text": out.text_sent}
+
+    # --- the stream -------------------------------------------------------------------------
+
+    def stream(self) -> Iterator[float | Event]:
+        """The events after ``response.created``, ending with ``response.done``.
+
+        A ``float`` element is a pacing point: the position (ms on the response's audio
+        timeline) that must be reached before pulling further. State changes (audio appended
+        to the item, words added to the transcript) happen only when the next event is
+        pulled, so a response stopped at a pacing point holds exactly what was sent.
+        """
+        if self._stream is None:
+            self._stream = self._generate()
+        return self._stream
+
+    def _generate(self) -> Generator[float | Event, None, None]:
+        overlapping = self.plan.ordering == "overlapping"
+        base = 0.0
+        pending: _Out | None = None  # overlapping: the previous item, still open
+        for out in self._outs:
+            yield base
+            yield from self._head(out)
+            at = base
+            for element in self._body(out, base):
+                yield element
+                if isinstance(element, float):
+                    at = element
+                    continue
+                if pending is not None and element["type"] in _CONTENT_DELTAS:
+                    yield from self._tail(pending, "completed")
+                    pending = None
+                if self._over_budget():
+                    yield from self._finish("incomplete", "max_output_tokens", inside=True)
+                    return
+            if pending is not None:  # the body streamed nothing (empty, truncated, deleted)
+                yield from self._tail(pending, "completed")
+                pending = None
+            if out.speech is not None:
+                base += out.audio_ms
+            else:
+                base = at + (_TEXT_WORD_MS if out.item.type == "message" else _ARGS_STEP_MS)
+            if overlapping:
+                pending = out
+            else:
+                yield base
+                yield from self._tail(out, "completed")
+        yield base
+        if pending is not None:
+            yield from self._tail(pending, "completed")
+        self.status = "completed"
+        self.finished = True
+        yield {"type": "response.done", "response": self.response_object(final=True)}
+
+    def _over_budget(self) -> bool:
+        cap = self.ctx.max_output_tokens
+        return isinstance(cap, int) and self._output_tokens() >= cap
+
+    def _head(self, out: _Out) -> Iterator[Event]:
+        item = out.item
+        out.added = True
+        wire = item.to_wire()
+        yield {
+            "type": "response.output_item.added",
+            "response_id": self.id,
+            "output_index": out.index,
+            "item": wire,
+        }
+        if self.conversation is not None:
+            previous = self.conversation.insert(item)
+            yield {"type": "conversation.item.added", "previous_item_id": previous, "item": wire}
+        if item.type == "message":
+            out.part_added = True
+            part = self._part(out)
+            item.content.append(
+                {"type": "output_audio", "transcript": ""}
+                if self.ctx.audio
+                else {"type": "output_text", "text": ""}
+            )
+            yield self._scoped(out, "response.content_part.added", content_index=0, part=part)
+
+    def _alive(self, out: _Out) -> bool:
+        """False once the client truncated or deleted the item: stop generating into it."""
+        if out.item.truncated_at_ms is not None:
+            return False
+        return self.conversation is None or out.item.id in self.conversation
+
+    def _add_text(self, out: _Out, word: WordSpan) -> None:
+        out.text_sent += word.text
+        out.item.words.append(word)
+        key = "transcript" if self.ctx.audio else "text"
+        out.item.content[0][key] = out.text_sent
+
+    def _body(self, out: _Out, base: float) -> Iterator[float | Event]:
+        plan = out.plan
+        if isinstance(plan, PlannedCall):
+            args = plan.arguments
+            for step, start in enumerate(range(0, len(args), _ARGS_CHUNK)):
+                yield base + step * _ARGS_STEP_MS
+                if not self._alive(out):
+                    return
+                delta = args[start : start + _ARGS_CHUNK]
+                out.text_sent += delta
+                out.item.arguments = out.text_sent
+                yield self._scoped(
+                    out,
+                    "response.function_call_arguments.delta",
+                    item_id=out.item.id,
+                    call_id=out.item.call_id,
+                    delta=delta,
+                )
+            return
+        assert isinstance(plan, PlannedMessage)
+        if out.speech is None:
+            for word in text_word_times(plan.text):
+                yield base + word.start_ms
+                if not self._alive(out):
+                    return
+                self._add_text(out, word)
+                yield self._scoped(
+                    out, "response.output_text.delta", content_index=0, delta=word.text
+                )
+            return
+        speech = out.speech
+        words = speech.words
+        lookahead = self.ctx.lookahead_ms
+        audio_view = memoryview(speech.audio)
+        next_word = 0
+        last_at = base
+        position = 0
+        for chunk in speech.chunks:
+            chunk_end = chunk.start_ms + chunk.duration_ms
+            while next_word < len(words) and words[next_word].start_ms - lookahead < chunk_end:
+                word = words[next_word]
+                last_at = max(last_at, base + min(chunk.start_ms, word.start_ms - lookahead))
+                yield last_at
+                if not self._alive(out):
+                    return
+                next_word += 1
+                self._add_text(out, word)
+                yield self._scoped(
+                    out, "response.output_audio_transcript.delta", content_index=0, delta=word.text
+                )
+            last_at = max(last_at, base + chunk.start_ms)
+            yield last_at
+            if not self._alive(out):
+                return
+            out.item.audio += audio_view[position : position + chunk.nbytes]
+            position += chunk.nbytes
+            out.audio_ms = chunk_end
+            yield self._scoped(out, "response.output_audio.delta", content_index=0, delta=chunk.b64)
+        while next_word < len(words) and self._alive(out):
+            self._add_text(out, words[next_word])
+            yield self._scoped(
+                out,
+                "response.output_audio_transcript.delta",
+                content_index=0,
+                delta=words[next_word].text,
+            )
+            next_word += 1
+
+    def _tail(self, out: _Out, status: str) -> Iterator[Event]:
+        if out.done or not out.added:
+            return
+        out.done = True
+        item = out.item
+        if item.type == "function_call":
+            yield self._scoped(
+                out,
+                "response.function_call_arguments.done",
+                item_id=item.id,
+                call_id=item.call_id,
+                name=item.name,
+                arguments=item.arguments,
+            )
+        elif out.part_added:
+            if self.ctx.audio:
+                transcript = item.content[0].get("transcript", "")
+                yield self._scoped(out, "response.output_audio.done", content_index=0)
+                yield self._scoped(
+                    out,
+                    "response.output_audio_transcript.done",
+                    content_index=0,
+                    transcript=transcript,
+                )
+                part = {"type": "audio", "transcript": transcript}
+            else:
+                text = item.content[0].get("text", "")
+                yield self._scoped(out, "response.output_text.done", content_index=0, text=text)
+                part = {"type": "text", "text": text}
+            yield self._scoped(out, "response.content_part.done", content_index=0, part=part)
+        item.status = status
+        wire = item.to_wire()
+        yield {
+            "type": "response.output_item.done",
+            "response_id": self.id,
+            "output_index": out.index,
+            "item": wire,
+        }
+        if self.conversation is not None and item.id in self.conversation:
+            yield {
+                "type": "conversation.item.done",
+                "previous_item_id": self.conversation.previous_id(item.id),
+                "item": wire,
+            }
+
+    # --- endings ----------------------------------------------------------------------------
+
+    def _finish(
+        self, status: str, reason: str | None, error: Any = None, *, inside: bool = False
+    ) -> list[Event]:
+        if self.finished:
+            return []
+        events: list[Event] = []
+        for out in self._outs:
+            events.extend(self._tail(out, "incomplete"))
+        self.status = status
+        if status == "failed":
+            self.status_details = {"type": "failed", "error": error}
+        else:
+            self.status_details = {"type": status, "reason": reason}
+        self.finished = True
+        if self._stream is not None and not inside:
+            self._stream.close()
+        events.append({"type": "response.done", "response": self.response_object(final=True)})
+        return events
+
+    def cancel(self, reason: str) -> list[Event]:
+        """Close open items as ``incomplete`` and end with ``status: cancelled``; ``reason`` is
+        ``client_cancelled`` or ``turn_detected``."""
+        return self._finish("cancelled", reason)
+
+    def fail(self, error: dict[str, Any]) -> list[Event]:
+        """End the response with ``status: failed`` and ``status_details.error = error``."""
+        return self._finish("failed", None, error)

@@ -1,0 +1,196 @@
+"""Scenario files: what the simulated model answers, and which faults it injects where.
+
+A scenario is an ordered queue of scripted responses, consumed one per response (whether the
+response was requested by ``response.create`` or by server VAD). Each response holds items —
+spoken/text messages and function calls — an ordering of their done events, optional
+``user_transcript`` for the audio turn it answers, and faults tied to protocol positions.
+The full schema with an example is in ``docs/sim-server.md``; files may be YAML or JSON.
+
+Shorthands keep files short: an item ``{say: "..."}`` is a message, ``{call: name,
+arguments: {...}}`` a function call; a response ``{say: "..."}`` is a one-message response.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+FaultKind = Literal[
+    "drop",
+    "stall",
+    "malformed_frame",
+    "unknown_event",
+    "error",
+    "fail",
+    "session_expired",
+    "slow_first_byte",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MessageSpec(_Model):
+    """An assistant message: spoken with espeak (or text-only in a text session)."""
+
+    type: Literal["message"] = "message"
+    text: str
+    phase: str | None = None
+    voice: str | None = Field(default=None, description="espeak voice overriding the session's")
+
+
+class FunctionCallSpec(_Model):
+    """A function call; emitted only when the tool is available to the response."""
+
+    type: Literal["function_call"] = "function_call"
+    name: str
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+    call_id: str | None = None
+    phase: str | None = None
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+def _expand_item(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    data = dict(value)
+    if "say" in data:
+        data["text"] = data.pop("say")
+        data.setdefault("type", "message")
+    elif "call" in data:
+        data["name"] = data.pop("call")
+        data.setdefault("type", "function_call")
+    elif "type" not in data:
+        data["type"] = "function_call" if "name" in data else "message"
+    return data
+
+
+ItemSpec = Annotated[
+    MessageSpec | FunctionCallSpec, Field(discriminator="type"), BeforeValidator(_expand_item)
+]
+
+
+class AudioPosition(_Model):
+    """A point in the audio of output item ``item`` (its index in the response)."""
+
+    item: int = 0
+    ms: float
+
+
+class FaultSpec(_Model):
+    """One fault, fired once at a protocol position of its response.
+
+    Exactly one position: ``after_event`` (a server event type of this response, optionally
+    restricted to ``output_index`` and counted with ``occurrence``), ``after_audio_ms`` (after
+    the audio delta that reaches that point of an item), or ``before_response_created``.
+    ``slow_first_byte`` defaults to ``before_response_created``.
+    """
+
+    kind: FaultKind
+    after_event: str | None = None
+    output_index: int | None = None
+    occurrence: int = 1
+    after_audio_ms: AudioPosition | None = None
+    before_response_created: bool = False
+    seconds: float = 0.0
+    code: str | None = None
+    message: str | None = None
+    error_type: str | None = None
+    param: str | None = None
+    event_type: str = "response.simulated_unknown_event"
+    frame: str | None = None
+
+    @model_validator(mode="after")
+    def _one_position(self) -> FaultSpec:
+        positions = sum((self.after_event is not None, self.after_audio_ms is not None)) + int(
+            self.before_response_created
+        )
+        if positions == 0 and self.kind == "slow_first_byte":
+            return self.model_copy(update={"before_response_created": True})
+        if positions != 1:
+            raise ValueError(
+                "a fault needs exactly one of after_event, after_audio_ms, before_response_created"
+            )
+        if self.kind == "slow_first_byte" and not self.before_response_created:
+            raise ValueError("slow_first_byte happens before_response_created")
+        return self
+
+
+def _expand_response(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"items": [{"type": "message", "text": value}]}
+    if isinstance(value, dict) and "say" in value and "items" not in value:
+        data = dict(value)
+        data["items"] = [{"type": "message", "text": data.pop("say")}]
+        return data
+    return value
+
+
+class ResponseSpec(_Model):
+    """One scripted response."""
+
+    items: list[ItemSpec] = Field(default_factory=list)
+    ordering: Literal["sequential", "overlapping"] = "sequential"
+    user_transcript: str | None = None
+    faults: list[FaultSpec] = Field(default_factory=list)
+
+
+class ServerSpec(_Model):
+    """Connection-level behaviour."""
+
+    on_connect_delay_s: float = 0.0
+    session_max_seconds: float | None = None
+    truncate_granularity_ms: int = 1
+    transcript_lookahead_ms: float = 200.0
+    send_conversation_created: bool = False
+    rate_limits_updated: bool = False
+    voice: str = "marin"
+
+
+class BrainSpec(_Model):
+    """The default brain used once the scripted queue is exhausted."""
+
+    echo: bool = True
+    echo_prefix: str = "You said: "
+    tool_followup: str = "Here is what I found: {output}"
+    sentences: list[str] = Field(
+        default_factory=lambda: [
+            "Hello! I am the vocalis simulated model.",
+            "I am a local simulation, so my answers are scripted.",
+            "Could you tell me a bit more about that?",
+            "Sure, I can help with that.",
+        ]
+    )
+
+
+class Scenario(_Model):
+    """A whole scenario file."""
+
+    name: str = "default"
+    description: str = ""
+    seed: int = 0
+    server: ServerSpec = Field(default_factory=ServerSpec)
+    brain: BrainSpec = Field(default_factory=BrainSpec)
+    responses: list[Annotated[ResponseSpec, BeforeValidator(_expand_response)]] = Field(
+        default_factory=list
+    )
+
+
+def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
+    """Load a scenario from a YAML/JSON file path or an already-parsed mapping."""
+    if isinstance(source, dict):
+        return Scenario.model_validate(source)
+    path = Path(source)
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return Scenario.model_validate(data or {})

@@ -1,0 +1,154 @@
+"""The simulated model's voice: espeak-ng speech in the session's output format, pre-chunked.
+
+A spoken message is synthesized once and cached together with everything the response
+stream needs per frame: the audio in the output format (PCM16 24 kHz, or G.711 µ-law/A-law at
+8 kHz), the variable-size chunks (20–200 ms, from a seed) already base64-encoded, and the
+transcript split into per-word deltas with the audio span of each word. With 100+ concurrent
+sessions speaking the same scripted lines, each line costs one synthesis and one encoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vocalis.audio.codec import b64encode_bytes
+from vocalis.audio.espeak import synthesize
+from vocalis.audio.g711 import alaw_encode, ulaw_encode
+from vocalis.sim.conversation import WordSpan
+
+MIN_CHUNK_MS = 20
+MAX_CHUNK_MS = 200
+_TOKEN_RE = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceParams:
+    """espeak-ng parameters of one voice."""
+
+    espeak_voice: str = "en-us"
+    words_per_minute: int = 175
+    pitch: int = 50
+
+
+# OpenAI voice name -> a distinguishable espeak rendering (pure cosmetics; documented).
+OPENAI_VOICES: dict[str, VoiceParams] = {
+    "marin": VoiceParams("en-us+f3", 175, 55),
+    "cedar": VoiceParams("en-us+m3", 170, 40),
+    "alloy": VoiceParams("en-us", 175, 50),
+    "ash": VoiceParams("en-us+m2", 175, 45),
+    "ballad": VoiceParams("en-gb", 165, 50),
+    "coral": VoiceParams("en-us+f2", 180, 60),
+    "echo": VoiceParams("en-us+m1", 175, 45),
+    "sage": VoiceParams("en-gb+f2", 170, 55),
+    "shimmer": VoiceParams("en-us+f4", 180, 65),
+    "verse": VoiceParams("en-gb+m3", 175, 45),
+}
+
+
+def voice_for(openai_voice: str | dict[str, Any], override: str | None = None) -> VoiceParams:
+    """The espeak voice of a session voice (custom ``{"id": ...}`` voices use the default)."""
+    if override:
+        return VoiceParams(override)
+    if isinstance(openai_voice, str):
+        return OPENAI_VOICES.get(openai_voice, VoiceParams())
+    return VoiceParams()
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """One ``response.output_audio.delta`` payload and where it lies in the item (ms)."""
+
+    start_ms: float
+    duration_ms: float
+    nbytes: int
+    b64: str
+
+
+@dataclass(frozen=True, eq=False)
+class Speech:
+    """A message rendered for the wire. ``words`` concatenate exactly to ``text``."""
+
+    text: str
+    audio: bytes
+    bytes_per_ms: float
+    duration_ms: float
+    words: tuple[WordSpan, ...]
+    chunks: tuple[AudioChunk, ...]
+
+
+def split_words(text: str, timings: list[tuple[float, float]] | None = None) -> list[WordSpan]:
+    """Split ``text`` into whitespace tokens, each carrying the whitespace before it, so that
+    the deltas concatenate to ``text`` exactly. Without timings every span is (0, 0)."""
+    spans: list[WordSpan] = []
+    matches = list(_TOKEN_RE.finditer(text))
+    cursor = 0
+    for index, match in enumerate(matches):
+        end = match.end() if index + 1 < len(matches) else len(text)
+        start_ms, end_ms = timings[index] if timings is not None else (0.0, 0.0)
+        spans.append(WordSpan(text[cursor:end], start_ms, end_ms))
+        cursor = end
+    return spans
+
+
+def chunk_durations(total_ms: int, seed: int) -> list[int]:
+    """Deterministic pseudo-random chunk sizes in whole ms (20–200), summing to ``total_ms``."""
+    rng = random.Random(seed)
+    sizes: list[int] = []
+    left = total_ms
+    while left > 0:
+        size = min(left, rng.randint(MIN_CHUNK_MS, MAX_CHUNK_MS))
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def _encode(samples: np.ndarray[Any, np.dtype[np.int16]], fmt_type: str) -> bytes:
+    if fmt_type == "audio/pcmu":
+        return ulaw_encode(samples)
+    if fmt_type == "audio/pcma":
+        return alaw_encode(samples)
+    return samples.astype("<i2", copy=False).tobytes()
+
+
+@functools.lru_cache(maxsize=512)
+def speak(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech:
+    """Synthesize ``text`` and prepare it for streaming (cached; thread-safe)."""
+    rate = 24000 if fmt_type == "audio/pcm" else 8000
+    wpm = max(80, min(450, round(voice.words_per_minute * speed)))
+    clip = synthesize(
+        text, voice=voice.espeak_voice, words_per_minute=wpm, pitch=voice.pitch, sample_rate=rate
+    )
+    audio = _encode(clip.samples, fmt_type)
+    bpm = 48.0 if fmt_type == "audio/pcm" else 8.0
+    total_ms = int(len(audio) // bpm)
+    audio = audio[: int(total_ms * bpm)]  # whole milliseconds, so chunks align on samples
+    chunks: list[AudioChunk] = []
+    position = 0
+    for size in chunk_durations(total_ms, seed):
+        nbytes = int(size * bpm)
+        piece = audio[position : position + nbytes]
+        chunks.append(AudioChunk(position / bpm, float(size), nbytes, b64encode_bytes(piece)))
+        position += nbytes
+    timings = [(w.start_ms, w.end_ms) for w in clip.words]
+    if len(timings) != len(_TOKEN_RE.findall(text)):  # defensive: never misalign the transcript
+        timings = _spread(len(_TOKEN_RE.findall(text)), float(total_ms))
+    words = tuple(split_words(text, timings))
+    return Speech(text, audio, bpm, float(total_ms), words, tuple(chunks))
+
+
+def _spread(count: int, total_ms: float) -> list[tuple[float, float]]:
+    step = total_ms / max(count, 1)
+    return [(i * step, (i + 1) * step) for i in range(count)]
+
+
+def text_word_times(text: str, words_per_minute: int = 175) -> list[WordSpan]:
+    """Nominal word timings for text-only output (used only for pacing)."""
+    step = 60000.0 / words_per_minute
+    count = len(_TOKEN_RE.findall(text))
+    return split_words(text, [(i * step, (i + 1) * step) for i in range(count)])
