@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import Protocol
 
+from vocalis.app.errors import EXIT_USAGE, UsageError
+
 
 class _Command(Protocol):
     def configure(self, parser: argparse.ArgumentParser) -> None: ...
@@ -19,6 +21,10 @@ class _Command(Protocol):
 
 # name -> (module, one-line help). Modules are imported only when their command is used.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("vocalis.app.demo", "offline spoken demo: tool call, barge-in, proof in out/demo/"),
+    "run": ("vocalis.app.run", "run an agent on a caller WAV and write what was heard"),
+    "serve": ("vocalis.app.serve", "serve an agent: browser playground and/or Twilio"),
+    "console": ("vocalis.app.console", "talk to an agent with the local microphone/speaker"),
     "sim-server": ("vocalis.sim.command", "run the local OpenAI-Realtime-compatible server"),
 }
 
@@ -51,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _load(args.command).run(args)
+    except UsageError as exc:
+        # One clear line, no traceback: a wrong path, endpoint or file is not a crash.
+        print(f"vocalis {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

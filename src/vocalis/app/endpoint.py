@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -47,8 +48,10 @@ class Endpoint:
 def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "realtime endpoint",
-        "--realtime-url if given; else OpenAI when OPENAI_API_KEY is set; "
-        "else an embedded sim-server is started (offline, no key needed)",
+        textwrap.fill(
+            "--realtime-url if given; else OpenAI when OPENAI_API_KEY is set; "
+            "else an embedded sim-server is started (offline, no key needed)"
+        ),
     )
     group.add_argument(
         "--realtime-url",

@@ -245,9 +245,10 @@ def build_timeline(
             last_item_id = item_id
         elif kind == "function_call":
             call_id = str(item.get("call_id"))
-            tool = tool_events.pop(call_id, None) or TimelineTool(
-                call_id, str(item.get("name")), ""
-            )
+            if call_id in tool_events:
+                tool = tool_events.pop(call_id)
+            else:
+                tool = TimelineTool(call_id, str(item.get("name")), "")
             tool.name = str(item.get("name") or tool.name)
             tool.arguments = str(item.get("arguments") or tool.arguments)
             tool.item_id = item_id

@@ -1,0 +1,59 @@
+"""`vocalis serve AGENT_REF --playground | --twilio`: put an agent on a network endpoint.
+
+Why: the same agent a developer tried with `vocalis run` must be one flag away from a browser
+page (talk to it with a microphone, see the heard transcript) or a phone line (Twilio Media
+Streams). Each incoming connection gets its own `AgentSession` on the chosen realtime endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from vocalis.app.endpoint import add_endpoint_arguments
+
+EPILOG = """\
+examples:
+  vocalis serve examples/assistant_with_tools.py:agent --playground
+      then open the printed URL (it carries a random access token)
+  vocalis serve examples/telephony_agent.py:agent --twilio --host 0.0.0.0 --port 8080
+      and point a Twilio <Stream url="wss://YOUR-HOST/twilio"/> at it
+
+Without OPENAI_API_KEY or --realtime-url, an embedded sim-server answers (offline).
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = textwrap.fill(
+        "Serve an agent: a browser playground (--playground) and/or a Twilio Media Streams "
+        "WebSocket (--twilio); one AgentSession per connection."
+    )
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "agent_ref", metavar="AGENT_REF", help="path/to/file.py:name or module:name"
+    )
+    which = parser.add_argument_group("what to serve (at least one; default: --playground)")
+    which.add_argument(
+        "--playground",
+        action="store_true",
+        help="browser page with microphone, live heard transcript and agent state",
+    )
+    which.add_argument(
+        "--twilio", action="store_true", help="Twilio Media Streams WebSocket (μ-law 8 kHz)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    add_endpoint_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vocalis.app.agent_ref import load_agent
+    from vocalis.app.endpoint import choose_endpoint
+    from vocalis.app.errors import UsageError
+
+    choose_endpoint(args)
+    load_agent(args.agent_ref)
+    raise UsageError("not wired to the runtime yet")
