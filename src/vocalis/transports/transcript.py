@@ -14,11 +14,11 @@ Two pieces:
   pushed, follows the segment's playback and hands each word to the `TextSink` when its audio
   has played; when the segment resolves it emits the rest of the heard prefix and the verdict.
 
-The rule for "heard": a word counts once its audio has *completely* played (its end is at or
-before `played_ms`) — the same rule as `vocalis.audio.espeak.SpeechClip.text_heard`. Without
-provider word timings the word ends are estimated: proportionally over the whole audio when
-its total length is known (`total_ms`), else from a speaking rate. Estimates are at most about
-one word off; the final `agent_segment_ended(heard_text=...)` is authoritative.
+The rule for "heard" is the ledger's (`vocalis.conversation.heard`): a word counts once the
+middle of its audio has played; without provider word timings positions are estimated —
+proportionally over the whole audio when its total length is known (`total_ms`), else from a
+speaking rate. Estimates are about one word off; the final
+`agent_segment_ended(heard_text=...)` is authoritative.
 """
 
 from __future__ import annotations
@@ -28,32 +28,28 @@ import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from vocalis.conversation import heard as _heard
+from vocalis.conversation.heard import DEFAULT_MS_PER_CHAR
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
 from vocalis.utils.clock import Clock
 
 __all__ = [
-    "DEFAULT_CHARS_PER_SECOND",
+    "DEFAULT_MS_PER_CHAR",
     "SupportsPlayedMs",
     "TimedWord",
     "TranscriptSynchronizer",
     "heard_prefix",
     "heard_word_count",
-    "word_end_estimates",
 ]
 
-# English TTS at ~165-175 words per minute is about 14 characters (incl. spaces) per second.
-DEFAULT_CHARS_PER_SECOND = 14.0
-
 _TOKEN_RE = re.compile(r"\S+")
-# Extra weight (in characters) for the pause a TTS voice makes after punctuation.
-_PAUSE_WEIGHT = {",": 2.0, ";": 3.0, ":": 3.0, ".": 4.0, "!": 4.0, "?": 4.0}
 
 
 class TimedWord(Protocol):
     """A word's audio span in its segment (ms from the segment's first sample).
 
-    `vocalis.audio.espeak.WordTiming` satisfies it. Timings are matched to the
-    whitespace-delimited tokens of the text in order.
+    `vocalis.audio.espeak.WordTiming` and `vocalis.conversation.heard.WordTiming` satisfy it.
+    Timings are matched to the whitespace-delimited tokens of the text in order.
     """
 
     @property
@@ -75,69 +71,23 @@ def _tokens(text: str) -> list[re.Match[str]]:
     return list(_TOKEN_RE.finditer(text))
 
 
-def _weight(token: str) -> float:
-    return len(token) + 1.0 + _PAUSE_WEIGHT.get(token[-1], 0.0)
-
-
-def word_end_estimates(
-    text: str,
-    total_ms: float | None,
-    *,
-    chars_per_second: float = DEFAULT_CHARS_PER_SECOND,
-) -> list[float]:
-    """Estimated end (ms) of each whitespace token's audio, without provider timings.
-
-    With `total_ms` the text is spread over the whole audio, weighted by token length plus a
-    pause after punctuation (a trailing pause of the last word is not counted, so the last
-    word ends exactly at `total_ms`). Without it, `chars_per_second` sets the pace.
-    """
-    tokens = [m.group() for m in _tokens(text)]
-    if not tokens:
-        return []
-    weights = [_weight(t) for t in tokens]
-    # The last word's end excludes its own trailing pause / gap.
-    ends: list[float] = []
-    acc = 0.0
-    for token, w in zip(tokens, weights, strict=True):
-        ends.append(acc + len(token))
-        acc += w
-    if total_ms is not None:
-        scale = total_ms / ends[-1] if ends[-1] > 0 else 0.0
-        return [e * scale for e in ends]
-    ms_per_char = 1000.0 / chars_per_second
-    return [e * ms_per_char for e in ends]
-
-
 def heard_word_count(
     text: str,
     played_ms: float,
     total_ms: float | None,
     word_timings: Sequence[TimedWord] | None = None,
     *,
-    chars_per_second: float = DEFAULT_CHARS_PER_SECOND,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
 ) -> int:
-    """How many whitespace tokens of `text` were completely played (see `heard_prefix`)."""
-    n_tokens = len(_tokens(text))
-    if n_tokens == 0 or played_ms <= 0:
-        return 0
-    if total_ms is not None and played_ms >= total_ms:
-        return n_tokens
-    if word_timings:
-        count = 0
-        for timing in word_timings[:n_tokens]:
-            if timing.end_ms <= played_ms:
-                count += 1
-            else:
-                break
-        return count
-    ends = word_end_estimates(text, total_ms, chars_per_second=chars_per_second)
-    count = 0
-    for end in ends:
-        if end <= played_ms:
-            count += 1
-        else:
-            break
-    return count
+    """How many whitespace tokens of `text` were heard (see `heard_prefix`)."""
+    return _heard.heard_word_count(
+        text,
+        played_ms,
+        0.0 if total_ms is None else total_ms,
+        word_timings=word_timings,  # type: ignore[arg-type]  # structural: start_ms/end_ms
+        audio_complete=total_ms is not None,
+        ms_per_char=ms_per_char,
+    )
 
 
 def heard_prefix(
@@ -146,24 +96,23 @@ def heard_prefix(
     total_ms: float | None,
     word_timings: Sequence[TimedWord] | None = None,
     *,
-    chars_per_second: float = DEFAULT_CHARS_PER_SECOND,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
 ) -> str:
     """The word-boundary prefix of `text` whose audio played within `played_ms`.
 
-    - `total_ms`: length of the message's whole audio when known (all audio received); when
-      `played_ms >= total_ms` the full text is returned. `None` while the audio length is
-      unknown: word ends are then estimated from `chars_per_second` (or the timings).
-    - `word_timings`: per-token audio spans from the provider/TTS; used instead of estimates.
+    - `total_ms`: length of the message's whole audio when known (all audio received); the
+      words are then spread over it. `None` while the length is unknown: word positions come
+      from the speaking rate `ms_per_char`.
+    - `word_timings`: per-token audio spans from the provider/TTS, used instead of estimates.
 
-    The prefix keeps the original spacing and punctuation, without leading/trailing spaces.
-    Accuracy: exact with timings, about one word with estimates.
+    One rule for the whole product: this delegates to `vocalis.conversation.heard` (the
+    ledger's rule: a word is heard once the middle of its audio played), so the transcript on
+    screen and the history agree. Verbatim prefix of `text` (spacing and punctuation kept).
     """
-    tokens = _tokens(text)
-    count = heard_word_count(
-        text, played_ms, total_ms, word_timings, chars_per_second=chars_per_second
-    )
+    count = heard_word_count(text, played_ms, total_ms, word_timings, ms_per_char=ms_per_char)
     if count == 0:
         return ""
+    tokens = _tokens(text)
     return text[tokens[0].start() : tokens[count - 1].end()]
 
 
@@ -187,13 +136,13 @@ class TranscriptSynchronizer:
         text_sink: TextSink | None,
         clock: Clock,
         *,
-        chars_per_second: float = DEFAULT_CHARS_PER_SECOND,
+        ms_per_char: float = DEFAULT_MS_PER_CHAR,
         poll_ms: float = 40.0,
     ) -> None:
         self.segment = segment
         self.text_sink = text_sink
         self.clock = clock
-        self.chars_per_second = chars_per_second
+        self.ms_per_char = ms_per_char
         self.poll_s = poll_ms / 1000.0
         self.text = ""
         self.text_ended = False
@@ -255,7 +204,7 @@ class TranscriptSynchronizer:
             position,
             self.total_ms,
             self.word_timings,
-            chars_per_second=self.chars_per_second,
+            ms_per_char=self.ms_per_char,
         )
         # A word still being streamed (text not ended, last token) is not complete yet.
         tokens = _tokens(self.text)
@@ -291,14 +240,14 @@ class TranscriptSynchronizer:
                 result.played_ms,
                 total,
                 self.word_timings,
-                chars_per_second=self.chars_per_second,
+                ms_per_char=self.ms_per_char,
             )
             count = heard_word_count(
                 self.text,
                 result.played_ms,
                 total,
                 self.word_timings,
-                chars_per_second=self.chars_per_second,
+                ms_per_char=self.ms_per_char,
             )
         self._emit_until(_tokens(self.text), count)
         self._heard = heard
