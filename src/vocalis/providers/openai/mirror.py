@@ -286,11 +286,16 @@ def plan_sync(
     kept_set = kept_local | {i for i in protected if i in remote_index}
     deletes = tuple(i for i in remote if i not in kept_set)
     creates: list[tuple[str, str | None]] = []
+    # Anchor each create on the previous wanted item that is in order: an in-order kept item
+    # or an item just created. A protected item left out of order must not be an anchor, or
+    # items created after it would land in its (wrong) place.
     previous: str | None = None
     for item_id in local:
         if item_id not in kept_set:
             creates.append((item_id, previous))
-        previous = item_id
+            previous = item_id
+        elif item_id in kept_local:
+            previous = item_id
     kept = tuple(i for i in remote if i in kept_set)
     return SyncPlan(deletes=deletes, creates=tuple(creates), kept=kept)
 

@@ -310,8 +310,13 @@ class OpenAIProtocol:
 
     def discard_request(self, op_id: str) -> None:
         """Give up on a `response.create` (timeout): cancel its response if it shows up late."""
-        if self._pending.pop(op_id, None) is not None:
+        pending = self._pending.pop(op_id, None)
+        if pending is not None and pending.kind == "response.create":
             self._cancel_on_create.add(op_id)
+
+    def forget(self, op_id: str) -> None:
+        """Stop tracking an op (its caller gave up), so it cannot absorb a later reply."""
+        self._pending.pop(op_id, None)
 
     def response_cancel(self, response_id: str | None = None) -> dict[str, Any]:
         """`response.cancel`; responses requested but not yet created are cancelled on arrival."""

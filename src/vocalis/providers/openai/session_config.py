@@ -122,3 +122,26 @@ def _build_xai(options: SessionOptions, audio_format: AudioFormat) -> dict[str, 
     if options.tool_choice is not None:
         session["tool_choice"] = tool_choice_to_wire(options.tool_choice)
     return session
+
+
+_NESTED_KEYS = frozenset({"audio", "input", "output"})
+
+
+def session_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The partial `session` that turns `old` into `new` (GA merges `audio.*` key by key).
+
+    Keeps `type` (GA requires it on every update). Unchanged fields are left out, which
+    matters for fields the server locks after use (voice once audio was produced).
+    """
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if key in _NESTED_KEYS and isinstance(value, dict) and isinstance(before, dict):
+            nested = session_diff(before, value)
+            if nested:
+                out[key] = nested
+        elif key not in old or before != value:
+            out[key] = value
+    if "type" in new:
+        out["type"] = new["type"]
+    return out

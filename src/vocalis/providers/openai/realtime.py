@@ -1,0 +1,843 @@
+"""OpenAI Realtime GA over WebSocket: the thin I/O shell around `OpenAIProtocol`.
+
+What lives here and nowhere else: sockets, tasks, futures, timeouts, reconnects.
+
+* One `_Connection` per socket owns its send queue and its two tasks. When a socket dies its
+  queue dies with it: events queued for a dead socket are never sent on the next one (a stale
+  `response.create` or `truncate` replayed into a fresh session would corrupt it).
+* Reconnect on a dropped socket, on `session_expired`, and proactively before the 60-minute
+  cap (`max_session_seconds`, waiting until no response is active): new socket, the full
+  session config again, then the history *as heard* replayed as text items. The in-flight
+  `Generation` ends with status "disconnected" at the moment the old socket is lost, so the
+  runtime's ledger treats what it did not play as unheard. Fatal codes close the session.
+* `append_audio` is the hot path: one base64 call and one string concatenation per frame,
+  no logging, no JSON encoder.
+* The API key never reaches a log line: the WebSocket library logs through a redacting logger
+  and our own messages never include headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import itertools
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
+from vocalis.providers.base import (
+    Capabilities,
+    Generation,
+    Modality,
+    OperationError,
+    ProviderError,
+    ProviderEvent,
+    RealtimeModel,
+    RealtimeSession,
+    SessionClosed,
+    SessionOptions,
+    SessionReconnected,
+)
+from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
+from vocalis.providers.openai.formats import audio_format as lookup_audio_format
+from vocalis.providers.openai.logsafe import redacting_logger
+from vocalis.providers.openai.mirror import ConversationMirror, plan_sync
+from vocalis.providers.openai.protocol import (
+    FATAL_ERROR_CODES,
+    ClientOp,
+    OpenAIProtocol,
+    OpResult,
+    Output,
+    Send,
+    SessionCreated,
+    Skip,
+)
+from vocalis.providers.openai.session_config import (
+    Dialect,
+    build_session,
+    session_diff,
+    tool_choice_to_wire,
+)
+from vocalis.providers.openai.wire_items import provider_item_id, replayable_history, to_wire_item
+from vocalis.utils.channel import Channel
+from vocalis.utils.clock import Clock, MonotonicClock
+
+logger = logging.getLogger(__name__)
+_WS_LOGGER_NAME = "vocalis.providers.openai.ws"
+
+_DEFAULT_BASE_URLS: dict[Dialect, str] = {
+    "openai": "wss://api.openai.com/v1",
+    "azure": "",
+    "xai": "wss://api.x.ai/v1",
+}
+_KEY_ENV: dict[Dialect, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "azure": ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"),
+    "xai": ("XAI_API_KEY",),
+}
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+# The hot path builds this event by concatenation (no JSON encoder per frame).
+_APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
+_APPEND_SUFFIX = '"}'
+
+
+class _Fatal(Exception):
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _capabilities(dialect: Dialect, fmt: AudioFormat) -> Capabilities:
+    if dialect == "xai":
+        # xAI: server VAD only (no manual turns); truncation, text-only output and
+        # multi-message responses are not documented, so the runtime must not rely on them.
+        return Capabilities(
+            server_vad=True,
+            server_interrupts_response=True,
+            truncation=False,
+            mutable_history=True,
+            text_only_output=False,
+            multi_message_responses=False,
+            manual_turns=False,
+            streaming_tool_arguments=True,
+            input_sample_rate=fmt.sample_rate,
+            output_sample_rate=fmt.sample_rate,
+        )
+    return Capabilities(
+        server_vad=True,
+        server_interrupts_response=True,
+        truncation=True,
+        mutable_history=True,
+        text_only_output=True,
+        multi_message_responses=True,
+        manual_turns=True,
+        streaming_tool_arguments=True,
+        input_sample_rate=fmt.sample_rate,
+        output_sample_rate=fmt.sample_rate,
+    )
+
+
+def _ws_url(base_url: str, model: str) -> str:
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://") :]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://") :]
+    return f"{base}/realtime?{urlencode({'model': model})}"
+
+
+class OpenAIRealtimeModel(RealtimeModel):
+    """OpenAI Realtime GA (also Azure OpenAI v1 and xAI Grok voice) over WebSocket.
+
+    `api_key` defaults to `OPENAI_API_KEY` (`AZURE_OPENAI_API_KEY` for Azure, `XAI_API_KEY`
+    for xAI); a local `base_url` (e.g. `vocalis sim-server`) may go without a key.
+    `base_url` is the API root (`wss://api.openai.com/v1`, `https://<res>.openai.azure.com/
+    openai/v1`, `wss://api.x.ai/v1`); the socket is `<base_url>/realtime?model=<model>`.
+    """
+
+    def __init__(
+        self,
+        model: str = "gpt-realtime",
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        dialect: Dialect = "openai",
+        audio_format: AudioFormatName = "pcm16",
+        max_session_seconds: float = 55 * 60,
+        reconnect: bool = True,
+        max_reconnect_attempts: int = 6,
+        reconnect_backoff_s: float = 0.5,
+        reconnect_backoff_max_s: float = 15.0,
+        op_timeout_s: float = 10.0,
+        connect_timeout_s: float = 15.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if dialect not in _DEFAULT_BASE_URLS:
+            raise ValueError(f"unknown dialect {dialect!r}; use openai, azure or xai")
+        self.model = model
+        self.dialect: Dialect = dialect
+        self.base_url = base_url or _DEFAULT_BASE_URLS[dialect]
+        if not self.base_url:
+            raise ValueError("Azure needs base_url='https://<resource>.openai.azure.com/openai/v1'")
+        self.audio_format = lookup_audio_format(audio_format)
+        self.max_session_seconds = max_session_seconds
+        self.reconnect = reconnect
+        self.max_reconnect_attempts = max_reconnect_attempts
+        self.reconnect_backoff_s = reconnect_backoff_s
+        self.reconnect_backoff_max_s = reconnect_backoff_max_s
+        self.op_timeout_s = op_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.clock: Clock = clock or MonotonicClock()
+        self._api_key = api_key or next(
+            (os.environ[name] for name in _KEY_ENV[dialect] if os.environ.get(name)), None
+        )
+        self._capabilities = _capabilities(dialect, self.audio_format)
+
+    def __repr__(self) -> str:  # never show the key
+        return (
+            f"OpenAIRealtimeModel(model={self.model!r}, base_url={self.base_url!r}, "
+            f"dialect={self.dialect!r}, audio_format={self.audio_format.name!r})"
+        )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def url(self) -> str:
+        return _ws_url(self.base_url, self.model)
+
+    def _headers(self) -> dict[str, str]:
+        # Never the retired `OpenAI-Beta: realtime=v1` header: GA refuses the beta dialect.
+        if self._api_key is None:
+            host = urlsplit(self.url).hostname or ""
+            if host not in _LOCAL_HOSTS:
+                names = " or ".join(_KEY_ENV[self.dialect])
+                raise OperationError("invalid_api_key", f"no API key: pass api_key= or set {names}")
+            return {}
+        if self.dialect == "azure":
+            return {"api-key": self._api_key}
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    async def connect(self, options: SessionOptions) -> OpenAIRealtimeSession:
+        session = OpenAIRealtimeSession(self, options)
+        await session._start()
+        return session
+
+
+# --------------------------------------------------------------------------- connection
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One socket, its send queue and its tasks; discarded as a whole when it dies."""
+
+    ws: ClientConnection
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    ended: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    session_created: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    expired: bool = False
+    fatal: ProviderError | None = None
+    lost: bool = False
+    # Set once configured and replayed; only a ready socket's mirror is worth replaying.
+    ready: bool = False
+
+    @property
+    def alive(self) -> bool:
+        return not self.ended.done()
+
+    def end(self, reason: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result(reason)
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        if self.alive:
+            self.queue.put_nowait(json.dumps(event, separators=(",", ":")))
+
+
+class OpenAIRealtimeSession(RealtimeSession):
+    """One logical realtime session; sockets come and go underneath (see module doc)."""
+
+    def __init__(self, model: OpenAIRealtimeModel, options: SessionOptions) -> None:
+        self._model = model
+        self._options = options
+        self._fmt = model.audio_format
+        self._core = OpenAIProtocol(
+            audio_format=self._fmt,
+            clock=model.clock,
+            server_vad=options.turn_detection is not None,
+            output_audio="audio" in options.output_modalities,
+        )
+        self._events: Channel[ProviderEvent] = Channel()
+        self._ops: dict[str, asyncio.Future[OpResult]] = {}
+        self._conn: _Connection | None = None
+        self._ready = asyncio.Event()
+        self._closed_event = asyncio.Event()
+        self._closing = False
+        self._closed_emitted = False
+        self._main: asyncio.Task[None] | None = None
+        self._first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The heard history last given by the runtime, and the mirror position at that time.
+        self._heard: list[ConversationItem] = []
+        self._heard_seq = 0
+        self._replay: list[ConversationItem] = []
+        self._sent_session: dict[str, Any] = {}
+        self._ids = itertools.count(1)
+        self.dropped_audio_samples = 0
+        self.reconnects = 0
+
+    # ================================================================= public API
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._model.capabilities
+
+    @property
+    def mirror(self) -> ConversationMirror:
+        """The local mirror of the provider conversation (read-only use)."""
+        return self._core.mirror
+
+    @property
+    def options(self) -> SessionOptions:
+        return self._options
+
+    @property
+    def connected(self) -> bool:
+        return self._ready.is_set()
+
+    async def events(self) -> AsyncIterator[ProviderEvent]:
+        async for event in self._events:
+            yield event
+
+    def append_audio(self, samples: np.ndarray) -> None:
+        conn = self._conn
+        if conn is None or not self._ready.is_set():
+            # Between sockets there is nowhere to send audio; it is counted, not queued
+            # (queued input would be replayed into the next session out of context).
+            self.dropped_audio_samples += len(samples)
+            return
+        encoded = binascii.b2a_base64(self._fmt.encode(samples), newline=False)
+        conn.queue.put_nowait(_APPEND_PREFIX + encoded.decode("ascii") + _APPEND_SUFFIX)
+
+    async def update_options(self, options: SessionOptions) -> None:
+        conn = await self._wait_ready()
+        new = build_session(options, dialect=self._model.dialect, audio_format=self._fmt)
+        # Send only what changed: re-sending an unchanged voice after audio was produced is
+        # rejected by some servers (`cannot_update_voice`).
+        delta = session_diff(self._sent_session, new)
+        self._options = options
+        self._core.server_vad = options.turn_detection is not None
+        self._core.output_audio = "audio" in options.output_modalities
+        result = await self._request(conn, self._core.session_update(delta))
+        if result.error is not None:
+            raise OperationError(result.error.code, result.error.message)
+        self._sent_session = new
+
+    async def commit_audio(self) -> None:
+        await self._fire_and_report(lambda: self._core.commit())
+
+    async def clear_audio(self) -> None:
+        await self._fire_and_report(lambda: self._core.clear())
+
+    async def generate_reply(
+        self,
+        *,
+        instructions: str | None = None,
+        tool_choice: str | None = None,
+        output_modalities: Sequence[Modality] | None = None,
+    ) -> Generation:
+        """Request a response; returns its `Generation` once `response.created` matched.
+
+        `instructions` are *added* to the session instructions for this reply (OpenAI's
+        per-response instructions replace the session's, which would drop the persona).
+        """
+        conn = await self._wait_ready()
+        body: dict[str, Any] = {}
+        if instructions:
+            base = self._options.instructions
+            body["instructions"] = f"{base}\n\n{instructions}" if base else instructions
+        if tool_choice is not None:
+            body["tool_choice"] = tool_choice_to_wire(tool_choice)
+        if output_modalities is not None:
+            body["output_modalities"] = ["audio"] if "audio" in output_modalities else ["text"]
+        op = self._core.response_create(body)
+        result = await self._request(conn, op)
+        if result.error is not None:
+            raise OperationError(result.error.code, result.error.message)
+        generation = result.value
+        assert isinstance(generation, Generation)
+        return generation
+
+    async def cancel_response(self, response_id: str | None = None) -> None:
+        conn = self._conn
+        if conn is None or not self._ready.is_set():
+            return  # nothing can be running on a socket that does not exist
+        conn.send_event(self._core.response_cancel(response_id))
+
+    async def truncate(self, item_id: str, audio_end_ms: float) -> None:
+        """See `RealtimeSession.truncate`; a rejection is reported as a `ProviderError` event."""
+        try:
+            conn = await self._wait_ready()
+        except OperationError:
+            return
+        decision = self._core.truncate(item_id, audio_end_ms)
+        await self._run_edit(conn, decision, item_id)
+
+    async def delete_item(self, item_id: str) -> None:
+        try:
+            conn = await self._wait_ready()
+        except OperationError:
+            return
+        await self._run_edit(conn, self._core.delete(item_id), item_id)
+
+    async def create_item(self, item: ConversationItem, previous_item_id: str | None = None) -> str:
+        conn = await self._wait_ready()
+        previous = self._core.resolve_id(previous_item_id) if previous_item_id else None
+        op = self._core.create(
+            to_wire_item(item, provider_item_id(item.id)),
+            local_id=item.id,
+            previous_item_id=previous,
+        )
+        result = await self._request(conn, op)
+        if result.error is not None:
+            raise OperationError(result.error.code, result.error.message)
+        return str(result.value)
+
+    async def send_tool_output(self, call_id: str, output: str) -> str:
+        item = FunctionCallOutputItem(
+            id=f"vc_out_{next(self._ids)}", call_id=call_id, output=output
+        )
+        return await self.create_item(item)
+
+    async def sync_history(self, items: Sequence[ConversationItem]) -> None:
+        """Make the provider conversation equal `items` (and remember them for replays).
+
+        Audio items the provider holds are never rewritten as text (their audio is the truth;
+        use `truncate`). Items of a running response and items newer than anything `items`
+        refers to are never deleted: they are newer than the caller's view.
+        """
+        conn = await self._wait_ready()
+        self._heard = list(items)
+        self._heard_seq = self._core.mirror.seq
+        ops = self._plan_history_ops(list(items))
+        if not ops:
+            return
+        results = await asyncio.gather(*(self._request(conn, op) for op in ops))
+        for result in results:
+            if result.error is not None and result.error.code != "disconnected":
+                self._events.send(result.error)
+
+    async def aclose(self) -> None:
+        self._closing = True
+        conn = self._conn
+        if conn is not None:
+            conn.end("closed")
+        main = self._main
+        if main is not None and not main.done():
+            if conn is None:
+                main.cancel()  # between sockets (backoff or connecting): nothing to finish
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await asyncio.wait_for(asyncio.shield(main), 5.0)
+                except TimeoutError:
+                    main.cancel()
+                    await main
+        self._emit_closed("closed")
+
+    # ================================================================= history diff
+
+    def _plan_history_ops(self, items: list[ConversationItem]) -> list[ClientOp]:
+        core = self._core
+        mirror = core.mirror
+        remote = mirror.ids()
+        positions = {item_id: i for i, item_id in enumerate(remote)}
+        by_pid: dict[str, ConversationItem] = {}
+        local: list[str] = []
+        changed: set[str] = set()
+        for item in items:
+            pid = core.resolve_id(item.id)
+            entry = mirror.get(pid)
+            if entry is None:
+                pid = provider_item_id(item.id)
+                entry = mirror.get(pid)
+            if isinstance(item, MessageItem) and not item.text.strip():
+                never_heard = item.role == "assistant" and item.played_ms == 0
+                if entry is None or never_heard:
+                    continue  # nothing to create; an unheard item gets deleted
+            if pid in by_pid:
+                continue
+            by_pid[pid] = item
+            local.append(pid)
+            if entry is not None and self._differs(entry, item):
+                changed.add(pid)
+        protected = {
+            item_id for gen in core.active_generations for item_id in gen.announced_item_ids
+        }
+        known = [positions[pid] for pid in local if pid in positions]
+        newest = max(known) if known else -1
+        for entry in mirror.items():
+            if entry.status == "in_progress":
+                protected.add(entry.id)
+            if positions[entry.id] > newest and (known or not entry.created_by_client):
+                protected.add(entry.id)
+        plan = plan_sync(remote, local, changed=changed, protected=protected)
+        ops: list[ClientOp] = []
+        for pid in plan.deletes:
+            decision = core.delete(pid)
+            if isinstance(decision, ClientOp):
+                ops.append(decision)
+        for pid, previous in plan.creates:
+            item = by_pid[pid]
+            ops.append(
+                core.create(
+                    to_wire_item(item, pid),
+                    local_id=item.id,
+                    previous_item_id=previous if previous is not None else "root",
+                )
+            )
+        return ops
+
+    @staticmethod
+    def _differs(entry: Any, item: ConversationItem) -> bool:
+        if isinstance(item, MessageItem):
+            if entry.type != "message" or entry.role != item.role:
+                return True
+            if entry.has_audio and not entry.created_by_client:
+                return False  # audio is the truth; truncation handles what was heard
+            return bool(entry.text != item.text)
+        if isinstance(item, FunctionCallItem):
+            return bool(entry.type != "function_call" or entry.arguments != item.arguments)
+        return bool(entry.type != "function_call_output" or entry.output != item.output)
+
+    def _replay_history(self) -> list[ConversationItem]:
+        """What a fresh provider session must hold: the heard history, plus user turns and
+        tool items the provider added after the last `sync_history` (assistant messages only
+        ever come from the runtime's heard history: the provider cannot know what was heard).
+        """
+        core = self._core
+        heard = list(self._heard)
+        known = {core.resolve_id(i.id) for i in heard} | {i.id for i in heard}
+        in_flight = {i for g in core.active_generations for i in g.announced_item_ids}
+        extra: list[ConversationItem] = []
+        for entry in core.mirror.items():
+            if entry.seq <= self._heard_seq or entry.id in known or entry.id in in_flight:
+                continue
+            if entry.type == "message" and entry.role != "user":
+                continue
+            if entry.type == "function_call" and entry.status not in (None, "completed"):
+                continue
+            converted = entry.to_conversation_item()
+            if converted is not None:
+                extra.append(converted)
+        return replayable_history(heard + extra)
+
+    # ================================================================= plumbing
+
+    async def _wait_ready(self) -> _Connection:
+        if self._ready.is_set() and self._conn is not None:
+            return self._conn
+        if self._closed_event.is_set() or self._closing:
+            raise OperationError("closed", "the realtime session is closed")
+        ready = asyncio.ensure_future(self._ready.wait())
+        closed = asyncio.ensure_future(self._closed_event.wait())
+        timeout = self._model.connect_timeout_s * 2 + self._model.reconnect_backoff_max_s
+        try:
+            await asyncio.wait({ready, closed}, timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            ready.cancel()
+            closed.cancel()
+        if self._ready.is_set() and self._conn is not None:
+            return self._conn
+        raise OperationError("not_connected", "the realtime session is not connected")
+
+    async def _request(self, conn: _Connection, op: ClientOp) -> OpResult:
+        """Send `op` and wait for its `OpResult` (a timeout becomes an error result)."""
+        future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
+        self._ops[op.op_id] = future
+        conn.send_event(op.event)
+        try:
+            return await asyncio.wait_for(future, self._model.op_timeout_s)
+        except TimeoutError:
+            self._ops.pop(op.op_id, None)
+            if op.kind == "response.create":
+                self._core.discard_request(op.op_id)  # a late response.created gets cancelled
+            else:
+                self._core.forget(op.op_id)
+            return OpResult(
+                op.op_id,
+                error=ProviderError(
+                    code="timeout",
+                    message=f"{op.kind} not acknowledged within {self._model.op_timeout_s}s",
+                    operation=op.kind,
+                ),
+            )
+
+    async def _fire_and_report(self, build: Callable[[], ClientOp]) -> None:
+        try:
+            conn = await self._wait_ready()
+        except OperationError:
+            return
+        result = await self._request(conn, build())
+        if result.error is not None and result.error.code != "disconnected":
+            self._events.send(result.error)
+
+    async def _run_edit(self, conn: _Connection, decision: ClientOp | Skip, item_id: str) -> None:
+        if isinstance(decision, Skip):
+            logger.debug("history edit of %s skipped: %s", item_id, decision.reason)
+            return
+        result = await self._request(conn, decision)
+        if result.error is not None and result.error.code != "disconnected":
+            # Non-fatal by design: the session goes on, the runtime sees what was rejected.
+            self._events.send(result.error)
+
+    def _dispatch(self, conn: _Connection, out: Output) -> None:
+        if isinstance(out, OpResult):
+            future = self._ops.pop(out.op_id, None)
+            if future is not None and not future.done():
+                future.set_result(out)
+        elif isinstance(out, Send):
+            conn.send_event(out.event)
+        elif isinstance(out, SessionCreated):
+            if not conn.session_created.done():
+                conn.session_created.set_result(None)
+        elif isinstance(out, ProviderError) and out.code == "session_expired":
+            conn.expired = True  # the server closes next; the reconnect says why
+            logger.info("realtime session hit its maximum duration; reconnecting")
+        else:
+            if isinstance(out, ProviderError) and out.fatal:
+                conn.fatal = out
+                conn.end("fatal")
+            self._events.send(out)
+
+    def _emit_closed(self, reason: str, error: ProviderError | None = None) -> None:
+        self._closed_event.set()
+        self._ready.clear()
+        if not self._closed_emitted:
+            self._closed_emitted = True
+            self._events.send(SessionClosed(reason=reason, error=error))
+            self._events.close()
+
+    # ================================================================= socket lifecycle
+
+    async def _start(self) -> None:
+        self._main = asyncio.create_task(self._run(), name="openai-realtime-session")
+        await self._first
+
+    async def _run(self) -> None:
+        reason = "initial"
+        attempt = 0
+        try:
+            while not self._closing:
+                try:
+                    conn, replayed = await self._open(replay=reason != "initial")
+                except _Fatal as fatal:
+                    if not self._first.done():
+                        self._first.set_exception(
+                            OperationError(fatal.error.code, fatal.error.message)
+                        )
+                    self._emit_closed("fatal", fatal.error)
+                    return
+                except (OSError, WebSocketException, TimeoutError, OperationError) as exc:
+                    if not self._first.done():
+                        self._first.set_exception(
+                            exc
+                            if isinstance(exc, OperationError)
+                            else OperationError("connect_failed", f"connect failed: {exc!r}")
+                        )
+                        self._emit_closed("connect_failed")
+                        return
+                    attempt += 1
+                    if attempt > self._model.max_reconnect_attempts or self._closing:
+                        err = ProviderError("reconnect_failed", f"gave up reconnecting: {exc!r}")
+                        self._emit_closed("reconnect_failed", err)
+                        return
+                    delay = min(
+                        self._model.reconnect_backoff_max_s,
+                        self._model.reconnect_backoff_s * 2 ** (attempt - 1),
+                    )
+                    logger.warning(
+                        "realtime reconnect attempt %d failed (%s); retrying in %.1fs",
+                        attempt,
+                        type(exc).__name__,
+                        delay,
+                    )
+                    await self._model.clock.sleep(delay)
+                    continue
+                attempt = 0
+                if not self._first.done():
+                    self._first.set_result(None)
+                else:
+                    self.reconnects += 1
+                    self._events.send(SessionReconnected(reason=reason, replayed_item_ids=replayed))
+                reason = await self._serve(conn)
+                await self._teardown(conn, reason)
+                if reason == "closed" or self._closing:
+                    self._emit_closed("closed")
+                    return
+                if reason == "fatal":
+                    self._emit_closed("fatal", conn.fatal)
+                    return
+                if not self._model.reconnect:
+                    self._emit_closed(reason)
+                    return
+                logger.info("realtime socket ended (%s); reconnecting", reason)
+        finally:
+            leftover = self._conn
+            if leftover is not None:
+                await self._teardown(leftover, "closed")
+            if not self._first.done():
+                self._first.set_exception(OperationError("closed", "session closed"))
+            self._emit_closed("closed")
+
+    async def _open(self, *, replay: bool) -> tuple[_Connection, tuple[str, ...]]:
+        """Open a socket, configure the session, replay history; returns the live connection."""
+        model = self._model
+        headers = model._headers()
+        try:
+            ws = await connect(
+                model.url,
+                additional_headers=headers,
+                open_timeout=model.connect_timeout_s,
+                max_size=16 * 2**20,
+                compression=None,
+                logger=redacting_logger(_WS_LOGGER_NAME),
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise _Fatal(
+                    ProviderError("invalid_api_key", f"handshake rejected (HTTP {status})", True)
+                ) from None
+            raise
+        self._core.connection_opened()
+        conn = _Connection(ws)
+        conn.tasks = [
+            asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv"),
+            asyncio.create_task(self._send_loop(conn), name="openai-realtime-send"),
+        ]
+        self._conn = conn
+        try:
+            await asyncio.wait_for(asyncio.shield(conn.session_created), model.connect_timeout_s)
+            session = build_session(self._options, dialect=model.dialect, audio_format=self._fmt)
+            result = await self._request(conn, self._core.session_update(session))
+            if result.error is not None:
+                if result.error.fatal or result.error.code in FATAL_ERROR_CODES:
+                    raise _Fatal(result.error)
+                raise OperationError(result.error.code, result.error.message)
+            self._sent_session = session
+            replayed: tuple[str, ...] = ()
+            if replay:
+                replayed = await self._replay_into(conn)
+            if not conn.alive:
+                raise OperationError("disconnected", "socket closed during setup")
+        except BaseException:
+            await self._teardown(conn, "setup_failed")
+            if conn.fatal is not None:
+                raise _Fatal(conn.fatal) from None
+            raise
+        conn.ready = True
+        self._ready.set()
+        logger.info("realtime session connected (%s, model %s)", model.dialect, model.model)
+        return conn, replayed
+
+    async def _replay_into(self, conn: _Connection) -> tuple[str, ...]:
+        items = self._replay
+        ops = [
+            self._core.create(
+                to_wire_item(item, provider_item_id(item.id)),
+                local_id=item.id,
+                previous_item_id=None,
+            )
+            for item in items
+        ]
+        results = await asyncio.gather(*(self._request(conn, op) for op in ops))
+        replayed: list[str] = []
+        for item, result in zip(items, results, strict=True):
+            if result.error is None:
+                replayed.append(item.id)
+            elif result.error.code != "disconnected":
+                logger.warning(
+                    "replay of %s rejected (%s)", item.type, result.error.code or "no code"
+                )
+        ok = set(replayed)
+        self._heard = [item for item in items if item.id in ok]
+        self._heard_seq = self._core.mirror.seq
+        return tuple(replayed)
+
+    async def _serve(self, conn: _Connection) -> str:
+        timer = asyncio.create_task(self._recycle_when_due(conn), name="openai-realtime-recycle")
+        try:
+            return await asyncio.shield(conn.ended)
+        finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def _recycle_when_due(self, conn: _Connection) -> None:
+        """Reconnect before the provider's session cap, at a moment no response is running."""
+        clock = self._model.clock
+        await clock.sleep(self._model.max_session_seconds)
+        while conn.alive and not self._core.idle:
+            generations = self._core.active_generations
+            if generations:
+                await asyncio.wait([g.done for g in generations])
+            else:
+                await asyncio.sleep(0.02)  # a requested response has not started yet
+        conn.end("max_duration")
+
+    async def _recv_loop(self, conn: _Connection) -> None:
+        core = self._core
+        try:
+            async for raw in conn.ws:
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    core.receive(None)  # counted as malformed by the core's limiter
+                    continue
+                for out in core.receive(event):
+                    self._dispatch(conn, out)
+                if not conn.alive:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            conn.end("session_expired" if conn.expired else "dropped")
+            self._lose(conn, conn.ended.result())
+
+    async def _send_loop(self, conn: _Connection) -> None:
+        try:
+            while True:
+                message = await conn.queue.get()
+                await conn.ws.send(message)
+        except ConnectionClosed:
+            conn.end("session_expired" if conn.expired else "dropped")
+
+    def _lose(self, conn: _Connection, reason: str) -> None:
+        """The socket is gone: end in-flight work now (not after a reconnect finished)."""
+        if conn.lost:
+            return
+        conn.lost = True
+        conn.end(reason)
+        if self._conn is conn:
+            self._conn = None
+            self._ready.clear()
+        # Snapshot what to replay while the old mirror still describes the old session (a
+        # socket lost during setup keeps the previous snapshot: its mirror is partial).
+        if conn.ready:
+            self._replay = self._replay_history()
+        for out in self._core.connection_lost(reason):
+            self._dispatch(conn, out)
+
+    async def _teardown(self, conn: _Connection, reason: str) -> None:
+        self._lose(conn, reason)
+        current = asyncio.current_task()
+        for task in conn.tasks:
+            if task is not current:
+                task.cancel()
+        for task in conn.tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(conn.ws.close(), 2.0)
