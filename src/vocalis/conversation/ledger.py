@@ -12,7 +12,8 @@ it — and calls `settle_response`. The result says:
 Rules (each one is a field bug somewhere else, see docs/heard-contract.md):
 
 * `full` → the message is kept with its whole text; no operation (P3, P8: never truncate a
-  message that played to the end).
+  message that played to the end). If the provider cut the item's audio short (cancelled or
+  disconnected mid-item), the text is the prefix matching the audio that exists.
 * `partial` with ≥1 ms audible → kept with the word-boundary prefix of what played,
   `interrupted=True`, and `Truncate(item, floor(min(played_ms, received_ms)))` — clamped to the
   audio the provider actually sent, because the transport clock can run ahead of it (P4, P5, S4).
@@ -172,11 +173,17 @@ def _settle_audio_message(
 ) -> tuple[MessageItem | None, ProviderOp | None, MessageVerdict]:
     ms = heard_ms(outcome)
     if outcome.playout == "full" and ms >= 1:
+        # Everything received was played. If the provider stopped the item early (server-side
+        # cancel, disconnect) the transcript may still hold words past the audio: keep only
+        # those whose audio exists. No operation: the provider holds exactly that audio.
+        text = outcome.generated_text
+        if not outcome.audio_complete:
+            text = _heard_text(outcome, min(outcome.played_ms, outcome.received_ms))
         item = MessageItem(
             id=outcome.item_id,
             role="assistant",
-            text=outcome.generated_text,
-            interrupted=False,
+            text=text,
+            interrupted=not outcome.audio_complete,
             played_ms=min(outcome.played_ms, outcome.received_ms),
             generated_ms=outcome.received_ms,
             generated_text=outcome.generated_text,

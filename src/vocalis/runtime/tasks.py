@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from vocalis.utils.clock import Clock
 
 T = TypeVar("T")
 
@@ -61,10 +63,44 @@ class TaskOwner:
             log.error("task %s failed", task.get_name(), exc_info=error)
 
     async def aclose(self) -> None:
-        """Cancel every task and wait until all of them finished."""
+        """Cancel every task and wait until all of them finished.
+
+        Callable from one of the owned tasks (a session closing itself on a fatal provider
+        error): that task is skipped and finishes on its own right after.
+        """
         self._closed = True
-        while self._tasks:
-            tasks = list(self._tasks)
+        current = asyncio.current_task()
+        while self._tasks - {current}:
+            tasks = [task for task in self._tasks if task is not current]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_for(awaitable: Awaitable[Any], clock: Clock, seconds: float | None) -> bool:
+    """Wait for `awaitable` at most `seconds` of `clock` time; True if it finished.
+
+    Timeouts run on the session clock (not `asyncio.timeout`) so tests on a `ManualClock`
+    decide when a watchdog fires. A future passed in is left alone on timeout (only our wait
+    ends); a coroutine passed in is wrapped in a task that is cancelled on timeout. No helper
+    task outlives the call.
+    """
+    owned = not asyncio.isfuture(awaitable)
+    target = asyncio.ensure_future(awaitable)
+    if seconds is None:
+        await asyncio.shield(target) if not owned else await target
+        return True
+    if target.done():
+        return True
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(asyncio.shield(target))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        helpers = [waiter, sleeper]
+        if owned and not target.done():
+            helpers.append(target)
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+    return target.done() and not target.cancelled()

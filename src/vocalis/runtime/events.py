@@ -1,0 +1,205 @@
+"""Session events: typed dataclasses, delivered to callbacks and async iterators.
+
+Apps subscribe by event *class* (`session.on(ConversationItemAdded, cb)`), so a typo is a
+type error, not a silently dead listener. Callbacks run synchronously in the session's task —
+they must be quick; a raising callback is logged and never breaks the session. `stream()`
+gives an unbounded async iterator for apps that prefer `async for` (e.g. forwarding to a UI).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, TypeVar
+
+from vocalis.conversation.items import ConversationItem
+from vocalis.utils.channel import Channel
+
+log = logging.getLogger(__name__)
+
+AgentState = Literal["initializing", "listening", "thinking", "speaking", "closed"]
+UserState = Literal["listening", "speaking"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    old: AgentState
+    new: AgentState
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserStateChanged:
+    old: UserState
+    new: UserState
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationItemAdded:
+    """An item entered the history; assistant messages carry the *heard* text."""
+
+    item: ConversationItem
+
+
+@dataclass(frozen=True, slots=True)
+class UserTranscript:
+    item_id: str
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    call_id: str
+    name: str
+    output: str
+    is_error: bool
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """Agent speech was cut: `source` is "server_vad", "local_vad", "api" or "watchdog"."""
+
+    source: str
+    response_ids: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorEvent:
+    """Something failed; `recoverable=False` means the session is closing."""
+
+    message: str
+    code: str | None = None
+    recoverable: bool = True
+    operation: str | None = None
+    source: str = "provider"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageMetrics:
+    item_id: str
+    generated_ms: float
+    played_ms: float
+    playout: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMetrics:
+    """Latency and audio accounting of one response (clock seconds, durations in ms).
+
+    `voice_to_voice_ms` is the latency users feel: end of the caller's speech to the first
+    *non-silent* agent audio actually played. `time_to_first_audio_ms` is the provider's part:
+    end of speech (or the request) to the first audio byte received.
+    """
+
+    response_id: str
+    origin: str
+    user_speech_end_at: float | None = None
+    requested_at: float | None = None
+    created_at: float | None = None
+    first_audio_received_at: float | None = None
+    first_audio_played_at: float | None = None
+    first_voice_played_at: float | None = None
+    voice_to_voice_ms: float | None = None
+    time_to_first_audio_ms: float | None = None
+    playback_latency_ms: float | None = None
+    interrupted: bool = False
+    status: str | None = None
+    messages: tuple[MessageMetrics, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        def r(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        return {
+            "response_id": self.response_id,
+            "origin": self.origin,
+            "voice_to_voice_ms": r(self.voice_to_voice_ms),
+            "time_to_first_audio_ms": r(self.time_to_first_audio_ms),
+            "playback_latency_ms": r(self.playback_latency_ms),
+            "interrupted": self.interrupted,
+            "status": self.status,
+            "messages": [
+                {
+                    "item_id": m.item_id,
+                    "generated_ms": round(m.generated_ms, 1),
+                    "played_ms": round(m.played_ms, 1),
+                    "playout": m.playout,
+                }
+                for m in self.messages
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClosedEvent:
+    reason: str
+
+
+SessionEvent: TypeAlias = (
+    AgentStateChanged
+    | UserStateChanged
+    | ConversationItemAdded
+    | UserTranscript
+    | ToolCallStarted
+    | ToolCallFinished
+    | Interrupted
+    | ErrorEvent
+    | TurnMetrics
+    | SessionClosedEvent
+)
+
+E = TypeVar("E", bound=SessionEvent)
+
+
+class EventEmitter:
+    """Typed fan-out of session events to callbacks and streams."""
+
+    def __init__(self) -> None:
+        self._callbacks: dict[type[Any], list[Callable[[Any], None]]] = {}
+        self._streams: list[Channel[SessionEvent]] = []
+        # Every event, in order (cheap; the session is human-paced). Tests and reports use it.
+        self.log: list[SessionEvent] = []
+
+    def on(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
+        """Subscribe; returns a function that unsubscribes."""
+        callbacks = self._callbacks.setdefault(kind, [])
+        callbacks.append(callback)
+
+        def off() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return off
+
+    def stream(self) -> AsyncIterator[SessionEvent]:
+        """All events from now on; ends when the session closes."""
+        channel: Channel[SessionEvent] = Channel()
+        self._streams.append(channel)
+        return aiter(channel)
+
+    def emit(self, event: SessionEvent) -> None:
+        self.log.append(event)
+        for callback in list(self._callbacks.get(type(event), ())):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event callback for %s failed", type(event).__name__)
+        for channel in self._streams:
+            channel.send(event)
+
+    def close(self) -> None:
+        for channel in self._streams:
+            channel.close()
+        self._streams.clear()

@@ -1,0 +1,71 @@
+"""AgentSession options, with the reasons behind each default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vocalis.providers.base import TurnDetection
+from vocalis.runtime.playout import TTSFallback
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionOptions:
+    """When caller speech cuts the agent off.
+
+    `min_duration_s` applies where vocalis decides (local VAD, or server VAD configured with
+    `interrupt_response=False`): shorter speech — a cough, "mhm" — never stops the agent, so a
+    backchannel does not throw the answer away (the agent simply keeps talking; nothing is
+    paused or re-generated). With server VAD and `interrupt_response=True` the provider
+    cancels on speech onset by itself, so vocalis follows at once.
+    """
+
+    enabled: bool = True
+    min_duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LocalVADOptions:
+    """Energy VAD used when the provider has no server turn detection."""
+
+    threshold_db: float = -40.0
+    min_speech_ms: float = 100.0
+    min_silence_ms: float = 500.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSessionOptions:
+    """Runtime behaviour of an `AgentSession`.
+
+    turn_detection: the provider's turn detection (server VAD by default). `None` or
+        `"local"` turns it off on the provider; vocalis then runs a local energy VAD to detect
+        caller speech, interrupt, commit the turn and request the reply.
+    stall_timeout_s: a response that produces nothing (no message, audio, text or call) for
+        this long is cancelled and the session returns to listening (P15-P18: the agent
+        stuck "speaking" until the caller says "hello?").
+    cancel_timeout_s: how long to wait for the provider to acknowledge a cancel before the
+        runtime stops waiting and releases the turn anyway.
+    operation_timeout_s: bound on each truncate/delete/tool-output call.
+    reply_after_interrupted_tools: after a barge-in, tool outputs are always sent (exactly
+        once); a follow-up reply is only requested when this is True — by default the
+        caller's new turn is answered instead.
+    tts_fallback: voices text-only messages when the transport plays audio.
+    transcript_interval_s: how often words are released to the text sink while audio plays.
+    """
+
+    turn_detection: TurnDetection | Literal["local"] | None = field(default_factory=TurnDetection)
+    interruption: InterruptionOptions = field(default_factory=InterruptionOptions)
+    local_vad: LocalVADOptions = field(default_factory=LocalVADOptions)
+    stall_timeout_s: float = 8.0
+    cancel_timeout_s: float = 2.0
+    operation_timeout_s: float = 5.0
+    reply_after_interrupted_tools: bool = False
+    tts_fallback: TTSFallback | None = None
+    transcript_interval_s: float = 0.1
+    input_transcription_model: str | None = None
+    say_instructions: str = "Say exactly: {text}"
+
+    @property
+    def server_turn_detection(self) -> TurnDetection | None:
+        td = self.turn_detection
+        return td if isinstance(td, TurnDetection) else None

@@ -1,0 +1,307 @@
+"""Playout of one provider response: each message is one output segment.
+
+Messages are taken from the generation strictly in order. Each audio message gets its own
+sink segment (segment id = provider item id) and its own `PlayoutResult`, measured by the
+transport's playback clock — this per-message result is what lets the ledger truncate the
+right item at the right position (S1, S2) and delete the ones never heard.
+
+Message N+1's audio is pushed as soon as message N's audio is complete, while N still plays:
+the sink queues segments back to back, so there is no inter-message gap (LiveKit §8.7), yet
+each message still gets its own result.
+
+Text goes through a `TranscriptSync` per message (words appear as they are heard). A text-only
+message under an audio transport is voiced by the TTS fallback when one is configured;
+otherwise the caller sees the text and a notice explains why nothing was heard.
+
+Nothing here decides what the provider should remember: `outcomes()` just reports what
+happened, for the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from vocalis.conversation.ledger import MessageOutcome, Playout
+from vocalis.providers.base import Generation, MessageGeneration
+from vocalis.runtime.metrics import first_audible_offset
+from vocalis.runtime.tasks import TaskOwner
+from vocalis.runtime.transcript import TranscriptSync
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, TextSink
+from vocalis.utils.clock import Clock
+
+
+class TTSFallback(Protocol):
+    """Voices text-only messages when the transport expects audio."""
+
+    sample_rate: int
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        """int16 mono samples at `sample_rate` for `text`."""
+        ...
+
+
+TEXT_ONLY_NOTICE = (
+    "The model sent a text-only message while audio output is expected, and no TTS fallback "
+    "is configured: the text is shown but the caller did not hear it."
+)
+
+
+@dataclass(slots=True)
+class PulledMessage:
+    """One message the runtime took from the generation, and what happened to it."""
+
+    message: MessageGeneration
+    sync: TranscriptSync
+    pulled_at: float
+    segment: OutputSegment | None = None
+    # Audio handed to the sink for this message (sink-side ms, segment timeline).
+    pushed_ms: float = 0.0
+    text_done: bool = False
+    via_tts: bool = False
+    result: PlayoutResult | None = None
+    # Offset (ms) of the first audible sample inside this message, once seen.
+    first_voice_ms: float | None = None
+    text_task: asyncio.Task[None] | None = None
+    follow_task: asyncio.Task[None] | None = None
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [t for t in (self.text_task, self.follow_task) if t is not None]
+
+    @property
+    def has_provider_audio(self) -> bool:
+        return "audio" in self.message.modalities and not self.via_tts
+
+    def outcome(self) -> MessageOutcome:
+        message = self.message
+        text = message.text_received or self.sync.text
+        playout: Playout
+        if self.result is not None:
+            playout = self.result.status.value
+            played = self.result.played_ms
+        elif self.segment is None and not self.has_provider_audio and not self.via_tts:
+            # Text-only, shown on the text sink: delivered in full once its text ended.
+            playout = "full" if self.text_done else "partial"
+            played = 0.0
+        else:
+            playout, played = "skipped", 0.0
+        if self.has_provider_audio:
+            received = message.audio_received_ms or self.pushed_ms
+        else:
+            received = self.pushed_ms
+        return MessageOutcome(
+            item_id=message.item_id,
+            playout=playout,
+            played_ms=played,
+            received_ms=received,
+            generated_text=text,
+            has_audio=self.has_provider_audio,
+            audio_complete=message.status == "completed" or not self.has_provider_audio,
+            created_at=self.pulled_at,
+        )
+
+
+class ResponsePlayout:
+    """Pulls a generation's messages into the sink, one segment per message."""
+
+    def __init__(
+        self,
+        generation: Generation,
+        *,
+        sink: AudioSink | None,
+        text_sink: TextSink | None,
+        clock: Clock,
+        owner: TaskOwner,
+        sample_rate: int,
+        tts: TTSFallback | None = None,
+        on_progress: Callable[[], None] | None = None,
+        on_first_frame: Callable[[PulledMessage, float], None] | None = None,
+        transcript_interval: float = 0.1,
+    ) -> None:
+        self.generation = generation
+        self._sink = sink
+        self._text_sink = text_sink
+        self._clock = clock
+        self._owner = owner
+        self._rate = sample_rate
+        self._tts = tts
+        self._on_progress = on_progress
+        self._on_first_frame = on_first_frame
+        self._interval = transcript_interval
+        self.pulled: list[PulledMessage] = []
+        self.first_audio_received_at: float | None = None
+        self._voice_found = False
+        self._notice_sent = False
+        self.stopped = False
+
+    # ------------------------------------------------------------------ pulling
+
+    async def run(self) -> None:
+        """Push every message of the generation; returns when the response has no more.
+
+        Cancelling this task is how an interruption stops pulling: the messages not pulled yet
+        stay unpulled (the ledger deletes them) and the current segment was already cleared.
+        """
+        try:
+            async for message in self.generation.messages:
+                if self.stopped:
+                    break
+                await self._play(message)
+        finally:
+            for pulled in self.pulled:
+                if pulled.segment is not None and not pulled.segment.done:
+                    # Stopped early without a clear (stall): what was received still plays.
+                    pulled.segment.end()
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def _progress(self) -> None:
+        if self._on_progress is not None:
+            self._on_progress()
+
+    async def _play(self, message: MessageGeneration) -> None:
+        sync = TranscriptSync(
+            message.item_id, self._text_sink, self._clock, interval=self._interval
+        )
+        pulled = PulledMessage(message=message, sync=sync, pulled_at=self._clock.now())
+        self.pulled.append(pulled)
+        self._progress()
+        text_task = self._owner.spawn(self._pump_text(pulled), f"text:{message.item_id}")
+        pulled.text_task = text_task
+        if self._sink is None:
+            await text_task
+            return
+        if "audio" in message.modalities:
+            await self._pump_audio(pulled)
+        elif self._tts is not None:
+            await text_task
+            await self._voice_text(pulled)
+        else:
+            if not self._notice_sent and self._text_sink is not None:
+                self._text_sink.notice(TEXT_ONLY_NOTICE)
+                self._notice_sent = True
+            await text_task
+
+    def _open_segment(self, pulled: PulledMessage, sample_rate: int) -> OutputSegment:
+        assert self._sink is not None
+        segment = self._sink.begin_segment(pulled.message.item_id, sample_rate)
+        pulled.segment = segment
+        segment.started.add_done_callback(lambda fut: self._started(pulled, fut))
+        pulled.follow_task = self._owner.spawn(pulled.sync.follow(segment), f"sync:{segment.id}")
+        return segment
+
+    def _started(self, pulled: PulledMessage, fut: asyncio.Future[float]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        if self._on_first_frame is not None:
+            self._on_first_frame(pulled, fut.result())
+
+    async def _pump_audio(self, pulled: PulledMessage) -> None:
+        segment = self._open_segment(pulled, self._rate)
+        ms_per_sample = 1000.0 / self._rate
+        sync = pulled.sync
+        message = pulled.message
+        async for chunk in message.audio:
+            if segment.done:
+                continue  # cleared: drain without pushing (the provider may still send)
+            if self.first_audio_received_at is None:
+                self.first_audio_received_at = self._clock.now()
+            if not self._voice_found:
+                offset = first_audible_offset(chunk)
+                if offset is not None:
+                    self._voice_found = True
+                    pulled.first_voice_ms = pulled.pushed_ms + offset * ms_per_sample
+            segment.push(chunk)
+            pulled.pushed_ms += chunk.shape[0] * ms_per_sample
+            sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
+            self._progress()
+        sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
+        sync.audio_complete = True
+        segment.end()
+
+    async def _voice_text(self, pulled: PulledMessage) -> None:
+        assert self._tts is not None
+        text = pulled.sync.text
+        if not text.strip():
+            return
+        pulled.via_tts = True
+        samples = await self._tts.synthesize(text)
+        segment = self._open_segment(pulled, self._tts.sample_rate)
+        ms = samples.shape[0] * 1000.0 / self._tts.sample_rate
+        if not self._voice_found:
+            offset = first_audible_offset(samples)
+            if offset is not None:
+                self._voice_found = True
+                pulled.first_voice_ms = offset * 1000.0 / self._tts.sample_rate
+        segment.push(samples)
+        pulled.pushed_ms = ms
+        pulled.sync.audio_ms = ms
+        pulled.sync.audio_complete = True
+        segment.end()
+        self._progress()
+
+    async def _pump_text(self, pulled: PulledMessage) -> None:
+        # Without audio to follow, words are shown as they arrive.
+        show_now = self._sink is None or (
+            "audio" not in pulled.message.modalities and self._tts is None
+        )
+        async for delta in pulled.message.text:
+            pulled.sync.add_text(delta)
+            if show_now:
+                pulled.sync.release_all()
+            self._progress()
+        pulled.text_done = True
+        if show_now:
+            pulled.sync.release_all()
+
+    # ------------------------------------------------------------------ results
+
+    async def wait_played(self) -> None:
+        """Wait until every pulled segment has its playout result (immediate after a clear)."""
+        for pulled in list(self.pulled):
+            if pulled.segment is not None:
+                pulled.result = await pulled.segment.wait_for_playout()
+                pulled.sync.finish(pulled.result)
+            if pulled.follow_task is not None and not pulled.follow_task.done():
+                pulled.follow_task.cancel()
+
+    async def close(self) -> None:
+        """Stop every per-message task (text pumps included) and wait for them."""
+        tasks = [t for pulled in self.pulled for t in pulled.tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def outcomes(self) -> list[MessageOutcome]:
+        return [pulled.outcome() for pulled in self.pulled]
+
+    @property
+    def first_played_at(self) -> float | None:
+        for pulled in self.pulled:
+            started = pulled.segment.started if pulled.segment is not None else None
+            if started is not None and started.done() and not started.cancelled():
+                return started.result()
+        return None
+
+    @property
+    def first_voice_played_at(self) -> float | None:
+        for pulled in self.pulled:
+            if pulled.first_voice_ms is None:
+                continue
+            result = pulled.result
+            segment = pulled.segment
+            if segment is None or not segment.started.done() or segment.started.cancelled():
+                return None
+            if result is not None and result.played_ms < pulled.first_voice_ms:
+                return None  # cut before the first audible sample
+            return segment.started.result() + pulled.first_voice_ms / 1000.0
+        return None

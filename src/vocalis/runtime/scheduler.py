@@ -1,0 +1,163 @@
+"""One active response at a time.
+
+The OpenAI Realtime API (and most others) refuse a `response.create` while a response is in
+progress (`conversation_already_has_active_response`, P22) — and a tool follow-up sent while a
+preamble still plays cuts the preamble off (P19). So every client-initiated reply goes through
+this queue: `generate_reply`, `say` and tool follow-ups wait until no response is active on the
+provider (its `response.done` — which is also the acknowledgement of a cancel — arrived) and
+nothing is being requested. Server-initiated responses (server VAD) are tracked too, so a
+queued request never races them; if one still slips in between (the server created a response
+at the same moment), the rejected request goes back to the head of the queue and is retried
+after the next response ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vocalis.providers.base import Generation, OperationError, RealtimeSession
+from vocalis.runtime.speech import SpeechHandle, SpeechKind
+from vocalis.runtime.tasks import wait_for
+from vocalis.utils.clock import Clock
+
+log = logging.getLogger(__name__)
+
+ACTIVE_RESPONSE = "conversation_already_has_active_response"
+
+
+@dataclass(slots=True)
+class ReplyRequest:
+    kind: SpeechKind
+    handle: SpeechHandle
+    instructions: str | None = None
+    tool_choice: str | None = None
+    queued_at: float = 0.0
+    # For replies to a caller turn detected locally: when the caller stopped (metrics).
+    user_speech_end_at: float | None = None
+    # Called before the request is sent; returning False drops it (e.g. a follow-up whose
+    # turn was interrupted meanwhile).
+    still_wanted: Callable[[], bool] | None = None
+    attempts: int = field(default=0)
+
+
+class ReplyScheduler:
+    def __init__(
+        self,
+        provider: RealtimeSession,
+        clock: Clock,
+        *,
+        start_run: Callable[[Generation, ReplyRequest], None],
+        on_error: Callable[[ReplyRequest, OperationError], None],
+        on_queue_changed: Callable[[int], None],
+        retry_delay: float = 0.25,
+        max_attempts: int = 20,
+    ) -> None:
+        self._provider = provider
+        self._clock = clock
+        self._start_run = start_run
+        self._on_error = on_error
+        self._on_queue_changed = on_queue_changed
+        self._retry_delay = retry_delay
+        self._max_attempts = max_attempts
+        self._queue: deque[ReplyRequest] = deque()
+        self._active: dict[str, Generation] = {}
+        self.inflight: ReplyRequest | None = None
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def active(self) -> bool:
+        """A response is running on the provider, or one is being requested."""
+        return bool(self._active) or self.inflight is not None
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + (1 if self.inflight is not None else 0)
+
+    def active_generations(self) -> list[Generation]:
+        return list(self._active.values())
+
+    def track(self, generation: Generation) -> None:
+        """Count `generation` as active until its `done` (response.done / cancel ack)."""
+        rid = generation.response_id
+        if rid in self._active or generation.done.done():
+            return
+        self._active[rid] = generation
+        generation.done.add_done_callback(lambda _f: self.release(rid))
+
+    def release(self, response_id: str) -> None:
+        """The response ended (or the watchdog gave up waiting for its end)."""
+        if self._active.pop(response_id, None) is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ queue
+
+    def enqueue(self, request: ReplyRequest) -> None:
+        request.queued_at = self._clock.now()
+        self._queue.append(request)
+        self._changed()
+        self._wake.set()
+
+    def drop_queued(self, predicate: Callable[[ReplyRequest], bool]) -> list[ReplyRequest]:
+        dropped = [r for r in self._queue if predicate(r)]
+        if dropped:
+            self._queue = deque(r for r in self._queue if not predicate(r))
+            self._changed()
+        return dropped
+
+    def _changed(self) -> None:
+        self._on_queue_changed(self.pending)
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self) -> None:
+        retry = False
+        while True:
+            if retry:
+                # Rejected because a response was active: retry when one ends, or shortly.
+                await wait_for(self._wake.wait(), self._clock, self._retry_delay)
+            else:
+                await self._wake.wait()
+            self._wake.clear()
+            retry = False
+            while self._queue and not self.active:
+                request = self._queue.popleft()
+                if request.still_wanted is not None and not request.still_wanted():
+                    request.handle._finish(interrupted=True)
+                    self._changed()
+                    continue
+                if await self._send(request):
+                    retry = True
+                    break
+
+    async def _send(self, request: ReplyRequest) -> bool:
+        """Request one response; True when it must be retried later."""
+        self.inflight = request
+        self._changed()
+        try:
+            generation = await self._provider.generate_reply(
+                instructions=request.instructions, tool_choice=request.tool_choice
+            )
+        except OperationError as exc:
+            self.inflight = None
+            request.attempts += 1
+            if exc.code == ACTIVE_RESPONSE and request.attempts < self._max_attempts:
+                # A server-initiated response won the race: retry after it (or shortly).
+                log.info("reply deferred: %s", exc.message)
+                self._queue.appendleft(request)
+                self._changed()
+                return True
+            self._changed()
+            self._on_error(request, exc)
+            request.handle._finish(error=exc)
+            return False
+        self.inflight = None
+        self.track(generation)
+        self._changed()
+        self._start_run(generation, request)
+        return False

@@ -1,0 +1,587 @@
+"""`AgentSession`: an `Agent` talking to a caller through a realtime provider.
+
+The session wires the parts and holds the few decisions that need all of them:
+
+* provider events → user/agent states, user items in the history, and the start of a
+  `ResponseRun` for every response (server VAD answers and our own requests alike);
+* caller audio → provider (and a local VAD when the provider does not detect turns);
+* interruptions → one `sink.clear()` and every running response stopped (`_interrupt`);
+* replies → the `ReplyScheduler` (one active response at a time).
+
+Each response's playout, tools, ledger and follow-up live in `response.py`; states are derived
+in `states.py`; every background task belongs to the session's `TaskOwner`, so after
+`aclose()` nothing the session started is still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from vocalis.audio.vad import EnergyVAD, VADEvent
+from vocalis.conversation.history import History
+from vocalis.conversation.items import ConversationItem, MessageItem
+from vocalis.providers.base import (
+    Generation,
+    GenerationStarted,
+    InputAudioCommitted,
+    InputSpeechStarted,
+    InputSpeechStopped,
+    InputTranscription,
+    OperationError,
+    ProviderError,
+    ProviderEvent,
+    RealtimeModel,
+    RealtimeSession,
+    SessionClosed,
+    SessionOptions,
+    SessionReconnected,
+)
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import (
+    AgentState,
+    ConversationItemAdded,
+    E,
+    ErrorEvent,
+    EventEmitter,
+    Interrupted,
+    SessionClosedEvent,
+    SessionEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnMetrics,
+    UserState,
+    UserTranscript,
+)
+from vocalis.runtime.interruption import InterruptionController
+from vocalis.runtime.metrics import InputTimeline
+from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.response import ResponseRun, RunContext
+from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
+from vocalis.runtime.speech import SpeechHandle
+from vocalis.runtime.states import StateTracker
+from vocalis.runtime.tasks import TaskOwner
+from vocalis.runtime.tool_executor import ToolExecutor, ToolRun
+from vocalis.transports.base import Transport
+from vocalis.utils.clock import Clock, MonotonicClock
+
+log = logging.getLogger(__name__)
+
+
+class AgentSession:
+    """Runs one conversation; see docs/runtime.md for the API and docs/heard-contract.md."""
+
+    def __init__(
+        self,
+        provider: RealtimeModel | RealtimeSession,
+        transport: Transport,
+        *,
+        clock: Clock | None = None,
+        options: AgentSessionOptions | None = None,
+    ) -> None:
+        self._model = provider if isinstance(provider, RealtimeModel) else None
+        self._given_session = provider if isinstance(provider, RealtimeSession) else None
+        self.transport = transport
+        self.clock: Clock = clock or MonotonicClock()
+        self.options = options or AgentSessionOptions()
+        self._emitter = EventEmitter()
+        self._owner = TaskOwner("session", on_error=self._task_failed)
+        self._history = History()
+        self._states = StateTracker(self.clock, self._emitter.emit, self._emitter.emit)
+        self._executor = ToolExecutor(
+            self._owner,
+            self.clock,
+            on_started=self._tool_started,
+            on_finished=self._tool_finished,
+        )
+        self._provider: RealtimeSession | None = None
+        self._scheduler: ReplyScheduler | None = None
+        self._ctx: RunContext | None = None
+        self._agent: Agent | None = None
+        self._runs: dict[str, ResponseRun] = {}
+        self._timeline = InputTimeline()
+        self._vad: EnergyVAD | None = None
+        self._user_keys: dict[str, int] = {}
+        self._user_speech_end_at: float | None = None
+        self._expect_timer: asyncio.Task[None] | None = None
+        self._interruptions = InterruptionController(
+            self.options.interruption, self.clock, self._owner, self._interrupt
+        )
+        self._resync_needed = False
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._close_reason = "closed"
+
+    # ================================================================== lifecycle
+
+    async def start(self, agent: Agent) -> None:
+        """Connect (if given a model), apply the agent, and start listening."""
+        if self._provider is not None:
+            raise RuntimeError("AgentSession already started")
+        self._agent = agent
+        self._executor.set_tools(agent.tools)
+        session_options = self._session_options(agent, first=True)
+        if self._model is not None:
+            provider = await self._model.connect(session_options)
+        else:
+            assert self._given_session is not None
+            provider = self._given_session
+            await provider.update_options(session_options)
+        self._provider = provider
+        caps = provider.capabilities
+        if self._local_turns:
+            vad = self.options.local_vad
+            self._vad = EnergyVAD(
+                caps.input_sample_rate,
+                threshold_db=vad.threshold_db,
+                min_speech_ms=vad.min_speech_ms,
+                min_silence_ms=vad.min_silence_ms,
+            )
+        self._scheduler = ReplyScheduler(
+            provider,
+            self.clock,
+            start_run=self._start_run,
+            on_error=self._reply_failed,
+            on_queue_changed=lambda n: self._states.set_busy("queue", n > 0),
+        )
+        self._ctx = RunContext(
+            provider=provider,
+            clock=self.clock,
+            owner=self._owner,
+            sink=self.transport.audio_out,
+            text_sink=self.transport.text_out,
+            states=self._states,
+            history=self._history,
+            executor=self._executor,
+            scheduler=self._scheduler,
+            options=self.options,
+            emit=self._emitter.emit,
+            sample_rate=caps.output_sample_rate,
+            on_settled=self._run_settled,
+        )
+        self._owner.spawn(self._provider_events(provider), "provider-events")
+        self._owner.spawn(self._caller_audio(provider), "caller-audio")
+        self._owner.spawn(self._scheduler.run(), "scheduler")
+        text_in = self.transport.text_in()
+        if text_in is not None:
+            self._owner.spawn(self._caller_text(text_in), "caller-text")
+        self._states.start()
+        if agent.greeting:
+            self.say(agent.greeting, allow_interruptions=False)
+
+    async def aclose(self) -> None:
+        """Stop everything this session started; idempotent."""
+        if self._closing:
+            await self._closed.wait()
+            return
+        self._closing = True
+        if self._scheduler is not None:
+            for request in self._scheduler.drop_queued(lambda _r: True):
+                request.handle._finish(interrupted=True)
+        self.transport.audio_out.clear()
+        await self._owner.aclose()
+        if self._model is not None and self._provider is not None:
+            await self._provider.aclose()
+        self._states.close()
+        self._emitter.emit(SessionClosedEvent(self._close_reason))
+        self._emitter.close()
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def __aenter__(self) -> AgentSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ================================================================== public API
+
+    def generate_reply(
+        self, *, instructions: str | None = None, tool_choice: str | None = None
+    ) -> SpeechHandle:
+        """Ask the model to respond now (queued while another response is active)."""
+        handle = SpeechHandle("reply")
+        self._enqueue(
+            ReplyRequest(
+                kind="reply", handle=handle, instructions=instructions, tool_choice=tool_choice
+            )
+        )
+        return handle
+
+    def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
+        """Speak `text` through the provider's own voice.
+
+        Realtime models have no "speak this verbatim" call, so this requests a response with
+        the instructions `options.say_instructions` ("Say exactly: <text>") and no tools. The
+        model may still paraphrase; the history records what it actually said, as heard.
+        """
+        handle = SpeechHandle("say", allow_interruptions=allow_interruptions)
+        self._enqueue(
+            ReplyRequest(
+                kind="say",
+                handle=handle,
+                instructions=self.options.say_instructions.format(text=text),
+                tool_choice="none",
+            )
+        )
+        return handle
+
+    def interrupt(self) -> bool:
+        """Stop the agent now (also uninterruptible speech): clear audio, cancel, settle.
+
+        Queued replies are dropped. Returns whether anything was playing or generating.
+        """
+        scheduler = self._require_scheduler()
+        dropped = scheduler.drop_queued(lambda r: r.kind in ("reply", "say"))
+        for request in dropped:
+            request.handle._finish(interrupted=True)
+        inflight = scheduler.inflight
+        if inflight is not None and self._provider is not None:
+            inflight.handle.interrupted = True
+            self._owner.spawn(self._provider.cancel_response(), "cancel-inflight")
+        return self._interrupt("api", True, force=True) or bool(dropped) or inflight is not None
+
+    async def update_agent(self, agent: Agent) -> None:
+        """Switch instructions and tools live (a hand-off); the heard history carries over."""
+        provider = self._require_provider()
+        self._agent = agent
+        self._executor.set_tools(agent.tools)
+        await provider.update_options(self._session_options(agent, first=False))
+
+    @property
+    def agent(self) -> Agent | None:
+        return self._agent
+
+    @property
+    def history(self) -> list[ConversationItem]:
+        """The conversation as the caller heard it, in conversation order."""
+        return self._history.items()
+
+    def history_json(self) -> dict[str, Any]:
+        """JSON-serializable history plus per-turn metrics (the CLI writes this)."""
+        data = self._history.to_json()
+        data["metrics"] = [
+            event.to_json() for event in self._emitter.log if isinstance(event, TurnMetrics)
+        ]
+        return data
+
+    @property
+    def agent_state(self) -> AgentState:
+        return self._states.agent
+
+    @property
+    def user_state(self) -> UserState:
+        return self._states.user
+
+    @property
+    def agent_states(self) -> list[AgentState]:
+        """Every agent state entered so far, in order."""
+        return list(self._states.history)
+
+    @property
+    def tool_runs(self) -> list[ToolRun]:
+        return self._executor.runs
+
+    @property
+    def provider(self) -> RealtimeSession | None:
+        return self._provider
+
+    @property
+    def event_log(self) -> list[SessionEvent]:
+        return list(self._emitter.log)
+
+    def on(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
+        """Subscribe to one event type; returns an unsubscribe function."""
+        return self._emitter.on(kind, callback)
+
+    def events(self) -> AsyncIterator[SessionEvent]:
+        """Every event from now on, until the session closes."""
+        return self._emitter.stream()
+
+    # ================================================================== internals: setup
+
+    @property
+    def _local_turns(self) -> bool:
+        caps = self._provider.capabilities if self._provider is not None else None
+        return self.options.server_turn_detection is None or (
+            caps is not None and not caps.server_vad
+        )
+
+    def _session_options(self, agent: Agent, *, first: bool) -> SessionOptions:
+        audio_out = self.transport.audio_out is not None
+        return SessionOptions(
+            instructions=agent.instructions,
+            voice=agent.voice if first else None,
+            output_modalities=("audio",) if audio_out else ("text",),
+            turn_detection=self.options.server_turn_detection,
+            input_transcription_model=self.options.input_transcription_model,
+            tools=agent.tool_specs,
+        )
+
+    def _require_provider(self) -> RealtimeSession:
+        if self._provider is None:
+            raise RuntimeError("AgentSession.start() has not been called")
+        return self._provider
+
+    def _require_scheduler(self) -> ReplyScheduler:
+        if self._scheduler is None:
+            raise RuntimeError("AgentSession.start() has not been called")
+        return self._scheduler
+
+    def _enqueue(self, request: ReplyRequest) -> None:
+        if self._closing:
+            request.handle._finish(error=RuntimeError("session closed"))
+            return
+        self._require_scheduler().enqueue(request)
+
+    # ================================================================== provider events
+
+    async def _provider_events(self, provider: RealtimeSession) -> None:
+        async for event in provider.events():
+            self._on_provider_event(event)
+            if isinstance(event, SessionClosed):
+                break
+        if not self._closing:
+            self._close_reason = "provider closed"
+            await self.aclose()
+
+    def _on_provider_event(self, event: ProviderEvent) -> None:
+        if isinstance(event, GenerationStarted):
+            self._on_generation(event.generation)
+        elif isinstance(event, InputSpeechStarted):
+            self._on_speech_started(event.item_id, "server_vad")
+        elif isinstance(event, InputSpeechStopped):
+            self._on_speech_stopped(self._timeline.clock_time_of(event.audio_end_ms))
+        elif isinstance(event, InputAudioCommitted):
+            self._add_user_item(event.item_id, "")
+        elif isinstance(event, InputTranscription):
+            self._on_transcription(event)
+        elif isinstance(event, ProviderError):
+            self._emitter.emit(
+                ErrorEvent(
+                    event.message,
+                    code=event.code,
+                    recoverable=not event.fatal,
+                    operation=event.operation,
+                )
+            )
+            if event.fatal and not self._closing:
+                self._close_reason = f"fatal provider error: {event.code}"
+                self._owner.spawn(self.aclose(), "close-on-fatal")
+        elif isinstance(event, SessionReconnected):
+            self._resync_needed = True
+            self._maybe_resync()
+        elif isinstance(event, SessionClosed):
+            self._close_reason = event.reason
+            if event.error is not None:
+                self._emitter.emit(
+                    ErrorEvent(event.error.message, code=event.error.code, recoverable=False)
+                )
+
+    def _on_generation(self, generation: Generation) -> None:
+        scheduler = self._require_scheduler()
+        if generation.response_id in self._runs:
+            return
+        scheduler.track(generation)
+        if generation.request_id is not None and scheduler.inflight is not None:
+            return  # ours: the scheduler starts its run with the request's options
+        self._start_run(generation, None)
+
+    def _start_run(self, generation: Generation, request: ReplyRequest | None) -> None:
+        if generation.response_id in self._runs or self._ctx is None:
+            return
+        if request is None:
+            handle = SpeechHandle("server")
+            speech_end, self._user_speech_end_at = self._user_speech_end_at, None
+            requested_at = None
+        else:
+            handle = request.handle
+            speech_end = request.user_speech_end_at
+            requested_at = request.queued_at
+        run = ResponseRun(
+            self._ctx,
+            generation,
+            handle=handle,
+            order_key=self._history.next_key(),
+            user_speech_end_at=speech_end,
+            requested_at=requested_at,
+        )
+        self._runs[generation.response_id] = run
+        self._owner.spawn(run.run(), f"response:{generation.response_id}")
+
+    def _run_settled(self, run: ResponseRun) -> None:
+        self._runs.pop(run.response_id, None)
+        self._maybe_resync()
+
+    def _maybe_resync(self) -> None:
+        """After a reconnect, make the provider's memory equal the heard history (once idle)."""
+        if not self._resync_needed or self._runs or self._provider is None or self._closing:
+            return
+        self._resync_needed = False
+        self._owner.spawn(self._resync(self._provider), "resync-history")
+
+    async def _resync(self, provider: RealtimeSession) -> None:
+        try:
+            await provider.sync_history(self._history.items())
+        except OperationError as exc:
+            self._emitter.emit(ErrorEvent(f"history re-sync failed: {exc.message}", code=exc.code))
+
+    # ------------------------------------------------------------------ caller turns
+
+    def _on_speech_started(self, item_id: str | None, source: str) -> None:
+        self._states.set_user("speaking")
+        if item_id is not None and item_id not in self._user_keys:
+            self._user_keys[item_id] = self._history.next_key()
+        self._set_expect_reply(False)
+        for run in self._runs.values():
+            if run.playout_finished:
+                run.cancel_follow_up()
+        td = self.options.server_turn_detection
+        provider_cancels = (
+            source == "server_vad"
+            and td is not None
+            and td.interrupt_response
+            and self._require_provider().capabilities.server_interrupts_response
+        )
+        self._interruptions.speech_started(source, provider_cancels=provider_cancels)
+
+    def _on_speech_stopped(self, speech_end_at: float | None) -> None:
+        self._states.set_user("listening")
+        self._interruptions.speech_stopped()
+        self._user_speech_end_at = speech_end_at if speech_end_at is not None else self.clock.now()
+        td = self.options.server_turn_detection
+        if td is not None and td.create_response:
+            self._set_expect_reply(True)
+
+    def _set_expect_reply(self, expected: bool) -> None:
+        """`thinking` from the end of the caller's turn until the response starts (bounded)."""
+        if self._expect_timer is not None and not self._expect_timer.done():
+            self._expect_timer.cancel()
+        self._expect_timer = None
+        self._states.expect_reply(expected)
+        if expected and not self._closing:
+            self._expect_timer = self._owner.spawn(self._expire_expectation(), "expect-reply")
+
+    async def _expire_expectation(self) -> None:
+        await self.clock.sleep(self.options.stall_timeout_s)
+        self._states.expect_reply(False)
+
+    def _add_user_item(self, item_id: str, text: str) -> MessageItem:
+        existing = self._history.get(item_id)
+        if isinstance(existing, MessageItem):
+            if text:
+                existing.text = text
+            return existing
+        key = self._user_keys.pop(item_id, None)
+        item = MessageItem(id=item_id, role="user", text=text, created_at=self.clock.now())
+        self._history.add(item, key if key is not None else self._history.next_key())
+        self._emitter.emit(ConversationItemAdded(item))
+        return item
+
+    def _on_transcription(self, event: InputTranscription) -> None:
+        self._emitter.emit(UserTranscript(event.item_id, event.text, event.final))
+        text_sink = self.transport.text_out
+        if text_sink is not None:
+            text_sink.user_transcript(event.item_id, event.text, event.final)
+        if event.final:
+            self._add_user_item(event.item_id, event.text)
+
+    # ------------------------------------------------------------------ interruption
+
+    def _interrupt(self, source: str, cancel_provider: bool, *, force: bool = False) -> bool:
+        """Cut every response that still plays or generates (sink cleared first, at once)."""
+        targets = [run for run in self._runs.values() if run.may_still_play]
+        if not targets:
+            return False
+        if not force and any(not run.allow_interruptions for run in targets):
+            return False  # uninterruptible speech (a disclaimer, the greeting) keeps playing
+        self.transport.audio_out.clear()
+        for run in targets:
+            run.interrupt(source, cancel_provider=cancel_provider)
+        self._states.interrupted()
+        self._emitter.emit(
+            Interrupted(source, tuple(run.response_id for run in targets), self.clock.now())
+        )
+        return True
+
+    # ------------------------------------------------------------------ caller input
+
+    async def _caller_audio(self, provider: RealtimeSession) -> None:
+        rate = provider.capabilities.input_sample_rate
+        ms_per_sample = 1000.0 / rate
+        timeline = self._timeline
+        clock = self.clock
+        vad = self._vad
+        async for frame in self.transport.audio_in.frames(rate):
+            samples = frame.samples
+            provider.append_audio(samples)
+            timeline.append(samples.shape[0] * ms_per_sample, clock.now())
+            if vad is not None:
+                for event in vad.process(samples):
+                    self._on_local_vad(event)
+
+    def _on_local_vad(self, event: VADEvent) -> None:
+        """Client-side turn taking: interrupt on speech, commit + reply at its end."""
+        if event.kind == "speech_started":
+            self._on_speech_started(None, "local_vad")
+            return
+        speech_end = self._timeline.clock_time_of(event.onset_ms)
+        self._on_speech_stopped(speech_end)
+        self._owner.spawn(self._commit_and_reply(speech_end), "local-turn")
+
+    async def _commit_and_reply(self, speech_end: float | None) -> None:
+        provider = self._require_provider()
+        try:
+            await provider.commit_audio()
+        except OperationError as exc:
+            self._emitter.emit(ErrorEvent(f"commit failed: {exc.message}", code=exc.code))
+            return
+        handle = SpeechHandle("reply")
+        self._enqueue(ReplyRequest(kind="reply", handle=handle, user_speech_end_at=speech_end))
+
+    async def _caller_text(self, text_in: AsyncIterator[str]) -> None:
+        provider = self._require_provider()
+        async for text in text_in:
+            item = MessageItem(id="", role="user", text=text, created_at=self.clock.now())
+            key = self._history.next_key()
+            try:
+                item.id = await provider.create_item(item)
+            except OperationError as exc:
+                self._emitter.emit(ErrorEvent(f"typed message rejected: {exc.message}"))
+                continue
+            self._history.add(item, key)
+            self._emitter.emit(ConversationItemAdded(item))
+            self._interrupt("text", True)
+            self.generate_reply()
+
+    # ------------------------------------------------------------------ tools / errors
+
+    def _tool_started(self, run: ToolRun) -> None:
+        self._emitter.emit(ToolCallStarted(run.call_id, run.name, run.arguments))
+
+    def _tool_finished(self, run: ToolRun) -> None:
+        result = run.result
+        assert result is not None
+        duration = (run.finished_at or run.started_at) - run.started_at
+        self._emitter.emit(
+            ToolCallFinished(run.call_id, run.name, result.output, result.is_error, duration)
+        )
+
+    def _reply_failed(self, request: ReplyRequest, error: OperationError) -> None:
+        self._emitter.emit(
+            ErrorEvent(
+                f"{request.kind} could not start: {error.message}",
+                code=error.code,
+                operation="response.create",
+            )
+        )
+
+    def _task_failed(self, name: str, error: BaseException) -> None:
+        log.error("session task %s failed", name, exc_info=error)
+        self._emitter.emit(
+            ErrorEvent(f"{name} failed: {type(error).__name__}: {error}", source="runtime")
+        )

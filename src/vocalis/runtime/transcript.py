@@ -1,0 +1,84 @@
+"""Shows an agent message's words as its audio plays, not as the provider sends them.
+
+Providers send the transcript ahead of the audio (often by seconds, S11); showing it on
+arrival tells the caller's screen words the caller never heard (P1). `TranscriptSync` releases
+the word-boundary prefix that matches the segment's playback position — the same
+`heard_prefix` estimate the ledger stores in history — so the UI, the history and the
+provider's truncated item agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol, runtime_checkable
+
+from vocalis.conversation.heard import heard_prefix
+from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
+from vocalis.utils.clock import Clock
+
+
+@runtime_checkable
+class SupportsPosition(Protocol):
+    """Segments that know their exact played position (e.g. `ClockedSegment`)."""
+
+    @property
+    def played_ms(self) -> float: ...
+
+
+class TranscriptSync:
+    """Per-segment word release, polled on the session clock every `interval` seconds."""
+
+    def __init__(
+        self,
+        segment_id: str,
+        sink: TextSink | None,
+        clock: Clock,
+        *,
+        interval: float = 0.1,
+    ) -> None:
+        self.segment_id = segment_id
+        self._sink = sink
+        self._clock = clock
+        self._interval = interval
+        self.text = ""
+        self.audio_ms = 0.0
+        self.audio_complete = False
+        self.released = ""
+
+    def add_text(self, delta: str) -> None:
+        self.text += delta
+
+    def _release(self, prefix: str) -> None:
+        if self._sink is None or len(prefix) <= len(self.released):
+            return
+        if not prefix.startswith(self.released):
+            return
+        delta = prefix[len(self.released) :]
+        self.released = prefix
+        self._sink.agent_text(self.segment_id, delta)
+
+    def release_all(self) -> None:
+        """Everything was delivered (a full playout, or a text-only message)."""
+        self._release(self.text)
+
+    async def follow(self, segment: OutputSegment) -> None:
+        """Release words while `segment` plays; returns when it resolved."""
+        try:
+            started_at = await asyncio.shield(segment.started)
+        except asyncio.CancelledError:
+            if segment.started.cancelled():
+                return  # skipped: nothing was heard
+            raise
+        while not segment.done:
+            if isinstance(segment, SupportsPosition):
+                played = segment.played_ms
+            else:
+                played = (self._clock.now() - started_at) * 1000.0
+            self._release(
+                heard_prefix(self.text, played, self.audio_ms, audio_complete=self.audio_complete)
+            )
+            await self._clock.sleep(self._interval)
+
+    def finish(self, result: PlayoutResult) -> None:
+        if result.status is PlayoutStatus.FULL:
+            self.release_all()
