@@ -706,7 +706,7 @@ class SimSession:
         run = drive.run
         for fault in drive.faults.before_created():
             await self._fire(fault, drive)
-        if run.finished or self.closing:
+        if drive.stop.is_set() or self.closing:
             return
         self._emit_created(drive)
         if await self._after(drive, self.server_events[-1]):
@@ -718,7 +718,7 @@ class SimSession:
             if isinstance(element, float):
                 if pace > 0:
                     await self._sleep(drive, started + element / 1000.0 / pace - loop.time())
-                    if run.finished or self.closing:
+                    if drive.stop.is_set() or self.closing:
                         return
                 continue
             self.emit(element)
@@ -731,7 +731,7 @@ class SimSession:
             if await self._after(drive, element):
                 return
             await self._writable()
-            if run.finished or self.closing:
+            if drive.stop.is_set() or self.closing:
                 return
 
     async def _after(self, drive: _Drive, event: dict[str, Any]) -> bool:
@@ -739,7 +739,7 @@ class SimSession:
         if drive.faults:
             for fault in drive.faults.after_event(event, drive.run.item_audio_ms):
                 await self._fire(fault, drive)
-        return drive.run.finished or self.closing
+        return drive.stop.is_set() or self.closing
 
     async def _fire(self, fault: FaultSpec, drive: _Drive) -> None:
         self.note(f"fault {fault.kind} fired in {drive.run.id}")

@@ -1,0 +1,169 @@
+"""Scripted faults fire at their protocol positions; the session survives the benign ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError
+
+from vocalis.sim.server import SimServer
+
+from .conftest import open_client
+
+LINE = "A short scripted answer for the fault tests."
+
+
+def _with(fault: dict[str, Any]) -> dict[str, Any]:
+    return {"responses": [{"say": LINE, "faults": [fault]}]}
+
+
+async def test_drop_closes_abruptly_at_position() -> None:
+    scenario = _with({"kind": "drop", "after_event": "response.output_item.added"})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        with pytest.raises(ConnectionClosedError):
+            while True:
+                await client.recv()
+        assert client.events[-1]["type"] == "response.output_item.added"
+        session = await server.wait_for_session()
+        await session.wait_for(lambda s: s.closed)
+        assert session.close_code == 1006
+        assert "response.done" not in session.server_types()
+
+
+async def test_stall_then_resume() -> None:
+    scenario = _with({"kind": "stall", "seconds": 0.01, "after_audio_ms": {"item": 0, "ms": 300}})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        done = await client.until("response.done")
+        assert done["response"]["status"] == "completed"
+        assert any("fault stall" in n for n in server.sessions[0].notes)
+
+
+async def test_malformed_frame_then_continue() -> None:
+    scenario = _with({"kind": "malformed_frame", "after_event": "response.content_part.added"})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await client.until("response.content_part.added")
+        assert (await client.recv())["type"] == "<malformed>"
+        done = await client.until("response.done")
+        assert done["response"]["status"] == "completed"
+        assert {"type": None, "raw": client.raw[0]} in server.sessions[0].server_events
+
+
+async def test_unknown_event() -> None:
+    scenario = _with(
+        {
+            "kind": "unknown_event",
+            "event_type": "response.mystery",
+            "after_event": "response.created",
+        }
+    )
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await client.until("response.created")
+        assert (await client.recv())["type"] == "response.mystery"
+        await client.until("response.done")
+
+
+async def test_error_event_with_custom_code() -> None:
+    scenario = _with(
+        {
+            "kind": "error",
+            "code": "rate_limit_exceeded",
+            "message": "Slow down.",
+            "error_type": "rate_limit_error",
+            "after_event": "response.output_audio.delta",
+            "occurrence": 2,
+        }
+    )
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        error = await client.until("error")
+        assert error["error"] == {
+            "type": "rate_limit_error",
+            "code": "rate_limit_exceeded",
+            "message": "Slow down.",
+            "param": None,
+            "event_id": None,
+        }
+        assert len(client.of_type("response.output_audio.delta")) == 2
+        done = await client.until("response.done")
+        assert done["response"]["status"] == "completed"
+
+
+async def test_fail_ends_response_failed() -> None:
+    scenario = _with(
+        {
+            "kind": "fail",
+            "code": "inference_rate_limit_exceeded",
+            "error_type": "invalid_request_error",
+            "after_audio_ms": {"item": 0, "ms": 200},
+        }
+    )
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        done = await client.until("response.done")
+        response = done["response"]
+        assert response["status"] == "failed"
+        assert response["status_details"] == {
+            "type": "failed",
+            "error": {"type": "invalid_request_error", "code": "inference_rate_limit_exceeded"},
+        }
+        assert response["output"][0]["status"] == "incomplete"
+        assert server.sessions[0].active is None
+        await client.send("response.create")  # the session goes on
+        assert (await client.until("response.done"))["response"]["status"] == "completed"
+
+
+async def _expect_expiry(client: Any) -> None:
+    error = await client.until("error")
+    assert error["error"] == {
+        "type": "invalid_request_error",
+        "code": "session_expired",
+        "message": "Your session hit the maximum duration of 60 minutes.",
+        "param": None,
+        "event_id": None,
+    }
+    with pytest.raises(ConnectionClosed) as closed:
+        await client.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_session_expired_fault() -> None:
+    scenario = _with({"kind": "session_expired", "after_event": "response.output_item.added"})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await _expect_expiry(client)
+        session = server.sessions[0]
+        await session.wait_for(lambda s: s.closed)
+        assert session.close_code == 1001
+
+
+async def test_session_max_seconds_timer() -> None:
+    async with SimServer(session_max_seconds=0.2) as server, open_client(server) as client:
+        await _expect_expiry(client)
+
+
+async def test_slow_first_byte_holds_response_created() -> None:
+    scenario = _with({"kind": "slow_first_byte", "seconds": 60})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await client.send("response.create")  # the first one is active though not yet created
+        error = await client.recv()
+        assert error["error"]["code"] == "conversation_already_has_active_response"
+        assert client.of_type("response.created") == []
+        await client.send("response.cancel")
+        created = await client.recv()
+        done = await client.recv()
+        assert (created["type"], done["type"]) == ("response.created", "response.done")
+        assert done["response"]["status"] == "cancelled"
+        assert done["response"]["output"] == []
+        assert server.sessions[0].notes[-1].startswith("fault slow_first_byte")
+
+
+async def test_on_connect_delay() -> None:
+    scenario = {"server": {"on_connect_delay_s": 0.05}}
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        assert client.events[0]["type"] == "session.created"
