@@ -1,0 +1,248 @@
+"""Reconnects against the real local server: drop mid-response, `session_expired`, proactive
+recycling, fatal errors, and the API key never reaching a log line.
+
+The replayed history is checked on the *new* connection's `client_events` in the server log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from openai_sim_support import FAKE_KEY, append_in_frames, consume, sim_session, tone
+
+from vocalis.conversation.items import MessageItem
+from vocalis.providers.base import (
+    Generation,
+    MessageGeneration,
+    ProviderError,
+    SessionClosed,
+    SessionOptions,
+    SessionReconnected,
+)
+from vocalis.providers.openai.realtime import OpenAIRealtimeSession
+from vocalis.sim.server import SimServer
+
+
+def creates(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["item"] for e in events if e["type"] == "conversation.item.create"]
+
+
+async def first_turn(session: OpenAIRealtimeSession) -> MessageItem:
+    """u1 + a completed, fully heard reply; syncs the heard history. Returns the reply item."""
+    user = MessageItem(id="u1", role="user", text="Hi")
+    await session.create_item(user)
+    generation = await session.generate_reply()
+    (played,) = await consume(generation)
+    assert (await generation.done).status == "completed"
+    heard = MessageItem(
+        id=played.message.item_id,
+        role="assistant",
+        text=played.text,
+        played_ms=played.message.audio_received_ms,
+    )
+    await session.sync_history([user, heard])
+    return heard
+
+
+async def started_message(generation: Generation) -> MessageGeneration:
+    return await asyncio.wait_for(generation.messages.recv(), 10)
+
+
+def assert_replayed(items: list[dict[str, Any]], reply: MessageItem) -> None:
+    assert items[0] == {
+        "id": "u1",
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": "Hi"}],
+    }
+    # The assistant turn comes back as heard text, never audio.
+    assert items[1] == {
+        "id": reply.id,
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": reply.text}],
+    }
+
+
+DROP_SCENARIO = {
+    "responses": [
+        {"say": "First answer here."},
+        {
+            "say": "A second answer that a network failure cuts off in the middle.",
+            "faults": [{"kind": "drop", "after_audio_ms": {"item": 0, "ms": 200}}],
+        },
+    ]
+}
+
+
+async def test_reconnect_after_drop_mid_response_replays_heard_history() -> None:
+    async with sim_session(DROP_SCENARIO) as (server, session, reader):
+        reply = await first_turn(session)
+        # The heard history equals the provider state: the sync sent nothing.
+        old = server.sessions[0]
+        assert [e["type"] for e in old.client_events].count("conversation.item.create") == 1
+        await session.create_item(MessageItem(id="u2", role="user", text="And then?"))
+
+        generation = await session.generate_reply()
+        cut = await started_message(generation)
+        done = await asyncio.wait_for(generation.done, 10)
+        assert done.status == "disconnected"
+        assert cut.status == "disconnected"
+        assert cut.audio.closed and cut.text.closed and generation.messages.closed
+        # Input during the gap goes nowhere (never into the next session).
+        append_in_frames(session, tone(100))
+
+        event = await reader.wait_type(SessionReconnected)
+        assert event.reason == "dropped"
+        assert event.replayed_item_ids == ("u1", reply.id, "u2")
+        new = await server.wait_for_session(2)
+        types = [e["type"] for e in new.client_events]
+        assert types == ["session.update"] + ["conversation.item.create"] * 3
+        items = creates(new.client_events)
+        assert_replayed(items, reply)
+        assert items[2]["content"] == [{"type": "input_text", "text": "And then?"}]
+        assert session.dropped_audio_samples > 0
+
+        # The runtime's late truncate of the cut item: it does not exist any more, skipped.
+        await session.truncate(cut.item_id, 150.0)
+        await session.delete_item(cut.item_id)
+        assert [e["type"] for e in new.client_events] == types
+        # The new session answers.
+        follow = await session.generate_reply()
+        assert len(await consume(follow)) == 1
+        assert [i.id for i in new.conversation.items][:3] == ["u1", reply.id, "u2"]
+        assert not reader.of_type(ProviderError)
+
+
+async def test_reconnect_after_session_expired() -> None:
+    scenario = {
+        "responses": [
+            {"say": "First answer here."},
+            {
+                "say": "This answer runs into the session limit.",
+                "faults": [
+                    {"kind": "session_expired", "after_event": "response.output_audio.delta"}
+                ],
+            },
+        ]
+    }
+    async with sim_session(scenario) as (server, session, reader):
+        reply = await first_turn(session)
+        generation = await session.generate_reply()
+        assert (await asyncio.wait_for(generation.done, 10)).status == "disconnected"
+        event = await reader.wait_type(SessionReconnected)
+        assert event.reason == "session_expired"
+        assert event.replayed_item_ids == ("u1", reply.id)
+        new = await server.wait_for_session(2)
+        assert_replayed(creates(new.client_events), reply)
+        # `session_expired` is handled, not surfaced as an error.
+        assert not reader.of_type(ProviderError)
+        assert server.sessions[0].close_code == 1001
+
+
+async def test_proactive_recycle_waits_for_the_active_response() -> None:
+    scenario = {
+        "responses": [
+            {"say": "First answer here."},
+            {
+                "say": "A reply that must not be cut by the recycle.",
+                "faults": [{"kind": "stall", "seconds": 0.4, "after_event": "response.created"}],
+            },
+        ]
+    }
+    async with sim_session(scenario, max_session_seconds=0.2) as (server, session, reader):
+        reply = await first_turn(session)
+        generation = await session.generate_reply()
+        played = await consume(generation)
+        done = await asyncio.wait_for(generation.done, 10)
+        assert done.status == "completed" and len(played) == 1
+        event = await reader.wait_type(SessionReconnected)
+        assert event.reason == "max_duration"
+        new = await server.wait_for_session(2)
+        assert_replayed(creates(new.client_events), reply)
+        # The response finished on the old socket before it was closed.
+        old_types = server.sessions[0].server_types()
+        assert old_types.count("response.done") == 2
+
+
+async def test_fatal_error_closes_the_session() -> None:
+    scenario = {
+        "responses": [
+            {
+                "say": "Never mind.",
+                "faults": [
+                    {
+                        "kind": "error",
+                        "code": "insufficient_quota",
+                        "message": "You exceeded your current quota.",
+                        "after_event": "response.created",
+                    }
+                ],
+            }
+        ]
+    }
+    async with sim_session(scenario) as (server, session, reader):
+        generation = await session.generate_reply()
+        closed = await reader.wait_type(SessionClosed)
+        assert closed.reason == "fatal"
+        assert closed.error is not None and closed.error.code == "insufficient_quota"
+        assert (await asyncio.wait_for(generation.done, 10)).status == "disconnected"
+        assert len(server.sessions) == 1  # no reconnect loop on a fatal code
+        errors = reader.of_type(ProviderError)
+        assert errors and errors[0].fatal
+
+
+async def test_api_key_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with sim_session(DROP_SCENARIO) as (server, session, reader):
+        await first_turn(session)
+        generation = await session.generate_reply()
+        await asyncio.wait_for(generation.done, 10)
+        await reader.wait_type(SessionReconnected)
+        assert FAKE_KEY not in repr(session.capabilities) + repr(session._model)
+    # The simulator's own server-side handshake log (websockets.server) is not the client's
+    # and is excluded; everything the client side logged is checked.
+    records = [r for r in caplog.records if not r.name.startswith("websockets.server")]
+    text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in records)
+    # The handshake headers were logged (the path is exercised) — with the value redacted.
+    assert "Authorization: <redacted>" in text
+    assert FAKE_KEY not in text
+    assert FAKE_KEY[8:] not in text
+    assert len(server.sessions) == 2
+
+
+async def test_unknown_and_malformed_server_frames_do_not_break_the_session() -> None:
+    scenario = {
+        "responses": [
+            {
+                "say": "Still talking after garbage.",
+                "faults": [
+                    {"kind": "unknown_event", "after_event": "response.created"},
+                    {"kind": "malformed_frame", "after_event": "response.content_part.added"},
+                ],
+            }
+        ]
+    }
+    async with sim_session(scenario) as (_, session, reader):
+        generation = await session.generate_reply()
+        (played,) = await consume(generation)
+        assert played.text == "Still talking after garbage."
+        assert (await generation.done).status == "completed"
+        assert not reader.of_type(ProviderError)
+
+
+async def test_closed_session_rejects_operations() -> None:
+    async with SimServer(pace=0.0) as server:
+        from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+
+        model = OpenAIRealtimeModel(api_key=FAKE_KEY, base_url=server.url.removesuffix("/realtime"))
+        session = await model.connect(SessionOptions(turn_detection=None))
+        await session.aclose()
+        events = [e async for e in session.events()]
+        assert [type(e) for e in events] == [SessionClosed]
+        with pytest.raises(Exception, match="closed"):
+            await session.generate_reply()
+        await session.truncate("x", 10)  # history edits on a closed session are no-ops
