@@ -281,7 +281,9 @@ class SimServerThread:
         return self.server.url
 
     def start(self) -> SimServerThread:
-        self._thread.start()
+        """Start the thread and wait until the server listens (idempotent)."""
+        if not self._thread.is_alive() and not self._ready.is_set():
+            self._thread.start()
         self._ready.wait()
         if self._error is not None:
             raise self._error
