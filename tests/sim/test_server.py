@@ -64,6 +64,14 @@ async def test_browser_subprotocol_auth() -> None:
             assert event["session"]["model"] == "gpt-realtime-2"
 
 
+async def test_keyless_clients_when_auth_is_off() -> None:
+    async with (
+        SimServer(require_auth=False) as server,
+        connect(server.url + "?model=gpt-realtime") as ws,
+    ):
+        assert json.loads(await ws.recv())["type"] == "session.created"
+
+
 async def test_session_created_shape() -> None:
     async with SimServer() as server, open_client(server, manual_turns=False) as client:
         session = client.events[0]["session"]

@@ -35,7 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="expire sessions after this many seconds (session_expired, close 1001)",
     )
     parser.add_argument(
-        "--no-auth", action="store_true", help="accept connections without an API key header"
+        "--no-auth",
+        action="store_true",
+        help="accept connections without an API key (by default any key is accepted, none is not)",
     )
 
 

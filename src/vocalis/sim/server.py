@@ -79,6 +79,9 @@ class SimServer:
     (default brain only). ``pace`` is the speed of audio emission relative to real time
     (1.0 real time, 4.0 four times faster, 0 as fast as the socket allows).
     ``session_max_seconds`` makes every session expire (``session_expired`` + close 1001).
+    ``require_auth`` refuses (HTTP 401) a handshake without ``Authorization: Bearer <any>``,
+    ``api-key: <any>`` or an ``openai-insecure-api-key.<any>`` subprotocol (any key value is
+    accepted), like the real API; pass ``require_auth=False`` for keyless local clients.
     """
 
     def __init__(
