@@ -164,6 +164,7 @@ class BrainSpec(_Model):
     echo_prefix: str = "You said: "
     tool_followup: str = "Here is what I found: {output}"
     sentences: list[str] = Field(
+        min_length=1,
         default_factory=lambda: [
             "Hello! I am the vocalis simulated model.",
             "I am a local simulation, so my answers are scripted.",
