@@ -1,0 +1,80 @@
+"""Shared bits of the network transports: access tokens and a served-endpoint handle.
+
+Why it exists: both endpoints (browser playground, Twilio) are reachable from the network and
+start a paid realtime session per connection, so each requires a random token in its URL; the
+check is constant-time and the token never appears in a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server
+
+__all__ = ["ServedEndpoint", "new_token", "split_token", "token_ok"]
+
+
+def new_token() -> str:
+    """A URL-safe random token (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def split_token(request_path: str, base: str) -> tuple[str | None, str | None]:
+    """(route below `base`, token) of a request path `base/<token>[/route]` or `base?token=`.
+
+    Returns (None, None) when the path is not under `base`.
+    """
+    parts = urlsplit(request_path)
+    path = parts.path
+    base = base.rstrip("/")
+    if path != base and not path.startswith(base + "/"):
+        return None, None
+    rest = path[len(base) :].strip("/")
+    query_token = parse_qs(parts.query).get("token", [None])[0]
+    if query_token is not None:
+        return rest, query_token
+    if not rest:
+        return "", None
+    token, _, route = rest.partition("/")
+    return route, token
+
+
+def token_ok(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class ServedEndpoint:
+    """A running endpoint: its URL (with the token — print it, never log it) and lifetime."""
+
+    def __init__(self, server: Server, url: str, token: str) -> None:
+        self.server = server
+        self.url = url
+        self.token = token
+
+    @property
+    def port(self) -> int:
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def serve_forever(self) -> None:
+        await self.server.serve_forever()
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def aclose(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def __aenter__(self) -> ServedEndpoint:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,300 @@
+"""The Twilio side of the segment contract: what played is what Twilio acknowledged.
+
+Why it exists: Twilio buffers whatever we send and plays it at its own pace, so bytes sent say
+nothing about what the caller heard (P9: a 10 s disclaimer "interrupted" after it was sent
+kept playing and the model believed it had all been said). The only playback clock we get is
+`mark`: Twilio echoes a mark once the audio sent before it has played. So:
+
+- audio of each segment is resampled to 8 kHz, μ-law encoded and re-buffered into frames of
+  exactly 160 bytes (20 ms); only a segment's final flush may be shorter (S27);
+- a mark follows the first frame of a segment (to learn when it started), then one every
+  `mark_interval_ms`, and one after the segment's last frame;
+- a segment's `played_ms` is the position of its last acknowledged mark (so it is exact to
+  `mark_interval_ms`, and never more than what really played); `full` when its end mark
+  comes back;
+- `clear()` sends Twilio `clear`, drops outbound messages not yet written to the socket, and
+  resolves segments from acknowledged marks only: `partial(last acked)` or `skipped`.
+  Twilio then echoes all pending marks — they carry the old generation and are ignored, as is
+  any unknown mark name (stale marks must never move a cleared segment).
+
+Segments are sent in order: a later segment's audio is held until the earlier ones have
+ended (back to back, no interleaving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import numpy as np
+
+from vocalis.audio.chunker import FrameChunker
+from vocalis.audio.frame import Int16Array
+from vocalis.audio.g711 import ulaw_encode
+from vocalis.audio.resample import StreamResampler
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.transports.twilio.protocol import clear_message, mark_message, media_message
+from vocalis.utils.clock import Clock
+
+__all__ = ["TWILIO_FRAME_BYTES", "TWILIO_RATE", "Outbox", "TwilioAudioSink", "TwilioSegment"]
+
+TWILIO_RATE = 8000
+TWILIO_FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
+
+
+class Outbox:
+    """Messages waiting for the socket writer; media can be purged on barge-in."""
+
+    def __init__(self) -> None:
+        self._items: deque[str] = deque()
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def send(self, message: str) -> None:
+        if not self.closed:
+            self._items.append(message)
+            self._event.set()
+
+    def purge(self) -> int:
+        """Drop everything not yet written (audio that would play after a clear)."""
+        dropped = len(self._items)
+        self._items.clear()
+        return dropped
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def next_batch(self) -> list[str] | None:
+        """Wait for messages; None once closed and drained."""
+        while not self._items:
+            if self.closed:
+                return None
+            self._event.clear()
+            await self._event.wait()
+        batch = list(self._items)
+        self._items.clear()
+        return batch
+
+
+class TwilioSegment(OutputSegment):
+    def __init__(self, sink: TwilioAudioSink, segment_id: str, sample_rate: int) -> None:
+        super().__init__(segment_id, sample_rate)
+        self._sink = sink
+        self._index = sink._next_index()
+        self._resampler = StreamResampler(sample_rate, TWILIO_RATE)
+        self._chunker = FrameChunker(TWILIO_FRAME_BYTES)
+        self._held: list[Int16Array] = []  # 8 kHz audio waiting for earlier segments
+        self._pushed_in = 0
+        self._sent = 0  # samples (8 kHz) sent to Twilio
+        self._acked = 0  # samples (8 kHz) acknowledged by marks
+        self._last_mark_at = 0
+        self._ended = False
+        self._end_sent = False
+        self._started_at: float | None = None
+        self._marks = 0
+
+    @property
+    def played_ms(self) -> float:
+        """Acknowledged position (ms of this segment's audio known to have played)."""
+        return self._acked * 1000.0 / TWILIO_RATE
+
+    @property
+    def sent_ms(self) -> float:
+        return self._sent * 1000.0 / TWILIO_RATE
+
+    def push(self, samples: np.ndarray) -> None:
+        if self.done:
+            return
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise ValueError(
+                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
+            )
+        if self._ended:
+            raise RuntimeError(f"segment {self.id!r}: push() after end()")
+        self._pushed_in += samples.shape[0]
+        out = self._resampler.push(samples)
+        if out.shape[0]:
+            if self._sink._is_sending(self):
+                self._send_frames(out)
+            else:
+                self._held.append(out)
+
+    def end(self) -> None:
+        if self.done or self._ended:
+            return
+        self._ended = True
+        tail = self._resampler.flush()
+        if tail.shape[0]:
+            self._held.append(tail)
+        if self._sink._is_sending(self):
+            self._sink._pump()
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_frames(self, audio: Int16Array) -> None:
+        sink = self._sink
+        for frame in self._chunker.push(audio):
+            sink._outbox.send(media_message(sink.stream_sid, ulaw_encode(frame)))
+            self._sent += frame.shape[0]
+            if self._sent == TWILIO_FRAME_BYTES or (
+                self._sent - self._last_mark_at >= sink._mark_interval
+            ):
+                self._mark(end=False)
+
+    def _drain_held(self) -> None:
+        held, self._held = self._held, []
+        for audio in held:
+            self._send_frames(audio)
+
+    def _send_end(self) -> None:
+        """Final flush (the only frame allowed to be short) and the end mark."""
+        sink = self._sink
+        rest = self._chunker.flush()
+        if rest is not None and rest.shape[0]:
+            sink._outbox.send(media_message(sink.stream_sid, ulaw_encode(rest)))
+            self._sent += rest.shape[0]
+        self._mark(end=True)
+        self._end_sent = True
+
+    def _mark(self, *, end: bool) -> None:
+        sink = self._sink
+        self._marks += 1
+        name = f"v{sink._generation}.{self._index}.{self._marks}"
+        sink._marks[name] = (self, self._sent, end)
+        sink._outbox.send(mark_message(sink.stream_sid, name))
+        self._last_mark_at = self._sent
+
+    def _finish(self, status: PlayoutStatus, now: float) -> None:
+        self._held.clear()
+        played = 0.0 if status is PlayoutStatus.SKIPPED else self.played_ms
+        self._resolve(
+            PlayoutResult(
+                segment_id=self.id,
+                status=status,
+                played_ms=played,
+                pushed_ms=self._pushed_in * 1000.0 / self.sample_rate,
+                started_at=self._started_at,
+                ended_at=now,
+            )
+        )
+
+
+class TwilioAudioSink(AudioSink):
+    """AudioSink over a Twilio Media Stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        stream_sid: str,
+        clock: Clock,
+        outbox: Outbox | None = None,
+        *,
+        mark_interval_ms: int = 100,
+    ) -> None:
+        if mark_interval_ms < 20:
+            raise ValueError("mark_interval_ms must be >= 20")
+        self.stream_sid = stream_sid
+        self.clock = clock
+        self._outbox = outbox if outbox is not None else Outbox()
+        self._mark_interval = mark_interval_ms * TWILIO_RATE // 1000
+        self._segments: deque[TwilioSegment] = deque()
+        self._marks: dict[str, tuple[TwilioSegment, int, bool]] = {}
+        self._generation = 0
+        self._count = 0
+        self._closed = False
+        # Counters (metrics, tests).
+        self.stale_marks = 0
+        self.clears = 0
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    def _next_index(self) -> int:
+        self._count += 1
+        return self._count
+
+    def _is_sending(self, seg: TwilioSegment) -> bool:
+        """The first segment whose audio is not completely sent is the one on the wire."""
+        for s in self._segments:
+            if not s._end_sent:
+                return s is seg
+        return False
+
+    def _pump(self) -> None:
+        """Send what the wire order allows: finish ended segments, start the next ones."""
+        for seg in self._segments:
+            if seg._end_sent:
+                continue
+            seg._drain_held()
+            if not seg._ended:
+                return
+            seg._send_end()
+
+    # ------------------------------------------------------------------ AudioSink API
+
+    def begin_segment(self, segment_id: str, sample_rate: int) -> TwilioSegment:
+        if self._closed:
+            raise RuntimeError("Twilio stream is closed")
+        seg = TwilioSegment(self, segment_id, sample_rate)
+        self._segments.append(seg)
+        return seg
+
+    def clear(self) -> None:
+        if self._segments:
+            self.clears += 1
+            self._outbox.purge()
+            if not self._closed:
+                self._outbox.send(clear_message(self.stream_sid))
+        self._resolve_all()
+
+    def _resolve_all(self) -> None:
+        now = self.clock.now()
+        self._generation += 1
+        self._marks.clear()
+        segments, self._segments = self._segments, deque()
+        for seg in segments:
+            seg._finish(PlayoutStatus.PARTIAL if seg._acked else PlayoutStatus.SKIPPED, now)
+
+    @property
+    def playing(self) -> bool:
+        return any(s._sent or s._held for s in self._segments)
+
+    @property
+    def pending_segments(self) -> int:
+        return len(self._segments)
+
+    def on_mark(self, name: str) -> None:
+        """Twilio played everything sent before mark `name`."""
+        entry = self._marks.pop(name, None)
+        if entry is None:
+            self.stale_marks += 1  # cleared generation, or not ours
+            return
+        seg, position, end = entry
+        now = self.clock.now()
+        if position > seg._acked:
+            seg._acked = position
+        if seg._started_at is None and position > 0:
+            seg._started_at = now - position / TWILIO_RATE
+            if not seg.started.done():
+                seg.started.set_result(seg._started_at)
+        if end:
+            # Marks come back in order, so every earlier segment is complete too.
+            while self._segments:
+                head = self._segments.popleft()
+                head._finish(PlayoutStatus.FULL if head._acked else PlayoutStatus.SKIPPED, now)
+                if head is seg:
+                    break
+
+    def connection_lost(self) -> None:
+        """The socket is gone: nothing more will play; resolve from what was acknowledged."""
+        self._closed = True
+        self._outbox.close()
+        self._resolve_all()
+
+    async def aclose(self) -> None:
+        self.clear()
+        self._closed = True
