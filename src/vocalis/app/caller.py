@@ -38,6 +38,8 @@ from vocalis.utils.clock import Clock, MonotonicClock
 CALLER_VOICE = "en-us+f3"
 
 Synthesizer = Callable[[str, int], Int16Array]
+# (samples, sample rate, clock time of the first sample) for every frame the caller sends.
+FrameCallback = Callable[[Int16Array, int, float], None]
 
 
 def espeak_synthesizer(voice: str = CALLER_VOICE) -> Synthesizer:
@@ -106,6 +108,7 @@ class SimulatedCaller(AudioSource):
         tail_ms: float = 500.0,
         answer_timeout_s: float = 25.0,
         agent_idle: Callable[[], bool] | None = None,
+        on_frame: FrameCallback | None = None,
     ) -> None:
         if not lines:
             raise ValueError("a simulated caller needs at least one line")
@@ -121,6 +124,8 @@ class SimulatedCaller(AudioSource):
         self.answer_timeout_s = answer_timeout_s
         # Extra idle condition from the runtime (e.g. "no response active, nothing queued").
         self._agent_idle = agent_idle
+        # Every frame sent, with the clock time of its first sample (the recording's left side).
+        self._on_frame = on_frame
         self.utterances: list[Utterance] = []
         self.problems: list[str] = []
         self._watch = _AgentWatch()
@@ -139,6 +144,10 @@ class SimulatedCaller(AudioSource):
         self._watch.state_since = now
         if state == "speaking" and self._watch.first_speaking_at is None:
             self._watch.first_speaking_at = now
+
+    def set_frame_callback(self, on_frame: FrameCallback | None) -> None:
+        """Observe every frame sent (e.g. to record the caller's side of the call)."""
+        self._on_frame = on_frame
 
     @property
     def hung_up(self) -> bool:
@@ -239,6 +248,8 @@ class SimulatedCaller(AudioSource):
                 frame = chunk
             else:
                 frame = silence
+            if self._on_frame is not None:
+                self._on_frame(frame, sample_rate, origin + sent / sample_rate)
             sent += step
             yield AudioFrame(frame, sample_rate)
 

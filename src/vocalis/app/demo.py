@@ -75,6 +75,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.app.errors import UsageError
+    # Imported here so `vocalis demo --help` stays instant.
+    from vocalis.app.demo_run import run_demo
 
-    raise UsageError("vocalis demo is not wired to the runtime yet")
+    return run_demo(args)

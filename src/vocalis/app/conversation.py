@@ -1,0 +1,299 @@
+"""Run one conversation end to end: endpoint, agent session, live view, and the record of it.
+
+Why: `vocalis demo` and `vocalis run` differ only in who the caller is (a simulated person or a
+WAV file). Everything else — starting the embedded sim-server when needed, connecting the real
+OpenAI client, recording every session event, feeding the live transcript, waiting until the
+agent is truly done (no response active, all audio played), closing everything in order — is
+here once, so both commands behave the same and the waiting rules are written down once.
+
+"Done" means: the caller's input ended (the transport says so), then the agent has been idle —
+state `listening` (no response running, none queued, no tool waiting for its follow-up) and
+the sink has nothing queued or playing — for `settle_s`. A deadline bounds the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import yaml
+
+from vocalis.app.endpoint import Endpoint
+from vocalis.app.errors import UsageError
+from vocalis.app.live_view import LiveTranscript, LiveView
+from vocalis.app.outputs import event_to_json
+from vocalis.conversation.items import FunctionCallItem, MessageItem
+from vocalis.providers.base import OperationError
+from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import (
+    AgentStateChanged,
+    ConversationItemAdded,
+    ErrorEvent,
+    Interrupted,
+    SessionEvent,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnMetrics,
+    UserTranscript,
+)
+from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.session import AgentSession
+from vocalis.transports.base import AudioSink, PlayoutResult, PlayoutStatus, TextSink, Transport
+from vocalis.utils.clock import Clock
+
+# Caller transcripts in the history and the live view (None: no input transcription).
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+
+# A placeholder key for the embedded server (it accepts any bearer token, like the docs say).
+_SIM_KEY = "sim-local"
+
+
+def api_root(realtime_url: str) -> str:
+    """`ws://h:p/v1/realtime[?model=...]` → `ws://h:p/v1` (the client's `base_url`)."""
+    parsed = urlparse(realtime_url)
+    path = parsed.path.rstrip("/")
+    path = path.removesuffix("/realtime")
+    return urlunparse((parsed.scheme, parsed.netloc, path, "", "", ""))
+
+
+@asynccontextmanager
+async def open_endpoint(
+    endpoint: Endpoint,
+    scenario: dict[str, Any] | None = None,
+    inspect_server: Callable[[Any], None] | None = None,
+) -> AsyncIterator[tuple[str, str | None]]:
+    """Yield `(realtime_url, api_key)`, starting the embedded sim-server when asked to.
+
+    `scenario` (already parsed) overrides `endpoint.scenario` (a file) for the embedded server;
+    `inspect_server` sees the `SimServer` before it stops (its conversations are the provider
+    side of the record: what the "model" remembers).
+    """
+    if endpoint.kind != "embedded":
+        assert endpoint.url is not None
+        yield endpoint.url, endpoint.api_key
+        return
+    from vocalis.sim.server import SimServer
+
+    source: Any = scenario if scenario is not None else endpoint.scenario
+    try:
+        server = SimServer("127.0.0.1", 0, scenario=source, pace=endpoint.pace)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise UsageError(f"invalid scenario {endpoint.scenario}: {_first_line(exc)}") from exc
+    async with server:
+        yield server.url, _SIM_KEY
+        if inspect_server is not None:
+            inspect_server(server)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class ViewTextSink(TextSink):
+    """Words as they play and per-message verdicts, forwarded to the live transcript."""
+
+    def __init__(self, model: LiveTranscript, refresh: Callable[[], None]) -> None:
+        self.model = model
+        self.refresh = refresh
+        self.verdicts: list[tuple[str, PlayoutResult, str]] = []
+
+    def agent_text(self, segment_id: str, text: str) -> None:
+        self.model.agent_text(segment_id, text)
+        self.refresh()
+
+    def agent_segment_ended(self, segment_id: str, result: PlayoutResult, heard_text: str) -> None:
+        self.verdicts.append((segment_id, result, heard_text))
+        self.model.agent_message_ended(
+            segment_id,
+            interrupted=result.status is not PlayoutStatus.FULL,
+            played_ms=result.played_ms,
+            heard_text=heard_text,
+        )
+        self.refresh()
+
+    def user_transcript(self, item_id: str, text: str, final: bool) -> None:
+        self.model.user_said(item_id, text, final=final)
+        self.refresh()
+
+    def notice(self, message: str) -> None:
+        self.model.notice(message, "warning")
+        self.refresh()
+
+
+@dataclass(slots=True)
+class ConversationRecord:
+    """Everything a command writes or checks after the conversation."""
+
+    history: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    timed_out: bool = False
+    origin: float = 0.0
+
+
+class EventRecorder:
+    """Every session event as a JSON record, stamped on the session's clock."""
+
+    def __init__(self, clock: Clock, origin: float) -> None:
+        self.clock = clock
+        self.origin = origin
+        self.records: list[dict[str, Any]] = []
+
+    def attach(self, session: AgentSession) -> None:
+        for kind in typing.get_args(SessionEvent):
+            session.on(kind, self._record)
+
+    def _record(self, event: object) -> None:
+        self.records.append(event_to_json(event, t=self.clock.now(), origin=self.origin))
+
+
+def wire_view(
+    session: AgentSession,
+    model: LiveTranscript,
+    refresh: Callable[[], None],
+    on_state: Callable[[str], None] | None = None,
+) -> None:
+    """Session events → the live transcript (words and verdicts come via `ViewTextSink`)."""
+
+    def state(event: AgentStateChanged) -> None:
+        model.agent_state(event.new)
+        if on_state is not None:
+            on_state(event.new)
+        refresh()
+
+    def item(event: ConversationItemAdded) -> None:
+        it = event.item
+        if isinstance(it, MessageItem) and it.role == "user":
+            # Without text yet, the transcript follows (UserTranscript); keep the line open.
+            model.user_said(it.id, it.text, final=bool(it.text))
+        elif isinstance(it, MessageItem) and it.role == "assistant":
+            model.agent_message_ended(
+                it.id,
+                interrupted=it.interrupted,
+                played_ms=it.played_ms,
+                heard_text=it.text,
+                generated_text=it.generated_text,
+            )
+        elif isinstance(it, FunctionCallItem):
+            model.tool_started(it.call_id, it.name, it.arguments)
+        refresh()
+
+    def transcript(event: UserTranscript) -> None:
+        model.user_said(event.item_id, event.text, final=event.final)
+        refresh()
+
+    def tool_started(event: ToolCallStarted) -> None:
+        model.tool_started(event.call_id, event.name, event.arguments)
+        refresh()
+
+    def tool_finished(event: ToolCallFinished) -> None:
+        model.tool_finished(event.call_id, event.output, is_error=event.is_error)
+        refresh()
+
+    def metrics(event: TurnMetrics) -> None:
+        if event.voice_to_voice_ms is not None:
+            model.turn_latency(event.voice_to_voice_ms)
+            refresh()
+
+    def error(event: ErrorEvent) -> None:
+        model.notice(event.message, "warning" if event.recoverable else "error")
+        refresh()
+
+    def interrupted(event: Interrupted) -> None:
+        model.notice(f"interrupted ({event.source})")
+        refresh()
+
+    session.on(AgentStateChanged, state)
+    session.on(ConversationItemAdded, item)
+    session.on(UserTranscript, transcript)
+    session.on(ToolCallStarted, tool_started)
+    session.on(ToolCallFinished, tool_finished)
+    session.on(TurnMetrics, metrics)
+    session.on(ErrorEvent, error)
+    session.on(Interrupted, interrupted)
+
+
+def agent_idle(session: AgentSession, sink: AudioSink) -> bool:
+    """No response active or queued, no tool waiting for its follow-up, nothing playing."""
+    pending = getattr(sink, "pending_segments", 0)
+    return session.agent_state == "listening" and not sink.playing and not pending
+
+
+async def _wait_idle(session: AgentSession, sink: AudioSink, clock: Clock, settle_s: float) -> None:
+    idle_since: float | None = None
+    while True:
+        now = clock.now()
+        if agent_idle(session, sink):
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since >= settle_s:
+                return
+        else:
+            idle_since = None
+        await clock.sleep(0.05)
+
+
+async def converse(
+    agent: Agent,
+    endpoint: Endpoint,
+    transport: Transport,
+    *,
+    clock: Clock,
+    view: LiveView,
+    scenario: dict[str, Any] | None = None,
+    inspect_server: Callable[[Any], None] | None = None,
+    on_state: Callable[[str], None] | None = None,
+    on_session: Callable[[AgentSession], None] | None = None,
+    max_seconds: float,
+    settle_s: float = 0.5,
+    transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
+) -> ConversationRecord:
+    """Run the conversation until the input ended and the agent is idle (or the deadline).
+
+    Raises `UsageError` when the endpoint cannot be reached or refuses the session (exit 2).
+    """
+    origin = clock.now()
+    record = ConversationRecord(origin=origin)
+    recorder = EventRecorder(clock, origin)
+    async with open_endpoint(endpoint, scenario, inspect_server) as (url, api_key):
+        model = OpenAIRealtimeModel(
+            endpoint.model,
+            api_key=api_key,
+            base_url=api_root(url),
+            reconnect=endpoint.kind != "embedded",
+        )
+        options = AgentSessionOptions(input_transcription_model=transcription_model)
+        session = AgentSession(model, transport, clock=clock, options=options)
+        recorder.attach(session)
+        wire_view(session, view.model, view.refresh, on_state)
+        if on_session is not None:
+            on_session(session)
+        try:
+            await session.start(agent)
+        except OperationError as exc:
+            await transport.aclose()
+            where = endpoint.describe() if endpoint.kind != "url" else endpoint.url
+            raise UsageError(f"cannot start a session on {where}: {exc.message}") from exc
+        try:
+            async with asyncio.timeout(max_seconds):
+                await transport.wait_closed()
+                await _wait_idle(session, transport.audio_out, clock, settle_s)
+        except TimeoutError:
+            record.timed_out = True
+        finally:
+            record.history = session.history_json()
+            await session.aclose()
+            await transport.aclose()
+    record.events = recorder.records
+    record.errors = [
+        str(r.get("message"))
+        for r in record.events
+        if r.get("type") == "error" and r.get("recoverable") is False
+    ]
+    return record

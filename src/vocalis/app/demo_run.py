@@ -1,0 +1,204 @@
+"""What `vocalis demo` does once its arguments are parsed (see `vocalis.app.demo`).
+
+The demo is also a self-check: after the conversation it verifies the things it claims to show
+— the tool was called and answered, the preamble and the answer were played, the barge-in
+left an interrupted message whose heard part is shorter than what was generated, and the
+embedded server's copy of that message was truncated to the same point — and exits 1 with the
+reason when any of that did not happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from vocalis.app.caller import CallerScript, SimulatedCaller
+from vocalis.app.caller_transport import CallerTransport
+from vocalis.app.conversation import ConversationRecord, ViewTextSink, agent_idle, converse
+from vocalis.app.demo_agent import make_agent
+from vocalis.app.endpoint import Endpoint
+from vocalis.app.errors import EXIT_FAILED, UsageError
+from vocalis.app.live_view import LiveTranscript, LiveView
+from vocalis.app.outputs import build_timeline, write_json, write_jsonl
+from vocalis.app.timeline import render_html
+from vocalis.runtime.session import AgentSession
+from vocalis.utils.clock import MonotonicClock
+
+SCRIPT_PATH = Path(__file__).with_name("demo_script.yaml")
+
+
+@dataclass(slots=True)
+class DemoScript:
+    scenario: dict[str, Any]
+    caller: CallerScript
+
+    @classmethod
+    def load(cls, path: Path = SCRIPT_PATH, *, barge_in_ms: float | None = None) -> DemoScript:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        caller = CallerScript.from_data(data["caller"])
+        if barge_in_ms is not None:
+            caller.lines = [
+                line if line.barge_in_after_ms is None else type(line)(line.text, barge_in_ms)
+                for line in caller.lines
+            ]
+        return cls(data["scenario"], caller)
+
+
+@dataclass(slots=True)
+class ServerView:
+    """The provider side after the call: the sim-server's final conversation items."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def capture(self, server: Any) -> None:
+        for session in server.sessions:
+            self.items += [item.summary() for item in session.conversation.items]
+
+
+def check(history: dict[str, Any], server: ServerView, caller: SimulatedCaller) -> list[str]:
+    """What the demo promises, verified on the outputs; returns the failures."""
+    failures = list(caller.problems)
+    items = [i for i in history.get("items", []) if isinstance(i, dict)]
+    calls = [i for i in items if i.get("type") == "function_call"]
+    outputs = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
+    agent = [i for i in items if i.get("type") == "message" and i.get("role") == "assistant"]
+    if not any(c.get("name") == "get_weather" for c in calls):
+        failures.append("the agent never called get_weather")
+    for call in calls:
+        if call.get("call_id") not in outputs:
+            failures.append(f"tool call {call.get('call_id')} has no output in the history")
+    played = [m for m in agent if not m.get("interrupted")]
+    if len(played) < 3:
+        failures.append(f"expected at least 3 fully played agent messages, got {len(played)}")
+    cut = [m for m in agent if m.get("interrupted") and (m.get("played_ms") or 0) > 0]
+    if not cut:
+        failures.append("no agent message was interrupted by the barge-in")
+    by_id = {i.get("id"): i for i in server.items}
+    for message in cut:
+        played_ms = float(message.get("played_ms") or 0)
+        generated = message.get("generated_ms")
+        if generated is not None and played_ms >= float(generated):
+            failures.append(f"{message['id']}: heard {played_ms} ms is not less than generated")
+        if not server.items:
+            continue
+        remote = by_id.get(message.get("id"))
+        if remote is None:
+            failures.append(f"{message['id']} is missing on the server")
+        elif remote.get("truncated_at_ms") is None:
+            failures.append(f"{message['id']} was not truncated on the server")
+        elif abs(float(remote["truncated_at_ms"]) - played_ms) > 1.0:
+            failures.append(
+                f"{message['id']}: server truncated at {remote['truncated_at_ms']} ms, "
+                f"caller heard {played_ms:.0f} ms"
+            )
+    return failures
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    if args.quiet:
+        console = Console(quiet=True)
+    started = time.monotonic()
+    script = DemoScript.load(barge_in_ms=args.barge_in_ms)
+    clock = MonotonicClock()
+    model = LiveTranscript(title="vocalis demo")
+    view = LiveView(model, console)
+    holder: list[AgentSession] = []
+    caller = SimulatedCaller(
+        script.caller.lines,
+        clock=clock,
+        agent_idle=lambda: bool(holder) and agent_idle(holder[0], transport.audio_out),
+    )
+    transport = CallerTransport(caller, clock, text_sink=ViewTextSink(model, view.refresh))
+    server = ServerView()
+    endpoint = Endpoint("embedded", None, "gpt-realtime", None, pace=args.pace)
+    Console(highlight=False).print(
+        "[bold]vocalis demo[/bold] — embedded sim-server (offline), a weather agent with a "
+        "tool, and a simulated caller who interrupts the second answer"
+    )
+    with view:
+        record = asyncio.run(
+            converse(
+                make_agent(),
+                endpoint,
+                transport,
+                clock=clock,
+                view=view,
+                scenario=script.scenario,
+                inspect_server=server.capture,
+                on_state=caller.on_agent_state,
+                on_session=holder.append,
+                max_seconds=args.max_seconds,
+            )
+        )
+    out: Path = args.out
+    paths = write_outputs(out, record, transport, caller, title="vocalis demo")
+    failures = check(record.history, server, caller)
+    if record.timed_out:
+        failures.insert(0, f"the demo did not finish within {args.max_seconds:.0f} s")
+    failures += [f"session error: {message}" for message in record.errors]
+    return report(failures, record, paths, time.monotonic() - started)
+
+
+def write_outputs(
+    out: Path,
+    record: ConversationRecord,
+    transport: CallerTransport,
+    caller: SimulatedCaller,
+    *,
+    title: str,
+) -> dict[str, Path]:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {out}: {exc.strerror}") from exc
+    paths = {
+        "recording": out / "conversation.wav",
+        "history": out / "history.json",
+        "events": out / "events.jsonl",
+        "timeline": out / "timeline.html",
+    }
+    transport.recorder.write(paths["recording"])
+    write_json(paths["history"], record.history)
+    write_jsonl(paths["events"], record.events)
+    offset_ms = ((caller.origin or record.origin) - record.origin) * 1000.0
+    spans = [(u.start_ms + offset_ms, u.end_ms + offset_ms) for u in caller.utterances]
+    timeline = build_timeline(record.history, record.events, title=title, caller_speech_ms=spans)
+    paths["timeline"].write_text(render_html(timeline), encoding="utf-8")
+    return paths
+
+
+def report(
+    failures: list[str], record: ConversationRecord, paths: dict[str, Path], seconds: float
+) -> int:
+    console = Console(highlight=False)
+    agent = [
+        i
+        for i in record.history.get("items", [])
+        if i.get("type") == "message" and i.get("role") == "assistant"
+    ]
+    for message in agent:
+        if message.get("interrupted"):
+            console.print(
+                f"[red]✂[/red] barge-in: {message['id']} heard {message.get('played_ms', 0):.0f} ms"
+                f" of {message.get('generated_ms') or 0:.0f} ms generated; history keeps "
+                f"“{message.get('text', '')}”"
+            )
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    if failures:
+        for failure in failures:
+            console.print(f"[bold red]✗[/bold red] {failure}")
+        console.print(f"[bold red]demo failed[/bold red] after {seconds:.1f} s")
+        return EXIT_FAILED
+    console.print(
+        f"[bold green]✓ demo passed[/bold green] in {seconds:.1f} s — open "
+        f"{paths['timeline']} to see generated vs heard"
+    )
+    return 0
