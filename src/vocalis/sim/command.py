@@ -50,6 +50,7 @@ async def _serve(args: argparse.Namespace) -> None:
         log_path=args.log,
         session_max_seconds=args.session_max_seconds,
         require_auth=not args.no_auth,
+        max_closed_sessions=50,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

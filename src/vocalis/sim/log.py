@@ -66,7 +66,7 @@ class EventLog:
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
 
-    def write(self, session: str, direction: str, payload: dict[str, Any]) -> None:
+    def write(self, session: str, direction: str, payload: Any) -> None:
         key = "event" if direction in ("in", "out") else direction
         line = json.dumps(
             {

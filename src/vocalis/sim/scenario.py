@@ -170,7 +170,7 @@ class BrainSpec(_Model):
             "I am a local simulation, so my answers are scripted.",
             "Could you tell me a bit more about that?",
             "Sure, I can help with that.",
-        ]
+        ],
     )
 
 

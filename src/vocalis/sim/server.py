@@ -79,6 +79,8 @@ class SimServer:
     (default brain only). ``pace`` is the speed of audio emission relative to real time
     (1.0 real time, 4.0 four times faster, 0 as fast as the socket allows).
     ``session_max_seconds`` makes every session expire (``session_expired`` + close 1001).
+    ``max_closed_sessions`` bounds how many ended sessions stay in ``sessions`` (default: all,
+    which tests want; the CLI keeps 50).
     ``require_auth`` refuses (HTTP 401) a handshake without ``Authorization: Bearer <any>``,
     ``api-key: <any>`` or an ``openai-insecure-api-key.<any>`` subprotocol (any key value is
     accepted), like the real API; pass ``require_auth=False`` for keyless local clients.
@@ -96,6 +98,7 @@ class SimServer:
         require_auth: bool = True,
         refuse_beta: bool = True,
         default_model: str = "gpt-realtime",
+        max_closed_sessions: int | None = None,
     ) -> None:
         if scenario is None:
             scenario = Scenario()
@@ -110,7 +113,9 @@ class SimServer:
         self.require_auth = require_auth
         self.refuse_beta = refuse_beta
         self.default_model = default_model
+        self.max_closed_sessions = max_closed_sessions
         self.sessions: list[SimSession] = []
+        self.connections = 0  # connections accepted so far
         self._log: EventLog | None = None
         self._server: Server | None = None
         self._new_session = asyncio.Event()
@@ -164,10 +169,13 @@ class SimServer:
     async def wait_for_session(self, n: int = 1, within: float = 10.0) -> SimSession:
         """The ``n``-th connection's session (1-based), waiting until it exists."""
         async with asyncio.timeout(within):
-            while len(self.sessions) < n:
+            while self.connections < n:
                 event = self._new_session
                 await event.wait()
-        return self.sessions[n - 1]
+        for session in self.sessions:
+            if session.index == n - 1:
+                return session
+        raise LookupError(f"session {n} was forgotten (max_closed_sessions)")
 
     # --- handshake --------------------------------------------------------------------------
 
@@ -198,7 +206,7 @@ class SimServer:
         query = parse_qs(urlsplit(request.path).query)
         model = (query.get("model") or [self.default_model])[0]
         session = SimSession(
-            index=len(self.sessions),
+            index=self.connections,
             model=model,
             scenario=self.scenario,
             pace=self.pace,
@@ -206,6 +214,7 @@ class SimServer:
             session_max_seconds=self.session_max_seconds,
         )
         self.sessions.append(session)
+        self.connections += 1
         self._new_session.set()
         self._new_session = asyncio.Event()
         tasks: set[asyncio.Task[None]] = set()
@@ -237,6 +246,16 @@ class SimServer:
             session.mark_closed(code)
             if self._log is not None:
                 self._log.flush()
+            self._forget_old_sessions()
+
+    def _forget_old_sessions(self) -> None:
+        """Bound memory in long-running servers: keep only the newest closed sessions."""
+        limit = self.max_closed_sessions
+        if limit is None:
+            return
+        closed = [s for s in self.sessions if s.closed]
+        for old in closed[: max(0, len(closed) - limit)]:
+            self.sessions.remove(old)
 
     async def _reader(self, ws: ServerConnection, session: SimSession) -> None:
         try:

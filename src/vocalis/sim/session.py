@@ -160,7 +160,7 @@ class SimSession:
     def note(self, text: str) -> None:
         self.notes.append(text)
         if self._log is not None:
-            self._log.write(self.id, "note", {"note": text})
+            self._log.write(self.id, "note", text)
 
     async def wait_for(self, predicate: Callable[[SimSession], bool], within: float = 10.0) -> None:
         """Wait until ``predicate(self)`` holds (checked after every recorded event)."""
