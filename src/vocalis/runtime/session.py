@@ -355,7 +355,7 @@ class AgentSession:
         elif isinstance(event, InputSpeechStarted):
             self._on_speech_started(event.item_id, "server_vad")
         elif isinstance(event, InputSpeechStopped):
-            self._on_speech_stopped(self._timeline.clock_time_of(event.audio_end_ms))
+            self._on_speech_stopped(self._timeline.clock_time_of(self._speech_end_ms(event)))
         elif isinstance(event, InputAudioCommitted):
             self._add_user_item(event.item_id, "")
         elif isinstance(event, InputTranscription):
@@ -415,6 +415,11 @@ class AgentSession:
 
     def _run_settled(self, run: ResponseRun) -> None:
         self._runs.pop(run.response_id, None)
+        if not self._runs and not self._closing:
+            # Checkpoint: tell the provider what was heard (it replays exactly this after a
+            # reconnect); a minimal diff, normally empty because the ledger already applied
+            # every truncate/delete.
+            self._resync_needed = True
         self._maybe_resync()
 
     def _maybe_resync(self) -> None:
@@ -448,6 +453,18 @@ class AgentSession:
             and self._require_provider().capabilities.server_interrupts_response
         )
         self._interruptions.speech_started(source, provider_cancels=provider_cancels)
+
+    def _speech_end_ms(self, event: InputSpeechStopped) -> float:
+        """Where the caller's voice ended in the input stream.
+
+        OpenAI's `audio_end_ms` for server VAD includes the silence window that confirmed the
+        end (`silence_duration_ms`, default 500); latency is measured from the voice's end.
+        """
+        td = self.options.server_turn_detection
+        if td is None or td.type != "server_vad":
+            return event.audio_end_ms
+        silence = td.silence_duration_ms if td.silence_duration_ms is not None else 500
+        return max(0.0, event.audio_end_ms - silence)
 
     def _on_speech_stopped(self, speech_end_at: float | None) -> None:
         self._states.set_user("listening")

@@ -1,0 +1,262 @@
+"""Harness for the conformance scenarios: the real pieces, with time in the test's hands.
+
+`AgentSession` talks to the real `vocalis.sim` server (pace 0: every response is generated as
+fast as the socket allows) through the real OpenAI client; the caller side is a
+`MemoryTransport` whose playback clock is a `ManualClock`. Nothing plays until the test
+advances the clock, so "the caller heard 300 ms of item 2" is exact and independent of the
+machine's speed. Waits on the network use generous real-time timeouts and assert on state,
+never on elapsed wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vocalis.audio.espeak import synthesize
+from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+from vocalis.providers.base import TurnDetection
+from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import SessionEvent
+from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.response import ResponseRun
+from vocalis.runtime.session import AgentSession
+from vocalis.sim.server import SimServer
+from vocalis.sim.session import SimSession
+from vocalis.transports.memory import MemoryTransport
+from vocalis.utils.clock import ManualClock
+
+FAKE_KEY = "sk-test-conformance-0123456789"
+WAIT = 15.0
+RATE = 24000
+FRAME_S = 0.02
+
+
+def speech(text: str) -> np.ndarray:
+    """Real synthesized caller speech (espeak-ng), 24 kHz int16."""
+    clip = synthesize(text, sample_rate=RATE)
+    return np.asarray(clip.samples, dtype=np.int16)
+
+
+def silence(ms: float) -> np.ndarray:
+    return np.zeros(int(ms * RATE / 1000), dtype=np.int16)
+
+
+def server_vad(**overrides: Any) -> TurnDetection:
+    values: dict[str, Any] = {"type": "server_vad", "silence_duration_ms": 300}
+    values.update(overrides)
+    return TurnDetection(**values)
+
+
+@dataclass(frozen=True)
+class PlayedPiece:
+    """One piece of agent audio as the caller heard it (from the sink's frame callback)."""
+
+    segment_id: str
+    at: float
+    samples: int
+    # Offset (ms) of the first sample louder than -50 dBFS in this piece, if any.
+    first_loud_ms: float | None
+
+
+class FrameRecorder:
+    def __init__(self) -> None:
+        self.pieces: list[PlayedPiece] = []
+
+    def __call__(self, samples: np.ndarray, segment_id: str, at: float) -> None:
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 100)
+        first = float(loud[0]) * 1000.0 / RATE if loud.size else None
+        self.pieces.append(PlayedPiece(segment_id, at, int(samples.shape[0]), first))
+
+    def played_ms(self, segment_id: str) -> float:
+        return sum(p.samples for p in self.pieces if p.segment_id == segment_id) * 1000.0 / RATE
+
+    def pieces_of(self, segment_id: str) -> list[PlayedPiece]:
+        return [p for p in self.pieces if p.segment_id == segment_id]
+
+    def first_voice_at(self) -> float | None:
+        for piece in self.pieces:
+            if piece.first_loud_ms is not None:
+                return piece.at + piece.first_loud_ms / 1000.0
+        return None
+
+
+@dataclass
+class Harness:
+    server: SimServer
+    session: AgentSession
+    transport: MemoryTransport
+    clock: ManualClock
+    recorder: FrameRecorder
+    runs: list[ResponseRun] = field(default_factory=list)
+
+    def watch_runs(self) -> None:
+        """Record every ResponseRun the session starts (the session forgets settled ones)."""
+        original = self.session._start_run  # noqa: SLF001
+
+        def start_run(generation: Any, request: Any) -> None:
+            original(generation, request)
+            run = self.session._runs.get(generation.response_id)  # noqa: SLF001
+            if run is not None and run not in self.runs:
+                self.runs.append(run)
+
+        self.session._start_run = start_run  # type: ignore[method-assign]
+
+    async def response(self, index: int, *, generated: bool = True) -> ResponseRun:
+        """The index-th response (0-based); with `generated`, once the provider finished it."""
+        await self.until(lambda: len(self.runs) > index)
+        run = self.runs[index]
+        if generated:
+            await self.until(lambda: run.generation.done.done())
+        return run
+
+    @property
+    def sim(self) -> SimSession:
+        return self.server.sessions[0]
+
+    # ------------------------------------------------------------------ waiting (real time)
+
+    async def until(self, predicate: Callable[[], bool], within: float = WAIT) -> None:
+        """Wait (real time, clock frozen) until `predicate()` holds."""
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
+                await asyncio.sleep(0.002)
+
+    async def event(
+        self, kind: type[Any], predicate: Callable[[Any], bool] = lambda _e: True
+    ) -> Any:
+        found: list[Any] = []
+
+        def check() -> bool:
+            for e in self.session.event_log:
+                if isinstance(e, kind) and predicate(e):
+                    found.append(e)
+                    return True
+            return False
+
+        await self.until(check)
+        return found[0]
+
+    def events(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.session.event_log if isinstance(e, kind)]
+
+    async def settled(self) -> None:
+        """No response running, nothing queued, audio of every response resolved."""
+        await self.until(
+            lambda: (
+                not self.session._runs  # noqa: SLF001 - the harness may look inside
+                and (self.session._scheduler is None or not self.session._scheduler.active)
+            )
+        )
+
+    # ------------------------------------------------------------------ playback (clock)
+
+    async def play(self, seconds: float) -> None:
+        """Let `seconds` of playback happen, one 20 ms frame at a time."""
+        steps = round(seconds / FRAME_S)
+        for _ in range(steps):
+            await self.clock.advance(FRAME_S)
+
+    async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
+        """Advance playback frame by frame until `predicate()` holds."""
+        steps = 0
+        while not predicate():
+            await self.clock.advance(FRAME_S)
+            steps += 1
+            if steps * FRAME_S > limit_s:
+                raise AssertionError("condition not reached within the playback limit")
+
+    def started(self, item_id: str) -> bool:
+        for verdict in self.transport.text.verdicts:
+            if verdict.segment_id == item_id:
+                return True
+        return self.segment_started(item_id)
+
+    def segment_started(self, item_id: str) -> bool:
+        for seg in list(self.transport.sink._segments):  # noqa: SLF001
+            if seg.id == item_id:
+                return seg.started.done() and not seg.started.cancelled()
+        return False
+
+    # ------------------------------------------------------------------ caller
+
+    def say(self, text: str, trailing_silence_ms: float = 700) -> None:
+        """The caller says `text` (pushed at once; the server VAD finds speech and its end)."""
+        self.transport.source.push(speech(text))
+        if trailing_silence_ms:
+            self.silence(trailing_silence_ms)
+
+    def start_talking(self, text: str) -> None:
+        """The caller starts talking over the agent; `silence()` later ends the turn.
+
+        Real speech lasts longer than a round trip to the provider; pushing the words and the
+        trailing silence in two steps keeps that order (the barge-in is handled before the
+        caller's turn ends).
+        """
+        self.transport.source.push(speech(text))
+
+    def silence(self, ms: float = 700) -> None:
+        self.transport.source.push(silence(ms))
+
+    # ------------------------------------------------------------------ provider side
+
+    def client_events(self, prefix: str) -> list[dict[str, Any]]:
+        return [e for e in self.sim.client_events if str(e["type"]).startswith(prefix)]
+
+    def server_items(self) -> list[Any]:
+        return list(self.sim.conversation.items)
+
+    def server_item(self, item_id: str) -> Any:
+        return self.sim.conversation.get(item_id)
+
+    # ------------------------------------------------------------------ local side
+
+    def assistant_messages(self) -> list[MessageItem]:
+        return [
+            i for i in self.session.history if isinstance(i, MessageItem) and i.role == "assistant"
+        ]
+
+    def calls(self) -> list[FunctionCallItem]:
+        return [i for i in self.session.history if isinstance(i, FunctionCallItem)]
+
+    def outputs(self) -> list[FunctionCallOutputItem]:
+        return [i for i in self.session.history if isinstance(i, FunctionCallOutputItem)]
+
+    def log(self) -> list[SessionEvent]:
+        return self.session.event_log
+
+
+@contextlib.asynccontextmanager
+async def harness(
+    scenario: dict[str, Any],
+    *,
+    agent: Agent | None = None,
+    options: AgentSessionOptions | None = None,
+    start: bool = True,
+) -> AsyncIterator[Harness]:
+    clock = ManualClock()
+    async with SimServer(scenario=scenario, pace=0.0) as server:
+        model = OpenAIRealtimeModel(api_key=FAKE_KEY, base_url=server.url.removesuffix("/realtime"))
+        recorder = FrameRecorder()
+        transport = MemoryTransport(clock, on_frame=recorder)
+        session = AgentSession(
+            model,
+            transport,
+            clock=clock,
+            options=options or AgentSessionOptions(turn_detection=server_vad()),
+        )
+        h = Harness(server, session, transport, clock, recorder)
+        h.watch_runs()
+        try:
+            if start:
+                await session.start(agent or Agent("You are a test agent."))
+            yield h
+        finally:
+            await session.aclose()
+            await transport.aclose()
