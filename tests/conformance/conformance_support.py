@@ -98,11 +98,11 @@ class Harness:
 
     def watch_runs(self) -> None:
         """Record every ResponseRun the session starts (the session forgets settled ones)."""
-        original = self.session._start_run  # noqa: SLF001
+        original = self.session._start_run
 
         def start_run(generation: Any, request: Any) -> None:
             original(generation, request)
-            run = self.session._runs.get(generation.response_id)  # noqa: SLF001
+            run = self.session._runs.get(generation.response_id)
             if run is not None and run not in self.runs:
                 self.runs.append(run)
 
@@ -150,7 +150,7 @@ class Harness:
         """No response running, nothing queued, audio of every response resolved."""
         await self.until(
             lambda: (
-                not self.session._runs  # noqa: SLF001 - the harness may look inside
+                not self.session._runs
                 and (self.session._scheduler is None or not self.session._scheduler.active)
             )
         )
@@ -179,7 +179,7 @@ class Harness:
         return self.segment_started(item_id)
 
     def segment_started(self, item_id: str) -> bool:
-        for seg in list(self.transport.sink._segments):  # noqa: SLF001
+        for seg in list(self.transport.sink._segments):
             if seg.id == item_id:
                 return seg.started.done() and not seg.started.cancelled()
         return False
