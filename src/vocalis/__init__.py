@@ -1,3 +1,44 @@
-"""vocalis: realtime voice agents whose memory matches what the caller heard."""
+"""vocalis: realtime voice agents whose memory matches what the caller heard.
+
+The names a user needs first are importable from the top package (`from vocalis import Agent`);
+they load lazily so `import vocalis` (and the CLI's `--help`) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Agent": "vocalis.runtime.agent",
+    "AgentSession": "vocalis.runtime.session",
+    "AgentSessionOptions": "vocalis.runtime.options",
+    "function_tool": "vocalis.runtime.tools",
+    "ToolError": "vocalis.runtime.tools",
+}
+
+__all__ = [
+    "Agent",
+    "AgentSession",
+    "AgentSessionOptions",
+    "ToolError",
+    "__version__",
+    "function_tool",
+]
+
+if TYPE_CHECKING:
+    from vocalis.runtime.agent import Agent
+    from vocalis.runtime.options import AgentSessionOptions
+    from vocalis.runtime.session import AgentSession
+    from vocalis.runtime.tools import ToolError, function_tool
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocalis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
