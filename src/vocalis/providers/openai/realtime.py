@@ -36,9 +36,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from vocalis.conversation.items import (
     ConversationItem,
-    FunctionCallItem,
     FunctionCallOutputItem,
-    MessageItem,
 )
 from vocalis.providers.base import (
     Capabilities,
@@ -55,8 +53,9 @@ from vocalis.providers.base import (
 )
 from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
 from vocalis.providers.openai.formats import audio_format as lookup_audio_format
+from vocalis.providers.openai.history import plan_history_ops, replay_history
 from vocalis.providers.openai.logsafe import redacting_logger
-from vocalis.providers.openai.mirror import ConversationMirror, plan_sync
+from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.protocol import (
     FATAL_ERROR_CODES,
     ClientOp,
@@ -73,7 +72,7 @@ from vocalis.providers.openai.session_config import (
     session_diff,
     tool_choice_to_wire,
 )
-from vocalis.providers.openai.wire_items import provider_item_id, replayable_history, to_wire_item
+from vocalis.providers.openai.wire_items import provider_item_id, to_wire_item
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
 
@@ -420,7 +419,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         conn = await self._wait_ready()
         self._heard = list(items)
         self._heard_seq = self._core.mirror.seq
-        ops = self._plan_history_ops(list(items))
+        ops = plan_history_ops(self._core, list(items))
         if not ops:
             return
         results = await asyncio.gather(*(self._request(conn, op) for op in ops))
@@ -444,93 +443,6 @@ class OpenAIRealtimeSession(RealtimeSession):
                     main.cancel()
                     await main
         self._emit_closed("closed")
-
-    # ================================================================= history diff
-
-    def _plan_history_ops(self, items: list[ConversationItem]) -> list[ClientOp]:
-        core = self._core
-        mirror = core.mirror
-        remote = mirror.ids()
-        positions = {item_id: i for i, item_id in enumerate(remote)}
-        by_pid: dict[str, ConversationItem] = {}
-        local: list[str] = []
-        changed: set[str] = set()
-        for item in items:
-            pid = core.resolve_id(item.id)
-            entry = mirror.get(pid)
-            if entry is None:
-                pid = provider_item_id(item.id)
-                entry = mirror.get(pid)
-            if isinstance(item, MessageItem) and not item.text.strip():
-                never_heard = item.role == "assistant" and item.played_ms == 0
-                if entry is None or never_heard:
-                    continue  # nothing to create; an unheard item gets deleted
-            if pid in by_pid:
-                continue
-            by_pid[pid] = item
-            local.append(pid)
-            if entry is not None and self._differs(entry, item):
-                changed.add(pid)
-        protected = {
-            item_id for gen in core.active_generations for item_id in gen.announced_item_ids
-        }
-        known = [positions[pid] for pid in local if pid in positions]
-        newest = max(known) if known else -1
-        for entry in mirror.items():
-            if entry.status == "in_progress":
-                protected.add(entry.id)
-            if positions[entry.id] > newest and (known or not entry.created_by_client):
-                protected.add(entry.id)
-        plan = plan_sync(remote, local, changed=changed, protected=protected)
-        ops: list[ClientOp] = []
-        for pid in plan.deletes:
-            decision = core.delete(pid)
-            if isinstance(decision, ClientOp):
-                ops.append(decision)
-        for pid, previous in plan.creates:
-            item = by_pid[pid]
-            ops.append(
-                core.create(
-                    to_wire_item(item, pid),
-                    local_id=item.id,
-                    previous_item_id=previous if previous is not None else "root",
-                )
-            )
-        return ops
-
-    @staticmethod
-    def _differs(entry: Any, item: ConversationItem) -> bool:
-        if isinstance(item, MessageItem):
-            if entry.type != "message" or entry.role != item.role:
-                return True
-            if entry.has_audio and not entry.created_by_client:
-                return False  # audio is the truth; truncation handles what was heard
-            return bool(entry.text != item.text)
-        if isinstance(item, FunctionCallItem):
-            return bool(entry.type != "function_call" or entry.arguments != item.arguments)
-        return bool(entry.type != "function_call_output" or entry.output != item.output)
-
-    def _replay_history(self) -> list[ConversationItem]:
-        """What a fresh provider session must hold: the heard history, plus user turns and
-        tool items the provider added after the last `sync_history` (assistant messages only
-        ever come from the runtime's heard history: the provider cannot know what was heard).
-        """
-        core = self._core
-        heard = list(self._heard)
-        known = {core.resolve_id(i.id) for i in heard} | {i.id for i in heard}
-        in_flight = {i for g in core.active_generations for i in g.announced_item_ids}
-        extra: list[ConversationItem] = []
-        for entry in core.mirror.items():
-            if entry.seq <= self._heard_seq or entry.id in known or entry.id in in_flight:
-                continue
-            if entry.type == "message" and entry.role != "user":
-                continue
-            if entry.type == "function_call" and entry.status not in (None, "completed"):
-                continue
-            converted = entry.to_conversation_item()
-            if converted is not None:
-                extra.append(converted)
-        return replayable_history(heard + extra)
 
     # ================================================================= plumbing
 
@@ -825,7 +737,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         # Snapshot what to replay while the old mirror still describes the old session (a
         # socket lost during setup keeps the previous snapshot: its mirror is partial).
         if conn.ready:
-            self._replay = self._replay_history()
+            self._replay = replay_history(self._core, self._heard, self._heard_seq)
         for out in self._core.connection_lost(reason):
             self._dispatch(conn, out)
 

@@ -1,0 +1,107 @@
+"""History sync and reconnect replay: what to send so the provider remembers what was heard.
+
+Two decisions, both from the protocol state (mirror, aliases, running responses) and the
+runtime's heard history, with no I/O:
+
+* `plan_history_ops` — the minimal delete/create operations for `sync_history`. Audio items
+  the provider holds are never rewritten as text (their audio is the truth; `truncate` records
+  what was heard). Items of a running response and items newer than anything the caller's list
+  refers to are never deleted: they are newer than the caller's view (deleting a user turn that
+  was committed while the caller was building its list would erase what the caller said).
+* `replay_history` — what a fresh provider session must hold after a reconnect: the heard
+  history, plus user turns and tool items the provider added after the last sync. Assistant
+  messages only ever come from the heard history: the provider cannot know what was heard.
+"""
+
+from __future__ import annotations
+
+from vocalis.conversation.items import ConversationItem, FunctionCallItem, MessageItem
+from vocalis.providers.openai.mirror import MirrorItem, plan_sync
+from vocalis.providers.openai.protocol import ClientOp, OpenAIProtocol
+from vocalis.providers.openai.wire_items import provider_item_id, replayable_history, to_wire_item
+
+
+def differs(entry: MirrorItem, item: ConversationItem) -> bool:
+    """Whether the provider's version of an item must be replaced by the caller's."""
+    if isinstance(item, MessageItem):
+        if entry.type != "message" or entry.role != item.role:
+            return True
+        if entry.has_audio and not entry.created_by_client:
+            return False  # audio is the truth; truncation handles what was heard
+        return entry.text != item.text
+    if isinstance(item, FunctionCallItem):
+        return entry.type != "function_call" or entry.arguments != item.arguments
+    return entry.type != "function_call_output" or entry.output != item.output
+
+
+def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> list[ClientOp]:
+    """Client ops (registered with `core`) that make the provider conversation equal `items`."""
+    mirror = core.mirror
+    remote = mirror.ids()
+    positions = {item_id: i for i, item_id in enumerate(remote)}
+    by_pid: dict[str, ConversationItem] = {}
+    local: list[str] = []
+    changed: set[str] = set()
+    for item in items:
+        pid = core.resolve_id(item.id)
+        entry = mirror.get(pid)
+        if entry is None:
+            pid = provider_item_id(item.id)
+            entry = mirror.get(pid)
+        if isinstance(item, MessageItem) and not item.text.strip():
+            never_heard = item.role == "assistant" and item.played_ms == 0
+            if entry is None or never_heard:
+                continue  # nothing to create; an unheard provider item gets deleted
+        if pid in by_pid:
+            continue
+        by_pid[pid] = item
+        local.append(pid)
+        if entry is not None and differs(entry, item):
+            changed.add(pid)
+    protected = {item_id for gen in core.active_generations for item_id in gen.announced_item_ids}
+    known = [positions[pid] for pid in local if pid in positions]
+    newest = max(known) if known else -1
+    for entry in mirror.items():
+        if entry.status == "in_progress" or (
+            positions[entry.id] > newest and (known or not entry.created_by_client)
+        ):
+            protected.add(entry.id)
+    plan = plan_sync(remote, local, changed=changed, protected=protected)
+    ops: list[ClientOp] = []
+    for pid in plan.deletes:
+        decision = core.delete(pid)
+        if isinstance(decision, ClientOp):
+            ops.append(decision)
+    for pid, previous in plan.creates:
+        item = by_pid[pid]
+        ops.append(
+            core.create(
+                to_wire_item(item, pid),
+                local_id=item.id,
+                previous_item_id=previous if previous is not None else "root",
+            )
+        )
+    return ops
+
+
+def replay_history(
+    core: OpenAIProtocol, heard: list[ConversationItem], heard_seq: int
+) -> list[ConversationItem]:
+    """Items to re-create in a fresh session (call while the mirror still holds the old one).
+
+    `heard_seq` is the mirror's insertion counter at the last `sync_history`.
+    """
+    known = {core.resolve_id(i.id) for i in heard} | {i.id for i in heard}
+    in_flight = {i for g in core.active_generations for i in g.announced_item_ids}
+    extra: list[ConversationItem] = []
+    for entry in core.mirror.items():
+        if entry.seq <= heard_seq or entry.id in known or entry.id in in_flight:
+            continue
+        if entry.type == "message" and entry.role != "user":
+            continue
+        if entry.type == "function_call" and entry.status not in (None, "completed"):
+            continue
+        converted = entry.to_conversation_item()
+        if converted is not None:
+            extra.append(converted)
+    return replayable_history(list(heard) + extra)
