@@ -235,3 +235,18 @@ def test_thread_helper() -> None:
 
         assert asyncio.run(talk()) == "From a thread."
     assert handle.server is not None and len(handle.server.sessions) == 1
+
+
+async def test_a_simulator_bug_becomes_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vocalis.sim.session import SimSession
+
+    def broken(self: SimSession, event: dict[str, object]) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(SimSession, "_on_conversation_item_delete", broken)
+    async with SimServer() as server, open_client(server) as client:
+        await client.send("conversation.item.delete", item_id="x")
+        error = (await client.recv())["error"]
+        assert (error["type"], error["code"]) == ("server_error", "server_error")
+        await add_user_text(client, "still alive")
+        assert not server.sessions[0].closed

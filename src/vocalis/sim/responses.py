@@ -32,7 +32,7 @@ from typing import Any
 from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, ResponsePlan
 from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
-from vocalis.sim.voice import Speech, VoiceParams, speak, text_word_times, voice_for
+from vocalis.sim.voice import Speech, VoiceParams, cached, speak, text_word_times, voice_for
 
 Event = dict[str, Any]
 _ARGS_CHUNK = 16
@@ -150,12 +150,30 @@ class ResponseRun:
             bytes_per_ms=48.0 if fmt["type"] == "audio/pcm" else 8.0,
             response_id=self.id,
         )
-        speech = None
-        if self.ctx.audio:
-            voice: VoiceParams = voice_for(self.ctx.voice, planned.voice)
-            seed = _stable_seed(self.ctx.seed, planned.text)
-            speech = speak(planned.text, voice, fmt["type"], self.ctx.speed, seed)
-        return _Out(index, planned, item, speech)
+        return _Out(index, planned, item)
+
+    def _speech_key(self, planned: PlannedMessage) -> tuple[str, VoiceParams, str, float, int]:
+        voice: VoiceParams = voice_for(self.ctx.voice, planned.voice)
+        seed = _stable_seed(self.ctx.seed, planned.text)
+        return planned.text, voice, self.ctx.output_format["type"], self.ctx.speed, seed
+
+    @property
+    def needs_synthesis(self) -> bool:
+        """True when :meth:`prepare` would synthesize (worth running in a worker thread)."""
+        return self.ctx.audio and any(
+            cached(*self._speech_key(out.plan)) is None
+            for out in self._outs
+            if isinstance(out.plan, PlannedMessage) and out.speech is None
+        )
+
+    def prepare(self) -> None:
+        """Render the speech of every message (thread-safe; idempotent). Touches no
+        conversation state, so the shell may run it in a worker thread."""
+        if not self.ctx.audio:
+            return
+        for out in self._outs:
+            if isinstance(out.plan, PlannedMessage) and out.speech is None:
+                out.speech = speak(*self._speech_key(out.plan))
 
     # --- wire shapes ---------------------------------------------------------------------
 
@@ -224,6 +242,7 @@ class ResponseRun:
         pulled, so a response stopped at a pacing point holds exactly what was sent.
         """
         if self._stream is None:
+            self.prepare()
             self._stream = self._generate()
         return self._stream
 

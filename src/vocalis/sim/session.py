@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -37,6 +38,8 @@ from vocalis.sim.session_config import (
 )
 from vocalis.sim.vad import InputBuffer, TurnDetector, TurnEvent
 from vocalis.sim.voice import split_words
+
+logger = logging.getLogger(__name__)
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100.0
@@ -322,6 +325,13 @@ class SimSession:
             self.emit_error(error, client_event_id)
             if error.fatal:
                 self.close(1000, error.message)
+        except Exception:  # a simulator bug must not kill the connection silently
+            logger.exception("simulator failed on %s", event.get("type"))
+            self.emit_error(
+                errors.RealtimeError(
+                    "server_error", SERVER_ERROR_MESSAGE, type="server_error", echo_event_id=False
+                )
+            )
 
     def _record_in(self, summary: dict[str, Any]) -> None:
         self.client_events.append(summary)
@@ -703,7 +713,18 @@ class SimSession:
             pass
 
     async def _drive(self, drive: _Drive) -> None:
+        """Stream one response; a bug in it fails the response instead of the connection."""
+        try:
+            await self._stream_response(drive)
+        except Exception:
+            logger.exception("simulated response %s crashed", drive.run.id)
+            if not drive.run.finished and not self.closing:
+                self._fail(drive, {"type": "server_error", "code": "server_error"})
+
+    async def _stream_response(self, drive: _Drive) -> None:
         run = drive.run
+        if run.needs_synthesis:
+            await asyncio.to_thread(run.prepare)
         for fault in drive.faults.before_created():
             await self._fire(fault, drive)
         if drive.stop.is_set() or self.closing:

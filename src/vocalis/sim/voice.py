@@ -9,9 +9,10 @@ sessions speaking the same scripted lines, each line costs one synthesis and one
 
 from __future__ import annotations
 
-import functools
 import random
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,9 +117,35 @@ def _encode(samples: np.ndarray[Any, np.dtype[np.int16]], fmt_type: str) -> byte
     return samples.astype("<i2", copy=False).tobytes()
 
 
-@functools.lru_cache(maxsize=512)
+_CACHE_SIZE = 512
+_cache: OrderedDict[tuple[str, VoiceParams, str, float, int], Speech] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech | None:
+    """The cached rendering, or ``None`` if :func:`speak` would have to synthesize."""
+    key = (text, voice, fmt_type, speed, seed)
+    with _cache_lock:
+        speech = _cache.get(key)
+        if speech is not None:
+            _cache.move_to_end(key)
+        return speech
+
+
 def speak(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech:
-    """Synthesize ``text`` and prepare it for streaming (cached; thread-safe)."""
+    """Synthesize ``text`` and prepare it for streaming (LRU-cached; thread-safe, so it can run
+    in a worker thread while the event loop keeps serving other sessions)."""
+    speech = cached(text, voice, fmt_type, speed, seed)
+    if speech is None:
+        speech = _render(text, voice, fmt_type, speed, seed)
+        with _cache_lock:
+            _cache[(text, voice, fmt_type, speed, seed)] = speech
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return speech
+
+
+def _render(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech:
     rate = 24000 if fmt_type == "audio/pcm" else 8000
     wpm = max(80, min(450, round(voice.words_per_minute * speed)))
     clip = synthesize(
