@@ -200,3 +200,33 @@ async def test_manual_commit_and_commit_empty_error() -> None:
         assert (await client.recv())["type"] == "input_audio_buffer.cleared"
         assert client.of_type("response.created") == []  # commit does not answer
         assert server.sessions[0].conversation.items[0].audio_ms == 150
+
+
+async def test_semantic_vad_uses_the_energy_detector() -> None:
+    samples, speech_end_ms = _caller_audio(lead_ms=400, tail_ms=1500)
+    async with (
+        SimServer(scenario={"responses": ["Okay."]}) as server,
+        open_client(server, manual_turns=False) as client,
+    ):
+        await client.send(
+            "session.update",
+            session={
+                "type": "realtime",
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad", "eagerness": "low"}}
+                },
+            },
+        )
+        updated = await client.until("session.updated")
+        assert updated["session"]["audio"]["input"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "eagerness": "low",
+            "create_response": True,
+            "interrupt_response": True,
+        }
+        await _append(client, samples.tobytes(), 960)
+        stopped = await client.until("input_audio_buffer.speech_stopped")
+        await client.until("response.done")
+        assert server.sessions[0].conversation.items[-1].text == "Okay."
+    # eagerness low waits 1000 ms of silence before ending the turn
+    assert abs(stopped["audio_end_ms"] - (400 + speech_end_ms + 1000)) <= 40
