@@ -230,3 +230,37 @@ async def test_semantic_vad_uses_the_energy_detector() -> None:
         assert server.sessions[0].conversation.items[-1].text == "Okay."
     # eagerness low waits 1000 ms of silence before ending the turn
     assert abs(stopped["audio_end_ms"] - (400 + speech_end_ms + 1000)) <= 40
+
+
+async def test_idle_timeout_triggers_commit_and_response() -> None:
+    scenario = {"responses": ["First answer.", "Are you still there?"]}
+    async with (
+        SimServer(scenario=scenario) as server,
+        open_client(server, manual_turns=False) as client,
+    ):
+        await client.send(
+            "session.update",
+            session={
+                "type": "realtime",
+                "output_modalities": ["text"],  # no audio to wait for: idle = the timeout only
+                "audio": {
+                    "input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 50}}
+                },
+            },
+        )
+        await client.until("session.updated")
+        await client.send("input_audio_buffer.append", audio=base64.b64encode(bytes(4800)).decode())
+        await client.send("response.create")
+        await client.until("response.done")
+        triggered = await client.until("input_audio_buffer.timeout_triggered")
+        assert (triggered["audio_start_ms"], triggered["audio_end_ms"]) == (0, 100)
+        committed = await client.until("input_audio_buffer.committed")
+        assert committed["item_id"] == triggered["item_id"]
+        done = await client.until("response.done")
+        assert done["response"]["output"][0]["content"][0]["text"] == "Are you still there?"
+        items = server.sessions[0].conversation.items
+        assert [(i.role, i.audio_ms) for i in items] == [
+            ("assistant", 0.0),
+            ("user", 100.0),
+            ("assistant", 0.0),
+        ]

@@ -79,7 +79,7 @@ class Abort:
 
 
 Frame = str | Close | Abort
-Spawn = Callable[[Coroutine[Any, Any, None]], object]
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 class _Drive:
@@ -150,6 +150,7 @@ class SimSession:
         self._log = log
         self._spawn: Spawn | None = None
         self._pending_user_item: str | None = None
+        self._idle_timer: asyncio.Task[None] | None = None
         self._response_count = 0
         self._changed = asyncio.Event()
         self._drained = asyncio.Event()
@@ -431,6 +432,7 @@ class SimSession:
     def _on_turn_event(self, turn: TurnEvent) -> None:
         at_ms = round(turn.at_ms)
         if turn.kind == "speech_started":
+            self._disarm_idle()
             self._pending_user_item = self.ids.new("item")
             self.input.drop_before(turn.at_ms)
             self.emit(
@@ -623,6 +625,8 @@ class SimSession:
         self._drives.pop(drive.run.id, None)
         if self.active is drive:
             self.active = None
+            if drive.run.status == "completed":
+                self._arm_idle(sum(item.audio_ms for item in drive.run.items))
         if self.scenario.server.rate_limits_updated:
             self.emit(
                 {
@@ -644,6 +648,45 @@ class SimSession:
                 }
             )
 
+    # idle timeout (server_vad.idle_timeout_ms)
+
+    def _arm_idle(self, audio_ms: float) -> None:
+        """After a response, wait for its audio to play out (real time) plus the idle timeout."""
+        self._disarm_idle()
+        td = self.config.turn_detection
+        if td is None or td["type"] != "server_vad" or td.get("idle_timeout_ms") is None:
+            return
+        if self._spawn is None or self.closing:
+            return
+        delay = (audio_ms + float(td["idle_timeout_ms"])) / 1000.0
+        self._idle_timer = self._spawn(self._idle_after(delay))
+
+    def _disarm_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    async def _idle_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._idle_timer = None
+        detector = self.detector
+        td = self.config.turn_detection
+        if self.closing or self.active is not None or (detector and detector.in_speech):
+            return
+        if td is None or td.get("idle_timeout_ms") is None:
+            return
+        item_id = self.ids.new("item")
+        self.emit(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": round(self.input.start_ms),
+                "audio_end_ms": round(self.input.total_ms),
+                "item_id": item_id,
+            }
+        )
+        self._commit(item_id)
+        self._start_response({}, source_event="idle_timeout")
+
     def _emit_created(self, drive: _Drive) -> None:
         drive.created = True
         self.emit(drive.run.created_event())
@@ -659,6 +702,8 @@ class SimSession:
 
     def _start_response(self, params: dict[str, Any], *, source_event: str) -> None:
         session = self.config
+        if params.get("conversation") != "none":
+            self._disarm_idle()
         out_of_band = params.get("conversation") == "none"
         instructions = params.get("instructions")
         tools = params.get("tools", session.tools)

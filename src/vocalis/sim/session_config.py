@@ -197,7 +197,7 @@ def _turn_detection(param: str, value: Any, _current: Any) -> dict[str, Any] | N
         elif key in ("prefix_padding_ms", "silence_duration_ms"):
             result[key] = _integer(sub, item, 0, None)
         elif key == "idle_timeout_ms":
-            result[key] = None if item is None else _integer(sub, item, 5000, 30000)
+            result[key] = None if item is None else _integer(sub, item, 0, None)
         elif key in ("create_response", "interrupt_response"):
             result[key] = _boolean(sub, item, None)
         elif key == "eagerness":
