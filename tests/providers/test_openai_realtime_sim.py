@@ -349,3 +349,27 @@ async def test_azure_dialect_uses_api_key_header_and_g711() -> None:
         assert p.samples == round(p.message.audio_received_ms * 8)
         fmt = server.sessions[0].client_events[0]["session"]["audio"]["output"]["format"]
         assert fmt == {"type": "audio/pcmu"}
+
+
+async def test_update_options_sends_only_changes_and_reports_rejection() -> None:
+    scenario = {"responses": [{"say": "Voice is now locked."}]}
+    options = SessionOptions(instructions="Old.", voice="marin", turn_detection=None)
+    async with sim_session(scenario, options) as (server, session, _):
+        generation = await session.generate_reply()
+        await consume(generation)
+        # Same voice, new instructions: only the change goes out, so the voice lock is not hit.
+        await session.update_options(
+            SessionOptions(instructions="New.", voice="marin", turn_detection=None)
+        )
+        sent = server.sessions[0].client_events
+        updates = [e["session"] for e in sent if e["type"] == "session.update"]
+        assert updates[-1] == {"type": "realtime", "instructions": "New."}
+        # Changing the voice after audio was produced is refused; the session stays usable.
+        with pytest.raises(OperationError) as info:
+            await session.update_options(
+                SessionOptions(instructions="New.", voice="cedar", turn_detection=None)
+            )
+        assert info.value.code == "cannot_update_voice"
+        await session.create_item(MessageItem(id="u9", role="user", text="Still there?"))
+        assert "u9" in session.mirror
+        assert session.options.voice == "marin"  # the rejected options were not adopted

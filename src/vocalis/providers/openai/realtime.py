@@ -325,12 +325,13 @@ class OpenAIRealtimeSession(RealtimeSession):
         # Send only what changed: re-sending an unchanged voice after audio was produced is
         # rejected by some servers (`cannot_update_voice`).
         delta = session_diff(self._sent_session, new)
+        result = await self._request(conn, self._core.session_update(delta))
+        if result.error is not None:
+            # GA applies an update atomically: a rejected one changed nothing.
+            raise OperationError(result.error.code, result.error.message)
         self._options = options
         self._core.server_vad = options.turn_detection is not None
         self._core.output_audio = "audio" in options.output_modalities
-        result = await self._request(conn, self._core.session_update(delta))
-        if result.error is not None:
-            raise OperationError(result.error.code, result.error.message)
         self._sent_session = new
 
     async def commit_audio(self) -> None:
