@@ -246,3 +246,47 @@ async def test_closed_session_rejects_operations() -> None:
         with pytest.raises(Exception, match="closed"):
             await session.generate_reply()
         await session.truncate("x", 10)  # history edits on a closed session are no-ops
+
+
+async def test_gives_up_after_the_reconnect_attempts() -> None:
+    from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+
+    server = SimServer(pace=0.0)
+    await server.start()
+    model = OpenAIRealtimeModel(
+        api_key=FAKE_KEY,
+        base_url=server.url.removesuffix("/realtime"),
+        max_reconnect_attempts=2,
+        reconnect_backoff_s=0.01,
+    )
+    session = await model.connect(SessionOptions(turn_detection=None))
+    await server.stop()  # the server goes away for good
+    events = [e async for e in session.events()]
+    closed = events[-1]
+    assert isinstance(closed, SessionClosed) and closed.reason == "reconnect_failed"
+    assert not any(isinstance(e, SessionReconnected) for e in events)
+    await session.aclose()
+
+
+async def test_a_dead_socket_queue_is_never_sent_on() -> None:
+    from vocalis.providers.openai.realtime import _Connection
+
+    class DeadSocket:
+        pass
+
+    conn = _Connection(DeadSocket())  # type: ignore[arg-type]
+    conn.send_event({"type": "input_audio_buffer.clear"})
+    assert conn.queue.qsize() == 1
+    conn.end("dropped")
+    conn.send_event({"type": "response.create"})
+    assert conn.queue.qsize() == 1  # nothing new is queued for a dead socket
+    async with sim_session(DROP_SCENARIO) as (_, session, reader):
+        await first_turn(session)
+        old = session._conn
+        generation = await session.generate_reply()
+        await asyncio.wait_for(generation.done, 10)
+        await reader.wait_type(SessionReconnected)
+        new = session._conn
+        # Each socket owns its queue: the new one starts empty with its own.
+        assert old is not None and new is not None and new is not old
+        assert new.queue is not old.queue and not old.alive
