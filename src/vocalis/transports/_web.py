@@ -7,14 +7,16 @@ check is constant-time and the token never appears in a log line or an error mes
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
+from collections import deque
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server
 
-__all__ = ["ServedEndpoint", "new_token", "split_token", "token_ok"]
+__all__ = ["Outbox", "ServedEndpoint", "new_token", "split_token", "token_ok"]
 
 
 def new_token() -> str:
@@ -78,3 +80,51 @@ class ServedEndpoint:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class Outbox:
+    """Messages waiting for a socket writer task; queued media can be purged on barge-in.
+
+    Producers (audio sinks) are synchronous and must never block on the network, so they
+    append here and one writer task per connection drains the queue in order.
+    """
+
+    def __init__(self) -> None:
+        self._items: deque[str | bytes] = deque()
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def send(self, message: str | bytes) -> None:
+        if not self.closed:
+            self._items.append(message)
+            self._event.set()
+
+    def purge(self, *, binary_only: bool = False) -> int:
+        """Drop messages not yet written (audio that would play after a clear).
+
+        `binary_only` keeps text messages (transcripts, states) and drops binary audio.
+        """
+        before = len(self._items)
+        if binary_only:
+            self._items = deque(m for m in self._items if isinstance(m, str))
+        else:
+            self._items.clear()
+        return before - len(self._items)
+
+    def close(self) -> None:
+        self.closed = True
+        self._event.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def next_batch(self) -> list[str | bytes] | None:
+        """Wait for messages; None once closed and drained."""
+        while not self._items:
+            if self.closed:
+                return None
+            self._event.clear()
+            await self._event.wait()
+        batch = list(self._items)
+        self._items.clear()
+        return batch

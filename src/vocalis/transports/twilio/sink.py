@@ -23,7 +23,6 @@ ended (back to back, no interleaving).
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 
 import numpy as np
@@ -32,52 +31,15 @@ from vocalis.audio.chunker import FrameChunker
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.g711 import ulaw_encode
 from vocalis.audio.resample import StreamResampler
+from vocalis.transports._web import Outbox
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
 from vocalis.transports.twilio.protocol import clear_message, mark_message, media_message
 from vocalis.utils.clock import Clock
 
-__all__ = ["TWILIO_FRAME_BYTES", "TWILIO_RATE", "Outbox", "TwilioAudioSink", "TwilioSegment"]
+__all__ = ["TWILIO_FRAME_BYTES", "TWILIO_RATE", "TwilioAudioSink", "TwilioSegment"]
 
 TWILIO_RATE = 8000
 TWILIO_FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
-
-
-class Outbox:
-    """Messages waiting for the socket writer; media can be purged on barge-in."""
-
-    def __init__(self) -> None:
-        self._items: deque[str] = deque()
-        self._event = asyncio.Event()
-        self.closed = False
-
-    def send(self, message: str) -> None:
-        if not self.closed:
-            self._items.append(message)
-            self._event.set()
-
-    def purge(self) -> int:
-        """Drop everything not yet written (audio that would play after a clear)."""
-        dropped = len(self._items)
-        self._items.clear()
-        return dropped
-
-    def close(self) -> None:
-        self.closed = True
-        self._event.set()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    async def next_batch(self) -> list[str] | None:
-        """Wait for messages; None once closed and drained."""
-        while not self._items:
-            if self.closed:
-                return None
-            self._event.clear()
-            await self._event.wait()
-        batch = list(self._items)
-        self._items.clear()
-        return batch
 
 
 class TwilioSegment(OutputSegment):

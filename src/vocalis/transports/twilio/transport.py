@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.g711 import ulaw_decode
 from vocalis.audio.resample import StreamResampler
-from vocalis.transports._web import ServedEndpoint, new_token, split_token, token_ok
+from vocalis.transports._web import Outbox, ServedEndpoint, new_token, split_token, token_ok
 from vocalis.transports.base import AudioSource, Transport
 from vocalis.transports.twilio.protocol import (
     MAX_MESSAGE_BYTES,
@@ -37,7 +37,7 @@ from vocalis.transports.twilio.protocol import (
     TwilioProtocolError,
     parse_message,
 )
-from vocalis.transports.twilio.sink import TWILIO_RATE, Outbox, TwilioAudioSink
+from vocalis.transports.twilio.sink import TWILIO_RATE, TwilioAudioSink
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
 

@@ -1,0 +1,240 @@
+"""The browser side of the segment contract: the page's audio worklet is the playback clock.
+
+Why it exists: the browser plays agent audio on its own clock (an `AudioWorklet` at the
+server's rate), so only the page knows what was heard. Every segment is announced to the page
+(`segment` n, id), its audio follows as binary messages (4-byte little-endian segment number +
+PCM16), then `segment_end`. The page's player reports per segment `started`, `pos` (about
+every 50 ms), `done` and — in answer to `clear` — the exact sample where each segment stopped.
+
+Results:
+- `full` when the page reports `done` (all audio of an ended segment played);
+- on `clear()` the sink tells the page to stop and resolves the pending segments with the
+  positions the page reports back (`partial` / `skipped`); if the page does not answer within
+  `clear_timeout_s`, the last reported positions are used (never more than was reported);
+- if the connection drops, segments resolve from the last reported positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+
+import numpy as np
+
+from vocalis.audio.frame import Int16Array
+from vocalis.audio.resample import StreamResampler
+from vocalis.transports._web import Outbox
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.utils.clock import Clock
+
+__all__ = ["PlaygroundAudioSink", "PlaygroundSegment"]
+
+_HEADER = struct.Struct("<I")
+
+
+class PlaygroundSegment(OutputSegment):
+    def __init__(self, sink: PlaygroundAudioSink, n: int, segment_id: str, sample_rate: int):
+        super().__init__(segment_id, sample_rate)
+        self.n = n
+        self._sink = sink
+        self._resampler = (
+            StreamResampler(sample_rate, sink.sample_rate)
+            if sample_rate != sink.sample_rate
+            else None
+        )
+        self._pushed_in = 0
+        self._sent = 0  # samples at the sink rate
+        self._played = 0  # samples reported played by the page
+        self._ended = False
+        self._started_at: float | None = None
+
+    @property
+    def played_ms(self) -> float:
+        """Last position the page reported for this segment."""
+        return self._played * 1000.0 / self._sink.sample_rate
+
+    def push(self, samples: np.ndarray) -> None:
+        if self.done or self._sink._clearing_has(self):
+            return
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise ValueError(
+                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
+            )
+        if self._ended:
+            raise RuntimeError(f"segment {self.id!r}: push() after end()")
+        self._pushed_in += samples.shape[0]
+        if self._resampler is not None:
+            samples = self._resampler.push(samples)
+        self._send(samples)
+
+    def _send(self, samples: Int16Array) -> None:
+        if samples.shape[0]:
+            self._sent += samples.shape[0]
+            pcm = samples.astype("<i2", copy=False).tobytes()
+            self._sink._outbox.send(_HEADER.pack(self.n) + pcm)
+
+    def end(self) -> None:
+        if self.done or self._ended or self._sink._clearing_has(self):
+            return
+        self._ended = True
+        if self._resampler is not None:
+            self._send(self._resampler.flush())
+        self._sink._send_json({"type": "segment_end", "n": self.n})
+
+    def _report(self, played: int) -> None:
+        played = max(0, min(played, self._sent))
+        if played > self._played:
+            self._played = played
+
+    def _mark_started(self, now: float) -> None:
+        if self._started_at is None:
+            self._started_at = now
+            if not self.started.done():
+                self.started.set_result(now)
+
+    def _finish(self, status: PlayoutStatus, now: float) -> None:
+        if status is not PlayoutStatus.SKIPPED and self._played == 0:
+            status = PlayoutStatus.SKIPPED
+        self._resolve(
+            PlayoutResult(
+                segment_id=self.id,
+                status=status,
+                played_ms=0.0 if status is PlayoutStatus.SKIPPED else self.played_ms,
+                pushed_ms=self._pushed_in * 1000.0 / self.sample_rate,
+                started_at=self._started_at,
+                ended_at=now,
+            )
+        )
+
+
+class PlaygroundAudioSink(AudioSink):
+    """AudioSink whose playback clock is the browser page (see the module docstring)."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        clock: Clock,
+        sample_rate: int = 24000,
+        *,
+        clear_timeout_s: float = 1.0,
+    ) -> None:
+        self._outbox = outbox
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.clear_timeout_s = clear_timeout_s
+        self._segments: dict[int, PlaygroundSegment] = {}
+        self._clearing: dict[int, PlaygroundSegment] = {}
+        self._count = 0
+        self._closed = False
+        self._timeout: asyncio.TimerHandle | None = None
+        self.clear_timeouts = 0
+
+    def _send_json(self, message: dict[str, object]) -> None:
+        self._outbox.send(json.dumps(message, separators=(",", ":")))
+
+    def _clearing_has(self, seg: PlaygroundSegment) -> bool:
+        return seg.n in self._clearing
+
+    # ------------------------------------------------------------------ AudioSink API
+
+    def begin_segment(self, segment_id: str, sample_rate: int) -> PlaygroundSegment:
+        if self._closed:
+            raise RuntimeError("playground connection is closed")
+        self._count += 1
+        seg = PlaygroundSegment(self, self._count, segment_id, sample_rate)
+        self._segments[seg.n] = seg
+        self._send_json({"type": "segment", "n": seg.n, "id": segment_id})
+        return seg
+
+    def clear(self) -> None:
+        if not self._segments:
+            return
+        self._clearing.update(self._segments)
+        self._segments = {}
+        if self._closed:
+            self._resolve_clearing()
+            return
+        # Audio still queued for the socket would only be thrown away by the page.
+        self._outbox.purge(binary_only=True)
+        self._send_json({"type": "clear"})
+        if self._timeout is not None:
+            self._timeout.cancel()
+        self._timeout = asyncio.get_running_loop().call_later(
+            self.clear_timeout_s, self._on_clear_timeout
+        )
+
+    def _on_clear_timeout(self) -> None:
+        self._timeout = None
+        if self._clearing:
+            self.clear_timeouts += 1
+            self._resolve_clearing()
+
+    def _resolve_clearing(self) -> None:
+        now = self.clock.now()
+        clearing, self._clearing = self._clearing, {}
+        for seg in sorted(clearing.values(), key=lambda s: s.n):
+            seg._finish(PlayoutStatus.PARTIAL, now)
+
+    @property
+    def playing(self) -> bool:
+        return any(s._sent for s in self._segments.values())
+
+    @property
+    def pending_segments(self) -> int:
+        return len(self._segments) + len(self._clearing)
+
+    # ------------------------------------------------------------------ page reports
+
+    def _lookup(self, n: int) -> PlaygroundSegment | None:
+        return self._segments.get(n) or self._clearing.get(n)
+
+    def on_started(self, n: int) -> None:
+        seg = self._lookup(n)
+        if seg is not None:
+            seg._mark_started(self.clock.now())
+
+    def on_position(self, n: int, played: int) -> None:
+        seg = self._lookup(n)
+        if seg is not None:
+            seg._report(played)
+
+    def on_done(self, n: int, played: int) -> None:
+        """The page played segment n to its end (it was ended and drained)."""
+        seg = self._segments.pop(n, None) or self._clearing.pop(n, None)
+        if seg is None:
+            return
+        seg._report(played)
+        now = self.clock.now()
+        if seg._played:
+            seg._mark_started(now)
+        seg._finish(PlayoutStatus.FULL if seg._played >= seg._sent else PlayoutStatus.PARTIAL, now)
+
+    def on_cleared(self, positions: list[tuple[int, int]]) -> None:
+        """The page stopped: exact positions of the segments it still had."""
+        for n, played in positions:
+            seg = self._clearing.get(n)
+            if seg is not None:
+                seg._report(played)
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        self._resolve_clearing()
+
+    def connection_lost(self) -> None:
+        self._closed = True
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        self._clearing.update(self._segments)
+        self._segments = {}
+        self._resolve_clearing()
+
+    async def aclose(self) -> None:
+        """Stop the page's playback and resolve everything now (session over)."""
+        self.clear()
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        self._resolve_clearing()
+        self._closed = True

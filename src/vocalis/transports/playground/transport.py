@@ -1,0 +1,286 @@
+"""One browser tab = one call: the playground's `Transport` and its WebSocket protocol.
+
+Client → server messages (validated and bounded; anything else closes the socket with 1008):
+- binary: microphone PCM16 little-endian mono at the server rate (from the page's capture
+  worklet, 20 ms frames; at most `MAX_AUDIO_BYTES` each);
+- `{"type":"ready"}` once the page's audio graph runs (the call starts then);
+- player reports `started` / `pos` / `done` / `cleared` (see `sink.py`);
+- `{"type":"text","text":...}` typed message (≤ `MAX_TEXT_CHARS`), `{"type":"hangup"}`.
+
+Server → client: `hello` (sample rate), segments and audio (see `sink.py`), and the text sink's
+`agent_text`, `verdict`, `user_transcript`, `state`, `notice`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from vocalis.audio.frame import AudioFrame, Int16Array
+from vocalis.audio.resample import StreamResampler
+from vocalis.transports._web import Outbox
+from vocalis.transports.base import AudioSource, PlayoutResult, TextSink, Transport
+from vocalis.transports.playground.sink import PlaygroundAudioSink
+from vocalis.utils.channel import Channel
+from vocalis.utils.clock import Clock, MonotonicClock
+
+__all__ = [
+    "MAX_AUDIO_BYTES",
+    "MAX_TEXT_CHARS",
+    "OnCall",
+    "PlaygroundProtocolError",
+    "PlaygroundTextSink",
+    "PlaygroundTransport",
+    "handle_playground",
+]
+
+log = logging.getLogger("vocalis.transports.playground")
+
+OnCall = Callable[["PlaygroundTransport"], Awaitable[None]]
+
+MAX_AUDIO_BYTES = 32 * 1024  # ~680 ms at 24 kHz; the page sends 20 ms frames
+MAX_TEXT_CHARS = 2000
+MAX_JSON_BYTES = 16 * 1024
+MAX_CLEARED_SEGMENTS = 1000
+READY_TIMEOUT_S = 30.0
+_MAX_INT = 2**31
+
+
+class PlaygroundProtocolError(ValueError):
+    """The page sent something outside the protocol (the message says what)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Report:
+    kind: str  # started | pos | done
+    n: int
+    played: int
+
+
+def _int(data: dict[str, object], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_INT:
+        raise PlaygroundProtocolError(f"field '{key}' must be a non-negative integer")
+    return value
+
+
+class PlaygroundAudioSource(AudioSource):
+    """Microphone frames from the page (already at the server rate), converted at the edge."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._channel: Channel[Int16Array] = Channel()
+        self._consumed = False
+
+    def feed(self, pcm: bytes) -> None:
+        self._channel.send(np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False))
+
+    def close(self) -> None:
+        self._channel.close()
+
+    async def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
+        if self._consumed:
+            raise RuntimeError("PlaygroundAudioSource supports a single consumer")
+        self._consumed = True
+        rs = StreamResampler(self.sample_rate, sample_rate)
+        async for pcm in self._channel:
+            out = rs.push(pcm)
+            if out.shape[0]:
+                yield AudioFrame(out, sample_rate)
+        tail = rs.flush()
+        if tail.shape[0]:
+            yield AudioFrame(tail, sample_rate)
+
+
+class PlaygroundTextSink(TextSink):
+    """Sends transcripts, verdicts and states to the page."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def _send(self, message: dict[str, object]) -> None:
+        self._outbox.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+    def agent_text(self, segment_id: str, text: str) -> None:
+        self._send({"type": "agent_text", "id": segment_id, "text": text})
+
+    def agent_segment_ended(self, segment_id: str, result: PlayoutResult, heard_text: str) -> None:
+        self._send(
+            {
+                "type": "verdict",
+                "id": segment_id,
+                "status": result.status.value,
+                "played_ms": round(result.played_ms, 1),
+                "heard_text": heard_text,
+            }
+        )
+
+    def user_transcript(self, item_id: str, text: str, final: bool) -> None:
+        self._send({"type": "user_transcript", "item": item_id, "text": text, "final": final})
+
+    def agent_state(self, state: str) -> None:
+        self._send({"type": "state", "state": state})
+
+    def notice(self, message: str) -> None:
+        self._send({"type": "notice", "message": message})
+
+
+class PlaygroundTransport(Transport):
+    """A browser tab: microphone in, page-clocked playback out, transcript and typed text."""
+
+    def __init__(self, clock: Clock, sample_rate: int = 24000) -> None:
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.outbox = Outbox()
+        self.source = PlaygroundAudioSource(sample_rate)
+        self.sink = PlaygroundAudioSink(self.outbox, clock, sample_rate)
+        self.text = PlaygroundTextSink(self.outbox)
+        self._typed: Channel[str] = Channel()
+        self.ready = asyncio.Event()
+        self._hung_up = asyncio.Event()
+
+    @property
+    def audio_in(self) -> PlaygroundAudioSource:
+        return self.source
+
+    @property
+    def audio_out(self) -> PlaygroundAudioSink:
+        return self.sink
+
+    @property
+    def text_out(self) -> PlaygroundTextSink:
+        return self.text
+
+    def text_in(self) -> AsyncIterator[str]:
+        return aiter(self._typed)
+
+    def handle_binary(self, data: bytes) -> None:
+        if len(data) > MAX_AUDIO_BYTES or len(data) % 2:
+            raise PlaygroundProtocolError(
+                f"audio message of {len(data)} bytes (must be even and ≤ {MAX_AUDIO_BYTES})"
+            )
+        if self.ready.is_set():
+            self.source.feed(data)
+
+    def handle_text(self, raw: str) -> None:
+        if len(raw) > MAX_JSON_BYTES:
+            raise PlaygroundProtocolError(f"text message exceeds {MAX_JSON_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise PlaygroundProtocolError("text message is not valid JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise PlaygroundProtocolError("message must be a JSON object with a string 'type'")
+        kind = data["type"]
+        sink = self.sink
+        if kind == "pos":
+            sink.on_position(_int(data, "n"), _int(data, "played"))
+        elif kind == "started":
+            sink.on_started(_int(data, "n"))
+        elif kind == "done":
+            sink.on_done(_int(data, "n"), _int(data, "played"))
+        elif kind == "cleared":
+            segments = data.get("segments")
+            if not isinstance(segments, list) or len(segments) > MAX_CLEARED_SEGMENTS:
+                raise PlaygroundProtocolError("'cleared' needs a bounded list 'segments'")
+            positions: list[tuple[int, int]] = []
+            for entry in segments:
+                if not isinstance(entry, list) or len(entry) != 2:
+                    raise PlaygroundProtocolError("'cleared' segments are [n, played] pairs")
+                positions.append((_int({"n": entry[0]}, "n"), _int({"p": entry[1]}, "p")))
+            sink.on_cleared(positions)
+        elif kind == "text":
+            text = data.get("text")
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+                raise PlaygroundProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
+            self._typed.send(text.strip())
+        elif kind == "ready":
+            self.ready.set()
+        elif kind == "hangup":
+            self.hang_up()
+        else:
+            raise PlaygroundProtocolError(f"unknown message type {kind[:40]!r}")
+
+    def hang_up(self) -> None:
+        self.source.close()
+        self._typed.close()
+        self.sink.connection_lost()
+        self._hung_up.set()
+
+    @property
+    def hung_up(self) -> bool:
+        return self._hung_up.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._hung_up.wait()
+
+
+async def _write(ws: ServerConnection, outbox: Outbox) -> None:
+    while (batch := await outbox.next_batch()) is not None:
+        for message in batch:
+            await ws.send(message)
+
+
+async def _read(ws: ServerConnection, transport: PlaygroundTransport) -> None:
+    try:
+        async for raw in ws:
+            if isinstance(raw, bytes):
+                transport.handle_binary(raw)
+            else:
+                transport.handle_text(raw)
+            if transport.hung_up:
+                return
+    except PlaygroundProtocolError as exc:
+        log.warning("playground: closing on protocol error: %s", exc)
+        await ws.close(1008, str(exc)[:120])
+    except ConnectionClosed:
+        pass
+    finally:
+        transport.hang_up()
+
+
+async def handle_playground(
+    ws: ServerConnection,
+    on_call: OnCall,
+    *,
+    sample_rate: int = 24000,
+    clock: Clock | None = None,
+) -> None:
+    """Serve one page connection: `hello`, wait for `ready`, run `on_call`, close cleanly."""
+    transport = PlaygroundTransport(clock or MonotonicClock(), sample_rate)
+    transport.outbox.send(json.dumps({"type": "hello", "sample_rate": sample_rate}))
+    reader = asyncio.create_task(_read(ws, transport), name="playground-read")
+    writer = asyncio.create_task(_write(ws, transport.outbox), name="playground-write")
+    try:
+        ready = asyncio.create_task(transport.ready.wait())
+        closed = asyncio.create_task(transport.wait_closed())
+        try:
+            await asyncio.wait(
+                {ready, closed}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            ready.cancel()
+            closed.cancel()
+        if transport.ready.is_set() and not transport.hung_up:
+            await on_call(transport)
+    finally:
+        await transport.sink.aclose()
+        transport.outbox.close()
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(5):
+                await writer
+        writer.cancel()
+        reader.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await task
+        transport.hang_up()
+        await ws.close()
