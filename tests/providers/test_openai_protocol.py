@@ -580,3 +580,26 @@ async def test_commit_empty_is_benign_only_with_server_vad() -> None:
     op = core.commit()
     (result,) = feed(core, [error("input_audio_buffer_commit_empty", msg)])
     assert isinstance(result, OpResult) and result.error is not None
+
+
+async def test_response_items_never_complete_a_pending_create() -> None:
+    core = make_core()
+    op = core.create(
+        {"id": "mine", "type": "message", "role": "assistant", "content": []},
+        local_id="mine",
+        previous_item_id=None,
+    )
+    # A response's item shows up first (conversation.item.added before output_item.added).
+    item = {
+        "id": "A",
+        "type": "message",
+        "role": "assistant",
+        "status": "in_progress",
+        "content": [],
+    }
+    assert feed(core, [ev("conversation.item.added", item=item)]) == []
+    assert op.op_id in core.pending_op_ids()
+    user = {"id": "X", "type": "message", "role": "user", "status": "completed", "content": []}
+    assert feed(core, [ev("conversation.item.added", item=user)]) == []  # other role
+    mine = {"id": "srv_1", "type": "message", "role": "assistant", "status": "completed"}
+    assert feed(core, [ev("conversation.item.added", item=mine)]) == [OpResult(op.op_id, "srv_1")]

@@ -161,6 +161,7 @@ class _Pending:
     # create: the caller's id for the item and the wire item type (for the FIFO fallback).
     local_id: str | None = None
     item_type: str | None = None
+    role: str | None = None
 
 
 @dataclass(slots=True)
@@ -399,6 +400,7 @@ class OpenAIProtocol:
             item_id=str(wire_item["id"]),
             local_id=local_id,
             item_type=str(wire_item.get("type")),
+            role=wire_item.get("role"),
         )
         event: dict[str, Any] = {
             "type": "conversation.item.create",
@@ -663,10 +665,15 @@ class OpenAIProtocol:
             pending is None
             and item_id not in self._item_response
             and item_id not in self._committed
+            and item.get("status") != "in_progress"  # response output, not one of ours
         ):
-            # Server ignored our requested id: match the oldest create of the same type.
+            # Server ignored our requested id: match the oldest create of the same kind.
             for candidate in self._pending.values():
-                if candidate.kind == "create" and candidate.item_type == item.get("type"):
+                if (
+                    candidate.kind == "create"
+                    and candidate.item_type == item.get("type")
+                    and candidate.role == item.get("role")
+                ):
                     pending = self._pending.pop(candidate.op_id)
                     break
         if pending is not None:
