@@ -13,7 +13,6 @@ import pytest
 from vocalis import cli
 from vocalis.app.endpoint import DEFAULT_MODEL, OPENAI_URL, choose_endpoint
 from vocalis.app.errors import UsageError
-from vocalis.app.inputs import load_caller_wav
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
 
@@ -109,16 +108,30 @@ def test_bad_wav_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(lines) == 1 and "is not a readable WAV file" in lines[0]
 
 
-def test_wav_loading_mixes_stereo_down(tmp_path: Path) -> None:
-    stereo = np.stack([np.full(100, 1000), np.full(100, 3000)], axis=1)
-    frame = load_caller_wav(wav(tmp_path, stereo))
-    assert frame.channels == 1 and frame.samples.shape == (100,)
-    assert int(frame.samples[0]) == 2000
+def test_empty_wav_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = wav(tmp_path, np.zeros(0))
+    result = run_cli("run", "examples/minimal_agent.py:agent", "--input", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"vocalis run: error: {path} contains no audio"]
 
 
-def test_empty_wav_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="contains no audio"):
-        load_caller_wav(wav(tmp_path, np.zeros(0)))
+def test_unreachable_endpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = wav(tmp_path, np.zeros(1600))
+    result = run_cli(
+        "run",
+        "examples/minimal_agent.py:agent",
+        "--input",
+        str(path),
+        "--realtime-url",
+        "ws://127.0.0.1:9/v1/realtime",
+        "--quiet",
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        "vocalis run: error: cannot start a session on ws://127.0.0.1:9/v1/realtime: connect failed"
+    )
 
 
 def ns(**kwargs: object) -> argparse.Namespace:

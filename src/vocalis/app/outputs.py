@@ -264,3 +264,34 @@ def build_timeline(
     tools += tool_events.values()
     timeline.tools = tools
     return timeline
+
+
+def normalize_history(history: dict[str, Any]) -> dict[str, Any]:
+    """The CLI's history file: every item carries the same core keys.
+
+    Issue #6 promises `id, type, role, text, interrupted, played_ms` on every item and
+    `name, arguments, output` on tool items, so a script can read any item without checking
+    its type first. The runtime's items omit what does not apply to them; here a function call
+    gets its output and a function-call output gets its call's name and arguments. Other keys
+    (metrics, generated_ms, ...) pass through unchanged.
+    """
+    items = [dict(i) for i in history.get("items", []) if isinstance(i, dict)]
+    calls = {i.get("call_id"): i for i in items if i.get("type") == "function_call"}
+    outputs = {i.get("call_id"): i for i in items if i.get("type") == "function_call_output"}
+    for item in items:
+        kind = item.get("type")
+        if kind == "function_call":
+            output = outputs.get(item.get("call_id"), {})
+            item.setdefault("role", "assistant")
+            item.setdefault("output", output.get("output"))
+        elif kind == "function_call_output":
+            call = calls.get(item.get("call_id"), {})
+            item.setdefault("role", "tool")
+            if not item.get("name"):
+                item["name"] = call.get("name", "")
+            item.setdefault("arguments", call.get("arguments"))
+        item.setdefault("role", None)
+        item.setdefault("text", "")
+        item.setdefault("interrupted", False)
+        item.setdefault("played_ms", None)
+    return {**history, "items": items}

@@ -72,24 +72,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="give up (exit 1) when the run takes longer than N seconds (default: 300)",
     )
     parser.add_argument(
-        "--tail-seconds",
-        type=float,
-        default=1.0,
-        metavar="N",
-        help="silence appended after the input so the last turn is detected (default: 1)",
-    )
-    parser.add_argument(
         "--quiet", "-q", action="store_true", help="no live transcript, only errors"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.app.agent_ref import load_agent
-    from vocalis.app.endpoint import choose_endpoint
-    from vocalis.app.errors import UsageError
-    from vocalis.app.inputs import load_caller_wav
+    # Imported here so `vocalis run --help` stays instant.
+    from vocalis.app.run_wav import run_wav
 
-    load_caller_wav(args.input)
-    choose_endpoint(args)
-    load_agent(args.agent_ref)
-    raise UsageError("vocalis run is not wired to the runtime yet")
+    return run_wav(args)
