@@ -136,6 +136,7 @@ class ResponseRun:
         self._ended = asyncio.Event()
         generation.done.add_done_callback(lambda _f: self._ended.set())
         self._tools_token = f"tools:{generation.response_id}"
+        ctx.states.response_started(self.response_id)
 
     # ------------------------------------------------------------------ hooks
 
@@ -183,7 +184,6 @@ class ResponseRun:
 
     async def run(self) -> None:
         ctx = self.ctx
-        ctx.states.response_started(self.response_id)
         self._tools_task = ctx.owner.spawn(self._collect_tools(), f"calls:{self.response_id}")
         answer_task = ctx.owner.spawn(self._answer_tools(), f"outputs:{self.response_id}")
         watchdog = ctx.owner.spawn(self._watchdog(), f"watchdog:{self.response_id}")

@@ -158,6 +158,8 @@ class ReplyScheduler:
             return False
         self.inflight = None
         self.track(generation)
-        self._changed()
+        # Start the run before reporting the queue change, so the agent state goes straight
+        # from "request pending" to "response running" (no false "listening" in between).
         self._start_run(generation, request)
+        self._changed()
         return False

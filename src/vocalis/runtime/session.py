@@ -59,7 +59,7 @@ from vocalis.runtime.interruption import InterruptionController
 from vocalis.runtime.metrics import InputTimeline
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.response import ResponseRun, RunContext
-from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
+from vocalis.runtime.scheduler import ACTIVE_RESPONSE, ReplyRequest, ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner
@@ -369,6 +369,20 @@ class AgentSession:
                     operation=event.operation,
                 )
             )
+            if (
+                event.code == ACTIVE_RESPONSE
+                and event.operation is None
+                and self._expects_server_reply()
+            ):
+                # The server's own VAD reply to the caller's turn collided with a response
+                # still running (`interrupt_response=False`): answer the turn once idle.
+                self._enqueue(
+                    ReplyRequest(
+                        kind="reply",
+                        handle=SpeechHandle("reply"),
+                        user_speech_end_at=self._user_speech_end_at,
+                    )
+                )
             if event.fatal and not self._closing:
                 self._close_reason = f"fatal provider error: {event.code}"
                 self._owner.spawn(self.aclose(), "close-on-fatal")
@@ -466,12 +480,15 @@ class AgentSession:
         silence = td.silence_duration_ms if td.silence_duration_ms is not None else 500
         return max(0.0, event.audio_end_ms - silence)
 
+    def _expects_server_reply(self) -> bool:
+        td = self.options.server_turn_detection
+        return td is not None and td.create_response
+
     def _on_speech_stopped(self, speech_end_at: float | None) -> None:
         self._states.set_user("listening")
         self._interruptions.speech_stopped()
         self._user_speech_end_at = speech_end_at if speech_end_at is not None else self.clock.now()
-        td = self.options.server_turn_detection
-        if td is not None and td.create_response:
+        if self._expects_server_reply():
             self._set_expect_reply(True)
 
     def _set_expect_reply(self, expected: bool) -> None:

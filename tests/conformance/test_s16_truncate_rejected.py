@@ -1,0 +1,55 @@
+"""S16: the server rejects a truncate (`invalid_request_error`); the session carries on."""
+
+from __future__ import annotations
+
+import math
+
+from conformance_support import harness
+
+from vocalis.runtime.events import ErrorEvent, Interrupted
+
+
+async def test_s16_rejected_truncate_is_not_fatal() -> None:
+    scenario = {
+        # Coarse server accounting: our exact clamp can still be "longer" than the server says.
+        "server": {"truncate_granularity_ms": 50},
+        "responses": [
+            {
+                "say": "A reply whose audio the server measures coarsely, cut early.",
+                "faults": [
+                    {"kind": "stall", "seconds": 30, "after_audio_ms": {"item": 0, "ms": 770}}
+                ],
+            },
+            {"say": "I am still here."},
+        ],
+    }
+    async with harness(scenario) as h:
+        h.say("Hello?")
+        run = await h.response(0, generated=False)
+        await h.until(lambda: len(run.playout.pulled) == 1)
+        message = run.playout.pulled[0].message
+        await h.until(lambda: message.audio_received_ms >= 770)
+        received = math.floor(message.audio_received_ms)
+        server_counts = received - received % 50
+        # Play a whole number of 20 ms frames landing between the server's coarse count and
+        # what we really received: an honest truncate the server will still reject.
+        frames = server_counts // 20 + 1
+        assert server_counts < frames * 20 < received, (server_counts, received)
+        await h.play((frames - 1) * 0.02)  # the first frame plays at t=0
+        h.start_talking("Sorry.")
+        await h.event(Interrupted)
+        await h.until(lambda: run.settled)
+        error = await h.event(ErrorEvent, lambda e: e.operation == "truncate")
+        assert error.recoverable
+        assert any(
+            e["type"] == "error" and e["error"]["type"] == "invalid_request_error"
+            for e in h.sim.server_events
+        )
+        h.silence()
+
+        second = await h.response(1)
+        await h.play_until(lambda: second.settled)
+        assert h.recorder.played_ms(second.playout.pulled[0].message.item_id) > 0
+        assert h.assistant_messages()[-1].text == "I am still here."
+        assert h.session.agent_state == "listening"
+        assert not [e for e in h.events(ErrorEvent) if not e.recoverable]
