@@ -15,24 +15,60 @@ _EXPORTS = {
     "Agent": "vocalis.runtime.agent",
     "AgentSession": "vocalis.runtime.session",
     "AgentSessionOptions": "vocalis.runtime.options",
+    "InterruptionOptions": "vocalis.runtime.options",
+    "SpeechHandle": "vocalis.runtime.speech",
+    "FunctionTool": "vocalis.runtime.tools",
     "function_tool": "vocalis.runtime.tools",
     "ToolError": "vocalis.runtime.tools",
+    "AgentStateChanged": "vocalis.runtime.events",
+    "UserStateChanged": "vocalis.runtime.events",
+    "ConversationItemAdded": "vocalis.runtime.events",
+    "UserTranscript": "vocalis.runtime.events",
+    "ToolCallStarted": "vocalis.runtime.events",
+    "ToolCallFinished": "vocalis.runtime.events",
+    "Interrupted": "vocalis.runtime.events",
+    "ErrorEvent": "vocalis.runtime.events",
+    "TurnMetrics": "vocalis.runtime.events",
 }
 
 __all__ = [
     "Agent",
     "AgentSession",
     "AgentSessionOptions",
+    "AgentStateChanged",
+    "ConversationItemAdded",
+    "ErrorEvent",
+    "FunctionTool",
+    "InterruptionOptions",
+    "Interrupted",
+    "SpeechHandle",
+    "ToolCallFinished",
+    "ToolCallStarted",
     "ToolError",
+    "TurnMetrics",
+    "UserStateChanged",
+    "UserTranscript",
     "__version__",
     "function_tool",
 ]
 
 if TYPE_CHECKING:
     from vocalis.runtime.agent import Agent
-    from vocalis.runtime.options import AgentSessionOptions
+    from vocalis.runtime.events import (
+        AgentStateChanged,
+        ConversationItemAdded,
+        ErrorEvent,
+        Interrupted,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnMetrics,
+        UserStateChanged,
+        UserTranscript,
+    )
+    from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
     from vocalis.runtime.session import AgentSession
-    from vocalis.runtime.tools import ToolError, function_tool
+    from vocalis.runtime.speech import SpeechHandle
+    from vocalis.runtime.tools import FunctionTool, ToolError, function_tool
 
 
 def __getattr__(name: str) -> Any:
