@@ -250,3 +250,17 @@ async def test_a_simulator_bug_becomes_a_server_error(monkeypatch: pytest.Monkey
         assert (error["type"], error["code"]) == ("server_error", "server_error")
         await add_user_text(client, "still alive")
         assert not server.sessions[0].closed
+
+
+def test_cli_reports_an_invalid_scenario(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("responses:\n  - {say: x, typo: 1}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "vocalis.cli", "sim-server", "--port", "0", "--scenario", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "invalid scenario" in result.stderr and "typo" in result.stderr

@@ -12,6 +12,9 @@ import contextlib
 import signal
 import sys
 
+from pydantic import ValidationError
+from yaml import YAMLError
+
 from vocalis.sim.server import SimServer
 
 
@@ -65,6 +68,9 @@ async def _serve(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(args))
+    except (ValidationError, YAMLError, ValueError) as exc:
+        print(f"vocalis sim-server: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"vocalis sim-server: {exc}", file=sys.stderr)
         return 1
