@@ -1,0 +1,258 @@
+"""The two clients a benchmark can drive, behind one small interface.
+
+* `VocalisAgent` — the product: a full `AgentSession` (OpenAI GA client, runtime, heard ledger,
+  transcript sync) on a `MemoryTransport` whose sink is the real-time `ClockedAudioSink`.
+* `BareClient` — the baseline floor: what *any* Python client must do for the same traffic and
+  nothing more — one WebSocket, base64 + string concat per input frame, `json.loads` of every
+  server event, base64 decode of audio deltas into a queue, and a 20 ms player tick per session
+  that pops one frame (counting underruns the same way). No history, no ledger, no truncation.
+
+The ratio vocalis / bare is the cost of everything the framework adds on top of the wire.
+Both take caller audio through `feed(frame)`, called by the benchmark's real-time caller task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import json
+import time
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.common import API_KEY, FRAME_MS, FRAME_SAMPLES, RATE
+from bench.hooks import InstrumentedSink, Recorder, install_raw_stamp
+from vocalis.audio.frame import AudioFrame
+from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import Interrupted, TurnMetrics
+from vocalis.runtime.session import AgentSession
+from vocalis.transports.memory import MemoryTransport
+from vocalis.utils.clock import Clock, MonotonicClock
+
+INSTRUCTIONS = "You are the vocalis benchmark agent."
+
+
+class Client(Protocol):
+    async def start(self, base_url: str) -> None: ...
+
+    async def feed(self, frame: np.ndarray) -> None: ...
+
+    @property
+    def underruns(self) -> int: ...
+
+    @property
+    def responses(self) -> int: ...
+
+    @property
+    def interruptions(self) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class VocalisAgent:
+    """A full `AgentSession` as a deployment would run it (one per caller)."""
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        model_clock: Clock | None = None,
+        instrument: bool = False,
+    ) -> None:
+        self.clock = clock or MonotonicClock()
+        self._model_clock = model_clock
+        self.transport = MemoryTransport(self.clock, RATE, output_rate=RATE, frame_ms=FRAME_MS)
+        self.recorder: Recorder | None = None
+        if instrument:
+            self.recorder = Recorder()
+            self.transport.sink = InstrumentedSink(self.clock, self.recorder)
+        self.session: AgentSession | None = None
+        self._responses = 0
+        self._interruptions = 0
+        self.metrics: list[TurnMetrics] = []
+
+    async def start(self, base_url: str) -> None:
+        model = OpenAIRealtimeModel(
+            base_url=base_url, api_key=API_KEY, clock=self._model_clock or self.clock
+        )
+        self.session = AgentSession(model, self.transport, clock=self.clock)
+        self.session.on(TurnMetrics, self._on_metrics)
+        self.session.on(Interrupted, self._on_interrupted)
+        await self.session.start(Agent(INSTRUCTIONS))
+        if self.recorder is not None:
+            provider = self.session.provider
+            self.recorder.wrap_core(provider._core, install_raw_stamp())  # type: ignore[union-attr]
+
+    def _on_metrics(self, event: TurnMetrics) -> None:
+        self._responses += 1
+        self.metrics.append(event)
+
+    def _on_interrupted(self, event: Interrupted) -> None:
+        self._interruptions += 1
+
+    async def feed(self, frame: np.ndarray) -> None:
+        self.transport.source.push(AudioFrame(frame, RATE))
+
+    @property
+    def sink_underruns(self) -> int:
+        return self.transport.sink.underruns
+
+    @property
+    def underruns(self) -> int:
+        return self.transport.sink.underruns
+
+    @property
+    def responses(self) -> int:
+        return self._responses
+
+    @property
+    def interruptions(self) -> int:
+        return self._interruptions
+
+    async def aclose(self) -> None:
+        if self.recorder is not None:
+            self.recorder.active = False  # the closing clear is not a barge-in
+        if self.session is not None:
+            await self.session.aclose()
+        await self.transport.aclose()
+
+
+_APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
+_APPEND_SUFFIX = '"}'
+
+
+class BareClient:
+    """The floor: wire I/O, JSON, base64 and a paced player tick — nothing else."""
+
+    def __init__(self) -> None:
+        self._ws: ClientConnection | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._queue: deque[np.ndarray] = deque()
+        self._queued = 0
+        self._offset = 0
+        self._playing = False
+        self._response_done = False
+        self._underruns = 0
+        self._responses = 0
+        self._interruptions = 0
+        self._wake = asyncio.Event()
+        self._first_pending = False
+        # Same two latencies as the vocalis hooks, measured in the bare receive path (ms).
+        self.push_latency_ms: list[float] = []
+        self.clear_latency_ms: list[float] = []
+
+    async def start(self, base_url: str) -> None:
+        self._ws = await connect(
+            f"{base_url}/realtime?model=gpt-realtime",
+            additional_headers={"Authorization": f"Bearer {API_KEY}"},
+            compression=None,
+            max_size=16 * 2**20,
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._recv()), loop.create_task(self._player())]
+
+    async def feed(self, frame: np.ndarray) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        encoded = binascii.b2a_base64(frame.data.cast("B"), newline=False).decode("ascii")
+        await ws.send(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
+
+    async def _recv(self) -> None:
+        assert self._ws is not None
+        with contextlib.suppress(Exception):
+            async for raw in self._ws:
+                t_raw = time.perf_counter()
+                event = json.loads(raw)
+                kind = event["type"]
+                if kind == "response.output_audio.delta":
+                    audio = np.frombuffer(binascii.a2b_base64(event["delta"]), dtype="<i2")
+                    self._queue.append(audio)
+                    self._queued += audio.shape[0]
+                    self._wake.set()
+                    if self._first_pending:
+                        self._first_pending = False
+                        self.push_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
+                elif kind == "input_audio_buffer.speech_started":
+                    busy = bool(self._queued or self._playing)
+                    self._queue.clear()
+                    self._queued = 0
+                    self._offset = 0
+                    self._playing = False
+                    if busy:
+                        self._interruptions += 1
+                        self.clear_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
+                elif kind == "response.output_item.added":
+                    self._first_pending = True
+                elif kind == "response.created":
+                    self._response_done = False
+                elif kind == "response.done":
+                    self._responses += 1
+                    self._response_done = True
+                    self._wake.set()
+
+    async def _player(self) -> None:
+        loop = asyncio.get_running_loop()
+        frame_s = FRAME_MS / 1000.0
+        while True:
+            if not self._queued:
+                self._playing = False
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            start = loop.time()
+            k = 0
+            self._playing = True
+            while self._playing:
+                need = FRAME_SAMPLES
+                while need and self._queue:
+                    head = self._queue[0]
+                    take = min(need, head.shape[0] - self._offset)
+                    self._offset += take
+                    need -= take
+                    self._queued -= take
+                    if self._offset == head.shape[0]:
+                        self._queue.popleft()
+                        self._offset = 0
+                if need:
+                    if self._response_done and not self._queued:
+                        self._playing = False
+                        break
+                    self._underruns += 1
+                k += 1
+                await asyncio.sleep(max(0.0, start + k * frame_s - loop.time()))
+
+    @property
+    def underruns(self) -> int:
+        return self._underruns
+
+    @property
+    def responses(self) -> int:
+        return self._responses
+
+    @property
+    def interruptions(self) -> int:
+        return self._interruptions
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.close(), 2.0)
+
+
+def make_client(mode: str, *, instrument: bool = False) -> Client:
+    if mode == "vocalis":
+        return VocalisAgent(instrument=instrument)
+    if mode == "bare":
+        return BareClient()
+    raise ValueError(f"unknown client mode {mode!r}")

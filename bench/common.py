@@ -1,0 +1,260 @@
+"""Shared benchmark plumbing: statistics, the event-loop lag probe, process CPU/RSS readers,
+the sim-server child process, the caller's speech and the scripted scenario.
+
+Why a separate process for the sim: the server does real work per frame (JSON, base64, VAD);
+in the agent's process it would be billed to the agent and would steal its event loop. It still
+shares the machine's cores, so its CPU is measured and reported next to the agent's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+RATE = 24000
+FRAME_MS = 20
+FRAME_SAMPLES = RATE * FRAME_MS // 1000
+API_KEY = "sk-bench-local"  # the sim accepts any key; never a real one
+
+# The scripted conversation: one short caller line, a two-message answer (preamble + answer).
+CALLER_LINE = "Where is my order?"
+PREAMBLE = "Let me check."
+ANSWER = "Your order shipped yesterday and arrives on Friday."
+# Longer multi-message responses for barge-in trials (three messages, ~8 s of audio).
+LONG_RESPONSE = (
+    "Sure, I can help with that right away.",
+    "I found your order from last week in our system.",
+    "It shipped yesterday from our warehouse and should arrive on Friday afternoon.",
+)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def stats(values: Iterable[float], *, digits: int = 3) -> dict[str, float | int]:
+    """p50/p90/p99/max/mean of ``values`` (empty -> zeros with n=0)."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    if arr.size == 0:
+        return {"n": 0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
+    return {
+        "n": int(arr.size),
+        "p50": round(float(np.percentile(arr, 50)), digits),
+        "p90": round(float(np.percentile(arr, 90)), digits),
+        "p99": round(float(np.percentile(arr, 99)), digits),
+        "max": round(float(arr.max()), digits),
+        "mean": round(float(arr.mean()), digits),
+    }
+
+
+def ratio(value: float, base: float) -> float | None:
+    return round(value / base, 2) if base > 0 else None
+
+
+# --------------------------------------------------------------------------- process metrics
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size from ``/proc/<pid>/status`` (VmRSS; psutil is not a dependency)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """user+system CPU seconds of another process (``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``): with the agent's and the
+    sim's own CPU this shows whether *other* load shared the machine during a measurement."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / _CLK_TCK
+
+
+class LagProbe:
+    """Measures event-loop lag: how late a task that asks to wake every ``interval`` wakes.
+
+    The lag is what every timer in the process suffers at that moment — the sink's player
+    ticks, the caller's frames — so its p99 is the density criterion.
+    """
+
+    def __init__(self, interval: float = 0.010) -> None:
+        self.interval = interval
+        self.samples_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        interval = self.interval
+        clock = time.perf_counter
+        append = self.samples_ms.append
+        while True:
+            due = clock() + interval
+            await asyncio.sleep(interval)
+            append((clock() - due) * 1000.0)
+
+    async def stop(self) -> list[float]:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return self.samples_ms
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+# --------------------------------------------------------------------------- sim process
+
+
+def write_scenario(path: Path, responses: Sequence[Sequence[str]], *, repeat: int = 1) -> Path:
+    """A scenario JSON whose response queue repeats ``responses`` ``repeat`` times."""
+    items = [{"items": [{"say": text} for text in resp]} for resp in responses] * repeat
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": "bench", "responses": items}), encoding="utf-8")
+    return path
+
+
+@dataclass
+class SimProcess:
+    """``vocalis sim-server`` running in its own process (started by :func:`sim_process`)."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return self.url.split("/realtime", 1)[0]
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+
+@contextlib.asynccontextmanager
+async def sim_process(
+    scenario: Path, *, pace: float, log: Path | None = None
+) -> AsyncIterator[SimProcess]:
+    """Start the sim server as a child process on a free port; stop it on exit."""
+    args = [
+        sys.executable,
+        "-m",
+        "vocalis.cli",
+        "sim-server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--pace",
+        str(pace),
+        "--scenario",
+        str(scenario),
+    ]
+    if log is not None:
+        args += ["--log", str(log)]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        url = line.decode().strip()
+        if not url.startswith("ws://"):
+            err = await proc.stderr.read() if proc.stderr else b""
+            raise RuntimeError(f"sim-server did not start: {err.decode(errors='replace')[-500:]}")
+        yield SimProcess(proc, url)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+# --------------------------------------------------------------------------- caller audio
+
+
+def caller_speech(text: str = CALLER_LINE) -> np.ndarray:
+    """The caller's line as 24 kHz int16 (real espeak speech, so server VAD sees real audio)."""
+    from vocalis.audio.espeak import synthesize
+
+    return synthesize(text, voice="en-us+m3", sample_rate=RATE).samples
+
+
+def caller_cycle(period_s: float, text: str = CALLER_LINE) -> np.ndarray:
+    """One caller cycle: the line, then silence up to ``period_s`` (a whole number of frames)."""
+    speech = caller_speech(text)
+    total = round(period_s * 1000 / FRAME_MS) * FRAME_SAMPLES
+    cycle = np.zeros(max(total, speech.shape[0] + FRAME_SAMPLES), dtype=np.int16)
+    cycle[: speech.shape[0]] = speech
+    pad = (-cycle.shape[0]) % FRAME_SAMPLES
+    if pad:
+        cycle = np.concatenate([cycle, np.zeros(pad, dtype=np.int16)])
+    return cycle
+
+
+def frames_of(audio: np.ndarray) -> list[np.ndarray]:
+    """``audio`` as 20 ms frame views (no copies)."""
+    return [audio[i : i + FRAME_SAMPLES] for i in range(0, audio.shape[0], FRAME_SAMPLES)]
+
+
+# --------------------------------------------------------------------------- results
+
+
+def write_json(name: str, data: dict[str, Any], results_dir: Path = RESULTS) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout of workers carries their JSON result)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

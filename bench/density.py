@@ -1,0 +1,380 @@
+"""Density: how many real-time sessions one machine carries.
+
+Setup per point (N sessions, W worker processes, client mode):
+
+* the sim server in its own process (fresh per point), answering every caller turn with a
+  scripted two-message response (preamble + answer) at ``pace`` x real time;
+* W agent worker processes (``python -m bench.density --worker ...``), N/W sessions each;
+* per session, a caller task streams a real espeak line followed by silence, in 20 ms frames at
+  real time, forever (a phone line never stops sending); server VAD turns each line into a
+  response every ``period`` seconds; the agent plays it on the real-time `ClockedAudioSink`;
+* after all sessions are connected and a warm-up, a measurement window records event-loop lag
+  (a 10 ms probe task), sink underruns, process CPU, RSS, and completed responses.
+
+A point passes when lag p99 < 20 ms, zero underruns and no session failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    ANSWER,
+    FRAME_MS,
+    PREAMBLE,
+    REPO,
+    LagProbe,
+    caller_cycle,
+    frames_of,
+    log,
+    machine_busy_seconds,
+    rss_bytes,
+    sim_process,
+    stats,
+    write_scenario,
+)
+
+LAG_P99_LIMIT_MS = 20.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    warmup_s: float = 4.0
+    window_s: float = 12.0
+    period_s: float = 6.0
+    pace: float = 2.0
+
+
+# =========================================================================== worker process
+
+
+async def _caller(client: Any, frames: list[Any], offset: int) -> None:
+    """A caller's line: one 20 ms frame per 20 ms of real time (late frames catch up)."""
+    loop = asyncio.get_running_loop()
+    frame_s = FRAME_MS / 1000.0
+    start = loop.time()
+    n = len(frames)
+    k = 0
+    while True:
+        delay = start + k * frame_s - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await client.feed(frames[(offset + k) % n])
+        k += 1
+
+
+async def _worker(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.agents import make_client
+
+    frames = frames_of(caller_cycle(args.period))
+    rng = random.Random(args.seed)
+    rss0 = rss_bytes()
+    clients: list[Any] = []
+    failures: list[str] = []
+    gate = asyncio.Semaphore(20)
+
+    async def open_one() -> None:
+        client = make_client(args.mode, instrument=args.instrument)
+        async with gate:
+            try:
+                await client.start(args.url)
+            except Exception as exc:  # counted: a session that cannot start is a failure
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                return
+        clients.append(client)
+
+    t_connect = time.perf_counter()
+    await asyncio.gather(*(open_one() for _ in range(args.sessions)))
+    connect_s = time.perf_counter() - t_connect
+    callers = [asyncio.create_task(_caller(c, frames, rng.randrange(len(frames)))) for c in clients]
+    await asyncio.sleep(args.warmup)
+    print("WINDOW_START", flush=True)
+    probe = LagProbe()
+    probe.start()
+    cpu0 = time.process_time()
+    wall0 = time.perf_counter()
+    u0 = sum(c.underruns for c in clients)
+    r0 = sum(c.responses for c in clients)
+    i0 = sum(c.interruptions for c in clients)
+    rss_peak = 0
+    end = wall0 + args.window
+    while time.perf_counter() < end:
+        await asyncio.sleep(min(1.0, max(0.0, end - time.perf_counter())))
+        rss_peak = max(rss_peak, rss_bytes())
+    cpu1 = time.process_time()
+    wall1 = time.perf_counter()
+    lag = await probe.stop()
+    print("WINDOW_END", flush=True)
+    result = {
+        "sessions": len(clients),
+        "failed_sessions": len(failures),
+        "failures": failures[:5],
+        "connect_s": round(connect_s, 2),
+        "window_s": round(wall1 - wall0, 3),
+        "cpu_s": round(cpu1 - cpu0, 4),
+        "lag_ms": [round(x, 3) for x in lag],
+        "underruns": sum(c.underruns for c in clients) - u0,
+        "responses": sum(c.responses for c in clients) - r0,
+        "interruptions": sum(c.interruptions for c in clients) - i0,
+        "rss_start": rss0,
+        "rss_peak": rss_peak,
+    }
+    if args.instrument:
+        push: list[float] = []
+        for c in clients:
+            recorder = getattr(c, "recorder", None)
+            push.extend(recorder.latency_push_ms() if recorder else c.push_latency_ms)
+        result["push_ms"] = [round(x, 4) for x in push]
+    for task in callers:
+        task.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(20):
+            await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return result
+
+
+def worker_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench.density --worker")
+    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--mode", default="vocalis")
+    parser.add_argument("--sessions", type=int, required=True)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--window", type=float, default=12.0)
+    parser.add_argument("--period", type=float, default=6.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
+    parser.add_argument("--instrument", action="store_true", help="record added latency")
+    args = parser.parse_args(argv)
+    if args.profile:
+        from bench.profiling import profiled
+
+        with profiled(Path(args.profile)):
+            result = asyncio.run(_worker(args))
+    else:
+        result = asyncio.run(_worker(args))
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+# =========================================================================== orchestrator
+
+
+async def _read_worker(
+    proc: asyncio.subprocess.Process, on_window: asyncio.Event
+) -> dict[str, Any] | None:
+    assert proc.stdout is not None
+    result: dict[str, Any] | None = None
+    async for raw in proc.stdout:
+        line = raw.decode().strip()
+        if line == "WINDOW_START":
+            on_window.set()
+        elif line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+    await proc.wait()
+    return result
+
+
+async def run_point(
+    mode: str,
+    sessions: int,
+    workers: int,
+    timing: Timing,
+    scratch: Path,
+    *,
+    profile: Path | None = None,
+    instrument: bool = False,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One density point: a fresh sim process, `workers` agent processes, `sessions` total."""
+    turns = int((timing.warmup_s + timing.window_s + 30) / timing.period_s) + 4
+    scenario = write_scenario(scratch / "density_scenario.json", [[PREAMBLE, ANSWER]], repeat=turns)
+    split = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
+    async with sim_process(scenario, pace=timing.pace) as sim:
+        window = asyncio.Event()
+        procs = []
+        for index, n in enumerate(split):
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.density",
+                "--worker",
+                "--url",
+                sim.base_url,
+                "--mode",
+                mode,
+                "--sessions",
+                str(n),
+                "--warmup",
+                str(timing.warmup_s),
+                "--window",
+                str(timing.window_s),
+                "--period",
+                str(timing.period_s),
+                "--seed",
+                str(seed * 1000 + index),
+            ]
+            if profile is not None and index == 0:
+                cmd += ["--profile", str(profile)]
+            if instrument:
+                cmd.append("--instrument")
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    *cmd, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=None
+                )
+            )
+        readers = [asyncio.create_task(_read_worker(p, window)) for p in procs]
+        limit = 120 + sessions * 0.5 + timing.warmup_s + timing.window_s
+        try:
+            async with asyncio.timeout(limit):
+                await window.wait()
+                sim_cpu0 = sim.cpu_seconds()
+                busy0 = machine_busy_seconds()
+                t0 = time.perf_counter()
+                await asyncio.sleep(timing.window_s)
+                sim_cpu1 = sim.cpu_seconds()
+                busy = machine_busy_seconds() - busy0
+                sim_window = time.perf_counter() - t0
+                sim_rss = sim.rss()
+                results = await asyncio.gather(*readers)
+        except TimeoutError:
+            for p in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    p.kill()
+            results = [None] * len(procs)
+            sim_cpu0 = sim_cpu1 = busy = 0.0
+            sim_window = 1.0
+            sim_rss = 0
+    point = _aggregate(
+        mode, sessions, workers, timing, results, sim_cpu1 - sim_cpu0, sim_window, sim_rss
+    )
+    # Everything else the machine did meanwhile (other jobs, the orchestrator): a noisy
+    # neighbour shows up here instead of silently inflating lag.
+    point["machine_busy_cores"] = round(busy / sim_window, 3)
+    point["other_cpu_cores"] = round(
+        max(0.0, point["machine_busy_cores"] - point["agent_cpu_cores"] - point["sim_cpu_cores"]),
+        3,
+    )
+    return point
+
+
+def _aggregate(
+    mode: str,
+    sessions: int,
+    workers: int,
+    timing: Timing,
+    results: list[dict[str, Any] | None],
+    sim_cpu: float,
+    sim_window: float,
+    sim_rss: int,
+) -> dict[str, Any]:
+    ok_results = [r for r in results if r is not None]
+    lag: list[float] = []
+    for r in ok_results:
+        lag.extend(r["lag_ms"])
+    connected = sum(r["sessions"] for r in ok_results)
+    failed = sessions - connected
+    cpu = sum(r["cpu_s"] for r in ok_results)
+    window = max((r["window_s"] for r in ok_results), default=timing.window_s)
+    underruns = sum(r["underruns"] for r in ok_results)
+    rss_added = sum(r["rss_peak"] - r["rss_start"] for r in ok_results)
+    rss_total = sum(r["rss_peak"] for r in ok_results)
+    lag_stats = stats(lag)
+    push = [x for r in ok_results for x in r.get("push_ms", [])]
+    session_seconds = max(1e-9, connected * window)
+    point = {
+        "mode": mode,
+        "sessions": sessions,
+        "workers": workers,
+        "connected": connected,
+        "failed_sessions": failed,
+        "failures": [f for r in ok_results for f in r["failures"]][:5],
+        "lag_p50_ms": lag_stats["p50"],
+        "lag_p99_ms": lag_stats["p99"],
+        "lag_max_ms": lag_stats["max"],
+        "underruns": underruns,
+        "responses": sum(r["responses"] for r in ok_results),
+        "interruptions": sum(r["interruptions"] for r in ok_results),
+        "cpu_ms_per_session_s": round(cpu * 1000 / session_seconds, 3),
+        "agent_cpu_cores": round(cpu / window, 3),
+        "sim_cpu_cores": round(sim_cpu / sim_window, 3),
+        "rss_total_mb": round(rss_total / 2**20, 1),
+        "rss_added_mb": round(rss_added / 2**20, 1),
+        "rss_per_session_mb": round(rss_added / 2**20 / max(1, connected), 3),
+        "sim_rss_mb": round(sim_rss / 2**20, 1),
+        "connect_s": max((r["connect_s"] for r in ok_results), default=None),
+        "window_s": round(window, 2),
+    }
+    if push:
+        point["first_delta_to_sink_push_ms"] = stats(push, digits=4)
+    point["ok"] = bool(
+        connected == sessions
+        and lag_stats["n"] > 0
+        and lag_stats["p99"] < LAG_P99_LIMIT_MS
+        and underruns == 0
+    )
+    return point
+
+
+def marginal_rss(points: list[dict[str, Any]]) -> None:
+    """Per *additional* session RSS: the slope between consecutive points of one series."""
+    prev: dict[str, Any] | None = None
+    for p in points:
+        if prev is not None and p["connected"] > prev["connected"]:
+            p["rss_marginal_mb"] = round(
+                (p["rss_total_mb"] - prev["rss_total_mb"]) / (p["connected"] - prev["connected"]),
+                3,
+            )
+        prev = p
+
+
+async def sweep(
+    mode: str,
+    counts: list[int],
+    workers: int,
+    timing: Timing,
+    scratch: Path,
+    *,
+    stop_on_fail: bool = True,
+) -> list[dict[str, Any]]:
+    points = []
+    for n in counts:
+        point = await run_point(mode, n, workers, timing, scratch)
+        log(
+            f"density {mode} x{workers} N={n}: lag p50/p99 {point['lag_p50_ms']}/"
+            f"{point['lag_p99_ms']} ms, underruns {point['underruns']}, "
+            f"cpu {point['cpu_ms_per_session_s']} ms/session-s, "
+            f"rss +{point['rss_per_session_mb']} MB/session, sim {point['sim_cpu_cores']} cores, "
+            f"{'ok' if point['ok'] else 'FAIL'}"
+        )
+        points.append(point)
+        if stop_on_fail and not point["ok"]:
+            break
+    marginal_rss(points)
+    return points
+
+
+def largest_ok(points: list[dict[str, Any]]) -> int:
+    best = 0
+    for p in points:
+        if not p["ok"]:
+            break
+        best = p["sessions"]
+    return best
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        raise SystemExit(worker_main(sys.argv[1:]))
+    print("use: python -m bench.run (this module is the density worker)", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,58 @@
+"""Smoke: every benchmark runs end to end at a minimal size, so `make bench` cannot rot.
+
+No timing assertions (timings are benchmark output, never pass/fail): only that each benchmark
+ran its traffic and produced the fields the report needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.common import write_json
+from bench.report import write_summary
+
+from bench import bargein, density, growth
+
+pytestmark = pytest.mark.timeout(180)
+
+TINY = density.Timing(warmup_s=0.5, window_s=1.0)
+
+
+@pytest.mark.parametrize("mode", ["vocalis", "bare"])
+async def test_density_point_runs(mode: str, tmp_path: Path) -> None:
+    point = await density.run_point(mode, 2, 1, TINY, tmp_path, instrument=True)
+    assert point["connected"] == 2
+    assert point["failed_sessions"] == 0
+    for key in ("lag_p50_ms", "lag_p99_ms", "underruns", "cpu_ms_per_session_s", "rss_total_mb"):
+        assert key in point
+    density.marginal_rss([point])
+
+
+async def test_bargein_truncation_and_latency(tmp_path: Path) -> None:
+    truncation, latency = await bargein.run(tmp_path, sessions=1, trials=1)
+    assert truncation["failed_sessions"] == []
+    assert truncation["barge_ins"] == 1
+    assert truncation["missing_truncate"] == 0
+    assert latency["speech_started_to_sink_clear_ms"]["n"] == 1
+    assert latency["first_delta_to_sink_push_ms"]["n"] >= 1
+
+
+async def test_growth_and_summary(tmp_path: Path) -> None:
+    result = await growth.run(tmp_path, [0.1])
+    marks = result["vocalis"]["marks"]
+    assert [m["minutes"] for m in marks] == [0.1]
+    assert marks[0]["responses"] >= 1
+    assert result["baseline_bare"]["marks"][0]["responses"] >= 1
+    write_json(
+        "growth",
+        {
+            "quick": True,
+            "machine": {"cpus": 2, "cpu_model": "x", "python": "3"},
+            "started": "now",
+            **result,
+        },
+        tmp_path,
+    )
+    summary = write_summary(tmp_path).read_text(encoding="utf-8")
+    assert "## Cost growth" in summary
