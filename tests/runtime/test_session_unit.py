@@ -1,0 +1,324 @@
+"""AgentSession behaviour on a scripted in-memory provider (no sockets, manual clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+
+import numpy as np
+from fake_provider import FakeMessage, FakeResponse, FakeSession, tone
+
+from vocalis.audio.espeak import synthesize
+from vocalis.conversation.items import FunctionCallOutputItem, MessageItem
+from vocalis.providers.base import InputSpeechStarted, InputSpeechStopped
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import (
+    ErrorEvent,
+    Interrupted,
+    SessionClosedEvent,
+    ToolCallFinished,
+)
+from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
+from vocalis.runtime.session import AgentSession
+from vocalis.runtime.tools import function_tool
+from vocalis.transports.memory import MemoryTransport
+from vocalis.utils.clock import ManualClock
+
+WAIT = 5.0
+
+
+class Rig:
+    def __init__(
+        self,
+        session: AgentSession,
+        provider: FakeSession,
+        transport: MemoryTransport,
+        clock: ManualClock,
+    ) -> None:
+        self.session = session
+        self.provider = provider
+        self.transport = transport
+        self.clock = clock
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
+                await asyncio.sleep(0.001)
+
+    async def play_until(self, predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
+        steps = 0
+        while not predicate():
+            await self.clock.advance(0.02)
+            steps += 1
+            assert steps * 0.02 <= limit_s, "condition not reached"
+
+    def assistant(self) -> list[MessageItem]:
+        return [
+            i for i in self.session.history if isinstance(i, MessageItem) and i.role == "assistant"
+        ]
+
+    def idle(self) -> bool:
+        scheduler = self.session._scheduler
+        return not self.session._runs and (scheduler is None or not scheduler.active)
+
+
+@contextlib.asynccontextmanager
+async def rig(
+    *,
+    options: AgentSessionOptions | None = None,
+    agent: Agent | None = None,
+    provider: FakeSession | None = None,
+) -> AsyncIterator[Rig]:
+    clock = ManualClock()
+    provider = provider or FakeSession()
+    transport = MemoryTransport(clock)
+    session = AgentSession(
+        provider, transport, clock=clock, options=options or AgentSessionOptions()
+    )
+    await session.start(agent or Agent("Test agent."))
+    try:
+        yield Rig(session, provider, transport, clock)
+    finally:
+        await session.aclose()
+        await transport.aclose()
+
+
+async def test_say_goes_through_the_provider_with_say_exactly_and_no_tools() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Welcome to the clinic.", 900)]))
+        handle = r.session.say("Welcome to the clinic.")
+        await r.until(lambda: "response.create" in r.provider.kinds())
+        _, args = r.provider.ops[r.provider.kinds().index("response.create")]
+        assert args == {
+            "instructions": "Say exactly: Welcome to the clinic.",
+            "tool_choice": "none",
+        }
+        await r.play_until(lambda: handle.done)
+        assert not handle.interrupted and handle.kind == "say"
+        assert [m.text for m in r.assistant()] == ["Welcome to the clinic."]
+        assert handle.items == r.assistant()
+
+
+async def test_uninterruptible_say_keeps_playing_through_caller_speech() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("This call is recorded.", 1500)]))
+        handle = r.session.say("This call is recorded.", allow_interruptions=False)
+        await r.until(lambda: bool(r.session._runs))
+        await r.clock.advance(0.3)
+        r.provider.emit(InputSpeechStarted("u1", 300))
+        await r.until(lambda: r.session.user_state == "speaking")
+        await r.play_until(lambda: handle.done)
+        assert not handle.interrupted
+        assert r.session.event_log and not [
+            e for e in r.session.event_log if isinstance(e, Interrupted)
+        ]
+        (msg,) = r.assistant()
+        assert msg.played_ms == 1500 and not msg.interrupted
+        assert "truncate" not in r.provider.kinds()
+
+
+async def test_interrupt_api_cancels_a_running_response_and_truncates() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("A long answer.", 3000)], finish=False))
+        handle = r.session.generate_reply()
+        await r.until(lambda: bool(r.session._runs))
+        await r.clock.advance(0.5)
+        assert r.session.interrupt()
+        await r.until(lambda: handle.done)
+        assert handle.interrupted
+        assert r.provider.kinds().count("response.cancel") == 1
+        (truncate,) = [args for kind, args in r.provider.ops if kind == "truncate"]
+        assert 500 <= truncate[1] <= 520
+        assert r.session.agent_state == "listening"
+
+
+async def test_text_only_message_without_tts_is_shown_with_a_notice() -> None:
+    async with rig() as r:
+        r.provider.script.append(
+            FakeResponse([FakeMessage("Sent as text only.", modalities=("text",))])
+        )
+        handle = r.session.generate_reply()
+        await r.until(lambda: handle.done)
+        assert r.transport.text.notices and "no TTS fallback" in r.transport.text.notices[0]
+        (msg,) = r.assistant()
+        assert msg.text == "Sent as text only." and msg.played_ms is None
+        item_id = msg.id
+        assert r.transport.text.agent_texts[item_id] == "Sent as text only."
+        assert "delete" not in r.provider.kinds()
+
+
+class ToneTTS:
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        self.texts.append(text)
+        return tone(1000, rate=self.sample_rate)
+
+
+async def test_text_only_message_is_voiced_by_the_tts_fallback() -> None:
+    tts = ToneTTS()
+    async with rig(options=AgentSessionOptions(tts_fallback=tts)) as r:
+        r.provider.script.append(
+            FakeResponse([FakeMessage("Voiced by the fallback.", modalities=("text",))])
+        )
+        handle = r.session.generate_reply()
+        await r.play_until(lambda: handle.done)
+        assert tts.texts == ["Voiced by the fallback."]
+        (msg,) = r.assistant()
+        assert msg.text == "Voiced by the fallback." and msg.played_ms == 1000
+        assert not r.transport.text.notices
+
+
+async def test_interrupted_tts_fallback_replaces_the_text_item_with_the_heard_part() -> None:
+    tts = ToneTTS()
+    async with rig(options=AgentSessionOptions(tts_fallback=tts)) as r:
+        text = "one two three four five six seven eight nine ten"
+        r.provider.script.append(FakeResponse([FakeMessage(text, modalities=("text",))]))
+        handle = r.session.generate_reply()
+        await r.until(lambda: r.transport.sink.playing)
+        await r.clock.advance(0.4)
+        r.session.interrupt()
+        await r.until(lambda: handle.done)
+        (msg,) = r.assistant()
+        assert msg.interrupted and text.startswith(msg.text) and 0 < len(msg.text) < len(text)
+        kinds = r.provider.kinds()
+        assert "truncate" not in kinds
+        assert kinds.index("delete") < len(kinds) - 1
+        created = [args for kind, args in r.provider.ops if kind == "create"]
+        assert created and created[-1].text == msg.text
+
+
+async def test_watchdog_releases_a_response_the_provider_never_ends() -> None:
+    options = AgentSessionOptions(stall_timeout_s=2.0, cancel_timeout_s=1.0)
+    async with rig(options=options) as r:
+        r.provider.script.append(FakeResponse([FakeMessage("", 0)], finish=False, ack_cancel=False))
+        first = r.session.generate_reply()
+        await r.until(lambda: bool(r.session._runs))
+        assert r.session.agent_state == "thinking"
+        await r.play_until(lambda: first.done, limit_s=10)
+        codes = [e.code for e in r.session.event_log if isinstance(e, ErrorEvent)]
+        assert "response_stalled" in codes and "response_not_acknowledged" in codes
+        assert r.session.agent_state == "listening"
+        # The one-active-response slot was released: a new reply runs.
+        r.provider.script.append(FakeResponse([FakeMessage("Hello again.", 400)]))
+        second = r.session.generate_reply()
+        await r.play_until(lambda: second.done)
+        assert r.assistant()[-1].text == "Hello again."
+
+
+async def test_failing_tool_becomes_an_error_output_and_a_follow_up() -> None:
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Find an order."""
+        raise KeyError(order_id)
+
+    async with rig(agent=Agent("Orders.", tools=[lookup])) as r:
+        r.provider.script.append(
+            FakeResponse(
+                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
+            )
+        )
+        r.provider.script.append(FakeResponse([FakeMessage("I could not find it.", 300)]))
+        r.session.generate_reply()
+        await r.play_until(lambda: len(r.assistant()) == 2)
+        (output,) = [args for kind, args in r.provider.ops if kind == "tool_output"]
+        assert output[0] == "c1" and "KeyError" in json.loads(output[1])["error"]
+        finished = [e for e in r.session.event_log if isinstance(e, ToolCallFinished)]
+        assert finished and finished[0].is_error
+        outputs = [i for i in r.session.history if isinstance(i, FunctionCallOutputItem)]
+        assert outputs and outputs[0].is_error
+        assert r.provider.kinds().count("response.create") == 2
+
+
+async def test_update_agent_switches_instructions_and_tools_live() -> None:
+    def old_tool() -> str:
+        return "old"
+
+    def new_tool() -> str:
+        return "new"
+
+    async with rig(agent=Agent("First.", tools=[old_tool], voice="marin")) as r:
+        await r.session.update_agent(Agent("Second.", tools=[new_tool], voice="cedar"))
+        options = r.provider.options[-1]
+        assert options.instructions == "Second."
+        assert [t.name for t in options.tools] == ["new_tool"]
+        assert options.voice is None  # voices cannot change mid-session
+        r.provider.script.append(FakeResponse([], calls=[("c9", "new_tool", "{}")]))
+        r.session.generate_reply()
+        await r.play_until(lambda: "tool_output" in r.provider.kinds())
+        (output,) = [args for kind, args in r.provider.ops if kind == "tool_output"]
+        assert output == ("c9", "new")  # strings go to the model as they are
+
+
+async def test_local_vad_turns_commit_and_request_the_reply() -> None:
+    clip = synthesize("Hello, can you hear me?", sample_rate=24000)
+    voice = np.asarray(clip.samples, dtype=np.int16)
+    options = AgentSessionOptions(turn_detection=None)
+    async with rig(options=options) as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Yes, loud and clear.", 800)]))
+        r.transport.source.push(voice)
+        r.transport.source.push(np.zeros(24000, dtype=np.int16))
+        await r.until(lambda: "response.create" in r.provider.kinds())
+        assert r.provider.kinds().index("commit") < r.provider.kinds().index("response.create")
+        await r.play_until(lambda: len(r.assistant()) == 1 and r.idle())
+        assert r.session.agent_states[:3] == ["listening", "thinking", "speaking"]
+
+
+async def test_local_vad_ignores_speech_shorter_than_min_duration() -> None:
+    mhm = np.asarray(synthesize("mhm", sample_rate=24000).samples, dtype=np.int16)
+    options = AgentSessionOptions(
+        turn_detection=None, interruption=InterruptionOptions(min_duration_s=1.0)
+    )
+    async with rig(options=options) as r:
+        r.provider.script.append(FakeResponse([FakeMessage("A long explanation.", 4000)]))
+        handle = r.session.generate_reply()
+        await r.until(lambda: bool(r.session._runs))
+        await r.clock.advance(0.5)
+        r.transport.source.push(mhm)
+        r.transport.source.push(np.zeros(24000, dtype=np.int16))
+        await r.until(
+            lambda: r.session.user_state == "listening" and "commit" in r.provider.kinds()
+        )
+        await r.play_until(lambda: handle.done)
+        assert not handle.interrupted
+        assert r.session._interruptions.false_interruptions == 1
+        assert r.assistant()[0].played_ms == 4000
+
+
+async def test_server_vad_speech_interrupts_without_sending_cancel() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Tell me more.", 2000)]))
+        handle = r.session.generate_reply()
+        await r.until(lambda: bool(r.session._runs))
+        await r.clock.advance(0.6)
+        r.provider.emit(InputSpeechStarted("u2", 0))
+        await r.until(lambda: handle.done)
+        r.provider.emit(InputSpeechStopped("u2", 500))
+        assert "response.cancel" not in r.provider.kinds()
+        (truncate,) = [args for kind, args in r.provider.ops if kind == "truncate"]
+        assert 600 <= truncate[1] <= 620
+
+
+async def test_aclose_leaves_no_task_running_and_ends_event_streams() -> None:
+    clock = ManualClock()
+    provider = FakeSession()
+    transport = MemoryTransport(clock)
+    session = AgentSession(provider, transport, clock=clock)
+    stream = session.events()
+    await session.start(Agent("x"))
+    provider.script.append(FakeResponse([FakeMessage("Still talking.", 5000)], finish=False))
+    session.generate_reply()
+    await asyncio.sleep(0.01)
+    await clock.advance(0.2)
+    await session.aclose()
+    await transport.aclose()
+    leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("session:")]
+    assert leftover == []
+    seen = [event async for event in stream]
+    assert isinstance(seen[-1], SessionClosedEvent)
+    assert session.agent_state == "closed"
