@@ -35,6 +35,7 @@ from vocalis.sim import errors
 from vocalis.sim.log import EventLog
 from vocalis.sim.scenario import Scenario, load_scenario
 from vocalis.sim.session import Abort, Close, SimSession
+from vocalis.utils.logsafe import redacting_logger
 
 REALTIME_PATH = "/v1/realtime"
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # a 15 MiB append is ~20 MiB of base64 JSON
@@ -137,6 +138,9 @@ class SimServer:
             compression=None,
             max_size=MAX_FRAME_BYTES,
             max_queue=64,
+            # The handshake is logged at DEBUG with every header: route it through a logger
+            # that redacts Authorization / api-key values, so a client's key never hits a log.
+            logger=redacting_logger("vocalis.sim.ws"),
         )
         sockets = list(self._server.sockets)
         self.port = sockets[0].getsockname()[1]

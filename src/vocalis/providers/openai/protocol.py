@@ -47,9 +47,9 @@ from vocalis.providers.base import (
     ToolCallDelta,
 )
 from vocalis.providers.openai.formats import AudioFormat
-from vocalis.providers.openai.logsafe import WarnLimiter
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.utils.clock import Clock, MonotonicClock
+from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
 

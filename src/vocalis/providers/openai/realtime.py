@@ -54,7 +54,6 @@ from vocalis.providers.base import (
 from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
 from vocalis.providers.openai.formats import audio_format as lookup_audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history
-from vocalis.providers.openai.logsafe import redacting_logger
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.protocol import (
     FATAL_ERROR_CODES,
@@ -75,6 +74,7 @@ from vocalis.providers.openai.session_config import (
 from vocalis.providers.openai.wire_items import provider_item_id, to_wire_item
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
+from vocalis.utils.logsafe import redacting_logger
 
 logger = logging.getLogger(__name__)
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
