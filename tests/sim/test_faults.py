@@ -167,3 +167,16 @@ async def test_on_connect_delay() -> None:
     scenario = {"server": {"on_connect_delay_s": 0.05}}
     async with SimServer(scenario=scenario) as server, open_client(server) as client:
         assert client.events[0]["type"] == "session.created"
+
+
+async def test_drop_after_response_done_fires_between_turns() -> None:
+    scenario = _with({"kind": "drop", "after_event": "response.done"})
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        with pytest.raises(ConnectionClosedError):
+            while True:
+                await client.recv()
+        assert client.events[-1]["type"] == "response.done"
+        session = await server.wait_for_session()
+        await session.wait_for(lambda s: s.closed)
+        assert session.close_code == 1006

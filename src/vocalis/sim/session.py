@@ -793,6 +793,8 @@ class SimSession:
                 self.config.voice_locked = True
             elif kind == "response.done":
                 self._ended(drive)
+                # Faults placed "after response.done" (e.g. a drop between turns) still fire.
+                await self._after(drive, element)
                 return
             if await self._after(drive, element):
                 return
