@@ -1,0 +1,169 @@
+"""Fault matrix, provider side: the connection drops at each phase of a response.
+
+Every case: a first turn fully heard, then the second response loses its socket at one protocol
+position (the sim aborts TCP, no close frame). Then:
+
+* the session reconnects by itself (a second provider connection, `SessionReconnected`);
+* the part the caller heard stays in the history, and is what the new connection is given;
+* nothing the caller did not hear is replayed (checked on the new connection's client events);
+* the caller's next turn gets an answer that plays;
+* nothing hangs (every wait is bounded), no task or fd outlives the session.
+
+The sim's scripted responses restart on every connection, so response 0 is a plain answer and
+the fault sits on response 1: the new connection answers the next turn with response 0.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from reliability_support import (
+    Harness,
+    check_provider_matches,
+    harness,
+    history_is_json,
+    server_vad,
+)
+
+from vocalis.conversation.items import FunctionCallItem
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import ErrorEvent
+from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.tools import function_tool
+
+FIRST = "First answer here."
+PREAMBLE = "Let me look that up for you right now."
+ANSWER = "The museum opens at nine in the morning and closes at six in the evening."
+LONG = "This reply is long enough that a broken connection cuts it somewhere in the middle."
+
+
+def drop(**position: Any) -> dict[str, Any]:
+    return {"kind": "drop", **position}
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "before_response_created": {"say": LONG, "faults": [drop(before_response_created=True)]},
+    "after_item_added_before_audio": {
+        "say": LONG,
+        "faults": [drop(after_event="response.output_item.added")],
+    },
+    "mid_audio_of_message_1": {
+        "items": [{"say": PREAMBLE}, {"say": ANSWER}],
+        "faults": [drop(after_audio_ms={"item": 0, "ms": 800})],
+    },
+    "between_messages": {
+        "items": [{"say": PREAMBLE}, {"say": ANSWER}],
+        "faults": [drop(after_event="response.output_item.done", output_index=0)],
+    },
+    "mid_function_call_arguments": {
+        "items": [
+            {"say": PREAMBLE},
+            {
+                "call": "find_hours",
+                "arguments": {"place": "the city museum of modern art and design"},
+                "call_id": "call_drop",
+            },
+        ],
+        "faults": [drop(after_event="response.function_call_arguments.delta")],
+    },
+    "after_response_done": {"say": LONG, "faults": [drop(after_event="response.done")]},
+}
+
+
+@function_tool
+async def find_hours(place: str) -> str:
+    """Opening hours of a place."""
+    return "9 to 6"
+
+
+async def _reconnected(h: Harness) -> None:
+    """The second connection is up, configured, and the history re-sync has run."""
+    await h.sim_session(2)
+    await h.until(lambda: h.session.provider is not None and h.session.provider.connected)
+    await h.idle()
+
+
+@pytest.mark.parametrize("phase", list(CASES))
+async def test_connection_drop(phase: str) -> None:
+    scenario = {
+        "responses": [
+            {"say": FIRST, "user_transcript": "Hello there."},
+            {**CASES[phase], "user_transcript": "When does the museum open?"},
+        ]
+    }
+    agent = Agent("You are a test agent.", tools=[find_hours])
+    # Caller turns are audio: only their transcripts can be replayed into a new connection.
+    options = AgentSessionOptions(
+        turn_detection=server_vad(), input_transcription_model="gpt-4o-mini-transcribe"
+    )
+    async with harness(scenario, agent=agent, options=options) as h:
+        first = await h.turn("Hello there.", 0)
+        assert [m.text for m in h.assistant_messages()] == [FIRST]
+        old = h.sim
+
+        h.say("When does the museum open?")
+        if phase == "before_response_created":
+            # No response ever started: there is nothing to play or settle.
+            await _reconnected(h)
+            assert len(h.runs) == 1
+        else:
+            cut = await h.response(1)
+            await h.finish(cut)
+            await _reconnected(h)
+            status = cut.done_info.status if cut.done_info else None
+            assert status == ("completed" if phase == "after_response_done" else "disconnected")
+        assert old.closed and old.close_code == 1006
+        new = h.sim
+        assert new is not old
+
+        heard = {m.id: m for m in h.assistant_messages()}
+        pulled = [p.message for p in h.runs[1].playout.pulled] if len(h.runs) > 1 else []
+        if phase == "after_item_added_before_audio":
+            assert len(pulled) <= 1 and all(m.id != pulled[0].item_id for m in heard.values())
+        if phase == "mid_audio_of_message_1":
+            (message,) = pulled
+            kept = heard[message.item_id]
+            # All the audio that arrived before the drop played, and only that.
+            assert kept.interrupted and 800 <= kept.played_ms < 1100
+            assert abs(kept.played_ms - message.audio_received_ms) <= 20
+            assert PREAMBLE.startswith(kept.text)
+        if phase in ("between_messages", "mid_function_call_arguments"):
+            preamble = pulled[0]
+            assert heard[preamble.item_id].text == PREAMBLE
+            # Message 2 was never announced (between) / the call never completed (mid call).
+            assert [m.text for m in h.assistant_messages()] == [FIRST, PREAMBLE]
+        if phase == "mid_function_call_arguments":
+            assert not [i for i in h.session.history if isinstance(i, FunctionCallItem)]
+            assert not h.session.tool_runs  # an incomplete call is never executed
+        if phase == "after_response_done":
+            assert [m.text for m in h.assistant_messages()] == [FIRST, LONG]
+
+        # The new connection was given exactly the heard history: the first answer in full,
+        # the cut answer as far as it was heard, nothing never heard (no audio, no half call).
+        replayed = h.created_items(new)
+        replayed_assistant = [i["id"] for i in replayed if i.get("role") == "assistant"]
+        assert replayed_assistant == [m.id for m in h.assistant_messages()]
+        assert not [i for i in replayed if i.get("type") == "function_call"]
+        check_provider_matches(h, new)
+        users = [i["content"][0]["text"] for i in replayed if i.get("role") == "user"]
+        assert users == ["Hello there.", "When does the museum open?"]  # both caller turns
+
+        # The caller's next turn is answered on the new connection, and plays.
+        after = await h.turn("Are you still there?", len(h.runs))
+        assert after.done_info is not None and after.done_info.status == "completed"
+        assert h.recorder.played_ms(after.playout.pulled[0].message.item_id) > 0
+        assert h.assistant_messages()[-1].text == FIRST  # response 0 of the new connection
+        await h.idle()
+        check_provider_matches(h, new)
+        assert h.session.agent_state == "listening"
+        # The drop is handled, not an error the app must act on.
+        assert not [e for e in h.tracker.errors if not e.recoverable]
+        assert first.settled
+        saved = history_is_json(h)
+        assert json.dumps(saved)
+        runtime_errors = [
+            e for e in h.session.event_log if isinstance(e, ErrorEvent) and e.source == "runtime"
+        ]
+        assert not runtime_errors  # no task of the session crashed
