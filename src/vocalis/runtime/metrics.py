@@ -27,6 +27,11 @@ class InputTimeline:
         self._frames: deque[tuple[float, float]] = deque(maxlen=keep_frames)
         self.stream_ms = 0.0
 
+    def reset(self) -> None:
+        """A new provider input stream starts at 0 ms (after a reconnect)."""
+        self._frames.clear()
+        self.stream_ms = 0.0
+
     def append(self, duration_ms: float, captured_at: float) -> None:
         self.stream_ms += duration_ms
         self._frames.append((self.stream_ms, captured_at))

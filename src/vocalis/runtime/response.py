@@ -59,6 +59,7 @@ from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner, wait_for
 from vocalis.runtime.tool_executor import ToolExecutor
+from vocalis.runtime.watchdog import StallWatchdog
 from vocalis.transports.base import AudioSink, TextSink
 from vocalis.utils.clock import Clock
 
@@ -186,7 +187,18 @@ class ResponseRun:
         ctx = self.ctx
         self._tools_task = ctx.owner.spawn(self._collect_tools(), f"calls:{self.response_id}")
         answer_task = ctx.owner.spawn(self._answer_tools(), f"outputs:{self.response_id}")
-        watchdog = ctx.owner.spawn(self._watchdog(), f"watchdog:{self.response_id}")
+        watchdog = ctx.owner.spawn(
+            StallWatchdog(
+                ctx.clock,
+                limit_s=ctx.options.stall_timeout_s,
+                ack_s=ctx.options.cancel_timeout_s,
+                ended=self._done,
+                last_progress=lambda: self.last_progress,
+                on_stall=self._on_stall,
+                on_unacknowledged=self._on_unacknowledged,
+            ).run(),
+            f"watchdog:{self.response_id}",
+        )
         try:
             if self.handle.interrupted:
                 self.interrupted = True
@@ -245,30 +257,24 @@ class ResponseRun:
             output_item_ids=tuple(self.generation.announced_item_ids),
         )
 
-    async def _watchdog(self) -> None:
-        """Cancel a response that stopped producing (P15-P18, S17)."""
-        ctx = self.ctx
-        limit = ctx.options.stall_timeout_s
-        while not self._done.done():
-            remaining = self.last_progress + limit - ctx.clock.now()
-            if remaining > 0:
-                await wait_for(self._done, ctx.clock, remaining)
-                continue
-            self.stalled = True
-            ctx.emit(
-                ErrorEvent(
-                    f"response {self.response_id} produced nothing for {limit:g} s; cancelled",
-                    code="response_stalled",
-                    source="watchdog",
-                )
+    async def _on_stall(self) -> None:
+        """No progress for `stall_timeout_s` (P15-P18, S17): report and cancel."""
+        self.stalled = True
+        limit = self.ctx.options.stall_timeout_s
+        self.ctx.emit(
+            ErrorEvent(
+                f"response {self.response_id} produced nothing for {limit:g} s; cancelled",
+                code="response_stalled",
+                source="watchdog",
             )
-            await self._cancel()
-            if not await wait_for(self._done, ctx.clock, ctx.options.cancel_timeout_s):
-                # The provider does not answer: stop pulling; received audio still plays.
-                self.playout.stop()
-                if self._playout_task is not None and not self._playout_task.done():
-                    self._playout_task.cancel()
-            return
+        )
+        await self._cancel()
+
+    def _on_unacknowledged(self) -> None:
+        """The provider ignores the cancel: stop pulling; received audio still plays out."""
+        self.playout.stop()
+        if self._playout_task is not None and not self._playout_task.done():
+            self._playout_task.cancel()
 
     # ------------------------------------------------------------------ tools
 

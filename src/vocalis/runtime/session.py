@@ -236,14 +236,10 @@ class AgentSession:
         Queued replies are dropped. Returns whether anything was playing or generating.
         """
         scheduler = self._require_scheduler()
-        dropped = scheduler.drop_queued(lambda r: r.kind in ("reply", "say"))
+        dropped = scheduler.drop_queued(lambda r: r.kind in ("reply", "say", "tool_followup"))
         for request in dropped:
             request.handle._finish(interrupted=True)
-        inflight = scheduler.inflight
-        if inflight is not None and self._provider is not None:
-            inflight.handle.interrupted = True
-            self._owner.spawn(self._provider.cancel_response(), "cancel-inflight")
-        return self._interrupt("api", True, force=True) or bool(dropped) or inflight is not None
+        return self._interrupt("api", True, force=True) or bool(dropped)
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch instructions and tools live (a hand-off); the heard history carries over."""
@@ -387,6 +383,8 @@ class AgentSession:
                 self._close_reason = f"fatal provider error: {event.code}"
                 self._owner.spawn(self.aclose(), "close-on-fatal")
         elif isinstance(event, SessionReconnected):
+            # A new provider session counts input audio from zero again.
+            self._timeline.reset()
             self._resync_needed = True
             self._maybe_resync()
         elif isinstance(event, SessionClosed):
@@ -456,9 +454,13 @@ class AgentSession:
         if item_id is not None and item_id not in self._user_keys:
             self._user_keys[item_id] = self._history.next_key()
         self._set_expect_reply(False)
+        # The caller takes the floor: their turn gets the answer (the tool outputs are in the
+        # conversation by then), not a tool follow-up queued before they spoke.
         for run in self._runs.values():
             if run.playout_finished:
                 run.cancel_follow_up()
+        for request in self._require_scheduler().drop_queued(lambda r: r.kind == "tool_followup"):
+            request.handle._finish(interrupted=True)
         td = self.options.server_turn_detection
         provider_cancels = (
             source == "server_vad"
@@ -527,15 +529,30 @@ class AgentSession:
     # ------------------------------------------------------------------ interruption
 
     def _interrupt(self, source: str, cancel_provider: bool, *, force: bool = False) -> bool:
-        """Cut every response that still plays or generates (sink cleared first, at once)."""
+        """Cut every response that still plays or generates (sink cleared first, at once).
+
+        A reply being requested right now is cancelled too: it was asked for before the caller
+        spoke and would otherwise start talking over them (the server only cancels responses
+        that already exist).
+        """
         targets = [run for run in self._runs.values() if run.may_still_play]
-        if not targets:
+        scheduler = self._require_scheduler()
+        inflight = scheduler.inflight
+        if inflight is not None and inflight.handle.interrupted:
+            inflight = None
+        if not targets and inflight is None:
             return False
-        if not force and any(not run.allow_interruptions for run in targets):
+        protected = [run.allow_interruptions for run in targets]
+        if inflight is not None:
+            protected.append(inflight.handle.allow_interruptions)
+        if not force and not all(protected):
             return False  # uninterruptible speech (a disclaimer, the greeting) keeps playing
         self.transport.audio_out.clear()
         for run in targets:
             run.interrupt(source, cancel_provider=cancel_provider)
+        if inflight is not None and self._provider is not None:
+            inflight.handle.interrupted = True
+            self._owner.spawn(self._provider.cancel_response(), "cancel-requested-reply")
         self._states.interrupted()
         self._emitter.emit(
             Interrupted(source, tuple(run.response_id for run in targets), self.clock.now())
