@@ -36,6 +36,7 @@ class FakeMessage:
     text: str
     audio_ms: float = 0.0
     modalities: tuple[Modality, ...] = ("audio", "text")
+    lead_silence_ms: float = 0.0
 
 
 @dataclass
@@ -116,8 +117,10 @@ class FakeSession(RealtimeSession):
             generation.announced_item_ids.append(item_id)
             generation.messages.send(message)
             if "audio" in msg.modalities and msg.audio_ms:
+                if msg.lead_silence_ms:
+                    message.audio.send(np.zeros(int(msg.lead_silence_ms * 24), dtype=np.int16))
                 message.audio.send(tone(msg.audio_ms))
-                message.audio_received_ms = msg.audio_ms
+                message.audio_received_ms = msg.audio_ms + msg.lead_silence_ms
             if msg.text:
                 message.text.send(msg.text)
                 message.text_received = msg.text

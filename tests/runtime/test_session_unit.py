@@ -19,6 +19,7 @@ from vocalis.runtime.events import (
     Interrupted,
     SessionClosedEvent,
     ToolCallFinished,
+    TurnMetrics,
 )
 from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
 from vocalis.runtime.session import AgentSession
@@ -322,3 +323,21 @@ async def test_aclose_leaves_no_task_running_and_ends_event_streams() -> None:
     seen = [event async for event in stream]
     assert isinstance(seen[-1], SessionClosedEvent)
     assert session.agent_state == "closed"
+
+
+async def test_metrics_count_latency_to_the_first_audible_sample_not_the_first_frame() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Hi.", 500, lead_silence_ms=100)]))
+        await r.clock.advance(1.0)
+        handle = r.session.generate_reply()
+        await r.until(lambda: bool(r.session._runs))
+        await r.play_until(lambda: handle.done)
+        (metrics,) = [e for e in r.session.event_log if isinstance(e, TurnMetrics)]
+        assert metrics.first_audio_played_at == 1.0
+        assert metrics.first_voice_played_at is not None
+        assert abs(metrics.first_voice_played_at - 1.1) < 0.001  # sin(0) = 0: one sample later
+        assert metrics.voice_to_voice_ms is None  # not a reply to caller speech
+        assert metrics.time_to_first_audio_ms == 0.0  # requested and received at t=1.0
+        assert [(m.generated_ms, m.played_ms, m.playout) for m in metrics.messages] == [
+            (600.0, 600.0, "full")
+        ]
