@@ -2,7 +2,8 @@
 
 `test_playground_scripted_barge_in` proves the page and the page-clocked sink with a scripted
 call (two messages, barge-in during the second). `test_playground_against_sim_server` is the
-full version against `vocalis sim-server` + `AgentSession`; it is skipped until those land.
+full version: the embedded sim-server (OpenAI GA protocol) + `AgentSession` + the real OpenAI
+client, with the caller's barge-in coming from the fake microphone through server VAD.
 """
 
 from __future__ import annotations
@@ -178,12 +179,112 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
         await page.wait_for_selector("body[data-closed='1']", timeout=5_000)
 
 
-@pytest.mark.skip(reason="needs vocalis.sim server + vocalis.runtime.AgentSession wiring")
-async def test_playground_against_sim_server(browser: object) -> None:
-    """Done-criterion of issue 5: caller speaks, agent answers with two messages, caller barges
-    in during the second; page transcript == server history heard text; provider truncate.
+@pytest.fixture
+def barge_in_mic(tmp_path: Path) -> Path:
+    """The caller asks, stays quiet while the agent answers, then barges in ~6.5 s later."""
+    rate = 48000
+    question = synthesize(
+        "Can you tell me when the store opens on Sunday?", voice="en-us+f3", sample_rate=rate
+    ).samples
+    stop = synthesize("Wait, stop please.", voice="en-us+f3", sample_rate=rate).samples
+    audio = np.zeros(int(30 * rate), dtype=np.int16)
+    q0 = int(0.5 * rate)
+    audio[q0 : q0 + question.shape[0]] = question
+    b0 = int(8.0 * rate)
+    audio[b0 : b0 + stop.shape[0]] = stop
+    path = tmp_path / "barge_in.wav"
+    write_wav(path, AudioFrame(audio, rate))
+    return path
 
-    To enable: start `vocalis.sim` on a free port, and in `on_call` run
-    `AgentSession(model, transport)` with a scenario that answers with two messages; the fake
-    mic WAV must contain the question, a pause, then a barge-in utterance ~1 s into message 2.
-    """
+
+async def test_playground_against_sim_server(barge_in_mic: Path, chromium: str) -> None:
+    """Issue 5's done-criterion: the caller speaks, the agent answers with two messages, the
+    caller barges in during the second; the page's transcript and the server's history agree
+    on the heard text, and the provider received the matching truncate."""
+    from playwright import async_api as playwright_api
+
+    from vocalis.app.conversation import api_root
+    from vocalis.providers.openai import OpenAIRealtimeModel
+    from vocalis.runtime.agent import Agent
+    from vocalis.runtime.session import AgentSession
+    from vocalis.sim.server import SimServer
+    from vocalis.utils.clock import MonotonicClock
+
+    answer = (
+        "On Sunday the store opens at ten in the morning and closes at six in the evening, "
+        "and on public holidays it opens one hour later than usual, at eleven."
+    )
+    scenario = {
+        "name": "playground_e2e",
+        "seed": 3,
+        "responses": [
+            {
+                "user_transcript": "Can you tell me when the store opens on Sunday?",
+                "ordering": "overlapping",
+                "items": [
+                    {"say": "Sure, one moment.", "phase": "commentary"},
+                    {"say": answer, "phase": "final_answer"},
+                ],
+            },
+            {"say": "Of course, I will stop."},
+        ],
+    }
+    histories: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    async with SimServer(scenario=scenario, pace=1.0) as sim:
+        model = OpenAIRealtimeModel(
+            "gpt-realtime", api_key="sim-local", base_url=api_root(sim.url), reconnect=False
+        )
+
+        async def on_call(transport: PlaygroundTransport) -> None:
+            session = AgentSession(model, transport, clock=MonotonicClock())
+            await session.start(Agent(instructions="You answer questions about the store."))
+            try:
+                await transport.wait_closed()
+            finally:
+                await histories.put(session.history_json())
+                await session.aclose()
+
+        endpoint = await serve_playground(on_call, port=0)
+        async with endpoint, playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium, args=chromium_args(barge_in_mic), headless=True
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(endpoint.url)
+                await page.click("#start")
+                await page.wait_for_selector("body[data-audio=ready]", timeout=15_000)
+                # Wait until the second agent message has its verdict (interrupted).
+                await page.wait_for_selector(
+                    ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=40_000
+                )
+                await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+                bubbles = await page.eval_on_selector_all(
+                    ".msg.agent",
+                    """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
+                        text: e.querySelector('.text').textContent,
+                        played: e.dataset.playedMs, local: e.dataset.localPlayedMs}))""",
+                )
+                await page.click("#stop")
+                history = await asyncio.wait_for(histories.get(), 15)
+            finally:
+                await browser.close()
+        provider = sim.sessions[0]
+
+    first, second = bubbles[0], bubbles[1]
+    assert first["verdict"] == "full" and first["text"] == "Sure, one moment."
+    assert second["verdict"] == "partial", bubbles
+    assert second["text"] and answer.startswith(second["text"]) and second["text"] != answer
+    # The server's played position is the page player's own stop position.
+    assert abs(float(second["played"]) - float(second["local"])) <= 1
+
+    items = {item["id"]: item for item in history["items"]}  # type: ignore[union-attr]
+    heard = items[second["id"]]
+    assert heard["interrupted"] is True
+    assert heard["text"] == second["text"]  # page transcript == server history
+    assert abs(heard["played_ms"] - float(second["played"])) <= 1
+    assert items[first["id"]]["text"] == first["text"]
+
+    truncates = [e for e in provider.client_events if e["type"] == "conversation.item.truncate"]
+    assert [t["item_id"] for t in truncates] == [second["id"]]
+    assert abs(truncates[0]["audio_end_ms"] - float(second["played"])) <= 1
