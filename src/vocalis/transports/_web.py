@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
+import re
 import secrets
 from collections import deque
+from collections.abc import MutableMapping
 from types import TracebackType
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server
 
-__all__ = ["Outbox", "ServedEndpoint", "new_token", "split_token", "token_ok"]
+_TOKEN_QUERY = re.compile(r"token=[^&\s]*")
+
+__all__ = [
+    "Outbox",
+    "ServedEndpoint",
+    "TokenRedactingLogger",
+    "new_token",
+    "split_token",
+    "token_ok",
+]
 
 
 def new_token() -> str:
@@ -46,6 +59,33 @@ def split_token(request_path: str, base: str) -> tuple[str | None, str | None]:
 
 def token_ok(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class TokenRedactingLogger(logging.LoggerAdapter[logging.Logger]):
+    """The WebSocket server's logger, with the endpoint token replaced by `<token>`.
+
+    websockets logs each handshake's request line at DEBUG (`< GET /twilio/<token> HTTP/1.1`),
+    which would write the access token to every debug log. The token itself, and any
+    `token=` query value (whatever was tried), become `<token>`.
+    """
+
+    def __init__(self, name: str, token: str) -> None:
+        super().__init__(logging.getLogger(name), {})
+        self._token = token
+
+    def _scrub(self, value: str) -> str:
+        return _TOKEN_QUERY.sub("token=<token>", value.replace(self._token, "<token>"))
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        if isinstance(msg, str):
+            msg = self._scrub(msg)
+        clean = tuple(self._scrub(a) if isinstance(a, str) else a for a in args)
+        self.logger.log(level, msg, *clean, **kwargs)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return msg, kwargs
 
 
 class ServedEndpoint:

@@ -22,7 +22,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from vocalis.transports._web import ServedEndpoint, new_token, split_token, token_ok
+from vocalis.transports._web import (
+    ServedEndpoint,
+    TokenRedactingLogger,
+    new_token,
+    split_token,
+    token_ok,
+)
 from vocalis.transports.playground.transport import OnCall, handle_playground
 from vocalis.utils.clock import Clock
 
@@ -106,6 +112,7 @@ async def serve_playground(
         process_request=process_request,
         max_size=max_message_bytes,
         compression=None,
+        logger=TokenRedactingLogger("vocalis.transports.playground.ws", secret),
     )
     bound = server.sockets[0].getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host

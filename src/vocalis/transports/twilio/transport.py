@@ -24,7 +24,14 @@ from websockets.http11 import Request, Response
 from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.g711 import ulaw_decode
 from vocalis.audio.resample import StreamResampler
-from vocalis.transports._web import Outbox, ServedEndpoint, new_token, split_token, token_ok
+from vocalis.transports._web import (
+    Outbox,
+    ServedEndpoint,
+    TokenRedactingLogger,
+    new_token,
+    split_token,
+    token_ok,
+)
 from vocalis.transports.base import AudioSource, Transport
 from vocalis.transports.twilio.protocol import (
     MAX_MESSAGE_BYTES,
@@ -256,6 +263,7 @@ async def serve_twilio(
         process_request=process_request,
         max_size=max_message_bytes,
         compression=None,
+        logger=TokenRedactingLogger("vocalis.transports.twilio.ws", secret),
     )
     bound = server.sockets[0].getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
