@@ -44,6 +44,10 @@ from bench.common import (
 )
 
 LAG_P99_LIMIT_MS = 20.0
+# Other helpers' jobs may share the machine: a failed point measured while more than this much
+# CPU went to *other* processes is measured again (up to NOISY_RETRIES times).
+NOISY_CORES = 0.2
+NOISY_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,12 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     callers = [asyncio.create_task(_caller(c, frames, rng.randrange(len(frames)))) for c in clients]
     await asyncio.sleep(args.warmup)
     print("WINDOW_START", flush=True)
+    profiler = None
+    if args.profile:
+        from bench.profiling import WindowProfiler
+
+        profiler = WindowProfiler(Path(args.profile))
+        profiler.start()
     probe = LagProbe()
     probe.start()
     cpu0 = time.process_time()
@@ -113,6 +123,8 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     cpu1 = time.process_time()
     wall1 = time.perf_counter()
     lag = await probe.stop()
+    if profiler is not None:
+        profiler.stop()
     print("WINDOW_END", flush=True)
     result = {
         "sessions": len(clients),
@@ -156,13 +168,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
-    if args.profile:
-        from bench.profiling import profiled
-
-        with profiled(Path(args.profile)):
-            result = asyncio.run(_worker(args))
-    else:
-        result = asyncio.run(_worker(args))
+    result = asyncio.run(_worker(args))
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 
@@ -326,15 +332,16 @@ def _aggregate(
     return point
 
 
-def marginal_rss(points: list[dict[str, Any]]) -> None:
-    """Per *additional* session RSS: the slope between consecutive points of one series."""
+def marginals(points: list[dict[str, Any]]) -> None:
+    """Per *additional* session RSS and CPU: slopes between consecutive points of a series
+    (the per-session averages include each worker's fixed cost: imports, lag probe)."""
     prev: dict[str, Any] | None = None
     for p in points:
         if prev is not None and p["connected"] > prev["connected"]:
-            p["rss_marginal_mb"] = round(
-                (p["rss_total_mb"] - prev["rss_total_mb"]) / (p["connected"] - prev["connected"]),
-                3,
-            )
+            added = p["connected"] - prev["connected"]
+            p["rss_marginal_mb"] = round((p["rss_total_mb"] - prev["rss_total_mb"]) / added, 3)
+            cpu_ms = (p["agent_cpu_cores"] - prev["agent_cpu_cores"]) * 1000
+            p["cpu_marginal_ms_per_session_s"] = round(cpu_ms / added, 3)
         prev = p
 
 
@@ -349,7 +356,17 @@ async def sweep(
 ) -> list[dict[str, Any]]:
     points = []
     for n in counts:
-        point = await run_point(mode, n, workers, timing, scratch)
+        tries: list[dict[str, Any]] = []
+        for _ in range(1 + NOISY_RETRIES):
+            tries.append(await run_point(mode, n, workers, timing, scratch))
+            if tries[-1]["ok"] or tries[-1]["other_cpu_cores"] <= NOISY_CORES:
+                break
+            log(
+                f"density {mode} x{workers} N={n}: failed with {tries[-1]['other_cpu_cores']} "
+                "cores of other load on the machine; measuring again"
+            )
+        point = min(tries, key=lambda p: (not p["ok"], p["other_cpu_cores"]))
+        point["attempts"] = len(tries)
         log(
             f"density {mode} x{workers} N={n}: lag p50/p99 {point['lag_p50_ms']}/"
             f"{point['lag_p99_ms']} ms, underruns {point['underruns']}, "
@@ -360,7 +377,7 @@ async def sweep(
         points.append(point)
         if stop_on_fail and not point["ok"]:
             break
-    marginal_rss(points)
+    marginals(points)
     return points
 
 

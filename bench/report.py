@@ -54,6 +54,7 @@ def _density(d: dict[str, Any]) -> list[str]:
         "lag p99 ms",
         "underruns",
         "CPU ms / session-s",
+        "marginal CPU",
         "vs bare",
         "RSS / session MB",
         "marginal MB",
@@ -74,6 +75,7 @@ def _density(d: dict[str, Any]) -> list[str]:
                     p["lag_p99_ms"],
                     p["underruns"],
                     p["cpu_ms_per_session_s"],
+                    p.get("cpu_marginal_ms_per_session_s"),
                     p.get("ratio_cpu_vs_bare"),
                     p["rss_per_session_mb"],
                     p.get("rss_marginal_mb"),
@@ -222,13 +224,17 @@ def _growth(d: dict[str, Any]) -> list[str]:
 
 def _profile(d: dict[str, Any]) -> list[str]:
     out = [
-        "## Profile (top self time)",
+        "## Profile",
         "",
-        f"{d['tool']}, {d['sessions']} sessions; sampled {d['sampled_seconds']} s.",
+        f"{d['tool']}, {d['sessions']} sessions; sampled {d['sampled_seconds']} s of which "
+        f"{d['busy_seconds']} s busy (percentages are of busy time; idle epoll excluded).",
         "",
     ]
     rows = [[e["function"], e["pct"]] for e in d["top_self"][:15]]
-    out += _table(["function", "% of samples"], rows)
+    out += _table(["function (self time)", "% of busy"], rows)
+    out += ["", "vocalis functions by total (inclusive) time:", ""]
+    rows = [[e["function"], e["pct"]] for e in d.get("top_vocalis_total", [])[:15]]
+    out += _table(["function (total time)", "% of busy"], rows)
     return [*out, ""]
 
 

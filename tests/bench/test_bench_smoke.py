@@ -26,7 +26,7 @@ async def test_density_point_runs(mode: str, tmp_path: Path) -> None:
     assert point["failed_sessions"] == 0
     for key in ("lag_p50_ms", "lag_p99_ms", "underruns", "cpu_ms_per_session_s", "rss_total_mb"):
         assert key in point
-    density.marginal_rss([point])
+    density.marginals([point])
 
 
 async def test_bargein_truncation_and_latency(tmp_path: Path) -> None:
