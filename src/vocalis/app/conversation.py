@@ -239,6 +239,77 @@ async def _wait_idle(session: AgentSession, sink: AudioSink, clock: Clock, settl
         await clock.sleep(0.05)
 
 
+def make_model(endpoint: Endpoint, url: str, api_key: str | None) -> OpenAIRealtimeModel:
+    """The real OpenAI client, pointed at the chosen endpoint (the sim-server included)."""
+    return OpenAIRealtimeModel(
+        endpoint.model,
+        api_key=api_key,
+        base_url=api_root(url),
+        # The embedded server lives exactly as long as this process: nothing to reconnect to.
+        reconnect=endpoint.kind != "embedded",
+    )
+
+
+def where(endpoint: Endpoint) -> str:
+    return endpoint.url or "" if endpoint.kind == "url" else endpoint.describe()
+
+
+@dataclass(slots=True)
+class Call:
+    """One live session with its recorder; `finish()` closes it and returns the record."""
+
+    session: AgentSession
+    transport: Transport
+    recorder: EventRecorder
+
+    async def finish(self, record: ConversationRecord) -> ConversationRecord:
+        try:
+            record.history = self.session.history_json()
+            await self.session.aclose()
+        finally:
+            await self.transport.aclose()
+        record.history = self.session.history_json()
+        record.events = self.recorder.records
+        record.errors = [
+            str(r.get("message"))
+            for r in record.events
+            if r.get("type") == "error" and r.get("recoverable") is False
+        ]
+        return record
+
+
+async def start_call(
+    model: OpenAIRealtimeModel,
+    agent: Agent,
+    transport: Transport,
+    *,
+    clock: Clock,
+    view: LiveTranscript,
+    refresh: Callable[[], None],
+    endpoint: Endpoint,
+    on_state: Callable[[str], None] | None = None,
+    on_session: Callable[[AgentSession], None] | None = None,
+    transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
+) -> Call:
+    """Open an `AgentSession` on `transport`, recording events and feeding the view.
+
+    Raises `UsageError` when the endpoint cannot be reached or refuses the session.
+    """
+    recorder = EventRecorder(clock, clock.now())
+    options = AgentSessionOptions(input_transcription_model=transcription_model)
+    session = AgentSession(model, transport, clock=clock, options=options)
+    recorder.attach(session)
+    wire_view(session, view, refresh, on_state)
+    if on_session is not None:
+        on_session(session)
+    try:
+        await session.start(agent)
+    except OperationError as exc:
+        await transport.aclose()
+        raise UsageError(f"cannot start a session on {where(endpoint)}: {exc.message}") from exc
+    return Call(session, transport, recorder)
+
+
 async def converse(
     agent: Agent,
     endpoint: Endpoint,
@@ -258,42 +329,27 @@ async def converse(
 
     Raises `UsageError` when the endpoint cannot be reached or refuses the session (exit 2).
     """
-    origin = clock.now()
-    record = ConversationRecord(origin=origin)
-    recorder = EventRecorder(clock, origin)
+    record = ConversationRecord(origin=clock.now())
     async with open_endpoint(endpoint, scenario, inspect_server) as (url, api_key):
-        model = OpenAIRealtimeModel(
-            endpoint.model,
-            api_key=api_key,
-            base_url=api_root(url),
-            reconnect=endpoint.kind != "embedded",
+        call = await start_call(
+            make_model(endpoint, url, api_key),
+            agent,
+            transport,
+            clock=clock,
+            view=view.model,
+            refresh=view.refresh,
+            endpoint=endpoint,
+            on_state=on_state,
+            on_session=on_session,
+            transcription_model=transcription_model,
         )
-        options = AgentSessionOptions(input_transcription_model=transcription_model)
-        session = AgentSession(model, transport, clock=clock, options=options)
-        recorder.attach(session)
-        wire_view(session, view.model, view.refresh, on_state)
-        if on_session is not None:
-            on_session(session)
-        try:
-            await session.start(agent)
-        except OperationError as exc:
-            await transport.aclose()
-            where = endpoint.describe() if endpoint.kind != "url" else endpoint.url
-            raise UsageError(f"cannot start a session on {where}: {exc.message}") from exc
+        record.origin = call.recorder.origin
         try:
             async with asyncio.timeout(max_seconds):
                 await transport.wait_closed()
-                await _wait_idle(session, transport.audio_out, clock, settle_s)
+                await _wait_idle(call.session, transport.audio_out, clock, settle_s)
         except TimeoutError:
             record.timed_out = True
         finally:
-            record.history = session.history_json()
-            await session.aclose()
-            await transport.aclose()
-    record.events = recorder.records
-    record.errors = [
-        str(r.get("message"))
-        for r in record.events
-        if r.get("type") == "error" and r.get("recoverable") is False
-    ]
+            await call.finish(record)
     return record

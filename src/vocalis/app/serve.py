@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
 
 from vocalis.app.endpoint import add_endpoint_arguments
 
@@ -45,15 +46,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="TCP port, 0 = any free port (default: 8080)"
+    )
+    parser.add_argument(
+        "--twilio-port",
+        type=int,
+        metavar="PORT",
+        help="port for --twilio when both are served (default: --port + 1)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write each call's history.json, events.jsonl and timeline.html to DIR/call-N/",
+    )
     add_endpoint_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.app.agent_ref import load_agent
-    from vocalis.app.endpoint import choose_endpoint
-    from vocalis.app.errors import UsageError
+    # Imported here so `vocalis serve --help` stays instant.
+    from vocalis.app.serve_run import serve
 
-    choose_endpoint(args)
-    load_agent(args.agent_ref)
-    raise UsageError("not wired to the runtime yet")
+    return serve(args)

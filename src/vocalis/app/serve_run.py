@@ -1,0 +1,168 @@
+"""What `vocalis serve` does once its arguments are parsed (see `vocalis.app.serve`).
+
+One realtime endpoint for the life of the server (the embedded sim-server is started once and
+answers every call independently), one `AgentSession` per connection. Before listening, the
+endpoint is probed with a real session so "unreachable" or "key refused" is reported at start
+(one line, exit 2) rather than on the first caller's connection.
+
+Each call is logged as finished transcript lines prefixed with its number; with `--out DIR`
+each call also leaves `DIR/call-N/{history.json,events.jsonl,timeline.html}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from vocalis.app.agent_ref import load_agent
+from vocalis.app.conversation import (
+    ConversationRecord,
+    make_model,
+    open_endpoint,
+    start_call,
+    where,
+)
+from vocalis.app.endpoint import Endpoint, choose_endpoint
+from vocalis.app.errors import UsageError
+from vocalis.app.live_view import LiveTranscript, render_line
+from vocalis.app.outputs import build_timeline, normalize_history, write_json, write_jsonl
+from vocalis.app.timeline import render_html
+from vocalis.providers.base import OperationError, SessionOptions
+from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.runtime.agent import Agent
+from vocalis.transports.base import Transport
+from vocalis.utils.clock import MonotonicClock
+
+
+def _call_printer(console: Console, number: int, model: LiveTranscript) -> Callable[[], None]:
+    prefix = Text(f"call {number} │ ", style="dim")
+
+    def refresh() -> None:
+        for line in model.take_finished():
+            console.print(Text.assemble(prefix, render_line(line)))
+
+    return refresh
+
+
+def _save_call(out: Path, number: int, record: ConversationRecord, title: str) -> Path:
+    folder = out / f"call-{number}"
+    history = normalize_history(record.history)
+    write_json(folder / "history.json", history)
+    write_jsonl(folder / "events.jsonl", record.events)
+    timeline = build_timeline(history, record.events, title=title)
+    (folder / "timeline.html").write_text(render_html(timeline), encoding="utf-8")
+    return folder
+
+
+async def probe(model: OpenAIRealtimeModel, agent: Agent, endpoint: Endpoint) -> None:
+    """Open and close one session with the agent's settings: fail now, not on the first call."""
+    options = SessionOptions(instructions=agent.instructions, tools=agent.tool_specs)
+    try:
+        session = await model.connect(options)
+    except OperationError as exc:
+        raise UsageError(f"cannot start a session on {where(endpoint)}: {exc.message}") from exc
+    await session.aclose()
+
+
+class CallHandler:
+    """`on_call` for the playground and Twilio servers: one agent session per connection."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        model: OpenAIRealtimeModel,
+        endpoint: Endpoint,
+        console: Console,
+        out: Path | None,
+    ) -> None:
+        self.agent = agent
+        self.model = model
+        self.endpoint = endpoint
+        self.console = console
+        self.out = out
+        self._numbers = itertools.count(1)
+
+    async def __call__(self, transport: Transport) -> None:
+        number = next(self._numbers)
+        clock = MonotonicClock()
+        view = LiveTranscript(title=f"call {number}")
+        refresh = _call_printer(self.console, number, view)
+        kind = type(transport).__name__.removesuffix("Transport").lower() or "call"
+        self.console.print(f"[bold]call {number}[/bold] connected ({kind})")
+        try:
+            call = await start_call(
+                self.model,
+                self.agent,
+                transport,
+                clock=clock,
+                view=view,
+                refresh=refresh,
+                endpoint=self.endpoint,
+            )
+        except UsageError as exc:
+            self.console.print(f"[red]call {number}: {exc}[/red]")
+            return
+        record = ConversationRecord(origin=call.recorder.origin)
+        try:
+            await transport.wait_closed()
+        finally:
+            await call.finish(record)
+            for line in view.take_rest():
+                self.console.print(Text.assemble(Text(f"call {number} │ "), render_line(line)))
+            saved = ""
+            if self.out is not None:
+                folder = _save_call(self.out, number, record, f"vocalis serve — call {number}")
+                saved = f"; wrote {folder}/"
+            self.console.print(f"[bold]call {number}[/bold] ended{saved}")
+
+
+async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> int:
+    from vocalis.transports.playground import serve_playground
+    from vocalis.transports.twilio import serve_twilio
+
+    console = Console(highlight=False)
+    async with open_endpoint(endpoint) as (url, api_key):
+        model = make_model(endpoint, url, api_key)
+        await probe(model, agent, endpoint)
+        handler = CallHandler(agent, model, endpoint, console, args.out)
+        served = []
+        try:
+            if args.playground or not args.twilio:
+                playground = await serve_playground(handler, args.host, args.port)
+                served.append(playground)
+                console.print(f"playground: open [bold]{playground.url}[/bold]")
+            if args.twilio:
+                port = args.twilio_port
+                if port is None:
+                    port = args.port + 1 if served and args.port else args.port
+                twilio = await serve_twilio(handler, args.host, port)
+                served.append(twilio)
+                console.print(f'twilio: <Stream url="{twilio.url}"/> (keep the token secret)')
+        except OSError as exc:
+            for endpoint_handle in served:
+                await endpoint_handle.aclose()
+            raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
+        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; Ctrl-C to stop")
+        try:
+            await asyncio.gather(*(s.serve_forever() for s in served))
+        finally:
+            for endpoint_handle in served:
+                await endpoint_handle.aclose()
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    endpoint = choose_endpoint(args)
+    agent = load_agent(args.agent_ref)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0..65535, got {args.port}")
+    try:
+        return asyncio.run(_serve(args, agent, endpoint))
+    except KeyboardInterrupt:
+        return 0
