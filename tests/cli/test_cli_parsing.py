@@ -168,3 +168,19 @@ def test_endpoint_rule() -> None:
 def test_endpoint_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         choose_endpoint(ns(**kwargs), env={})
+
+
+def test_console_without_audio_devices_is_one_line_and_exit_2() -> None:
+    """CI machines have no sound card (and usually no PortAudio): say so, do not crash."""
+    try:
+        import sounddevice
+
+        devices = sounddevice.query_devices()
+    except (ImportError, OSError):
+        devices = []
+    if devices:
+        pytest.skip("this machine has audio devices")
+    result = run_cli("console", "examples/minimal_agent.py:agent", "--offline")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vocalis console: error: "), lines

@@ -34,10 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.app.agent_ref import load_agent
-    from vocalis.app.endpoint import choose_endpoint
-    from vocalis.app.errors import UsageError
+    # Imported here so `vocalis console --help` stays instant.
+    from vocalis.app.console_run import console_command
 
-    choose_endpoint(args)
-    load_agent(args.agent_ref)
-    raise UsageError("not wired to the runtime yet")
+    return console_command(args)

@@ -44,7 +44,14 @@ from vocalis.runtime.events import (
 )
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.session import AgentSession
-from vocalis.transports.base import AudioSink, PlayoutResult, PlayoutStatus, TextSink, Transport
+from vocalis.transports.base import (
+    AudioSink,
+    AudioSource,
+    PlayoutResult,
+    PlayoutStatus,
+    TextSink,
+    Transport,
+)
 from vocalis.utils.clock import Clock
 
 # Caller transcripts in the history and the live view (None: no input transcription).
@@ -353,3 +360,32 @@ async def converse(
         finally:
             await call.finish(record)
     return record
+
+
+class WithTextSink(Transport):
+    """A transport with our text sink attached (for transports that have none of their own)."""
+
+    def __init__(self, inner: Transport, text_sink: TextSink) -> None:
+        self.inner = inner
+        self._text = text_sink
+
+    @property
+    def audio_in(self) -> AudioSource:
+        return self.inner.audio_in
+
+    @property
+    def audio_out(self) -> AudioSink:
+        return self.inner.audio_out
+
+    @property
+    def text_out(self) -> TextSink:
+        return self._text
+
+    def text_in(self) -> AsyncIterator[str] | None:
+        return self.inner.text_in()
+
+    async def wait_closed(self) -> None:
+        await self.inner.wait_closed()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
