@@ -403,20 +403,31 @@ class ResponseRun:
     async def _apply(self, ops: tuple[ProviderOp, ...] | list[ProviderOp]) -> None:
         ctx = self.ctx
         for op in ops:
+            name = type(op).__name__.lower()
             try:
                 if isinstance(op, Truncate):
-                    await ctx.provider.truncate(op.item_id, op.audio_end_ms)
+                    call = ctx.provider.truncate(op.item_id, op.audio_end_ms)
                 elif isinstance(op, Delete):
-                    await ctx.provider.delete_item(op.item_id)
-                elif isinstance(op, ReplaceText):
-                    await self._replace_text(op)
+                    call = ctx.provider.delete_item(op.item_id)
+                else:
+                    call = self._replace_text(op)
+                finished = await wait_for(call, ctx.clock, ctx.options.operation_timeout_s)
             except OperationError as exc:
                 # S16: a rejected truncate/delete is reported, never fatal.
                 ctx.emit(
                     ErrorEvent(
-                        f"{type(op).__name__.lower()} of {op.item_id} rejected: {exc.message}",
+                        f"{name} of {op.item_id} rejected: {exc.message}",
                         code=exc.code,
-                        operation=type(op).__name__.lower(),
+                        operation=name,
+                    )
+                )
+                continue
+            if not finished:
+                ctx.emit(
+                    ErrorEvent(
+                        f"{name} of {op.item_id} not confirmed in time",
+                        code="operation_timeout",
+                        operation=name,
                     )
                 )
 

@@ -91,6 +91,11 @@ async def wait_for(awaitable: Awaitable[Any], clock: Clock, seconds: float | Non
         await asyncio.shield(target) if not owned else await target
         return True
     if target.done():
+        if target.cancelled():
+            return False
+        early = target.exception()
+        if early is not None:
+            raise early
         return True
     sleeper = asyncio.ensure_future(clock.sleep(seconds))
     waiter = asyncio.ensure_future(asyncio.shield(target))
@@ -103,4 +108,9 @@ async def wait_for(awaitable: Awaitable[Any], clock: Clock, seconds: float | Non
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
-    return target.done() and not target.cancelled()
+    if not target.done() or target.cancelled():
+        return False
+    error = target.exception()
+    if error is not None:
+        raise error
+    return True
