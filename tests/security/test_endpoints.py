@@ -232,13 +232,13 @@ async def test_twilio_valid_stream_is_accepted() -> None:
     """The control case: the same endpoint takes a well-formed stream."""
     calls = Calls()
     endpoint = await serve_twilio(calls, port=0, token=TOKEN)
-    async with endpoint:
-        async with connect(endpoint.url, logger=QUIET) as ws:
-            await ws.send(start_message())
-            payload = base64.b64encode(b"\xff" * 160).decode()
-            await ws.send(json.dumps({"event": "media", "media": {"payload": payload}}))
-            await asyncio.sleep(0.05)
-            assert calls.started == 1
-            await ws.send(json.dumps({"event": "stop", "stop": {}}))
-            code, _ = await closed_with(ws)
-            assert code == 1000
+    async with endpoint, connect(endpoint.url, logger=QUIET) as ws:
+        await ws.send(start_message())
+        payload = base64.b64encode(b"\xff" * 160).decode()
+        await ws.send(json.dumps({"event": "media", "media": {"payload": payload}}))
+        async with asyncio.timeout(10):
+            while calls.started == 0:  # noqa: ASYNC110 - the call starts on the server task
+                await asyncio.sleep(0.005)
+        await ws.send(json.dumps({"event": "stop", "stop": {}}))
+        code, _ = await closed_with(ws)
+        assert code == 1000
