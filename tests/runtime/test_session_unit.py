@@ -341,3 +341,17 @@ async def test_metrics_count_latency_to_the_first_audible_sample_not_the_first_f
         assert [(m.generated_ms, m.played_ms, m.playout) for m in metrics.messages] == [
             (600.0, 600.0, "full")
         ]
+
+
+async def test_typed_text_becomes_a_user_item_and_gets_a_reply() -> None:
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Hello, reader.", 300)]))
+        r.transport.send_text("hi there")
+        r.transport.send_text("second line")
+        await r.until(lambda: r.provider.kinds().count("create") == 2)
+        created = [args for kind, args in r.provider.ops if kind == "create"]
+        assert [c.text for c in created] == ["hi there", "second line"]
+        assert len({c.id for c in created}) == 2
+        await r.play_until(lambda: len(r.assistant()) >= 1 and r.idle())
+        users = [i for i in r.session.history if isinstance(i, MessageItem) and i.role == "user"]
+        assert [u.text for u in users] == ["hi there", "second line"]

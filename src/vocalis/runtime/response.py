@@ -65,6 +65,10 @@ from vocalis.utils.clock import Clock
 
 log = logging.getLogger(__name__)
 
+# On close, how long a cleared sink may take to report what was played (a browser page
+# answers a clear within its own timeout; in-process sinks resolve at once).
+_CLOSE_RESULT_WAIT_S = 2.0
+
 
 @dataclass(slots=True)
 class RunContext:
@@ -225,6 +229,56 @@ class ResponseRun:
             self.settled = True
             self.handle._finish(interrupted=self.interrupted)
             ctx.on_settled(self)
+
+    async def settle_on_close(self) -> None:
+        """The session closed under this run (hang-up, `aclose`): record what was heard.
+
+        Closing cancels the run's task, which would skip the ledger: the part of the answer
+        the caller heard — and a tool call with its result — would be missing from the
+        history the app saves at hang-up. So the ledger runs here on what is known (the
+        results the cleared sink reported), without provider operations (the provider
+        session ends too), and every kept call gets its output in the history (the executor
+        resolves a cancelled tool with an error output): no call id is left unanswered.
+        """
+        ctx = self.ctx
+        if self.ledger is None:
+            if not self.playout_finished:
+                self.interrupted = True
+            for pulled in self.playout.pulled:
+                segment = pulled.segment
+                if pulled.result is not None or segment is None:
+                    continue
+                try:
+                    pulled.result = await asyncio.wait_for(
+                        segment.wait_for_playout(), _CLOSE_RESULT_WAIT_S
+                    )
+                except TimeoutError:
+                    continue  # the transport cannot say: treated as never heard
+                pulled.sync.finish(pulled.result)
+            if self.done_info is None and self._done.done():
+                self.done_info = self._done.result()
+            self._settle()
+        answered = {
+            item.call_id
+            for item in ctx.history.items()
+            if isinstance(item, FunctionCallOutputItem)
+        }
+        for call in self.calls:
+            run = ctx.executor.get(call.call_id)
+            if call.call_id in answered or run is None or not run.future.done():
+                continue
+            result = run.future.result()
+            item = FunctionCallOutputItem(
+                id=f"local_out_{call.call_id}",
+                call_id=call.call_id,
+                output=result.output,
+                name=call.name,
+                is_error=result.is_error,
+                created_at=ctx.clock.now(),
+            )
+            ctx.history.add(item, ctx.history.next_key())
+            self.handle.items.append(item)
+            ctx.emit(ConversationItemAdded(item))
 
     async def _await_done(self) -> GenerationDone:
         """The provider's end of the response; bounded so nothing waits forever."""

@@ -180,8 +180,12 @@ class AgentSession:
         if self._scheduler is not None:
             for request in self._scheduler.drop_queued(lambda _r: True):
                 request.handle._finish(interrupted=True)
+        # Runs cut short by the close still put what the caller heard into the history.
+        unsettled = list(self._runs.values())
         self.transport.audio_out.clear()
         await self._owner.aclose()
+        for run in unsettled:
+            await run.settle_on_close()
         if self._model is not None and self._provider is not None:
             await self._provider.aclose()
         self._states.close()
@@ -596,8 +600,11 @@ class AgentSession:
 
     async def _caller_text(self, text_in: AsyncIterator[str]) -> None:
         provider = self._require_provider()
+        count = 0
         async for text in text_in:
-            item = MessageItem(id="", role="user", text=text, created_at=self.clock.now())
+            count += 1
+            local_id = f"vc_typed_{count}"
+            item = MessageItem(id=local_id, role="user", text=text, created_at=self.clock.now())
             key = self._history.next_key()
             try:
                 item.id = await provider.create_item(item)
