@@ -54,11 +54,6 @@ def appended_ms(h: Harness) -> float:
 # --------------------------------------------------------------------------- hang-ups
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AgentSession.aclose cancels a running response before its ledger ran: the heard "
-    "part (and a running tool call) never reaches the history",
-)
 async def test_caller_hangs_up_mid_answer() -> None:
     """The session closes cleanly and the history keeps what the caller heard."""
     scenario = {"responses": [{"say": LONG}]}
@@ -81,11 +76,6 @@ async def test_caller_hangs_up_mid_answer() -> None:
         assert [i["id"] for i in saved["items"]][-1] == kept.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AgentSession.aclose cancels a running response before its ledger ran: the heard "
-    "part (and a running tool call) never reaches the history",
-)
 async def test_caller_hangs_up_while_a_tool_runs() -> None:
     """The call and its (cancelled) output are both kept: a call id never stays unanswered."""
     scenario = {
