@@ -259,9 +259,7 @@ class ResponseRun:
                 self.done_info = self._done.result()
             self._settle()
         answered = {
-            item.call_id
-            for item in ctx.history.items()
-            if isinstance(item, FunctionCallOutputItem)
+            item.call_id for item in ctx.history.items() if isinstance(item, FunctionCallOutputItem)
         }
         for call in self.calls:
             run = ctx.executor.get(call.call_id)
