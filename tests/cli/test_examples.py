@@ -1,4 +1,5 @@
-"""Every example runs offline on the embedded sim-server, as its docstring says.
+"""Every example runs offline on the embedded sim-server, as its docstring says (and the
+testing example of docs/testing-with-sim-server.md passes).
 
 The four `vocalis run` subprocesses run side by side (each is mostly real-time waiting), so
 the file costs about one run's wall time.
@@ -56,6 +57,15 @@ def test_every_example_runs_offline(tmp_path: Path) -> None:
         timeout=60,
     )
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    # The testing example (docs/testing-with-sim-server.md) runs alongside.
+    docs_tests = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/testing"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     procs = {}
     for name, extra in EXAMPLES.items():
         history = tmp_path / f"{name}.json"
@@ -95,3 +105,6 @@ def test_every_example_runs_offline(tmp_path: Path) -> None:
     assert [i["name"] for i in tools if i["type"] == "function_call"] == ["get_weather"]
     greeting = json.loads(procs["telephony_agent.py"][0].read_text())["items"][0]
     assert greeting["role"] == "assistant" and "Chez Vocalis" in greeting["text"]
+    out, _ = docs_tests.communicate(timeout=120)
+    assert docs_tests.returncode == 0, out
+    assert "2 passed" in out
