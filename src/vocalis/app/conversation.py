@@ -161,6 +161,15 @@ class EventRecorder:
         self.records.append(event_to_json(event, t=self.clock.now(), origin=self.origin))
 
 
+_INTERRUPTION_TEXT = {
+    "server_vad": "caller barged in: agent stopped (server VAD)",
+    "local_vad": "caller barged in: agent stopped (local VAD)",
+    "api": "agent interrupted by the application",
+    "watchdog": "stalled response cancelled by the watchdog",
+    "text": "caller typed a message: agent stopped",
+}
+
+
 def wire_view(
     session: AgentSession,
     model: LiveTranscript,
@@ -214,7 +223,7 @@ def wire_view(
         refresh()
 
     def interrupted(event: Interrupted) -> None:
-        model.notice(f"interrupted ({event.source})")
+        model.notice(_INTERRUPTION_TEXT.get(event.source, f"interrupted ({event.source})"))
         refresh()
 
     session.on(AgentStateChanged, state)
