@@ -93,6 +93,7 @@ async def test_stall_mid_response_is_cancelled_by_the_watchdog() -> None:
     [
         {"kind": "malformed_frame", "after_audio_ms": {"item": 0, "ms": 300}},
         {"kind": "malformed_frame", "frame": '{"type": "response.output_audio.delta", "delta'},
+        {"kind": "malformed_frame", "frame": "[" * 5000, "after_audio_ms": {"item": 0, "ms": 300}},
         {"kind": "unknown_event", "after_audio_ms": {"item": 0, "ms": 300}},
         {
             "kind": "unknown_event",
@@ -100,7 +101,13 @@ async def test_stall_mid_response_is_cancelled_by_the_watchdog() -> None:
             "after_event": "response.created",
         },
     ],
-    ids=["malformed-mid-audio", "malformed-truncated-json", "unknown-mid-audio", "unknown-early"],
+    ids=[
+        "malformed-mid-audio",
+        "malformed-truncated-json",
+        "deeply-nested-json",
+        "unknown-mid-audio",
+        "unknown-early",
+    ],
 )
 async def test_garbage_from_the_provider_is_ignored(
     fault: dict[str, Any], caplog: pytest.LogCaptureFixture
