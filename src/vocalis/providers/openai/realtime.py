@@ -96,6 +96,20 @@ _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 _APPEND_SUFFIX = '"}'
 
 
+def decode_server_frame(raw: str | bytes) -> Any | None:
+    """One server frame as JSON, or None when it is not JSON at all.
+
+    `RecursionError` counts as "not JSON": a frame of nested brackets (`[[[[…`, cheap inside
+    the 16 MiB frame limit) exceeds the decoder's recursion limit, and letting that escape
+    killed the receive loop — the reply was cut and the session reconnected (found by
+    bench/fuzz.py).
+    """
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
 class _Fatal(Exception):
     def __init__(self, error: ProviderError) -> None:
         super().__init__(error.message)
@@ -703,9 +717,8 @@ class OpenAIRealtimeSession(RealtimeSession):
         core = self._core
         try:
             async for raw in conn.ws:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
+                event = decode_server_frame(raw)
+                if event is None:
                     core.receive(None)  # counted as malformed by the core's limiter
                     continue
                 for out in core.receive(event):
