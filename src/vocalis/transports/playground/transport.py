@@ -175,7 +175,9 @@ class PlaygroundTransport(Transport):
             raise PlaygroundProtocolError(f"text message exceeds {MAX_JSON_BYTES} bytes")
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nested brackets beyond the decoder's depth are garbage too, not
+            # a crash of the reader task.
             raise PlaygroundProtocolError("text message is not valid JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise PlaygroundProtocolError("message must be a JSON object with a string 'type'")

@@ -141,7 +141,9 @@ def parse_message(raw: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Tw
         raise TwilioProtocolError(f"message of {len(raw)} bytes exceeds the {max_bytes}-byte limit")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nested brackets beyond the decoder's depth ("[[[[…" fits easily
+        # in the frame limit) are garbage too, not a crash of the reader task.
         raise TwilioProtocolError("message is not valid JSON") from None
     if not isinstance(data, dict):
         raise TwilioProtocolError("message is not a JSON object")
