@@ -258,6 +258,7 @@ class ResponsePlayout:
                 pulled.sync.release_all()
             self._progress()
         pulled.text_done = True
+        pulled.sync.text_complete = True
         if show_now:
             pulled.sync.release_all()
 

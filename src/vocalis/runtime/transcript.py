@@ -4,7 +4,9 @@ Providers send the transcript ahead of the audio (often by seconds, S11); showin
 arrival tells the caller's screen words the caller never heard (P1). `TranscriptSync` releases
 the word-boundary prefix that matches the segment's playback position — the same
 `heard_prefix` estimate the ledger stores in history — so the UI, the history and the
-provider's truncated item agree.
+provider's truncated item agree. (`vocalis.transports.transcript.TranscriptSynchronizer` does
+the same for transports; the runtime keeps this smaller variant because the segment's final
+verdict must come from the ledger, which also knows the provider's received audio.)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 from typing import Protocol, runtime_checkable
 
 from vocalis.conversation.heard import heard_prefix
+from vocalis.runtime.tasks import wait_for
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
 from vocalis.utils.clock import Clock
 
@@ -43,6 +46,7 @@ class TranscriptSync:
         self.text = ""
         self.audio_ms = 0.0
         self.audio_complete = False
+        self.text_complete = False
         self.released = ""
 
     def add_text(self, delta: str) -> None:
@@ -74,10 +78,15 @@ class TranscriptSync:
                 played = segment.played_ms
             else:
                 played = (self._clock.now() - started_at) * 1000.0
-            self._release(
-                heard_prefix(self.text, played, self.audio_ms, audio_complete=self.audio_complete)
+            prefix = heard_prefix(
+                self.text, played, self.audio_ms, audio_complete=self.audio_complete
             )
-            await self._clock.sleep(self._interval)
+            if not self.text_complete and prefix and prefix == self.text:
+                # The last word may still be streaming ("wea" of "weather"): hold it back.
+                prefix = prefix[: prefix.rstrip().rfind(" ") + 1].rstrip()
+            self._release(prefix)
+            # Poll on the session clock, but return as soon as the segment resolves.
+            await wait_for(segment.wait_for_playout(), self._clock, self._interval)
 
     def finish(self, result: PlayoutResult) -> None:
         if result.status is PlayoutStatus.FULL:
