@@ -43,3 +43,4 @@ async def test_s10_interrupted_count_is_stored_as_the_heard_prefix() -> None:
         server_text = h.server_item(message.item_id).content[0]["transcript"]
         assert abs(len(word_spans(server_text)) - len(word_spans(item.text))) <= 1
         assert "twenty" not in server_text and "twenty" not in item.text
+        assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]

@@ -43,3 +43,4 @@ async def test_s11_ui_and_history_show_only_words_whose_audio_played() -> None:
         assert len(heard) < len(TEXT) / 2
         verdict = h.transport.text.verdict(message.item_id)
         assert verdict.heard_text == heard
+        assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]

@@ -40,6 +40,9 @@ async def test_s14_generate_reply_is_queued_never_rejected() -> None:
         await h.play_until(lambda: second.settled)
         await handle
         assert handle.done and not handle.interrupted
+        # Back to back: no "listening" while the queued reply was pending.
+        assert h.session.agent_states[:3] == ["listening", "thinking", "speaking"]
+        assert "listening" not in h.session.agent_states[1:-1]
         assert [m.text for m in h.assistant_messages()] == [
             "First answer, still being generated.",
             "Second answer.",

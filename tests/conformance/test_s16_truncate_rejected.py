@@ -53,3 +53,12 @@ async def test_s16_rejected_truncate_is_not_fatal() -> None:
         assert h.assistant_messages()[-1].text == "I am still here."
         assert h.session.agent_state == "listening"
         assert not [e for e in h.events(ErrorEvent) if not e.recoverable]
+        assert h.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+        ]

@@ -44,3 +44,12 @@ async def test_s24_stop_truncates_at_two_seconds_and_context_holds_only_the_hear
         assert RECIPE.startswith(server_text) and len(server_text) < len(RECIPE) / 2
         assert abs(len(word_spans(server_text)) - len(word_spans(first.text))) <= 1
         assert "twenty five minutes" not in server_text
+        assert h.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+        ]

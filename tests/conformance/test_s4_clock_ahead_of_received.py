@@ -49,3 +49,4 @@ async def test_s4_truncate_is_clamped_to_received_audio() -> None:
         assert item.id == message.item_id
         assert item.interrupted and item.played_ms is not None
         assert item.played_ms <= received
+        assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]

@@ -41,3 +41,4 @@ async def test_s5_truncate_at_played_not_received_nor_generation_time() -> None:
         (item,) = h.assistant_messages()[:1]
         assert item.text == heard_prefix(LONG, truncate["audio_end_ms"], message.audio_received_ms)
         assert 0 < len(item.text) < len(LONG) / 3
+        assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]

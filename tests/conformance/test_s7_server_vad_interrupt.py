@@ -49,3 +49,4 @@ async def test_s7_server_cancels_client_truncates_without_cancel() -> None:
         assert h.client_events("response.cancel") == []
         item = h.assistant_messages()[0]
         assert item.interrupted and item.played_ms == truncate["audio_end_ms"]
+        assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]
