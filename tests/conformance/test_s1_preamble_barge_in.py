@@ -5,6 +5,7 @@ from __future__ import annotations
 from conformance_support import harness
 
 from vocalis.conversation.heard import heard_prefix
+from vocalis.conversation.items import MessageItem
 from vocalis.runtime.events import Interrupted
 
 PREAMBLE = "Let me check that for you."
@@ -58,6 +59,15 @@ async def test_s1_barge_in_300ms_into_second_message() -> None:
         server_second = h.server_item(second.item_id)
         assert server_second.truncated_at_ms == int(cut.played_ms)
         assert h.server_item(first.item_id).truncated_at_ms is None
+
+        # Conversation order: caller, preamble, cut answer, then the caller's barge-in turn
+        # (committed before the ledger settled, yet placed after the answer it cut).
+        await h.until(lambda: len([i for i in h.session.history if i.role == "user"]) == 2)
+        roles = [(i.role, i.id) for i in h.session.history if isinstance(i, MessageItem)]
+        assert [r for r, _ in roles[:4]] == ["user", "assistant", "assistant", "user"]
+        assert [i for _, i in roles[1:3]] == [first.item_id, second.item_id]
+        server_order = [i.id for i in h.server_items()]
+        assert server_order.index(second.item_id) < server_order.index(roles[3][1])
 
         # States: listening -> thinking -> speaking -> listening (on the barge-in).
         assert h.session.agent_states[:4] == ["listening", "thinking", "speaking", "listening"]

@@ -355,3 +355,16 @@ async def test_typed_text_becomes_a_user_item_and_gets_a_reply() -> None:
         await r.play_until(lambda: len(r.assistant()) >= 1 and r.idle())
         users = [i for i in r.session.history if isinstance(i, MessageItem) and i.role == "user"]
         assert [u.text for u in users] == ["hi there", "second line"]
+
+
+async def test_agent_greeting_is_said_uninterruptibly_at_start() -> None:
+    provider = FakeSession()
+    provider.script.append(FakeResponse([FakeMessage("Hello, this is Ada.", 600)]))
+    async with rig(provider=provider, agent=Agent("x", greeting="Hello, this is Ada.")) as r:
+        await r.until(lambda: "response.create" in r.provider.kinds())
+        _, args = r.provider.ops[r.provider.kinds().index("response.create")]
+        assert args["instructions"] == "Say exactly: Hello, this is Ada."
+        await r.until(lambda: bool(r.session._runs))
+        (run,) = r.session._runs.values()
+        assert not run.allow_interruptions
+        await r.play_until(lambda: len(r.assistant()) == 1)
