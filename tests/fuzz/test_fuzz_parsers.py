@@ -224,3 +224,21 @@ async def test_mutator_smoke_playground() -> None:
     tally = Tally("playground")
     await fuzz_playground(tally, 4000, seed=9)
     assert tally.accepted and tally.refused and tally.crashes == []
+
+
+@pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e400"])
+async def test_openai_non_finite_numbers_are_refused_not_raised(number: str) -> None:
+    """Python's json accepts `Infinity`/`NaN` (not JSON): an index of `Infinity` raised
+    OverflowError out of the protocol core and dropped the connection (found by bench/fuzz)."""
+    core = OpenAIProtocol(audio_format=audio_format("pcm16"))
+    created = {"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}
+    core.receive(created)
+    frame = (
+        '{"type": "response.output_item.added", "response_id": "resp_1", "output_index": '
+        + number
+        + ', "item": {"id": "item_1", "type": "message", "role": "assistant", "content": []}}'
+    )
+    core.receive(decode_server_frame(frame))
+    event = json.loads(frame)  # even when a caller decodes leniently, the core must not raise
+    core.receive(event)
+    core.connection_lost("test")
