@@ -478,7 +478,9 @@ class OpenAIProtocol:
             return out
         try:
             handler(event, out)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # OverflowError: an index of Infinity (Python's json accepts it) in int() — a malformed
+        # event like any other, never an exception out of the receive loop (found by fuzzing).
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
             self._warn.warn(
                 f"malformed:{etype}",
                 "ignoring malformed %s event (%s: %s)",

@@ -102,12 +102,17 @@ def decode_server_frame(raw: str | bytes) -> Any | None:
     `RecursionError` counts as "not JSON": a frame of nested brackets (`[[[[…`, cheap inside
     the 16 MiB frame limit) exceeds the decoder's recursion limit, and letting that escape
     killed the receive loop — the reply was cut and the session reconnected (found by
-    bench/fuzz.py).
+    bench/fuzz.py). `NaN`/`Infinity` are refused as well.
     """
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
+
+
+def _reject_constant(name: str) -> Any:
+    """`NaN`/`Infinity` are not JSON (RFC 8259); Python's decoder accepts them by default."""
+    raise ValueError(f"non-standard JSON constant {name}")
 
 
 class _Fatal(Exception):
