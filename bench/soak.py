@@ -1,0 +1,515 @@
+"""Soak: many calls for a long time, then many calls one after another — memory, tasks, fds.
+
+    make soak                                  # 50 sessions x 10 min, then 200 sequential
+    uv run python -m bench.soak --sessions 5 --minutes 1 --sequential 20   # a quick look
+
+Phase 1 — 50 concurrent sessions, each holding a 10-minute call. Every session is the real
+stack (AgentSession + OpenAI client over WebSocket + MemoryTransport) against a sim-server in
+its own process (so this process's RSS is vocalis only). Caller turns cycle through: a plain
+question; a question answered with a preamble + tool call + follow-up; a long answer the caller
+interrupts after ~1 s. **Compressed time, honestly:** each session's playback clock is a
+`ManualClock` that the driver advances as soon as the work for the current moment is done, so
+10 minutes of call time take far less wall time, but every frame, event, tool run and history
+edit of those 10 minutes happens. (What compression hides: wall-clock idle — sessions do not
+wait for real seconds. Memory and leak behaviour depend on the work done, not on idle time.)
+
+Measured: RSS after warm-up (every session past 10% of its call) vs at the end (every session
+at 10 minutes, all still open) — the history of a 10-minute call legitimately grows, so its
+size is reported next to the RSS growth; asyncio tasks and open fds before vs after; each
+history checked complete (one user item per caller turn, every answer, every tool call with
+exactly one output, the interrupted answer cut and marked); event-loop lag.
+
+Phase 2 — 200 sequential short sessions in the same process: RSS after the first 20 (warm)
+vs after all 200 (gc run before each reading): back to the warm baseline ±5%?
+
+Results: bench/results/soak.json. No pass/fail thresholds inside the measurement code; the
+verdicts are computed at the end and the exit code is 1 if a leak or an incomplete history
+was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vocalis.audio.espeak import synthesize
+from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+from vocalis.providers.base import TurnDetection
+from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import ErrorEvent, Interrupted, TurnMetrics
+from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.session import AgentSession
+from vocalis.runtime.tools import function_tool
+from vocalis.transports.memory import MemoryTransport
+from vocalis.utils.clock import ManualClock
+from vocalis.worker.lag import LoopLagMonitor
+from vocalis.worker.metrics import process_rss_bytes
+
+RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+RATE = 24000
+STEP_S = 0.1  # playback clock step while waiting for the agent (5 frames of 20 ms)
+WAIT_S = 60.0  # wall-clock bound on any single wait (a stuck session is a failure)
+
+PLAIN = "The library opens at nine in the morning and closes at six in the evening."
+PREAMBLE = "Let me look that up for you."
+ANSWER = "Your order number four two seven shipped yesterday and arrives on Friday."
+LONG = (
+    "There are many things to know about our opening hours, our holiday schedule, the "
+    "parking options near the main entrance, and the accessibility services we provide."
+)
+GO_AHEAD = "Sure, go ahead."
+
+QUESTIONS = {
+    "plain": "When does the library open?",
+    "tool": "Where is my order?",
+    "interrupt": "Tell me everything about the library.",
+}
+BARGE_IN = "Stop, wait a second."
+FOLLOW = "What about Sunday?"
+
+# Turn kinds and how many responses each produces.
+CYCLE = ("plain", "tool", "interrupt")
+RESPONSES = {"plain": 1, "tool": 2, "interrupt": 2}
+
+
+def scenario(cycles: int) -> dict[str, Any]:
+    """The sim's script for one connection: the responses of `cycles` turn cycles, in order."""
+    responses: list[Any] = []
+    for _ in range(cycles):
+        responses.append({"say": PLAIN})
+        responses.append(
+            {
+                "items": [
+                    {"say": PREAMBLE},
+                    {"call": "find_order", "arguments": {"order": "427"}},
+                ]
+            }
+        )
+        responses.append({"say": ANSWER})
+        responses.append({"say": LONG})
+        responses.append({"say": GO_AHEAD})
+    return {"name": "soak", "responses": responses}
+
+
+@function_tool
+async def find_order(order: str) -> dict[str, str]:
+    """Status of an order.
+
+    Args:
+        order: The order number.
+    """
+    await asyncio.sleep(0)
+    return {"order": order, "status": "shipped"}
+
+
+AGENT = Agent("You are a helpful librarian.", tools=[find_order])
+
+_SPEECH: dict[str, np.ndarray] = {}
+
+
+def speech(text: str) -> np.ndarray:
+    if text not in _SPEECH:
+        _SPEECH[text] = np.asarray(synthesize(text, sample_rate=RATE).samples, dtype=np.int16)
+    return _SPEECH[text]
+
+
+SILENCE = np.zeros(int(0.7 * RATE), dtype=np.int16)
+
+
+# --------------------------------------------------------------------------- one call
+
+
+@dataclass
+class CallStats:
+    turns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CYCLE, 0))
+    clock_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    failure: str | None = None
+    history_items: int = 0
+    history_bytes: int = 0
+    event_log: int = 0
+    complete: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+class Call:
+    """One session driven turn by turn on its own playback clock."""
+
+    def __init__(self, url: str, index: int) -> None:
+        self.url = url
+        self.index = index
+        self.clock = ManualClock()
+        self.transport = MemoryTransport(self.clock)
+        model = OpenAIRealtimeModel(
+            api_key="sk-soak-not-a-real-key", base_url=url.split("/realtime")[0]
+        )
+        options = AgentSessionOptions(
+            turn_detection=TurnDetection(type="server_vad", silence_duration_ms=300)
+        )
+        self.session = AgentSession(model, self.transport, clock=self.clock, options=options)
+        self.stats = CallStats()
+        self._metrics = 0
+        self._interrupts = 0
+        self.session.on(TurnMetrics, self._count_metrics)
+        self.session.on(Interrupted, self._count_interrupts)
+        self.session.on(ErrorEvent, lambda e: self.stats.errors.append(str(e.code)))
+
+    def _count_metrics(self, _event: TurnMetrics) -> None:
+        self._metrics += 1
+
+    def _count_interrupts(self, _event: Interrupted) -> None:
+        self._interrupts += 1
+
+    @property
+    def idle(self) -> bool:
+        scheduler = self.session._scheduler
+        return not self.session._runs and (scheduler is None or not scheduler.active)
+
+    async def _advance(self, seconds: float) -> None:
+        await self.clock.advance(seconds, settle_rounds=4)
+        self.stats.clock_s = self.clock.now()
+
+    async def _until(self, predicate: Any, *, play: bool = True) -> None:
+        """Advance playback (or just wait) until `predicate()`; bounded in wall time."""
+        deadline = time.monotonic() + WAIT_S
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("session did not reach the expected state")
+            if play:
+                await self._advance(STEP_S)
+            await asyncio.sleep(0.002)
+
+    def _speak(self, text: str, silence: bool = True) -> float:
+        audio = speech(text)
+        self.transport.source.push(audio)
+        if silence:
+            self.transport.source.push(SILENCE)
+        return (audio.shape[0] + (SILENCE.shape[0] if silence else 0)) / RATE
+
+    async def turn(self, kind: str) -> None:
+        target = self._metrics + RESPONSES[kind]
+        spoken = self._speak(QUESTIONS[kind])
+        await self._advance(spoken)  # the caller's speaking time passes on the call clock
+        if kind == "interrupt":
+            start = len(self.transport.sink._segments)
+            del start
+            await self._until(lambda: bool(self.session._runs), play=False)
+            (run,) = list(self.session._runs.values())
+            await self._until(lambda: run.playout.first_played_at is not None)
+            await self._advance(1.0)
+            interrupts = self._interrupts
+            barge = self._speak(BARGE_IN, silence=False)
+            await self._until(lambda: self._interrupts > interrupts, play=False)
+            await self._advance(barge)
+            self.transport.source.push(SILENCE)
+        await self._until(lambda: self._metrics >= target and self.idle)
+        self.stats.turns[kind] += 1
+
+    async def run(self, call_seconds: float, checkpoints: list[asyncio.Event] | None) -> None:
+        await self.session.start(AGENT)
+        try:
+            k = 0
+            marks = [call_seconds * f for f in (0.1,)] if checkpoints else []
+            while self.clock.now() < call_seconds:
+                await self.turn(CYCLE[k % len(CYCLE)])
+                k += 1
+                if checkpoints and marks and self.clock.now() >= marks[0]:
+                    marks.pop(0)
+                    checkpoints[0].set()
+            self.check_history()
+        except Exception as exc:
+            self.stats.failure = f"{type(exc).__name__}: {exc}"
+            if checkpoints:
+                checkpoints[0].set()
+
+    def check_history(self) -> None:
+        """Complete: every turn's items are there, as heard."""
+        history = self.session.history
+        turns = self.stats.turns
+        users = [i for i in history if isinstance(i, MessageItem) and i.role == "user"]
+        answers = [i for i in history if isinstance(i, MessageItem) and i.role == "assistant"]
+        calls = [i for i in history if isinstance(i, FunctionCallItem)]
+        outputs = [i for i in history if isinstance(i, FunctionCallOutputItem)]
+        problems = self.stats.problems
+        expected_users = turns["plain"] + turns["tool"] + 2 * turns["interrupt"]
+        if len(users) != expected_users:
+            problems.append(f"{len(users)} user items for {expected_users} caller turns")
+        expected_answers = turns["plain"] + 2 * turns["tool"] + 2 * turns["interrupt"]
+        if len(answers) != expected_answers:
+            problems.append(f"{len(answers)} answers, expected {expected_answers}")
+        if len(calls) != turns["tool"] or sorted(c.call_id for c in calls) != sorted(
+            o.call_id for o in outputs
+        ):
+            problems.append(f"{len(calls)} calls / {len(outputs)} outputs for {turns['tool']}")
+        cut = [a for a in answers if a.interrupted]
+        if len(cut) != turns["interrupt"] or any(not LONG.startswith(a.text) for a in cut):
+            problems.append(f"{len(cut)} interrupted answers for {turns['interrupt']} barge-ins")
+        if any(not a.played_ms for a in answers):
+            problems.append("an answer in the history was never heard")
+        self.stats.complete = not problems
+        self.stats.history_items = len(history)
+        self.stats.history_bytes = len(json.dumps(self.session.history_json()))
+        self.stats.event_log = len(self.session.event_log)
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+        await self.transport.aclose()
+
+
+# --------------------------------------------------------------------------- the sim
+
+
+@contextlib.asynccontextmanager
+async def sim_process(cycles: int) -> AsyncIterator[str]:
+    """`vocalis sim-server` in its own process (pace 0); yields its URL."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "soak.json"
+        path.write_text(json.dumps(scenario(cycles)))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "vocalis.cli",
+            "sim-server",
+            "--port",
+            "0",
+            "--pace",
+            "0",
+            "--scenario",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdout is not None
+            line = (await proc.stdout.readline()).decode()
+            if not line.startswith("ws://"):
+                raise RuntimeError(f"sim-server did not start: {line!r}")
+            yield line.strip()
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return process_rss_bytes() / 2**20
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def other_tasks(before: set[asyncio.Task[Any]]) -> list[str]:
+    current = asyncio.current_task()
+    return [t.get_name() for t in asyncio.all_tasks() - before if t is not current]
+
+
+async def settle_leaks(before: set[asyncio.Task[Any]], fds_before: int) -> tuple[list[str], int]:
+    """Tasks still alive and fds above baseline, after giving closes a moment to complete."""
+    for _ in range(200):
+        alive = other_tasks(before)
+        fds = open_fds()
+        if not alive and fds <= fds_before:
+            return [], fds - fds_before
+        await asyncio.sleep(0.025)
+    return other_tasks(before), open_fds() - fds_before
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def concurrent_phase(url: str, sessions: int, call_seconds: float) -> dict[str, Any]:
+    lag = LoopLagMonitor(0.05)
+    lag_samples: list[float] = []
+    calls = [Call(url, i) for i in range(sessions)]
+    warm = [asyncio.Event() for _ in calls]
+    started = time.monotonic()
+    tasks = [
+        asyncio.create_task(call.run(call_seconds, [event]), name=f"soak-call-{i}")
+        for i, (call, event) in enumerate(zip(calls, warm, strict=True))
+    ]
+    original = lag.record
+
+    def record(at: float, value: float) -> None:
+        original(at, value)
+        lag_samples.append(value)
+
+    lag.record = record  # type: ignore[method-assign]
+    lag.start()
+    await asyncio.gather(*(event.wait() for event in warm))
+    rss_warm = rss_mb()
+    warm_at = time.monotonic() - started
+    samples = [(round(warm_at, 1), round(rss_warm, 1))]
+    while not all(t.done() for t in tasks):
+        done, _ = await asyncio.wait(tasks, timeout=10)
+        del done
+        samples.append((round(time.monotonic() - started, 1), round(rss_mb(), 1)))
+    wall = time.monotonic() - started
+    rss_end = rss_mb()  # every session still open, each with a full 10-minute history
+    await lag.aclose()
+    stats = [c.stats for c in calls]
+    history_mb = sum(s.history_bytes for s in stats) / 2**20
+    for call in calls:
+        await call.aclose()
+    rss_closed = rss_mb()
+    clock_total = sum(s.clock_s for s in stats)
+    return {
+        "sessions": sessions,
+        "call_seconds_each": call_seconds,
+        "wall_seconds": round(wall, 1),
+        "compression": round(clock_total / sessions / wall, 2) if wall else None,
+        "turns": {k: sum(s.turns[k] for s in stats) for k in CYCLE},
+        "failed_sessions": [s.failure for s in stats if s.failure],
+        "incomplete_histories": [s.problems for s in stats if s.problems],
+        "complete_histories": sum(s.complete for s in stats),
+        "errors": sorted({e for s in stats for e in s.errors}),
+        "rss_warm_mb": round(rss_warm, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "rss_growth_pct": round(100 * (rss_end - rss_warm) / rss_warm, 2),
+        "rss_after_close_mb": round(rss_closed, 1),
+        "history_json_total_mb": round(history_mb, 2),
+        "history_items_per_session": round(sum(s.history_items for s in stats) / sessions, 1),
+        "event_log_per_session": round(sum(s.event_log for s in stats) / sessions, 1),
+        "rss_samples_s_mb": samples,
+        "loop_lag_ms": {
+            "p50": round(1000 * percentile(lag_samples, 0.5), 2),
+            "p99": round(1000 * percentile(lag_samples, 0.99), 2),
+            "max": round(1000 * max(lag_samples, default=0.0), 2),
+        },
+    }
+
+
+async def sequential_phase(url: str, count: int, warm_after: int) -> dict[str, Any]:
+    readings: list[tuple[int, float]] = []
+    failures: list[str] = []
+    incomplete = 0
+    rss_warm = 0.0
+    for i in range(count):
+        call = Call(url, i)
+        await call.session.start(AGENT)
+        try:
+            for kind in CYCLE:
+                await call.turn(kind)
+            call.check_history()
+        except Exception as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            await call.aclose()
+        incomplete += not call.stats.complete
+        if i + 1 == warm_after:
+            rss_warm = rss_mb()
+            readings.append((i + 1, round(rss_warm, 1)))
+        elif (i + 1) % 20 == 0:
+            readings.append((i + 1, round(rss_mb(), 1)))
+    rss_end = rss_mb()
+    return {
+        "sessions": count,
+        "turns_each": len(CYCLE),
+        "failed_sessions": failures,
+        "incomplete_histories": incomplete,
+        "rss_warm_mb": round(rss_warm, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "rss_change_pct": round(100 * (rss_end - rss_warm) / rss_warm, 2) if rss_warm else None,
+        "rss_readings": readings,
+    }
+
+
+async def soak(
+    url: str, sessions: int, call_seconds: float, sequential: int, warm_after: int = 20
+) -> dict[str, Any]:
+    """Both phases against the sim at `url`, with leak accounting around each."""
+    for text in (*QUESTIONS.values(), BARGE_IN):
+        speech(text)
+    before = set(asyncio.all_tasks())
+    fds_before = open_fds()
+    rss_start = rss_mb()
+    result: dict[str, Any] = {"rss_start_mb": round(rss_start, 1)}
+    if sessions:
+        result["concurrent"] = await concurrent_phase(url, sessions, call_seconds)
+        alive, fds = await settle_leaks(before, fds_before)
+        result["concurrent"]["leaked_tasks"] = alive
+        result["concurrent"]["leaked_fds"] = max(0, fds)
+    if sequential:
+        result["sequential"] = await sequential_phase(url, sequential, min(warm_after, sequential))
+        alive, fds = await settle_leaks(before, fds_before)
+        result["sequential"]["leaked_tasks"] = alive
+        result["sequential"]["leaked_fds"] = max(0, fds)
+    return result
+
+
+def verdicts(result: dict[str, Any]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    conc = result.get("concurrent")
+    if conc:
+        out["concurrent_no_failures"] = not conc["failed_sessions"]
+        out["concurrent_histories_complete"] = conc["complete_histories"] == conc["sessions"]
+        out["concurrent_no_task_or_fd_leak"] = not conc["leaked_tasks"] and not conc["leaked_fds"]
+        out["concurrent_rss_growth_below_5pct"] = conc["rss_growth_pct"] < 5.0
+    seq = result.get("sequential")
+    if seq:
+        out["sequential_no_failures"] = not seq["failed_sessions"]
+        out["sequential_histories_complete"] = seq["incomplete_histories"] == 0
+        out["sequential_no_task_or_fd_leak"] = not seq["leaked_tasks"] and not seq["leaked_fds"]
+        change = seq["rss_change_pct"]
+        out["sequential_rss_back_to_baseline_5pct"] = change is not None and abs(change) <= 5.0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--minutes", type=float, default=10.0, help="call time per session")
+    parser.add_argument("--sequential", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    call_seconds = args.minutes * 60.0
+    cycle_s = 14.0  # rough call time of one turn cycle; the script gets ample spares
+    cycles = int(call_seconds / cycle_s) + 10 + len(CYCLE)
+
+    async def go() -> dict[str, Any]:
+        async with sim_process(cycles) as url:
+            return await soak(url, args.sessions, call_seconds, args.sequential)
+
+    started = time.monotonic()
+    result = asyncio.run(go())
+    result["wall_seconds_total"] = round(time.monotonic() - started, 1)
+    result["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    result["verdicts"] = verdicts(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "concurrent"}, indent=2)[:3000])
+    if "concurrent" in result:
+        conc = {k: v for k, v in result["concurrent"].items() if k != "rss_samples_s_mb"}
+        print(json.dumps(conc, indent=2))
+    print(f"wrote {args.out}")
+    return 0 if all(result["verdicts"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
