@@ -13,16 +13,18 @@ import logging
 import re
 import secrets
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server
+from websockets.asyncio.server import Server, ServerConnection
+from websockets.http11 import Request, Response
 
 _TOKEN_QUERY = re.compile(r"token=[^&\s]*")
 
 __all__ = [
+    "ConnectionGate",
     "Outbox",
     "ServedEndpoint",
     "TokenRedactingLogger",
@@ -30,6 +32,24 @@ __all__ = [
     "split_token",
     "token_ok",
 ]
+
+
+ProcessRequest = Callable[[ServerConnection, Request], "Response | None"]
+ConnectionHandler = Callable[[ServerConnection], Awaitable[None]]
+
+
+class ConnectionGate(Protocol):
+    """What a fleet worker adds to an endpoint (`vocalis.worker.Worker` is one).
+
+    The endpoint keeps its own access rules; the gate wraps them: `gate()` may answer a
+    request first (health checks, a rate limit) or after the endpoint accepted it (admission:
+    a 503 when the worker is full or draining); `wrap_handler()` holds the call's slot for as
+    long as the connection handler runs.
+    """
+
+    def gate(self, inner: ProcessRequest) -> ProcessRequest: ...
+
+    def wrap_handler(self, handler: ConnectionHandler) -> ConnectionHandler: ...
 
 
 def new_token() -> str:

@@ -23,6 +23,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from vocalis.transports._web import (
+    ConnectionGate,
+    ConnectionHandler,
+    ProcessRequest,
     ServedEndpoint,
     TokenRedactingLogger,
     new_token,
@@ -78,6 +81,7 @@ async def serve_playground(
     sample_rate: int = 24000,
     clock: Clock | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    gate: ConnectionGate | None = None,
 ) -> ServedEndpoint:
     """Serve the playground page and its WebSocket; returns a handle with the URL to open.
 
@@ -105,11 +109,17 @@ async def serve_playground(
     async def handler(ws: ServerConnection) -> None:
         await handle_playground(ws, on_call, sample_rate=sample_rate, clock=clock)
 
+    on_request: ProcessRequest = process_request
+    on_connection: ConnectionHandler = handler
+    if gate is not None:
+        # A fleet worker: admin routes, rate limit and admission around our own checks.
+        on_request = gate.gate(on_request)
+        on_connection = gate.wrap_handler(on_connection)
     server = await serve(
-        handler,
+        on_connection,
         host,
         port,
-        process_request=process_request,
+        process_request=on_request,
         max_size=max_message_bytes,
         compression=None,
         logger=TokenRedactingLogger("vocalis.transports.playground.ws", secret),

@@ -25,7 +25,10 @@ from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.g711 import ulaw_decode
 from vocalis.audio.resample import StreamResampler
 from vocalis.transports._web import (
+    ConnectionGate,
+    ConnectionHandler,
     Outbox,
+    ProcessRequest,
     ServedEndpoint,
     TokenRedactingLogger,
     new_token,
@@ -235,6 +238,7 @@ async def serve_twilio(
     clock: Clock | None = None,
     mark_interval_ms: int = 100,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
+    gate: ConnectionGate | None = None,
 ) -> ServedEndpoint:
     """Listen for Twilio Media Streams at `ws://host:port{path}/{token}`.
 
@@ -256,11 +260,17 @@ async def serve_twilio(
     async def handler(ws: ServerConnection) -> None:
         await handle_stream(ws, on_call, clock=clock, mark_interval_ms=mark_interval_ms)
 
+    on_request: ProcessRequest = process_request
+    on_connection: ConnectionHandler = handler
+    if gate is not None:
+        # A fleet worker: admin routes, rate limit and admission around our own checks.
+        on_request = gate.gate(on_request)
+        on_connection = gate.wrap_handler(on_connection)
     server = await serve(
-        handler,
+        on_connection,
         host,
         port,
-        process_request=process_request,
+        process_request=on_request,
         max_size=max_message_bytes,
         compression=None,
         logger=TokenRedactingLogger("vocalis.transports.twilio.ws", secret),
