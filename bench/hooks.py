@@ -41,9 +41,9 @@ class _RawStamp:
         self.dumps = json.dumps
         self.JSONDecodeError = json.JSONDecodeError
 
-    def loads(self, raw: str | bytes) -> Any:
+    def loads(self, raw: str | bytes, *args: Any, **kwargs: Any) -> Any:
         self.last = time.perf_counter()
-        return json.loads(raw)
+        return json.loads(raw, *args, **kwargs)
 
 
 _STAMP: _RawStamp | None = None
@@ -56,6 +56,8 @@ def install_raw_stamp() -> _RawStamp:
         from vocalis.providers.openai import realtime
 
         _STAMP = _RawStamp()
+        if getattr(realtime, "json", None) is not json:
+            raise RuntimeError("bench hooks: vocalis.providers.openai.realtime no longer uses json")
         realtime.json = types.SimpleNamespace(  # type: ignore[attr-defined]
             loads=_STAMP.loads, dumps=json.dumps, JSONDecodeError=json.JSONDecodeError
         )
