@@ -1,42 +1,71 @@
 """Shared fixtures: the demo and a `vocalis run` are each executed once per test session.
 
 Both are real subprocesses (`python -m vocalis.cli ...`), exactly what a user types, against
-the embedded sim-server; several tests then read their output files.
+the embedded sim-server; several tests then read their output files. They start together
+(each is mostly real-time waiting) and each fixture waits only for its own process.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class CliRun:
-    out: Path
-    result: subprocess.CompletedProcess[str]
+from cli_support import REPO, CliRun
 
 
-def vocalis(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "vocalis.cli", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         cwd=REPO,
     )
 
 
+def finish(
+    args: list[str], proc: subprocess.Popen[str], timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        proc.kill()
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
-    out = tmp_path_factory.mktemp("demo")
-    return CliRun(out, vocalis("demo", "--out", str(out)))
+def background(
+    tmp_path_factory: pytest.TempPathFactory, caller_wav: Path
+) -> dict[str, tuple[Path, list[str], subprocess.Popen[str]]]:
+    """Start the demo and the run at once; `demo_run` / `wav_run` collect them."""
+    demo_out = tmp_path_factory.mktemp("demo")
+    run_out = tmp_path_factory.mktemp("run")
+    demo_args = ["demo", "--out", str(demo_out)]
+    run_args = [
+        "run",
+        "examples/assistant_with_tools.py:agent",
+        "--input", str(caller_wav),
+        "--offline",
+        "--scenario", "examples/scenarios/preamble_tool_answer.yaml",
+        "--record", str(run_out / "run.wav"),
+        "--history", str(run_out / "history.json"),
+        "--events", str(run_out / "events.jsonl"),
+        "--timeline", str(run_out / "timeline.html"),
+        "--max-seconds", "60",
+    ]  # fmt: skip
+    return {
+        "demo": (demo_out, demo_args, start(*demo_args)),
+        "run": (run_out, run_args, start(*run_args)),
+    }
+
+
+@pytest.fixture(scope="session")
+def demo_run(background: dict[str, tuple[Path, list[str], subprocess.Popen[str]]]) -> CliRun:
+    out, args, proc = background["demo"]
+    return CliRun(out, finish(args, proc))
 
 
 @pytest.fixture(scope="session")
@@ -56,25 +85,6 @@ def caller_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wav_run(tmp_path_factory: pytest.TempPathFactory, caller_wav: Path) -> CliRun:
-    out = tmp_path_factory.mktemp("run")
-    result = vocalis(
-        "run",
-        "examples/assistant_with_tools.py:agent",
-        "--input",
-        str(caller_wav),
-        "--offline",
-        "--scenario",
-        "examples/scenarios/preamble_tool_answer.yaml",
-        "--record",
-        str(out / "run.wav"),
-        "--history",
-        str(out / "history.json"),
-        "--events",
-        str(out / "events.jsonl"),
-        "--timeline",
-        str(out / "timeline.html"),
-        "--max-seconds",
-        "60",
-    )
-    return CliRun(out, result)
+def wav_run(background: dict[str, tuple[Path, list[str], subprocess.Popen[str]]]) -> CliRun:
+    out, args, proc = background["run"]
+    return CliRun(out, finish(args, proc))

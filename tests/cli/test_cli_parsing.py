@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_support import REPO
 
 from vocalis import cli
 from vocalis.app.endpoint import DEFAULT_MODEL, OPENAI_URL, choose_endpoint
@@ -75,9 +76,6 @@ def wav(tmp_path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     path = tmp_path / "caller.wav"
     write_wav(path, AudioFrame(samples.astype(np.int16), rate, 1 if samples.ndim == 1 else 2))
     return path
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

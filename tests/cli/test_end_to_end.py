@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import CliRun
-from tests_cli_support import parse_timeline
+from cli_support import CliRun, parse_timeline
 
 from vocalis.app.outputs import load_events
 from vocalis.audio.wav import read_wav

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from cli_support import REPO
 
 from vocalis.app.agent_ref import load_agent
 from vocalis.runtime.agent import Agent

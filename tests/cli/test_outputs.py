@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests_cli_support import parse_timeline
+from cli_support import parse_timeline
 
 from vocalis.app.outputs import (
     build_timeline,

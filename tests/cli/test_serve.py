@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from conftest import REPO
+from cli_support import REPO
 from websockets.asyncio.client import ClientConnection, connect
 
 from vocalis.audio.espeak import synthesize

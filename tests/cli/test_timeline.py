@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from tests_cli_support import parse_timeline
+from cli_support import parse_timeline
 from timeline_sample import sample_timeline
 
 from vocalis.app.timeline import render_html

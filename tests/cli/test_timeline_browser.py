@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import CliRun
+from cli_support import CliRun
 
 CHROMIUM = "/usr/bin/chromium"
 

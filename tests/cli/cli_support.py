@@ -1,9 +1,24 @@
-"""Helpers shared by the CLI tests: reading back timeline.html."""
+"""Helpers shared by the CLI tests: the repository root, subprocess results, timeline.html.
+
+A uniquely named module (not `conftest`): several test folders have a conftest.py, and
+`from conftest import ...` would pick whichever was imported first.
+"""
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CliRun:
+    out: Path
+    result: subprocess.CompletedProcess[str]
+
 
 # Elements HTML allows without a closing tag.
 _VOID = {"meta", "br", "img", "input", "link", "hr", "source", "wbr"}
