@@ -83,7 +83,10 @@ class Worker:
         attempt_burst: int = 10,
         trust_forwarded_for: bool = False,
         lag_interval_s: float = 0.25,
+        on_drain: Callable[[str, int], None] | None = None,
     ) -> None:
+        """`on_drain(why, running_calls)` is told when a drain starts (e.g. to print it)."""
+        self.on_drain = on_drain
         self.admission = Admission(max_sessions)
         self.limiter = AttemptLimiter(attempts_per_s, attempt_burst)
         self.trust_forwarded_for = trust_forwarded_for
@@ -136,6 +139,8 @@ class Worker:
             self.admission.live,
             self.drain_timeout_s,
         )
+        if self.on_drain is not None:
+            self.on_drain(why, self.admission.live)
         self.admission.on_idle(stop.set)
         self.admission.start_draining()
         if not stop.is_set():
