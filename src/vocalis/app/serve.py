@@ -61,6 +61,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="write each call's history.json, events.jsonl and timeline.html to DIR/call-N/",
     )
+    fleet = parser.add_argument_group(
+        "running behind a load balancer (see docs/deployment.md)",
+        "Every port also answers /healthz (503 when full or draining), /livez and /metrics "
+        "(Prometheus). SIGTERM or Ctrl-C drains: new calls are refused, running calls "
+        "finish; a second signal stops at once.",
+    )
+    fleet.add_argument(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help="refuse calls beyond N at once (HTTP 503 with a reason; default: no limit)",
+    )
+    fleet.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="on SIGTERM, wait at most S seconds for running calls (default: 300)",
+    )
+    fleet.add_argument(
+        "--admin-port",
+        type=int,
+        metavar="PORT",
+        help="also serve /healthz, /livez and /metrics alone on this port (e.g. for probes)",
+    )
+    fleet.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="rate-limit by X-Forwarded-For (only behind your own proxy)",
+    )
     add_endpoint_arguments(parser)
 
 

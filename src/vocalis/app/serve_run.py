@@ -36,8 +36,10 @@ from vocalis.app.timeline import render_html
 from vocalis.providers.base import OperationError, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.session import AgentSession
 from vocalis.transports.base import Transport
 from vocalis.utils.clock import MonotonicClock
+from vocalis.worker import Worker, drain_on
 
 
 def _call_printer(console: Console, number: int, model: LiveTranscript) -> Callable[[], None]:
@@ -80,12 +82,14 @@ class CallHandler:
         endpoint: Endpoint,
         console: Console,
         out: Path | None,
+        on_session: Callable[[AgentSession], None] | None = None,
     ) -> None:
         self.agent = agent
         self.model = model
         self.endpoint = endpoint
         self.console = console
         self.out = out
+        self.on_session = on_session
         self._numbers = itertools.count(1)
 
     async def __call__(self, transport: Transport) -> None:
@@ -104,6 +108,7 @@ class CallHandler:
                 view=view,
                 refresh=refresh,
                 endpoint=self.endpoint,
+                on_session=self.on_session,
             )
         except UsageError as exc:
             self.console.print(f"[red]call {number}: {exc}[/red]")
@@ -127,33 +132,56 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
     from vocalis.transports.twilio import serve_twilio
 
     console = Console(highlight=False)
-    async with open_endpoint(endpoint) as (url, api_key):
+
+    def draining(why: str, running: int) -> None:
+        console.print(
+            f"[bold]draining[/bold] ({why}): no new calls; waiting for {running} running "
+            f"call(s), at most {args.drain_timeout:g} s (signal again to stop now)"
+        )
+
+    worker = Worker(
+        args.max_sessions,
+        drain_timeout_s=args.drain_timeout,
+        trust_forwarded_for=args.trust_proxy,
+        on_drain=draining,
+    )
+    async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
         await probe(model, agent, endpoint)
-        handler = CallHandler(agent, model, endpoint, console, args.out)
+        handler = CallHandler(agent, model, endpoint, console, args.out, on_session=worker.observe)
         served = []
+        admin = None
         try:
             if args.playground or not args.twilio:
-                playground = await serve_playground(handler, args.host, args.port)
+                playground = await serve_playground(handler, args.host, args.port, gate=worker)
                 served.append(playground)
                 console.print(f"playground: open [bold]{playground.url}[/bold]")
             if args.twilio:
                 port = args.twilio_port
                 if port is None:
                     port = args.port + 1 if served and args.port else args.port
-                twilio = await serve_twilio(handler, args.host, port)
+                twilio = await serve_twilio(handler, args.host, port, gate=worker)
                 served.append(twilio)
                 console.print(f'twilio: <Stream url="{twilio.url}"/> (keep the token secret)')
+            if args.admin_port is not None:
+                admin = await worker.serve_admin(args.host, args.admin_port)
+                port = admin.sockets[0].getsockname()[1]
+                console.print(f"admin: http://{args.host}:{port}/metrics")
         except OSError as exc:
             for endpoint_handle in served:
                 await endpoint_handle.aclose()
             raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
-        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; Ctrl-C to stop")
+        limit = f"at most {args.max_sessions} calls at once; " if args.max_sessions else ""
+        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
+        worker.install_signal_handlers()
+        servers = [s.server for s in served] + ([admin] if admin is not None else [])
         try:
-            await asyncio.gather(*(s.serve_forever() for s in served))
+            # Until drained (SIGTERM/Ctrl-C, running calls finished) or the drain timed out.
+            await drain_on(worker, *servers)
         finally:
             for endpoint_handle in served:
                 await endpoint_handle.aclose()
+        console.print("stopped")
     return 0
 
 
@@ -162,6 +190,10 @@ def serve(args: argparse.Namespace) -> int:
     agent = load_agent(args.agent_ref)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
+    if args.max_sessions is not None and args.max_sessions < 1:
+        raise UsageError(f"--max-sessions must be at least 1, got {args.max_sessions}")
+    if args.drain_timeout < 0:
+        raise UsageError(f"--drain-timeout must be >= 0, got {args.drain_timeout:g}")
     try:
         return asyncio.run(_serve(args, agent, endpoint))
     except KeyboardInterrupt:
