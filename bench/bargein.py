@@ -100,6 +100,16 @@ def _truth_word_count(text: str, played_ms: float) -> int | None:
     return None
 
 
+def _message_index(generated: str | None) -> int:
+    """Which scripted message an item is (its transcript may be cut short by the barge-in)."""
+    if not generated:
+        return -1
+    for index, text in enumerate(LONG_RESPONSE):
+        if text.startswith(generated.strip()):
+            return index
+    return -1
+
+
 async def _session_trials(
     agent: VocalisAgent, caller: _Caller, trials: int, rng: random.Random, total_ms: float
 ) -> list[dict[str, Any]]:
@@ -275,10 +285,7 @@ async def run(
                 if first_delta is not None:
                     naive_wall.append(abs((snap.at - first_delta) * 1000.0 - played))
                 item = history.get(seg_id)
-                text_index = -1
-                if item is not None and item.generated_text:
-                    full = item.generated_text
-                    text_index = LONG_RESPONSE.index(full) if full in LONG_RESPONSE else -1
+                text_index = _message_index(item.generated_text if item is not None else None)
                 if item is not None and text_index >= 0:
                     cut_in_message[text_index + 1] = cut_in_message.get(text_index + 1, 0) + 1
                     truth = _truth_word_count(LONG_RESPONSE[text_index], played)

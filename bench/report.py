@@ -43,7 +43,9 @@ def _density(d: dict[str, Any]) -> list[str]:
         "",
         f"Criterion: {d['criterion']}. Sim pace {d['pace']}x, a two-message response every "
         f"{d['period_s']} s per session; sim server in its own process (its CPU shown, it shares "
-        "the 2 cores). `other` = CPU used by anything else on the machine during the window.",
+        "the 2 cores). `sim RTT` = round trip of an immediately answered event on a probe "
+        "connection (a late sim delivers audio late: underruns then start at the provider). "
+        "`other` = CPU used by anything else on the machine during the window.",
         "",
     ]
     header = [
@@ -60,6 +62,7 @@ def _density(d: dict[str, Any]) -> list[str]:
         "marginal MB",
         "agent cores",
         "sim cores",
+        "sim RTT p99 ms",
         "other cores",
         "ok",
     ]
@@ -81,6 +84,7 @@ def _density(d: dict[str, Any]) -> list[str]:
                     p.get("rss_marginal_mb"),
                     p["agent_cpu_cores"],
                     p["sim_cpu_cores"],
+                    (p.get("sim_rtt_ms") or {}).get("p99"),
                     p.get("other_cpu_cores"),
                     "yes" if p["ok"] else "no",
                 ]

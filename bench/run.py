@@ -42,11 +42,11 @@ class Plan:
 
 FULL = Plan(
     timing=density.Timing(warmup_s=3.0, window_s=10.0),
-    vocalis_counts=[1, 10, 25, 50, 100, 200, 300],
-    two_worker_counts=[100, 200, 300, 400],
-    bare_counts=[1, 100, 200, 300],
+    vocalis_counts=[1, 10, 25, 50, 100, 150, 200, 300],
+    two_worker_counts=[100, 150, 200, 300],
+    bare_counts=[1, 100, 150, 200, 300],
     loaded_latency_sessions=100,
-    profile_sessions=100,
+    profile_sessions=50,
     bargein_sessions=25,
     bargein_trials=8,
     growth_minutes=[1.0, 10.0, 60.0],
@@ -102,12 +102,13 @@ async def _density(plan: Plan, scratch: Path, meta: dict[str, Any]) -> dict[str,
 
 async def _loaded_latency(plan: Plan, scratch: Path) -> dict[str, Any]:
     n = plan.loaded_latency_sessions
-    point = await density.run_point("vocalis", n, 1, plan.timing, scratch, instrument=True)
-    bare = await density.run_point("bare", n, 1, plan.timing, scratch, instrument=True)
+    point = await density.measured_point("vocalis", n, 1, plan.timing, scratch, instrument=True)
+    bare = await density.measured_point("bare", n, 1, plan.timing, scratch, instrument=True)
     return {
         "sessions": n,
         "condition": f"{n} concurrent real-time sessions, 1 worker (density load)",
         "lag_p99_ms": point["lag_p99_ms"],
+        "other_cpu_cores": point["other_cpu_cores"],
         "first_delta_to_sink_push_ms": point.get("first_delta_to_sink_push_ms"),
         "baseline_bare_first_delta_to_queue_ms": bare.get("first_delta_to_sink_push_ms"),
         "baseline_bare_lag_p99_ms": bare["lag_p99_ms"],
