@@ -251,6 +251,15 @@ async def test_forwarded_for_is_used_only_when_trusted() -> None:
             async with connect(url, additional_headers={"X-Forwarded-For": "10.0.0.1"}):
                 pass
         assert info.value.response.status_code == 429
+        # A client cannot dodge the limit by prepending its own X-Forwarded-For entry: the
+        # proxy's (last) entry counts.
+        spoofed = {"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(url, additional_headers=spoofed):
+                pass
+        assert info.value.response.status_code == 429
+        async with connect(url, additional_headers={"X-Real-IP": "10.0.0.9"}) as ws:
+            await echo(ws)
 
 
 # --------------------------------------------------------------------------- health, metrics

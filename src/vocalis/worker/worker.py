@@ -213,12 +213,14 @@ class Worker:
 
     def client_key(self, connection: ServerConnection, request: Request) -> str:
         if self.trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For")
-            if forwarded:
-                return forwarded.split(",")[0].strip()
+            # Only what *our* proxy wrote counts: X-Real-IP, else the last X-Forwarded-For
+            # entry (earlier entries come from the client and are trivially spoofed).
             real = request.headers.get("X-Real-IP")
             if real:
                 return real.strip()
+            forwarded = request.headers.get("X-Forwarded-For")
+            if forwarded:
+                return forwarded.split(",")[-1].strip()
         address = connection.remote_address
         if isinstance(address, tuple) and address:
             return str(address[0])
