@@ -193,3 +193,39 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
     answers = [i for i in items if i.get("role") == "assistant"]
     assert len(answers) >= 2 and all(a["played_ms"] > 0 for a in answers[:2])
     assert not (tmp_path / "call-2").exists()  # the refused calls never started
+
+
+def test_workers_share_a_token_from_the_environment() -> None:
+    """Behind a load balancer every worker must accept the same Stream URL."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOCALIS_TOKEN": "fleet-token-123456"}
+    env.pop("OPENAI_API_KEY", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vocalis.cli",
+            "serve",
+            "examples/minimal_agent.py:agent",
+            "--twilio",
+            "--port",
+            "0",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        url = read_until(proc.stdout, r'Stream url="(\S+)"', lines).group(1)
+        assert url.endswith("/twilio/fleet-token-123456")
+        read_until(proc.stdout, r"Ctrl-C to stop", lines)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, "".join(lines)

@@ -21,6 +21,7 @@ examples:
       and point a Twilio <Stream url="wss://YOUR-HOST/twilio"/> at it
 
 Without OPENAI_API_KEY or --realtime-url, an embedded sim-server answers (offline).
+The access token is random per start; set VOCALIS_TOKEN to share one across workers.
 """
 
 

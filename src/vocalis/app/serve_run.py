@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,8 @@ from vocalis.runtime.session import AgentSession
 from vocalis.transports.base import Transport
 from vocalis.utils.clock import MonotonicClock
 from vocalis.worker import Worker, drain_on
+
+TOKEN_ENV = "VOCALIS_TOKEN"
 
 
 def _call_printer(console: Console, number: int, model: LiveTranscript) -> Callable[[], None]:
@@ -139,6 +142,9 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
             f"call(s), at most {args.drain_timeout:g} s (signal again to stop now)"
         )
 
+    # Several workers behind one load balancer must accept the same URL: a shared token from
+    # the environment (never a flag: command lines are visible to every local user).
+    token = os.environ.get(TOKEN_ENV) or None
     worker = Worker(
         args.max_sessions,
         drain_timeout_s=args.drain_timeout,
@@ -153,14 +159,16 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
         admin = None
         try:
             if args.playground or not args.twilio:
-                playground = await serve_playground(handler, args.host, args.port, gate=worker)
+                playground = await serve_playground(
+                    handler, args.host, args.port, token=token, gate=worker
+                )
                 served.append(playground)
                 console.print(f"playground: open [bold]{playground.url}[/bold]")
             if args.twilio:
                 port = args.twilio_port
                 if port is None:
                     port = args.port + 1 if served and args.port else args.port
-                twilio = await serve_twilio(handler, args.host, port, gate=worker)
+                twilio = await serve_twilio(handler, args.host, port, token=token, gate=worker)
                 served.append(twilio)
                 console.print(f'twilio: <Stream url="{twilio.url}"/> (keep the token secret)')
             if args.admin_port is not None:
