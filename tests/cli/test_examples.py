@@ -49,7 +49,7 @@ def test_every_example_runs_offline(tmp_path: Path) -> None:
             "What is the weather in Paris?",
             str(caller),
             "--gap",
-            "4",
+            "1",
         ],
         cwd=REPO,
         check=True,
