@@ -184,6 +184,16 @@ def test_timeline_from_history_and_events() -> None:
     assert tl.states[-1].end_ms == 8000.0
 
 
+def test_never_played_messages_come_from_the_metrics() -> None:
+    """A skipped message is deleted from the history, but the page still shows it."""
+    history = {"items": [i for i in HISTORY["items"] if i["id"] != "a4"]}
+    tl = build_timeline(history, EVENTS)
+    assert [m.item_id for m in tl.messages] == ["u1", "a1", "a2", "u2", "a3", "a4"]
+    skipped = tl.messages[-1]
+    assert skipped.status == "never played" and skipped.generated_ms == 800.0
+    assert skipped.start_ms == 6800.0
+
+
 def test_simulated_caller_spans_take_precedence() -> None:
     tl = build_timeline(HISTORY, EVENTS, caller_speech_ms=[(900.0, 1900.0), (4900.0, 5700.0)])
     assert [m.start_ms for m in tl.messages if m.role == "user"] == [900.0, 4900.0]

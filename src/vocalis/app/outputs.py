@@ -263,7 +263,43 @@ def build_timeline(
     # Calls seen only in events (e.g. history written before their item landed).
     tools += tool_events.values()
     timeline.tools = tools
+    _add_never_played(timeline, events, message_start)
     return timeline
+
+
+def _add_never_played(
+    timeline: Timeline, events: Sequence[dict[str, Any]], starts: dict[str, float]
+) -> None:
+    """Messages the caller never heard are deleted from the history (nothing was heard), but
+    the page should still show that the model generated them: take them from the metrics and
+    place each after the last message of its response."""
+    known = {m.item_id for m in timeline.messages}
+    for e in events:
+        if e.get("type") != "turn_metrics":
+            continue
+        response_id = e.get("response_id")
+        for m in e.get("messages") or []:
+            if not isinstance(m, dict) or m.get("item_id") in known:
+                continue
+            if (_num(m.get("played_ms")) or 0.0) > 0:
+                continue
+            message = TimelineMessage(
+                str(m.get("item_id")),
+                "assistant",
+                "",
+                interrupted=True,
+                played_ms=0.0,
+                generated_ms=_num(m.get("generated_ms")),
+                response_id=None if response_id is None else str(response_id),
+                start_ms=starts.get(str(m.get("item_id"))),
+            )
+            same = [
+                i
+                for i, other in enumerate(timeline.messages)
+                if other.response_id is not None and other.response_id == message.response_id
+            ]
+            timeline.messages.insert(same[-1] + 1 if same else len(timeline.messages), message)
+            known.add(message.item_id)
 
 
 def normalize_history(history: dict[str, Any]) -> dict[str, Any]:
