@@ -11,8 +11,9 @@ from vocalis.runtime.events import ErrorEvent, Interrupted
 
 async def test_s16_rejected_truncate_is_not_fatal() -> None:
     scenario = {
-        # Coarse server accounting: our exact clamp can still be "longer" than the server says.
-        "server": {"truncate_granularity_ms": 50},
+        # Coarse server accounting (300 ms steps, coarser than the client's 50 ms tail margin):
+        # an honest clamp can still be "longer" than the server says.
+        "server": {"truncate_granularity_ms": 300},
         "responses": [
             {
                 "say": "A reply whose audio the server measures coarsely, cut early.",
@@ -30,11 +31,13 @@ async def test_s16_rejected_truncate_is_not_fatal() -> None:
         message = run.playout.pulled[0].message
         await h.until(lambda: message.audio_received_ms >= 770)
         received = math.floor(message.audio_received_ms)
-        server_counts = received - received % 50
-        # Play a whole number of 20 ms frames landing between the server's coarse count and
-        # what we really received: an honest truncate the server will still reject.
+        server_counts = received - received % 300
+        # The client keeps tail cuts on 50 ms steps; play a whole number of 20 ms frames
+        # landing between the server's (coarser) count and that: an honest truncate the
+        # server will still reject.
+        client_safe = received - received % 50
         frames = server_counts // 20 + 1
-        assert server_counts < frames * 20 < received, (server_counts, received)
+        assert server_counts < frames * 20 < client_safe, (server_counts, received)
         await h.play((frames - 1) * 0.02)  # the first frame plays at t=0
         h.start_talking("Sorry.")
         await h.event(Interrupted)

@@ -283,9 +283,10 @@ async def test_client_cancel_with_clamped_truncate_and_delete_instead_of_zero() 
 
 
 async def test_rejected_truncate_is_non_fatal() -> None:
-    # The server measures audio in 50 ms steps: a clamp to received audio can still overshoot.
+    # The server measures audio in 250 ms steps: coarser than the 50 ms tail safety margin
+    # the client applies, so a clamp to received audio can still overshoot.
     scenario = {
-        "server": {"truncate_granularity_ms": 50},
+        "server": {"truncate_granularity_ms": 250},
         "responses": [
             {
                 "say": "A reply whose audio the server measures coarsely.",
@@ -307,8 +308,9 @@ async def test_rejected_truncate_is_non_fatal() -> None:
         assert item is not None
         reported = sim.conversation.reported_audio_ms(item)
         heard = math.floor(message.audio_received_ms) - 1
-        # Deterministic scenario: the server's coarse length is under what we received.
-        assert heard > reported, (reported, message.audio_received_ms)
+        sent = min(heard, heard - heard % 50)
+        # Deterministic scenario: the server's coarse length is under what we will send.
+        assert sent > reported, (reported, message.audio_received_ms)
         await session.truncate(message.item_id, heard)
         error = await reader.wait_type(ProviderError)
         assert error.operation == "truncate" and not error.fatal

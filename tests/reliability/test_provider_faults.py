@@ -171,9 +171,13 @@ async def test_unsolicited_error_event_mid_response(code: str, message: str) -> 
 
 
 async def test_rejected_truncate_is_reported_and_the_session_goes_on() -> None:
-    """The server measures audio coarsely (50 ms steps) and refuses an honest truncate."""
+    """The server measures audio coarser than the client expects and refuses a truncate.
+
+    The client already keeps tail cuts on 50 ms steps (the granularity seen in the field), so
+    the server here counts in 250 ms steps to provoke the rejection.
+    """
     scenario = {
-        "server": {"truncate_granularity_ms": 50},
+        "server": {"truncate_granularity_ms": 300},
         "responses": [
             {
                 "items": [{"say": TWO[0]}, {"say": TWO[1]}],
@@ -191,9 +195,10 @@ async def test_rejected_truncate_is_reported_and_the_session_goes_on() -> None:
         message = run.playout.pulled[0].message
         await h.until(lambda: message.audio_received_ms >= 900)
         received = math.floor(message.audio_received_ms)
-        server_counts = received - received % 50
+        server_counts = received - received % 300
+        client_safe = received - received % 50
         frames = server_counts // 20 + 1
-        assert server_counts < frames * 20 < received
+        assert server_counts < frames * 20 < client_safe, (received, server_counts)
         await h.play((frames - 1) * 0.02)
         h.transport.source.push(speech("Sorry."))
         await h.until(lambda: any(isinstance(e, Interrupted) for e in h.session.event_log))

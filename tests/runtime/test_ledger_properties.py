@@ -4,7 +4,8 @@ A random response (1-4 messages of random length, optional complete or broken to
 "played" back to back on an imaginary clock and interrupted at a random time; the playout
 results a correct transport would report go into `settle_response`. Whatever the draw, the
 heard contract must hold: history text is the heard prefix, every unheard item is deleted,
-no truncate at 0, no truncate beyond the received audio, nothing done to fully played items.
+no truncate at 0, no truncate beyond the received audio, nothing done to fully played
+complete items.
 """
 
 from __future__ import annotations
@@ -167,13 +168,16 @@ def test_ledger_keeps_the_heard_contract(drawn: Drawn) -> None:
             continue
         heard = math.floor(max(0.0, min(outcome.played_ms, outcome.received_ms)))
         if outcome.playout == "full" and heard >= 1:
-            assert ops == []
             item = history[item_id]
             assert isinstance(item, MessageItem)
             if outcome.audio_complete:
+                assert ops == []
                 assert item.text == text and not item.interrupted
             else:
-                # Provider cut the audio: only words with audio are kept, flagged interrupted.
+                # Provider cut the audio: only words with audio are kept, flagged interrupted,
+                # and the provider item is cut at its own audio so its look-ahead text goes too.
+                assert ops == [Truncate(item_id, heard)]
+                assert heard <= outcome.received_ms
                 assert item.interrupted and _is_word_prefix(item.text, text)
         elif outcome.playout == "partial" and heard >= 1:
             assert ops == [Truncate(item_id, heard)]

@@ -13,7 +13,8 @@ Rules (each one is a field bug somewhere else, see docs/heard-contract.md):
 
 * `full` → the message is kept with its whole text; no operation (P3, P8: never truncate a
   message that played to the end). If the provider cut the item's audio short (cancelled or
-  disconnected mid-item), the text is the prefix matching the audio that exists.
+  disconnected mid-item), the text is the prefix matching the audio that exists, and the item
+  is truncated at that audio so the provider drops the transcript that ran ahead of it.
 * `partial` with ≥1 ms audible → kept with the word-boundary prefix of what played,
   `interrupted=True`, and `Truncate(item, floor(min(played_ms, received_ms)))` — clamped to the
   audio the provider actually sent, because the transport clock can run ahead of it (P4, P5, S4).
@@ -175,10 +176,14 @@ def _settle_audio_message(
     if outcome.playout == "full" and ms >= 1:
         # Everything received was played. If the provider stopped the item early (server-side
         # cancel, disconnect) the transcript may still hold words past the audio: keep only
-        # those whose audio exists. No operation: the provider holds exactly that audio.
+        # those whose audio exists, and truncate the provider item at the audio it holds so it
+        # drops that look-ahead transcript too (otherwise the model "remembers" unsaid words).
+        # A completed item that played to the end needs nothing (P3, P8).
         text = outcome.generated_text
+        op: ProviderOp | None = None
         if not outcome.audio_complete:
             text = _heard_text(outcome, min(outcome.played_ms, outcome.received_ms))
+            op = Truncate(outcome.item_id, ms)
         item = MessageItem(
             id=outcome.item_id,
             role="assistant",
@@ -191,7 +196,7 @@ def _settle_audio_message(
             created_at=outcome.created_at,
         )
         verdict = MessageVerdict(outcome.item_id, "full", True, item.text, ms)
-        return item, None, verdict
+        return item, op, verdict
     if outcome.playout == "partial" and ms >= 1:
         text = _heard_text(outcome, ms)
         item = MessageItem(

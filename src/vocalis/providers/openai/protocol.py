@@ -53,6 +53,9 @@ from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
 
+# Granularity of the server's own item-audio accounting (observed, see `truncate`).
+SERVER_AUDIO_STEP_MS = 50
+
 # Errors that can never succeed on retry: reconnecting would loop.
 FATAL_ERROR_CODES = frozenset(
     {
@@ -358,8 +361,21 @@ class OpenAIProtocol:
         still_generating = pid in self._item_response or (
             entry is not None and entry.status == "in_progress"
         )
-        if ms >= math.floor(received) and not still_generating:
+        # Heard to the end of a *completed* item: nothing to do. An item cut short (cancelled,
+        # incomplete) is truncated even at its full received length, because its transcript
+        # may run ahead of its audio and truncation is what drops that text on the server.
+        finished_whole = entry is None or entry.status == "completed"
+        if ms >= math.floor(received) and not still_generating and finished_whole:
             return Skip(f"item {pid} was heard in full")
+        if not still_generating:
+            # The server measures an item's audio coarsely (every length quoted in the field
+            # reports is a multiple of 50 ms, P5/P6): at the tail of a finished item, a cut at
+            # exactly the received length can be "already shorter" on the server. Stay on the
+            # safe side of its length; the cost is < 50 ms at the very end of a message.
+            safe = (math.floor(received) // SERVER_AUDIO_STEP_MS) * SERVER_AUDIO_STEP_MS
+            ms = min(ms, safe)
+            if ms < 1:
+                return self._delete_op(pid)
         op_id = self._register("truncate", item_id=pid)
         return ClientOp(
             op_id,
