@@ -140,7 +140,10 @@ class LiveTranscript:
         line = self.agent_message(item_id)
         line.text = heard_text
         line.played_ms = played_ms
-        line.generated_text = generated_text
+        # The transport's verdict and the history item both report the end of a message, in
+        # either order; only the history knows the generated text, so never erase it.
+        if generated_text is not None:
+            line.generated_text = generated_text
         if not interrupted:
             line.verdict = Verdict.PLAYED
         elif played_ms:
