@@ -151,6 +151,10 @@ def test_endpoint_rule() -> None:
     assert "sk-test" not in openai.describe()
     url = choose_endpoint(ns(realtime_url="ws://127.0.0.1:9/v1/realtime", model="m"), env={})
     assert (url.kind, url.url, url.model) == ("url", "ws://127.0.0.1:9/v1/realtime", "m")
+    local = choose_endpoint(ns(realtime_url="ws://h:1/v1/realtime?model=gpt-realtime-2"), env={})
+    assert local.model == "gpt-realtime-2" and local.api_key == "vocalis-no-key"
+    keyed = choose_endpoint(ns(realtime_url="wss://h/v1/realtime"), env={"OPENAI_API_KEY": "k"})
+    assert keyed.api_key == "k" and keyed.model == DEFAULT_MODEL
     assert choose_endpoint(ns(offline=True), env={"OPENAI_API_KEY": "k"}).kind == "embedded"
 
 

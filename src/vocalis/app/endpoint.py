@@ -15,13 +15,15 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from vocalis.app.errors import UsageError
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
 DEFAULT_MODEL = "gpt-realtime"
 API_KEY_ENV = "OPENAI_API_KEY"
+# Sent to a --realtime-url endpoint when no OPENAI_API_KEY is set (never a real secret).
+LOCAL_PLACEHOLDER_KEY = "vocalis-no-key"
 
 EndpointKind = Literal["url", "openai", "embedded"]
 
@@ -102,7 +104,12 @@ def choose_endpoint(args: argparse.Namespace, env: dict[str, str] | None = None)
     if args.realtime_url and args.offline:
         raise UsageError("--realtime-url and --offline contradict each other: give one")
     if args.realtime_url:
-        return Endpoint("url", _check_url(args.realtime_url), model, api_key)
+        url = _check_url(args.realtime_url)
+        if not args.model:
+            # `?model=` in the URL (as `vocalis sim-server` prints it) names the model.
+            model = parse_qs(urlparse(url).query).get("model", [model])[0]
+        # Local OpenAI-protocol servers (vocalis sim-server included) want *some* bearer token.
+        return Endpoint("url", url, model, api_key or LOCAL_PLACEHOLDER_KEY)
     if api_key and not args.offline and scenario is None:
         return Endpoint("openai", OPENAI_URL, model, api_key)
     return Endpoint("embedded", None, model, None, scenario=scenario, pace=args.pace)
