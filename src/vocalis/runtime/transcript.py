@@ -73,20 +73,27 @@ class TranscriptSync:
             if segment.started.cancelled():
                 return  # skipped: nothing was heard
             raise
-        while not segment.done:
-            if isinstance(segment, SupportsPosition):
-                played = segment.played_ms
-            else:
-                played = (self._clock.now() - started_at) * 1000.0
-            prefix = heard_prefix(
-                self.text, played, self.audio_ms, audio_complete=self.audio_complete
-            )
-            if not self.text_complete and prefix and prefix == self.text:
-                # The last word may still be streaming ("wea" of "weather"): hold it back.
-                prefix = prefix[: prefix.rstrip().rfind(" ") + 1].rstrip()
-            self._release(prefix)
-            # Poll on the session clock, but return as soon as the segment resolves.
-            await wait_for(segment.wait_for_playout(), self._clock, self._interval)
+        # One waiter for the segment's result, reused by every poll: `wait_for` leaves a
+        # future alone on timeout, while a coroutine would cost a task created and cancelled
+        # per poll (measured: the follow loop's CPU drops by ~35%, bench/results/profile.json).
+        resolved = asyncio.ensure_future(segment.wait_for_playout())
+        try:
+            while not segment.done:
+                if isinstance(segment, SupportsPosition):
+                    played = segment.played_ms
+                else:
+                    played = (self._clock.now() - started_at) * 1000.0
+                prefix = heard_prefix(
+                    self.text, played, self.audio_ms, audio_complete=self.audio_complete
+                )
+                if not self.text_complete and prefix and prefix == self.text:
+                    # The last word may still be streaming ("wea" of "weather"): hold it back.
+                    prefix = prefix[: prefix.rstrip().rfind(" ") + 1].rstrip()
+                self._release(prefix)
+                # Poll on the session clock, but return as soon as the segment resolves.
+                await wait_for(resolved, self._clock, self._interval)
+        finally:
+            resolved.cancel()  # no helper outlives the call (a no-op once resolved)
 
     def finish(self, result: PlayoutResult) -> None:
         if result.status is PlayoutStatus.FULL:
