@@ -180,8 +180,9 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
                 await endpoint_handle.aclose()
             raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
         limit = f"at most {args.max_sessions} calls at once; " if args.max_sessions else ""
-        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
+        # Before the ready line: a SIGTERM right after it must drain, not kill.
         worker.install_signal_handlers()
+        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
         servers = [s.server for s in served] + ([admin] if admin is not None else [])
         try:
             # Until drained (SIGTERM/Ctrl-C, running calls finished) or the drain timed out.
