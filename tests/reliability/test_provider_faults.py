@@ -313,7 +313,7 @@ async def test_slow_first_byte_beyond_the_thinking_timeout_still_plays() -> None
     timeout: `thinking` ends, the late reply still plays and lands in the history."""
     scenario = {
         "responses": [
-            {"say": FIRST, "faults": [{"kind": "slow_first_byte", "seconds": 0.5}]},
+            {"say": FIRST, "faults": [{"kind": "slow_first_byte", "seconds": 2.0}]},
             {"say": "Second."},
         ]
     }
@@ -321,7 +321,8 @@ async def test_slow_first_byte_beyond_the_thinking_timeout_still_plays() -> None
         h.say("Hello?")
         await h.until(lambda: bool(h.user_messages()))
         await h.until(lambda: h.session.agent_state == "thinking")
-        await h.play(TRANSCRIBED.stall_timeout_s + 0.5)
+        await h.play(TRANSCRIBED.stall_timeout_s + 0.5)  # far less than 2 s of wall time
+        assert not h.runs, "the reply came before the clock ran past the timeout"
         assert h.session.agent_state == "listening"
         run = await h.response(0, generated=False)
         await h.finish(run)
