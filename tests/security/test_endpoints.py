@@ -242,3 +242,31 @@ async def test_twilio_valid_stream_is_accepted() -> None:
         await ws.send(json.dumps({"event": "stop", "stop": {}}))
         code, _ = await closed_with(ws)
         assert code == 1000
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+@pytest.mark.parametrize("which", ["playground", "twilio"])
+async def test_connection_attempts_are_rate_limited(which: str) -> None:
+    """Behind the fleet worker (as `vocalis serve` runs them), a burst of attempts from one
+    address — here token guesses — is followed by 429 even for the right token."""
+    from vocalis.worker import Worker
+
+    calls = Calls()
+    async with Worker(attempt_burst=4, attempts_per_s=0.01) as worker:
+        if which == "playground":
+            endpoint = await serve_playground(calls, port=0, token=TOKEN, gate=worker)
+        else:
+            endpoint = await serve_twilio(calls, port=0, token=TOKEN, gate=worker)
+        async with endpoint:
+            base = f"ws://127.0.0.1:{endpoint.port}"
+            origin = f"http://127.0.0.1:{endpoint.port}"
+            good = f"{base}/ws?token={TOKEN}" if which == "playground" else endpoint.url
+            bad = f"{base}/ws?token=guess" if which == "playground" else f"{base}/twilio/guess"
+            for _ in range(4):
+                status, _ = await refused_status(bad, origin=origin)
+                assert status == 403
+            status, body = await refused_status(good, origin=origin)
+            assert status == 429 and b"Too Many Requests" in body
+            assert calls.started == 0
