@@ -30,7 +30,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -40,6 +40,9 @@ from vocalis.worker.admission import Admission, Lease, Refusal
 from vocalis.worker.lag import LoopLagMonitor
 from vocalis.worker.metrics import CONTENT_TYPE, ErrorCounters, render_metrics
 from vocalis.worker.ratelimit import AttemptLimiter
+
+if TYPE_CHECKING:
+    from vocalis.runtime.session import AgentSession
 
 __all__ = ["ADMIN_PATHS", "Handler", "ProcessRequest", "Worker"]
 
@@ -202,7 +205,7 @@ class Worker:
 
     # ================================================================= calls
 
-    def observe(self, session: Any) -> None:
+    def observe(self, session: AgentSession) -> None:
         """Count a call's errors (`ErrorEvent`s of an `AgentSession`) in `/metrics`."""
         from vocalis.runtime.events import ErrorEvent
 
