@@ -9,6 +9,7 @@ gives an unbounded async iterator for apps that prefer `async for` (e.g. forward
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
@@ -166,11 +167,13 @@ E = TypeVar("E", bound=SessionEvent)
 class EventEmitter:
     """Typed fan-out of session events to callbacks and streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_limit: int | None = 4096) -> None:
         self._callbacks: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._streams: list[Channel[SessionEvent]] = []
-        # Every event, in order (cheap; the session is human-paced). Tests and reports use it.
-        self.log: list[SessionEvent] = []
+        # The most recent events, in order (tests and reports read it). Bounded so that a
+        # long call does not grow without end (the soak saw it among the per-call growth);
+        # subscribers (`on`, `stream`) see every event regardless.
+        self.log: deque[SessionEvent] = deque(maxlen=log_limit)
 
     def on(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
         """Subscribe; returns a function that unsubscribes."""

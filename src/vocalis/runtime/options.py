@@ -40,6 +40,7 @@ class AgentSessionOptions:
     turn_detection: the provider's turn detection (server VAD by default). `None` or
         `"local"` turns it off on the provider; vocalis then runs a local energy VAD to detect
         caller speech, interrupt, commit the turn and request the reply.
+    event_log_limit: how many recent events `event_log` keeps (subscribers see all of them).
     stall_timeout_s: a response that produces nothing (no message, audio, text or call) for
         this long is cancelled and the session returns to listening (P15-P18: the agent
         stuck "speaking" until the caller says "hello?").
@@ -64,6 +65,8 @@ class AgentSessionOptions:
     transcript_interval_s: float = 0.1
     input_transcription_model: str | None = None
     say_instructions: str = "Say exactly: {text}"
+    # How many recent events `AgentSession.event_log` keeps (None: all; a long call then grows).
+    event_log_limit: int | None = 4096
 
     @property
     def server_turn_detection(self) -> TurnDetection | None:

@@ -86,7 +86,7 @@ class AgentSession:
         self.transport = transport
         self.clock: Clock = clock or MonotonicClock()
         self.options = options or AgentSessionOptions()
-        self._emitter = EventEmitter()
+        self._emitter = EventEmitter(self.options.event_log_limit)
         self._owner = TaskOwner("session", on_error=self._task_failed)
         self._history = History()
         self._states = StateTracker(self.clock, self._emitter.emit, self._emitter.emit)
