@@ -20,9 +20,10 @@ import pytest
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
+from vocalis.conversation.heard import heard_prefix
+from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import PlayoutResult, PlayoutStatus
 from vocalis.transports.playground import PlaygroundTransport, serve_playground
-from vocalis.transports.transcript import TranscriptSynchronizer
 
 pytestmark = pytest.mark.browser
 
@@ -113,21 +114,31 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
             seg2 = sink.begin_segment("msg_2", 24000)
             syncs = []
             for seg, clip in ((seg1, first), (seg2, second)):
-                sync = TranscriptSynchronizer(seg, text, transport.clock)
-                sync.push_text(clip.text)
-                sync.end_text()
-                sync.set_word_timings(clip.words)
+                sync = TranscriptSync(seg.id, text, transport.clock, interval=0.04)
+                sync.add_text(clip.text)
+                sync.text_complete = True
+                sync.word_timings = clip.words
                 for chunk in np.array_split(clip.samples, 9):
                     seg.push(chunk)
-                    sync.push_audio_ms(chunk.shape[0] / 24)
+                    sync.audio_ms += chunk.shape[0] / 24
                 seg.end()
-                sync.end_audio()
-                syncs.append(asyncio.create_task(sync.run()))
+                sync.audio_complete = True
+                syncs.append((sync, asyncio.create_task(sync.follow(seg))))
             # 3. Barge-in once ~1.2 s of the second message has been played by the page.
             await until(lambda: seg2.played_ms >= 1200)
             sink.clear()
             r1, r2 = await seg1.wait_for_playout(), await seg2.wait_for_playout()
-            heard1, heard2 = await syncs[0], await syncs[1]
+            heard: list[str] = []
+            # What the runtime does after playout: the verdict with the ledger's heard text.
+            for (sync, follow), result, clip in ((syncs[0], r1, first), (syncs[1], r2, second)):
+                await follow
+                sync.finish(result)
+                words = heard_prefix(
+                    clip.text, result.played_ms, clip.duration_ms, word_timings=clip.words
+                )
+                text.agent_segment_ended(result.segment_id, result, words)
+                heard.append(words)
+            heard1, heard2 = heard
             text.agent_state("listening")
             typed = await asyncio.wait_for(anext(transport.text_in()), 20)
             text.notice(f"you typed: {typed}")

@@ -22,12 +22,26 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 # espeak/gpt voices speak ~15-18 characters per second; 55 ms/char is on the fast side, which
 # keeps the estimate for incomplete audio conservative only when text really ran ahead.
 DEFAULT_MS_PER_CHAR = 55.0
 
 _WORD = re.compile(r"\S+")
+
+
+class TimedWord(Protocol):
+    """Anything with a word's audio span: `WordTiming` here, `vocalis.audio.espeak.WordTiming`.
+
+    Timings are matched to the whitespace-separated words of the text, in order.
+    """
+
+    @property
+    def start_ms(self) -> float: ...
+
+    @property
+    def end_ms(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +63,7 @@ def heard_word_count(
     played_ms: float,
     audio_ms: float,
     *,
-    word_timings: Sequence[WordTiming] | None = None,
+    word_timings: Sequence[TimedWord] | None = None,
     audio_complete: bool = True,
     ms_per_char: float = DEFAULT_MS_PER_CHAR,
 ) -> int:
@@ -99,7 +113,7 @@ def heard_prefix(
     played_ms: float,
     audio_ms: float,
     *,
-    word_timings: Sequence[WordTiming] | None = None,
+    word_timings: Sequence[TimedWord] | None = None,
     audio_complete: bool = True,
     ms_per_char: float = DEFAULT_MS_PER_CHAR,
 ) -> str:

@@ -4,17 +4,21 @@ Providers send the transcript ahead of the audio (often by seconds, S11); showin
 arrival tells the caller's screen words the caller never heard (P1). `TranscriptSync` releases
 the word-boundary prefix that matches the segment's playback position — the same
 `heard_prefix` estimate the ledger stores in history — so the UI, the history and the
-provider's truncated item agree. (`vocalis.transports.transcript.TranscriptSynchronizer` does
-the same for transports; the runtime keeps this smaller variant because the segment's final
-verdict must come from the ledger, which also knows the provider's received audio.)
+provider's truncated item agree.
+
+It is the only transcript synchronizer in vocalis. It lives in the runtime, not in the
+transports, because the runtime is what feeds it (text deltas, received audio) and because an
+interrupted segment's final heard text and verdict come from the ledger, which also knows how
+much audio the provider sent; transports only receive the words (`TextSink.agent_text`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from vocalis.conversation.heard import heard_prefix
+from vocalis.conversation.heard import TimedWord, heard_prefix
 from vocalis.runtime.tasks import wait_for
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
 from vocalis.utils.clock import Clock
@@ -29,7 +33,14 @@ class SupportsPosition(Protocol):
 
 
 class TranscriptSync:
-    """Per-segment word release, polled on the session clock every `interval` seconds."""
+    """Per-segment word release, polled on the session clock every `interval` seconds.
+
+    Fed by its owner: `add_text()` deltas, `audio_ms` (audio received so far),
+    `audio_complete` / `text_complete`, and optionally `word_timings` (provider or TTS word
+    spans; without them positions are estimated, about one word off). `follow(segment)`
+    releases words while the segment plays; `finish(result)` releases the rest of a fully
+    played segment (a cut one keeps exactly what was released: the ledger has the last word).
+    """
 
     def __init__(
         self,
@@ -47,6 +58,7 @@ class TranscriptSync:
         self.audio_ms = 0.0
         self.audio_complete = False
         self.text_complete = False
+        self.word_timings: Sequence[TimedWord] | None = None
         self.released = ""
 
     def add_text(self, delta: str) -> None:
@@ -84,7 +96,11 @@ class TranscriptSync:
                 else:
                     played = (self._clock.now() - started_at) * 1000.0
                 prefix = heard_prefix(
-                    self.text, played, self.audio_ms, audio_complete=self.audio_complete
+                    self.text,
+                    played,
+                    self.audio_ms,
+                    word_timings=self.word_timings,
+                    audio_complete=self.audio_complete,
                 )
                 if not self.text_complete and prefix and prefix == self.text:
                     # The last word may still be streaming ("wea" of "weather"): hold it back.

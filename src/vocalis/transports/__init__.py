@@ -18,7 +18,6 @@ from vocalis.transports.base import (
 from vocalis.transports.clocked import ClockedAudioSink, ClockedSegment
 from vocalis.transports.file import FileTransport, StereoRecorder, WavInputError, load_input_wav
 from vocalis.transports.memory import MemoryAudioSource, MemoryTextSink, MemoryTransport
-from vocalis.transports.transcript import TranscriptSynchronizer, heard_prefix
 
 __all__ = [
     "AudioSink",
@@ -34,9 +33,7 @@ __all__ = [
     "PlayoutStatus",
     "StereoRecorder",
     "TextSink",
-    "TranscriptSynchronizer",
     "Transport",
     "WavInputError",
-    "heard_prefix",
     "load_input_wav",
 ]
