@@ -180,3 +180,39 @@ async def test_drop_after_response_done_fires_between_turns() -> None:
         session = await server.wait_for_session()
         await session.wait_for(lambda s: s.closed)
         assert session.close_code == 1006
+
+
+async def _answer_after_reconnect(scenario: dict[str, Any]) -> tuple[list[str], str]:
+    """First connection: response.create hits the drop. Second: what does the script answer?"""
+    async with SimServer(scenario=scenario) as server:
+        async with open_client(server) as client:
+            await client.send("response.create")
+            with pytest.raises(ConnectionClosedError):
+                while True:
+                    await client.recv()
+        async with open_client(server) as client:
+            await client.send("response.create")
+            done = await client.until("response.done")
+            transcript = done["response"]["output"][0]["content"][0]["transcript"]
+        notes = [n for s in server.sessions for n in s.notes if "fault" in n]
+        return notes, transcript
+
+
+SCRIPT_WITH_DROP = {
+    "responses": [
+        {"say": LINE, "faults": [{"kind": "drop", "after_event": "response.output_item.added"}]},
+        {"say": "The second scripted answer."},
+    ]
+}
+
+
+async def test_server_scoped_script_continues_after_reconnect_and_faults_fire_once() -> None:
+    scenario = {**SCRIPT_WITH_DROP, "server": {"script_scope": "server"}}
+    notes, transcript = await _answer_after_reconnect(scenario)
+    assert transcript == "The second scripted answer."
+    assert len(notes) == 1  # the drop fired on the first connection only
+
+
+async def test_connection_scoped_script_restarts_on_every_connection() -> None:
+    with pytest.raises(ConnectionClosedError):  # the second connection replays the drop
+        await _answer_after_reconnect(SCRIPT_WITH_DROP)

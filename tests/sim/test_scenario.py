@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from vocalis.sim.brain import Brain, PlannedCall, PlannedMessage, render, say_exactly
+from vocalis.sim.brain import (
+    Brain,
+    PlannedCall,
+    PlannedMessage,
+    ScriptCursor,
+    render,
+    say_exactly,
+)
 from vocalis.sim.conversation import Item
 from vocalis.sim.scenario import FunctionCallSpec, MessageSpec, Scenario, load_scenario
 
@@ -128,3 +135,26 @@ def test_tool_choice_none_skips_calls() -> None:
     )
     assert [type(i).__name__ for i in plan.items] == ["PlannedMessage"]
     assert plan.notes == ("skipped call 'get_weather': tool not available",)
+
+
+def test_a_shared_cursor_is_one_script_for_all_brains() -> None:
+    scenario = Scenario.model_validate(
+        {"responses": [{"user_transcript": "one", "say": "a"}, {"say": "b"}]}
+    )
+    cursor = ScriptCursor(scenario)
+    first, second = Brain(scenario, cursor), Brain(scenario, cursor)
+
+    def answer(brain: Brain) -> str:
+        plan = brain.plan(
+            instructions=None, out_of_band=False, items=[], tools=[], tool_choice="auto"
+        )
+        item = plan.items[0]
+        assert isinstance(item, PlannedMessage)
+        return item.text
+
+    assert first.take_user_transcript() == "one"
+    assert second.take_user_transcript() is None  # handed out once per script, not per brain
+    assert (answer(first), answer(second)) == ("a", "b")
+    assert answer(first) == scenario.brain.sentences[0]
+    assert answer(second) == scenario.brain.sentences[1]  # the round robin is shared too
+    assert answer(Brain(scenario)) == "a"  # an own cursor starts from the top

@@ -125,14 +125,29 @@ def _tool_names(tools: list[dict[str, Any]], tool_choice: Any) -> set[str]:
     return names
 
 
-class Brain:
-    """Per-session answer source: owns the session's copy of the scripted queue."""
+class ScriptCursor:
+    """How far a scenario's script has been consumed: the queue of scripted responses not yet
+    used, whose ``user_transcript`` was already handed out, and the round robin position.
+
+    One cursor per connection (``server.script_scope: connection``, each conversation plays
+    the script from the top) or one shared by every connection of a server (``server``: a
+    client that reconnects continues the script, and every scripted fault fires once per
+    server). The cursor is mutated only from the server's event loop, so sharing needs no lock.
+    """
 
     def __init__(self, scenario: Scenario) -> None:
+        self.queue: deque[tuple[int, ResponseSpec]] = deque(enumerate(scenario.responses))
+        self.round_robin = 0
+        self.transcript_taken = -1
+
+
+class Brain:
+    """Per-session answer source over a :class:`ScriptCursor` (its own, or the server's)."""
+
+    def __init__(self, scenario: Scenario, cursor: ScriptCursor | None = None) -> None:
         self._scenario = scenario
-        self._queue: deque[tuple[int, ResponseSpec]] = deque(enumerate(scenario.responses))
-        self._round_robin = 0
-        self._transcript_taken = -1
+        self._cursor = cursor if cursor is not None else ScriptCursor(scenario)
+        self._queue = self._cursor.queue
 
     @property
     def remaining(self) -> int:
@@ -143,9 +158,9 @@ class Brain:
         if not self._queue:
             return None
         index, spec = self._queue[0]
-        if spec.user_transcript is None or index == self._transcript_taken:
+        if spec.user_transcript is None or index == self._cursor.transcript_taken:
             return None
-        self._transcript_taken = index
+        self._cursor.transcript_taken = index
         return spec.user_transcript
 
     def plan(
@@ -202,6 +217,6 @@ class Brain:
             return ResponsePlan((PlannedMessage(text),), source="brain:tool_followup")
         if brain.echo and last is not None and last.role == "user" and user:
             return ResponsePlan((PlannedMessage(brain.echo_prefix + user),), source="brain:echo")
-        sentence = brain.sentences[self._round_robin % len(brain.sentences)]
-        self._round_robin += 1
+        sentence = brain.sentences[self._cursor.round_robin % len(brain.sentences)]
+        self._cursor.round_robin += 1
         return ResponsePlan((PlannedMessage(sentence),), source="brain:round_robin")

@@ -148,6 +148,11 @@ class ResponseSpec(_Model):
 class ServerSpec(_Model):
     """Connection-level behaviour."""
 
+    # connection: every connection plays the script from the top (independent conversations,
+    # e.g. concurrent benchmark sessions). server: one script for the whole server, so a client
+    # that reconnects continues where its previous connection stopped and each scripted fault
+    # fires once per server (reconnect tests).
+    script_scope: Literal["connection", "server"] = "connection"
     on_connect_delay_s: float = 0.0
     session_max_seconds: float | None = None
     truncate_granularity_ms: int = 1

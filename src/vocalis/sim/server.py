@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from vocalis.sim import errors
+from vocalis.sim.brain import ScriptCursor
 from vocalis.sim.log import EventLog
 from vocalis.sim.scenario import Scenario, load_scenario
 from vocalis.sim.session import Abort, Close, SimSession
@@ -117,6 +118,8 @@ class SimServer:
         self.max_closed_sessions = max_closed_sessions
         self.sessions: list[SimSession] = []
         self.connections = 0  # connections accepted so far
+        # server.script_scope "server": one script cursor shared by every connection.
+        self._script = ScriptCursor(scenario) if scenario.server.script_scope == "server" else None
         self._log: EventLog | None = None
         self._server: Server | None = None
         self._new_session = asyncio.Event()
@@ -216,6 +219,7 @@ class SimServer:
             pace=self.pace,
             log=self._log,
             session_max_seconds=self.session_max_seconds,
+            script=self._script,
         )
         self.sessions.append(session)
         self.connections += 1

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vocalis.sim import errors
-from vocalis.sim.brain import Brain
+from vocalis.sim.brain import Brain, ScriptCursor
 from vocalis.sim.conversation import Conversation, Item
 from vocalis.sim.faults import FaultTracker
 from vocalis.sim.ids import IdFactory
@@ -116,6 +116,7 @@ class SimSession:
         pace: float = 0.0,
         log: EventLog | None = None,
         session_max_seconds: float | None = None,
+        script: ScriptCursor | None = None,
     ) -> None:
         self.index = index
         self.scenario = scenario
@@ -134,7 +135,7 @@ class SimSession:
             )
         )
         self.conversation = Conversation(truncate_granularity_ms=server.truncate_granularity_ms)
-        self.brain = Brain(scenario)
+        self.brain = Brain(scenario, script)
         self.input = InputBuffer(bytes_per_ms(self.config.input_format))
         td = self.config.turn_detection
         self.detector = TurnDetector(td, self.config.input_format["type"], 0.0) if td else None
