@@ -76,6 +76,8 @@ def test_json_and_shorthands(tmp_path: Path) -> None:
         {"responses": [{"say": "x", "faults": [{"kind": "drop"}]}]},  # no position
         {"responses": [{"say": "x", "faults": [{"kind": "explode", "after_event": "x"}]}]},
         {"responses": [{"say": "x", "ordering": "random"}]},
+        {"responses": [{"items": [{"say": "x", "leading_silence_ms": -1}]}]},
+        {"server": {"script_scope": "global"}},
     ],
 )
 def test_invalid_scenarios_are_rejected(data: dict[str, object]) -> None:

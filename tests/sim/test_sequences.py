@@ -285,3 +285,25 @@ async def test_tool_output_fills_the_next_scripted_answer() -> None:
         done = await client.until("response.done")
     transcript = done["response"]["output"][0]["content"][0]["transcript"]
     assert transcript == 'It is 7 degrees, raw {"temp_c": 7}.'
+
+
+async def test_leading_silence_comes_first_in_chunks_of_its_own() -> None:
+    """S26: the first audible delta is preceded by exactly ``leading_silence_ms`` of silence."""
+    plain = speak(ANSWER, OPENAI_VOICES["marin"], "audio/pcm", 1.0, 0)
+    scenario = {"responses": [{"items": [{"say": ANSWER, "leading_silence_ms": 100}]}]}
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await client.until("response.done")
+    chunks = [base64.b64decode(e["delta"]) for e in client.of_type("response.output_audio.delta")]
+    silent = 0
+    for chunk in chunks:
+        if any(chunk):
+            break
+        silent += len(chunk)
+    assert silent == 100 * 48  # a chunk boundary exactly where the speech starts
+    assert any(chunks[len([c for c in chunks if not any(c)])][: 20 * 48])  # audible at once
+    assert sum(map(len, chunks)) == len(plain.audio) + 100 * 48
+    # Word timings count from the item's start (truncation keeps words by them).
+    item = server.sessions[0].conversation.items[0]
+    assert item.words[0].start_ms == plain.words[0].start_ms + 100
+    assert item.text == ANSWER and item.audio_ms == plain.duration_ms + 100

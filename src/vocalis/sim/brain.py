@@ -34,6 +34,7 @@ class PlannedMessage:
     text: str
     phase: str | None = None
     voice: str | None = None
+    leading_silence_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,9 @@ class Brain:
         for item in spec.items:
             if isinstance(item, MessageSpec):
                 text = render(item.text, output=output, user=user)
-                planned.append(PlannedMessage(text, item.phase, item.voice))
+                planned.append(
+                    PlannedMessage(text, item.phase, item.voice, item.leading_silence_ms)
+                )
             elif isinstance(item, FunctionCallSpec):
                 if item.name not in available:
                     notes.append(f"skipped call {item.name!r}: tool not available")

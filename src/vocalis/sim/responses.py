@@ -152,10 +152,11 @@ class ResponseRun:
         )
         return _Out(index, planned, item)
 
-    def _speech_key(self, planned: PlannedMessage) -> tuple[str, VoiceParams, str, float, int]:
+    def _speech_key(self, planned: PlannedMessage) -> tuple[str, VoiceParams, str, float, int, int]:
         voice: VoiceParams = voice_for(self.ctx.voice, planned.voice)
         seed = _stable_seed(self.ctx.seed, planned.text)
-        return planned.text, voice, self.ctx.output_format["type"], self.ctx.speed, seed
+        fmt = self.ctx.output_format["type"]
+        return planned.text, voice, fmt, self.ctx.speed, seed, planned.leading_silence_ms
 
     @property
     def needs_synthesis(self) -> bool:

@@ -42,6 +42,9 @@ class MessageSpec(_Model):
     text: str
     phase: str | None = None
     voice: str | None = Field(default=None, description="espeak voice overriding the session's")
+    # Digital silence streamed before the speech (audio output only): latency tests can tell
+    # "first audio byte" from "first audible audio" (field problem S26).
+    leading_silence_ms: int = Field(default=0, ge=0, le=60000)
 
 
 class FunctionCallSpec(_Model):

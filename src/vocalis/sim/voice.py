@@ -118,13 +118,21 @@ def _encode(samples: np.ndarray[Any, np.dtype[np.int16]], fmt_type: str) -> byte
 
 
 _CACHE_SIZE = 512
-_cache: OrderedDict[tuple[str, VoiceParams, str, float, int], Speech] = OrderedDict()
+_Key = tuple[str, VoiceParams, str, float, int, int]
+_cache: OrderedDict[_Key, Speech] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def cached(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech | None:
+def cached(
+    text: str,
+    voice: VoiceParams,
+    fmt_type: str,
+    speed: float,
+    seed: int,
+    leading_silence_ms: int = 0,
+) -> Speech | None:
     """The cached rendering, or ``None`` if :func:`speak` would have to synthesize."""
-    key = (text, voice, fmt_type, speed, seed)
+    key = (text, voice, fmt_type, speed, seed, leading_silence_ms)
     with _cache_lock:
         speech = _cache.get(key)
         if speech is not None:
@@ -132,39 +140,72 @@ def cached(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int
         return speech
 
 
-def speak(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech:
+def speak(
+    text: str,
+    voice: VoiceParams,
+    fmt_type: str,
+    speed: float,
+    seed: int,
+    leading_silence_ms: int = 0,
+) -> Speech:
     """Synthesize ``text`` and prepare it for streaming (LRU-cached; thread-safe, so it can run
-    in a worker thread while the event loop keeps serving other sessions)."""
-    speech = cached(text, voice, fmt_type, speed, seed)
+    in a worker thread while the event loop keeps serving other sessions).
+
+    ``leading_silence_ms`` of digital silence come first, in chunks of their own (so the first
+    non-silent delta starts exactly after them); word timings count from the item's start.
+    """
+    key = (text, voice, fmt_type, speed, seed, leading_silence_ms)
+    speech = cached(*key)
     if speech is None:
-        speech = _render(text, voice, fmt_type, speed, seed)
+        speech = _render(*key)
         with _cache_lock:
-            _cache[(text, voice, fmt_type, speed, seed)] = speech
+            _cache[key] = speech
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     return speech
 
 
-def _render(text: str, voice: VoiceParams, fmt_type: str, speed: float, seed: int) -> Speech:
+def _chunks(audio: bytes, bpm: float, start_ms: int, total_ms: int, seed: int) -> list[AudioChunk]:
+    """Chunks of ``total_ms`` from ``start_ms`` of ``audio`` (whole ms, so on sample bounds)."""
+    chunks: list[AudioChunk] = []
+    at_ms = start_ms
+    for size in chunk_durations(total_ms, seed):
+        position = int(at_ms * bpm)
+        nbytes = int(size * bpm)
+        piece = audio[position : position + nbytes]
+        chunks.append(AudioChunk(float(at_ms), float(size), nbytes, b64encode_bytes(piece)))
+        at_ms += size
+    return chunks
+
+
+def _render(
+    text: str,
+    voice: VoiceParams,
+    fmt_type: str,
+    speed: float,
+    seed: int,
+    leading_silence_ms: int = 0,
+) -> Speech:
     rate = 24000 if fmt_type == "audio/pcm" else 8000
     wpm = max(80, min(450, round(voice.words_per_minute * speed)))
     clip = synthesize(
         text, voice=voice.espeak_voice, words_per_minute=wpm, pitch=voice.pitch, sample_rate=rate
     )
-    audio = _encode(clip.samples, fmt_type)
+    lead = max(0, int(leading_silence_ms))
+    samples = clip.samples
+    if lead:
+        samples = np.concatenate([np.zeros(rate * lead // 1000, dtype=np.int16), samples])
+    audio = _encode(samples, fmt_type)
     bpm = 48.0 if fmt_type == "audio/pcm" else 8.0
     total_ms = int(len(audio) // bpm)
     audio = audio[: int(total_ms * bpm)]  # whole milliseconds, so chunks align on samples
-    chunks: list[AudioChunk] = []
-    position = 0
-    for size in chunk_durations(total_ms, seed):
-        nbytes = int(size * bpm)
-        piece = audio[position : position + nbytes]
-        chunks.append(AudioChunk(position / bpm, float(size), nbytes, b64encode_bytes(piece)))
-        position += nbytes
-    timings = [(w.start_ms, w.end_ms) for w in clip.words]
+    chunks = _chunks(audio, bpm, 0, lead, seed ^ 0x5EED) + _chunks(
+        audio, bpm, lead, total_ms - lead, seed
+    )
+    timings = [(lead + w.start_ms, lead + w.end_ms) for w in clip.words]
     if len(timings) != len(_TOKEN_RE.findall(text)):  # defensive: never misalign the transcript
-        timings = _spread(len(_TOKEN_RE.findall(text)), float(total_ms))
+        spread = _spread(len(_TOKEN_RE.findall(text)), float(total_ms - lead))
+        timings = [(lead + start, lead + end) for start, end in spread]
     words = tuple(split_words(text, timings))
     return Speech(text, audio, bpm, float(total_ms), words, tuple(chunks))
 
