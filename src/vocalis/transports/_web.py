@@ -1,13 +1,19 @@
-"""Shared bits of the network transports: access tokens and a served-endpoint handle.
+"""Shared bits of the network transports: tokens, serving, and one call's socket lifetime.
 
 Why it exists: both endpoints (browser playground, Twilio) are reachable from the network and
 start a paid realtime session per connection, so each requires a random token in its URL; the
-check is constant-time and the token never appears in a log line or an error message.
+check is constant-time and the token never appears in a log line or an error message. Both
+also run a call the same way — a reader task applying inbound messages (a protocol violation
+closes with 1008), a writer task draining the `Outbox`, and a teardown that flushes what the
+call queued (a goodbye, a `clear`) before closing — so that lives here once (`run_socket_call`,
+`serve_endpoint`), and each endpoint keeps only its own protocol and access rules.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import contextlib
 import hmac
 import logging
 import re
@@ -18,8 +24,11 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+
+from vocalis.transports.base import Transport
 
 _TOKEN_QUERY = re.compile(r"token=[^&\s]*")
 
@@ -27,8 +36,11 @@ __all__ = [
     "ConnectionGate",
     "Outbox",
     "ServedEndpoint",
+    "SocketTransport",
     "TokenRedactingLogger",
     "new_token",
+    "run_socket_call",
+    "serve_endpoint",
     "split_token",
     "token_ok",
 ]
@@ -188,3 +200,135 @@ class Outbox:
         batch = list(self._items)
         self._items.clear()
         return batch
+
+
+# How long the teardown waits for the writer to flush what the call queued.
+_FLUSH_TIMEOUT_S = 5.0
+
+
+class SocketTransport(Transport):
+    """A call over one WebSocket: the writer's `Outbox` and the hang-up signal.
+
+    Subclasses release their own parts in `_on_hang_up()` (close the caller audio, resolve
+    the sink from what the far end reported); `hang_up()` is idempotent.
+    """
+
+    def __init__(self) -> None:
+        self.outbox = Outbox()
+        self._hung_up = asyncio.Event()
+
+    @abc.abstractmethod
+    def _on_hang_up(self) -> None:
+        """The call is over: end the caller audio and resolve every pending segment."""
+
+    def hang_up(self) -> None:
+        """The call ended (the caller hung up, or the socket closed)."""
+        self._on_hang_up()
+        self._hung_up.set()
+
+    @property
+    def hung_up(self) -> bool:
+        return self._hung_up.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._hung_up.wait()
+
+
+async def _write(ws: ServerConnection, outbox: Outbox) -> None:
+    while (batch := await outbox.next_batch()) is not None:
+        for message in batch:
+            await ws.send(message)
+
+
+async def _read(
+    ws: ServerConnection,
+    call: SocketTransport,
+    handle: Callable[[str | bytes], None],
+    protocol_error: type[Exception],
+    log: logging.Logger,
+    label: str,
+) -> None:
+    try:
+        async for raw in ws:
+            handle(raw)
+            if call.hung_up:
+                return
+    except protocol_error as exc:
+        log.warning("%s: closing on protocol error: %s", label, exc)
+        await ws.close(1008, str(exc)[:120])
+    except ConnectionClosed:
+        pass
+    finally:
+        call.hang_up()
+
+
+async def run_socket_call(
+    ws: ServerConnection,
+    call: SocketTransport,
+    handle: Callable[[str | bytes], None],
+    body: Callable[[], Awaitable[None]],
+    *,
+    protocol_error: type[Exception],
+    log: logging.Logger,
+    label: str,
+) -> None:
+    """Run one call on `ws`: read with `handle`, write the outbox, `await body()`, tear down.
+
+    `handle` applies one inbound message and raises `protocol_error` on a violation (the
+    socket closes with 1008 and a short reason; the label, never the token, is logged). When
+    `body` returns or fails, what the call queued is flushed (bounded), both tasks end, the
+    call is hung up and the socket closed — nothing outlives the connection.
+    """
+    reader = asyncio.create_task(
+        _read(ws, call, handle, protocol_error, log, label), name=f"{label}-read"
+    )
+    writer = asyncio.create_task(_write(ws, call.outbox), name=f"{label}-write")
+    try:
+        await body()
+    finally:
+        call.outbox.close()
+        with contextlib.suppress(ConnectionClosed, TimeoutError):
+            async with asyncio.timeout(_FLUSH_TIMEOUT_S):
+                await writer
+        writer.cancel()
+        reader.cancel()
+        for task in (reader, writer):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await task
+        call.hang_up()
+        await ws.close()
+
+
+async def serve_endpoint(
+    handler: ConnectionHandler,
+    process_request: ProcessRequest,
+    host: str,
+    port: int,
+    *,
+    secret: str,
+    logger_name: str,
+    max_message_bytes: int,
+    gate: ConnectionGate | None = None,
+) -> tuple[Server, str]:
+    """Start a token-guarded WebSocket server; returns it and its `host:port` for URLs.
+
+    With a `gate` (a fleet worker), its admin routes, rate limit and admission wrap the
+    endpoint's own checks. The server logs through a `TokenRedactingLogger`.
+    """
+    on_request = process_request
+    on_connection = handler
+    if gate is not None:
+        on_request = gate.gate(on_request)
+        on_connection = gate.wrap_handler(on_connection)
+    server = await serve(
+        on_connection,
+        host,
+        port,
+        process_request=on_request,
+        max_size=max_message_bytes,
+        compression=None,
+        logger=TokenRedactingLogger(logger_name, secret),
+    )
+    bound = server.sockets[0].getsockname()[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    return server, f"{shown_host}:{bound}"

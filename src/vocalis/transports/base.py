@@ -49,7 +49,13 @@ class PlayoutResult:
 
 
 class OutputSegment(abc.ABC):
-    """One message's audio on its way to the caller."""
+    """One message's audio on its way to the caller.
+
+    Subclasses implement the playback clock; the bookkeeping every sink shares lives here:
+    `_accept()` guards `push()` (dropped silently once resolved, typed, never after `end()`)
+    and counts the audio handed in, `_mark_started()` records the first played sample, and
+    `_conclude()` builds the `PlayoutResult` (a `skipped` segment has `played_ms == 0`).
+    """
 
     def __init__(self, segment_id: str, sample_rate: int) -> None:
         self.id = segment_id
@@ -58,6 +64,9 @@ class OutputSegment(abc.ABC):
         # Resolves with the clock time of the first *played* frame (never if skipped).
         self.started: asyncio.Future[float] = loop.create_future()
         self._result: asyncio.Future[PlayoutResult] = loop.create_future()
+        self._pushed_in = 0  # samples (segment rate) handed to push()
+        self._ended = False  # end() was called
+        self._started_at: float | None = None
 
     @abc.abstractmethod
     def push(self, samples: np.ndarray) -> None:
@@ -73,6 +82,48 @@ class OutputSegment(abc.ABC):
     @property
     def done(self) -> bool:
         return self._result.done()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def pushed_ms(self) -> float:
+        """Audio handed to `push()` so far (ms of this segment's own audio)."""
+        return self._pushed_in * 1000.0 / self.sample_rate
+
+    def _accept(self, samples: np.ndarray) -> bool:
+        """Validate a `push()`; False when the segment is resolved (late deltas are dropped)."""
+        if self.done:
+            return False
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise ValueError(
+                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
+            )
+        if self._ended:
+            raise RuntimeError(f"segment {self.id!r}: push() after end()")
+        self._pushed_in += samples.shape[0]
+        return True
+
+    def _mark_started(self, at: float) -> None:
+        """The segment's first sample played at clock time `at` (first report wins)."""
+        if self._started_at is None:
+            self._started_at = at
+            if not self.started.done():
+                self.started.set_result(at)
+
+    def _conclude(self, status: PlayoutStatus, played_ms: float, ended_at: float | None) -> None:
+        """Resolve with the verdict; `skipped` always reports 0 ms played."""
+        self._resolve(
+            PlayoutResult(
+                segment_id=self.id,
+                status=status,
+                played_ms=0.0 if status is PlayoutStatus.SKIPPED else played_ms,
+                pushed_ms=self.pushed_ms,
+                started_at=self._started_at,
+                ended_at=ended_at,
+            )
+        )
 
     def _resolve(self, result: PlayoutResult) -> None:
         if not self._result.done():

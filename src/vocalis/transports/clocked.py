@@ -42,7 +42,7 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
-from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.utils.clock import Clock
 
 __all__ = ["ClockedAudioSink", "ClockedSegment", "FrameCallback"]
@@ -66,9 +66,6 @@ class ClockedSegment(OutputSegment):
         self._offset = 0  # samples of _chunks[0] already played
         self._queued = 0  # samples (sink rate) waiting to play
         self._played = 0  # samples (sink rate) played
-        self._pushed_in = 0  # samples (segment rate) handed to push()
-        self._ended = False
-        self._started_at: float | None = None
         self._last_end: float | None = None  # clock time where the last played sample ends
         self._resampler = (
             StreamResampler(sample_rate, sink.sample_rate)
@@ -79,15 +76,8 @@ class ClockedSegment(OutputSegment):
     # ------------------------------------------------------------------ producer side
 
     def push(self, samples: np.ndarray) -> None:
-        if self.done:
+        if not self._accept(samples):
             return
-        if samples.dtype != np.int16 or samples.ndim != 1:
-            raise ValueError(
-                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
-            )
-        if self._ended:
-            raise RuntimeError(f"segment {self.id!r}: push() after end()")
-        self._pushed_in += samples.shape[0]
         if self._resampler is not None:
             samples = self._resampler.push(samples)
         if samples.shape[0]:
@@ -112,14 +102,6 @@ class ClockedSegment(OutputSegment):
     def played_ms(self) -> float:
         return self._played * 1000.0 / self._sink.sample_rate
 
-    @property
-    def pushed_ms(self) -> float:
-        return self._pushed_in * 1000.0 / self.sample_rate
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
     # ------------------------------------------------------------------ player side
 
     def _take(self, n: int) -> Int16Array:
@@ -141,22 +123,8 @@ class ClockedSegment(OutputSegment):
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         self._chunks.clear()
         self._queued = 0
-        if status is PlayoutStatus.SKIPPED:
-            played_ms = 0.0
-            ended_at: float | None = now
-        else:
-            played_ms = self.played_ms
-            ended_at = self._last_end if status is PlayoutStatus.FULL else now
-        self._resolve(
-            PlayoutResult(
-                segment_id=self.id,
-                status=status,
-                played_ms=played_ms,
-                pushed_ms=self.pushed_ms,
-                started_at=self._started_at,
-                ended_at=ended_at,
-            )
-        )
+        ended_at = self._last_end if status is PlayoutStatus.FULL else now
+        self._conclude(status, self.played_ms, ended_at)
 
 
 class ClockedAudioSink(AudioSink):
@@ -325,9 +293,7 @@ class ClockedAudioSink(AudioSink):
             while need and seg._queued:
                 t = tick + pos / rate
                 if seg._started_at is None:
-                    seg._started_at = t
-                    if not seg.started.done():
-                        seg.started.set_result(t)
+                    seg._mark_started(t)
                 piece = seg._take(need)
                 n = piece.shape[0]
                 pos += n

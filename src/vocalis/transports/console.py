@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from vocalis.audio.frame import AudioFrame, Int16Array
+from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
-from vocalis.transports.base import AudioSource, Transport
+from vocalis.transports._source import FixedRateAudioSource
+from vocalis.transports.base import Transport
 from vocalis.transports.clocked import ClockedAudioSink
-from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
 
 __all__ = [
@@ -149,14 +148,13 @@ class ConsoleAudioSink(ClockedAudioSink):
         self.ring.read_into(outdata[:, 0])
 
 
-class ConsoleAudioSource(AudioSource):
+class ConsoleAudioSource(FixedRateAudioSource):
     """Microphone frames from the PortAudio input callback, converted at the edge."""
 
     def __init__(self, device_rate: int) -> None:
+        super().__init__(device_rate)
         self.device_rate = device_rate
-        self._channel: Channel[Int16Array] = Channel()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._consumed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -165,23 +163,7 @@ class ConsoleAudioSource(AudioSource):
         """PortAudio input callback (audio thread): copy and hand over to the event loop."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._channel.send, np.array(indata[:, 0], dtype=np.int16))
-
-    def close(self) -> None:
-        self._channel.close()
-
-    async def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
-        if self._consumed:
-            raise RuntimeError("ConsoleAudioSource supports a single consumer")
-        self._consumed = True
-        rs = StreamResampler(self.device_rate, sample_rate)
-        async for pcm in self._channel:
-            out = rs.push(pcm)
-            if out.shape[0]:
-                yield AudioFrame(out, sample_rate)
-        tail = rs.flush()
-        if tail.shape[0]:
-            yield AudioFrame(tail, sample_rate)
+            loop.call_soon_threadsafe(self.feed_pcm, np.array(indata[:, 0], dtype=np.int16))
 
 
 class ConsoleTransport(Transport):

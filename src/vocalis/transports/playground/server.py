@@ -18,17 +18,15 @@ from __future__ import annotations
 
 from importlib import resources
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from vocalis.transports._web import (
     ConnectionGate,
-    ConnectionHandler,
-    ProcessRequest,
     ServedEndpoint,
-    TokenRedactingLogger,
     new_token,
+    serve_endpoint,
     split_token,
     token_ok,
 )
@@ -109,21 +107,14 @@ async def serve_playground(
     async def handler(ws: ServerConnection) -> None:
         await handle_playground(ws, on_call, sample_rate=sample_rate, clock=clock)
 
-    on_request: ProcessRequest = process_request
-    on_connection: ConnectionHandler = handler
-    if gate is not None:
-        # A fleet worker: admin routes, rate limit and admission around our own checks.
-        on_request = gate.gate(on_request)
-        on_connection = gate.wrap_handler(on_connection)
-    server = await serve(
-        on_connection,
+    server, authority = await serve_endpoint(
+        handler,
+        process_request,
         host,
         port,
-        process_request=on_request,
-        max_size=max_message_bytes,
-        compression=None,
-        logger=TokenRedactingLogger("vocalis.transports.playground.ws", secret),
+        secret=secret,
+        logger_name="vocalis.transports.playground.ws",
+        max_message_bytes=max_message_bytes,
+        gate=gate,
     )
-    bound = server.sockets[0].getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    return ServedEndpoint(server, f"http://{shown_host}:{bound}/?token={secret}", secret)
+    return ServedEndpoint(server, f"http://{authority}/?token={secret}", secret)

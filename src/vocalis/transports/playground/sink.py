@@ -25,7 +25,7 @@ import numpy as np
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
 from vocalis.transports._web import Outbox
-from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.utils.clock import Clock
 
 __all__ = ["PlaygroundAudioSink", "PlaygroundSegment"]
@@ -43,11 +43,8 @@ class PlaygroundSegment(OutputSegment):
             if sample_rate != sink.sample_rate
             else None
         )
-        self._pushed_in = 0
         self._sent = 0  # samples at the sink rate
         self._played = 0  # samples reported played by the page
-        self._ended = False
-        self._started_at: float | None = None
 
     @property
     def played_ms(self) -> float:
@@ -55,15 +52,8 @@ class PlaygroundSegment(OutputSegment):
         return self._played * 1000.0 / self._sink.sample_rate
 
     def push(self, samples: np.ndarray) -> None:
-        if self.done or self._sink._clearing_has(self):
+        if self._sink._clearing_has(self) or not self._accept(samples):
             return
-        if samples.dtype != np.int16 or samples.ndim != 1:
-            raise ValueError(
-                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
-            )
-        if self._ended:
-            raise RuntimeError(f"segment {self.id!r}: push() after end()")
-        self._pushed_in += samples.shape[0]
         if self._resampler is not None:
             samples = self._resampler.push(samples)
         self._send(samples)
@@ -87,25 +77,10 @@ class PlaygroundSegment(OutputSegment):
         if played > self._played:
             self._played = played
 
-    def _mark_started(self, now: float) -> None:
-        if self._started_at is None:
-            self._started_at = now
-            if not self.started.done():
-                self.started.set_result(now)
-
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         if status is not PlayoutStatus.SKIPPED and self._played == 0:
             status = PlayoutStatus.SKIPPED
-        self._resolve(
-            PlayoutResult(
-                segment_id=self.id,
-                status=status,
-                played_ms=0.0 if status is PlayoutStatus.SKIPPED else self.played_ms,
-                pushed_ms=self._pushed_in * 1000.0 / self.sample_rate,
-                started_at=self._started_at,
-                ended_at=now,
-            )
-        )
+        self._conclude(status, self.played_ms, now)
 
 
 class PlaygroundAudioSink(AudioSink):

@@ -14,7 +14,6 @@ Server → client: `hello` (sample rate), segments and audio (see `sink.py`), an
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,12 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
-from vocalis.audio.frame import AudioFrame, Int16Array
-from vocalis.audio.resample import StreamResampler
-from vocalis.transports._web import Outbox
-from vocalis.transports.base import AudioSource, PlayoutResult, TextSink, Transport
+from vocalis.transports._source import FixedRateAudioSource
+from vocalis.transports._web import (
+    Outbox,
+    SocketTransport,
+    run_socket_call,
+)
+from vocalis.transports.base import PlayoutResult, TextSink
 from vocalis.transports.playground.sink import PlaygroundAudioSink
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
@@ -72,32 +73,15 @@ def _int(data: dict[str, object], key: str) -> int:
     return value
 
 
-class PlaygroundAudioSource(AudioSource):
+class PlaygroundAudioSource(FixedRateAudioSource):
     """Microphone frames from the page (already at the server rate), converted at the edge."""
 
     def __init__(self, sample_rate: int) -> None:
+        super().__init__(sample_rate)
         self.sample_rate = sample_rate
-        self._channel: Channel[Int16Array] = Channel()
-        self._consumed = False
 
     def feed(self, pcm: bytes) -> None:
-        self._channel.send(np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False))
-
-    def close(self) -> None:
-        self._channel.close()
-
-    async def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
-        if self._consumed:
-            raise RuntimeError("PlaygroundAudioSource supports a single consumer")
-        self._consumed = True
-        rs = StreamResampler(self.sample_rate, sample_rate)
-        async for pcm in self._channel:
-            out = rs.push(pcm)
-            if out.shape[0]:
-                yield AudioFrame(out, sample_rate)
-        tail = rs.flush()
-        if tail.shape[0]:
-            yield AudioFrame(tail, sample_rate)
+        self.feed_pcm(np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False))
 
 
 class PlaygroundTextSink(TextSink):
@@ -133,19 +117,18 @@ class PlaygroundTextSink(TextSink):
         self._send({"type": "notice", "message": message})
 
 
-class PlaygroundTransport(Transport):
+class PlaygroundTransport(SocketTransport):
     """A browser tab: microphone in, page-clocked playback out, transcript and typed text."""
 
     def __init__(self, clock: Clock, sample_rate: int = 24000) -> None:
+        super().__init__()
         self.clock = clock
         self.sample_rate = sample_rate
-        self.outbox = Outbox()
         self.source = PlaygroundAudioSource(sample_rate)
         self.sink = PlaygroundAudioSink(self.outbox, clock, sample_rate)
         self.text = PlaygroundTextSink(self.outbox)
         self._typed: Channel[str] = Channel()
         self.ready = asyncio.Event()
-        self._hung_up = asyncio.Event()
 
     @property
     def audio_in(self) -> PlaygroundAudioSource:
@@ -211,42 +194,11 @@ class PlaygroundTransport(Transport):
         else:
             raise PlaygroundProtocolError(f"unknown message type {kind[:40]!r}")
 
-    def hang_up(self) -> None:
+    def _on_hang_up(self) -> None:
+        # The tab hung up or the socket closed: segments resolve from the last reports.
         self.source.close()
         self._typed.close()
         self.sink.connection_lost()
-        self._hung_up.set()
-
-    @property
-    def hung_up(self) -> bool:
-        return self._hung_up.is_set()
-
-    async def wait_closed(self) -> None:
-        await self._hung_up.wait()
-
-
-async def _write(ws: ServerConnection, outbox: Outbox) -> None:
-    while (batch := await outbox.next_batch()) is not None:
-        for message in batch:
-            await ws.send(message)
-
-
-async def _read(ws: ServerConnection, transport: PlaygroundTransport) -> None:
-    try:
-        async for raw in ws:
-            if isinstance(raw, bytes):
-                transport.handle_binary(raw)
-            else:
-                transport.handle_text(raw)
-            if transport.hung_up:
-                return
-    except PlaygroundProtocolError as exc:
-        log.warning("playground: closing on protocol error: %s", exc)
-        await ws.close(1008, str(exc)[:120])
-    except ConnectionClosed:
-        pass
-    finally:
-        transport.hang_up()
 
 
 async def handle_playground(
@@ -259,30 +211,36 @@ async def handle_playground(
     """Serve one page connection: `hello`, wait for `ready`, run `on_call`, close cleanly."""
     transport = PlaygroundTransport(clock or MonotonicClock(), sample_rate)
     transport.outbox.send(json.dumps({"type": "hello", "sample_rate": sample_rate}))
-    reader = asyncio.create_task(_read(ws, transport), name="playground-read")
-    writer = asyncio.create_task(_write(ws, transport.outbox), name="playground-write")
-    try:
-        ready = asyncio.create_task(transport.ready.wait())
-        closed = asyncio.create_task(transport.wait_closed())
+
+    def handle(raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            transport.handle_binary(raw)
+        else:
+            transport.handle_text(raw)
+
+    async def body() -> None:
         try:
-            await asyncio.wait(
-                {ready, closed}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED"
-            )
+            ready = asyncio.create_task(transport.ready.wait())
+            closed = asyncio.create_task(transport.wait_closed())
+            try:
+                await asyncio.wait(
+                    {ready, closed}, timeout=READY_TIMEOUT_S, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                ready.cancel()
+                closed.cancel()
+            if transport.ready.is_set() and not transport.hung_up:
+                await on_call(transport)
         finally:
-            ready.cancel()
-            closed.cancel()
-        if transport.ready.is_set() and not transport.hung_up:
-            await on_call(transport)
-    finally:
-        await transport.sink.aclose()
-        transport.outbox.close()
-        with contextlib.suppress(ConnectionClosed, TimeoutError):
-            async with asyncio.timeout(5):
-                await writer
-        writer.cancel()
-        reader.cancel()
-        for task in (reader, writer):
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await task
-        transport.hang_up()
-        await ws.close()
+            # Stop the page's player and resolve every segment before the socket goes.
+            await transport.sink.aclose()
+
+    await run_socket_call(
+        ws,
+        transport,
+        handle,
+        body,
+        protocol_error=PlaygroundProtocolError,
+        log=log,
+        label="playground",
+    )

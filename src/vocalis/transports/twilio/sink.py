@@ -32,7 +32,7 @@ from vocalis.audio.frame import Int16Array
 from vocalis.audio.g711 import ulaw_encode
 from vocalis.audio.resample import StreamResampler
 from vocalis.transports._web import Outbox
-from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, PlayoutStatus
+from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.transports.twilio.protocol import clear_message, mark_message, media_message
 from vocalis.utils.clock import Clock
 
@@ -50,13 +50,10 @@ class TwilioSegment(OutputSegment):
         self._resampler = StreamResampler(sample_rate, TWILIO_RATE)
         self._chunker = FrameChunker(TWILIO_FRAME_BYTES)
         self._held: list[Int16Array] = []  # 8 kHz audio waiting for earlier segments
-        self._pushed_in = 0
         self._sent = 0  # samples (8 kHz) sent to Twilio
         self._acked = 0  # samples (8 kHz) acknowledged by marks
         self._last_mark_at = 0
-        self._ended = False
         self._end_sent = False
-        self._started_at: float | None = None
         self._marks = 0
 
     @property
@@ -69,15 +66,8 @@ class TwilioSegment(OutputSegment):
         return self._sent * 1000.0 / TWILIO_RATE
 
     def push(self, samples: np.ndarray) -> None:
-        if self.done:
+        if not self._accept(samples):
             return
-        if samples.dtype != np.int16 or samples.ndim != 1:
-            raise ValueError(
-                f"segment audio must be 1-D int16 mono, got {samples.dtype} {samples.shape}"
-            )
-        if self._ended:
-            raise RuntimeError(f"segment {self.id!r}: push() after end()")
-        self._pushed_in += samples.shape[0]
         out = self._resampler.push(samples)
         if out.shape[0]:
             if self._sink._is_sending(self):
@@ -132,17 +122,7 @@ class TwilioSegment(OutputSegment):
 
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         self._held.clear()
-        played = 0.0 if status is PlayoutStatus.SKIPPED else self.played_ms
-        self._resolve(
-            PlayoutResult(
-                segment_id=self.id,
-                status=status,
-                played_ms=played,
-                pushed_ms=self._pushed_in * 1000.0 / self.sample_rate,
-                started_at=self._started_at,
-                ended_at=now,
-            )
-        )
+        self._conclude(status, self.played_ms, now)
 
 
 class TwilioAudioSink(AudioSink):
@@ -240,9 +220,7 @@ class TwilioAudioSink(AudioSink):
         if position > seg._acked:
             seg._acked = position
         if seg._started_at is None and position > 0:
-            seg._started_at = now - position / TWILIO_RATE
-            if not seg.started.done():
-                seg.started.set_result(seg._started_at)
+            seg._mark_started(now - position / TWILIO_RATE)
         if end:
             # Marks come back in order, so every earlier segment is complete too.
             while self._segments:

@@ -13,29 +13,25 @@ Twilio does not support query strings in the Stream URL, so the token goes in th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.g711 import ulaw_decode
-from vocalis.audio.resample import StreamResampler
+from vocalis.transports._source import FixedRateAudioSource
 from vocalis.transports._web import (
     ConnectionGate,
-    ConnectionHandler,
-    Outbox,
-    ProcessRequest,
     ServedEndpoint,
-    TokenRedactingLogger,
+    SocketTransport,
     new_token,
+    run_socket_call,
+    serve_endpoint,
     split_token,
     token_ok,
 )
-from vocalis.transports.base import AudioSource, Transport
 from vocalis.transports.twilio.protocol import (
     MAX_MESSAGE_BYTES,
     Connected,
@@ -48,7 +44,6 @@ from vocalis.transports.twilio.protocol import (
     parse_message,
 )
 from vocalis.transports.twilio.sink import TWILIO_RATE, TwilioAudioSink
-from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
 
 __all__ = ["OnCall", "TwilioAudioSource", "TwilioTransport", "handle_stream", "serve_twilio"]
@@ -60,53 +55,31 @@ OnCall = Callable[["TwilioTransport"], Awaitable[None]]
 START_TIMEOUT_S = 10.0
 
 
-class TwilioAudioSource(AudioSource):
+class TwilioAudioSource(FixedRateAudioSource):
     """Caller audio: μ-law 8 kHz payloads decoded, resampled to the consumer's rate."""
 
     def __init__(self) -> None:
-        self._channel: Channel[Int16Array] = Channel()
-        self._consumed = False
+        super().__init__(TWILIO_RATE)
         self.received_samples = 0
 
     def feed(self, ulaw: bytes) -> None:
         pcm = ulaw_decode(ulaw)
         self.received_samples += pcm.shape[0]
-        self._channel.send(pcm)
-
-    def close(self) -> None:
-        self._channel.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._channel.closed
-
-    async def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
-        if self._consumed:
-            raise RuntimeError("TwilioAudioSource supports a single consumer")
-        self._consumed = True
-        rs = StreamResampler(TWILIO_RATE, sample_rate)
-        async for pcm in self._channel:
-            out = rs.push(pcm)
-            if out.shape[0]:
-                yield AudioFrame(out, sample_rate)
-        tail = rs.flush()
-        if tail.shape[0]:
-            yield AudioFrame(tail, sample_rate)
+        self.feed_pcm(pcm)
 
 
-class TwilioTransport(Transport):
+class TwilioTransport(SocketTransport):
     """One call: `start` metadata, caller audio in, agent audio out with mark accounting."""
 
     def __init__(self, start: Start, clock: Clock, *, mark_interval_ms: int = 100) -> None:
+        super().__init__()
         self.start = start
         self.clock = clock
-        self.outbox = Outbox()
         self.source = TwilioAudioSource()
         self.sink = TwilioAudioSink(
             start.stream_sid, clock, self.outbox, mark_interval_ms=mark_interval_ms
         )
         self.dtmf: list[str] = []
-        self._hung_up = asyncio.Event()
 
     @property
     def stream_sid(self) -> str:
@@ -136,18 +109,10 @@ class TwilioTransport(Transport):
         elif isinstance(event, Dtmf):
             self.dtmf.append(event.digit)
 
-    def hang_up(self) -> None:
-        """The call ended (Twilio `stop` or the socket closed)."""
+    def _on_hang_up(self) -> None:
+        # Twilio `stop` or the socket closed: nothing more plays; marks decide the verdicts.
         self.source.close()
         self.sink.connection_lost()
-        self._hung_up.set()
-
-    @property
-    def hung_up(self) -> bool:
-        return self._hung_up.is_set()
-
-    async def wait_closed(self) -> None:
-        await self._hung_up.wait()
 
 
 async def _wait_for_start(ws: ServerConnection) -> Start:
@@ -170,27 +135,6 @@ async def _wait_for_start(ws: ServerConnection) -> Start:
             raise TwilioProtocolError(f"expected 'start' before '{type(event).__name__.lower()}'")
 
 
-async def _write(ws: ServerConnection, outbox: Outbox) -> None:
-    while (batch := await outbox.next_batch()) is not None:
-        for message in batch:
-            await ws.send(message)
-
-
-async def _read(ws: ServerConnection, transport: TwilioTransport) -> None:
-    try:
-        async for raw in ws:
-            transport.handle(parse_message(raw))
-            if transport.hung_up:
-                return
-    except TwilioProtocolError as exc:
-        log.warning("twilio stream %s: closing on protocol error: %s", transport.stream_sid, exc)
-        await ws.close(1008, str(exc)[:120])
-    except ConnectionClosed:
-        pass
-    finally:
-        transport.hang_up()
-
-
 async def handle_stream(
     ws: ServerConnection,
     on_call: OnCall,
@@ -209,23 +153,23 @@ async def handle_stream(
     except ConnectionClosed:
         return
     transport = TwilioTransport(start, clock or MonotonicClock(), mark_interval_ms=mark_interval_ms)
-    reader = asyncio.create_task(_read(ws, transport), name="twilio-read")
-    writer = asyncio.create_task(_write(ws, transport.outbox), name="twilio-write")
-    try:
+
+    def handle(raw: str | bytes) -> None:
+        transport.handle(parse_message(raw))
+
+    async def body() -> None:
         await on_call(transport)
-    finally:
-        # Send what the call queued (e.g. a goodbye), then close the stream.
-        transport.outbox.close()
-        with contextlib.suppress(ConnectionClosed, TimeoutError):
-            async with asyncio.timeout(5):
-                await writer
-        writer.cancel()
-        reader.cancel()
-        for task in (reader, writer):
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await task
-        transport.hang_up()
-        await ws.close()
+
+    # The teardown sends what the call queued (e.g. a goodbye), then closes the stream.
+    await run_socket_call(
+        ws,
+        transport,
+        handle,
+        body,
+        protocol_error=TwilioProtocolError,
+        log=log,
+        label=f"twilio stream {transport.stream_sid}",
+    )
 
 
 async def serve_twilio(
@@ -260,21 +204,14 @@ async def serve_twilio(
     async def handler(ws: ServerConnection) -> None:
         await handle_stream(ws, on_call, clock=clock, mark_interval_ms=mark_interval_ms)
 
-    on_request: ProcessRequest = process_request
-    on_connection: ConnectionHandler = handler
-    if gate is not None:
-        # A fleet worker: admin routes, rate limit and admission around our own checks.
-        on_request = gate.gate(on_request)
-        on_connection = gate.wrap_handler(on_connection)
-    server = await serve(
-        on_connection,
+    server, authority = await serve_endpoint(
+        handler,
+        process_request,
         host,
         port,
-        process_request=on_request,
-        max_size=max_message_bytes,
-        compression=None,
-        logger=TokenRedactingLogger("vocalis.transports.twilio.ws", secret),
+        secret=secret,
+        logger_name="vocalis.transports.twilio.ws",
+        max_message_bytes=max_message_bytes,
+        gate=gate,
     )
-    bound = server.sockets[0].getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    return ServedEndpoint(server, f"ws://{shown_host}:{bound}{path}/{secret}", secret)
+    return ServedEndpoint(server, f"ws://{authority}{path}/{secret}", secret)
