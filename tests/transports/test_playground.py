@@ -158,3 +158,67 @@ async def test_clear_without_page_answer_uses_last_reported_position() -> None:
     result = await asyncio.wait_for(seg.wait_for_playout(), 1)
     assert (result.status, result.played_ms) == (PlayoutStatus.PARTIAL, 1000.0)
     assert sink.clear_timeouts == 1
+
+
+async def test_a_page_that_stops_reporting_is_resolved_by_the_report_watchdog() -> None:
+    """A frozen tab: the segment resolves from its last reported position after a bounded
+    silence of reports, the page is told to stop, and the next segment works normally."""
+    from vocalis.transports._web import Outbox
+    from vocalis.transports.playground.sink import PlaygroundAudioSink
+    from vocalis.utils.clock import ManualClock, settle
+
+    clock = ManualClock()
+    outbox = Outbox()
+    sink = PlaygroundAudioSink(outbox, clock, report_timeout_s=2.0)
+    seg = sink.begin_segment("m1", 24000)
+    seg.push(np.zeros(48000, dtype=np.int16))  # 2 s sent to the page
+    seg.end()
+    sink.on_started(seg.n)
+    for k in range(1, 11):  # the page reports every 50 ms for 0.5 s, then freezes
+        await clock.advance(0.05)
+        sink.on_position(seg.n, 1200 * k)
+    await clock.advance(1.99)
+    assert not seg.done  # 1.99 s of silence: still within the bound
+    await clock.advance(0.02)
+    result = await asyncio.wait_for(seg.wait_for_playout(), 1)
+    assert (result.status, result.played_ms) == (PlayoutStatus.PARTIAL, 500.0)
+    assert sink.report_timeouts == 1
+    batch = await outbox.next_batch()
+    assert batch is not None and '{"type":"clear"}' in batch
+    # The next segment is independent of the frozen one.
+    seg2 = sink.begin_segment("m2", 24000)
+    seg2.push(np.zeros(2400, dtype=np.int16))
+    seg2.end()
+    sink.on_started(seg2.n)
+    sink.on_done(seg2.n, 2400)
+    assert (await seg2.wait_for_playout()).status is PlayoutStatus.FULL
+    await settle()
+    assert sink.report_timeouts == 1
+    await sink.aclose()
+
+
+async def test_a_reporting_page_never_trips_the_watchdog() -> None:
+    """A live page reports every ~50 ms while it holds a started segment, also while starved
+    (the provider is slow): no verdict is forced however long the segment lasts."""
+    from vocalis.transports._web import Outbox
+    from vocalis.transports.playground.sink import PlaygroundAudioSink
+    from vocalis.utils.clock import ManualClock, settle
+
+    clock = ManualClock()
+    sink = PlaygroundAudioSink(Outbox(), clock, report_timeout_s=0.5)
+    seg = sink.begin_segment("m", 24000)
+    seg.push(np.zeros(2400, dtype=np.int16))  # 100 ms, then the provider is slow
+    sink.on_started(seg.n)
+    for _ in range(200):  # 10 s of reports stuck at the starved position
+        await clock.advance(0.05)
+        sink.on_position(seg.n, 2400)
+    assert not seg.done and sink.report_timeouts == 0
+    seg.push(np.zeros(2400, dtype=np.int16))
+    seg.end()
+    sink.on_done(seg.n, 4800)
+    assert (await seg.wait_for_playout()).status is PlayoutStatus.FULL
+    # Nothing owed any more: time passes without reports and nothing fires.
+    await clock.advance(5.0)
+    await settle()
+    assert sink.report_timeouts == 0
+    await sink.aclose()

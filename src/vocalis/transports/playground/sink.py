@@ -11,7 +11,13 @@ Results:
 - on `clear()` the sink tells the page to stop and resolves the pending segments with the
   positions the page reports back (`partial` / `skipped`); if the page does not answer within
   `clear_timeout_s`, the last reported positions are used (never more than was reported);
-- if the connection drops, segments resolve from the last reported positions.
+- if the connection drops, segments resolve from the last reported positions;
+- if the page stops reporting while it holds audio (a frozen or throttled tab, a suspended
+  `AudioContext`, a page script error), the *report watchdog* resolves the pending segments
+  from the last reported positions after `report_timeout_s` without a report and tells the
+  page to stop (`clear`). A live page reports every ~50 ms while it holds a started segment,
+  even while starved, so only a page that stopped working trips it; without it the runtime
+  would wait for that segment's verdict until the caller hangs up.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class PlaygroundSegment(OutputSegment):
 
     def _send(self, samples: Int16Array) -> None:
         if samples.shape[0]:
+            self._sink._audio_sent()
             self._sent += samples.shape[0]
             pcm = samples.astype("<i2", copy=False).tobytes()
             self._sink._outbox.send(_HEADER.pack(self.n) + pcm)
@@ -93,17 +100,25 @@ class PlaygroundAudioSink(AudioSink):
         sample_rate: int = 24000,
         *,
         clear_timeout_s: float = 1.0,
+        report_timeout_s: float = 3.0,
     ) -> None:
+        if report_timeout_s <= 0:
+            raise ValueError("report_timeout_s must be positive")
         self._outbox = outbox
         self.clock = clock
         self.sample_rate = sample_rate
         self.clear_timeout_s = clear_timeout_s
+        self.report_timeout_s = report_timeout_s
         self._segments: dict[int, PlaygroundSegment] = {}
         self._clearing: dict[int, PlaygroundSegment] = {}
         self._count = 0
         self._closed = False
         self._timeout: asyncio.TimerHandle | None = None
+        # Report watchdog: runs on `clock` while the page holds audio it must report on.
+        self._last_report_at = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
         self.clear_timeouts = 0
+        self.report_timeouts = 0
 
     def _send_json(self, message: dict[str, object]) -> None:
         self._outbox.send(json.dumps(message, separators=(",", ":")))
@@ -125,19 +140,26 @@ class PlaygroundAudioSink(AudioSink):
     def clear(self) -> None:
         if not self._segments:
             return
-        self._clearing.update(self._segments)
-        self._segments = {}
-        if self._closed:
+        if not self._stop_page():
             self._resolve_clearing()
             return
-        # Audio still queued for the socket would only be thrown away by the page.
-        self._outbox.purge(binary_only=True)
-        self._send_json({"type": "clear"})
         if self._timeout is not None:
             self._timeout.cancel()
         self._timeout = asyncio.get_running_loop().call_later(
             self.clear_timeout_s, self._on_clear_timeout
         )
+
+    def _stop_page(self) -> bool:
+        """Move every pending segment to clearing and tell the page to stop (if connected)."""
+        self._clearing.update(self._segments)
+        self._segments = {}
+        self._stop_watchdog()
+        if self._closed:
+            return False
+        # Audio still queued for the socket would only be thrown away by the page.
+        self._outbox.purge(binary_only=True)
+        self._send_json({"type": "clear"})
+        return True
 
     def _on_clear_timeout(self) -> None:
         self._timeout = None
@@ -162,7 +184,42 @@ class PlaygroundAudioSink(AudioSink):
     # ------------------------------------------------------------------ page reports
 
     def _lookup(self, n: int) -> PlaygroundSegment | None:
+        """The segment a page report is about; every report also feeds the watchdog."""
+        self._last_report_at = self.clock.now()
         return self._segments.get(n) or self._clearing.get(n)
+
+    # ------------------------------------------------------------------ report watchdog
+
+    def _owed(self) -> bool:
+        """The page holds audio of a pending segment, so it must be reporting."""
+        return any(seg._sent for seg in self._segments.values())
+
+    def _audio_sent(self) -> None:
+        """Audio goes to the page: from now on silence of reports counts."""
+        if self._closed or (self._watchdog is not None and not self._watchdog.done()):
+            return
+        if not self._owed():
+            self._last_report_at = self.clock.now()
+        self._watchdog = asyncio.get_running_loop().create_task(
+            self._watch_reports(), name="vocalis-playground-reports"
+        )
+
+    async def _watch_reports(self) -> None:
+        clock = self.clock
+        while self._owed() and not self._closed:
+            deadline = self._last_report_at + self.report_timeout_s
+            if clock.now() < deadline:
+                await clock.sleep_until(deadline)
+                continue
+            self.report_timeouts += 1
+            self._stop_page()
+            self._resolve_clearing()
+            return
+
+    def _stop_watchdog(self) -> None:
+        task, self._watchdog = self._watchdog, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     def on_started(self, n: int) -> None:
         seg = self._lookup(n)
@@ -176,9 +233,9 @@ class PlaygroundAudioSink(AudioSink):
 
     def on_done(self, n: int, played: int) -> None:
         """The page played segment n to its end (it was ended and drained)."""
-        seg = self._segments.pop(n, None) or self._clearing.pop(n, None)
-        if seg is None:
+        if self._lookup(n) is None:
             return
+        seg = self._segments.pop(n, None) or self._clearing.pop(n)
         seg._report(played)
         now = self.clock.now()
         if seg._played:
@@ -187,6 +244,7 @@ class PlaygroundAudioSink(AudioSink):
 
     def on_cleared(self, positions: list[tuple[int, int]]) -> None:
         """The page stopped: exact positions of the segments it still had."""
+        self._last_report_at = self.clock.now()
         for n, played in positions:
             seg = self._clearing.get(n)
             if seg is not None:
@@ -198,6 +256,7 @@ class PlaygroundAudioSink(AudioSink):
 
     def connection_lost(self) -> None:
         self._closed = True
+        self._stop_watchdog()
         if self._timeout is not None:
             self._timeout.cancel()
             self._timeout = None
@@ -213,3 +272,4 @@ class PlaygroundAudioSink(AudioSink):
             self._timeout = None
         self._resolve_clearing()
         self._closed = True
+        self._stop_watchdog()
