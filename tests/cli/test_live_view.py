@@ -89,3 +89,24 @@ def test_unfinished_lines_are_printed_at_the_end() -> None:
         view.refresh()
     assert "slow_tool({})  running…" in buffer.getvalue()
     assert render_line(model.lines[0]).plain.startswith("tool")
+
+
+def test_never_played_message_shows_its_text_once_the_metrics_bring_it() -> None:
+    """The skipped segment's verdict comes first; its text (from the turn metrics) right after.
+
+    In log mode the line waits for the text, so it is printed once, complete.
+    """
+    buffer = io.StringIO()
+    model = LiveTranscript()
+    with LiveView(model, Console(file=buffer, width=200, force_terminal=False)) as view:
+        model.agent_message_ended("a1", interrupted=True, played_ms=0.0, heard_text="")
+        view.refresh()
+        assert buffer.getvalue() == ""
+        model.agent_message_generated("a1", "Anything else?")
+        model.agent_message_generated("a1", "ignored: the first text wins")
+        view.refresh()
+    [line] = buffer.getvalue().splitlines()
+    assert "[never played]  unheard: Anything else?" in line
+    # Unknown ids (never pulled, so never shown) are ignored rather than invented.
+    model.agent_message_generated("zz", "nothing")
+    assert [a.item_id for a in model.agent_lines()] == ["a1"]

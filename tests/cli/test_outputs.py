@@ -157,7 +157,13 @@ EVENTS = [
         "user_speech_end_at": 5.8,
         "messages": [
             {"item_id": "a3", "generated_ms": 2000.0, "played_ms": 400.0, "playout": "partial"},
-            {"item_id": "a4", "generated_ms": 800.0, "played_ms": 0.0, "playout": "skipped"},
+            {
+                "item_id": "a4",
+                "generated_ms": 800.0,
+                "played_ms": 0.0,
+                "playout": "skipped",
+                "generated_text": "Anything else?",
+            },
         ],
     },
     {"t": 8.0, "type": "agent_state_changed", "old": "speaking", "new": "listening", "at": 7.0},
@@ -192,6 +198,10 @@ def test_never_played_messages_come_from_the_metrics() -> None:
     skipped = tl.messages[-1]
     assert skipped.status == "never played" and skipped.generated_ms == 800.0
     assert skipped.start_ms == 6800.0
+    # Its text comes from the metrics too: shown struck through, as never heard.
+    assert skipped.text == "" and skipped.unheard_text == "Anything else?"
+    page = render_html(tl)
+    assert '<span class="unheard">Anything else?</span>' in page
 
 
 def test_simulated_caller_spans_take_precedence() -> None:
@@ -242,6 +252,7 @@ def test_runtime_events_serialize_with_relative_times() -> None:
         "generated_ms": 900.0,
         "played_ms": 450.0,
         "playout": "partial",
+        "generated_text": "",
     }
     json.dumps(record)
     assert event_type_name(ToolCallStarted("c", "n", "{}")) == "tool_call_started"

@@ -214,9 +214,12 @@ def wire_view(
         refresh()
 
     def metrics(event: TurnMetrics) -> None:
+        for message in event.messages:
+            if message.played_ms <= 0:
+                model.agent_message_generated(message.item_id, message.generated_text)
         if event.voice_to_voice_ms is not None:
             model.turn_latency(event.voice_to_voice_ms)
-            refresh()
+        refresh()
 
     def error(event: ErrorEvent) -> None:
         model.notice(event.message, "warning" if event.recoverable else "error")

@@ -26,8 +26,7 @@ from vocalis.app.demo_agent import make_agent
 from vocalis.app.endpoint import Endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import build_timeline, normalize_history, write_json, write_jsonl
-from vocalis.app.timeline import render_html
+from vocalis.app.outputs import write_call_files
 from vocalis.runtime.session import AgentSession
 from vocalis.utils.clock import MonotonicClock
 
@@ -166,13 +165,17 @@ def write_outputs(
         "timeline": out / "timeline.html",
     }
     transport.recorder.write(paths["recording"])
-    history = normalize_history(record.history)
-    write_json(paths["history"], history)
-    write_jsonl(paths["events"], record.events)
     offset_ms = ((caller.origin or record.origin) - record.origin) * 1000.0
     spans = [(u.start_ms + offset_ms, u.end_ms + offset_ms) for u in caller.utterances]
-    timeline = build_timeline(history, record.events, title=title, caller_speech_ms=spans)
-    paths["timeline"].write_text(render_html(timeline), encoding="utf-8")
+    write_call_files(
+        record.history,
+        record.events,
+        history_path=paths["history"],
+        events_path=paths["events"],
+        timeline_path=paths["timeline"],
+        title=title,
+        caller_speech_ms=spans,
+    )
     return paths
 
 

@@ -151,6 +151,13 @@ class LiveTranscript:
         else:
             line.verdict = Verdict.NEVER_PLAYED
 
+    def agent_message_generated(self, item_id: str, generated_text: str) -> None:
+        """What the model generated for a message the caller never heard (from the turn
+        metrics: such a message is deleted from the history, so no item carries its text)."""
+        line = self._agent.get(item_id)
+        if line is not None and line.generated_text is None:
+            line.generated_text = generated_text
+
     def tool_started(self, call_id: str, name: str, arguments: str) -> None:
         if call_id not in self._tools:
             line = ToolLine(call_id, name, arguments, turn=self.turn)
@@ -182,6 +189,9 @@ class LiveTranscript:
     def finished(self, line: Line) -> bool:
         """A line that will not change any more (safe to print once in log mode)."""
         if isinstance(line, AgentLine):
+            # A never-played message's text follows its verdict (in the same turn metrics).
+            if line.verdict is Verdict.NEVER_PLAYED:
+                return line.generated_text is not None
             return line.verdict is not Verdict.PENDING
         if isinstance(line, ToolLine):
             return line.output is not None
@@ -220,7 +230,8 @@ def render_line(line: Line) -> Text:
     if isinstance(line, AgentLine):
         out = Text.assemble(("agent   ", "bold cyan"), (_clip(line.text) or "…", ""))
         out.append(f"  [{line.label()}]", _VERDICT_STYLE[line.verdict])
-        if line.verdict is Verdict.INTERRUPTED and line.generated_text:
+        cut = line.verdict in (Verdict.INTERRUPTED, Verdict.NEVER_PLAYED)
+        if cut and line.generated_text:
             unheard = line.generated_text[len(line.text) :].strip()
             if unheard:
                 out.append(f"  unheard: {_clip(unheard, 60)}", "dim strike")

@@ -27,6 +27,7 @@ from vocalis.app.timeline import (
     TimelineState,
     TimelineTool,
     TimelineTurn,
+    render_html,
 )
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -84,6 +85,33 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 def write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_call_files(
+    history: dict[str, Any],
+    events: Sequence[dict[str, Any]],
+    *,
+    history_path: Path | None = None,
+    events_path: Path | None = None,
+    timeline_path: Path | None = None,
+    title: str,
+    caller_speech_ms: Sequence[tuple[float, float]] | None = None,
+) -> list[Path]:
+    """Write the proof files of one call (`demo`, `run` and `serve --out` all write the same
+    three); a `None` path is skipped. Returns the paths written, in that order."""
+    written: list[Path] = []
+    if history_path is not None:
+        write_json(history_path, history)
+        written.append(history_path)
+    if events_path is not None:
+        write_jsonl(events_path, events)
+        written.append(events_path)
+    if timeline_path is not None:
+        timeline = build_timeline(history, events, title=title, caller_speech_ms=caller_speech_ms)
+        timeline_path.parent.mkdir(parents=True, exist_ok=True)
+        timeline_path.write_text(render_html(timeline), encoding="utf-8")
+        written.append(timeline_path)
+    return written
 
 
 def load_history(path: Path) -> dict[str, Any]:
@@ -271,8 +299,9 @@ def _add_never_played(
     timeline: Timeline, events: Sequence[dict[str, Any]], starts: dict[str, float]
 ) -> None:
     """Messages the caller never heard are deleted from the history (nothing was heard), but
-    the page should still show that the model generated them: take them from the metrics and
-    place each after the last message of its response."""
+    the page should still show that the model generated them — and what it said: take them
+    (with their `generated_text`) from the metrics and place each after the last message of
+    its response."""
     known = {m.item_id for m in timeline.messages}
     for e in events:
         if e.get("type") != "turn_metrics":
@@ -283,10 +312,12 @@ def _add_never_played(
                 continue
             if (_num(m.get("played_ms")) or 0.0) > 0:
                 continue
+            generated = m.get("generated_text")
             message = TimelineMessage(
                 str(m.get("item_id")),
                 "assistant",
                 "",
+                generated_text=generated if isinstance(generated, str) and generated else None,
                 interrupted=True,
                 played_ms=0.0,
                 generated_ms=_num(m.get("generated_ms")),
@@ -300,34 +331,3 @@ def _add_never_played(
             ]
             timeline.messages.insert(same[-1] + 1 if same else len(timeline.messages), message)
             known.add(message.item_id)
-
-
-def normalize_history(history: dict[str, Any]) -> dict[str, Any]:
-    """The CLI's history file: every item carries the same core keys.
-
-    Issue #6 promises `id, type, role, text, interrupted, played_ms` on every item and
-    `name, arguments, output` on tool items, so a script can read any item without checking
-    its type first. The runtime's items omit what does not apply to them; here a function call
-    gets its output and a function-call output gets its call's name and arguments. Other keys
-    (metrics, generated_ms, ...) pass through unchanged.
-    """
-    items = [dict(i) for i in history.get("items", []) if isinstance(i, dict)]
-    calls = {i.get("call_id"): i for i in items if i.get("type") == "function_call"}
-    outputs = {i.get("call_id"): i for i in items if i.get("type") == "function_call_output"}
-    for item in items:
-        kind = item.get("type")
-        if kind == "function_call":
-            output = outputs.get(item.get("call_id"), {})
-            item.setdefault("role", "assistant")
-            item.setdefault("output", output.get("output"))
-        elif kind == "function_call_output":
-            call = calls.get(item.get("call_id"), {})
-            item.setdefault("role", "tool")
-            if not item.get("name"):
-                item["name"] = call.get("name", "")
-            item.setdefault("arguments", call.get("arguments"))
-        item.setdefault("role", None)
-        item.setdefault("text", "")
-        item.setdefault("interrupted", False)
-        item.setdefault("played_ms", None)
-    return {**history, "items": items}

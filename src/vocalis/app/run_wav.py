@@ -18,8 +18,7 @@ from vocalis.app.conversation import ConversationRecord, ViewTextSink, converse
 from vocalis.app.endpoint import choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import build_timeline, normalize_history, write_json, write_jsonl
-from vocalis.app.timeline import render_html
+from vocalis.app.outputs import write_call_files
 from vocalis.transports.file import FileTransport, WavInputError, load_input_wav
 from vocalis.utils.clock import MonotonicClock
 
@@ -93,20 +92,15 @@ def write_run_outputs(
     args: argparse.Namespace, record: ConversationRecord, transport: FileTransport
 ) -> list[Path]:
     written: list[Path] = []
-    history = normalize_history(record.history)
     if args.record is not None:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         transport.recorder.write(args.record)
         written.append(args.record)
-    if args.history is not None:
-        write_json(args.history, history)
-        written.append(args.history)
-    if args.events is not None:
-        write_jsonl(args.events, record.events)
-        written.append(args.events)
-    if args.timeline is not None:
-        timeline = build_timeline(history, record.events, title=f"vocalis run {args.agent_ref}")
-        args.timeline.parent.mkdir(parents=True, exist_ok=True)
-        args.timeline.write_text(render_html(timeline), encoding="utf-8")
-        written.append(args.timeline)
-    return written
+    return written + write_call_files(
+        record.history,
+        record.events,
+        history_path=args.history,
+        events_path=args.events,
+        timeline_path=args.timeline,
+        title=f"vocalis run {args.agent_ref}",
+    )

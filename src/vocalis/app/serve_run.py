@@ -32,8 +32,7 @@ from vocalis.app.conversation import (
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, render_line
-from vocalis.app.outputs import build_timeline, normalize_history, write_json, write_jsonl
-from vocalis.app.timeline import render_html
+from vocalis.app.outputs import write_call_files
 from vocalis.providers.base import OperationError, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
@@ -57,11 +56,14 @@ def _call_printer(console: Console, number: int, model: LiveTranscript) -> Calla
 
 def _save_call(out: Path, number: int, record: ConversationRecord, title: str) -> Path:
     folder = out / f"call-{number}"
-    history = normalize_history(record.history)
-    write_json(folder / "history.json", history)
-    write_jsonl(folder / "events.jsonl", record.events)
-    timeline = build_timeline(history, record.events, title=title)
-    (folder / "timeline.html").write_text(render_html(timeline), encoding="utf-8")
+    write_call_files(
+        record.history,
+        record.events,
+        history_path=folder / "history.json",
+        events_path=folder / "events.jsonl",
+        timeline_path=folder / "timeline.html",
+        title=title,
+    )
     return folder
 
 

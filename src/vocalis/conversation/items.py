@@ -3,6 +3,12 @@
 The history is the product's proof: each assistant message carries the provider item id, the
 text whose audio was actually *played*, whether it was interrupted and how many ms were heard.
 Items serialize to plain JSON (`to_json`) in the shape the CLI writes (`{"items": [...]}`).
+
+Every item's JSON carries the same core keys — `id, type, role, text, interrupted, played_ms` —
+and tool items (`function_call`, `function_call_output`) also `name, arguments, output`, so a
+script can read any item without checking its type first. What does not apply is neutral
+(`text` "", `interrupted` false, `played_ms` null). A call's `output` and an output's
+`arguments` live on the other item of the pair; `history_to_json` joins them by `call_id`.
 """
 
 from __future__ import annotations
@@ -70,9 +76,15 @@ class FunctionCallItem:
         return {
             "id": self.id,
             "type": "function_call",
+            "role": "assistant",
+            "text": "",
+            "interrupted": False,
+            "played_ms": None,
             "call_id": self.call_id,
             "name": self.name,
             "arguments": self.arguments,
+            # Known only to the output item: `history_to_json` fills it in.
+            "output": None,
         }
 
 
@@ -93,8 +105,14 @@ class FunctionCallOutputItem:
         return {
             "id": self.id,
             "type": "function_call_output",
+            "role": "tool",
+            "text": "",
+            "interrupted": False,
+            "played_ms": None,
             "call_id": self.call_id,
             "name": self.name,
+            # Known only to the call item: `history_to_json` fills it in.
+            "arguments": None,
             "output": self.output,
             "is_error": self.is_error,
         }
@@ -104,4 +122,22 @@ ConversationItem: TypeAlias = MessageItem | FunctionCallItem | FunctionCallOutpu
 
 
 def history_to_json(items: list[ConversationItem]) -> dict[str, Any]:
-    return {"items": [item.to_json() for item in items]}
+    """`{"items": [...]}` with each tool call and its output completing each other.
+
+    A call gets its output's `output`; an output gets its call's `arguments` (and `name` when
+    it was created without one). A call still running, or an output whose call is not in the
+    history, keeps `None` there.
+    """
+    calls = {i.call_id: i for i in items if isinstance(i, FunctionCallItem)}
+    outputs = {i.call_id: i for i in items if isinstance(i, FunctionCallOutputItem)}
+    data: list[dict[str, Any]] = []
+    for item in items:
+        entry = item.to_json()
+        if isinstance(item, FunctionCallItem) and item.call_id in outputs:
+            entry["output"] = outputs[item.call_id].output
+        elif isinstance(item, FunctionCallOutputItem) and item.call_id in calls:
+            call = calls[item.call_id]
+            entry["arguments"] = call.arguments
+            entry["name"] = item.name or call.name
+        data.append(entry)
+    return {"items": data}

@@ -93,6 +93,9 @@ class MessageMetrics:
     generated_ms: float
     played_ms: float
     playout: str
+    # What the model generated for this message (a never-played message is deleted from the
+    # history, so this is the only place its text survives, e.g. for the CLI's timeline).
+    generated_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class TurnMetrics:
                     "generated_ms": round(m.generated_ms, 1),
                     "played_ms": round(m.played_ms, 1),
                     "playout": m.playout,
+                    "generated_text": m.generated_text,
                 }
                 for m in self.messages
             ],

@@ -508,6 +508,7 @@ class ResponseRun:
                 generated_ms=p.message.audio_received_ms or p.pushed_ms,
                 played_ms=p.result.played_ms if p.result is not None else 0.0,
                 playout=p.result.status.value if p.result is not None else "skipped",
+                generated_text=p.message.text_received or p.sync.text,
             )
             for p in playout.pulled
         )
