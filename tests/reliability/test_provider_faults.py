@@ -182,7 +182,9 @@ async def test_rejected_truncate_is_reported_and_the_session_goes_on() -> None:
             {
                 "items": [{"say": TWO[0]}, {"say": TWO[1]}],
                 "faults": [
-                    {"kind": "stall", "seconds": 30, "after_audio_ms": {"item": 0, "ms": 900}}
+                    # Exactly 1000 ms received (the sim cuts a chunk at the fault): the server
+                    # counts 900, the client's 50 ms-safe length is 1000.
+                    {"kind": "stall", "seconds": 30, "after_audio_ms": {"item": 0, "ms": 1000}}
                 ],
             },
             {"say": FIRST},
@@ -193,7 +195,7 @@ async def test_rejected_truncate_is_reported_and_the_session_goes_on() -> None:
         run = await h.response(0, generated=False)
         await h.until(lambda: len(run.playout.pulled) == 1)
         message = run.playout.pulled[0].message
-        await h.until(lambda: message.audio_received_ms >= 900)
+        await h.until(lambda: message.audio_received_ms >= 1000)
         received = math.floor(message.audio_received_ms)
         server_counts = received - received % 300
         client_safe = received - received % 50

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
+from vocalis.sim.log import b64_len
 from vocalis.sim.server import SimServer
 
 from .conftest import open_client
@@ -216,3 +217,30 @@ async def test_server_scoped_script_continues_after_reconnect_and_faults_fire_on
 async def test_connection_scoped_script_restarts_on_every_connection() -> None:
     with pytest.raises(ConnectionClosedError):  # the second connection replays the drop
         await _answer_after_reconnect(SCRIPT_WITH_DROP)
+
+
+@pytest.mark.parametrize(("item", "ms"), [(0, 37), (0, 250), (0, 801.5), (1, 420)])
+async def test_after_audio_ms_fires_exactly_at_the_requested_position(item: int, ms: float) -> None:
+    """A chunk boundary is placed at the fault position (chunks are 20-200 ms otherwise)."""
+    fault = {"kind": "unknown_event", "after_audio_ms": {"item": item, "ms": ms}}
+    scenario = {"responses": [{"items": [{"say": LINE}, {"say": LINE}], "faults": [fault]}]}
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        await client.until("response.done")
+    fired = next(
+        i for i, e in enumerate(client.events) if e["type"] == "response.simulated_unknown_event"
+    )
+    sent_ms = sum(
+        b64_len(e["delta"]) / 48
+        for e in client.events[:fired]
+        if e["type"] == "response.output_audio.delta" and e["output_index"] == item
+    )
+    assert ms <= sent_ms < ms + 1  # whole-ms chunks: at most the rounding of `ms`
+    # The split pieces still add up to the whole, unchanged audio.
+    speech_ms = server.sessions[0].conversation.items[item].audio_ms
+    total = sum(
+        b64_len(e["delta"]) / 48
+        for e in client.events
+        if e["type"] == "response.output_audio.delta" and e["output_index"] == item
+    )
+    assert total == speech_ms

@@ -32,7 +32,15 @@ from typing import Any
 from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, ResponsePlan
 from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
-from vocalis.sim.voice import Speech, VoiceParams, cached, speak, text_word_times, voice_for
+from vocalis.sim.voice import (
+    Speech,
+    VoiceParams,
+    cached,
+    chunks_cut_at,
+    speak,
+    text_word_times,
+    voice_for,
+)
 
 Event = dict[str, Any]
 _ARGS_CHUNK = 16
@@ -111,6 +119,13 @@ class ResponseRun:
         self.finished = False
         self._ids = ids
         self._outs = [self._prepare(index, planned) for index, planned in enumerate(plan.items)]
+        # Audio positions (per output index) where a scripted fault fires: a chunk boundary
+        # is placed exactly there, so the fault does not fire up to a chunk late.
+        self._fault_cuts: dict[int, list[float]] = {}
+        for fault in plan.faults:
+            if fault.after_audio_ms is not None:
+                position = fault.after_audio_ms
+                self._fault_cuts.setdefault(position.item, []).append(position.ms)
         self._stream: Generator[float | Event, None, None] | None = None
 
     @property
@@ -361,7 +376,7 @@ class ResponseRun:
         next_word = 0
         last_at = base
         position = 0
-        for chunk in speech.chunks:
+        for chunk in chunks_cut_at(speech, self._fault_cuts.get(out.index, ())):
             chunk_end = chunk.start_ms + chunk.duration_ms
             while next_word < len(words) and words[next_word].start_ms - lookahead < chunk_end:
                 word = words[next_word]

@@ -9,10 +9,13 @@ sessions speaking the same scripted lines, each line costs one synthesis and one
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,6 +211,31 @@ def _render(
         timings = [(lead + start, lead + end) for start, end in spread]
     words = tuple(split_words(text, timings))
     return Speech(text, audio, bpm, float(total_ms), words, tuple(chunks))
+
+
+def chunks_cut_at(speech: Speech, cuts_ms: Sequence[float]) -> Iterator[AudioChunk]:
+    """The speech's chunks, each chunk that straddles a cut split in two at the cut.
+
+    A fault placed ``after_audio_ms: m`` must fire when exactly ``m`` ms were sent, not up to a
+    200 ms chunk later; cuts are rounded up to whole ms (chunks stay on sample boundaries).
+    Only the split chunks are base64-encoded again; the others are the cached ones.
+    """
+    cuts = sorted({math.ceil(c) for c in cuts_ms if c > 0})
+    if not cuts:
+        yield from speech.chunks
+        return
+    bpm = speech.bytes_per_ms
+    for chunk in speech.chunks:
+        end = chunk.start_ms + chunk.duration_ms
+        inside = [c for c in cuts if chunk.start_ms < c < end]
+        if not inside:
+            yield chunk
+            continue
+        bounds = [chunk.start_ms, *inside, end]
+        for start, stop in itertools.pairwise(bounds):
+            first, last = int(start * bpm), int(stop * bpm)
+            piece = speech.audio[first:last]
+            yield AudioChunk(start, stop - start, last - first, b64encode_bytes(piece))
 
 
 def _spread(count: int, total_ms: float) -> list[tuple[float, float]]:
