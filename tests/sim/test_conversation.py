@@ -22,7 +22,7 @@ def _assistant_audio(item_id: str, ms: int) -> Item:
         role="assistant",
         content=[{"type": "output_audio", "transcript": "one two three"}],
     )
-    item.audio.extend(b"\x01\x00" * 24 * ms)  # PCM16 24 kHz: 48 bytes per ms
+    item.set_audio(b"\x01\x00" * 24 * ms)  # PCM16 24 kHz: 48 bytes per ms
     item.words = [
         WordSpan("one", 0, 300),
         WordSpan(" two", 350, 700),

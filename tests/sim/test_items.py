@@ -216,3 +216,25 @@ async def test_truncate_of_an_item_whose_response_is_in_flight() -> None:
         assert item.audio_ms == 300 and item.status == "incomplete"
         heard = client.of_type("response.output_audio_transcript.done")[0]["transcript"]
         assert heard == item.text and LINE.startswith(heard)
+
+
+async def test_sessions_saying_the_same_line_share_its_audio_and_truncate_their_own() -> None:
+    """Memory: assistant audio is held once (the cached speech), not copied per session."""
+    async with SimServer(scenario={"responses": [LINE]}) as server:
+        async with open_client(server) as first, open_client(server) as second:
+            item = await _spoken_item(first)
+            await _spoken_item(second)
+            streamed = b"".join(
+                base64.b64decode(e["delta"]) for e in first.of_type("response.output_audio.delta")
+            )
+            await first.send(
+                "conversation.item.truncate", item_id=item["id"], content_index=0, audio_end_ms=500
+            )
+            await first.until("conversation.item.truncated")
+            await first.send("conversation.item.retrieve", item_id=item["id"])
+            retrieved = (await first.until("conversation.item.retrieved"))["item"]
+        cut, whole = (s.conversation.items[0] for s in server.sessions)
+    assert cut.audio_source is whole.audio_source
+    assert base64.b64decode(retrieved["content"][0]["audio"]) == streamed[: 500 * 48]
+    assert (cut.audio_ms, whole.audio_ms) == (500, len(streamed) / 48)
+    assert bytes(whole.audio) == streamed

@@ -264,3 +264,23 @@ def test_cli_reports_an_invalid_scenario(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "invalid scenario" in result.stderr and "typo" in result.stderr
+
+
+@pytest.mark.parametrize("limit", [0, 10])
+async def test_recorded_events_can_be_bounded(limit: int) -> None:
+    """A long-running server keeps about the newest N events per direction (CLI: none)."""
+    fault = {"kind": "unknown_event", "after_event": "response.created"}
+    scenario = {"responses": [{"say": "Bounded.", "faults": [fault]}]}
+    async with SimServer(scenario=scenario, max_recorded_events=limit) as server:
+        async with open_client(server) as client:
+            for _ in range(50):
+                await client.send("input_audio_buffer.append", audio="AAAA")
+            await client.send("response.create")
+            await client.until("response.simulated_unknown_event")  # faults still see events
+            await client.until("response.done")
+        session = server.sessions[0]
+    for events in (session.client_events, session.server_events):
+        assert len(events) < 2 * limit or limit == 0 and events == []
+    if limit:
+        assert session.client_events[-1]["type"] == "response.create"
+        assert session.server_events[-1]["type"] == "response.done"

@@ -54,6 +54,9 @@ async def _serve(args: argparse.Namespace) -> None:
         session_max_seconds=args.session_max_seconds,
         require_auth=not args.no_auth,
         max_closed_sessions=50,
+        # Nobody reads a process's in-memory records (--log has them): a 10-minute call
+        # would otherwise keep ~15 MB of event summaries.
+        max_recorded_events=0,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

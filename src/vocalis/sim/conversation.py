@@ -38,8 +38,13 @@ class Item:
     """One conversation item as the server keeps it.
 
     ``content`` holds the wire-shaped content parts *without* audio; the audio of content part 0
-    (user input audio or assistant output audio) lives in ``audio`` as raw bytes in the item's
-    audio format (``bytes_per_ms`` = 48 for PCM16 24 kHz, 8 for G.711).
+    (user input audio or assistant output audio) is ``audio``: raw bytes in the item's audio
+    format (``bytes_per_ms`` = 48 for PCM16 24 kHz, 8 for G.711), never base64.
+
+    Memory: the audio is held once, as the first ``audio_nbytes`` of ``audio_source``. An
+    assistant message shares its source with the cached speech it streams (every session saying
+    a scripted line points at the same bytes; its audio grows and truncation shrinks it by
+    moving ``audio_nbytes``), so only caller audio costs memory per session.
     """
 
     id: str
@@ -52,16 +57,32 @@ class Item:
     arguments: str | None = None
     output: str | None = None
     phase: str | None = None
-    audio: bytearray = field(default_factory=bytearray)
+    audio_source: bytes = b""
+    audio_nbytes: int = 0
     bytes_per_ms: float = 48.0
     words: list[WordSpan] = field(default_factory=list)
     truncated_at_ms: int | None = None
     response_id: str | None = None
 
     @property
+    def audio(self) -> memoryview:
+        """The item's audio bytes (a read-only view; no copy)."""
+        return memoryview(self.audio_source)[: self.audio_nbytes]
+
+    def set_audio(self, data: bytes) -> None:
+        """The item's audio is all of ``data`` (kept by reference)."""
+        self.audio_source = data
+        self.audio_nbytes = len(data)
+
+    def share_audio(self, source: bytes, nbytes: int) -> None:
+        """The item's audio is the first ``nbytes`` of ``source`` (streamed speech grows)."""
+        self.audio_source = source
+        self.audio_nbytes = nbytes
+
+    @property
     def audio_ms(self) -> float:
         """Duration of the item's audio in ms (0.0 without audio)."""
-        return len(self.audio) / self.bytes_per_ms
+        return self.audio_nbytes / self.bytes_per_ms
 
     @property
     def has_output_audio(self) -> bool:
@@ -93,7 +114,7 @@ class Item:
             wire["role"] = self.role
             content = [dict(part) for part in self.content]
             if include_audio and content and content[0]["type"] in ("input_audio", "output_audio"):
-                content[0]["audio"] = base64.b64encode(bytes(self.audio)).decode("ascii")
+                content[0]["audio"] = base64.b64encode(self.audio).decode("ascii")
             wire["content"] = content
         elif self.type == "function_call":
             wire["status"] = self.status
@@ -201,7 +222,7 @@ class Conversation:
             raise errors.item_truncate_unknown(item_id)
         if audio_end_ms < 0:
             raise errors.out_of_range("audio_end_ms", audio_end_ms, 0, below=True)
-        if item.role != "assistant" or not item.has_output_audio or not item.audio:
+        if item.role != "assistant" or not item.has_output_audio or not item.audio_nbytes:
             raise errors.truncate_not_audio()
         if content_index != 0:
             raise errors.truncate_content_index(content_index)
@@ -210,7 +231,7 @@ class Conversation:
             raise errors.truncate_past_end(reported, audio_end_ms)
         keep_bytes = int(audio_end_ms * item.bytes_per_ms)
         keep_bytes -= keep_bytes % (2 if item.bytes_per_ms == 48.0 else 1)
-        del item.audio[keep_bytes:]
+        item.audio_nbytes = min(item.audio_nbytes, keep_bytes)
         item.words = [w for w in item.words if w.end_ms <= audio_end_ms]
         transcript = "".join(w.text for w in item.words).strip()
         for part in item.content:

@@ -140,7 +140,7 @@ def parse_client_item(
                 except (binascii.Error, ValueError):
                     raise errors.audio_not_base64() from None
                 if index == 0:
-                    item.audio.extend(decoded)
+                    item.set_audio(decoded)
             transcript = part.get("transcript")
             item.content.append({"type": "input_audio", "transcript": transcript})
         else:  # input_image

@@ -372,7 +372,6 @@ class ResponseRun:
         speech = out.speech
         words = speech.words
         lookahead = self.ctx.lookahead_ms
-        audio_view = memoryview(speech.audio)
         next_word = 0
         last_at = base
         position = 0
@@ -393,8 +392,8 @@ class ResponseRun:
             yield last_at
             if not self._alive(out):
                 return
-            out.item.audio += audio_view[position : position + chunk.nbytes]
             position += chunk.nbytes
+            out.item.share_audio(speech.audio, position)
             out.audio_ms = chunk_end
             yield self._scoped(out, "response.output_audio.delta", content_index=0, delta=chunk.b64)
         while next_word < len(words) and self._alive(out):

@@ -82,7 +82,9 @@ class SimServer:
     (1.0 real time, 4.0 four times faster, 0 as fast as the socket allows).
     ``session_max_seconds`` makes every session expire (``session_expired`` + close 1001).
     ``max_closed_sessions`` bounds how many ended sessions stay in ``sessions`` (default: all,
-    which tests want; the CLI keeps 50).
+    which tests want; the CLI keeps 50). ``max_recorded_events`` bounds each session's
+    ``client_events`` / ``server_events`` to about the newest N (default: all; the CLI keeps
+    none — its ``--log`` file has every event).
     ``require_auth`` refuses (HTTP 401) a handshake without ``Authorization: Bearer <any>``,
     ``api-key: <any>`` or an ``openai-insecure-api-key.<any>`` subprotocol (any key value is
     accepted), like the real API; pass ``require_auth=False`` for keyless local clients.
@@ -101,6 +103,7 @@ class SimServer:
         refuse_beta: bool = True,
         default_model: str = "gpt-realtime",
         max_closed_sessions: int | None = None,
+        max_recorded_events: int | None = None,
     ) -> None:
         if scenario is None:
             scenario = Scenario()
@@ -116,6 +119,7 @@ class SimServer:
         self.refuse_beta = refuse_beta
         self.default_model = default_model
         self.max_closed_sessions = max_closed_sessions
+        self.max_recorded_events = max_recorded_events
         self.sessions: list[SimSession] = []
         self.connections = 0  # connections accepted so far
         # server.script_scope "server": one script cursor shared by every connection.
@@ -220,6 +224,7 @@ class SimServer:
             log=self._log,
             session_max_seconds=self.session_max_seconds,
             script=self._script,
+            max_recorded_events=self.max_recorded_events,
         )
         self.sessions.append(session)
         self.connections += 1

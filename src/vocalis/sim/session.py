@@ -117,6 +117,7 @@ class SimSession:
         log: EventLog | None = None,
         session_max_seconds: float | None = None,
         script: ScriptCursor | None = None,
+        max_recorded_events: int | None = None,
     ) -> None:
         self.index = index
         self.scenario = scenario
@@ -141,6 +142,9 @@ class SimSession:
         self.detector = TurnDetector(td, self.config.input_format["type"], 0.0) if td else None
         self.client_events: list[dict[str, Any]] = []
         self.server_events: list[dict[str, Any]] = []
+        # None: keep every event (tests read them by index). N: keep about the newest N of
+        # each direction (a long-running server; a 20 ms append is ~0.4 KB of record).
+        self._record_limit = max_recorded_events
         self.notes: list[str] = []
         self.closed = False
         self.close_code: int | None = None
@@ -161,6 +165,15 @@ class SimSession:
     def _bump(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def _record(self, events: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        limit = self._record_limit
+        if limit is None:
+            events.append(summary)
+        elif limit > 0:
+            events.append(summary)
+            if len(events) >= 2 * limit:
+                del events[:-limit]  # trimmed in batches: amortized O(1) per event
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -221,7 +234,7 @@ class SimSession:
         full: dict[str, Any] = {"type": event["type"], "event_id": self.ids.event()}
         full.update(event)
         summary = summarize(full)
-        self.server_events.append(summary)
+        self._record(self.server_events, summary)
         if self._log is not None:
             self._log.write(self.id, "out", summary)
         self.outbox.put_nowait(json.dumps(full, separators=(",", ":")))
@@ -234,7 +247,7 @@ class SimSession:
         """Queue a raw (e.g. malformed) frame; recorded as ``{"type": None, "raw": text}``."""
         if self.closing:
             return
-        self.server_events.append({"type": None, "raw": text})
+        self._record(self.server_events, {"type": None, "raw": text})
         if self._log is not None:
             self._log.write(self.id, "out", {"type": None, "raw": text})
         self.outbox.put_nowait(text)
@@ -336,7 +349,7 @@ class SimSession:
             )
 
     def _record_in(self, summary: dict[str, Any]) -> None:
-        self.client_events.append(summary)
+        self._record(self.client_events, summary)
         if self._log is not None:
             self._log.write(self.id, "in", summary)
         self._bump()
@@ -478,7 +491,8 @@ class SimSession:
             type="message",
             role="user",
             content=[{"type": "input_audio", "transcript": None}],
-            audio=bytearray(audio),
+            audio_source=audio,
+            audio_nbytes=len(audio),
             bytes_per_ms=self.input.bytes_per_ms,
         )
         previous = self.conversation.insert(item)
@@ -688,9 +702,11 @@ class SimSession:
         self._commit(item_id)
         self._start_response({}, source_event="idle_timeout")
 
-    def _emit_created(self, drive: _Drive) -> None:
+    def _emit_created(self, drive: _Drive) -> dict[str, Any]:
         drive.created = True
-        self.emit(drive.run.created_event())
+        event = drive.run.created_event()
+        self.emit(event)
+        return event
 
     def _input_tokens(self, instructions: str) -> tuple[int, int]:
         text_chars = len(instructions)
@@ -775,8 +791,7 @@ class SimSession:
             await self._fire(fault, drive)
         if drive.stop.is_set() or self.closing:
             return
-        self._emit_created(drive)
-        if await self._after(drive, self.server_events[-1]):
+        if await self._after(drive, self._emit_created(drive)):
             return
         loop = asyncio.get_running_loop()
         started = loop.time()
