@@ -232,6 +232,14 @@ class SessionReconnected:
     reason: str
     # Items replayed into the new provider session, in order.
     replayed_item_ids: tuple[str, ...] = ()
+    # Set when the replayed history ends with caller input (a user message or a tool output)
+    # that the lost session never started answering — e.g. the socket dropped after the
+    # caller's turn was committed but before the provider created its response. It is the id
+    # of that item (as in `replayed_item_ids`). The new session will not answer it on its own:
+    # request a reply (`generate_reply`) if the caller should get one. `None` when the last
+    # replayed item is an answer, or an answer had started (the interrupted `Generation`
+    # then ended with status "disconnected").
+    unanswered_item_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
