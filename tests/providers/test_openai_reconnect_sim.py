@@ -11,16 +11,28 @@ import logging
 from typing import Any
 
 import pytest
-from openai_sim_support import FAKE_KEY, append_in_frames, consume, sim_session, tone
+from openai_sim_support import (
+    FAKE_KEY,
+    append_in_frames,
+    consume,
+    silence,
+    sim_session,
+    tone,
+)
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import (
     Generation,
+    InputAudioCommitted,
+    InputTranscription,
     MessageGeneration,
+    OperationError,
     ProviderError,
     SessionClosed,
     SessionOptions,
     SessionReconnected,
+    ToolSpec,
+    TurnDetection,
 )
 from vocalis.providers.openai.realtime import OpenAIRealtimeSession
 from vocalis.sim.server import SimServer
@@ -98,6 +110,8 @@ async def test_reconnect_after_drop_mid_response_replays_heard_history() -> None
         event = await reader.wait_type(SessionReconnected)
         assert event.reason == "dropped"
         assert event.replayed_item_ids == ("u1", reply.id, "u2")
+        # u2 is the replay's last item, but its answer had started (the cut generation).
+        assert event.unanswered_item_id is None
         new = await server.wait_for_session(2)
         types = [e["type"] for e in new.client_events]
         assert types == ["session.update"] + ["conversation.item.create"] * 3
@@ -136,6 +150,7 @@ async def test_reconnect_after_session_expired() -> None:
         event = await reader.wait_type(SessionReconnected)
         assert event.reason == "session_expired"
         assert event.replayed_item_ids == ("u1", reply.id)
+        assert event.unanswered_item_id is None
         new = await server.wait_for_session(2)
         assert_replayed(creates(new.client_events), reply)
         # `session_expired` is handled, not surfaced as an error.
@@ -290,3 +305,66 @@ async def test_a_dead_socket_queue_is_never_sent_on() -> None:
         # Each socket owns its queue: the new one starts empty with its own.
         assert old is not None and new is not None and new is not old
         assert new.queue is not old.queue and not old.alive
+
+
+async def test_a_turn_lost_before_response_created_is_reported_unanswered() -> None:
+    """The socket drops between the caller's committed turn and the server's response: the
+    turn is replayed as the new session's last item and reported as owed a reply."""
+    scenario = {
+        "server": {"script_scope": "server"},  # the new connection continues the script
+        "responses": [
+            {
+                "user_transcript": "What time is it?",
+                "say": "Never heard.",
+                "faults": [{"kind": "drop", "before_response_created": True}],
+            },
+            {"say": "It is noon."},
+        ],
+    }
+    options = SessionOptions(
+        turn_detection=TurnDetection(type="server_vad", silence_duration_ms=200),
+        input_transcription_model="gpt-4o-mini-transcribe",
+    )
+    async with sim_session(scenario, options) as (server, session, reader):
+        append_in_frames(session, tone(400))
+        append_in_frames(session, silence(400))
+        committed = await reader.wait_type(InputAudioCommitted)
+        await reader.wait_for(lambda e: isinstance(e, InputTranscription) and e.final)
+        event = await reader.wait_type(SessionReconnected)
+        assert event.replayed_item_ids == (committed.item_id,)
+        assert event.unanswered_item_id == committed.item_id
+        new = await server.wait_for_session(2)
+        assert creates(new.client_events)[-1]["content"] == [
+            {"type": "input_text", "text": "What time is it?"}
+        ]
+        # Nothing answers on its own; the runtime asks, and the caller gets the answer.
+        reply = await session.generate_reply()
+        (played,) = await consume(reply)
+        assert played.text == "It is noon."
+        assert [(i.role, i.text) for i in new.conversation.items] == [
+            ("user", "What time is it?"),
+            ("assistant", "It is noon."),
+        ]
+
+
+async def test_a_tool_output_whose_follow_up_was_lost_is_reported_unanswered() -> None:
+    scenario = {
+        "server": {"script_scope": "server"},
+        "responses": [
+            {"items": [{"call": "lookup", "arguments": {"q": "time"}}]},
+            {"say": "Lost.", "faults": [{"kind": "drop", "before_response_created": True}]},
+            {"say": "It is noon."},
+        ],
+    }
+    tool = ToolSpec("lookup", "Look up.", {"type": "object", "properties": {}})
+    options = SessionOptions(turn_detection=None, tools=(tool,))
+    async with sim_session(scenario, options) as (_, session, reader):
+        await session.create_item(MessageItem(id="u1", role="user", text="Time?"))
+        first = await session.generate_reply()
+        call = await asyncio.wait_for(first.tool_calls.recv(), 10)
+        await first.done
+        output_id = await session.send_tool_output(call.call_id, "12:00")
+        with pytest.raises(OperationError):  # the follow-up request dies with the socket
+            await session.generate_reply()
+        event = await reader.wait_type(SessionReconnected)
+        assert event.replayed_item_ids[-1] == event.unanswered_item_id == output_id

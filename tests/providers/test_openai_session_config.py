@@ -9,7 +9,7 @@ from openai_script import ev, message_deltas, message_end, message_start, respon
 from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
 from vocalis.providers.base import SessionOptions, ToolSpec, TurnDetection
 from vocalis.providers.openai.formats import audio_format
-from vocalis.providers.openai.history import plan_history_ops, replay_history
+from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
 from vocalis.providers.openai.protocol import OpenAIProtocol
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.providers.openai.session_config import build_session, session_diff
@@ -296,3 +296,52 @@ async def test_replay_uses_heard_text_and_adds_newer_user_and_tool_items() -> No
     assert isinstance(replay[2], MessageItem) and replay[2].text == "weather?"
     assert isinstance(replay[3], FunctionCallItem) and replay[3].call_id == "c1"
     assert isinstance(replay[4], FunctionCallOutputItem) and replay[4].output == "18C"
+
+
+async def test_unanswered_input_is_caller_input_nothing_answers() -> None:
+    core = core_with_turn()  # u1, A1, then the caller's U2: committed, no response yet
+    heard = [
+        MessageItem(id="u1", role="user", text="hi"),
+        MessageItem(id="A1", role="assistant", text="Hello"),
+    ]
+    transcript = ev(
+        "conversation.item.input_audio_transcription.completed",
+        item_id="U2",
+        content_index=0,
+        transcript="weather?",
+    )
+    core.receive(transcript)
+    replay = replay_history(core, heard, heard_seq=2)
+    assert unanswered_input(core, replay) == "U2"
+    # Also when the caller's own history already holds the turn (synced after the commit).
+    assert unanswered_input(core, [*heard, MessageItem(id="U2", role="user", text="w")]) == "U2"
+    # The lost session ends with an answer: nothing is owed, whatever the replay ends with.
+    assert unanswered_input(core, heard) is None
+    # A response that was created but had announced nothing answered nothing.
+    core.receive(response_created("R2"))
+    assert unanswered_input(core, replay_history(core, heard, heard_seq=2)) == "U2"
+    # Once its message exists (even still streaming), an answer has started.
+    for event in message_start("R2", "A2", 0, "U2"):
+        core.receive(event)
+    assert unanswered_input(core, replay_history(core, heard, heard_seq=2)) is None
+
+
+async def test_unanswered_tool_output() -> None:
+    core = core_with_turn()
+    call = {
+        "id": "F",
+        "type": "function_call",
+        "status": "completed",
+        "call_id": "c1",
+        "name": "w",
+        "arguments": "{}",
+    }
+    output = {"id": "O", "type": "function_call_output", "call_id": "c1", "output": "18C"}
+    for item in (call, output):
+        core.receive(ev("conversation.item.added", item=item))
+    heard = [MessageItem(id="u1", role="user", text="hi")]
+    replay = replay_history(core, heard, heard_seq=1)
+    assert [i.id for i in replay][-2:] == ["F", "O"]
+    assert unanswered_input(core, replay) == "O"
+    # A caller item the provider never held: judged after the newest input it does hold.
+    assert unanswered_input(core, [*replay, MessageItem(id="x", role="user", text="?")]) == "x"

@@ -11,11 +11,19 @@ runtime's heard history, with no I/O:
 * `replay_history` — what a fresh provider session must hold after a reconnect: the heard
   history, plus user turns and tool items the provider added after the last sync. Assistant
   messages only ever come from the heard history: the provider cannot know what was heard.
+* `unanswered_input` — whether that replay ends with caller input the lost session never
+  started answering (a drop between the caller's turn and `response.created`): nobody will
+  answer it in the new session unless the runtime asks.
 """
 
 from __future__ import annotations
 
-from vocalis.conversation.items import ConversationItem, FunctionCallItem, MessageItem
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
 from vocalis.providers.openai.mirror import MirrorItem, plan_sync
 from vocalis.providers.openai.protocol import ClientOp, OpenAIProtocol
 from vocalis.providers.openai.wire_items import provider_item_id, replayable_history, to_wire_item
@@ -105,3 +113,39 @@ def replay_history(
         if converted is not None:
             extra.append(converted)
     return replayable_history(list(heard) + extra)
+
+
+def _is_caller_input(item: ConversationItem) -> bool:
+    return isinstance(item, FunctionCallOutputItem) or (
+        isinstance(item, MessageItem) and item.role == "user"
+    )
+
+
+def unanswered_input(core: OpenAIProtocol, replay: list[ConversationItem]) -> str | None:
+    """The id of the replay's last item when it is caller input that nothing answers.
+
+    Call with the replay, while the mirror still holds the lost session. "Nothing answers"
+    means the lost session holds no assistant message or function call after that input (not
+    even one still streaming); a response that was created but had announced no item yet
+    answered nothing either.
+    """
+    if not replay or not _is_caller_input(replay[-1]):
+        return None
+    last = replay[-1]
+    mirror = core.mirror
+    entries = mirror.items()
+    pid = core.resolve_id(last.id)
+    if pid in mirror:
+        start = next(i for i, entry in enumerate(entries) if entry.id == pid) + 1
+    else:  # not in the provider session: look after the newest caller input it holds
+        inputs = [
+            i
+            for i, entry in enumerate(entries)
+            if entry.type == "function_call_output"
+            or (entry.type == "message" and entry.role == "user")
+        ]
+        start = inputs[-1] + 1 if inputs else 0
+    for entry in entries[start:]:
+        if entry.type == "function_call" or (entry.type == "message" and entry.role == "assistant"):
+            return None
+    return last.id

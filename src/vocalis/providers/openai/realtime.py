@@ -53,7 +53,7 @@ from vocalis.providers.base import (
 )
 from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
 from vocalis.providers.openai.formats import audio_format as lookup_audio_format
-from vocalis.providers.openai.history import plan_history_ops, replay_history
+from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.protocol import (
     FATAL_ERROR_CODES,
@@ -300,6 +300,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         self._heard: list[ConversationItem] = []
         self._heard_seq = 0
         self._replay: list[ConversationItem] = []
+        self._replay_unanswered: str | None = None
         self._sent_session: dict[str, Any] = {}
         self._ids = itertools.count(1)
         self.dropped_audio_samples = 0
@@ -601,7 +602,16 @@ class OpenAIRealtimeSession(RealtimeSession):
                     self._first.set_result(None)
                 else:
                     self.reconnects += 1
-                    self._events.send(SessionReconnected(reason=reason, replayed_item_ids=replayed))
+                    # Only an input that made it into the new session, as its last item.
+                    owed = self._replay_unanswered
+                    unanswered = owed if replayed and replayed[-1] == owed else None
+                    self._events.send(
+                        SessionReconnected(
+                            reason=reason,
+                            replayed_item_ids=replayed,
+                            unanswered_item_id=unanswered,
+                        )
+                    )
                 reason = await self._serve(conn)
                 await self._teardown(conn, reason)
                 if reason == "closed" or self._closing:
@@ -757,6 +767,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         # socket lost during setup keeps the previous snapshot: its mirror is partial).
         if conn.ready:
             self._replay = replay_history(self._core, self._heard, self._heard_seq)
+            self._replay_unanswered = unanswered_input(self._core, self._replay)
         for out in self._core.connection_lost(reason):
             self._dispatch(conn, out)
 
