@@ -7,7 +7,7 @@ from typing import Any
 from openai_script import ev, message_deltas, message_end, message_start, response_created
 
 from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
-from vocalis.providers.base import SessionOptions, ToolSpec, TurnDetection
+from vocalis.providers.base import Capabilities, SessionOptions, ToolSpec, TurnDetection
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
 from vocalis.providers.openai.protocol import OpenAIProtocol
@@ -154,10 +154,15 @@ def test_urls_headers_and_repr_per_dialect(monkeypatch: Any) -> None:
     xai = OpenAIRealtimeModel("grok-voice-latest", dialect="xai")
     assert xai.url == "wss://api.x.ai/v1/realtime?model=grok-voice-latest"
     assert xai._headers() == {"Authorization": "Bearer xai-secret"}
-    assert not xai.capabilities.manual_turns
-    caps = model.capabilities
-    assert caps.truncation and caps.multi_message_responses and caps.manual_turns
-    assert (caps.input_sample_rate, caps.output_sample_rate) == (24000, 24000)
+    assert xai.capabilities == Capabilities(
+        truncation=False,
+        text_only_output=False,
+        multi_message_responses=False,
+        manual_turns=False,
+    )
+    assert model.capabilities == azure.capabilities == Capabilities()  # everything, 24 kHz
+    g711 = OpenAIRealtimeModel(api_key="k", audio_format="g711_ulaw").capabilities
+    assert (g711.input_sample_rate, g711.output_sample_rate) == (8000, 8000)
     for headers in (model._headers(), azure._headers(), xai._headers()):
         assert not any(k.lower() == "openai-beta" for k in headers)
 

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -122,33 +122,21 @@ class _Fatal(Exception):
 
 
 def _capabilities(dialect: Dialect, fmt: AudioFormat) -> Capabilities:
+    """OpenAI and Azure v1 support everything `Capabilities` describes (its defaults)."""
+    capabilities = Capabilities(
+        input_sample_rate=fmt.sample_rate, output_sample_rate=fmt.sample_rate
+    )
     if dialect == "xai":
         # xAI: server VAD only (no manual turns); truncation, text-only output and
         # multi-message responses are not documented, so the runtime must not rely on them.
-        return Capabilities(
-            server_vad=True,
-            server_interrupts_response=True,
+        return replace(
+            capabilities,
             truncation=False,
-            mutable_history=True,
             text_only_output=False,
             multi_message_responses=False,
             manual_turns=False,
-            streaming_tool_arguments=True,
-            input_sample_rate=fmt.sample_rate,
-            output_sample_rate=fmt.sample_rate,
         )
-    return Capabilities(
-        server_vad=True,
-        server_interrupts_response=True,
-        truncation=True,
-        mutable_history=True,
-        text_only_output=True,
-        multi_message_responses=True,
-        manual_turns=True,
-        streaming_tool_arguments=True,
-        input_sample_rate=fmt.sample_rate,
-        output_sample_rate=fmt.sample_rate,
-    )
+    return capabilities
 
 
 def _ws_url(base_url: str, model: str) -> str:
