@@ -39,9 +39,11 @@ from bench.common import (
     caller_speech,
     frames_of,
     log,
+    machine_busy_seconds,
     ratio,
     sim_process,
     stats,
+    wait_quiet,
     write_scenario,
 )
 from vocalis.conversation.items import MessageItem
@@ -214,7 +216,13 @@ async def _bare_latency(base_url: str, sessions: int, trials: int, seed: int) ->
 
 
 async def run(
-    scratch: Path, *, sessions: int, trials: int, pace: float = 2.0, seed: int = 7
+    scratch: Path,
+    *,
+    sessions: int,
+    trials: int,
+    pace: float = 2.0,
+    seed: int = 7,
+    quiet_wait: float = 30.0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Returns (truncation report, latency report)."""
     rng = random.Random(seed)
@@ -227,7 +235,10 @@ async def run(
     sim_log.unlink(missing_ok=True)
     speech = frames_of(caller_speech(CALLER_LINE))
     silence = speech[0] * 0
+    waited = await wait_quiet(max_wait=quiet_wait)
     started = time.perf_counter()
+    busy0 = machine_busy_seconds()
+    own0 = time.process_time()
     async with sim_process(scenario, pace=pace, log=sim_log) as sim:
         agents = [VocalisAgent(instrument=True) for _ in range(sessions)]
         await asyncio.gather(*(a.start(sim.base_url) for a in agents))
@@ -249,6 +260,10 @@ async def run(
         with contextlib.suppress(Exception):
             async with asyncio.timeout(20):
                 await asyncio.gather(*(a.aclose() for a in agents), return_exceptions=True)
+        vocalis_elapsed = time.perf_counter() - started
+        own_cpu = time.process_time() - own0
+        sim_cpu = sim.cpu_seconds()
+        other = (machine_busy_seconds() - busy0 - own_cpu - sim_cpu) / vocalis_elapsed
         bare = await _bare_latency(sim.base_url, sessions, max(1, trials // 2), seed + 1)
     elapsed = time.perf_counter() - started
     failed_sessions = [repr(r)[:200] for r in per_session if isinstance(r, BaseException)]
@@ -263,6 +278,8 @@ async def run(
     skipped_deleted = 0
     missing_truncate = 0
     samples: list[dict[str, Any]] = []
+    outliers: list[dict[str, Any]] = []
+    word_outliers: list[dict[str, Any]] = []
     for rec, history in zip(recorders, histories, strict=True):
         assert rec is not None
         for snap in rec.clears:
@@ -281,6 +298,24 @@ async def run(
                     continue
                 err = abs(sent - played)
                 errors.append(err)
+                if err > 1.0 and len(outliers) < 10:
+                    item = history.get(seg_id)
+                    outliers.append(
+                        {
+                            "item_id": seg_id,
+                            "played_ms_at_clear": round(played, 2),
+                            "audio_end_ms_sent": sent,
+                            "received_ms_at_clear": round(received, 1),
+                            "history_played_ms": item.played_ms if item is not None else None,
+                            "history_interrupted": item.interrupted if item is not None else None,
+                            "clear_after_speech_started_ms": (
+                                round((snap.at - snap.speech_started_at) * 1000.0, 2)
+                                if snap.speech_started_at is not None
+                                else None
+                            ),
+                            "segments_at_clear": len(snap.segments),
+                        }
+                    )
                 naive_received.append(abs(received - played))
                 if first_delta is not None:
                     naive_wall.append(abs((snap.at - first_delta) * 1000.0 - played))
@@ -292,6 +327,16 @@ async def run(
                     heard = len(_WORD.findall(item.text))
                     if truth is not None:
                         word_errors.append(abs(heard - truth))
+                        if abs(heard - truth) >= 2 and len(word_outliers) < 10:
+                            word_outliers.append(
+                                {
+                                    "message": text_index + 1,
+                                    "played_ms": round(played, 2),
+                                    "heard_text": item.text,
+                                    "heard_words": heard,
+                                    "truth_words": truth,
+                                }
+                            )
                     if len(samples) < 12:
                         samples.append(
                             {
@@ -314,6 +359,8 @@ async def run(
         "failed_sessions": failed_sessions,
         "pace": pace,
         "elapsed_s": round(elapsed, 1),
+        "waited_for_quiet_s": waited,
+        "other_cpu_cores": round(max(0.0, other), 3),
         "cuts_per_message": {str(k): v for k, v in sorted(cut_in_message.items())},
         "truncation_error_ms": err_stats,
         "missing_truncate": missing_truncate,
@@ -327,12 +374,15 @@ async def run(
         "ratio_p99_received_over_vocalis": ratio(
             float(stats(naive_received)["p99"]), max(float(err_stats["p99"]), 1 / 24)
         ),
+        "outliers_over_1ms": outliers,
+        "word_error_outliers": word_outliers,
         "examples": samples,
     }
     push_stats = stats(push, digits=4)
     clear_stats = stats(clear, digits=4)
     latency = {
         "sessions": sessions,
+        "other_cpu_cores": round(max(0.0, other), 3),
         "condition": f"{sessions} concurrent barge-in sessions (light load)",
         "first_delta_to_sink_push_ms": push_stats,
         "speech_started_to_sink_clear_ms": clear_stats,

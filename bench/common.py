@@ -95,6 +95,25 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / _CLK_TCK
 
 
+async def wait_quiet(
+    own_cores: float = 0.0, *, threshold: float = 0.3, max_wait: float = 60.0
+) -> float:
+    """Wait (up to ``max_wait`` s) until the machine is nearly idle before a measurement.
+
+    Other jobs may share the machine; starting a density point while they run measures them.
+    ``own_cores`` is load we expect from our own idle processes. Returns the seconds waited.
+    """
+    started = time.perf_counter()
+    while time.perf_counter() - started < max_wait - 1.0:
+        busy0 = machine_busy_seconds()
+        t0 = time.perf_counter()
+        await asyncio.sleep(1.0)
+        cores = (machine_busy_seconds() - busy0) / (time.perf_counter() - t0)
+        if cores - own_cores <= threshold:
+            break
+    return round(time.perf_counter() - started, 1)
+
+
 class LagProbe:
     """Measures event-loop lag: how late a task that asks to wake every ``interval`` wakes.
 

@@ -41,6 +41,7 @@ from bench.common import (
     rss_bytes,
     sim_process,
     stats,
+    wait_quiet,
     write_scenario,
 )
 
@@ -57,6 +58,8 @@ class Timing:
     window_s: float = 12.0
     period_s: float = 6.0
     pace: float = 2.0
+    # Before each attempt, wait up to this long for other jobs on the machine to go quiet.
+    quiet_wait_s: float = 20.0
 
 
 # =========================================================================== worker process
@@ -382,7 +385,9 @@ async def measured_point(
     kept attempt is the passing one or else the quietest, and says how many were made."""
     tries: list[dict[str, Any]] = []
     for _ in range(1 + NOISY_RETRIES):
+        waited = await wait_quiet(max_wait=timing.quiet_wait_s)
         tries.append(await run_point(mode, sessions, workers, timing, scratch, **kwargs))
+        tries[-1]["waited_for_quiet_s"] = waited
         if tries[-1]["ok"] or tries[-1]["other_cpu_cores"] <= NOISY_CORES:
             break
         log(

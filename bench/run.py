@@ -52,7 +52,7 @@ FULL = Plan(
     growth_minutes=[1.0, 10.0, 60.0],
 )
 QUICK = Plan(
-    timing=density.Timing(warmup_s=1.0, window_s=2.5),
+    timing=density.Timing(warmup_s=1.0, window_s=2.5, quiet_wait_s=0.0),
     vocalis_counts=[1, 10],
     two_worker_counts=[10],
     bare_counts=[10],
@@ -151,7 +151,10 @@ async def main(args: argparse.Namespace) -> int:
     if "truncation" in only or "latency" in only:
         log(f"barge-ins: {plan.bargein_sessions} sessions x {plan.bargein_trials}")
         truncation, latency = await bargein.run(
-            scratch, sessions=plan.bargein_sessions, trials=plan.bargein_trials
+            scratch,
+            sessions=plan.bargein_sessions,
+            trials=plan.bargein_trials,
+            quiet_wait=plan.timing.quiet_wait_s,
         )
         if "truncation" in only:
             write_json("truncation", {**meta, **truncation}, results_dir)

@@ -16,7 +16,7 @@ from bench import bargein, density, growth
 
 pytestmark = pytest.mark.timeout(180)
 
-TINY = density.Timing(warmup_s=0.5, window_s=1.0)
+TINY = density.Timing(warmup_s=0.5, window_s=1.0, quiet_wait_s=0.0)
 
 
 @pytest.mark.parametrize("mode", ["vocalis", "bare"])
@@ -30,7 +30,7 @@ async def test_density_point_runs(mode: str, tmp_path: Path) -> None:
 
 
 async def test_bargein_truncation_and_latency(tmp_path: Path) -> None:
-    truncation, latency = await bargein.run(tmp_path, sessions=1, trials=1)
+    truncation, latency = await bargein.run(tmp_path, sessions=1, trials=1, quiet_wait=0.0)
     assert truncation["failed_sessions"] == []
     assert truncation["barge_ins"] == 1
     assert truncation["missing_truncate"] == 0
