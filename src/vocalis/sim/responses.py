@@ -34,7 +34,7 @@ from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.voice import (
     Speech,
-    VoiceParams,
+    SpeechKey,
     cached,
     chunks_cut_at,
     speak,
@@ -167,17 +167,21 @@ class ResponseRun:
         )
         return _Out(index, planned, item)
 
-    def _speech_key(self, planned: PlannedMessage) -> tuple[str, VoiceParams, str, float, int, int]:
-        voice: VoiceParams = voice_for(self.ctx.voice, planned.voice)
-        seed = _stable_seed(self.ctx.seed, planned.text)
-        fmt = self.ctx.output_format["type"]
-        return planned.text, voice, fmt, self.ctx.speed, seed, planned.leading_silence_ms
+    def _speech_key(self, planned: PlannedMessage) -> SpeechKey:
+        return SpeechKey(
+            planned.text,
+            voice_for(self.ctx.voice, planned.voice),
+            self.ctx.output_format["type"],
+            self.ctx.speed,
+            _stable_seed(self.ctx.seed, planned.text),
+            planned.leading_silence_ms,
+        )
 
     @property
     def needs_synthesis(self) -> bool:
         """True when :meth:`prepare` would synthesize (worth running in a worker thread)."""
         return self.ctx.audio and any(
-            cached(*self._speech_key(out.plan)) is None
+            cached(self._speech_key(out.plan)) is None
             for out in self._outs
             if isinstance(out.plan, PlannedMessage) and out.speech is None
         )
@@ -241,6 +245,9 @@ class ResponseRun:
         event["output_index"] = out.index
         event.update(fields)
         return event
+
+    def _output_item(self, out: _Out, event_type: str, wire: dict[str, Any]) -> Event:
+        return {"type": event_type, "response_id": self.id, "output_index": out.index, "item": wire}
 
     def _part(self, out: _Out) -> dict[str, Any]:
         if self.ctx.audio:
@@ -308,12 +315,7 @@ class ResponseRun:
         item = out.item
         out.added = True
         wire = item.to_wire()
-        yield {
-            "type": "response.output_item.added",
-            "response_id": self.id,
-            "output_index": out.index,
-            "item": wire,
-        }
+        yield self._output_item(out, "response.output_item.added", wire)
         if self.conversation is not None:
             previous = self.conversation.insert(item)
             yield {"type": "conversation.item.added", "previous_item_id": previous, "item": wire}
@@ -438,12 +440,7 @@ class ResponseRun:
             yield self._scoped(out, "response.content_part.done", content_index=0, part=part)
         item.status = status
         wire = item.to_wire()
-        yield {
-            "type": "response.output_item.done",
-            "response_id": self.id,
-            "output_index": out.index,
-            "item": wire,
-        }
+        yield self._output_item(out, "response.output_item.done", wire)
         if self.conversation is not None and item.id in self.conversation:
             yield {
                 "type": "conversation.item.done",

@@ -50,23 +50,24 @@ def _boolean(param: str, value: Any, _current: Any) -> bool:
     return value
 
 
-def _number(param: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise errors.invalid_type(param, "a decimal", value)
+def _in_range(param: str, value: float, lo: float | None, hi: float | None) -> None:
     if lo is not None and value < lo:
         raise errors.out_of_range(param, value, lo, below=True)
     if hi is not None and value > hi:
         raise errors.out_of_range(param, value, hi, below=False)
+
+
+def _number(param: str, value: Any, lo: float | None = None, hi: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise errors.invalid_type(param, "a decimal", value)
+    _in_range(param, value, lo, hi)
     return value
 
 
 def _integer(param: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise errors.invalid_type(param, "an integer", value)
-    if lo is not None and value < lo:
-        raise errors.out_of_range(param, value, lo, below=True)
-    if hi is not None and value > hi:
-        raise errors.out_of_range(param, value, hi, below=False)
+    _in_range(param, value, lo, hi)
     return value
 
 

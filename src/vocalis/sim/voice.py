@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -120,22 +120,24 @@ def _encode(samples: np.ndarray[Any, np.dtype[np.int16]], fmt_type: str) -> byte
     return samples.astype("<i2", copy=False).tobytes()
 
 
+class SpeechKey(NamedTuple):
+    """Everything a rendering depends on (the cache key)."""
+
+    text: str
+    voice: VoiceParams
+    fmt_type: str
+    speed: float
+    seed: int
+    leading_silence_ms: int = 0
+
+
 _CACHE_SIZE = 512
-_Key = tuple[str, VoiceParams, str, float, int, int]
-_cache: OrderedDict[_Key, Speech] = OrderedDict()
+_cache: OrderedDict[SpeechKey, Speech] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def cached(
-    text: str,
-    voice: VoiceParams,
-    fmt_type: str,
-    speed: float,
-    seed: int,
-    leading_silence_ms: int = 0,
-) -> Speech | None:
+def cached(key: SpeechKey) -> Speech | None:
     """The cached rendering, or ``None`` if :func:`speak` would have to synthesize."""
-    key = (text, voice, fmt_type, speed, seed, leading_silence_ms)
     with _cache_lock:
         speech = _cache.get(key)
         if speech is not None:
@@ -157,10 +159,10 @@ def speak(
     ``leading_silence_ms`` of digital silence come first, in chunks of their own (so the first
     non-silent delta starts exactly after them); word timings count from the item's start.
     """
-    key = (text, voice, fmt_type, speed, seed, leading_silence_ms)
-    speech = cached(*key)
+    key = SpeechKey(text, voice, fmt_type, speed, seed, leading_silence_ms)
+    speech = cached(key)
     if speech is None:
-        speech = _render(*key)
+        speech = _render(key)
         with _cache_lock:
             _cache[key] = speech
             while len(_cache) > _CACHE_SIZE:
@@ -181,14 +183,8 @@ def _chunks(audio: bytes, bpm: float, start_ms: int, total_ms: int, seed: int) -
     return chunks
 
 
-def _render(
-    text: str,
-    voice: VoiceParams,
-    fmt_type: str,
-    speed: float,
-    seed: int,
-    leading_silence_ms: int = 0,
-) -> Speech:
+def _render(key: SpeechKey) -> Speech:
+    text, voice, fmt_type, speed, seed, leading_silence_ms = key
     rate = 24000 if fmt_type == "audio/pcm" else 8000
     wpm = max(80, min(450, round(voice.words_per_minute * speed)))
     clip = synthesize(
