@@ -41,6 +41,7 @@ def test_demo_succeeds_and_says_so(demo_run: CliRun) -> None:
     assert "barge-in" in result.stdout
     # The live transcript (log mode in a pipe): verdicts for every kind of message.
     assert "[interrupted at" in result.stdout
+    assert "[never played]" in result.stdout
     assert "get_weather" in result.stdout
 
 
@@ -64,6 +65,16 @@ def test_demo_history_shows_tool_call_and_barge_in(demo_run: CliRun) -> None:
     assert 0 < message["played_ms"] < message["generated_ms"]
     assert message["generated_text"].startswith(message["text"])
     assert len(message["text"]) < len(message["generated_text"])
+    # The third message of that answer had arrived but never played: it is in neither the
+    # history nor (checked by the demo itself) the server; the metrics keep its text.
+    [turn] = [
+        t
+        for t in json.loads((demo_run.out / "history.json").read_text())["metrics"]
+        if t["response_id"] == message["response_id"]
+    ]
+    never = [m for m in turn["messages"] if m["playout"] == "skipped"]
+    assert len(never) == 1 and never[0]["played_ms"] == 0 and never[0]["generated_text"]
+    assert never[0]["item_id"] not in {i["id"] for i in items}
     # After the barge-in the caller's interruption is answered.
     after = items[items.index(message) + 1 :]
     assert [i["role"] for i in after] == ["user", "assistant"]
@@ -97,7 +108,7 @@ def test_demo_events_and_timeline(demo_run: CliRun) -> None:
     # (deleted from the history, shown from the metrics).
     assert {m["id"] for m in messages} <= set(page.cards)
     extra = set(page.cards) - {m["id"] for m in messages}
-    assert all(page.cards[card] == "never played" for card in extra)
+    assert len(extra) == 1 and all(page.cards[card] == "never played" for card in extra)
     assert page.tool_cards == [items[2]["call_id"]]
     assert list(page.cards.values()).count("interrupted") == 1
     assert page.unclosed == [] and page.external == []

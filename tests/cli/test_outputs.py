@@ -178,8 +178,9 @@ def test_timeline_from_history_and_events() -> None:
     assert (by_id["u2"].start_ms, by_id["u2"].end_ms) == (5000.0, 5800.0)
     assert by_id["a1"].start_ms == 2500.0
     assert by_id["a2"].start_ms == 3800.0
-    # Back-to-back segments: a4 starts where a3's heard audio ended.
-    assert by_id["a3"].start_ms == 6400.0 and by_id["a4"].start_ms == 6800.0
+    # Heard segments play back to back; the never-played a4 is drawn where it would have
+    # played: after all 2000 ms generated for a3 (not where a3 was cut).
+    assert by_id["a3"].start_ms == 6400.0 and by_id["a4"].start_ms == 8400.0
     assert by_id["a3"].status == "interrupted" and by_id["a4"].status == "never played"
     assert [(t.index, t.latency_ms) for t in tl.turns] == [(1, 500.0), (2, 600.0)]
     assert by_id["a1"].turn == 1 and by_id["a2"].turn is None and by_id["a3"].turn == 2
@@ -197,7 +198,7 @@ def test_never_played_messages_come_from_the_metrics() -> None:
     assert [m.item_id for m in tl.messages] == ["u1", "a1", "a2", "u2", "a3", "a4"]
     skipped = tl.messages[-1]
     assert skipped.status == "never played" and skipped.generated_ms == 800.0
-    assert skipped.start_ms == 6800.0
+    assert skipped.start_ms == 8400.0
     # Its text comes from the metrics too: shown struck through, as never heard.
     assert skipped.text == "" and skipped.unheard_text == "Anything else?"
     page = render_html(tl)

@@ -37,6 +37,20 @@ def test_interrupted_message_shows_heard_and_struck_unheard_text() -> None:
     assert "cut 1100 ms" in html  # the truncation marker on the time axis
 
 
+def test_never_played_message_has_its_own_lane_and_no_cut_marker() -> None:
+    """Drawn where it would have played, it must not cover the answer that played there, and
+    nothing of it was cut: one lane of its own, its text in it, no "cut 0 ms"."""
+    html = render_html(sample_timeline())
+    assert ">unheard</text>" in html
+    assert "never played: Anything else?</text>" in html
+    assert html.count(">cut ") == 1 and "cut 0 ms" not in html
+    # The card shows what the model had generated, struck through as never heard.
+    assert '<span class="unheard">Anything else?</span>' in html
+    timeline = sample_timeline()
+    timeline.messages = [m for m in timeline.messages if m.item_id != "a4"]
+    assert ">unheard</text>" not in render_html(timeline)
+
+
 def test_self_contained_and_escaped() -> None:
     html = render_html(sample_timeline())
     page = parse_timeline(html)

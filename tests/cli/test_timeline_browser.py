@@ -55,6 +55,21 @@ def test_timeline_renders_every_message(demo_run: CliRun, chromium: str) -> None
                 assert unheard.evaluate("e => getComputedStyle(e).textDecorationLine") == (
                     "line-through"
                 )
+            # The never-played message (only in the metrics): its card with what the model
+            # had generated, struck through, and its outline in the "unheard" lane.
+            metrics = json.loads((demo_run.out / "history.json").read_text())["metrics"]
+            never = [m for t in metrics for m in t["messages"] if m["playout"] == "skipped"]
+            assert never, "the demo's third message of turn 2 should never play"
+            for message in never:
+                card = page.locator(f'section[data-item-id="{message["item_id"]}"]')
+                assert card.is_visible() and "never played" in card.inner_text()
+                unheard = card.locator(".unheard")
+                assert unheard.inner_text() == message["generated_text"].strip()
+                assert unheard.evaluate("e => getComputedStyle(e).textDecorationLine") == (
+                    "line-through"
+                )
+                bar = page.locator(f'svg g[data-item-id="{message["item_id"]}"] rect')
+                assert bar.count() == 1 and bar.first.is_visible()
             # Each agent message is drawn on the time axis too (generated vs heard bars).
             agent = [m for m in messages if m["role"] == "assistant"]
             for message in agent:

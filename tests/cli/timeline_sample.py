@@ -56,6 +56,7 @@ def sample_timeline() -> Timeline:
                 interrupted=True,
                 played_ms=0.0,
                 generated_ms=900.0,
+                start_ms=13100,  # where it would have played: after a3's 3400 ms generated
                 turn=2,
             ),
             TimelineMessage("u3", "user", "Stop, thanks.", start_ms=10800, end_ms=11700),

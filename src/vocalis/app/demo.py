@@ -58,9 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--barge-in-ms",
         type=float,
-        default=1800.0,
+        default=2400.0,
         metavar="MS",
-        help="how far into the second answer the caller interrupts (default: 1800)",
+        help="how far into the second answer the caller interrupts (default: 2400)",
     )
     parser.add_argument(
         "--max-seconds",

@@ -97,7 +97,28 @@ def check(history: dict[str, Any], server: ServerView, caller: SimulatedCaller) 
                 f"{message['id']}: server truncated at {remote['truncated_at_ms']} ms, "
                 f"caller heard {played_ms:.0f} ms"
             )
+    for item_id in never_played(history):
+        if item_id in {i.get("id") for i in items}:
+            failures.append(f"{item_id} was never played but is in the history")
+        if item_id in by_id:
+            failures.append(f"{item_id} was never played but the server still has it")
     return failures
+
+
+def never_played(history: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Messages generated but not heard at all, by item id (from the turn metrics: the
+    history itself no longer has them)."""
+    found: dict[str, dict[str, Any]] = {}
+    for turn in history.get("metrics", []):
+        for message in turn.get("messages", []) if isinstance(turn, dict) else []:
+            # A text-only message has no audio to play: "full" means its text was shown.
+            if (
+                isinstance(message, dict)
+                and not message.get("played_ms")
+                and message.get("playout") != "full"
+            ):
+                found[str(message.get("item_id"))] = message
+    return found
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -195,6 +216,12 @@ def report(
                 f" of {message.get('generated_ms') or 0:.0f} ms generated; history keeps "
                 f"“{message.get('text', '')}”"
             )
+    for item_id, message in never_played(record.history).items():
+        console.print(
+            f"[magenta]∅[/magenta] never played: {item_id} "
+            f"({message.get('generated_ms') or 0:.0f} ms generated) is in neither the history "
+            "nor the model's memory"
+        )
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
     if failures:
         for failure in failures:

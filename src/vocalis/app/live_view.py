@@ -227,11 +227,16 @@ def render_line(line: Line) -> Text:
         if not line.final:
             out.append("  (hearing…)", "dim")
         return out
+    if isinstance(line, AgentLine) and line.verdict is Verdict.NEVER_PLAYED:
+        # Nothing was heard: the verdict first, then what the model had generated, struck.
+        out = Text.assemble(("agent   ", "bold cyan"), (f"[{line.label()}]", "magenta"))
+        if line.generated_text:
+            out.append(f"  {_clip(line.generated_text, 60)}", "dim strike")
+        return out
     if isinstance(line, AgentLine):
         out = Text.assemble(("agent   ", "bold cyan"), (_clip(line.text) or "…", ""))
         out.append(f"  [{line.label()}]", _VERDICT_STYLE[line.verdict])
-        cut = line.verdict in (Verdict.INTERRUPTED, Verdict.NEVER_PLAYED)
-        if cut and line.generated_text:
+        if line.verdict is Verdict.INTERRUPTED and line.generated_text:
             unheard = line.generated_text[len(line.text) :].strip()
             if unheard:
                 out.append(f"  unheard: {_clip(unheard, 60)}", "dim strike")

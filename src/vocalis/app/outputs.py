@@ -185,7 +185,8 @@ def build_timeline(
     """The timeline model from the history JSON and the event records.
 
     Positions: an agent message starts where its response's first audio played plus the
-    playout of the earlier messages of that response (segments play back to back); a caller
+    playout of the earlier messages of that response (segments play back to back), a
+    never-played one where it would have played (after the audio generated before it); a caller
     message takes the next span of caller speech; tool calls use their event times.
     """
     end_s = max((_num(e.get("t")) or 0.0 for e in events), default=0.0)
@@ -215,11 +216,21 @@ def build_timeline(
             turn_of_response[response_id] = turn.index
         if played_at is None:
             continue
+        # Heard segments play back to back; a never-played one is drawn where it would have
+        # played: after all the audio generated for the message before it.
         offset = 0.0
+        previous: tuple[float, float] | None = None  # (start, generated) of the one before
         for m in e.get("messages") or []:
-            if isinstance(m, dict) and "item_id" in m:
-                message_start[str(m["item_id"])] = played_at * 1000.0 + offset
-                offset += _num(m.get("played_ms")) or 0.0
+            if not isinstance(m, dict) or "item_id" not in m:
+                continue
+            played = _num(m.get("played_ms")) or 0.0
+            if played <= 0 and previous is not None:
+                start = previous[0] + previous[1]
+            else:
+                start = played_at * 1000.0 + offset
+            message_start[str(m["item_id"])] = start
+            offset += played
+            previous = (start, _num(m.get("generated_ms")) or played)
 
     tool_events: dict[str, TimelineTool] = {}
     for e in events:

@@ -163,6 +163,11 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _fmt_at(ms: float | None) -> str:
     """A position on the conversation timeline (seconds from the start)."""
     return "?" if ms is None else f"{ms / 1000:.2f} s"
@@ -200,7 +205,10 @@ def _svg_map(tl: Timeline) -> str:
     """The conversation on one time axis: caller, agent (generated vs heard), tools, states."""
     span = tl.span_ms()
     axis = _Axis(span)
-    lanes = ["caller", "agent", "tools", "state"]
+    # Never-played messages get their own lane, drawn where they would have played: in the
+    # agent lane they would cover the answer that really played there after the barge-in.
+    never_played = any(m.status == "never played" for m in tl.messages)
+    lanes = ["caller", "agent"] + (["unheard"] if never_played else []) + ["tools", "state"]
     height = 24 + _LANE_H * len(lanes) + 8
     y = {lane: 24 + i * _LANE_H for i, lane in enumerate(lanes)}
     parts: list[str] = [
@@ -244,22 +252,31 @@ def _svg_map(tl: Timeline) -> str:
                 f'data-item-id="{_e(msg.item_id)}"><title>caller: {_e(msg.text)}</title></rect>'
             )
             continue
-        top = y["agent"] + 6
+        never = msg.status == "never played"
+        top = y["unheard" if never else "agent"] + 6
         x0 = axis.x(msg.start_ms)
         generated = msg.generated_ms or msg.played_ms or 0.0
         played = msg.played_ms or 0.0
         title = f"{msg.status}: {_fmt_ms(played)} heard of {_fmt_ms(generated)} generated"
+        said = msg.text or msg.unheard_text
         parts.append(
-            f'<g data-item-id="{_e(msg.item_id)}"><title>{_e(title)} — {_e(msg.text)}</title>'
+            f'<g data-item-id="{_e(msg.item_id)}"><title>{_e(title)} — {_e(said)}</title>'
             f'<rect x="{x0}" y="{top}" width="{axis.w(generated)}" height="20" rx="3" '
-            'fill="#ffffff" stroke="#0891b2" stroke-dasharray="3 2" />'
+            f'fill="#ffffff" stroke="{"#a21caf" if never else "#0891b2"}" '
+            'stroke-dasharray="3 2" />'
         )
         if played > 0:
             parts.append(
                 f'<rect x="{x0}" y="{top}" width="{axis.w(played)}" height="20" rx="3" '
                 'fill="#0e7490" fill-opacity="0.85" />'
             )
-        if msg.status in ("interrupted", "never played"):
+        if never:
+            # Not a cut (nothing of it played): named inside its own generated outline.
+            parts.append(
+                f'<text x="{x0 + 3}" y="{top + 14}" fill="#86198f" font-style="italic">'
+                f"never played: {_e(_clip(said, 40))}</text>"
+            )
+        elif msg.status == "interrupted":
             xc = axis.x(msg.start_ms + played)
             parts.append(
                 f'<line x1="{xc}" y1="{top - 4}" x2="{xc}" y2="{top + 24}" stroke="#dc2626" '
@@ -414,6 +431,7 @@ def render_html(tl: Timeline) -> str:
         '<div class="legend"><span><i style="background:#2563eb"></i>caller speech</span>'
         '<span><i style="background:#0e7490"></i>agent audio heard</span>'
         '<span><i style="border:1px dashed #0891b2;background:#fff"></i>agent audio generated'
+        '</span><span><i style="border:1px dashed #a21caf;background:#fff"></i>never played'
         '</span><span><i style="background:#dc2626"></i>truncation point</span>'
         '<span><i style="background:#ca8a04"></i>tool call</span>'
         '<span><i style="background:#a5f3fc"></i>speaking</span>'
