@@ -9,8 +9,11 @@ position (the sim aborts TCP, no close frame). Then:
 * the caller's next turn gets an answer that plays;
 * nothing hangs (every wait is bounded), no task or fd outlives the session.
 
-The sim's scripted responses restart on every connection, so response 0 is a plain answer and
-the fault sits on response 1: the new connection answers the next turn with response 0.
+The sim shares one script across connections (`script_scope: server`): response 0 answers the
+first turn, the fault sits on response 1 (it fires once), and the plain answers after it are
+what the new connection says. When the drop lost the answer before the caller heard any of it
+(`LOST_ANSWER` phases), the session answers the turn by itself after the reconnect; otherwise
+it waits for the caller (a second answer would be a double answer).
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
+# Phases where the caller heard nothing of the answer: the turn is answered after the reconnect.
+LOST_ANSWER = ("before_response_created", "after_item_added_before_audio")
+
+
 @function_tool
 async def find_hours(place: str) -> str:
     """Opening hours of a place."""
@@ -88,10 +95,13 @@ async def _reconnected(h: Harness) -> None:
 @pytest.mark.parametrize("phase", list(CASES))
 async def test_connection_drop(phase: str) -> None:
     scenario = {
+        "server": {"script_scope": "server"},
         "responses": [
             {"say": FIRST, "user_transcript": "Hello there."},
             {**CASES[phase], "user_transcript": "When does the museum open?"},
-        ]
+            {"say": FIRST},  # the re-answered turn (LOST_ANSWER) or the next turn
+            {"say": FIRST},  # the next turn after a re-answered one
+        ],
     }
     agent = Agent("You are a test agent.", tools=[find_hours])
     # Caller turns are audio: only their transcripts can be replayed into a new connection.
@@ -105,21 +115,31 @@ async def test_connection_drop(phase: str) -> None:
 
         h.say("When does the museum open?")
         if phase == "before_response_created":
-            # No response ever started: there is nothing to play or settle.
-            await _reconnected(h)
-            assert len(h.runs) == 1
+            # No response ever started on the old connection: nothing to play or settle.
+            await h.sim_session(2)
         else:
             cut = await h.response(1)
             await h.finish(cut)
-            await _reconnected(h)
             status = cut.done_info.status if cut.done_info else None
             assert status == ("completed" if phase == "after_response_done" else "disconnected")
+        settled_runs = len(h.runs)
+        reanswer = None
+        if phase in LOST_ANSWER:
+            # The caller heard nothing: the turn is answered on the new connection, unasked.
+            reanswer = await h.response(settled_runs, generated=False)
+            await h.finish(reanswer)
+            assert reanswer.handle.kind == "reply" and h.assistant_messages()[-1].text == FIRST
+        await _reconnected(h)
+        assert len(h.runs) == settled_runs + (1 if reanswer is not None else 0)
         assert old.closed and old.close_code == 1006
         new = h.sim
         assert new is not old
 
-        heard = {m.id: m for m in h.assistant_messages()}
-        pulled = [p.message for p in h.runs[1].playout.pulled] if len(h.runs) > 1 else []
+        answered = h.assistant_messages()
+        if reanswer is not None:
+            answered = answered[:-1]  # said on the new connection, not replayed into it
+        heard = {m.id: m for m in answered}
+        pulled = [p.message for p in h.runs[1].playout.pulled] if settled_runs > 1 else []
         if phase == "after_item_added_before_audio":
             assert len(pulled) <= 1 and all(m.id != pulled[0].item_id for m in heard.values())
         if phase == "mid_audio_of_message_1":
@@ -133,18 +153,18 @@ async def test_connection_drop(phase: str) -> None:
             preamble = pulled[0]
             assert heard[preamble.item_id].text == PREAMBLE
             # Message 2 was never announced (between) / the call never completed (mid call).
-            assert [m.text for m in h.assistant_messages()] == [FIRST, PREAMBLE]
+            assert [m.text for m in answered] == [FIRST, PREAMBLE]
         if phase == "mid_function_call_arguments":
             assert not [i for i in h.session.history if isinstance(i, FunctionCallItem)]
             assert not h.session.tool_runs  # an incomplete call is never executed
         if phase == "after_response_done":
-            assert [m.text for m in h.assistant_messages()] == [FIRST, LONG]
+            assert [m.text for m in answered] == [FIRST, LONG]
 
         # The new connection was given exactly the heard history: the first answer in full,
         # the cut answer as far as it was heard, nothing never heard (no audio, no half call).
         replayed = h.created_items(new)
         replayed_assistant = [i["id"] for i in replayed if i.get("role") == "assistant"]
-        assert replayed_assistant == [m.id for m in h.assistant_messages()]
+        assert replayed_assistant == [m.id for m in answered]
         assert not [i for i in replayed if i.get("type") == "function_call"]
         check_provider_matches(h, new)
         users = [i["content"][0]["text"] for i in replayed if i.get("role") == "user"]
@@ -154,7 +174,7 @@ async def test_connection_drop(phase: str) -> None:
         after = await h.turn("Are you still there?", len(h.runs))
         assert after.done_info is not None and after.done_info.status == "completed"
         assert h.recorder.played_ms(after.playout.pulled[0].message.item_id) > 0
-        assert h.assistant_messages()[-1].text == FIRST  # response 0 of the new connection
+        assert h.assistant_messages()[-1].text == FIRST  # the next scripted answer
         await h.idle()
         check_provider_matches(h, new)
         assert h.session.agent_state == "listening"

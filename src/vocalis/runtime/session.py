@@ -110,6 +110,8 @@ class AgentSession:
             self.options.interruption, self.clock, self._owner, self._interrupt
         )
         self._resync_needed = False
+        # Set by a reconnect: once re-synced, answer a caller turn whose reply died with it.
+        self._check_lost_turn = False
         self._closing = False
         self._closed = asyncio.Event()
         self._close_reason = "closed"
@@ -390,6 +392,7 @@ class AgentSession:
             # A new provider session counts input audio from zero again.
             self._timeline.reset()
             self._resync_needed = True
+            self._check_lost_turn = True
             self._maybe_resync()
         elif isinstance(event, SessionClosed):
             self._close_reason = event.reason
@@ -450,6 +453,57 @@ class AgentSession:
             await provider.sync_history(self._history.items())
         except OperationError as exc:
             self._emitter.emit(ErrorEvent(f"history re-sync failed: {exc.message}", code=exc.code))
+        if self._check_lost_turn:
+            self._check_lost_turn = False
+            self._answer_lost_turn()
+
+    def _unanswered_user_turn(self) -> MessageItem | None:
+        """The last heard item, when it is a caller turn the provider can read (has text)."""
+        items = self._history.items()
+        last = items[-1] if items else None
+        if isinstance(last, MessageItem) and last.role == "user" and last.text.strip():
+            return last
+        return None
+
+    def _answer_lost_turn(self) -> None:
+        """After a reconnect: answer the caller's turn if its reply died with the old socket.
+
+        A drop right before `response.created` loses the server's reply to a committed turn:
+        the new provider session holds the turn (replayed as text) but nobody asks for the
+        answer, and the caller waits in silence until they speak again. The reply is requested
+        only when the last heard item is that turn — so never when the caller heard an answer
+        (in full or in part: then an assistant item is last) — only when vocalis answers turns
+        (server VAD with `create_response`, or local turns), only while nothing else runs or is
+        queued and the caller is not speaking (their new turn gets the answer), and it is
+        dropped if that changed by the time it would be sent. A turn without a transcript is
+        not re-answered: the new session cannot read it, so a reply would not be an answer.
+        """
+        scheduler = self._scheduler
+        if scheduler is None or self._closing or self._runs or scheduler.pending:
+            return
+        if not (self._local_turns or self._expects_server_reply()):
+            return
+        turn = self._unanswered_user_turn()
+        if turn is None or self._states.user == "speaking":
+            return
+
+        def still_wanted() -> bool:
+            return (
+                not self._runs
+                and self._states.user != "speaking"
+                and self._unanswered_user_turn() is turn
+            )
+
+        log.info("answering caller turn %s: its reply was lost in a reconnect", turn.id)
+        speech_end, self._user_speech_end_at = self._user_speech_end_at, None
+        self._enqueue(
+            ReplyRequest(
+                kind="reply",
+                handle=SpeechHandle("reply"),
+                user_speech_end_at=speech_end,
+                still_wanted=still_wanted,
+            )
+        )
 
     # ------------------------------------------------------------------ caller turns
 
