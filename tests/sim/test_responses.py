@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from vocalis.sim.brain import PlannedMessage, ResponsePlan
+from vocalis.sim.conversation import Conversation
+from vocalis.sim.ids import IdFactory
+from vocalis.sim.responses import ResponseContext, ResponseRun
 from vocalis.sim.server import SimServer
+from vocalis.sim.voice import Speech
 
 from .conftest import add_user_text, open_client
 
@@ -134,3 +139,47 @@ async def test_delete_of_in_flight_item_stops_its_stream() -> None:
         # no conversation.item.done for a deleted item
         assert client.of_type("conversation.item.done") == []
         assert server.sessions[0].conversation.items == []
+
+
+def test_pacing_points_put_every_chunk_at_its_place_on_the_audio_timeline() -> None:
+    """What ``--pace`` paces: each audio delta is due at its own start on the response's audio
+    timeline (the shell waits until ``point / pace`` seconds after the start), every word's
+    transcript delta no later than its audio, and ``response.done`` once all audio was due."""
+    texts = ("First sentence of two.", "And the second one.")
+    plan = ResponsePlan(tuple(PlannedMessage(t) for t in texts))
+    ctx = ResponseContext(
+        response_id="resp_1",
+        conversation_id="conv_1",
+        output_modalities=["audio"],
+        output_format={"type": "audio/pcm", "rate": 24000},
+        voice="marin",
+    )
+    run = ResponseRun(ctx, plan, conversation=Conversation(), ids=IdFactory(0))
+    at = 0.0
+    audio_due: list[tuple[int, float]] = []
+    word_due: list[tuple[int, float]] = []
+    for element in run.stream():
+        if isinstance(element, float):
+            assert element >= at  # the timeline never goes back
+            at = element
+        elif element["type"] == "response.output_audio.delta":
+            audio_due.append((element["output_index"], at))
+        elif element["type"] == "response.output_audio_transcript.delta":
+            word_due.append((element["output_index"], at))
+        elif element["type"] == "response.done":
+            done_at = at
+    first, second = (item.audio_ms for item in run.items)
+    for index, base in ((0, 0.0), (1, first)):
+        chunks = [d for i, d in audio_due if i == index]
+        speech_chunks = [base + c.start_ms for c in _speech(run, index).chunks]
+        assert chunks == speech_chunks
+        words = [base + w.start_ms for w in _speech(run, index).words]
+        dues = [d for i, d in word_due if i == index]
+        assert all(due <= word for due, word in zip(dues, words, strict=True))
+    assert done_at == first + second
+
+
+def _speech(run: ResponseRun, index: int) -> Speech:
+    speech = run._outs[index].speech
+    assert speech is not None
+    return speech
