@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from vocalis.providers.base import (
     TurnDetection,
 )
 from vocalis.providers.openai.realtime import OpenAIRealtimeSession
+from vocalis.sim.log import read_log
 from vocalis.sim.server import SimServer
 
 
@@ -90,8 +92,13 @@ DROP_SCENARIO = {
 }
 
 
-async def test_reconnect_after_drop_mid_response_replays_heard_history() -> None:
-    async with sim_session(DROP_SCENARIO) as (server, session, reader):
+async def test_reconnect_after_drop_mid_response_replays_heard_history(tmp_path: Path) -> None:
+    log = tmp_path / "sim.jsonl"
+    async with sim_session(DROP_SCENARIO, server_kwargs={"log_path": log}) as (
+        server,
+        session,
+        reader,
+    ):
         reply = await first_turn(session)
         # The heard history equals the provider state: the sync sent nothing.
         old = server.sessions[0]
@@ -129,6 +136,14 @@ async def test_reconnect_after_drop_mid_response_replays_heard_history() -> None
         assert len(await consume(follow)) == 1
         assert [i.id for i in new.conversation.items][:3] == ["u1", reply.id, "u2"]
         assert not reader.of_type(ProviderError)
+    # The server's JSONL log says the same: the new connection got the config, then the heard
+    # history, and its final state starts with it.
+    records = read_log(log)
+    logged = [r["event"] for r in records if r["session"] == new.id and r["dir"] == "in"]
+    assert [e["type"] for e in logged][:4] == types
+    assert creates(logged)[:3] == items
+    (state,) = [r["state"] for r in records if r["dir"] == "state" and r["session"] == new.id]
+    assert [i["id"] for i in state["conversation"]][:3] == ["u1", reply.id, "u2"]
 
 
 async def test_reconnect_after_session_expired() -> None:
