@@ -11,12 +11,23 @@ uv:
 sync: uv
 	$(UV) sync --frozen --all-extras
 
-# Debian chromium for the playground's browser tests (headless); skipped when already present.
+# Debian chromium for the browser tests (playground, timeline), at the path they use; skipped
+# when present. apt-get as root, or through passwordless sudo; otherwise one clear line and a
+# failure (an interactive password prompt would hang CI).
+CHROMIUM ?= /usr/bin/chromium
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	  || (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); }
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: $(CHROMIUM) is missing and there is no apt-get here: install Chromium so that $(CHROMIUM) runs it (the browser tests use it)" >&2; exit 1; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "make: $(CHROMIUM) is missing and installing it needs root: run 'sudo apt-get install chromium' once, or make as root" >&2; exit 1; \
+	fi; \
+	echo "installing Debian chromium for the browser tests (apt-get)"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  || { echo "make: apt-get install chromium failed (see above)" >&2; exit 1; }
 
 demo: sync
 	$(UV) run --frozen vocalis demo
