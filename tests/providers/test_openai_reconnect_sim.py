@@ -160,10 +160,18 @@ async def test_reconnect_after_session_expired() -> None:
     }
     async with sim_session(scenario) as (server, session, reader):
         reply = await first_turn(session)
+        # Options changed during the call are what the new session is configured with.
+        tool = ToolSpec("lookup", "Look something up.", {"type": "object", "properties": {}})
+        updated = SessionOptions(instructions="Be brief.", turn_detection=None, tools=(tool,))
+        await session.update_options(updated)
         generation = await session.generate_reply()
         assert (await asyncio.wait_for(generation.done, 10)).status == "disconnected"
         event = await reader.wait_type(SessionReconnected)
         assert event.reason == "session_expired"
+        restored = (await server.wait_for_session(2)).config.session
+        assert restored["instructions"] == "Be brief."
+        assert [t["name"] for t in restored["tools"]] == ["lookup"]
+        assert restored["audio"]["input"]["turn_detection"] is None
         assert event.replayed_item_ids == ("u1", reply.id)
         assert event.unanswered_item_id is None
         new = await server.wait_for_session(2)
