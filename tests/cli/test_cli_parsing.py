@@ -127,9 +127,23 @@ def test_unreachable_endpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith(
-        "vocalis run: error: cannot start a session on ws://127.0.0.1:9/v1/realtime: connect failed"
+    assert lines[0] == (
+        "vocalis run: error: cannot reach ws://127.0.0.1:9/v1/realtime: "
+        "connection refused (is the server running on that port?)"
     )
+
+
+def test_unreachable_endpoint_on_serve_is_one_line_and_exit_2() -> None:
+    """`serve` probes the endpoint before listening: the same line, before any port opens."""
+    result = run_cli(
+        "serve", "examples/minimal_agent.py:agent", "--port", "0",
+        "--realtime-url", "ws://no-such-host.invalid:9/v1/realtime",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "vocalis serve: error: cannot reach ws://no-such-host.invalid:9/v1/realtime: unknown host"
+    ]
+    assert "playground:" not in result.stdout
 
 
 def ns(**kwargs: object) -> argparse.Namespace:

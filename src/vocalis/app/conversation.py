@@ -273,6 +273,23 @@ def where(endpoint: Endpoint) -> str:
     return endpoint.url or "" if endpoint.kind == "url" else endpoint.describe()
 
 
+# What the provider's "connect failed: <exception repr>" means, in words a user acts on.
+_CONNECT_REASONS = (
+    ("ConnectionRefusedError", "connection refused (is the server running on that port?)"),
+    ("gaierror", "unknown host"),
+    ("TimeoutError", "no answer (timed out)"),
+)
+
+
+def session_refused(endpoint: Endpoint, exc: OperationError) -> UsageError:
+    """The one-line error for an endpoint that cannot be reached or refuses the session."""
+    reason = exc.message
+    if exc.code == "connect_failed":
+        reason = next((text for key, text in _CONNECT_REASONS if key in reason), reason)
+        return UsageError(f"cannot reach {where(endpoint)}: {reason}")
+    return UsageError(f"cannot start a session on {where(endpoint)}: {reason}")
+
+
 @dataclass(slots=True)
 class Call:
     """One live session with its recorder; `finish()` closes it and returns the record."""
@@ -325,7 +342,7 @@ async def start_call(
         await session.start(agent)
     except OperationError as exc:
         await transport.aclose()
-        raise UsageError(f"cannot start a session on {where(endpoint)}: {exc.message}") from exc
+        raise session_refused(endpoint, exc) from exc
     return Call(session, transport, recorder)
 
 

@@ -26,8 +26,8 @@ from vocalis.app.conversation import (
     ConversationRecord,
     make_model,
     open_endpoint,
+    session_refused,
     start_call,
-    where,
 )
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
@@ -73,7 +73,7 @@ async def probe(model: OpenAIRealtimeModel, agent: Agent, endpoint: Endpoint) ->
     try:
         session = await model.connect(options)
     except OperationError as exc:
-        raise UsageError(f"cannot start a session on {where(endpoint)}: {exc.message}") from exc
+        raise session_refused(endpoint, exc) from exc
     await session.aclose()
 
 
