@@ -270,7 +270,9 @@ async def test_local_vad_turns_commit_and_request_the_reply() -> None:
         assert r.session.agent_states[:3] == ["listening", "thinking", "speaking"]
 
 
-async def test_local_vad_ignores_speech_shorter_than_min_duration() -> None:
+async def test_local_vad_backchannel_neither_interrupts_nor_becomes_a_turn() -> None:
+    """S23 with local VAD: "mhm" over the agent keeps the answer playing, commits nothing,
+    clears the provider's input buffer and requests no reply."""
     mhm = np.asarray(synthesize("mhm", sample_rate=24000).samples, dtype=np.int16)
     options = AgentSessionOptions(
         turn_detection=None, interruption=InterruptionOptions(min_duration_s=1.0)
@@ -282,13 +284,14 @@ async def test_local_vad_ignores_speech_shorter_than_min_duration() -> None:
         await r.clock.advance(0.5)
         r.transport.source.push(mhm)
         r.transport.source.push(np.zeros(24000, dtype=np.int16))
-        await r.until(
-            lambda: r.session.user_state == "listening" and "commit" in r.provider.kinds()
-        )
-        await r.play_until(lambda: handle.done)
+        await r.until(lambda: r.session.user_state == "listening" and "clear" in r.provider.kinds())
+        await r.play_until(lambda: handle.done and r.idle())
         assert not handle.interrupted
         assert r.session._interruptions.false_interruptions == 1
         assert r.assistant()[0].played_ms == 4000
+        assert "commit" not in r.provider.kinds()
+        assert r.provider.kinds().count("response.create") == 1
+        assert not [i for i in r.session.history if isinstance(i, MessageItem) and i.role == "user"]
 
 
 async def test_server_vad_speech_interrupts_without_sending_cancel() -> None:

@@ -245,3 +245,75 @@ async def test_push_validates_format(clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="whole number"):
         ClockedAudioSink(clock, 11025, 20)
     await sink.aclose()
+
+
+async def test_pause_holds_the_position_and_resume_continues_from_it(clock: ManualClock) -> None:
+    """A false interruption: playback holds at the onset and continues with the next sample;
+    the segment still ends `full` and the recording has no gap inside the audio."""
+    played: list[tuple[int, float]] = []
+    sink = ClockedAudioSink(clock, RATE, 20, on_frame=lambda s, _i, t: played.append((len(s), t)))
+    seg = sink.begin_segment("a", RATE)
+    audio = ms(1000)
+    seg.push(audio)
+    seg.end()
+    await clock.advance(0.49)  # frames at 0.00 .. 0.48
+    sink.pause()
+    assert sink.paused and seg.played_ms == 500.0
+    await clock.advance(0.7)  # paused: nothing plays, the position is frozen
+    assert seg.played_ms == 500.0 and not seg.done
+    sink.resume()
+    await clock.advance(0.48)  # resumed at 1.19: frames at 1.19 .. 1.67
+    assert seg.played_ms == 1000.0 and not seg.done
+    await clock.advance(0.02)
+    result = await seg.wait_for_playout()
+    assert result.status is PlayoutStatus.FULL and result.played_ms == 1000.0
+    assert sum(n for n, _t in played) == RATE
+    assert played[25][1] == pytest.approx(1.19)  # first frame after the pause
+    assert sink.underruns == 0
+    await sink.aclose()
+
+
+async def test_clear_while_paused_reports_the_paused_position(clock: ManualClock) -> None:
+    """A confirmed interruption after a pause: what was heard is what played before it."""
+    sink = ClockedAudioSink(clock, RATE, 20)
+    seg = sink.begin_segment("a", RATE)
+    later = sink.begin_segment("b", RATE)
+    seg.push(ms(1000))
+    seg.end()
+    later.push(ms(500))
+    later.end()
+    await clock.advance(0.29)
+    sink.pause()
+    await clock.advance(0.6)
+    sink.clear()
+    assert not sink.paused
+    first, second = await seg.wait_for_playout(), await later.wait_for_playout()
+    assert (first.status, first.played_ms) == (PlayoutStatus.PARTIAL, 300.0)
+    assert second.status is PlayoutStatus.SKIPPED
+    # The next segment plays normally (clear ended the pause).
+    nxt = sink.begin_segment("c", RATE)
+    nxt.push(ms(100))
+    nxt.end()
+    await clock.advance(0.12)
+    assert (await nxt.wait_for_playout()).status is PlayoutStatus.FULL
+    await sink.aclose()
+
+
+async def test_pushes_while_paused_do_not_restart_the_device(clock: ManualClock) -> None:
+    sink = ClockedAudioSink(clock, RATE, 20)
+    seg = sink.begin_segment("a", RATE)
+    seg.push(ms(100))
+    await clock.advance(0.09)
+    sink.pause()
+    seg.push(ms(400))  # the provider keeps streaming during the pause
+    second = sink.begin_segment("b", RATE)
+    second.push(ms(100))
+    await clock.advance(1.0)
+    assert seg.played_ms == 100.0 and not second.started.done()
+    sink.resume()
+    seg.end()
+    second.end()
+    await clock.advance(0.6)
+    assert (await seg.wait_for_playout()).played_ms == 500.0
+    assert (await second.wait_for_playout()).status is PlayoutStatus.FULL
+    await sink.aclose()

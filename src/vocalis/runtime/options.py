@@ -14,14 +14,27 @@ class InterruptionOptions:
     """When caller speech cuts the agent off.
 
     `min_duration_s` applies where vocalis decides (local VAD, or server VAD configured with
-    `interrupt_response=False`): shorter speech — a cough, "mhm" — never stops the agent, so a
-    backchannel does not throw the answer away (the agent simply keeps talking; nothing is
-    paused or re-generated). With server VAD and `interrupt_response=True` the provider
-    cancels on speech onset by itself, so vocalis follows at once.
+    `interrupt_response=False`): caller speech over the agent whose *voice* lasts less than
+    this is a backchannel ("mhm", a cough). It never stops the answer and never becomes a turn:
+    nothing is committed or answered (local VAD clears the input buffer; with server VAD the
+    committed item is deleted and a reply the server starts for it is cancelled unheard). The
+    end of speech is only known a silence window after the voice stopped, so longer speech is
+    confirmed as an interruption `min_duration_s` + that window after its onset.
+
+    `resume_false_interruption`: instead of talking through the undecided speech, pause
+    playback at the onset (so a real interruption sounds instant and is truncated exactly where
+    playback stopped) and resume from the same sample after a backchannel — no truncate, one
+    complete message in the history. Needs a sink that can pause (`AudioSink.can_pause`: the
+    clocked sinks — memory, file, console); elsewhere the agent keeps talking instead.
+
+    With server VAD and `interrupt_response=True` none of this applies: the provider cancels
+    the generation on the onset by itself and commits the caller's audio as a turn, so vocalis
+    follows at once (use `interrupt_response=False` for backchannel tolerance).
     """
 
     enabled: bool = True
     min_duration_s: float = 0.0
+    resume_false_interruption: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,8 +107,18 @@ class AgentSession:
         self._user_speech_end_at: float | None = None
         self._expect_timer: asyncio.Task[None] | None = None
         self._interruptions = InterruptionController(
-            self.options.interruption, self.clock, self._owner, self._interrupt
+            self.options.interruption,
+            self.clock,
+            self._owner,
+            self._interrupt,
+            agent_speaking=lambda: self._states.agent == "speaking",
+            pause=self._pause_playback,
+            resume=self._resume_playback,
         )
+        # Backchannels ("mhm" over the agent) are kept out of the conversation: their
+        # committed items (server VAD) and the reply the server may start for one.
+        self._backchannel_items: set[str] = set()
+        self._swallow_reply = False
         self._resync_needed = False
         # Set by a reconnect: once re-synced, answer a caller turn whose reply died with it.
         self._check_lost_turn = False
@@ -355,11 +365,17 @@ class AgentSession:
         if isinstance(event, GenerationStarted):
             self._on_generation(event.generation)
         elif isinstance(event, InputSpeechStarted):
-            self._on_speech_started(event.item_id, "server_vad")
+            self._on_speech_started(event.item_id, "server_vad", self._speech_onset_ms(event))
         elif isinstance(event, InputSpeechStopped):
-            self._on_speech_stopped(self._timeline.clock_time_of(self._speech_end_ms(event)))
+            voice_end_ms = self._speech_end_ms(event)
+            self._on_speech_stopped(
+                self._timeline.clock_time_of(voice_end_ms), voice_end_ms, event.item_id
+            )
         elif isinstance(event, InputAudioCommitted):
-            self._add_user_item(event.item_id, "")
+            if event.item_id in self._backchannel_items:
+                self._owner.spawn(self._delete_backchannel(event.item_id), "drop-backchannel")
+            else:
+                self._add_user_item(event.item_id, "")
         elif isinstance(event, InputTranscription):
             self._on_transcription(event)
         elif isinstance(event, ProviderError):
@@ -371,7 +387,9 @@ class AgentSession:
                     operation=event.operation,
                 )
             )
-            if (
+            if event.code == ACTIVE_RESPONSE and event.operation is None and self._swallow_reply:
+                self._swallow_reply = False  # the server's reply to a backchannel: not wanted
+            elif (
                 event.code == ACTIVE_RESPONSE
                 and event.operation is None
                 and self._expects_server_reply()
@@ -417,6 +435,15 @@ class AgentSession:
             handle = SpeechHandle("server")
             speech_end, self._user_speech_end_at = self._user_speech_end_at, None
             requested_at = None
+            if self._swallow_reply and self._provider is not None:
+                # The server answers a backchannel: cancel it before a frame plays; the
+                # ledger deletes its items (never heard).
+                self._swallow_reply = False
+                handle.interrupted = True
+                self._owner.spawn(
+                    self._cancel_quietly(self._provider, generation.response_id),
+                    "cancel-backchannel-reply",
+                )
         else:
             handle = request.handle
             speech_end = request.user_speech_end_at
@@ -507,8 +534,9 @@ class AgentSession:
 
     # ------------------------------------------------------------------ caller turns
 
-    def _on_speech_started(self, item_id: str | None, source: str) -> None:
+    def _on_speech_started(self, item_id: str | None, source: str, onset_ms: float) -> None:
         self._states.set_user("speaking")
+        self._swallow_reply = False
         if item_id is not None and item_id not in self._user_keys:
             self._user_keys[item_id] = self._history.next_key()
         self._set_expect_reply(False)
@@ -526,7 +554,68 @@ class AgentSession:
             and td.interrupt_response
             and self._require_provider().capabilities.server_interrupts_response
         )
-        self._interruptions.speech_started(source, provider_cancels=provider_cancels)
+        self._interruptions.speech_started(
+            source,
+            provider_cancels=provider_cancels,
+            onset_ms=onset_ms,
+            silence_s=self._silence_window_ms() / 1000.0,
+        )
+
+    def _silence_window_ms(self) -> float:
+        """How long after the voice stops its end is reported (the VAD's silence window)."""
+        td = self.options.server_turn_detection
+        if self._local_turns or td is None:
+            return self.options.local_vad.min_silence_ms
+        return td.silence_duration_ms if td.silence_duration_ms is not None else 500.0
+
+    def _speech_onset_ms(self, event: InputSpeechStarted) -> float:
+        """Where the caller's voice started: OpenAI's `audio_start_ms` includes the prefix
+        padding (default 300 ms) before the detected onset."""
+        td = self.options.server_turn_detection
+        padding = 300 if td is None or td.prefix_padding_ms is None else td.prefix_padding_ms
+        return event.audio_start_ms + padding
+
+    def _pause_playback(self) -> bool:
+        """Hold the agent's audio while undecided caller speech runs (false-interruption
+        resume); refused for uninterruptible speech and sinks that cannot pause."""
+        sink = self.transport.audio_out
+        targets = [run for run in self._runs.values() if run.may_still_play]
+        if not sink.can_pause or not targets or not all(r.allow_interruptions for r in targets):
+            return False
+        sink.pause()
+        return True
+
+    def _resume_playback(self) -> None:
+        self.transport.audio_out.resume()
+
+    async def _delete_backchannel(self, item_id: str) -> None:
+        """The server committed a backchannel as a turn: take it out of the conversation."""
+        self._backchannel_items.discard(item_id)
+        try:
+            await self._require_provider().delete_item(item_id)
+        except OperationError as exc:
+            self._emitter.emit(
+                ErrorEvent(
+                    f"backchannel item {item_id} not deleted: {exc.message}",
+                    code=exc.code,
+                    operation="delete",
+                )
+            )
+
+    @staticmethod
+    async def _cancel_quietly(provider: RealtimeSession, response_id: str) -> None:
+        """Cancel a reply nobody will hear; one that already ended needs nothing."""
+        try:
+            await provider.cancel_response(response_id)
+        except OperationError as exc:
+            log.debug("cancel of %s not needed: %s", response_id, exc.message)
+
+    async def _clear_backchannel(self) -> None:
+        """Local turns: drop the backchannel's audio from the provider's input buffer."""
+        try:
+            await self._require_provider().clear_audio()
+        except OperationError as exc:
+            self._emitter.emit(ErrorEvent(f"input clear failed: {exc.message}", code=exc.code))
 
     def _speech_end_ms(self, event: InputSpeechStopped) -> float:
         """Where the caller's voice ended in the input stream.
@@ -544,12 +633,21 @@ class AgentSession:
         td = self.options.server_turn_detection
         return td is not None and td.create_response
 
-    def _on_speech_stopped(self, speech_end_at: float | None) -> None:
+    def _on_speech_stopped(
+        self, speech_end_at: float | None, voice_end_ms: float, item_id: str | None
+    ) -> bool:
+        """The caller stopped talking; True when it was a backchannel (not a turn)."""
         self._states.set_user("listening")
-        self._interruptions.speech_stopped()
+        if self._interruptions.speech_stopped(voice_end_ms):
+            if item_id is not None:
+                self._backchannel_items.add(item_id)
+                self._user_keys.pop(item_id, None)
+            self._swallow_reply = self._expects_server_reply()
+            return True
         self._user_speech_end_at = speech_end_at if speech_end_at is not None else self.clock.now()
         if self._expects_server_reply():
             self._set_expect_reply(True)
+        return False
 
     def _set_expect_reply(self, expected: bool) -> None:
         """`thinking` from the end of the caller's turn until the response starts (bounded)."""
@@ -577,6 +675,8 @@ class AgentSession:
         return item
 
     def _on_transcription(self, event: InputTranscription) -> None:
+        if event.item_id in self._backchannel_items:
+            return  # not part of the conversation
         self._emitter.emit(UserTranscript(event.item_id, event.text, event.final))
         text_sink = self.transport.text_out
         if text_sink is not None:
@@ -636,10 +736,13 @@ class AgentSession:
     def _on_local_vad(self, event: VADEvent) -> None:
         """Client-side turn taking: interrupt on speech, commit + reply at its end."""
         if event.kind == "speech_started":
-            self._on_speech_started(None, "local_vad")
+            self._on_speech_started(None, "local_vad", event.onset_ms)
             return
         speech_end = self._timeline.clock_time_of(event.onset_ms)
-        self._on_speech_stopped(speech_end)
+        if self._on_speech_stopped(speech_end, event.onset_ms, None):
+            # A backchannel over the agent: no turn, and its audio must not open the next one.
+            self._owner.spawn(self._clear_backchannel(), "clear-backchannel")
+            return
         self._owner.spawn(self._commit_and_reply(speech_end), "local-turn")
 
     async def _commit_and_reply(self, speech_end: float | None) -> None:

@@ -148,6 +148,23 @@ class AudioSink(abc.ABC):
     def playing(self) -> bool:
         """True while any segment has audio queued or playing."""
 
+    @property
+    def can_pause(self) -> bool:
+        """Whether `pause()`/`resume()` hold playback (needed for false-interruption resume)."""
+        return False
+
+    def pause(self) -> None:
+        """Hold playback where it is (positions stop); `resume()` continues, `clear()` ends it.
+
+        Only sinks that own their player can do this (`can_pause`); a Twilio stream cannot
+        (Media Streams has `clear` but no pause).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot pause playback")
+
+    def resume(self) -> None:
+        """Continue after `pause()` from the same sample (no-op when not paused)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot pause playback")
+
     async def aclose(self) -> None:
         self.clear()
 

@@ -23,6 +23,9 @@ Semantics (the model of a device buffer of one frame):
 - The timeline is the clock, not the player task: ticks due by `clock.now()` are played in
   order even if the task runs late (event-loop stall, a `ManualClock` advanced in one big
   step); `clear()` and `sync()` catch up first, so positions always reflect `clock.now()`.
+- `pause()` holds the device: no ticks, positions frozen, pushes still queue; `resume()`
+  starts a fresh timeline at the moment it is called (the paused time is not played);
+  `clear()` ends a pause.
 - `clear()`: every pending segment resolves at once — `partial(played_ms)` if any of it
   played (or `full` if everything pushed had already gone out and it was ended), `skipped`
   otherwise. Audio pushed into a resolved segment is dropped silently (providers keep sending
@@ -160,6 +163,7 @@ class ClockedAudioSink(AudioSink):
         self._wake_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._paused = False
         self._error: BaseException | None = None
         # Counters (read by metrics and tests).
         self.underruns = 0
@@ -185,6 +189,7 @@ class ClockedAudioSink(AudioSink):
         now = self.clock.now()
         # Frames whose tick is due went out even if the player task has not run yet.
         self._advance_to(now)
+        self._paused = False
         segments = self._segments
         self._segments = deque()
         for seg in segments:
@@ -202,6 +207,27 @@ class ClockedAudioSink(AudioSink):
     @property
     def pending_segments(self) -> int:
         return len(self._segments)
+
+    @property
+    def can_pause(self) -> bool:
+        return True
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        if self._paused:
+            return
+        self._advance_to(self.clock.now())  # frames due by now went out
+        self._paused = True
+        self._next_tick = None
+
+    def resume(self) -> None:
+        if not self._paused:
+            return
+        self._paused = False
+        self._wake()
 
     def sync(self) -> None:
         """Play every frame that is due by `clock.now()` (positions are then exact now)."""
@@ -233,7 +259,7 @@ class ClockedAudioSink(AudioSink):
         return head._queued > 0 or head._played > 0 or head._ended
 
     def _wake(self) -> None:
-        if self._next_tick is None and self._head_ready():
+        if self._next_tick is None and not self._paused and self._head_ready():
             # Start a fresh device timeline at the moment audio became available.
             self._anchor = self.clock.now()
             self._k = 0
