@@ -14,14 +14,7 @@ import contextlib
 from rich.console import Console
 
 from vocalis.app.agent_ref import load_agent
-from vocalis.app.conversation import (
-    ConversationRecord,
-    ViewTextSink,
-    WithTextSink,
-    make_model,
-    open_endpoint,
-    start_call,
-)
+from vocalis.app.conversation import ViewTextSink, WithTextSink, converse
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
@@ -38,27 +31,21 @@ def _device(value: str | None) -> int | str | None:
 
 
 async def _talk(agent: Agent, endpoint: Endpoint, device: ConsoleTransport, view: LiveView) -> None:
-    clock = device.clock
-    async with open_endpoint(endpoint) as (url, api_key):
-        try:
-            await device.start()
-        except ConsoleAudioUnavailable as exc:
-            raise UsageError(str(exc)) from exc
-        transport = WithTextSink(device, ViewTextSink(view.model, view.refresh))
-        call = await start_call(
-            make_model(endpoint, url, api_key),
-            agent,
-            transport,
-            clock=clock,
-            view=view.model,
-            refresh=view.refresh,
-            endpoint=endpoint,
-        )
-        record = ConversationRecord(origin=call.recorder.origin)
-        try:
-            await transport.wait_closed()
-        finally:
-            await call.finish(record)
+    try:
+        await device.start()
+    except ConsoleAudioUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    transport = WithTextSink(device, ViewTextSink(view.model, view.refresh))
+    # Until the caller hangs up (Ctrl-C): no deadline, nothing more to wait for after it.
+    await converse(
+        agent,
+        endpoint,
+        transport,
+        clock=device.clock,
+        view=view,
+        max_seconds=None,
+        until_idle=False,
+    )
 
 
 def console_command(args: argparse.Namespace) -> int:

@@ -357,13 +357,16 @@ async def converse(
     inspect_server: Callable[[Any], None] | None = None,
     on_state: Callable[[str], None] | None = None,
     on_session: Callable[[AgentSession], None] | None = None,
-    max_seconds: float,
+    max_seconds: float | None,
     settle_s: float = 0.5,
+    until_idle: bool = True,
     transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
 ) -> ConversationRecord:
     """Run the conversation until the input ended and the agent is idle (or the deadline).
 
-    Raises `UsageError` when the endpoint cannot be reached or refuses the session (exit 2).
+    `until_idle=False` ends at the hang-up itself (a live caller who hung up hears nothing
+    more); `max_seconds=None` sets no deadline. Raises `UsageError` when the endpoint cannot
+    be reached or refuses the session (exit 2).
     """
     record = ConversationRecord(origin=clock.now())
     async with open_endpoint(endpoint, scenario, inspect_server) as (url, api_key):
@@ -383,7 +386,8 @@ async def converse(
         try:
             async with asyncio.timeout(max_seconds):
                 await transport.wait_closed()
-                await _wait_idle(call.session, transport.audio_out, clock, settle_s)
+                if until_idle:
+                    await _wait_idle(call.session, transport.audio_out, clock, settle_s)
         except TimeoutError:
             record.timed_out = True
         finally:
