@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import gc
+import weakref
 from typing import Any
 
 from vocalis.sim.server import SimServer
@@ -238,3 +240,25 @@ async def test_sessions_saying_the_same_line_share_its_audio_and_truncate_their_
     assert base64.b64decode(retrieved["content"][0]["audio"]) == streamed[: 500 * 48]
     assert (cut.audio_ms, whole.audio_ms) == (500, len(streamed) / 48)
     assert bytes(whole.audio) == streamed
+
+
+async def test_a_deleted_item_and_its_audio_are_released() -> None:
+    """Memory: nothing keeps a deleted item (and its caller audio) alive once its response
+    ended — neither the response, nor the records (they hold wire summaries, not items)."""
+    async with SimServer(scenario={"responses": [LINE]}) as server, open_client(server) as client:
+        spoken = await _spoken_item(client)
+        audio = base64.b64encode(b"\x01\x00" * 24 * 200).decode()
+        user = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_audio", "audio": audio}],
+        }
+        await client.send("conversation.item.create", item=user)
+        user_id = (await client.until("conversation.item.done"))["item"]["id"]
+        conversation = server.sessions[0].conversation
+        refs = [weakref.ref(conversation.retrieve(i)) for i in (spoken["id"], user_id)]
+        for item_id in (spoken["id"], user_id):
+            await client.send("conversation.item.delete", item_id=item_id)
+            await client.until("conversation.item.deleted")
+        gc.collect()
+        assert [ref() for ref in refs] == [None, None]

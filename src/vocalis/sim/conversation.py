@@ -33,7 +33,7 @@ class WordSpan:
     end_ms: float
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Item:
     """One conversation item as the server keeps it.
 
