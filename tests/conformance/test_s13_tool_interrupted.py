@@ -73,3 +73,17 @@ async def test_s13_output_delivered_once_no_reply_no_reexecution_no_deadlock() -
         assert h.recorder.played_ms(third.playout.pulled[0].message.item_id) > 0
         assert bookings == [4]
         assert h.session.agent_state == "listening"
+        # Back to listening at the barge-in (no follow-up is coming for the interrupted
+        # turn, so its running tool is not "thinking"), then the caller's two turns.
+        assert h.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",
+        ]

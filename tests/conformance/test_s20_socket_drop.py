@@ -67,3 +67,13 @@ async def test_s20_drop_commits_heard_part_reconnects_and_answers_next_turn() ->
         await h.play(0.5)
         assert h.recorder.played_ms(answer.item_id) > 0
         assert any(isinstance(i, MessageItem) and i.role == "user" for i in h.session.history[2:])
+        await h.play_until(lambda: second.settled)
+        assert h.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "listening",  # the dropped answer settled
+            "thinking",
+            "speaking",
+            "listening",
+        ]

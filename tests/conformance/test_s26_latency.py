@@ -56,3 +56,12 @@ async def test_s26_voice_to_voice_is_measured_from_speech_end_to_first_audible_f
         assert h.session.agent_states == ["listening", "thinking", "speaking", "listening"]
         json_metrics = h.session.history_json()["metrics"][0]
         assert json_metrics["voice_to_voice_ms"] == round(metrics.voice_to_voice_ms, 1)
+        # Provider side: the caller's turn and the complete answer, nothing cut or deleted.
+        (answer,) = h.session.history[1:]
+        assert [(i.type, i.role) for i in h.server_items()] == [
+            ("message", "user"),
+            ("message", "assistant"),
+        ]
+        assert h.server_item(answer.id).content[0]["transcript"] == "It is ten past three."
+        assert not h.client_events("conversation.item.truncate")
+        assert not h.client_events("conversation.item.delete")

@@ -172,6 +172,10 @@ class ResponseRun:
         self.interrupted = True
         self.interrupt_source = source
         self.handle.interrupted = True
+        if not self.ctx.options.reply_after_interrupted_tools:
+            # No follow-up will tell the caller about these tools: nobody waits on them, so
+            # they no longer make the agent "thinking" (the caller has the floor).
+            self.ctx.states.set_busy(self._tools_token, False)
         self.playout.stop()
         if self._playout_task is not None and not self._playout_task.done():
             self._playout_task.cancel()
