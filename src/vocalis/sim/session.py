@@ -145,6 +145,8 @@ class SimSession:
         # None: keep every event (tests read them by index). N: keep about the newest N of
         # each direction (a long-running server; a 20 ms append is ~0.4 KB of record).
         self._record_limit = max_recorded_events
+        # No records and no log (the CLI without --log): skip the per-event summary copy.
+        self._keeps_summaries = max_recorded_events != 0 or log is not None
         self.notes: list[str] = []
         self.closed = False
         self.close_code: int | None = None
@@ -233,10 +235,11 @@ class SimSession:
             return
         full: dict[str, Any] = {"type": event["type"], "event_id": self.ids.event()}
         full.update(event)
-        summary = summarize(full)
-        self._record(self.server_events, summary)
-        if self._log is not None:
-            self._log.write(self.id, "out", summary)
+        if self._keeps_summaries:
+            summary = summarize(full)
+            self._record(self.server_events, summary)
+            if self._log is not None:
+                self._log.write(self.id, "out", summary)
         self.outbox.put_nowait(json.dumps(full, separators=(",", ":")))
         self._bump()
 
@@ -330,7 +333,10 @@ class SimSession:
             self._record_in({"type": None, "malformed_bytes": len(raw)})
             self.emit_error(errors.invalid_event("The event must be a JSON object."))
             return
-        self._record_in(summarize(event))
+        if self._keeps_summaries:
+            self._record_in(summarize(event))
+        else:
+            self._bump()
         client_event_id = event.get("event_id")
         if not isinstance(client_event_id, str):
             client_event_id = None
