@@ -15,11 +15,16 @@ from vocalis.conversation.items import FunctionCallOutputItem, MessageItem
 from vocalis.providers.base import InputSpeechStarted, InputSpeechStopped
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import (
+    AgentStateChanged,
+    ConversationItemAdded,
     ErrorEvent,
     Interrupted,
     SessionClosedEvent,
+    SessionEvent,
     ToolCallFinished,
+    ToolCallStarted,
     TurnMetrics,
+    UserStateChanged,
 )
 from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
 from vocalis.runtime.session import AgentSession
@@ -371,3 +376,66 @@ async def test_agent_greeting_is_said_uninterruptibly_at_start() -> None:
         (run,) = r.session._runs.values()
         assert not run.allow_interruptions
         await r.play_until(lambda: len(r.assistant()) == 1)
+
+
+async def test_events_tell_the_app_what_happened_in_order() -> None:
+    """Issue 4's events: user and agent states, tool started/finished, items with the *heard*
+    text (added after playout), metrics with generated vs played per message."""
+
+    @function_tool
+    async def hours(place: str) -> str:
+        """Opening hours."""
+        return "9-5"
+
+    async with rig(agent=Agent("Hours.", tools=[hours])) as r:
+        seen: list[SessionEvent] = []
+        for kind in (
+            AgentStateChanged,
+            UserStateChanged,
+            ConversationItemAdded,
+            ToolCallStarted,
+            ToolCallFinished,
+            TurnMetrics,
+        ):
+            r.session.on(kind, seen.append)
+        r.provider.script.append(
+            FakeResponse(
+                [FakeMessage("Let me check that.", 1000)],
+                calls=[("c1", "hours", '{"place": "museum"}')],
+            )
+        )
+        r.provider.script.append(
+            FakeResponse([FakeMessage("It opens at nine and closes at five.", 3000)])
+        )
+        r.session.generate_reply()
+        await r.play_until(lambda: len(r.assistant()) == 1 and bool(r.session._runs))
+        # The caller barges into the follow-up answer after 1 s of it.
+        await r.play_until(lambda: r.session.agent_state == "speaking")
+        await r.clock.advance(1.0)
+        r.provider.emit(InputSpeechStarted("u1", 0))
+        await r.until(lambda: r.idle() and len(r.assistant()) == 2)
+        r.provider.emit(InputSpeechStopped("u1", 800))
+        await r.until(lambda: r.session.user_state == "listening")
+
+        kinds = [type(e).__name__ for e in seen]
+        assert kinds.index("ToolCallStarted") < kinds.index("ToolCallFinished")
+        started = next(e for e in seen if isinstance(e, ToolCallStarted))
+        assert (started.call_id, started.name) == ("c1", "hours")
+        assert json.loads(started.arguments) == {"place": "museum"}
+        user_states = [e.new for e in seen if isinstance(e, UserStateChanged)]
+        assert user_states == ["speaking", "listening"]
+        added = [e.item for e in seen if isinstance(e, ConversationItemAdded)]
+        cut = r.assistant()[1]
+        assert cut in added and cut.interrupted
+        # The item event carries the heard prefix, never the whole generated text.
+        assert cut.text and "It opens at nine and closes at five.".startswith(cut.text)
+        assert cut.text != "It opens at nine and closes at five."
+        metrics = [e for e in seen if isinstance(e, TurnMetrics)]
+        assert len(metrics) == 2
+        (message,) = metrics[1].messages
+        assert message.generated_ms == 3000 and 1000 <= message.played_ms <= 1040
+        assert message.playout == "partial" and metrics[1].interrupted
+        agent_states = [e.new for e in seen if isinstance(e, AgentStateChanged)]
+        # Barge-in: speaking -> listening; the caller's finished turn: thinking (server VAD
+        # answers it).
+        assert agent_states[-3:] == ["speaking", "listening", "thinking"]

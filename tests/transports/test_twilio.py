@@ -314,3 +314,92 @@ def test_parse_validates_and_bounds() -> None:
         parse_message("x" * 70_000)
     with pytest.raises(ValueError, match="invalid mark name"):
         mark_message(SID, 'a"b')
+
+
+async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged_mark() -> None:
+    """Issue 5's telephony criterion end to end: the fake Twilio sends the caller's speech at
+    real pace, plays our answer only as far as it acknowledges marks, and the caller barges
+    in; the runtime sends `clear`, and the provider's truncate is the last acknowledged mark."""
+    from vocalis.app.conversation import api_root
+    from vocalis.providers.base import TurnDetection
+    from vocalis.providers.openai import OpenAIRealtimeModel
+    from vocalis.runtime.agent import Agent
+    from vocalis.runtime.options import AgentSessionOptions
+    from vocalis.runtime.session import AgentSession
+    from vocalis.sim.server import SimServer
+    from vocalis.utils.clock import MonotonicClock
+
+    answer = (
+        "We are open from nine in the morning to five in the evening, Monday to Friday, "
+        "and on Saturdays from ten until two."
+    )
+    scenario = {"responses": [{"say": answer}, {"say": "Sure, go ahead."}]}
+    histories: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    options = AgentSessionOptions(
+        turn_detection=TurnDetection(type="server_vad", silence_duration_ms=300)
+    )
+
+    def caller(text: str, silence_ms: int) -> np.ndarray:
+        voice = synthesize(text, sample_rate=8000).samples
+        return np.concatenate([voice, np.zeros(silence_ms * 8, dtype=np.int16)])
+
+    async with SimServer(scenario=scenario, pace=0.0) as sim:
+        model = OpenAIRealtimeModel(
+            "gpt-realtime", api_key="sim-local", base_url=api_root(sim.url), reconnect=False
+        )
+
+        async def on_call(transport: TwilioTransport) -> None:
+            session = AgentSession(model, transport, clock=MonotonicClock(), options=options)
+            await session.start(Agent("You answer questions about opening hours."))
+            try:
+                await transport.wait_closed()
+            finally:
+                await histories.put(session.history_json())
+                await session.aclose()
+
+        endpoint = await serve_twilio(on_call, port=0)
+        async with endpoint, connect(endpoint.url) as ws:
+            fake = FakeTwilio(ws)
+            await fake.start()
+            await fake.send_caller_audio(caller("When are you open?", 600))
+            # The answer arrives; Twilio plays one second of it, acknowledging marks.
+            async with asyncio.timeout(10):
+                while not any(kind == "media" for kind, _ in fake.queue):
+                    fake.changed.clear()
+                    await fake.changed.wait()
+            await fake.play(1000)
+            await asyncio.sleep(0.1)  # the acknowledgements reach the server
+            # The caller barges in (Twilio keeps its buffer until told to clear).
+            clear_before = sum(m["event"] == "clear" for m in fake.log)
+            await fake.send_caller_audio(caller("Wait, stop please.", 0))
+            async with asyncio.timeout(10):
+                while sum(m["event"] == "clear" for m in fake.log) == clear_before:
+                    await asyncio.sleep(0.01)
+            await fake.send_caller_audio(np.zeros(8 * 600, dtype=np.int16))
+            # The next answer plays in full.
+            async with asyncio.timeout(10):
+                while not fake.queue:
+                    await asyncio.sleep(0.01)
+            await fake.play_all()
+            await asyncio.sleep(0.2)
+            await ws.send(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
+            history = await asyncio.wait_for(histories.get(), 10)
+        provider = sim.sessions[0]
+
+    assistant = [i for i in history["items"] if i.get("role") == "assistant"]
+    cut, reply = assistant
+    # Marks follow the first 20 ms frame, then every 100 ms: 20, 120, ..., 920, 1020. Twilio
+    # played 1000 ms, so the last acknowledged mark — what the caller surely heard — is 920.
+    assert cut["interrupted"] is True and cut["played_ms"] == 920.0
+    assert answer.startswith(cut["text"]) and 0 < len(cut["text"]) < len(answer) // 2
+    assert reply["text"] == "Sure, go ahead." and reply["interrupted"] is False
+    truncates = [e for e in provider.client_events if e["type"] == "conversation.item.truncate"]
+    assert [(t["item_id"], t["audio_end_ms"]) for t in truncates] == [(cut["id"], 920)]
+    # Server VAD cancelled the response itself: the client never sent a cancel.
+    assert not [e for e in provider.client_events if e["type"] == "response.cancel"]
+    # Outbound framing: 160-byte frames, only a message's final flush may be shorter.
+    for i, m in enumerate(fake.log):
+        if m["event"] == "media":
+            size = len(base64.b64decode(m["media"]["payload"]))
+            nxt = fake.log[i + 1] if i + 1 < len(fake.log) else None
+            assert size == 160 or (nxt is not None and nxt["event"] == "mark"), (i, size)
