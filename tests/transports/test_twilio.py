@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,13 @@ class FakeTwilio:
             await self.play(len(data) // 8 if kind == "media" else 0)
             if kind == "media" and len(data) % 8:
                 self.queue.popleft()
+
+
+async def until(predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait (bounded) for state the fake's reader task updates."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by another task
+            await asyncio.sleep(0.01)
 
 
 def chunks_of(audio: np.ndarray, nbytes: int) -> list[np.ndarray]:
@@ -372,14 +380,10 @@ async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged
             # The caller barges in (Twilio keeps its buffer until told to clear).
             clear_before = sum(m["event"] == "clear" for m in fake.log)
             await fake.send_caller_audio(caller("Wait, stop please.", 0))
-            async with asyncio.timeout(10):
-                while sum(m["event"] == "clear" for m in fake.log) == clear_before:
-                    await asyncio.sleep(0.01)
+            await until(lambda: sum(m["event"] == "clear" for m in fake.log) > clear_before)
             await fake.send_caller_audio(np.zeros(8 * 600, dtype=np.int16))
             # The next answer plays in full.
-            async with asyncio.timeout(10):
-                while not fake.queue:
-                    await asyncio.sleep(0.01)
+            await until(lambda: bool(fake.queue))
             await fake.play_all()
             await asyncio.sleep(0.2)
             await ws.send(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
