@@ -222,3 +222,36 @@ async def test_a_reporting_page_never_trips_the_watchdog() -> None:
     await settle()
     assert sink.report_timeouts == 0
     await sink.aclose()
+
+
+async def test_page_messages_are_bounded_and_typed() -> None:
+    """Every page message is checked before it touches the call (the socket closes 1008)."""
+    from vocalis.transports.playground.transport import (
+        MAX_AUDIO_BYTES,
+        MAX_TEXT_CHARS,
+        PlaygroundProtocolError,
+    )
+    from vocalis.utils.clock import ManualClock
+
+    transport = PlaygroundTransport(ManualClock())
+    bad = [
+        "x" * (16 * 1024 + 1),  # JSON above 16 KiB
+        "[[[[" * 5000,  # not JSON (nesting beyond the decoder's depth), not a crash
+        '{"type": 3}',
+        '{"type": "nope"}',
+        json.dumps({"type": "text", "text": "a" * (MAX_TEXT_CHARS + 1)}),
+        json.dumps({"type": "text", "text": "   "}),
+        json.dumps({"type": "pos", "n": -1, "played": 0}),
+        json.dumps({"type": "pos", "n": True, "played": 0}),
+        json.dumps({"type": "cleared", "segments": [[1]]}),
+        json.dumps({"type": "cleared", "segments": [[0, 0]] * 1001}),
+    ]
+    for raw in bad:
+        with pytest.raises(PlaygroundProtocolError):
+            transport.handle_text(raw)
+    for data in (b"\x00" * (MAX_AUDIO_BYTES + 2), b"\x00" * 3):
+        with pytest.raises(PlaygroundProtocolError):
+            transport.handle_binary(data)
+    transport.handle_text(json.dumps({"type": "text", "text": "a" * MAX_TEXT_CHARS}))
+    assert await anext(transport.text_in()) == "a" * MAX_TEXT_CHARS
+    transport.hang_up()
