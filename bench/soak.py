@@ -61,6 +61,8 @@ from vocalis.worker.lag import LoopLagMonitor
 from vocalis.worker.metrics import process_rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+# The runtime's default bound on `AgentSession.event_log`.
+DEFAULT_LOG = AgentSessionOptions().event_log_limit
 RATE = 24000
 STEP_S = 0.1  # playback clock step while waiting for the agent (5 frames of 20 ms)
 WAIT_S = 60.0  # wall-clock bound on any single wait (a stuck session is a failure)
@@ -167,7 +169,7 @@ class CallStats:
 class Call:
     """One session driven turn by turn on its own playback clock."""
 
-    def __init__(self, url: str, index: int) -> None:
+    def __init__(self, url: str, index: int, event_log_limit: int | None = DEFAULT_LOG) -> None:
         self.url = url
         self.index = index
         self.clock = ManualClock()
@@ -176,7 +178,8 @@ class Call:
             api_key="sk-soak-not-a-real-key", base_url=url.split("/realtime")[0]
         )
         options = AgentSessionOptions(
-            turn_detection=TurnDetection(type="server_vad", silence_duration_ms=300)
+            turn_detection=TurnDetection(type="server_vad", silence_duration_ms=300),
+            event_log_limit=event_log_limit,
         )
         self.session = AgentSession(model, self.transport, clock=self.clock, options=options)
         self.stats = CallStats()
@@ -387,10 +390,12 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def concurrent_phase(url: str, sessions: int, call_seconds: float) -> dict[str, Any]:
+async def concurrent_phase(
+    url: str, sessions: int, call_seconds: float, event_log_limit: int | None = DEFAULT_LOG
+) -> dict[str, Any]:
     lag = LoopLagMonitor(0.05)
     lag_samples: list[float] = []
-    calls = [Call(url, i) for i in range(sessions)]
+    calls = [Call(url, i, event_log_limit) for i in range(sessions)]
     warm = [asyncio.Event() for _ in calls]
     started = time.monotonic()
     tasks = [
@@ -452,13 +457,15 @@ async def concurrent_phase(url: str, sessions: int, call_seconds: float) -> dict
     }
 
 
-async def sequential_phase(url: str, count: int, warm_after: int) -> dict[str, Any]:
+async def sequential_phase(
+    url: str, count: int, warm_after: int, event_log_limit: int | None = DEFAULT_LOG
+) -> dict[str, Any]:
     readings: list[tuple[int, float]] = []
     failures: list[str] = []
     incomplete = 0
     rss_warm = 0.0
     for i in range(count):
-        call = Call(url, i)
+        call = Call(url, i, event_log_limit)
         await call.session.start(AGENT)
         try:
             for kind in CYCLE:
@@ -488,7 +495,12 @@ async def sequential_phase(url: str, count: int, warm_after: int) -> dict[str, A
 
 
 async def soak(
-    url: str, sessions: int, call_seconds: float, sequential: int, warm_after: int = 20
+    url: str,
+    sessions: int,
+    call_seconds: float,
+    sequential: int,
+    warm_after: int = 20,
+    event_log_limit: int | None = DEFAULT_LOG,
 ) -> dict[str, Any]:
     """Both phases against the sim at `url`, with leak accounting around each."""
     for text in (*QUESTIONS.values(), BARGE_IN):
@@ -496,14 +508,19 @@ async def soak(
     before = set(asyncio.all_tasks())
     fds_before = open_fds()
     rss_start = rss_mb()
-    result: dict[str, Any] = {"rss_start_mb": round(rss_start, 1)}
+    result: dict[str, Any] = {
+        "rss_start_mb": round(rss_start, 1),
+        "event_log_limit": event_log_limit,
+    }
     if sessions:
-        result["concurrent"] = await concurrent_phase(url, sessions, call_seconds)
+        result["concurrent"] = await concurrent_phase(url, sessions, call_seconds, event_log_limit)
         alive, fds = await settle_leaks(before, fds_before)
         result["concurrent"]["leaked_tasks"] = alive
         result["concurrent"]["leaked_fds"] = max(0, fds)
     if sequential:
-        result["sequential"] = await sequential_phase(url, sequential, min(warm_after, sequential))
+        result["sequential"] = await sequential_phase(
+            url, sequential, min(warm_after, sequential), event_log_limit
+        )
         alive, fds = await settle_leaks(before, fds_before)
         result["sequential"]["leaked_tasks"] = alive
         result["sequential"]["leaked_fds"] = max(0, fds)
@@ -537,6 +554,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="call time per session")
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--event-log-limit",
+        type=int,
+        default=DEFAULT_LOG,
+        metavar="N",
+        help=f"AgentSessionOptions.event_log_limit (default: the runtime's, {DEFAULT_LOG}); "
+        "to see how much of the per-call growth the session event log is",
+    )
     args = parser.parse_args(argv)
     call_seconds = args.minutes * 60.0
     cycle_s = 14.0  # rough call time of one turn cycle; the script gets ample spares
@@ -544,7 +569,13 @@ def main(argv: list[str] | None = None) -> int:
 
     async def go() -> dict[str, Any]:
         async with sim_process(cycles) as url:
-            return await soak(url, args.sessions, call_seconds, args.sequential)
+            return await soak(
+                url,
+                args.sessions,
+                call_seconds,
+                args.sequential,
+                event_log_limit=args.event_log_limit,
+            )
 
     started = time.monotonic()
     result = asyncio.run(go())
