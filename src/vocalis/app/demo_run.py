@@ -61,9 +61,9 @@ class ServerView:
             self.items += [item.summary() for item in session.conversation.items]
 
 
-def check(history: dict[str, Any], server: ServerView, caller: SimulatedCaller) -> list[str]:
+def check(history: dict[str, Any], server: ServerView, caller_problems: list[str]) -> list[str]:
     """What the demo promises, verified on the outputs; returns the failures."""
-    failures = list(caller.problems)
+    failures = list(caller_problems)
     items = [i for i in history.get("items", []) if isinstance(i, dict)]
     calls = [i for i in items if i.get("type") == "function_call"]
     outputs = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
@@ -160,7 +160,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
     out: Path = args.out
     paths = write_outputs(out, record, transport, caller, title="vocalis demo")
-    failures = check(record.history, server, caller)
+    failures = check(record.history, server, caller.problems)
     if record.timed_out:
         failures.insert(0, f"the demo did not finish within {args.max_seconds:.0f} s")
     failures += [f"session error: {message}" for message in record.errors]
