@@ -127,7 +127,17 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
                 seg.end()
                 sync.audio_complete = True
                 syncs.append((sync, asyncio.create_task(sync.follow(seg))))
-            # 3. Barge-in once ~1.2 s of the second message has been played by the page.
+            # 3. A false interruption: the page's player holds (positions frozen, reports go
+            # on), then resumes from the same sample.
+            await until(lambda: seg2.played_ms >= 400)
+            sink.pause()
+            await asyncio.sleep(0.3)  # the pause reaches the worklet
+            held = seg2.played_ms
+            reports = sink._last_report_at
+            await asyncio.sleep(0.4)
+            assert seg2.played_ms == held and sink._last_report_at > reports
+            sink.resume()
+            # 4. Barge-in once ~1.2 s of the second message has been played by the page.
             await until(lambda: seg2.played_ms >= 1200)
             sink.clear()
             r1, r2 = await seg1.wait_for_playout(), await seg2.wait_for_playout()

@@ -25,7 +25,7 @@ class InterruptionOptions:
     playback at the onset (so a real interruption sounds instant and is truncated exactly where
     playback stopped) and resume from the same sample after a backchannel — no truncate, one
     complete message in the history. Needs a sink that can pause (`AudioSink.can_pause`: the
-    clocked sinks — memory, file, console); elsewhere the agent keeps talking instead.
+    clocked sinks and the playground page; not Twilio); elsewhere the agent keeps talking.
 
     With server VAD and `interrupt_response=True` none of this applies: the provider cancels
     the generation on the onset by itself and commits the caller's audio as a turn, so vocalis

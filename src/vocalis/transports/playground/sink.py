@@ -12,6 +12,9 @@ Results:
   positions the page reports back (`partial` / `skipped`); if the page does not answer within
   `clear_timeout_s`, the last reported positions are used (never more than was reported);
 - if the connection drops, segments resolve from the last reported positions;
+- `pause()` / `resume()` hold the page's player (false-interruption resume): it plays silence
+  with its positions frozen and keeps reporting them, so a `clear()` during the pause resolves
+  at the paused position;
 - if the page stops reporting while it holds audio (a frozen or throttled tab, a suspended
   `AudioContext`, a page script error), the *report watchdog* resolves the pending segments
   from the last reported positions after `report_timeout_s` without a report and tells the
@@ -180,6 +183,19 @@ class PlaygroundAudioSink(AudioSink):
     @property
     def pending_segments(self) -> int:
         return len(self._segments) + len(self._clearing)
+
+    @property
+    def can_pause(self) -> bool:
+        return not self._closed
+
+    def pause(self) -> None:
+        """The page's player holds (positions frozen; it keeps reporting them)."""
+        if not self._closed:
+            self._send_json({"type": "pause"})
+
+    def resume(self) -> None:
+        if not self._closed:
+            self._send_json({"type": "resume"})
 
     # ------------------------------------------------------------------ page reports
 
