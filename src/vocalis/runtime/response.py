@@ -59,6 +59,7 @@ from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner, wait_for
 from vocalis.runtime.tool_executor import ToolExecutor
+from vocalis.runtime.tools import ToolResult
 from vocalis.runtime.watchdog import StallWatchdog
 from vocalis.transports.base import AudioSink, TextSink
 from vocalis.utils.clock import Clock
@@ -269,18 +270,7 @@ class ResponseRun:
             run = ctx.executor.get(call.call_id)
             if call.call_id in answered or run is None or not run.future.done():
                 continue
-            result = run.future.result()
-            item = FunctionCallOutputItem(
-                id=f"local_out_{call.call_id}",
-                call_id=call.call_id,
-                output=result.output,
-                name=call.name,
-                is_error=result.is_error,
-                created_at=ctx.clock.now(),
-            )
-            ctx.history.add(item, ctx.history.next_key())
-            self.handle.items.append(item)
-            ctx.emit(ConversationItemAdded(item))
+            self._record_output(call, run.future.result(), f"local_out_{call.call_id}")
 
     async def _await_done(self) -> GenerationDone:
         """The provider's end of the response; bounded so nothing waits forever."""
@@ -368,17 +358,22 @@ class ResponseRun:
                     )
                 )
                 continue
-            item = FunctionCallOutputItem(
-                id=output_id,
-                call_id=call.call_id,
-                output=result.output,
-                name=call.name,
-                is_error=result.is_error,
-                created_at=ctx.clock.now(),
-            )
-            ctx.history.add(item, ctx.history.next_key())
-            self.handle.items.append(item)
-            ctx.emit(ConversationItemAdded(item))
+            self._record_output(call, result, output_id)
+
+    def _record_output(self, call: ToolCall, result: ToolResult, item_id: str) -> None:
+        """A call's output enters the history (sent to the provider, or kept on close)."""
+        ctx = self.ctx
+        item = FunctionCallOutputItem(
+            id=item_id,
+            call_id=call.call_id,
+            output=result.output,
+            name=call.name,
+            is_error=result.is_error,
+            created_at=ctx.clock.now(),
+        )
+        ctx.history.add(item, ctx.history.next_key())
+        self.handle.items.append(item)
+        ctx.emit(ConversationItemAdded(item))
 
     def _maybe_follow_up(self) -> None:
         """Queue the reply that tells the caller about the tool results (one per response)."""
