@@ -46,6 +46,7 @@ def test_never_played_message_has_its_own_lane_and_no_cut_marker() -> None:
     assert html.count(">cut ") == 1 and "cut 0 ms" not in html
     # The card shows what the model had generated, struck through as never heard.
     assert '<span class="unheard">Anything else?</span>' in html
+    assert "due at 13.10 s" in html  # it has no time it played, only the time it was due
     timeline = sample_timeline()
     timeline.messages = [m for m in timeline.messages if m.item_id != "a4"]
     assert ">unheard</text>" not in render_html(timeline)

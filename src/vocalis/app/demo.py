@@ -18,9 +18,10 @@ EPILOG = """\
 what happens:
   1. the caller asks about the weather; the agent answers with a preamble, calls get_weather
      and answers with the result;
-  2. the caller asks a second question and barges in during the answer; the history keeps only
-     what was heard and the provider's copy is truncated to match;
-  3. the outputs are checked (the barge-in must show as a truncated message) and written.
+  2. the caller asks a second question and barges in during the answer (three messages): the
+     second message is cut, the third arrived but never played; the history keeps only what
+     was heard, the provider's copy is truncated to match and the unheard message deleted;
+  3. the outputs are checked (a truncated message, on both sides) and written.
 
 outputs (in --out, default out/demo/):
   conversation.wav  stereo: caller left, agent as actually played right

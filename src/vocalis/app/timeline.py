@@ -319,7 +319,7 @@ def _bar(msg: TimelineMessage) -> str:
     width = 320
     played_w = round(width * (msg.played_ms or 0.0) / generated, 1)
     cut = ""
-    if msg.status in ("interrupted", "never played"):
+    if msg.status == "interrupted":
         cut = (
             f'<line x1="{played_w}" y1="0" x2="{played_w}" y2="12" '
             'stroke="#dc2626" stroke-width="2"/>'
@@ -360,7 +360,11 @@ def _message_card(msg: TimelineMessage, latency: TimelineTurn | None) -> str:
             f'<span class="badge latency">turn {latency.index}: '
             f"{_fmt_ms(latency.latency_ms)} to first audio</span>"
         )
-    at = f'<span class="id">at {_fmt_at(msg.start_ms)}</span>' if msg.start_ms is not None else ""
+    at = ""
+    if msg.start_ms is not None:
+        # A never-played message has no time it played, only the time it was due.
+        when = "due at" if msg.status == "never played" else "at"
+        at = f'<span class="id">{when} {_fmt_at(msg.start_ms)}</span>'
     return (
         f'<section class="msg {_e(msg.role)}{css}" data-item-id="{_e(msg.item_id)}" '
         f'data-status="{_e(msg.status)}">'
