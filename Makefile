@@ -11,10 +11,11 @@ uv:
 sync: uv
 	$(UV) sync --frozen --all-extras
 
-# Debian chromium for the browser tests (playground, timeline), at the path they use; skipped
-# when present. apt-get as root, or through passwordless sudo; otherwise one clear line and a
-# failure (an interactive password prompt would hang CI).
-CHROMIUM ?= /usr/bin/chromium
+# Debian chromium for the browser tests (playground, timeline), at the path they use
+# (VOCALIS_CHROMIUM, default /usr/bin/chromium); skipped when present. Installed with apt-get
+# as root or through passwordless sudo; otherwise one clear line and a failure (a password
+# prompt would hang CI).
+CHROMIUM ?= $(or $(VOCALIS_CHROMIUM),/usr/bin/chromium)
 chromium:
 	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null 2>&1; then \

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 from cli_support import CliRun
 
-CHROMIUM = "/usr/bin/chromium"
+# The same browser as the playground tests (and `make chromium`).
+CHROMIUM = os.environ.get("VOCALIS_CHROMIUM", "/usr/bin/chromium")
 
 pytestmark = pytest.mark.browser
 
