@@ -110,3 +110,45 @@ async def test_no_second_answer_when_the_caller_heard_one(fault: dict[str, Any])
         assert not [e for e in second_sim.client_events if e["type"] == "response.create"]
         assert h.assistant_messages()[-1].id == cut.playout.pulled[0].message.item_id
         assert h.session.agent_state == "listening"
+
+
+async def test_tool_follow_up_lost_with_the_socket_is_requested_again() -> None:
+    """The follow-up reply after a tool is requested, and the socket dies before the provider
+    creates it: the request is sent again on the new connection — answered once."""
+    from vocalis.runtime.agent import Agent
+    from vocalis.runtime.tools import function_tool
+
+    @function_tool
+    async def opening_hours(place: str) -> str:
+        """Opening hours of a place."""
+        return "9 to 18"
+
+    scenario = {
+        "server": {"script_scope": "server"},
+        "responses": [
+            {
+                "user_transcript": QUESTION,
+                "items": [
+                    {"say": "Let me check."},
+                    {"call": "opening_hours", "arguments": {"place": "museum"}, "call_id": "c1"},
+                ],
+            },
+            {"say": LOST, "faults": [{"kind": "drop", "before_response_created": True}]},
+            {"say": ANSWER},
+        ],
+    }
+    async with harness(scenario, options=OPTIONS, start=False) as h:
+        await h.session.start(Agent("Museum agent.", tools=[opening_hours]))
+        h.say(QUESTION)
+        first = await h.response(0)
+        await h.play_until(lambda: first.settled)
+        await h.until(lambda: len(h.server.sessions) == 2)
+        follow = await h.response(1)
+        await h.play_until(lambda: follow.settled)
+        await h.settled()
+        assert follow.handle.kind == "tool_followup" and not follow.handle.error
+        assert [m.text for m in h.assistant_messages()] == ["Let me check.", ANSWER]
+        assert [o.call_id for o in h.outputs()] == ["c1"]
+        creates = [e for e in h.server.sessions[1].client_events if e["type"] == "response.create"]
+        assert len(creates) == 1 and len(h.runs) == 2
+        assert h.session.agent_state == "listening"

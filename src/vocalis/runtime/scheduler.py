@@ -8,7 +8,8 @@ provider (its `response.done` — which is also the acknowledgement of a cancel 
 nothing is being requested. Server-initiated responses (server VAD) are tracked too, so a
 queued request never races them; if one still slips in between (the server created a response
 at the same moment), the rejected request goes back to the head of the queue and is retried
-after the next response ends.
+after the next response ends. A request lost to a dropped connection is retried the same way
+(the provider waits for its new connection).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from vocalis.utils.clock import Clock
 log = logging.getLogger(__name__)
 
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
+# The socket died before the provider answered the request: nothing of it can have been
+# heard, and the provider reconnects by itself, so the request is sent again on the new
+# connection (a `say()` or a tool follow-up is not silently lost to a network blip).
+DISCONNECTED = "disconnected"
 
 
 @dataclass(slots=True)
@@ -110,6 +115,10 @@ class ReplyScheduler:
             self._changed()
         return dropped
 
+    def wake(self) -> None:
+        """Retry a deferred request now (e.g. the provider has reconnected)."""
+        self._wake.set()
+
     def _changed(self) -> None:
         self._on_queue_changed(self.pending)
 
@@ -146,8 +155,12 @@ class ReplyScheduler:
         except OperationError as exc:
             self.inflight = None
             request.attempts += 1
-            if exc.code == ACTIVE_RESPONSE and request.attempts < self._max_attempts:
-                # A server-initiated response won the race: retry after it (or shortly).
+            if (
+                exc.code in (ACTIVE_RESPONSE, DISCONNECTED)
+                and request.attempts < self._max_attempts
+            ):
+                # A server-initiated response won the race (retry after it, or shortly), or
+                # the connection dropped (retried once the provider is connected again).
                 log.info("reply deferred: %s", exc.message)
                 self._queue.appendleft(request)
                 self._changed()

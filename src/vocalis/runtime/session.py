@@ -412,6 +412,8 @@ class AgentSession:
             self._resync_needed = True
             self._check_lost_turn = True
             self._maybe_resync()
+            # A reply request the drop interrupted is sent again now, not after a delay.
+            self._require_scheduler().wake()
         elif isinstance(event, SessionClosed):
             self._close_reason = event.reason
             if event.error is not None:
