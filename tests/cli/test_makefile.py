@@ -9,6 +9,7 @@ instead of a password prompt or "sudo: command not found".
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from cli_support import REPO
 
 MAKE = shutil.which("make")
+MAKE_ERROR = re.compile(r"^make(\[\d+\])?: \*\*\*")
 
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
@@ -46,7 +48,10 @@ def fake_bin(tmp_path: Path, *, uid: int, apt: bool = True, sudo: str | None = N
 
 def make_chromium(tmp_path: Path, bin_dir: Path, chromium: str) -> subprocess.CompletedProcess[str]:
     assert MAKE is not None
-    env = {**os.environ, "PATH": str(bin_dir)}
+    # Run as a top-level make even under `make test` (no inherited level or flags).
+    outer = ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    env["PATH"] = str(bin_dir)
     return subprocess.run(
         [MAKE, "-s", "--no-print-directory", "chromium", f"CHROMIUM={chromium}"],
         cwd=REPO,
@@ -55,6 +60,11 @@ def make_chromium(tmp_path: Path, bin_dir: Path, chromium: str) -> subprocess.Co
         text=True,
         timeout=30,
     )
+
+
+def said(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the recipe printed on stderr, without make's own "*** Error" trailer."""
+    return [line for line in result.stderr.splitlines() if not MAKE_ERROR.match(line)]
 
 
 def calls(tmp_path: Path) -> list[str]:
@@ -96,8 +106,7 @@ def test_user_without_root_gets_one_clear_line(tmp_path: Path, sudo: str | None)
     bin_dir = fake_bin(tmp_path, uid=1000, sudo=sudo)
     result = make_chromium(tmp_path, bin_dir, str(tmp_path / "missing"))
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
-    assert lines == [
+    assert said(result) == [
         f"make: {tmp_path / 'missing'} is missing and installing it needs root: "
         "run 'sudo apt-get install chromium' once, or make as root"
     ]
@@ -108,5 +117,5 @@ def test_no_apt_get_is_one_clear_line(tmp_path: Path) -> None:
     bin_dir = fake_bin(tmp_path, uid=0, apt=False)
     result = make_chromium(tmp_path, bin_dir, str(tmp_path / "missing"))
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
-    assert len(lines) == 1 and "there is no apt-get here" in lines[0]
+    [line] = said(result)
+    assert "there is no apt-get here" in line
