@@ -247,21 +247,23 @@ def caller_speech(text: str = CALLER_LINE) -> np.ndarray:
     return synthesize(text, voice="en-us+m3", sample_rate=RATE).samples
 
 
-def caller_cycle(period_s: float, text: str = CALLER_LINE) -> np.ndarray:
+def caller_cycle(period_s: float, text: str = CALLER_LINE, frame_ms: int = FRAME_MS) -> np.ndarray:
     """One caller cycle: the line, then silence up to ``period_s`` (a whole number of frames)."""
     speech = caller_speech(text)
-    total = round(period_s * 1000 / FRAME_MS) * FRAME_SAMPLES
-    cycle = np.zeros(max(total, speech.shape[0] + FRAME_SAMPLES), dtype=np.int16)
+    frame = RATE * frame_ms // 1000
+    total = round(period_s * 1000 / frame_ms) * frame
+    cycle = np.zeros(max(total, speech.shape[0] + frame), dtype=np.int16)
     cycle[: speech.shape[0]] = speech
-    pad = (-cycle.shape[0]) % FRAME_SAMPLES
+    pad = (-cycle.shape[0]) % frame
     if pad:
         cycle = np.concatenate([cycle, np.zeros(pad, dtype=np.int16)])
     return cycle
 
 
-def frames_of(audio: np.ndarray) -> list[np.ndarray]:
-    """``audio`` as 20 ms frame views (no copies)."""
-    return [audio[i : i + FRAME_SAMPLES] for i in range(0, audio.shape[0], FRAME_SAMPLES)]
+def frames_of(audio: np.ndarray, frame_ms: int = FRAME_MS) -> list[np.ndarray]:
+    """``audio`` as ``frame_ms`` frame views (no copies)."""
+    n = RATE * frame_ms // 1000
+    return [audio[i : i + n] for i in range(0, audio.shape[0], n)]
 
 
 # --------------------------------------------------------------------------- results

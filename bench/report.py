@@ -50,6 +50,7 @@ def _density(d: dict[str, Any]) -> list[str]:
     ]
     header = [
         "mode",
+        "frame ms",
         "workers",
         "N",
         "lag p50 ms",
@@ -67,11 +68,18 @@ def _density(d: dict[str, Any]) -> list[str]:
         "ok",
     ]
     rows = []
-    for series in ("one_worker", "two_workers", "baseline_bare"):
+    for series in (
+        "one_worker",
+        "two_workers",
+        "one_worker_40ms_frames",
+        "two_workers_40ms_frames",
+        "baseline_bare",
+    ):
         for p in d.get(series, []):
             rows.append(
                 [
                     p["mode"],
+                    p.get("frame_ms", 20),
                     p["workers"],
                     p["sessions"],
                     p["lag_p50_ms"],
@@ -93,8 +101,10 @@ def _density(d: dict[str, Any]) -> list[str]:
     out += [
         "",
         f"**Largest N passing**: {d['largest_ok_one_worker']} (1 worker), "
-        f"{d['largest_ok_two_workers']} (2 workers); bare-wire baseline "
-        f"{d['largest_ok_bare']}. Target: {TARGETS['density']}.",
+        f"{d['largest_ok_two_workers']} (2 workers), "
+        f"{d.get('largest_ok_40ms_frames', '–')} / "
+        f"{d.get('largest_ok_40ms_frames_two_workers', '–')} (1 / 2 workers, 40 ms caller "
+        f"frames); bare-wire baseline {d['largest_ok_bare']}. Target: {TARGETS['density']}.",
         "",
     ]
     return out

@@ -33,6 +33,8 @@ class Plan:
     vocalis_counts: list[int]
     two_worker_counts: list[int]
     bare_counts: list[int]
+    frames40_counts: list[int]
+    frames40_two_worker_counts: list[int]
     loaded_latency_sessions: int
     profile_sessions: int
     bargein_sessions: int
@@ -45,6 +47,8 @@ FULL = Plan(
     vocalis_counts=[1, 10, 25, 50, 100, 150, 200, 300],
     two_worker_counts=[100, 150, 200, 300],
     bare_counts=[1, 100, 150, 200, 300],
+    frames40_counts=[100, 200, 300],
+    frames40_two_worker_counts=[200, 300],
     loaded_latency_sessions=100,
     profile_sessions=50,
     bargein_sessions=25,
@@ -56,6 +60,8 @@ QUICK = Plan(
     vocalis_counts=[1, 10],
     two_worker_counts=[10],
     bare_counts=[10],
+    frames40_counts=[10],
+    frames40_two_worker_counts=[],
     loaded_latency_sessions=10,
     profile_sessions=10,
     bargein_sessions=4,
@@ -80,6 +86,10 @@ async def _density(plan: Plan, scratch: Path, meta: dict[str, Any]) -> dict[str,
     two = await density.sweep("vocalis", plan.two_worker_counts, 2, t, scratch)
     best_two = density.largest_ok(two)
     bare = await density.sweep("bare", plan.bare_counts, 1, t, scratch)
+    # The same product with the transport delivering 40 ms frames (two per message).
+    t40 = replace(t, frame_ms=40)
+    frames40 = await density.sweep("vocalis", plan.frames40_counts, 1, t40, scratch)
+    frames40_two = await density.sweep("vocalis", plan.frames40_two_worker_counts, 2, t40, scratch)
     bare_by_n = {p["sessions"]: p for p in bare}
     for p in one:
         b = bare_by_n.get(p["sessions"])
@@ -93,10 +103,14 @@ async def _density(plan: Plan, scratch: Path, meta: dict[str, Any]) -> dict[str,
         "period_s": t.period_s,
         "one_worker": one,
         "two_workers": two,
+        "one_worker_40ms_frames": frames40,
+        "two_workers_40ms_frames": frames40_two,
         "baseline_bare": bare,
         "largest_ok_one_worker": best_one,
         "largest_ok_two_workers": best_two,
         "largest_ok_bare": density.largest_ok(bare),
+        "largest_ok_40ms_frames": density.largest_ok(frames40),
+        "largest_ok_40ms_frames_two_workers": density.largest_ok(frames40_two),
     }
 
 
