@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -264,6 +265,33 @@ def test_cli_reports_an_invalid_scenario(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "invalid scenario" in result.stderr and "typo" in result.stderr
+
+
+def _sim_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vocalis.cli", "sim-server", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=30,
+    )
+
+
+def test_cli_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = _sim_cli("--port", "0", "--scenario", str(tmp_path / "missing.yaml"))
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip() == f"vocalis sim-server: no scenario file at {tmp_path}/missing.yaml"
+    )
+    bad_port = _sim_cli("--port", "99999")
+    assert bad_port.returncode == 2 and "port must be 0-65535" in bad_port.stderr
+    assert "Traceback" not in bad_port.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = _sim_cli("--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "cannot serve on 127.0.0.1:" in busy.stderr
+    assert "Traceback" not in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("limit", [0, 10])

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 from yaml import YAMLError
@@ -18,11 +19,22 @@ from yaml import YAMLError
 from vocalis.sim.server import SimServer
 
 
+def _port(text: str) -> int:
+    """A TCP port, checked up front so a typo is a usage error, not a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
     )
-    parser.add_argument("--port", type=int, default=8765, help="port (0 = any free port)")
+    parser.add_argument("--port", type=_port, default=8765, help="port (0 = any free port)")
     parser.add_argument("--scenario", help="scenario file (YAML or JSON); default brain otherwise")
     parser.add_argument(
         "--pace",
@@ -69,12 +81,21 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Every problem with what the user asked for (a scenario that is missing or invalid, a
+    # port that cannot be bound) is one clear line and exit code 2, like every other command.
+    if args.scenario is not None and not Path(args.scenario).is_file():
+        print(f"vocalis sim-server: no scenario file at {args.scenario}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(_serve(args))
     except (ValidationError, YAMLError, ValueError) as exc:
         print(f"vocalis sim-server: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"vocalis sim-server: {exc}", file=sys.stderr)
-        return 1
+        reason = exc.strerror or str(exc)
+        print(
+            f"vocalis sim-server: cannot serve on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 2
     return 0
