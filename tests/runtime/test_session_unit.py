@@ -439,3 +439,15 @@ async def test_events_tell_the_app_what_happened_in_order() -> None:
         # Barge-in: speaking -> listening; the caller's finished turn: thinking (server VAD
         # answers it).
         assert agent_states[-3:] == ["speaking", "listening", "thinking"]
+
+
+async def test_history_metrics_do_not_depend_on_the_bounded_event_log() -> None:
+    """The saved history keeps every turn's metrics even when the event log keeps 1 event."""
+    async with rig(options=AgentSessionOptions(event_log_limit=1)) as r:
+        for text in ("One.", "Two."):
+            r.provider.script.append(FakeResponse([FakeMessage(text, 300)]))
+            handle = r.session.generate_reply()
+            await r.play_until(lambda h=handle: h.done)
+        assert len(r.session.event_log) == 1
+        metrics = r.session.history_json()["metrics"]
+        assert len(metrics) == 2

@@ -87,6 +87,10 @@ class AgentSession:
         self.clock: Clock = clock or MonotonicClock()
         self.options = options or AgentSessionOptions()
         self._emitter = EventEmitter(self.options.event_log_limit)
+        # Per-turn metrics belong to the saved history, so they are kept on their own rather
+        # than read back from the (bounded) event log.
+        self._turn_metrics: list[TurnMetrics] = []
+        self._emitter.on(TurnMetrics, self._turn_metrics.append)
         self._owner = TaskOwner("session", on_error=self._task_failed)
         self._history = History()
         self._states = StateTracker(self.clock, self._emitter.emit, self._emitter.emit)
@@ -276,9 +280,7 @@ class AgentSession:
     def history_json(self) -> dict[str, Any]:
         """JSON-serializable history plus per-turn metrics (the CLI writes this)."""
         data = self._history.to_json()
-        data["metrics"] = [
-            event.to_json() for event in self._emitter.log if isinstance(event, TurnMetrics)
-        ]
+        data["metrics"] = [event.to_json() for event in self._turn_metrics]
         return data
 
     @property
