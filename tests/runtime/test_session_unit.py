@@ -451,3 +451,15 @@ async def test_history_metrics_do_not_depend_on_the_bounded_event_log() -> None:
         assert len(r.session.event_log) == 1
         metrics = r.session.history_json()["metrics"]
         assert len(metrics) == 2
+
+
+async def test_agent_state_changes_reach_the_transport_text_sink() -> None:
+    """The playground's state badge is driven by TextSink.agent_state; the session must call it."""
+    async with rig() as r:
+        r.provider.script.append(FakeResponse([FakeMessage("Hello there.", 600)]))
+        handle = r.session.generate_reply()
+        await r.play_until(lambda: handle.done)
+        await r.until(lambda: r.session.agent_state == "listening")
+        assert r.transport.text.states == r.session.agent_states
+        assert "speaking" in r.transport.text.states
+        assert r.transport.text.states[-1] == "listening"

@@ -42,6 +42,7 @@ from vocalis.providers.base import (
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import (
     AgentState,
+    AgentStateChanged,
     ConversationItemAdded,
     E,
     ErrorEvent,
@@ -91,6 +92,8 @@ class AgentSession:
         # than read back from the (bounded) event log.
         self._turn_metrics: list[TurnMetrics] = []
         self._emitter.on(TurnMetrics, self._turn_metrics.append)
+        # The transport's display (the playground's state badge) follows the agent state.
+        self._emitter.on(AgentStateChanged, self._show_agent_state)
         self._owner = TaskOwner("session", on_error=self._task_failed)
         self._history = History()
         self._states = StateTracker(self.clock, self._emitter.emit, self._emitter.emit)
@@ -677,6 +680,11 @@ class AgentSession:
         self._history.add(item, key if key is not None else self._history.next_key())
         self._emitter.emit(ConversationItemAdded(item))
         return item
+
+    def _show_agent_state(self, event: AgentStateChanged) -> None:
+        text_sink = self.transport.text_out
+        if text_sink is not None:
+            text_sink.agent_state(event.new)
 
     def _on_transcription(self, event: InputTranscription) -> None:
         if event.item_id in self._backchannel_items:
