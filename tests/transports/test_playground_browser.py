@@ -106,6 +106,7 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
                 if loud >= 24000 * 0.3:
                     break
             text = transport.text_out
+            text.user_transcript("caller_0", "", True)  # a turn the transcription could not read
             text.user_transcript("caller_1", "Hi, what are your opening hours?", True)
             text.agent_state("speaking")
             # 2. Two messages back to back, words released as they play.
@@ -202,6 +203,15 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
         assert abs(int(by_id["msg_2"]["local"]) - r2.played_ms) <= 1
         assert by_id["msg_3"]["verdict"] == "skipped"
         assert by_id["msg_3"]["label"] == "never played" and by_id["msg_3"]["text"] == ""
+        users = await page.eval_on_selector_all(
+            ".msg.user[data-id]",
+            """els => els.map(e => [e.dataset.id, e.querySelector('.text').textContent,
+                e.querySelector('.label').textContent])""",
+        )
+        assert users == [
+            ["caller_0", "…", "not transcribed"],
+            ["caller_1", "Hi, what are your opening hours?", ""],
+        ]
         assert await page.get_attribute("#state", "data-state") == "listening"
         assert errors == []
         await page.click("#stop")
