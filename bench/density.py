@@ -159,6 +159,12 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             recorder = getattr(c, "recorder", None)
             push.extend(recorder.latency_push_ms() if recorder else c.push_latency_ms)
         result["push_ms"] = [round(x, 4) for x in push]
+        result["underrun_at_ms"] = [
+            round(x, 1)
+            for c in clients
+            if getattr(c, "recorder", None) is not None
+            for x in c.recorder.underrun_at_ms
+        ]
     for task in callers:
         task.cancel()
     await asyncio.gather(*callers, return_exceptions=True)
@@ -369,6 +375,12 @@ def _aggregate(
     }
     if push:
         point["first_delta_to_sink_push_ms"] = stats(push, digits=4)
+    underrun_at = [x for r in ok_results for x in r.get("underrun_at_ms", [])]
+    if underrun_at:
+        # Starvation in a segment's first 100 ms = the first chunks came late (delivery),
+        # later = the stream fell behind playback.
+        point["underruns_in_first_100ms"] = sum(1 for x in underrun_at if x < 100.0)
+        point["underrun_at_ms"] = stats(underrun_at, digits=1)
     point["ok"] = bool(
         connected == sessions
         and lag_stats["n"] > 0

@@ -87,6 +87,8 @@ class Recorder:
     played_samples: dict[str, int] = field(default_factory=dict)
     speech_started: list[float] = field(default_factory=list)
     clears: list[ClearSnapshot] = field(default_factory=list)
+    # Where underruns happen: ms of the starving segment already played at that tick.
+    underrun_at_ms: list[float] = field(default_factory=list)
     active: bool = True
 
     def wrap_core(self, core: Any, stamp: _RawStamp) -> None:
@@ -150,6 +152,16 @@ class InstrumentedSink(ClockedAudioSink):
 
         seg.push = stamped_push  # type: ignore[method-assign]
         return seg
+
+    def _play_frame(self, tick: float) -> bool:
+        before = self.underruns
+        played = super()._play_frame(tick)
+        if self.underruns != before:
+            for seg in self._segments:
+                if seg._played and not (seg.ended and seg._queued == 0):
+                    self.recorder.underrun_at_ms.append(seg.played_ms)
+                    break
+        return played
 
     def clear(self) -> None:
         at = time.perf_counter()
