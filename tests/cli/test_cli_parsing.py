@@ -170,6 +170,9 @@ def test_endpoint_rule() -> None:
     keyed = choose_endpoint(ns(realtime_url="wss://h/v1/realtime"), env={"OPENAI_API_KEY": "k"})
     assert keyed.api_key == "k" and keyed.model == DEFAULT_MODEL
     assert choose_endpoint(ns(offline=True), env={"OPENAI_API_KEY": "k"}).kind == "embedded"
+    # A scenario scripts the embedded sim-server, so it means offline even with a key.
+    scripted = ns(scenario=Path("examples/scenarios/preamble_tool_answer.yaml"))
+    assert choose_endpoint(scripted, env={"OPENAI_API_KEY": "k"}).kind == "embedded"
 
 
 @pytest.mark.parametrize(
@@ -179,6 +182,13 @@ def test_endpoint_rule() -> None:
         ({"realtime_url": "ws://x/v1", "offline": True}, "contradict"),
         ({"pace": 0.0}, "--pace must be positive"),
         ({"scenario": Path("/no/such/scenario.yaml")}, "scenario file not found"),
+        (
+            {
+                "realtime_url": "ws://x/v1/realtime",
+                "scenario": Path("examples/scenarios/preamble_tool_answer.yaml"),
+            },
+            "does nothing with --realtime-url",
+        ),
     ],
 )
 def test_endpoint_errors(kwargs: dict[str, object], message: str) -> None:

@@ -103,6 +103,12 @@ def choose_endpoint(args: argparse.Namespace, env: dict[str, str] | None = None)
     api_key = environ.get(API_KEY_ENV) or None
     if args.realtime_url and args.offline:
         raise UsageError("--realtime-url and --offline contradict each other: give one")
+    if args.realtime_url and scenario is not None:
+        # Silently ignoring the scenario would run an unscripted call and look like a bug.
+        raise UsageError(
+            "--scenario scripts the embedded sim-server and does nothing with --realtime-url: "
+            "give it to that server (vocalis sim-server --scenario FILE) instead"
+        )
     if args.realtime_url:
         url = _check_url(args.realtime_url)
         if not args.model:
