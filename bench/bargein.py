@@ -270,6 +270,8 @@ async def run(
     truncates, deletes = _read_log(sim_log)
 
     errors: list[float] = []
+    errors_unclamped: list[float] = []
+    tail_clamped = 0
     naive_received: list[float] = []
     naive_wall: list[float] = []
     word_errors: list[int] = []
@@ -298,6 +300,12 @@ async def run(
                     continue
                 err = abs(sent - played)
                 errors.append(err)
+                # The OpenAI client deliberately rounds a cut in the last < 50 ms of an item
+                # whose audio fully arrived down to the server's 50 ms audio step (P5/P6).
+                if sent < played and sent % 50 == 0 and received - sent < 50:
+                    tail_clamped += 1
+                else:
+                    errors_unclamped.append(err)
                 if err > 1.0 and len(outliers) < 10:
                     item = history.get(seg_id)
                     outliers.append(
@@ -363,6 +371,8 @@ async def run(
         "other_cpu_cores": round(max(0.0, other), 3),
         "cuts_per_message": {str(k): v for k, v in sorted(cut_in_message.items())},
         "truncation_error_ms": err_stats,
+        "tail_clamped_cuts": tail_clamped,
+        "truncation_error_ms_without_tail_clamp": stats(errors_unclamped),
         "missing_truncate": missing_truncate,
         "skipped_segments": skipped_total,
         "skipped_segments_deleted": skipped_deleted,

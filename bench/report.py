@@ -182,6 +182,12 @@ def _truncation(d: dict[str, Any]) -> list[str]:
         ["truncation point", "p50 ms", "p99 ms", "max ms"],
         [
             ["vocalis (sink playback clock)", e["p50"], e["p99"], e["max"]],
+            [
+                f"vocalis, without the {d.get('tail_clamped_cuts', 0)} deliberate tail clamps",
+                (d.get("truncation_error_ms_without_tail_clamp") or e)["p50"],
+                (d.get("truncation_error_ms_without_tail_clamp") or e)["p99"],
+                (d.get("truncation_error_ms_without_tail_clamp") or e)["max"],
+            ],
             ["baseline: audio received", r["p50"], r["p99"], r["max"]],
             ["baseline: wall time since item's first delta", w["p50"], w["p99"], w["max"]],
         ],
