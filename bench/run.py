@@ -57,10 +57,10 @@ FULL = Plan(
 )
 QUICK = Plan(
     timing=density.Timing(warmup_s=1.0, window_s=2.5, quiet_wait_s=0.0),
-    vocalis_counts=[1, 10],
+    vocalis_counts=[10],
     two_worker_counts=[10],
     bare_counts=[10],
-    frames40_counts=[10],
+    frames40_counts=[],
     frames40_two_worker_counts=[],
     loaded_latency_sessions=10,
     profile_sessions=10,
