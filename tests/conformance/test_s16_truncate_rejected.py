@@ -48,6 +48,13 @@ async def test_s16_rejected_truncate_is_not_fatal() -> None:
             e["type"] == "error" and e["error"]["type"] == "invalid_request_error"
             for e in h.sim.server_events
         )
+        # The client retried at the length the server named, so the server's copy is cut at
+        # its own audio (all of which was heard): no unheard words stay in its memory.
+        await h.until(
+            lambda: any(e["type"] == "conversation.item.truncated" for e in h.sim.server_events)
+        )
+        cuts = h.client_events("conversation.item.truncate")
+        assert [c["audio_end_ms"] for c in cuts] == [frames * 20, server_counts]
         h.silence()
 
         second = await h.response(1)

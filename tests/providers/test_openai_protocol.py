@@ -354,17 +354,57 @@ async def test_truncate_without_received_audio_deletes_and_unknown_skips() -> No
     assert isinstance(core.delete("nope"), Skip)
 
 
-async def test_rejected_truncate_is_reported_on_its_op() -> None:
+async def test_truncate_past_the_servers_length_is_retried_at_that_length() -> None:
+    """P5/P6: the server's audio accounting is coarser than ours; its error names its length."""
+    core = make_core()
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
+    feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=2535))
+    op = core.truncate("A", 2500)
+    assert isinstance(op, ClientOp) and op.event["audio_end_ms"] == 2500  # exact first
+    msg = "Audio content of 2450ms is already shorter than 2500ms"
+    out = feed(core, [error("invalid_value", msg, None)])
+    reported, retry = out
+    assert isinstance(reported, ProviderError) and reported.operation == "truncate"
+    assert not reported.fatal and reported.item_id == "A"
+    assert isinstance(retry, Send)
+    assert retry.event == {
+        "type": "conversation.item.truncate",
+        "item_id": "A",
+        "content_index": 0,
+        "audio_end_ms": 2450,
+        "event_id": op.op_id,
+    }
+    # The retried cut completes the original operation.
+    out = feed(
+        core, [ev("conversation.item.truncated", item_id="A", content_index=0, audio_end_ms=2450)]
+    )
+    assert out == [OpResult(op.op_id, value=2450)]
+
+
+async def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=2535))
     op = core.truncate("A", 2500)
     assert isinstance(op, ClientOp)
-    msg = "Audio content of 2450ms is already shorter than 2500ms"
-    out = feed(core, [error("invalid_value", msg, None)])
+    first = "Audio content of 2450ms is already shorter than 2500ms"
+    feed(core, [error("invalid_value", first, None)])
+    second = "Audio content of 2400ms is already shorter than 2450ms"
+    out = feed(core, [error("invalid_value", second, None)])
     assert len(out) == 1 and isinstance(out[0], OpResult) and out[0].op_id == op.op_id
     assert out[0].error is not None and out[0].error.operation == "truncate"
     assert out[0].error.item_id == "A" and not out[0].error.fatal
+
+
+async def test_other_truncate_rejections_are_reported_on_their_op() -> None:
+    core = make_core()
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
+    feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=500))
+    op = core.truncate("A", 300)
+    assert isinstance(op, ClientOp)
+    out = feed(core, [error(None, "Only model output audio messages can be truncated", None)])
+    assert len(out) == 1 and isinstance(out[0], OpResult) and out[0].op_id == op.op_id
+    assert out[0].error is not None and out[0].error.operation == "truncate"
 
 
 async def test_delete_of_already_deleted_item_is_success() -> None:

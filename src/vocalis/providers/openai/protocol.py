@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -53,8 +54,8 @@ from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
 
-# Granularity of the server's own item-audio accounting (observed, see `truncate`).
-SERVER_AUDIO_STEP_MS = 50
+# "Audio content of 2450ms is already shorter than 2535ms" (truncate past the server's length).
+_ALREADY_SHORTER = re.compile(r"audio content of (\d+)\s*ms is already shorter than (\d+)\s*ms")
 
 # Errors that can never succeed on retry: reconnecting would loop.
 FATAL_ERROR_CODES = frozenset(
@@ -165,6 +166,8 @@ class _Pending:
     local_id: str | None = None
     item_type: str | None = None
     role: str | None = None
+    # truncate: already retried at the server's own audio length (at most once).
+    retried: bool = False
 
 
 @dataclass(slots=True)
@@ -367,15 +370,9 @@ class OpenAIProtocol:
         finished_whole = entry is None or entry.status == "completed"
         if ms >= math.floor(received) and not still_generating and finished_whole:
             return Skip(f"item {pid} was heard in full")
-        if not still_generating:
-            # The server measures an item's audio coarsely (every length quoted in the field
-            # reports is a multiple of 50 ms, P5/P6): at the tail of a finished item, a cut at
-            # exactly the received length can be "already shorter" on the server. Stay on the
-            # safe side of its length; the cost is < 50 ms at the very end of a message.
-            safe = (math.floor(received) // SERVER_AUDIO_STEP_MS) * SERVER_AUDIO_STEP_MS
-            ms = min(ms, safe)
-            if ms < 1:
-                return self._delete_op(pid)
+        # The cut is exact. The server may measure the item's audio more coarsely (P5/P6: it
+        # answers "Audio content of X ms is already shorter than Y ms"); `_on_error` then
+        # retries once at the server's own length X, which is all the caller can have heard.
         op_id = self._register("truncate", item_id=pid)
         return ClientOp(
             op_id,
@@ -550,6 +547,13 @@ class OpenAIProtocol:
             item_id=pending.item_id if pending is not None else None,
         )
         if pending is not None:
+            retry = self._truncate_retry(pending, message)
+            if retry is not None:
+                # Reported (so apps see what the server said), then recovered: the op stays
+                # pending under its id and completes with the retried cut.
+                out.append(error)
+                out.append(retry)
+                return
             if pending.kind == "delete" and (
                 code == "item_delete_invalid_item_id" or "does not exist" in message
             ):
@@ -572,6 +576,35 @@ class OpenAIProtocol:
             logger.debug("response.cancel with nothing active (benign)")
             return
         out.append(error)
+
+    def _truncate_retry(self, pending: _Pending, message: str) -> Send | None:
+        """A truncate the server found longer than its own copy of the audio: cut there.
+
+        The server's length X comes from its error text; the caller heard at least that much
+        (we cut at what played, clamped to what we received), so truncating at X keeps the
+        provider's memory a prefix of what was heard. X of 0 means nothing to keep: delete.
+        """
+        if pending.kind != "truncate" or pending.retried or pending.item_id is None:
+            return None
+        match = _ALREADY_SHORTER.search(message.lower())
+        if match is None:
+            return None
+        server_ms = int(match.group(1))
+        event: dict[str, Any]
+        pending.retried = True
+        self._pending[pending.op_id] = pending
+        if server_ms < 1:
+            pending.kind = "delete"
+            event = {"type": "conversation.item.delete", "item_id": pending.item_id}
+        else:
+            event = {
+                "type": "conversation.item.truncate",
+                "item_id": pending.item_id,
+                "content_index": 0,
+                "audio_end_ms": server_ms,
+            }
+        event["event_id"] = pending.op_id
+        return Send(event)
 
     def _correlate(self, code: str | None, message: str) -> _Pending | None:
         """Find the op an error without (or with an unknown) `event_id` belongs to."""
