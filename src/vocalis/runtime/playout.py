@@ -204,13 +204,37 @@ class ResponsePlayout:
             self._on_first_frame(pulled, fut.result())
 
     async def _pump_audio(self, pulled: PulledMessage) -> None:
+        """Forward the message's audio into its segment until the provider ends it.
+
+        Chunks are pushed from inside the provider's receive callback (`Channel.forward_to`),
+        not by this task: a task hop per chunk was most of the added latency between the
+        provider's audio delta and the sink. This task only waits for the audio's end.
+        """
         segment = self._open_segment(pulled, self._rate)
+        sync = pulled.sync
+        message = pulled.message
+        audio = message.audio
+        audio.forward_to(self._audio_forwarder(pulled, segment))
+        try:
+            await audio.wait_closed()
+        finally:
+            # Cancelled (interruption) or failed: later chunks must not reach the sink.
+            audio.stop_forwarding()
+        sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
+        sync.audio_complete = True
+        segment.end()
+
+    def _audio_forwarder(
+        self, pulled: PulledMessage, segment: OutputSegment
+    ) -> Callable[[np.ndarray], None]:
+        """The per-chunk step of `_pump_audio`, run synchronously for each provider chunk."""
         ms_per_sample = 1000.0 / self._rate
         sync = pulled.sync
         message = pulled.message
-        async for chunk in message.audio:
+
+        def push(chunk: np.ndarray) -> None:
             if segment.done:
-                continue  # cleared: drain without pushing (the provider may still send)
+                return  # cleared: drop without pushing (the provider may still send)
             if self.first_audio_received_at is None:
                 self.first_audio_received_at = self._clock.now()
             if not self._voice_found:
@@ -222,9 +246,8 @@ class ResponsePlayout:
             pulled.pushed_ms += chunk.shape[0] * ms_per_sample
             sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
             self._progress()
-        sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
-        sync.audio_complete = True
-        segment.end()
+
+        return push
 
     async def _voice_text(self, pulled: PulledMessage) -> None:
         assert self._tts is not None

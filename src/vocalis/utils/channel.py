@@ -5,13 +5,18 @@ a consumer waiting on a stream whose producer died is exactly the "agent hangs i
 bug. `Channel` makes ending explicit: the producer closes it (optionally with an error), and
 every waiting consumer wakes up. Unbounded by design: producers are network readers that must
 never block on a slow consumer (backpressure would stall the provider socket).
+
+A consumer that can act on an item synchronously may `forward_to` a callback instead of
+awaiting `recv()`: each `send()` then calls it directly, inside the producer's own callback.
+That removes one event-loop task hop per item, which is what the realtime audio path needs
+(provider's audio delta -> sink push without waiting for the playout task to be scheduled).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -22,13 +27,14 @@ class ChannelClosed(Exception):
 
 
 class Channel(Generic[T]):
-    __slots__ = ("_closed", "_error", "_items", "_waiter")
+    __slots__ = ("_closed", "_error", "_forward", "_items", "_waiter")
 
     def __init__(self) -> None:
         self._items: deque[T] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._error: BaseException | None = None
+        self._forward: Callable[[T], None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -41,8 +47,53 @@ class Channel(Generic[T]):
         """Queue an item; silently dropped after close (late events of a finished stream)."""
         if self._closed:
             return
+        forward = self._forward
+        if forward is not None:
+            self._deliver(forward, item)
+            return
         self._items.append(item)
         self._wake()
+
+    def forward_to(self, callback: Callable[[T], None]) -> None:
+        """Hand items to `callback` synchronously instead of queueing them.
+
+        Items already queued are delivered first (order is preserved), then every later
+        `send()` calls `callback` directly. The consumer learns about the end with
+        `wait_closed()`. If `callback` raises, forwarding stops, the remaining items are
+        dropped and the channel is closed with that error: the producer (a provider's
+        receive loop) must never die because a consumer failed, and the consumer sees the
+        error where it awaits the channel.
+        """
+        self._forward = callback
+        items = self._items
+        while items and self._forward is callback:
+            self._deliver(callback, items.popleft())
+
+    def stop_forwarding(self) -> None:
+        """Queue items again (e.g. the consumer stopped); idempotent."""
+        self._forward = None
+
+    def _deliver(self, callback: Callable[[T], None], item: T) -> None:
+        try:
+            callback(item)
+        except Exception as exc:
+            self._forward = None
+            self._items.clear()
+            self.close(exc)
+
+    async def wait_closed(self) -> None:
+        """Wait until the channel is closed; raise its error, if any.
+
+        Meant for a forwarding consumer, which never leaves items queued.
+        """
+        while not self._closed:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._error is not None:
+            raise self._error
 
     def close(self, error: BaseException | None = None) -> None:
         """End the stream. Idempotent; the first error wins and is raised to consumers."""
