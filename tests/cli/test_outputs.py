@@ -13,7 +13,6 @@ from vocalis.app.outputs import (
     event_type_name,
     load_events,
     load_history,
-    write_json,
     write_jsonl,
 )
 from vocalis.app.timeline import render_html
@@ -25,6 +24,7 @@ from vocalis.runtime.events import (
     ToolCallStarted,
     TurnMetrics,
 )
+from vocalis.transports.file import write_history_json
 
 HISTORY = {
     "items": [
@@ -211,7 +211,7 @@ def test_simulated_caller_spans_take_precedence() -> None:
 
 
 def test_files_round_trip_into_a_page(tmp_path: Path) -> None:
-    write_json(tmp_path / "history.json", HISTORY)
+    write_history_json(tmp_path / "history.json", HISTORY)
     write_jsonl(tmp_path / "events.jsonl", EVENTS)
     tl = build_timeline(
         load_history(tmp_path / "history.json"), load_events(tmp_path / "events.jsonl")

@@ -29,6 +29,7 @@ from vocalis.app.timeline import (
     TimelineTurn,
     render_html,
 )
+from vocalis.transports.file import write_history_json
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -82,11 +83,6 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def write_call_files(
     history: dict[str, Any],
     events: Sequence[dict[str, Any]],
@@ -101,7 +97,7 @@ def write_call_files(
     three); a `None` path is skipped. Returns the paths written, in that order."""
     written: list[Path] = []
     if history_path is not None:
-        write_json(history_path, history)
+        write_history_json(history_path, history)
         written.append(history_path)
     if events_path is not None:
         write_jsonl(events_path, events)
