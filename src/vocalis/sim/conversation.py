@@ -16,11 +16,11 @@ Choices where the real API is not documented (see ``docs/sim-server.md``):
 
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from vocalis.audio.codec import b64encode_bytes
 from vocalis.sim import errors
 
 
@@ -114,7 +114,7 @@ class Item:
             wire["role"] = self.role
             content = [dict(part) for part in self.content]
             if include_audio and content and content[0]["type"] in ("input_audio", "output_audio"):
-                content[0]["audio"] = base64.b64encode(self.audio).decode("ascii")
+                content[0]["audio"] = b64encode_bytes(self.audio)
             wire["content"] = content
         elif self.type == "function_call":
             wire["status"] = self.status

@@ -6,13 +6,25 @@ event, while the conversation is about order and item operations.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Any
 
+from vocalis.audio.codec import b64decode_bytes
 from vocalis.sim import errors
 from vocalis.sim.conversation import Item
+
+
+def decode_audio(data: str) -> bytes:
+    """Strict base64 audio of a client event, refused the way the real API refuses it.
+
+    One place for both wire paths that carry audio (``input_audio_buffer.append`` and an
+    ``input_audio`` content part), so they accept and reject exactly the same text.
+    """
+    try:
+        return b64decode_bytes(data)
+    except ValueError:
+        raise errors.audio_not_base64() from None
+
 
 _ITEM_TYPES = ("message", "function_call", "function_call_output")
 _ROLES = ("user", "assistant", "system")
@@ -135,10 +147,7 @@ def parse_client_item(
             if audio is not None:
                 if not isinstance(audio, str):
                     raise errors.invalid_type(f"{param}.audio", "a string", audio)
-                try:
-                    decoded = base64.b64decode(audio, validate=True)
-                except (binascii.Error, ValueError):
-                    raise errors.audio_not_base64() from None
+                decoded = decode_audio(audio)
                 if index == 0:
                     item.set_audio(decoded)
             transcript = part.get("transcript")

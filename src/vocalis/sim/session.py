@@ -12,7 +12,6 @@ tasks the caller spawns, paced on their audio timeline (``pace``) and interrupti
 from __future__ import annotations
 
 import asyncio
-import binascii
 import json
 import logging
 import math
@@ -26,7 +25,7 @@ from vocalis.sim.brain import Brain, ScriptCursor
 from vocalis.sim.conversation import Conversation, Item
 from vocalis.sim.faults import FaultTracker
 from vocalis.sim.ids import IdFactory
-from vocalis.sim.items import parse_client_item
+from vocalis.sim.items import decode_audio, parse_client_item
 from vocalis.sim.log import EventLog, summarize
 from vocalis.sim.responses import ResponseContext, ResponseRun
 from vocalis.sim.scenario import FaultSpec, Scenario
@@ -440,10 +439,7 @@ class SimSession:
                 "per append.",
                 param="audio",
             )
-        try:
-            audio = binascii.a2b_base64(data, strict_mode=True)
-        except (binascii.Error, ValueError):
-            raise errors.audio_not_base64() from None
+        audio = decode_audio(data)
         self.input.append(audio)
         if self.detector is not None:
             for turn_event in self.detector.feed(audio):
