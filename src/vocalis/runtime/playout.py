@@ -62,7 +62,6 @@ class PulledMessage:
     segment: OutputSegment | None = None
     # Audio handed to the sink for this message (sink-side ms, segment timeline).
     pushed_ms: float = 0.0
-    text_done: bool = False
     via_tts: bool = False
     result: PlayoutResult | None = None
     # Offset (ms) of the first audible sample inside this message, once seen.
@@ -87,7 +86,7 @@ class PulledMessage:
             played = self.result.played_ms
         elif self.segment is None and not self.has_provider_audio and not self.via_tts:
             # Text-only, shown on the text sink: delivered in full once its text ended.
-            playout = "full" if self.text_done else "partial"
+            playout = "full" if self.sync.text_complete else "partial"
             played = 0.0
         else:
             playout, played = "skipped", 0.0
@@ -280,7 +279,6 @@ class ResponsePlayout:
             if show_now:
                 pulled.sync.release_all()
             self._progress()
-        pulled.text_done = True
         pulled.sync.text_complete = True
         if show_now:
             pulled.sync.release_all()
