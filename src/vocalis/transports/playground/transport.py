@@ -17,7 +17,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection
@@ -57,13 +56,6 @@ _MAX_INT = 2**31
 
 class PlaygroundProtocolError(ValueError):
     """The page sent something outside the protocol (the message says what)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Report:
-    kind: str  # started | pos | done
-    n: int
-    played: int
 
 
 def _int(data: dict[str, object], key: str) -> int:
