@@ -190,11 +190,6 @@ class EnergyVAD:
     def _window_ms(self, index: int) -> float:
         return index * self._window * self._ms_per_sample
 
-    def energies_db(self, samples: Int16Array) -> npt.NDArray[np.float64]:
-        """Per-10 ms-window energy in dBFS of a whole signal (stateless helper for tests/tools)."""
-        n = samples.shape[0] // self._window
-        return self._energy_db(samples[: n * self._window].reshape(n, self._window))
-
     @staticmethod
     def _mean_square(frames: Int16Array) -> npt.NDArray[np.float32]:
         f = frames.astype(np.float32)
