@@ -32,6 +32,7 @@ from typing import Any
 from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, ResponsePlan
 from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
+from vocalis.sim.session_config import bytes_per_ms
 from vocalis.sim.voice import (
     Speech,
     SpeechKey,
@@ -162,7 +163,7 @@ class ResponseRun:
             role="assistant",
             status="in_progress",
             phase=planned.phase,
-            bytes_per_ms=48.0 if fmt["type"] == "audio/pcm" else 8.0,
+            bytes_per_ms=bytes_per_ms(fmt),
             response_id=self.id,
         )
         return _Out(index, planned, item)

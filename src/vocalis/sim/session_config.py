@@ -456,9 +456,19 @@ def default_session(
     }
 
 
+def sample_rate(fmt_type: str) -> int:
+    """Sample rate of an audio format type (24 kHz PCM16, 8 kHz G.711)."""
+    return PCM_RATE if fmt_type == "audio/pcm" else 8000
+
+
+def type_bytes_per_ms(fmt_type: str) -> float:
+    """Bytes per millisecond of an audio format type (48 for PCM16 24 kHz, 8 for G.711)."""
+    return 48.0 if fmt_type == "audio/pcm" else 8.0
+
+
 def bytes_per_ms(fmt: dict[str, Any]) -> float:
-    """Bytes per millisecond of an audio format object (48 for PCM16 24 kHz, 8 for G.711)."""
-    return 48.0 if fmt["type"] == "audio/pcm" else 8.0
+    """Bytes per millisecond of an audio format object (see :func:`type_bytes_per_ms`)."""
+    return type_bytes_per_ms(fmt["type"])
 
 
 class SessionConfig:

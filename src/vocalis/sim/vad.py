@@ -18,6 +18,7 @@ import numpy as np
 
 from vocalis.audio.g711 import alaw_decode, ulaw_decode
 from vocalis.audio.vad import EnergyVAD, threshold_to_db
+from vocalis.sim.session_config import sample_rate
 
 _EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 250}
 MIN_SPEECH_MS = 100
@@ -94,8 +95,7 @@ class TurnDetector:
     def __init__(self, config: dict[str, Any], fmt_type: str, origin_ms: float) -> None:
         self.fmt_type = fmt_type
         self.origin_ms = origin_ms
-        rate = 24000 if fmt_type == "audio/pcm" else 8000
-        self._vad = EnergyVAD(rate, min_speech_ms=MIN_SPEECH_MS)
+        self._vad = EnergyVAD(sample_rate(fmt_type), min_speech_ms=MIN_SPEECH_MS)
         self.config: dict[str, Any] = {}
         self.configure(config)
 

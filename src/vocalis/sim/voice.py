@@ -25,6 +25,7 @@ from vocalis.audio.codec import b64encode_bytes
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import alaw_encode, ulaw_encode
 from vocalis.sim.conversation import WordSpan
+from vocalis.sim.session_config import sample_rate, type_bytes_per_ms
 
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 200
@@ -185,7 +186,7 @@ def _chunks(audio: bytes, bpm: float, start_ms: int, total_ms: int, seed: int) -
 
 def _render(key: SpeechKey) -> Speech:
     text, voice, fmt_type, speed, seed, leading_silence_ms = key
-    rate = 24000 if fmt_type == "audio/pcm" else 8000
+    rate = sample_rate(fmt_type)
     wpm = max(80, min(450, round(voice.words_per_minute * speed)))
     clip = synthesize(
         text, voice=voice.espeak_voice, words_per_minute=wpm, pitch=voice.pitch, sample_rate=rate
@@ -195,7 +196,7 @@ def _render(key: SpeechKey) -> Speech:
     if lead:
         samples = np.concatenate([np.zeros(rate * lead // 1000, dtype=np.int16), samples])
     audio = _encode(samples, fmt_type)
-    bpm = 48.0 if fmt_type == "audio/pcm" else 8.0
+    bpm = type_bytes_per_ms(fmt_type)
     total_ms = int(len(audio) // bpm)
     audio = audio[: int(total_ms * bpm)]  # whole milliseconds, so chunks align on samples
     chunks = _chunks(audio, bpm, 0, lead, seed ^ 0x5EED) + _chunks(
