@@ -10,17 +10,16 @@ never on elapsed wall-clock time.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from vocalis.audio.espeak import synthesize
-from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
-from vocalis.providers.base import TurnDetection
+from session_harness_support import FRAME_S, RATE, SessionDriver, server_vad, speech
+from session_harness_support import silence as silence  # re-exported for the scenarios
+from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import SessionEvent
@@ -34,24 +33,6 @@ from vocalis.utils.clock import ManualClock
 
 FAKE_KEY = "sk-test-conformance-0123456789"
 WAIT = 15.0
-RATE = 24000
-FRAME_S = 0.02
-
-
-def speech(text: str) -> np.ndarray:
-    """Real synthesized caller speech (espeak-ng), 24 kHz int16."""
-    clip = synthesize(text, sample_rate=RATE)
-    return np.asarray(clip.samples, dtype=np.int16)
-
-
-def silence(ms: float) -> np.ndarray:
-    return np.zeros(int(ms * RATE / 1000), dtype=np.int16)
-
-
-def server_vad(**overrides: Any) -> TurnDetection:
-    values: dict[str, Any] = {"type": "server_vad", "silence_duration_ms": 300}
-    values.update(overrides)
-    return TurnDetection(**values)
 
 
 @dataclass(frozen=True)
@@ -88,45 +69,20 @@ class FrameRecorder:
 
 
 @dataclass
-class Harness:
+class Harness(SessionDriver):
     server: SimServer
     session: AgentSession
     transport: MemoryTransport
     clock: ManualClock
     recorder: FrameRecorder
     runs: list[ResponseRun] = field(default_factory=list)
-
-    def watch_runs(self) -> None:
-        """Record every ResponseRun the session starts (the session forgets settled ones)."""
-        original = self.session._start_run
-
-        def start_run(generation: Any, request: Any) -> None:
-            original(generation, request)
-            run = self.session._runs.get(generation.response_id)
-            if run is not None and run not in self.runs:
-                self.runs.append(run)
-
-        self.session._start_run = start_run  # type: ignore[method-assign]
-
-    async def response(self, index: int, *, generated: bool = True) -> ResponseRun:
-        """The index-th response (0-based); with `generated`, once the provider finished it."""
-        await self.until(lambda: len(self.runs) > index)
-        run = self.runs[index]
-        if generated:
-            await self.until(lambda: run.generation.done.done())
-        return run
+    wait_s: ClassVar[float] = WAIT
 
     @property
     def sim(self) -> SimSession:
         return self.server.sessions[0]
 
     # ------------------------------------------------------------------ waiting (real time)
-
-    async def until(self, predicate: Callable[[], bool], within: float = WAIT) -> None:
-        """Wait (real time, clock frozen) until `predicate()` holds."""
-        async with asyncio.timeout(within):
-            while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
-                await asyncio.sleep(0.002)
 
     async def event(
         self, kind: type[Any], predicate: Callable[[Any], bool] = lambda _e: True
@@ -157,12 +113,6 @@ class Harness:
 
     # ------------------------------------------------------------------ playback (clock)
 
-    async def play(self, seconds: float) -> None:
-        """Let `seconds` of playback happen, one 20 ms frame at a time."""
-        steps = round(seconds / FRAME_S)
-        for _ in range(steps):
-            await self.clock.advance(FRAME_S)
-
     async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
         """Advance playback frame by frame until `predicate()` holds."""
         steps = 0
@@ -186,12 +136,6 @@ class Harness:
 
     # ------------------------------------------------------------------ caller
 
-    def say(self, text: str, trailing_silence_ms: float = 700) -> None:
-        """The caller says `text` (pushed at once; the server VAD finds speech and its end)."""
-        self.transport.source.push(speech(text))
-        if trailing_silence_ms:
-            self.silence(trailing_silence_ms)
-
     def start_talking(self, text: str) -> None:
         """The caller starts talking over the agent; `silence()` later ends the turn.
 
@@ -200,9 +144,6 @@ class Harness:
         caller's turn ends).
         """
         self.transport.source.push(speech(text))
-
-    def silence(self, ms: float = 700) -> None:
-        self.transport.source.push(silence(ms))
 
     # ------------------------------------------------------------------ provider side
 
@@ -216,11 +157,6 @@ class Harness:
         return self.sim.conversation.get(item_id)
 
     # ------------------------------------------------------------------ local side
-
-    def assistant_messages(self) -> list[MessageItem]:
-        return [
-            i for i in self.session.history if isinstance(i, MessageItem) and i.role == "assistant"
-        ]
 
     def calls(self) -> list[FunctionCallItem]:
         return [i for i in self.session.history if isinstance(i, FunctionCallItem)]

@@ -29,18 +29,19 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from vocalis.audio.espeak import synthesize
+from session_harness_support import FRAME_S, RATE, SessionDriver, server_vad
+from session_harness_support import silence as silence  # re-exported for the fault cases
+from session_harness_support import speech as speech  # re-exported for the fault cases
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallItem,
     FunctionCallOutputItem,
     MessageItem,
 )
-from vocalis.providers.base import TurnDetection
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ConversationItemAdded, ErrorEvent
@@ -54,30 +55,7 @@ from vocalis.utils.clock import ManualClock
 
 FAKE_KEY = "sk-test-reliability-0123456789abcdef"
 WAIT = 20.0
-RATE = 24000
-FRAME_S = 0.02
 FRAME_MS = 20.0
-
-_SPEECH_CACHE: dict[str, np.ndarray] = {}
-
-
-def speech(text: str) -> np.ndarray:
-    """Real synthesized caller speech (espeak-ng), 24 kHz int16; cached per text."""
-    cached = _SPEECH_CACHE.get(text)
-    if cached is None:
-        clip = synthesize(text, sample_rate=RATE)
-        cached = _SPEECH_CACHE[text] = np.asarray(clip.samples, dtype=np.int16)
-    return cached
-
-
-def silence(ms: float, rate: int = RATE) -> np.ndarray:
-    return np.zeros(int(ms * rate / 1000), dtype=np.int16)
-
-
-def server_vad(**overrides: Any) -> TurnDetection:
-    values: dict[str, Any] = {"type": "server_vad", "silence_duration_ms": 300}
-    values.update(overrides)
-    return TurnDetection(**values)
 
 
 class FrameRecorder:
@@ -113,7 +91,7 @@ class Tracker:
 
 
 @dataclass
-class Harness:
+class Harness(SessionDriver):
     server: SimServer
     session: AgentSession
     transport: MemoryTransport
@@ -121,33 +99,9 @@ class Harness:
     recorder: FrameRecorder
     tracker: Tracker
     runs: list[ResponseRun] = field(default_factory=list)
-
-    def watch_runs(self) -> None:
-        """Keep every ResponseRun the session starts (the session forgets settled ones)."""
-        original = self.session._start_run
-
-        def start_run(generation: Any, request: Any) -> None:
-            original(generation, request)
-            run = self.session._runs.get(generation.response_id)
-            if run is not None and run not in self.runs:
-                self.runs.append(run)
-
-        self.session._start_run = start_run  # type: ignore[method-assign]
+    wait_s: ClassVar[float] = WAIT
 
     # ------------------------------------------------------------------ waiting (real time)
-
-    async def until(self, predicate: Callable[[], bool], within: float = WAIT) -> None:
-        """Wait (real time, playback clock frozen) until `predicate()` holds."""
-        async with asyncio.timeout(within):
-            while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
-                await asyncio.sleep(0.002)
-
-    async def response(self, index: int, *, generated: bool = True) -> ResponseRun:
-        await self.until(lambda: len(self.runs) > index)
-        run = self.runs[index]
-        if generated:
-            await self.until(lambda: run.generation.done.done())
-        return run
 
     async def sim_session(self, n: int) -> SimSession:
         """The n-th (1-based) provider connection."""
@@ -173,10 +127,6 @@ class Harness:
 
     # ------------------------------------------------------------------ playback (clock)
 
-    async def play(self, seconds: float) -> None:
-        for _ in range(round(seconds / FRAME_S)):
-            await self.clock.advance(FRAME_S)
-
     async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
         steps = 0
         while not predicate():
@@ -193,14 +143,6 @@ class Harness:
 
     # ------------------------------------------------------------------ caller
 
-    def say(self, text: str, trailing_silence_ms: float = 700) -> None:
-        self.transport.source.push(speech(text))
-        if trailing_silence_ms:
-            self.silence(trailing_silence_ms)
-
-    def silence(self, ms: float = 700) -> None:
-        self.transport.source.push(silence(ms))
-
     async def turn(self, text: str, index: int) -> ResponseRun:
         """The caller says `text`; returns the `index`-th response once played out."""
         self.say(text)
@@ -215,11 +157,6 @@ class Harness:
 
     def created_items(self, sim: SimSession) -> list[dict[str, Any]]:
         return [e["item"] for e in sim.client_events if e["type"] == "conversation.item.create"]
-
-    def assistant_messages(self) -> list[MessageItem]:
-        return [
-            i for i in self.session.history if isinstance(i, MessageItem) and i.role == "assistant"
-        ]
 
     def user_messages(self) -> list[MessageItem]:
         return [i for i in self.session.history if isinstance(i, MessageItem) and i.role == "user"]
