@@ -237,16 +237,26 @@ class ResponsePlayout:
             if self.first_audio_received_at is None:
                 self.first_audio_received_at = self._clock.now()
             if not self._voice_found:
-                offset = first_audible_offset(chunk)
-                if offset is not None:
-                    self._voice_found = True
-                    pulled.first_voice_ms = pulled.pushed_ms + offset * ms_per_sample
+                self._find_first_voice(pulled, chunk, ms_per_sample)
             segment.push(chunk)
             pulled.pushed_ms += chunk.shape[0] * ms_per_sample
             sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
             self._progress()
 
         return push
+
+    def _find_first_voice(
+        self, pulled: PulledMessage, samples: np.ndarray, ms_per_sample: float
+    ) -> None:
+        """Note where the response's first audible sample is, if it is in `samples`.
+
+        `samples` are about to be pushed after `pulled.pushed_ms` of this message's audio.
+        Callers check `_voice_found` first, so a chunk after the first voice costs nothing.
+        """
+        offset = first_audible_offset(samples)
+        if offset is not None:
+            self._voice_found = True
+            pulled.first_voice_ms = pulled.pushed_ms + offset * ms_per_sample
 
     async def _voice_text(self, pulled: PulledMessage) -> None:
         assert self._tts is not None
@@ -258,10 +268,7 @@ class ResponsePlayout:
         segment = self._open_segment(pulled, self._tts.sample_rate)
         ms = samples.shape[0] * 1000.0 / self._tts.sample_rate
         if not self._voice_found:
-            offset = first_audible_offset(samples)
-            if offset is not None:
-                self._voice_found = True
-                pulled.first_voice_ms = offset * 1000.0 / self._tts.sample_rate
+            self._find_first_voice(pulled, samples, 1000.0 / self._tts.sample_rate)
         segment.push(samples)
         pulled.pushed_ms = ms
         pulled.sync.audio_ms = ms
