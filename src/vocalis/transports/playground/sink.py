@@ -206,15 +206,14 @@ class PlaygroundAudioSink(AudioSink):
 
     # ------------------------------------------------------------------ report watchdog
 
-    def _owed(self) -> bool:
-        """The page holds audio of a pending segment, so it must be reporting."""
-        return any(seg._sent for seg in self._segments.values())
-
     def _audio_sent(self) -> None:
-        """Audio goes to the page: from now on silence of reports counts."""
+        """Audio goes to the page: from now on silence of reports counts.
+
+        While `playing` (the page holds audio of a pending segment) the page owes reports.
+        """
         if self._closed or (self._watchdog is not None and not self._watchdog.done()):
             return
-        if not self._owed():
+        if not self.playing:
             self._last_report_at = self.clock.now()
         self._watchdog = asyncio.get_running_loop().create_task(
             self._watch_reports(), name="vocalis-playground-reports"
@@ -222,7 +221,7 @@ class PlaygroundAudioSink(AudioSink):
 
     async def _watch_reports(self) -> None:
         clock = self.clock
-        while self._owed() and not self._closed:
+        while self.playing and not self._closed:
             deadline = self._last_report_at + self.report_timeout_s
             if clock.now() < deadline:
                 await clock.sleep_until(deadline)
