@@ -192,6 +192,22 @@ def _message_status(response_status: str) -> str:
     return "incomplete"
 
 
+def _truncate_event(op_id: str, item_id: str, audio_end_ms: int) -> dict[str, Any]:
+    """The one shape of a truncate on the wire (first cut and the retry at the server's length)."""
+    return {
+        "type": "conversation.item.truncate",
+        "event_id": op_id,
+        "item_id": item_id,
+        "content_index": 0,
+        "audio_end_ms": audio_end_ms,
+    }
+
+
+def _delete_event(op_id: str, item_id: str) -> dict[str, Any]:
+    """The one shape of a delete on the wire (a delete, a sub-1 ms truncate, or its retry)."""
+    return {"type": "conversation.item.delete", "event_id": op_id, "item_id": item_id}
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc)
     return text if len(text) <= 120 else text[:117] + "..."
@@ -374,17 +390,7 @@ class OpenAIProtocol:
         # answers "Audio content of X ms is already shorter than Y ms"); `_on_error` then
         # retries once at the server's own length X, which is all the caller can have heard.
         op_id = self._register("truncate", item_id=pid)
-        return ClientOp(
-            op_id,
-            "truncate",
-            {
-                "type": "conversation.item.truncate",
-                "event_id": op_id,
-                "item_id": pid,
-                "content_index": 0,
-                "audio_end_ms": ms,
-            },
-        )
+        return ClientOp(op_id, "truncate", _truncate_event(op_id, pid, ms))
 
     def delete(self, item_id: str) -> ClientOp | Skip:
         pid = self.resolve_id(item_id)
@@ -394,11 +400,7 @@ class OpenAIProtocol:
 
     def _delete_op(self, pid: str) -> ClientOp:
         op_id = self._register("delete", item_id=pid)
-        return ClientOp(
-            op_id,
-            "delete",
-            {"type": "conversation.item.delete", "event_id": op_id, "item_id": pid},
-        )
+        return ClientOp(op_id, "delete", _delete_event(op_id, pid))
 
     def create(
         self, wire_item: dict[str, Any], *, local_id: str, previous_item_id: str | None
@@ -590,21 +592,12 @@ class OpenAIProtocol:
         if match is None:
             return None
         server_ms = int(match.group(1))
-        event: dict[str, Any]
         pending.retried = True
         self._pending[pending.op_id] = pending
         if server_ms < 1:
             pending.kind = "delete"
-            event = {"type": "conversation.item.delete", "item_id": pending.item_id}
-        else:
-            event = {
-                "type": "conversation.item.truncate",
-                "item_id": pending.item_id,
-                "content_index": 0,
-                "audio_end_ms": server_ms,
-            }
-        event["event_id"] = pending.op_id
-        return Send(event)
+            return Send(_delete_event(pending.op_id, pending.item_id))
+        return Send(_truncate_event(pending.op_id, pending.item_id, server_ms))
 
     def _correlate(self, code: str | None, message: str) -> _Pending | None:
         """Find the op an error without (or with an unknown) `event_id` belongs to."""
