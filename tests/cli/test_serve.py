@@ -7,36 +7,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
 
 import numpy as np
-from cli_support import REPO
 from websockets.asyncio.client import ClientConnection, connect
 
+from serve_support import read_until, start_serve
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import ulaw_encode
 
 SID = "MZ00112233445566778899"
-
-
-def read_until(stream: IO[str], pattern: str, lines: list[str], limit: int = 200) -> re.Match[str]:
-    for _ in range(limit):
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(pattern, line)
-        if found:
-            return found
-    raise AssertionError(f"{pattern!r} not printed; got:\n{''.join(lines)}")
 
 
 async def phone_call(url: str) -> list[str]:
@@ -104,29 +87,17 @@ async def phone_call(url: str) -> list[str]:
 
 
 def test_serve_playground_and_a_twilio_call(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vocalis.cli",
-            "serve",
-            "examples/assistant_with_tools.py:agent",
-            "--playground",
-            "--twilio",
-            "--port",
-            "0",
-            "--scenario",
-            "examples/scenarios/preamble_tool_answer.yaml",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_serve(
+        "examples/assistant_with_tools.py:agent",
+        "--playground",
+        "--twilio",
+        "--port",
+        "0",
+        "--scenario",
+        "examples/scenarios/preamble_tool_answer.yaml",
+        "--out",
+        str(tmp_path),
+        env={"COLUMNS": "200"},
     )
     lines: list[str] = []
     try:

@@ -11,40 +11,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from serve_support import kill_if_running, read_until, start_serve
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import ulaw_encode
 
-REPO = Path(__file__).resolve().parents[2]
 SID = "MZ00112233445566778899"
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def read_until(stream: IO[str], pattern: str, lines: list[str], limit: int = 300) -> re.Match[str]:
-    for _ in range(limit):
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(pattern, line)
-        if found:
-            return found
-    raise AssertionError(f"{pattern!r} not printed; got:\n{''.join(lines)}")
 
 
 def http_get(url: str) -> tuple[int, str]:
@@ -114,32 +99,20 @@ def metric(text: str, name: str) -> float:
 
 
 def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
-    env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vocalis.cli",
-            "serve",
-            "examples/minimal_agent.py:agent",
-            "--twilio",
-            "--port",
-            "0",
-            "--admin-port",
-            "0",
-            "--max-sessions",
-            "1",
-            "--pace",
-            "4",
-            "--out",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_serve(
+        "examples/minimal_agent.py:agent",
+        "--twilio",
+        "--port",
+        "0",
+        "--admin-port",
+        "0",
+        "--max-sessions",
+        "1",
+        "--pace",
+        "4",
+        "--out",
+        str(tmp_path),
+        env={"COLUMNS": "200"},
     )
     lines: list[str] = []
     try:
@@ -185,9 +158,7 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
         read_until(proc.stdout, r"stopped", lines)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 0, "".join(lines)
     items = json.loads((tmp_path / "call-1" / "history.json").read_text())["items"]
     answers = [i for i in items if i.get("role") == "assistant"]
@@ -197,24 +168,12 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
 
 def test_workers_share_a_token_from_the_environment() -> None:
     """Behind a load balancer every worker must accept the same Stream URL."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VOCALIS_TOKEN": "fleet-token-123456"}
-    env.pop("OPENAI_API_KEY", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vocalis.cli",
-            "serve",
-            "examples/minimal_agent.py:agent",
-            "--twilio",
-            "--port",
-            "0",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = start_serve(
+        "examples/minimal_agent.py:agent",
+        "--twilio",
+        "--port",
+        "0",
+        env={"VOCALIS_TOKEN": "fleet-token-123456"},
     )
     lines: list[str] = []
     try:
@@ -225,7 +184,5 @@ def test_workers_share_a_token_from_the_environment() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_if_running(proc)
     assert proc.returncode == 0, "".join(lines)
