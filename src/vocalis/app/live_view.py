@@ -23,6 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from vocalis.app.timeline import unheard_part
+
 
 class Verdict(enum.Enum):
     PENDING = "pending"
@@ -237,7 +239,7 @@ def render_line(line: Line) -> Text:
         out = Text.assemble(("agent   ", "bold cyan"), (_clip(line.text) or "…", ""))
         out.append(f"  [{line.label()}]", _VERDICT_STYLE[line.verdict])
         if line.verdict is Verdict.INTERRUPTED and line.generated_text:
-            unheard = line.generated_text[len(line.text) :].strip()
+            unheard = unheard_part(line.text, line.generated_text)
             if unheard:
                 out.append(f"  unheard: {_clip(unheard, 60)}", "dim strike")
         return out

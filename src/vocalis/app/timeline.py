@@ -22,6 +22,15 @@ from typing import Literal
 Status = Literal["played", "interrupted", "never played", "text"]
 
 
+def unheard_part(heard: str, generated: str) -> str:
+    """The words of `generated` after the `heard` prefix (the timeline page and the live view
+    both show them struck through, so both cut them here)."""
+    if generated.startswith(heard):
+        return generated[len(heard) :].strip()
+    # Heard text normalised differently (spacing): cut by word count instead.
+    return " ".join(generated.split()[len(heard.split()) :])
+
+
 @dataclass(slots=True)
 class TimelineMessage:
     item_id: str
@@ -52,10 +61,7 @@ class TimelineMessage:
         generated = self.generated_text
         if not generated or self.status not in ("interrupted", "never played"):
             return ""
-        if generated.startswith(self.text):
-            return generated[len(self.text) :].strip()
-        # Heard text normalised differently (spacing): cut by word count instead.
-        return " ".join(generated.split()[len(self.text.split()) :])
+        return unheard_part(self.text, generated)
 
 
 @dataclass(slots=True)
