@@ -63,11 +63,6 @@ class StateTracker:
         self._speaking.add(response_id)
         self._update()
 
-    def response_silent(self, response_id: str) -> None:
-        """The response will not play anything more (done generating, nothing left to hear)."""
-        self._awaiting.discard(response_id)
-        self._update()
-
     def playout_ended(self, response_id: str) -> None:
         self._awaiting.discard(response_id)
         self._speaking.discard(response_id)
