@@ -19,7 +19,6 @@ What lives here and nowhere else: sockets, tasks, futures, timeouts, reconnects.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import itertools
 import json
@@ -34,6 +33,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from vocalis.audio.codec import b64encode_bytes
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallOutputItem,
@@ -324,8 +324,8 @@ class OpenAIRealtimeSession(RealtimeSession):
             # (queued input would be replayed into the next session out of context).
             self.dropped_audio_samples += len(samples)
             return
-        encoded = binascii.b2a_base64(self._fmt.encode(samples), newline=False)
-        conn.queue.put_nowait(_APPEND_PREFIX + encoded.decode("ascii") + _APPEND_SUFFIX)
+        encoded = b64encode_bytes(self._fmt.encode(samples))
+        conn.queue.put_nowait(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
 
     async def update_options(self, options: SessionOptions) -> None:
         conn = await self._wait_ready()
