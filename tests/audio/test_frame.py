@@ -98,3 +98,13 @@ def test_frame_is_frozen() -> None:
     frame = AudioFrame.silence(10, 8000)
     with pytest.raises(AttributeError):
         frame.sample_rate = 16000  # type: ignore[misc]
+
+
+def test_to_mono_mixes_channels_by_rounded_mean_and_keeps_mono_frames() -> None:
+    stereo = AudioFrame(
+        np.array([[100, 301], [-32768, 32767], [-50, -151]], dtype=np.int16), 8000, 2
+    )
+    mono = stereo.to_mono()
+    assert mono.channels == 1 and mono.sample_rate == 8000
+    assert mono.samples.tolist() == [200, 0, -100]
+    assert mono.to_mono() is mono

@@ -114,6 +114,15 @@ class AudioFrame:
         """Size of the frame as 16-bit PCM bytes (all channels)."""
         return int(self.samples.size) * _BYTES_PER_SAMPLE
 
+    def to_mono(self) -> AudioFrame:
+        """The frame mixed down to one channel (the mean of the channels, rounded); a mono
+        frame is returned as is. Caller audio is mono everywhere in vocalis, so a stereo WAV or
+        a stereo test frame is mixed once at the edge."""
+        if self.channels == 1:
+            return self
+        mixed: Int16Array = self.samples.mean(axis=1).round().astype(np.int16)
+        return AudioFrame(mixed, self.sample_rate)
+
     def to_pcm16(self) -> bytes:
         """Little-endian interleaved 16-bit PCM bytes (the wire format of most providers)."""
         samples = self.samples

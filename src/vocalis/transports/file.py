@@ -62,10 +62,7 @@ def load_input_wav(path: str | os.PathLike[str]) -> AudioFrame:
         raise WavInputError(f"{p}: {exc}") from None
     if frame.num_samples == 0:
         raise WavInputError(f"{p} contains no audio")
-    if frame.channels > 1:
-        mixed: Int16Array = frame.samples.astype(np.int32).mean(axis=1).round().astype(np.int16)
-        frame = AudioFrame(mixed, frame.sample_rate)
-    return frame
+    return frame.to_mono()
 
 
 class StereoRecorder:

@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.resample import StreamResampler
 from vocalis.transports.base import AudioSource, PlayoutResult, TextSink, Transport
@@ -47,9 +45,7 @@ class MemoryAudioSource(AudioSource):
     def push(self, audio: AudioFrame | Int16Array) -> None:
         """Queue caller audio (an `AudioFrame` at any rate, or int16 mono at `sample_rate`)."""
         frame = audio if isinstance(audio, AudioFrame) else AudioFrame(audio, self.sample_rate)
-        if frame.channels != 1:
-            frame = AudioFrame(_downmix(frame.samples), frame.sample_rate)
-        self._channel.send(frame)
+        self._channel.send(frame.to_mono())
 
     async def speak(
         self, audio: AudioFrame | Int16Array, clock: Clock, *, frame_ms: int = 20
@@ -93,11 +89,6 @@ class MemoryAudioSource(AudioSource):
             tail = rs.flush()
             if tail.shape[0]:
                 yield AudioFrame(tail, sample_rate)
-
-
-def _downmix(samples: Int16Array) -> Int16Array:
-    mixed: Int16Array = samples.mean(axis=1).round().astype(np.int16)
-    return mixed
 
 
 @dataclass(frozen=True, slots=True)
