@@ -104,3 +104,6 @@ class SessionDriver:
         return [
             i for i in self.session.history if isinstance(i, MessageItem) and i.role == "assistant"
         ]
+
+    def user_messages(self) -> list[MessageItem]:
+        return [i for i in self.session.history if isinstance(i, MessageItem) and i.role == "user"]

@@ -15,10 +15,11 @@ playback clock only moves when the test says so.
 
 from __future__ import annotations
 
-from conformance_support import harness, server_vad, speech
+from conformance_support import Harness, harness, server_vad, speech
 
-from vocalis.conversation.items import MessageItem
+from vocalis.providers.base import MessageGeneration
 from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
+from vocalis.runtime.response import ResponseRun
 
 ANSWER = (
     "The museum opens at nine in the morning, closes at six in the evening, and on Sundays "
@@ -31,23 +32,21 @@ SERVER = AgentSessionOptions(
 LOCAL = AgentSessionOptions(turn_detection=None, interruption=RESUME)
 
 
-def users(h: object) -> list[MessageItem]:
-    return [
-        i
-        for i in h.session.history  # type: ignore[attr-defined]
-        if isinstance(i, MessageItem) and i.role == "user"
-    ]
+async def answer_playing(h: Harness) -> tuple[ResponseRun, MessageGeneration]:
+    """The caller asks; the answer is generated and has played for 2 s (the caller's cue)."""
+    h.say("When does the museum open?")
+    run = await h.response(0)
+    message = run.playout.pulled[0].message
+    await h.play_until(lambda: h.segment_started(message.item_id))
+    await h.play(2.0)
+    return run, message
 
 
 async def test_s23_server_vad_backchannel_resumes_and_leaves_no_trace() -> None:
     assert len(speech("Uh huh.")) / 24000 < 0.45
     scenario = {"responses": [{"say": ANSWER}, {"say": "Yes?"}]}
     async with harness(scenario, options=SERVER) as h:
-        h.say("When does the museum open?")
-        run = await h.response(0)
-        message = run.playout.pulled[0].message
-        await h.play_until(lambda: h.segment_started(message.item_id))
-        await h.play(2.0)
+        run, message = await answer_playing(h)
         h.say("Uh huh.", trailing_silence_ms=600)
         await h.until(lambda: h.session._interruptions.resumed == 1)
         # The server answered the "mhm" (its turn ended while no response was active): that
@@ -60,7 +59,7 @@ async def test_s23_server_vad_backchannel_resumes_and_leaves_no_trace() -> None:
         assert h.recorder.played_ms(message.item_id) == message.audio_received_ms
         (item,) = h.assistant_messages()
         assert item.id == message.item_id and not item.interrupted and item.text == ANSWER
-        assert [u.id for u in users(h)] == [h.session.history[0].id]  # only the question
+        assert [u.id for u in h.user_messages()] == [h.session.history[0].id]  # only the question
         assert not h.client_events("conversation.item.truncate")
         assert not [p for p in h.recorder.pieces if p.segment_id != message.item_id]
         # Provider side: the answer complete, no "mhm" turn, nothing of the swallowed reply.
@@ -75,11 +74,7 @@ async def test_s23_server_vad_backchannel_resumes_and_leaves_no_trace() -> None:
 async def test_s23_server_vad_real_interruption_is_truncated_where_playback_paused() -> None:
     scenario = {"responses": [{"say": ANSWER}, {"say": "Of course, go ahead."}]}
     async with harness(scenario, options=SERVER) as h:
-        h.say("When does the museum open?")
-        run = await h.response(0)
-        message = run.playout.pulled[0].message
-        await h.play_until(lambda: h.segment_started(message.item_id))
-        await h.play(2.0)
+        run, message = await answer_playing(h)
         h.start_talking("Wait, wait, I actually have a completely different question for you.")
         await h.until(lambda: h.transport.sink.paused)
         paused_at = h.recorder.played_ms(message.item_id)
@@ -103,11 +98,7 @@ async def test_s23_server_vad_real_interruption_is_truncated_where_playback_paus
 async def test_s23_local_vad_backchannel_clears_the_input_and_commits_nothing() -> None:
     scenario = {"responses": [{"say": ANSWER}, {"say": "Yes?"}]}
     async with harness(scenario, options=LOCAL) as h:
-        h.say("When does the museum open?")
-        run = await h.response(0)
-        message = run.playout.pulled[0].message
-        await h.play_until(lambda: h.segment_started(message.item_id))
-        await h.play(2.0)
+        run, message = await answer_playing(h)
         h.say("Uh huh.", trailing_silence_ms=800)
         await h.until(lambda: bool(h.client_events("input_audio_buffer.clear")))
         assert h.session._interruptions.resumed == 1
@@ -120,4 +111,4 @@ async def test_s23_local_vad_backchannel_clears_the_input_and_commits_nothing() 
         assert len(h.client_events("response.create")) == 1
         assert not h.client_events("conversation.item.truncate")
         assert not h.client_events("response.cancel")
-        assert len(users(h)) == 1
+        assert len(h.user_messages()) == 1

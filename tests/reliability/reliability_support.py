@@ -40,7 +40,6 @@ from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallItem,
     FunctionCallOutputItem,
-    MessageItem,
 )
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
@@ -157,9 +156,6 @@ class Harness(SessionDriver):
 
     def created_items(self, sim: SimSession) -> list[dict[str, Any]]:
         return [e["item"] for e in sim.client_events if e["type"] == "conversation.item.create"]
-
-    def user_messages(self) -> list[MessageItem]:
-        return [i for i in self.session.history if isinstance(i, MessageItem) and i.role == "user"]
 
 
 # --------------------------------------------------------------------------- invariants
