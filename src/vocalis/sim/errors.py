@@ -192,6 +192,30 @@ def commit_empty(buffered_ms: float) -> RealtimeError:
     )
 
 
+SERVER_ERROR_MESSAGE = (
+    "The server had an error while processing your request. Sorry about that! "
+    "You can retry your request, or contact us through our help center if the error persists."
+)
+
+
+def server_error(
+    code: str | None = None,
+    message: str | None = None,
+    *,
+    param: str | None = None,
+    type: str | None = None,
+) -> RealtimeError:
+    """An internal-error event, as the real API words it; scripted ``error`` faults override
+    any field (an empty one falls back to the real default). Never echoes a client event id."""
+    return RealtimeError(
+        code or "server_error",
+        message or SERVER_ERROR_MESSAGE,
+        param=param,
+        type=type or "server_error",
+        echo_event_id=False,
+    )
+
+
 def audio_not_base64() -> RealtimeError:
     # Unverified text.
     return RealtimeError(

@@ -44,10 +44,6 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100.0
 _OUTBOX_HIGH = 64
 _OUTBOX_LOW = 16
-SERVER_ERROR_MESSAGE = (
-    "The server had an error while processing your request. Sorry about that! "
-    "You can retry your request, or contact us through our help center if the error persists."
-)
 
 _CLIENT_KEYS: dict[str, tuple[str, ...]] = {
     "session.update": ("session",),
@@ -347,11 +343,7 @@ class SimSession:
                 self.close(1000, error.message)
         except Exception:  # a simulator bug must not kill the connection silently
             logger.exception("simulator failed on %s", event.get("type"))
-            self.emit_error(
-                errors.RealtimeError(
-                    "server_error", SERVER_ERROR_MESSAGE, type="server_error", echo_event_id=False
-                )
-            )
+            self.emit_error(errors.server_error())
 
     def _record_in(self, summary: dict[str, Any]) -> None:
         self._record(self.client_events, summary)
@@ -839,17 +831,10 @@ class SimSession:
         elif kind == "unknown_event":
             self.emit({"type": fault.event_type, "response_id": drive.run.id})
         elif kind == "error":
-            self.emit(
-                {
-                    "type": "error",
-                    "error": {
-                        "type": fault.error_type or "server_error",
-                        "code": fault.code or "server_error",
-                        "message": fault.message or SERVER_ERROR_MESSAGE,
-                        "param": fault.param,
-                        "event_id": None,
-                    },
-                }
+            self.emit_error(
+                errors.server_error(
+                    fault.code, fault.message, param=fault.param, type=fault.error_type
+                )
             )
         elif kind == "fail":
             error: dict[str, Any] = {
