@@ -64,24 +64,24 @@ async def test_clear_mid_segment_reports_whole_frames_played(clock: ManualClock)
     await sink.aclose()
 
 
-async def test_clear_exactly_on_tick_counts_that_tick(clock: ManualClock) -> None:
+@pytest.mark.parametrize(
+    ("pushed_ms", "clear_at", "played_ms"),
+    [
+        # Exactly on a tick: the frame starting at 0.50 went out too.
+        pytest.param(1000, 0.5, 520.0, id="exactly-on-tick-counts-that-tick"),
+        pytest.param(500, 0.005, 20.0, id="within-first-frame"),
+    ],
+)
+async def test_clear_counts_the_frame_it_lands_in(
+    clock: ManualClock, pushed_ms: float, clear_at: float, played_ms: float
+) -> None:
     sink = ClockedAudioSink(clock, RATE, 20)
     seg = sink.begin_segment("a", RATE)
-    seg.push(ms(1000))
-    await clock.advance(0.5)  # the frame starting at 0.50 went out too
+    seg.push(ms(pushed_ms))
+    await clock.advance(clear_at)
     sink.clear()
     result = await seg.wait_for_playout()
-    assert (result.status, result.played_ms) == (PlayoutStatus.PARTIAL, 520.0)
-
-
-async def test_clear_within_first_frame(clock: ManualClock) -> None:
-    sink = ClockedAudioSink(clock, RATE, 20)
-    seg = sink.begin_segment("a", RATE)
-    seg.push(ms(500))
-    await clock.advance(0.005)
-    sink.clear()
-    result = await seg.wait_for_playout()
-    assert (result.status, result.played_ms) == (PlayoutStatus.PARTIAL, 20.0)
+    assert (result.status, result.played_ms) == (PlayoutStatus.PARTIAL, played_ms)
 
 
 async def test_queued_and_silent_segments_are_skipped(clock: ManualClock) -> None:
