@@ -84,9 +84,6 @@ class ReplyScheduler:
     def pending(self) -> int:
         return len(self._queue) + (1 if self.inflight is not None else 0)
 
-    def active_generations(self) -> list[Generation]:
-        return list(self._active.values())
-
     def track(self, generation: Generation) -> None:
         """Count `generation` as active until its `done` (response.done / cancel ack)."""
         rid = generation.response_id
