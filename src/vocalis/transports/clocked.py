@@ -70,19 +70,15 @@ class ClockedSegment(OutputSegment):
         self._queued = 0  # samples (sink rate) waiting to play
         self._played = 0  # samples (sink rate) played
         self._last_end: float | None = None  # clock time where the last played sample ends
-        self._resampler = (
-            StreamResampler(sample_rate, sink.sample_rate)
-            if sample_rate != sink.sample_rate
-            else None
-        )
+        # Passes audio through untouched when the rates are equal.
+        self._resampler = StreamResampler(sample_rate, sink.sample_rate)
 
     # ------------------------------------------------------------------ producer side
 
     def push(self, samples: np.ndarray) -> None:
         if not self._accept(samples):
             return
-        if self._resampler is not None:
-            samples = self._resampler.push(samples)
+        samples = self._resampler.push(samples)
         if samples.shape[0]:
             self._chunks.append(samples)
             self._queued += samples.shape[0]
@@ -91,11 +87,10 @@ class ClockedSegment(OutputSegment):
     def end(self) -> None:
         if self.done or self._ended:
             return
-        if self._resampler is not None:
-            tail = self._resampler.flush()
-            if tail.shape[0]:
-                self._chunks.append(tail)
-                self._queued += tail.shape[0]
+        tail = self._resampler.flush()
+        if tail.shape[0]:
+            self._chunks.append(tail)
+            self._queued += tail.shape[0]
         self._ended = True
         self._sink._wake()
 

@@ -47,11 +47,8 @@ class PlaygroundSegment(OutputSegment):
         super().__init__(segment_id, sample_rate)
         self.n = n
         self._sink = sink
-        self._resampler = (
-            StreamResampler(sample_rate, sink.sample_rate)
-            if sample_rate != sink.sample_rate
-            else None
-        )
+        # Passes audio through untouched when the rates are equal.
+        self._resampler = StreamResampler(sample_rate, sink.sample_rate)
         self._sent = 0  # samples at the sink rate
         self._played = 0  # samples reported played by the page
 
@@ -63,9 +60,7 @@ class PlaygroundSegment(OutputSegment):
     def push(self, samples: np.ndarray) -> None:
         if self._sink._clearing_has(self) or not self._accept(samples):
             return
-        if self._resampler is not None:
-            samples = self._resampler.push(samples)
-        self._send(samples)
+        self._send(self._resampler.push(samples))
 
     def _send(self, samples: Int16Array) -> None:
         if samples.shape[0]:
@@ -78,8 +73,7 @@ class PlaygroundSegment(OutputSegment):
         if self.done or self._ended or self._sink._clearing_has(self):
             return
         self._ended = True
-        if self._resampler is not None:
-            self._send(self._resampler.flush())
+        self._send(self._resampler.flush())
         self._sink._send_json({"type": "segment_end", "n": self.n})
 
     def _report(self, played: int) -> None:
