@@ -168,10 +168,6 @@ class Conversation:
                 return self.items[index - 1].id if index > 0 else None
         raise KeyError(item_id)
 
-    @property
-    def last_id(self) -> str | None:
-        return self.items[-1].id if self.items else None
-
     def check_insert(self, item_id: str, previous_item_id: str | None) -> None:
         """Raise the error an insert would raise, without inserting."""
         if item_id in self._by_id:

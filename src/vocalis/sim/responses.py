@@ -130,10 +130,6 @@ class ResponseRun:
         self._stream: Generator[float | Event, None, None] | None = None
 
     @property
-    def in_conversation(self) -> bool:
-        return self.conversation is not None
-
-    @property
     def items(self) -> list[Item]:
         return [out.item for out in self._outs]
 

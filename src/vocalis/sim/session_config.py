@@ -40,10 +40,6 @@ def _string(param: str, value: Any, _current: Any) -> str:
     return value
 
 
-def _nullable_string(param: str, value: Any, current: Any) -> str | None:
-    return None if value is None else _string(param, value, current)
-
-
 def _boolean(param: str, value: Any, _current: Any) -> bool:
     if not isinstance(value, bool):
         raise errors.invalid_type(param, "a boolean", value)
