@@ -153,7 +153,6 @@ class ConsoleAudioSource(FixedRateAudioSource):
 
     def __init__(self, device_rate: int) -> None:
         super().__init__(device_rate)
-        self.device_rate = device_rate
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -207,11 +206,11 @@ class ConsoleTransport(Transport):
         sd = self._sd
         try:
             inp = sd.InputStream(
-                samplerate=self.source.device_rate,
+                samplerate=self.source.source_rate,
                 channels=1,
                 dtype="int16",
                 device=self._input_device,
-                blocksize=self.source.device_rate // 50,
+                blocksize=self.source.source_rate // 50,
                 callback=self.source.device_callback,
             )
             out = sd.OutputStream(
