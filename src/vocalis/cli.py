@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return _load(args.command).run(args)
     except UsageError as exc:
