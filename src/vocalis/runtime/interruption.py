@@ -87,11 +87,10 @@ class InterruptionController:
     ) -> None:
         if not self.options.enabled:
             return
+        self._drop_pending()
         if provider_cancels or self.options.min_duration_s <= 0:
-            self._drop_pending()
             self._interrupt(source, not provider_cancels)
             return
-        self._drop_pending()
         over_speech = self._agent_speaking()
         paused = over_speech and self.options.resume_false_interruption and self._pause()
         pending = _Pending(source, onset_ms, over_speech, paused)
