@@ -106,9 +106,12 @@ class ReplyScheduler:
         self._wake.set()
 
     def drop_queued(self, predicate: Callable[[ReplyRequest], bool]) -> list[ReplyRequest]:
-        dropped = [r for r in self._queue if predicate(r)]
+        dropped: list[ReplyRequest] = []
+        kept: deque[ReplyRequest] = deque()
+        for request in self._queue:
+            (dropped if predicate(request) else kept).append(request)
         if dropped:
-            self._queue = deque(r for r in self._queue if not predicate(r))
+            self._queue = kept
             self._changed()
         return dropped
 
