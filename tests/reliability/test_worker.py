@@ -383,6 +383,10 @@ async def test_second_signal_stops_at_once() -> None:
 
 
 async def test_drain_with_no_calls_stops_immediately() -> None:
-    async with Worker() as worker, endpoint(worker) as (server, _addr):
+    # "Immediately" as an order, not a duration: the worker is stopped by begin_drain itself,
+    # before any loop turn and with the drain deadline an hour away.
+    async with Worker(drain_timeout_s=3600) as worker, endpoint(worker) as (server, _addr):
         worker.begin_drain("test")
+        assert worker._stop_event().is_set()
         await asyncio.wait_for(drain_on(worker, server), 5)
+        assert worker.draining and worker.live_sessions == 0 and not worker.drain_timed_out
