@@ -93,8 +93,7 @@ def write_run_outputs(
 ) -> list[Path]:
     written: list[Path] = []
     if args.record is not None:
-        args.record.parent.mkdir(parents=True, exist_ok=True)
-        transport.recorder.write(args.record)
+        transport.recorder.write(args.record)  # creates the folder
         written.append(args.record)
     return written + write_call_files(
         record.history,
