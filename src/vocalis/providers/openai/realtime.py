@@ -33,7 +33,6 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from vocalis.audio.codec import b64encode_bytes
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallOutputItem,
@@ -324,8 +323,7 @@ class OpenAIRealtimeSession(RealtimeSession):
             # (queued input would be replayed into the next session out of context).
             self.dropped_audio_samples += len(samples)
             return
-        encoded = b64encode_bytes(self._fmt.encode(samples))
-        conn.queue.put_nowait(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
+        conn.queue.put_nowait(_APPEND_PREFIX + self._fmt.encode_b64(samples) + _APPEND_SUFFIX)
 
     async def update_options(self, options: SessionOptions) -> None:
         conn = await self._wait_ready()
