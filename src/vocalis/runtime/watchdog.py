@@ -37,7 +37,6 @@ class StallWatchdog:
         self._last_progress = last_progress
         self._on_stall = on_stall
         self._on_unacknowledged = on_unacknowledged
-        self.fired = False
 
     async def run(self) -> None:
         clock = self._clock
@@ -46,7 +45,6 @@ class StallWatchdog:
             if remaining > 0:
                 await wait_for(self._ended, clock, remaining)
                 continue
-            self.fired = True
             await self._on_stall()
             if not await wait_for(self._ended, clock, self._ack):
                 self._on_unacknowledged()
