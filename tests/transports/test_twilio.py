@@ -198,7 +198,8 @@ async def test_twilio_call_framing_marks_clear_and_truncation() -> None:
         assert r1.status is PlayoutStatus.FULL
         assert r1.played_ms == pytest.approx(first.duration_ms, abs=0.2)
         await fake.play(500)
-        await asyncio.sleep(0.05)  # let the acks reach the server
+        # The acks reach the server: wait for the acknowledged position, not a fixed time.
+        await until(lambda: seg2.played_ms >= 420.0)
         assert seg2.started.done()
 
         # Barge-in: clear; played position comes from the last acknowledged mark.
@@ -212,7 +213,7 @@ async def test_twilio_call_framing_marks_clear_and_truncation() -> None:
         # Stale frames: pushes into the cleared segment go nowhere.
         seg2.push(second.samples[:4800])
         # The pending marks Twilio echoes after `clear` are ignored.
-        await asyncio.sleep(0.1)
+        await until(lambda: sink.stale_marks >= 1)
         assert sink.stale_marks >= 1
         assert (await seg2.wait_for_playout()).played_ms == 420.0
 
