@@ -536,10 +536,12 @@ class OpenAIProtocol:
         code = err.get("code")
         code = str(code) if code is not None else None
         message = str(err.get("message") or "")
+        # Matched case-insensitively; the server's wording of these texts is not stable.
+        lowered = message.lower()
         event_id = err.get("event_id")
         pending = self._pending.pop(event_id, None) if isinstance(event_id, str) else None
         if pending is None:
-            pending = self._correlate(code, message)
+            pending = self._correlate(code, lowered)
         fatal = code in FATAL_ERROR_CODES
         error = ProviderError(
             code=code,
@@ -549,7 +551,7 @@ class OpenAIProtocol:
             item_id=pending.item_id if pending is not None else None,
         )
         if pending is not None:
-            retry = self._truncate_retry(pending, message)
+            retry = self._truncate_retry(pending, lowered)
             if retry is not None:
                 # Reported (so apps see what the server said), then recovered: the op stays
                 # pending under its id and completes with the retried cut.
@@ -574,12 +576,12 @@ class OpenAIProtocol:
             if fatal:
                 out.append(error)
             return
-        if code == "response_cancel_not_active" or "no active response" in message.lower():
+        if code == "response_cancel_not_active" or "no active response" in lowered:
             logger.debug("response.cancel with nothing active (benign)")
             return
         out.append(error)
 
-    def _truncate_retry(self, pending: _Pending, message: str) -> Send | None:
+    def _truncate_retry(self, pending: _Pending, lowered: str) -> Send | None:
         """A truncate the server found longer than its own copy of the audio: cut there.
 
         The server's length X comes from its error text; the caller heard at least that much
@@ -588,7 +590,7 @@ class OpenAIProtocol:
         """
         if pending.kind != "truncate" or pending.retried or pending.item_id is None:
             return None
-        match = _ALREADY_SHORTER.search(message.lower())
+        match = _ALREADY_SHORTER.search(lowered)
         if match is None:
             return None
         server_ms = int(match.group(1))
@@ -599,9 +601,11 @@ class OpenAIProtocol:
             return Send(_delete_event(pending.op_id, pending.item_id))
         return Send(_truncate_event(pending.op_id, pending.item_id, server_ms))
 
-    def _correlate(self, code: str | None, message: str) -> _Pending | None:
-        """Find the op an error without (or with an unknown) `event_id` belongs to."""
-        lowered = message.lower()
+    def _correlate(self, code: str | None, lowered: str) -> _Pending | None:
+        """Find the op an error without (or with an unknown) `event_id` belongs to.
+
+        `lowered` is the error message in lower case.
+        """
         kind: OpKind | None = None
         if code == "conversation_already_has_active_response" or (
             "already has an active response" in lowered
