@@ -19,13 +19,18 @@ def _with(fault: dict[str, Any]) -> dict[str, Any]:
     return {"responses": [{"say": LINE, "faults": [fault]}]}
 
 
+async def _read_until_dropped(client: Any) -> None:
+    """Read every event until the connection drops abruptly (closed without a close frame)."""
+    with pytest.raises(ConnectionClosedError):
+        while True:
+            await client.recv()
+
+
 async def test_drop_closes_abruptly_at_position() -> None:
     scenario = _with({"kind": "drop", "after_event": "response.output_item.added"})
     async with SimServer(scenario=scenario) as server, open_client(server) as client:
         await client.send("response.create")
-        with pytest.raises(ConnectionClosedError):
-            while True:
-                await client.recv()
+        await _read_until_dropped(client)
         assert client.events[-1]["type"] == "response.output_item.added"
         session = await server.wait_for_session()
         await session.wait_for(lambda s: s.closed)
@@ -174,9 +179,7 @@ async def test_drop_after_response_done_fires_between_turns() -> None:
     scenario = _with({"kind": "drop", "after_event": "response.done"})
     async with SimServer(scenario=scenario) as server, open_client(server) as client:
         await client.send("response.create")
-        with pytest.raises(ConnectionClosedError):
-            while True:
-                await client.recv()
+        await _read_until_dropped(client)
         assert client.events[-1]["type"] == "response.done"
         session = await server.wait_for_session()
         await session.wait_for(lambda s: s.closed)
@@ -188,9 +191,7 @@ async def _answer_after_reconnect(scenario: dict[str, Any]) -> tuple[list[str], 
     async with SimServer(scenario=scenario) as server:
         async with open_client(server) as client:
             await client.send("response.create")
-            with pytest.raises(ConnectionClosedError):
-                while True:
-                    await client.recv()
+            await _read_until_dropped(client)
         async with open_client(server) as client:
             await client.send("response.create")
             done = await client.until("response.done")
