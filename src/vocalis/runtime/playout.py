@@ -120,7 +120,7 @@ class ResponsePlayout:
         sample_rate: int,
         tts: TTSFallback | None = None,
         on_progress: Callable[[], None] | None = None,
-        on_first_frame: Callable[[PulledMessage, float], None] | None = None,
+        on_first_frame: Callable[[], None] | None = None,
         transcript_interval: float = 0.1,
     ) -> None:
         self.generation = generation
@@ -192,15 +192,15 @@ class ResponsePlayout:
         assert self._sink is not None
         segment = self._sink.begin_segment(pulled.message.item_id, sample_rate)
         pulled.segment = segment
-        segment.started.add_done_callback(lambda fut: self._started(pulled, fut))
+        segment.started.add_done_callback(self._started)
         pulled.follow_task = self._owner.spawn(pulled.sync.follow(segment), f"sync:{segment.id}")
         return segment
 
-    def _started(self, pulled: PulledMessage, fut: asyncio.Future[float]) -> None:
+    def _started(self, fut: asyncio.Future[float]) -> None:
         if fut.cancelled() or fut.exception() is not None:
             return
         if self._on_first_frame is not None:
-            self._on_first_frame(pulled, fut.result())
+            self._on_first_frame()
 
     async def _pump_audio(self, pulled: PulledMessage) -> None:
         """Forward the message's audio into its segment until the provider ends it.

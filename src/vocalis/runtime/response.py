@@ -53,7 +53,7 @@ from vocalis.runtime.events import (
     TurnMetrics,
 )
 from vocalis.runtime.options import AgentSessionOptions
-from vocalis.runtime.playout import PulledMessage, ResponsePlayout
+from vocalis.runtime.playout import ResponsePlayout
 from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
@@ -149,7 +149,7 @@ class ResponseRun:
     def progress(self) -> None:
         self.last_progress = self.ctx.clock.now()
 
-    def first_frame(self, pulled: PulledMessage, at: float) -> None:
+    def first_frame(self) -> None:
         if self._speaking or self.interrupted:
             return
         self._speaking = True
