@@ -55,7 +55,6 @@ from vocalis.providers.openai.formats import audio_format as lookup_audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.protocol import (
-    FATAL_ERROR_CODES,
     ClientOp,
     OpenAIProtocol,
     OpResult,
@@ -650,7 +649,7 @@ class OpenAIRealtimeSession(RealtimeSession):
             session = build_session(self._options, dialect=model.dialect, audio_format=self._fmt)
             result = await self._request(conn, self._core.session_update(session))
             if result.error is not None:
-                if result.error.fatal or result.error.code in FATAL_ERROR_CODES:
+                if result.error.fatal:  # the protocol marks FATAL_ERROR_CODES fatal
                     raise _Fatal(result.error)
                 raise OperationError(result.error.code, result.error.message)
             self._sent_session = session
