@@ -68,10 +68,6 @@ def _int(data: dict[str, object], key: str) -> int:
 class PlaygroundAudioSource(FixedRateAudioSource):
     """Microphone frames from the page (already at the server rate), converted at the edge."""
 
-    def __init__(self, sample_rate: int) -> None:
-        super().__init__(sample_rate)
-        self.sample_rate = sample_rate
-
     def feed(self, pcm: bytes) -> None:
         self.feed_pcm(np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False))
 
