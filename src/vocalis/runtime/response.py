@@ -177,12 +177,16 @@ class ResponseRun:
             # No follow-up will tell the caller about these tools: nobody waits on them, so
             # they no longer make the agent "thinking" (the caller has the floor).
             self.ctx.states.set_busy(self._tools_token, False)
-        self.playout.stop()
-        if self._playout_task is not None and not self._playout_task.done():
-            self._playout_task.cancel()
+        self._stop_pulling()
         if cancel_provider and not self._done.done():
             self.ctx.owner.spawn(self._cancel(), f"cancel:{self.response_id}")
         return True
+
+    def _stop_pulling(self) -> None:
+        """Take no more messages from the generation; the playout task ends open segments."""
+        self.playout.stop()
+        if self._playout_task is not None and not self._playout_task.done():
+            self._playout_task.cancel()
 
     async def _cancel(self) -> None:
         try:
@@ -318,9 +322,7 @@ class ResponseRun:
 
     def _on_unacknowledged(self) -> None:
         """The provider ignores the cancel: stop pulling; received audio still plays out."""
-        self.playout.stop()
-        if self._playout_task is not None and not self._playout_task.done():
-            self._playout_task.cancel()
+        self._stop_pulling()
 
     # ------------------------------------------------------------------ tools
 
