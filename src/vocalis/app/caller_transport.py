@@ -39,10 +39,8 @@ class CallerTransport(Transport):
         self.recorder.add_agent(samples, t)
 
     def _on_caller_frame(self, samples: Int16Array, rate: int, t: float) -> None:
-        # The caller sends at the provider's input rate; the recording is at the sink rate.
-        if rate == self.recorder.sample_rate:
-            self.recorder.add_caller(samples, t)
-            return
+        # The caller sends at the provider's input rate; the recording is at the sink rate
+        # (equal rates pass through the resampler untouched).
         if self._to_record is None:
             self._to_record = StreamResampler(rate, self.recorder.sample_rate)
         converted = self._to_record.push(samples)
