@@ -240,6 +240,8 @@ class SessionReconnected:
     # replayed item is an answer, or an answer had started (the interrupted `Generation`
     # then ended with status "disconnected").
     unanswered_item_id: str | None = None
+    # Seconds (the provider's clock) from the drop to the new session, when known.
+    outage_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 AgentState = Literal["initializing", "listening", "thinking", "speaking", "closed"]
 UserState = Literal["listening", "speaking"]
+# What the heard ledger told the provider to do with an assistant message after its playout.
+HistoryOp = Literal["none", "truncate", "delete", "replace_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ class ToolCallStarted:
     call_id: str
     name: str
     arguments: str
+    # The response that made the call (observers nest the call under it).
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,43 @@ class ToolCallFinished:
     output: str
     is_error: bool
     duration_s: float
+    response_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    """A provider response began; its `TurnMetrics` follow when it settled.
+
+    `origin` says who asked for it: "server" (the provider's turn detection), "reply", "say"
+    or "tool_followup". Observers (tracing) open the response's span here so that the tool
+    calls and messages it makes can nest under it while they happen.
+    """
+
+    response_id: str
+    origin: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConnected:
+    """The provider session is open; `connect_s` is how long connecting took (clock s)."""
+
+    provider: str
+    connect_s: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReconnected:
+    """The provider dropped and reconnected by itself; the heard history is replayed.
+
+    `outage_s` (when the provider knows it) is the time from the drop to the new session.
+    """
+
+    reason: str
+    outage_s: float | None
+    replayed_items: int
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +126,8 @@ class ErrorEvent:
     recoverable: bool = True
     operation: str | None = None
     source: str = "provider"
+    # The response concerned, when there is one (the stall watchdog's reports).
+    response_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +139,12 @@ class MessageMetrics:
     # What the model generated for this message (a never-played message is deleted from the
     # history, so this is the only place its text survives, e.g. for the CLI's timeline).
     generated_text: str = ""
+    # Clock times: the message began arriving, its first frame played, its playout ended.
+    pulled_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    # The edit the heard ledger sends the provider for it (cut to what was heard, or delete).
+    history_op: HistoryOp = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +208,9 @@ SessionEvent: TypeAlias = (
     | UserTranscript
     | ToolCallStarted
     | ToolCallFinished
+    | ResponseStarted
+    | ProviderConnected
+    | ProviderReconnected
     | Interrupted
     | ErrorEvent
     | TurnMetrics

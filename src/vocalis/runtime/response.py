@@ -48,7 +48,9 @@ from vocalis.providers.base import (
 from vocalis.runtime.events import (
     ConversationItemAdded,
     ErrorEvent,
+    HistoryOp,
     MessageMetrics,
+    ResponseStarted,
     SessionEvent,
     TurnMetrics,
 )
@@ -143,6 +145,7 @@ class ResponseRun:
         generation.done.add_done_callback(lambda _f: self._ended.set())
         self._tools_token = f"tools:{generation.response_id}"
         ctx.states.response_started(self.response_id)
+        ctx.emit(ResponseStarted(self.response_id, handle.kind, self.created_at))
 
     # ------------------------------------------------------------------ hooks
 
@@ -297,6 +300,7 @@ class ResponseRun:
                 f"response {self.response_id} did not end; released without the provider's ack",
                 code="response_not_acknowledged",
                 source="watchdog",
+                response_id=self.response_id,
             )
         )
         ctx.scheduler.release(self.response_id)
@@ -316,6 +320,7 @@ class ResponseRun:
                 f"response {self.response_id} produced nothing for {limit:g} s; cancelled",
                 code="response_stalled",
                 source="watchdog",
+                response_id=self.response_id,
             )
         )
         await self._cancel()
@@ -503,6 +508,7 @@ class ResponseRun:
         first_played = playout.first_played_at
         first_voice = playout.first_voice_played_at
         anchor = start if start is not None else self.requested_at
+        ops = {op.item_id: _history_op(op) for op in result.ops}
         messages = tuple(
             MessageMetrics(
                 item_id=p.message.item_id,
@@ -510,6 +516,10 @@ class ResponseRun:
                 played_ms=p.result.played_ms if p.result is not None else 0.0,
                 playout=p.result.status.value if p.result is not None else "skipped",
                 generated_text=p.message.text_received or p.sync.text,
+                pulled_at=p.pulled_at,
+                started_at=p.result.started_at if p.result is not None else None,
+                ended_at=p.result.ended_at if p.result is not None else None,
+                history_op=ops.get(p.message.item_id, "none"),
             )
             for p in playout.pulled
         )
@@ -541,3 +551,11 @@ class ResponseRun:
             status=self.done_info.status if self.done_info else None,
             messages=messages,
         )
+
+
+def _history_op(op: ProviderOp) -> HistoryOp:
+    if isinstance(op, Truncate):
+        return "truncate"
+    if isinstance(op, Delete):
+        return "delete"
+    return "replace_text"

@@ -48,6 +48,8 @@ from vocalis.runtime.events import (
     ErrorEvent,
     EventEmitter,
     Interrupted,
+    ProviderConnected,
+    ProviderReconnected,
     SessionClosedEvent,
     SessionEvent,
     ToolCallFinished,
@@ -142,6 +144,7 @@ class AgentSession:
         self._agent = agent
         self._executor.set_tools(agent.tools)
         session_options = self._session_options(agent, first=True)
+        connect_started = self.clock.now()
         if self._model is not None:
             provider = await self._model.connect(session_options)
         else:
@@ -149,6 +152,8 @@ class AgentSession:
             provider = self._given_session
             await provider.update_options(session_options)
         self._provider = provider
+        now = self.clock.now()
+        self._emitter.emit(ProviderConnected(type(provider).__name__, now - connect_started, now))
         caps = provider.capabilities
         if self._local_turns:
             vad = self.options.local_vad
@@ -412,6 +417,11 @@ class AgentSession:
                 self._close_reason = f"fatal provider error: {event.code}"
                 self._owner.spawn(self.aclose(), "close-on-fatal")
         elif isinstance(event, SessionReconnected):
+            self._emitter.emit(
+                ProviderReconnected(
+                    event.reason, event.outage_s, len(event.replayed_item_ids), self.clock.now()
+                )
+            )
             # A new provider session counts input audio from zero again.
             self._timeline.reset()
             self._resync_needed = True
@@ -788,14 +798,16 @@ class AgentSession:
     # ------------------------------------------------------------------ tools / errors
 
     def _tool_started(self, run: ToolRun) -> None:
-        self._emitter.emit(ToolCallStarted(run.call_id, run.name, run.arguments))
+        self._emitter.emit(ToolCallStarted(run.call_id, run.name, run.arguments, run.response_id))
 
     def _tool_finished(self, run: ToolRun) -> None:
         result = run.result
         assert result is not None
         duration = (run.finished_at or run.started_at) - run.started_at
         self._emitter.emit(
-            ToolCallFinished(run.call_id, run.name, result.output, result.is_error, duration)
+            ToolCallFinished(
+                run.call_id, run.name, result.output, result.is_error, duration, run.response_id
+            )
         )
 
     def _reply_failed(self, request: ReplyRequest, error: OperationError) -> None:

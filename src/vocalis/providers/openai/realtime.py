@@ -545,6 +545,7 @@ class OpenAIRealtimeSession(RealtimeSession):
     async def _run(self) -> None:
         reason = "initial"
         attempt = 0
+        dropped_at: float | None = None  # the model clock when the last socket ended
         try:
             while not self._closing:
                 try:
@@ -595,9 +596,13 @@ class OpenAIRealtimeSession(RealtimeSession):
                             reason=reason,
                             replayed_item_ids=replayed,
                             unanswered_item_id=unanswered,
+                            outage_s=(
+                                None if dropped_at is None else self._model.clock.now() - dropped_at
+                            ),
                         )
                     )
                 reason = await self._serve(conn)
+                dropped_at = self._model.clock.now()
                 await self._teardown(conn, reason)
                 if reason == "closed" or self._closing:
                     self._emit_closed("closed")
