@@ -123,6 +123,31 @@ async def test_fail_ends_response_failed() -> None:
         assert (await client.until("response.done"))["response"]["status"] == "completed"
 
 
+async def test_incomplete_ends_response_with_the_transcript_ahead_of_the_audio() -> None:
+    scenario = {
+        "server": {"transcript_lookahead_ms": 600},
+        "responses": [
+            {
+                "say": LINE,
+                "faults": [{"kind": "incomplete", "after_audio_ms": {"item": 0, "ms": 400}}],
+            }
+        ],
+    }
+    async with SimServer(scenario=scenario) as server, open_client(server) as client:
+        await client.send("response.create")
+        done = await client.until("response.done")
+        response = done["response"]
+        assert response["status"] == "incomplete"
+        assert response["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+        (item,) = server.sessions[0].conversation.items
+        assert item.status == "incomplete"
+        assert item.audio_ms == 400
+        # The transcript ran ahead: it holds a word whose audio starts after the cut.
+        assert item.words[-1].start_ms > 400
+        assert item.text == "".join(w.text for w in item.words)
+        assert server.sessions[0].active is None
+
+
 async def _expect_expiry(client: Any) -> None:
     error = await client.until("error")
     assert error["error"] == {

@@ -471,6 +471,12 @@ class ResponseRun:
         ``client_cancelled`` or ``turn_detected``."""
         return self._finish("cancelled", reason)
 
+    def end_incomplete(self, reason: str) -> list[Event]:
+        """End early with ``status: incomplete`` (``reason`` e.g. ``max_output_tokens``): open
+        items ``incomplete``, their transcript as far as it was sent (it may run ahead of the
+        audio)."""
+        return self._finish("incomplete", reason)
+
     def fail(self, error: dict[str, Any]) -> list[Event]:
         """End the response with ``status: failed`` and ``status_details.error = error``."""
         return self._finish("failed", None, error)

@@ -26,6 +26,7 @@ FaultKind = Literal[
     "unknown_event",
     "error",
     "fail",
+    "incomplete",
     "session_expired",
     "slow_first_byte",
 ]
@@ -112,6 +113,9 @@ class FaultSpec(_Model):
     param: str | None = None
     event_type: str = "response.simulated_unknown_event"
     frame: str | None = None
+    # `incomplete`: the response.done status_details reason (OpenAI: max_output_tokens or
+    # content_filter).
+    reason: str = "max_output_tokens"
 
     @model_validator(mode="after")
     def _one_position(self) -> FaultSpec:

@@ -616,16 +616,17 @@ class SimSession:
         self._cancel(drive, "client_cancelled")
 
     def _cancel(self, drive: _Drive, reason: str) -> None:
-        if not drive.created:
-            self._emit_created(drive)
-        for event in drive.run.cancel(reason):
-            self.emit(event)
-        self._ended(drive)
+        self._end_early(drive, lambda: drive.run.cancel(reason))
 
     def _fail(self, drive: _Drive, error: dict[str, Any]) -> None:
+        self._end_early(drive, lambda: drive.run.fail(error))
+
+    def _end_early(self, drive: _Drive, end: Callable[[], list[dict[str, Any]]]) -> None:
+        """End a response before its script did (cancelled, failed, incomplete): its
+        `response.created` first if it was never sent, then `end()`'s closing events."""
         if not drive.created:
             self._emit_created(drive)
-        for event in drive.run.fail(error):
+        for event in end():
             self.emit(event)
         self._ended(drive)
 
@@ -844,5 +845,7 @@ class SimSession:
             if fault.message:
                 error["message"] = fault.message
             self._fail(drive, error)
+        elif kind == "incomplete":
+            self._end_early(drive, lambda: drive.run.end_incomplete(fault.reason))
         elif kind == "session_expired":
             self.expire()
