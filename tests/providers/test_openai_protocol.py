@@ -27,14 +27,16 @@ from vocalis.providers.base import (
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
+    ErrorKind,
     MessageGeneration,
+    OpCompleted,
+    OpFailed,
     ProviderError,
 )
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import (
     ClientOp,
     OpenAIProtocol,
-    OpResult,
     Output,
     Send,
     Skip,
@@ -253,8 +255,8 @@ async def test_tool_output_then_requested_response_is_correlated() -> None:
             response_created("R2", metadata={"client_event_id": reply.op_id}),
         ],
     )
-    results = [o for o in out if isinstance(o, OpResult)]
-    assert results[0] == OpResult(create.op_id, value="out_1")
+    results = [o for o in out if isinstance(o, OpCompleted)]
+    assert results[0] == OpCompleted(create.op_id, "out_1")
     assert results[1].op_id == reply.op_id
     generation = results[1].value
     assert isinstance(generation, Generation)
@@ -272,7 +274,7 @@ async def test_create_with_ignored_client_id_is_matched_and_aliased() -> None:
     )
     item = {"id": "item_server", "type": "message", "role": "user", "content": []}
     out = feed(core, [ev("conversation.item.added", previous_item_id=None, item=item)])
-    assert out == [OpResult(op.op_id, value="item_server")]
+    assert out == [OpCompleted(op.op_id, "item_server")]
     assert core.resolve_id("local_1") == "item_server"
 
 
@@ -281,13 +283,13 @@ async def test_active_response_error_fails_the_request_fast() -> None:
     op = core.response_create()
     msg = "Conversation already has an active response in progress: resp_1."
     out = feed(core, [error("conversation_already_has_active_response", msg, op.op_id)])
-    assert len(out) == 1 and isinstance(out[0], OpResult)
-    assert out[0].op_id == op.op_id and out[0].error is not None
+    assert len(out) == 1 and isinstance(out[0], OpFailed)
+    assert out[0].op_id == op.op_id and out[0].error.kind is ErrorKind.BUSY
     assert out[0].error.code == "conversation_already_has_active_response"
     # Also when the server does not echo the event id: correlated by code.
     op2 = core.response_create()
     out = feed(core, [error("conversation_already_has_active_response", msg, None)])
-    assert isinstance(out[0], OpResult) and out[0].op_id == op2.op_id
+    assert isinstance(out[0], OpFailed) and out[0].op_id == op2.op_id
     assert core.idle
 
 
@@ -322,7 +324,7 @@ async def test_server_vad_barge_in_cancels_and_truncate_clamps() -> None:
     out = feed(
         core, [ev("conversation.item.truncated", item_id="A", content_index=0, audio_end_ms=312)]
     )
-    assert out == [OpResult(op.op_id, value=312)]
+    assert out == [OpCompleted(op.op_id, 312)]
     assert core.mirror.get("A").truncated_ms == 312  # type: ignore[union-attr]
     assert core.mirror.get("A").text == ""  # type: ignore[union-attr]
 
@@ -378,7 +380,7 @@ async def test_truncate_past_the_servers_length_is_retried_at_that_length() -> N
     out = feed(
         core, [ev("conversation.item.truncated", item_id="A", content_index=0, audio_end_ms=2450)]
     )
-    assert out == [OpResult(op.op_id, value=2450)]
+    assert out == [OpCompleted(op.op_id, 2450)]
 
 
 async def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
@@ -391,8 +393,8 @@ async def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
     feed(core, [error("invalid_value", first, None)])
     second = "Audio content of 2400ms is already shorter than 2450ms"
     out = feed(core, [error("invalid_value", second, None)])
-    assert len(out) == 1 and isinstance(out[0], OpResult) and out[0].op_id == op.op_id
-    assert out[0].error is not None and out[0].error.operation == "truncate"
+    assert len(out) == 1 and isinstance(out[0], OpFailed) and out[0].op_id == op.op_id
+    assert out[0].error.operation == "truncate"
     assert out[0].error.item_id == "A" and not out[0].error.fatal
 
 
@@ -403,8 +405,8 @@ async def test_other_truncate_rejections_are_reported_on_their_op() -> None:
     op = core.truncate("A", 300)
     assert isinstance(op, ClientOp)
     out = feed(core, [error(None, "Only model output audio messages can be truncated", None)])
-    assert len(out) == 1 and isinstance(out[0], OpResult) and out[0].op_id == op.op_id
-    assert out[0].error is not None and out[0].error.operation == "truncate"
+    assert len(out) == 1 and isinstance(out[0], OpFailed) and out[0].op_id == op.op_id
+    assert out[0].error.operation == "truncate"
 
 
 async def test_delete_of_already_deleted_item_is_success() -> None:
@@ -414,7 +416,7 @@ async def test_delete_of_already_deleted_item_is_success() -> None:
     assert isinstance(op, ClientOp)
     msg = "Error deleting item: the item with id 'A' does not exist."
     out = feed(core, [error("item_delete_invalid_item_id", msg, None)])
-    assert out == [OpResult(op.op_id, value=None)]
+    assert out == [OpCompleted(op.op_id, None)]
     assert "A" not in core.mirror
 
 
@@ -455,7 +457,7 @@ async def test_cancel_before_created_cancels_the_late_response() -> None:
     out = feed(core, [response_created("R9", metadata={"client_event_id": reply.op_id})])
     sends = [o for o in out if isinstance(o, Send)]
     assert len(sends) == 1 and sends[0].event["response_id"] == "R9"
-    assert any(isinstance(o, OpResult) and o.op_id == reply.op_id for o in out)
+    assert any(isinstance(o, OpCompleted) and o.op_id == reply.op_id for o in out)
 
 
 async def test_timed_out_request_is_cancelled_when_it_arrives() -> None:
@@ -546,8 +548,9 @@ async def test_connection_lost_ends_everything_exactly_once() -> None:
     truncate = core.truncate("A", 10)
     assert isinstance(truncate, ClientOp)
     out = core.connection_lost("dropped")
-    assert [o.op_id for o in out if isinstance(o, OpResult)] == [truncate.op_id]
-    assert all(o.error is not None for o in out if isinstance(o, OpResult))
+    failed = [o for o in out if isinstance(o, OpFailed)]
+    assert [o.op_id for o in failed] == [truncate.op_id]
+    assert all(o.error.kind is ErrorKind.DISCONNECTED for o in failed)
     (message,) = drain(generation.messages)
     assert message.status == "disconnected"
     assert message.audio.closed and message.text.closed
@@ -617,11 +620,13 @@ async def test_commit_empty_is_benign_only_with_server_vad() -> None:
     msg = "Error committing input audio buffer: buffer too small."
     core = make_core(server_vad=True)
     op = core.commit()
-    assert feed(core, [error("input_audio_buffer_commit_empty", msg)]) == [OpResult(op.op_id)]
+    assert feed(core, [error("input_audio_buffer_commit_empty", msg)]) == [
+        OpCompleted(op.op_id, None)
+    ]
     core = make_core(server_vad=False)
     op = core.commit()
     (result,) = feed(core, [error("input_audio_buffer_commit_empty", msg)])
-    assert isinstance(result, OpResult) and result.error is not None
+    assert isinstance(result, OpFailed) and result.error.kind is ErrorKind.INVALID
 
 
 async def test_response_items_never_complete_a_pending_create() -> None:
@@ -644,4 +649,6 @@ async def test_response_items_never_complete_a_pending_create() -> None:
     user = {"id": "X", "type": "message", "role": "user", "status": "completed", "content": []}
     assert feed(core, [ev("conversation.item.added", item=user)]) == []  # other role
     mine = {"id": "srv_1", "type": "message", "role": "assistant", "status": "completed"}
-    assert feed(core, [ev("conversation.item.added", item=mine)]) == [OpResult(op.op_id, "srv_1")]
+    assert feed(core, [ev("conversation.item.added", item=mine)]) == [
+        OpCompleted(op.op_id, "srv_1")
+    ]

@@ -27,6 +27,7 @@ from vocalis.providers.base import (
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
+    ErrorKind,
     OperationError,
     ProviderError,
     SessionOptions,
@@ -173,6 +174,7 @@ async def test_second_reply_while_active_fails_fast() -> None:
         first = await session.generate_reply()
         with pytest.raises(OperationError) as info:
             await session.generate_reply()
+        assert info.value.kind is ErrorKind.BUSY
         assert info.value.code == "conversation_already_has_active_response"
         await session.cancel_response()
         assert (await asyncio.wait_for(first.done, 10)).status == "cancelled"
@@ -331,7 +333,7 @@ async def test_missing_key_is_a_fatal_connect_error() -> None:
         model = OpenAIRealtimeModel(base_url=server.url.removesuffix("/realtime"))
         with pytest.raises(OperationError) as info:
             await model.connect(SessionOptions())
-        assert info.value.code == "invalid_api_key"
+        assert info.value.kind is ErrorKind.FATAL and info.value.code == "invalid_api_key"
 
 
 async def test_azure_dialect_uses_api_key_header_and_g711() -> None:

@@ -28,7 +28,7 @@ from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import event_to_json
 from vocalis.conversation.items import FunctionCallItem, MessageItem
-from vocalis.providers.base import OperationError
+from vocalis.providers.base import ErrorKind, OperationError
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import (
@@ -284,7 +284,7 @@ _CONNECT_REASONS = (
 def session_refused(endpoint: Endpoint, exc: OperationError) -> UsageError:
     """The one-line error for an endpoint that cannot be reached or refuses the session."""
     reason = exc.message
-    if exc.code == "connect_failed":
+    if exc.kind is ErrorKind.UNAVAILABLE:
         reason = next((text for key, text in _CONNECT_REASONS if key in reason), reason)
         return UsageError(f"cannot reach {where(endpoint)}: {reason}")
     return UsageError(f"cannot start a session on {where(endpoint)}: {reason}")

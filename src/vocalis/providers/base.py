@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -216,15 +217,57 @@ class InputTranscription:
     final: bool
 
 
+class ErrorKind(enum.Enum):
+    """What a provider error means to the runtime, whatever the provider's own code.
+
+    Each provider maps its codes to a kind in one table (OpenAI: `providers/openai/errors.py`);
+    the runtime branches on kinds only, so a second provider never imitates OpenAI's strings.
+    """
+
+    # Another response is in progress; the request may succeed once it ended.
+    BUSY = "busy"
+    # The connection died before the operation completed (the provider reconnects itself).
+    DISCONNECTED = "disconnected"
+    # The provider did not acknowledge the operation in time.
+    TIMEOUT = "timeout"
+    # The item (or response) the operation names does not exist (any more).
+    NOT_FOUND = "not_found"
+    # The request itself is invalid (bad parameter, wrong state, empty input buffer).
+    INVALID = "invalid"
+    RATE_LIMITED = "rate_limited"
+    # The provider session reached its maximum duration (the provider reconnects itself).
+    EXPIRED = "expired"
+    # Can never succeed on retry (authentication, quota): the session ends.
+    FATAL = "fatal"
+    # The session is closed, or not connected while an operation needs it.
+    CLOSED = "closed"
+    # The provider cannot be reached (connect or every reconnect attempt failed).
+    UNAVAILABLE = "unavailable"
+    # The provider failed on its side.
+    SERVER = "server"
+    # Refused for a reason no other kind describes.
+    REJECTED = "rejected"
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderError:
-    code: str | None
+    """An error reported by (or about) the provider.
+
+    `kind` is what the runtime acts on; `code` is informational — the provider's own error
+    code when it sent one, else a short vocalis code for conditions seen on this side
+    (`timeout`, `disconnected`, ...). Only `ErrorKind.FATAL` ends the session.
+    """
+
+    kind: ErrorKind
     message: str
-    # Fatal errors end the session (auth, quota); all others are reported and survived.
-    fatal: bool = False
+    code: str | None = None
     # The client operation that failed, when known ("truncate", "delete", "response.create", ...).
     operation: str | None = None
     item_id: str | None = None
+
+    @property
+    def fatal(self) -> bool:
+        return self.kind is ErrorKind.FATAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,12 +306,43 @@ ProviderEvent: TypeAlias = (
 
 
 class OperationError(Exception):
-    """A provider operation was rejected (the session itself stays usable)."""
+    """A provider operation was rejected (the session itself stays usable unless FATAL).
 
-    def __init__(self, code: str | None, message: str) -> None:
+    Branch on `kind`; `code` is the provider's own code (or a vocalis code) for messages.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str, code: str | None = None) -> None:
         super().__init__(message)
+        self.kind = kind
         self.code = code
         self.message = message
+
+    @classmethod
+    def from_error(cls, error: ProviderError) -> OperationError:
+        return cls(error.kind, error.message, error.code)
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OpCompleted(Generic[T_co]):
+    """A client operation succeeded; `value` is what it produced (an item id, a length...)."""
+
+    op_id: str
+    value: T_co
+
+
+@dataclass(frozen=True, slots=True)
+class OpFailed:
+    """A client operation was rejected, timed out or lost with its connection."""
+
+    op_id: str
+    error: ProviderError
+
+
+# The outcome of one operation, typed by the value it completes with.
+OpResult: TypeAlias = OpCompleted[T_co] | OpFailed
 
 
 # --------------------------------------------------------------------------- model and session

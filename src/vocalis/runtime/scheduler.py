@@ -1,7 +1,7 @@
 """One active response at a time.
 
-The OpenAI Realtime API (and most others) refuse a `response.create` while a response is in
-progress (`conversation_already_has_active_response`, P22) — and a tool follow-up sent while a
+Realtime APIs refuse a new response while one is in progress (`ErrorKind.BUSY`; OpenAI's
+`response.create` during a response, P22) — and a tool follow-up sent while a
 preamble still plays cuts the preamble off (P19). So every client-initiated reply goes through
 this queue: `generate_reply`, `say` and tool follow-ups wait until no response is active on the
 provider (its `response.done` — which is also the acknowledgement of a cancel — arrived) and
@@ -20,18 +20,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from vocalis.providers.base import Generation, OperationError, RealtimeSession
+from vocalis.providers.base import ErrorKind, Generation, OperationError, RealtimeSession
 from vocalis.runtime.speech import SpeechHandle, SpeechKind
 from vocalis.runtime.tasks import wait_for
 from vocalis.utils.clock import Clock
 
 log = logging.getLogger(__name__)
 
-ACTIVE_RESPONSE = "conversation_already_has_active_response"
-# The socket died before the provider answered the request: nothing of it can have been
-# heard, and the provider reconnects by itself, so the request is sent again on the new
-# connection (a `say()` or a tool follow-up is not silently lost to a network blip).
-DISCONNECTED = "disconnected"
+# Rejections that are retried instead of reported: BUSY — a response was running (retry when
+# it ended); DISCONNECTED — the socket died before the provider answered: nothing of it can
+# have been heard, and the provider reconnects by itself, so the request is sent again on the
+# new connection (a `say()` or a tool follow-up is not silently lost to a network blip).
+RETRIED_KINDS = frozenset({ErrorKind.BUSY, ErrorKind.DISCONNECTED})
 
 
 @dataclass(slots=True)
@@ -155,10 +155,7 @@ class ReplyScheduler:
         except OperationError as exc:
             self.inflight = None
             request.attempts += 1
-            if (
-                exc.code in (ACTIVE_RESPONSE, DISCONNECTED)
-                and request.attempts < self._max_attempts
-            ):
+            if exc.kind in RETRIED_KINDS and request.attempts < self._max_attempts:
                 # A server-initiated response won the race (retry after it, or shortly), or
                 # the connection dropped (retried once the provider is connected again).
                 log.info("reply deferred: %s", exc.message)

@@ -24,6 +24,7 @@ from vocalis.audio.vad import EnergyVAD, VADEvent
 from vocalis.conversation.history import History
 from vocalis.conversation.items import ConversationItem, MessageItem
 from vocalis.providers.base import (
+    ErrorKind,
     Generation,
     GenerationStarted,
     InputAudioCommitted,
@@ -62,7 +63,7 @@ from vocalis.runtime.interruption import InterruptionController
 from vocalis.runtime.metrics import InputTimeline
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.response import ResponseRun, RunContext
-from vocalis.runtime.scheduler import ACTIVE_RESPONSE, ReplyRequest, ReplyScheduler
+from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner
@@ -397,13 +398,10 @@ class AgentSession:
                     operation=event.operation,
                 )
             )
-            if event.code == ACTIVE_RESPONSE and event.operation is None and self._swallow_reply:
+            busy = event.kind is ErrorKind.BUSY and event.operation is None
+            if busy and self._swallow_reply:
                 self._swallow_reply = False  # the server's reply to a backchannel: not wanted
-            elif (
-                event.code == ACTIVE_RESPONSE
-                and event.operation is None
-                and self._expects_server_reply()
-            ):
+            elif busy and self._expects_server_reply():
                 # The server's own VAD reply to the caller's turn collided with a response
                 # still running (`interrupt_response=False`): answer the turn once idle.
                 self._enqueue(

@@ -42,7 +42,7 @@ def differs(entry: MirrorItem, item: ConversationItem) -> bool:
     return entry.type != "function_call_output" or entry.output != item.output
 
 
-def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> list[ClientOp]:
+def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> list[ClientOp[object]]:
     """Client ops (registered with `core`) that make the provider conversation equal `items`."""
     mirror = core.mirror
     remote = mirror.ids()
@@ -75,7 +75,7 @@ def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> lis
         ):
             protected.add(entry.id)
     plan = plan_sync(remote, local, changed=changed, protected=protected)
-    ops: list[ClientOp] = []
+    ops: list[ClientOp[object]] = []
     for pid in plan.deletes:
         decision = core.delete(pid)
         if isinstance(decision, ClientOp):

@@ -4,8 +4,9 @@ Server event dicts go in (`receive`), and out come:
 
 * provider-neutral `ProviderEvent`s for the runtime,
 * updates to the live `Generation` / `MessageGeneration` channels (audio, text, tool calls),
-* `OpResult`s that complete client operations (correlated by our `event_id`, the response
-  `metadata`, the item id, or — where the server sends `event_id: null` — the error code),
+* `OpCompleted`/`OpFailed` results that complete client operations (correlated by our
+  `event_id`, the response `metadata`, the item id, or — where the server sends
+  `event_id: null` — the error code),
 * `Send`s: client events the protocol itself must emit (cancelling a response that was
   abandoned before the server created it).
 
@@ -30,9 +31,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from vocalis.providers.base import (
+    ErrorKind,
     Generation,
     GenerationDone,
     GenerationStarted,
@@ -42,11 +44,14 @@ from vocalis.providers.base import (
     InputTranscription,
     MessageGeneration,
     Modality,
+    OpCompleted,
+    OpFailed,
     ProviderError,
     ProviderEvent,
     ToolCall,
     ToolCallDelta,
 )
+from vocalis.providers.openai.errors import error_kind, local_error
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.utils.clock import Clock, MonotonicClock
@@ -56,17 +61,6 @@ logger = logging.getLogger(__name__)
 
 # "Audio content of 2450ms is already shorter than 2535ms" (truncate past the server's length).
 _ALREADY_SHORTER = re.compile(r"audio content of (\d+)\s*ms is already shorter than (\d+)\s*ms")
-
-# Errors that can never succeed on retry: reconnecting would loop.
-FATAL_ERROR_CODES = frozenset(
-    {
-        "invalid_api_key",
-        "insufficient_quota",
-        "account_deactivated",
-        "billing_hard_limit_reached",
-        "beta_api_shape_disabled",
-    }
-)
 
 # Beta-era / clone names of GA events (xAI and Azure's legacy surface still send some).
 _EVENT_ALIASES = {
@@ -106,21 +100,14 @@ _IGNORED_EVENTS = frozenset(
 
 _TEXT_PART_TYPES = frozenset({"text", "output_text"})
 
+T_co = TypeVar("T_co", covariant=True)
+
 OpKind: TypeAlias = Literal[
     "session.update", "response.create", "truncate", "delete", "create", "commit", "clear"
 ]
 
 
 # --------------------------------------------------------------------------- outputs
-
-
-@dataclass(frozen=True, slots=True)
-class OpResult:
-    """Completion of the client operation `op_id` (`error` set when the server rejected it)."""
-
-    op_id: str
-    value: Any = None
-    error: ProviderError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +122,15 @@ class SessionCreated:
     session: dict[str, Any]
 
 
-Output: TypeAlias = ProviderEvent | OpResult | Send | SessionCreated
+Output: TypeAlias = ProviderEvent | OpCompleted[object] | OpFailed | Send | SessionCreated
 
 
 @dataclass(frozen=True, slots=True)
-class ClientOp:
-    """A client event to send plus the id under which its `OpResult` will arrive."""
+class ClientOp(Generic[T_co]):
+    """A client event to send plus the id under which its result will arrive.
+
+    `T_co` is the type its `OpCompleted.value` has (an item id, a session object, ...).
+    """
 
     op_id: str
     kind: OpKind
@@ -307,7 +297,7 @@ class OpenAIProtocol:
         self._pending[op_id] = _Pending(op_id, kind, **fields)
         return op_id
 
-    def session_update(self, session: dict[str, Any]) -> ClientOp:
+    def session_update(self, session: dict[str, Any]) -> ClientOp[dict[str, Any]]:
         op_id = self._register("session.update")
         return ClientOp(
             op_id,
@@ -315,7 +305,7 @@ class OpenAIProtocol:
             {"type": "session.update", "event_id": op_id, "session": session},
         )
 
-    def response_create(self, response: dict[str, Any] | None = None) -> ClientOp:
+    def response_create(self, response: dict[str, Any] | None = None) -> ClientOp[Generation]:
         """`response.create` tagged with `metadata.client_event_id` for correlation.
 
         The op completes with the `Generation` when the matching `response.created` arrives.
@@ -355,7 +345,7 @@ class OpenAIProtocol:
     def _new_event_id(self) -> str:
         return f"vc_evt_{next(self._ids)}"
 
-    def truncate(self, item_id: str, audio_end_ms: float) -> ClientOp | Skip:
+    def truncate(self, item_id: str, audio_end_ms: float) -> ClientOp[int | None] | Skip:
         """Decide how to record that only `audio_end_ms` of an assistant item was heard.
 
         Clamped to the audio received for that item and rounded down to whole ms; nothing
@@ -392,19 +382,19 @@ class OpenAIProtocol:
         op_id = self._register("truncate", item_id=pid)
         return ClientOp(op_id, "truncate", _truncate_event(op_id, pid, ms))
 
-    def delete(self, item_id: str) -> ClientOp | Skip:
+    def delete(self, item_id: str) -> ClientOp[None] | Skip:
         pid = self.resolve_id(item_id)
         if pid not in self.mirror and self.mirror.audio_ms(pid) <= 0:
             return Skip(f"item {pid} is not in the provider conversation")
         return self._delete_op(pid)
 
-    def _delete_op(self, pid: str) -> ClientOp:
+    def _delete_op(self, pid: str) -> ClientOp[None]:
         op_id = self._register("delete", item_id=pid)
         return ClientOp(op_id, "delete", _delete_event(op_id, pid))
 
     def create(
         self, wire_item: dict[str, Any], *, local_id: str, previous_item_id: str | None
-    ) -> ClientOp:
+    ) -> ClientOp[str]:
         """`conversation.item.create`; completes with the provider id from `.added`.
 
         `previous_item_id`: a provider id to insert after, `"root"` for the start, or `None`
@@ -426,11 +416,11 @@ class OpenAIProtocol:
             event["previous_item_id"] = previous_item_id
         return ClientOp(op_id, "create", event)
 
-    def commit(self) -> ClientOp:
+    def commit(self) -> ClientOp[str]:
         op_id = self._register("commit")
         return ClientOp(op_id, "commit", {"type": "input_audio_buffer.commit", "event_id": op_id})
 
-    def clear(self) -> ClientOp:
+    def clear(self) -> ClientOp[None]:
         op_id = self._register("clear")
         return ClientOp(op_id, "clear", {"type": "input_audio_buffer.clear", "event_id": op_id})
 
@@ -449,11 +439,11 @@ class OpenAIProtocol:
         self._cancel_on_create.clear()
         for pending in list(self._pending.values()):
             out.append(
-                OpResult(
+                OpFailed(
                     pending.op_id,
-                    error=ProviderError(
-                        code="disconnected",
-                        message=f"connection lost ({reason})",
+                    local_error(
+                        ErrorKind.DISCONNECTED,
+                        f"connection lost ({reason})",
                         operation=pending.kind,
                         item_id=pending.item_id,
                     ),
@@ -518,7 +508,7 @@ class OpenAIProtocol:
             self.session = session
         pending = self._pop_oldest("session.update")
         if pending is not None:
-            out.append(OpResult(pending.op_id, value=self.session))
+            out.append(OpCompleted(pending.op_id, self.session))
 
     def _pop_oldest(self, kind: OpKind, item_id: str | None = None) -> _Pending | None:
         for op_id, pending in self._pending.items():
@@ -542,11 +532,12 @@ class OpenAIProtocol:
         pending = self._pending.pop(event_id, None) if isinstance(event_id, str) else None
         if pending is None:
             pending = self._correlate(code, lowered)
-        fatal = code in FATAL_ERROR_CODES
+        error_type = err.get("type")
+        kind = error_kind(code, str(error_type) if error_type is not None else None)
         error = ProviderError(
-            code=code,
-            message=message,
-            fatal=fatal,
+            kind,
+            message,
+            code,
             operation=pending.kind if pending is not None else None,
             item_id=pending.item_id if pending is not None else None,
         )
@@ -563,17 +554,17 @@ class OpenAIProtocol:
             ):
                 # Already gone is what we wanted (e.g. the server dropped it after a cancel).
                 self.mirror.on_deleted(pending.item_id or "")
-                out.append(OpResult(pending.op_id, value=None))
+                out.append(OpCompleted(pending.op_id, None))
             elif (
                 pending.kind == "commit"
                 and self.server_vad
                 and (code == "input_audio_buffer_commit_empty")
             ):
                 # The server VAD already committed this audio; our commit found it empty.
-                out.append(OpResult(pending.op_id, value=None))
+                out.append(OpCompleted(pending.op_id, None))
             else:
-                out.append(OpResult(pending.op_id, error=error))
-            if fatal:
+                out.append(OpFailed(pending.op_id, error))
+            if error.fatal:
                 out.append(error)
             return
         if code == "response_cancel_not_active" or "no active response" in lowered:
@@ -656,13 +647,13 @@ class OpenAIProtocol:
         self.mirror.on_committed(item_id, previous)
         pending = self._pop_oldest("commit")
         if pending is not None:
-            out.append(OpResult(pending.op_id, value=item_id))
+            out.append(OpCompleted(pending.op_id, item_id))
         out.append(InputAudioCommitted(item_id=item_id, previous_item_id=previous))
 
     def _on_cleared(self, ev: dict[str, Any], out: list[Output]) -> None:
         pending = self._pop_oldest("clear")
         if pending is not None:
-            out.append(OpResult(pending.op_id, value=None))
+            out.append(OpCompleted(pending.op_id, None))
 
     def _on_transcription_delta(self, ev: dict[str, Any], out: list[Output]) -> None:
         item_id = str(ev["item_id"])
@@ -731,7 +722,7 @@ class OpenAIProtocol:
                     self.aliases.pop(pending.local_id, None)
                 else:
                     self.aliases[pending.local_id] = item_id
-            out.append(OpResult(pending.op_id, value=item_id))
+            out.append(OpCompleted(pending.op_id, item_id))
 
     def _on_item_done(self, ev: dict[str, Any], out: list[Output]) -> None:
         previous = ev.get("previous_item_id")
@@ -743,14 +734,14 @@ class OpenAIProtocol:
         self.mirror.on_truncated(item_id, audio_end_ms)
         pending = self._pop_oldest("truncate", item_id=item_id)
         if pending is not None:
-            out.append(OpResult(pending.op_id, value=audio_end_ms))
+            out.append(OpCompleted(pending.op_id, audio_end_ms))
 
     def _on_item_deleted(self, ev: dict[str, Any], out: list[Output]) -> None:
         item_id = str(ev["item_id"])
         self.mirror.on_deleted(item_id)
         pending = self._pop_oldest("delete", item_id=item_id)
         if pending is not None:
-            out.append(OpResult(pending.op_id, value=None))
+            out.append(OpCompleted(pending.op_id, None))
 
     # ----------------------------------------------------------------- responses
 
@@ -795,7 +786,7 @@ class OpenAIProtocol:
         pending = self._pending.get(request_id)
         if pending is not None and pending.kind == "response.create":
             del self._pending[request_id]
-            out.append(OpResult(request_id, value=response.generation))
+            out.append(OpCompleted(request_id, response.generation))
 
     def _response_for(self, ev: dict[str, Any], out: list[Output]) -> _Response:
         """The response an event belongs to; started implicitly if `.created` was missed."""
@@ -1036,9 +1027,9 @@ class OpenAIProtocol:
             message = error.get("message") if isinstance(error, dict) else None
             out.append(
                 ProviderError(
-                    code=str(error_code) if error_code is not None else None,
-                    message=str(message or f"response {response_id} failed"),
-                    fatal=error_code in FATAL_ERROR_CODES,
+                    error_kind(str(error_code) if error_code is not None else None, None),
+                    str(message or f"response {response_id} failed"),
+                    str(error_code) if error_code is not None else None,
                     operation="response",
                 )
             )

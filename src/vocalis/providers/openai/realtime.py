@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
@@ -39,9 +39,13 @@ from vocalis.conversation.items import (
 )
 from vocalis.providers.base import (
     Capabilities,
+    ErrorKind,
     Generation,
     Modality,
+    OpCompleted,
     OperationError,
+    OpFailed,
+    OpResult,
     ProviderError,
     ProviderEvent,
     RealtimeModel,
@@ -50,6 +54,7 @@ from vocalis.providers.base import (
     SessionOptions,
     SessionReconnected,
 )
+from vocalis.providers.openai.errors import local_error
 from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
 from vocalis.providers.openai.formats import audio_format as lookup_audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
@@ -57,7 +62,6 @@ from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.protocol import (
     ClientOp,
     OpenAIProtocol,
-    OpResult,
     Output,
     Send,
     SessionCreated,
@@ -75,6 +79,7 @@ from vocalis.utils.clock import Clock, MonotonicClock
 from vocalis.utils.logsafe import redacting_logger
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
 
 _DEFAULT_BASE_URLS: dict[Dialect, str] = {
@@ -213,7 +218,9 @@ class OpenAIRealtimeModel(RealtimeModel):
             host = urlsplit(self.url).hostname or ""
             if host not in _LOCAL_HOSTS:
                 names = " or ".join(_KEY_ENV[self.dialect])
-                raise OperationError("invalid_api_key", f"no API key: pass api_key= or set {names}")
+                raise OperationError(
+                    ErrorKind.FATAL, f"no API key: pass api_key= or set {names}", "invalid_api_key"
+                )
             return {}
         if self.dialect == "azure":
             return {"api-key": self._api_key}
@@ -274,7 +281,7 @@ class OpenAIRealtimeSession(RealtimeSession):
             output_audio="audio" in options.output_modalities,
         )
         self._events: Channel[ProviderEvent] = Channel()
-        self._ops: dict[str, asyncio.Future[OpResult]] = {}
+        self._ops: dict[str, asyncio.Future[OpResult[object]]] = {}
         self._conn: _Connection | None = None
         self._ready = asyncio.Event()
         self._closed_event = asyncio.Event()
@@ -331,9 +338,9 @@ class OpenAIRealtimeSession(RealtimeSession):
         # rejected by some servers (`cannot_update_voice`).
         delta = session_diff(self._sent_session, new)
         result = await self._request(conn, self._core.session_update(delta))
-        if result.error is not None:
+        if isinstance(result, OpFailed):
             # GA applies an update atomically: a rejected one changed nothing.
-            raise OperationError(result.error.code, result.error.message)
+            raise OperationError.from_error(result.error)
         self._options = options
         self._core.server_vad = options.turn_detection is not None
         self._core.output_audio = "audio" in options.output_modalities
@@ -368,11 +375,9 @@ class OpenAIRealtimeSession(RealtimeSession):
             body["output_modalities"] = ["audio"] if "audio" in output_modalities else ["text"]
         op = self._core.response_create(body)
         result = await self._request(conn, op)
-        if result.error is not None:
-            raise OperationError(result.error.code, result.error.message)
-        generation = result.value
-        assert isinstance(generation, Generation)
-        return generation
+        if isinstance(result, OpFailed):
+            raise OperationError.from_error(result.error)
+        return result.value
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         conn = self._conn
@@ -405,9 +410,9 @@ class OpenAIRealtimeSession(RealtimeSession):
             previous_item_id=previous,
         )
         result = await self._request(conn, op)
-        if result.error is not None:
-            raise OperationError(result.error.code, result.error.message)
-        return str(result.value)
+        if isinstance(result, OpFailed):
+            raise OperationError.from_error(result.error)
+        return result.value
 
     async def send_tool_output(self, call_id: str, output: str) -> str:
         item = FunctionCallOutputItem(
@@ -430,8 +435,7 @@ class OpenAIRealtimeSession(RealtimeSession):
             return
         results = await asyncio.gather(*(self._request(conn, op) for op in ops))
         for result in results:
-            if result.error is not None and result.error.code != "disconnected":
-                self._events.send(result.error)
+            self._report_failure(result)
 
     async def aclose(self) -> None:
         self._closing = True
@@ -456,7 +460,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         if self._ready.is_set() and self._conn is not None:
             return self._conn
         if self._closed_event.is_set() or self._closing:
-            raise OperationError("closed", "the realtime session is closed")
+            raise OperationError(ErrorKind.CLOSED, "the realtime session is closed", "closed")
         ready = asyncio.ensure_future(self._ready.wait())
         closed = asyncio.ensure_future(self._closed_event.wait())
         timeout = self._model.connect_timeout_s * 2 + self._model.reconnect_backoff_max_s
@@ -467,50 +471,59 @@ class OpenAIRealtimeSession(RealtimeSession):
             closed.cancel()
         if self._ready.is_set() and self._conn is not None:
             return self._conn
-        raise OperationError("not_connected", "the realtime session is not connected")
+        raise OperationError(
+            ErrorKind.CLOSED, "the realtime session is not connected", "not_connected"
+        )
 
-    async def _request(self, conn: _Connection, op: ClientOp) -> OpResult:
-        """Send `op` and wait for its `OpResult` (a timeout becomes an error result)."""
-        future: asyncio.Future[OpResult] = asyncio.get_running_loop().create_future()
+    async def _request(self, conn: _Connection, op: ClientOp[T]) -> OpResult[T]:
+        """Send `op` and wait for its result (a timeout becomes an `OpFailed`)."""
+        future: asyncio.Future[OpResult[object]] = asyncio.get_running_loop().create_future()
         self._ops[op.op_id] = future
         conn.send_event(op.event)
         try:
-            return await asyncio.wait_for(future, self._model.op_timeout_s)
+            # The core completes `op` with the value type `ClientOp[T]` promises.
+            return cast("OpResult[T]", await asyncio.wait_for(future, self._model.op_timeout_s))
         except TimeoutError:
             self._ops.pop(op.op_id, None)
             if op.kind == "response.create":
                 self._core.discard_request(op.op_id)  # a late response.created gets cancelled
             else:
                 self._core.forget(op.op_id)
-            return OpResult(
+            return OpFailed(
                 op.op_id,
-                error=ProviderError(
-                    code="timeout",
-                    message=f"{op.kind} not acknowledged within {self._model.op_timeout_s}s",
+                local_error(
+                    ErrorKind.TIMEOUT,
+                    f"{op.kind} not acknowledged within {self._model.op_timeout_s}s",
                     operation=op.kind,
                 ),
             )
 
-    async def _fire_and_report(self, build: Callable[[], ClientOp]) -> None:
+    def _report_failure(self, result: OpResult[object]) -> None:
+        """A rejected fire-and-forget op becomes a (non-fatal) `ProviderError` event.
+
+        A loss with the connection is not reported: the reconnect already says so.
+        """
+        if isinstance(result, OpFailed) and result.error.kind is not ErrorKind.DISCONNECTED:
+            self._events.send(result.error)
+
+    async def _fire_and_report(self, build: Callable[[], ClientOp[object]]) -> None:
         try:
             conn = await self._wait_ready()
         except OperationError:
             return
-        result = await self._request(conn, build())
-        if result.error is not None and result.error.code != "disconnected":
-            self._events.send(result.error)
+        self._report_failure(await self._request(conn, build()))
 
-    async def _run_edit(self, conn: _Connection, decision: ClientOp | Skip, item_id: str) -> None:
+    async def _run_edit(
+        self, conn: _Connection, decision: ClientOp[object] | Skip, item_id: str
+    ) -> None:
         if isinstance(decision, Skip):
             logger.debug("history edit of %s skipped: %s", item_id, decision.reason)
             return
-        result = await self._request(conn, decision)
-        if result.error is not None and result.error.code != "disconnected":
-            # Non-fatal by design: the session goes on, the runtime sees what was rejected.
-            self._events.send(result.error)
+        # Non-fatal by design: the session goes on, the runtime sees what was rejected.
+        self._report_failure(await self._request(conn, decision))
 
     def _dispatch(self, conn: _Connection, out: Output) -> None:
-        if isinstance(out, OpResult):
+        if isinstance(out, OpCompleted | OpFailed):
             future = self._ops.pop(out.op_id, None)
             if future is not None and not future.done():
                 future.set_result(out)
@@ -519,7 +532,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         elif isinstance(out, SessionCreated):
             if not conn.session_created.done():
                 conn.session_created.set_result(None)
-        elif isinstance(out, ProviderError) and out.code == "session_expired":
+        elif isinstance(out, ProviderError) and out.kind is ErrorKind.EXPIRED:
             conn.expired = True  # the server closes next; the reconnect says why
             logger.info("realtime session hit its maximum duration; reconnecting")
         else:
@@ -552,9 +565,7 @@ class OpenAIRealtimeSession(RealtimeSession):
                     conn, replayed = await self._open(replay=reason != "initial")
                 except _Fatal as fatal:
                     if not self._first.done():
-                        self._first.set_exception(
-                            OperationError(fatal.error.code, fatal.error.message)
-                        )
+                        self._first.set_exception(OperationError.from_error(fatal.error))
                     self._emit_closed("fatal", fatal.error)
                     return
                 except (OSError, WebSocketException, TimeoutError, OperationError) as exc:
@@ -562,13 +573,19 @@ class OpenAIRealtimeSession(RealtimeSession):
                         self._first.set_exception(
                             exc
                             if isinstance(exc, OperationError)
-                            else OperationError("connect_failed", f"connect failed: {exc!r}")
+                            else OperationError(
+                                ErrorKind.UNAVAILABLE, f"connect failed: {exc!r}", "connect_failed"
+                            )
                         )
                         self._emit_closed("connect_failed")
                         return
                     attempt += 1
                     if attempt > self._model.max_reconnect_attempts or self._closing:
-                        err = ProviderError("reconnect_failed", f"gave up reconnecting: {exc!r}")
+                        err = ProviderError(
+                            ErrorKind.UNAVAILABLE,
+                            f"gave up reconnecting: {exc!r}",
+                            "reconnect_failed",
+                        )
                         self._emit_closed("reconnect_failed", err)
                         return
                     delay = min(
@@ -619,7 +636,9 @@ class OpenAIRealtimeSession(RealtimeSession):
             if leftover is not None:
                 await self._teardown(leftover, "closed")
             if not self._first.done():
-                self._first.set_exception(OperationError("closed", "session closed"))
+                self._first.set_exception(
+                    OperationError(ErrorKind.CLOSED, "session closed", "closed")
+                )
             self._emit_closed("closed")
 
     async def _open(self, *, replay: bool) -> tuple[_Connection, tuple[str, ...]]:
@@ -639,7 +658,9 @@ class OpenAIRealtimeSession(RealtimeSession):
             status = exc.response.status_code
             if status in (401, 403):
                 raise _Fatal(
-                    ProviderError("invalid_api_key", f"handshake rejected (HTTP {status})", True)
+                    ProviderError(
+                        ErrorKind.FATAL, f"handshake rejected (HTTP {status})", "invalid_api_key"
+                    )
                 ) from None
             raise
         self._core.connection_opened()
@@ -653,16 +674,18 @@ class OpenAIRealtimeSession(RealtimeSession):
             await asyncio.wait_for(asyncio.shield(conn.session_created), model.connect_timeout_s)
             session = build_session(self._options, dialect=model.dialect, audio_format=self._fmt)
             result = await self._request(conn, self._core.session_update(session))
-            if result.error is not None:
-                if result.error.fatal:  # the protocol marks FATAL_ERROR_CODES fatal
+            if isinstance(result, OpFailed):
+                if result.error.fatal:
                     raise _Fatal(result.error)
-                raise OperationError(result.error.code, result.error.message)
+                raise OperationError.from_error(result.error)
             self._sent_session = session
             replayed: tuple[str, ...] = ()
             if replay:
                 replayed = await self._replay_into(conn)
             if not conn.alive:
-                raise OperationError("disconnected", "socket closed during setup")
+                raise OperationError(
+                    ErrorKind.DISCONNECTED, "socket closed during setup", "disconnected"
+                )
         except BaseException:
             await self._teardown(conn, "setup_failed")
             if conn.fatal is not None:
@@ -686,9 +709,9 @@ class OpenAIRealtimeSession(RealtimeSession):
         results = await asyncio.gather(*(self._request(conn, op) for op in ops))
         replayed: list[str] = []
         for item, result in zip(items, results, strict=True):
-            if result.error is None:
+            if isinstance(result, OpCompleted):
                 replayed.append(item.id)
-            elif result.error.code != "disconnected":
+            elif result.error.kind is not ErrorKind.DISCONNECTED:
                 logger.warning(
                     "replay of %s rejected (%s)", item.type, result.error.code or "no code"
                 )
