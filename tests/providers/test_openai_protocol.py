@@ -21,13 +21,13 @@ from openai_script import (
 )
 
 from vocalis.providers.base import (
+    ErrorKind,
     Generation,
     GenerationStarted,
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
-    ErrorKind,
     MessageGeneration,
     OpCompleted,
     OpFailed,

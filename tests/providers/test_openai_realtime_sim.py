@@ -23,11 +23,11 @@ from openai_sim_support import (
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import (
+    ErrorKind,
     GenerationStarted,
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
-    ErrorKind,
     OperationError,
     ProviderError,
     SessionOptions,
