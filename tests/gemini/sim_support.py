@@ -1,0 +1,129 @@
+"""Helpers for driving the Gemini sim core directly (no sockets): a caller that speaks real
+espeak audio at 16 kHz, frame builders in both spellings, and SDK validation of every frame."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+from google.genai import types
+
+from vocalis.audio.espeak import synthesize
+from vocalis.sim.gemini.session import Close, GeminiSimSession, Outgoing, Send
+
+CHUNK_MS = 40
+
+
+def caller_speech(text: str, *, silence_after_ms: int = 900) -> np.ndarray:
+    """``text`` spoken at 16 kHz, followed by silence long enough to end the turn."""
+    clip = synthesize(text, sample_rate=16000)
+    tail = np.zeros(16 * silence_after_ms, dtype=np.int16)
+    return np.concatenate([np.asarray(clip.samples, dtype=np.int16), tail])
+
+
+def silence(ms: int) -> np.ndarray:
+    return np.zeros(16 * ms, dtype=np.int16)
+
+
+def audio_frame(samples: np.ndarray, *, sdk_spelling: bool = True, rate: int = 16000) -> str:
+    """One realtime audio frame the way the SDK writes it (snake_case, URL-safe base64) or
+    the camelCase/standard-base64 way a hand-written client does."""
+    raw = samples.astype("<i2").tobytes()
+    if sdk_spelling:
+        data = base64.urlsafe_b64encode(raw).decode()
+        return json.dumps(
+            {"realtime_input": {"audio": {"data": data, "mime_type": f"audio/pcm;rate={rate}"}}}
+        )
+    data = base64.b64encode(raw).decode()
+    return json.dumps(
+        {"realtimeInput": {"audio": {"data": data, "mimeType": f"audio/pcm;rate={rate}"}}}
+    )
+
+
+def setup_frame(**setup: Any) -> str:
+    body: dict[str, Any] = {
+        "model": "models/gemini-2.5-flash-native-audio-preview-09-2025",
+        "generationConfig": {"responseModalities": ["AUDIO"]},
+        "inputAudioTranscription": {},
+        "outputAudioTranscription": {},
+    }
+    body.update(setup)
+    return json.dumps({"setup": body})
+
+
+def sent(outgoing: list[Outgoing]) -> list[dict[str, Any]]:
+    """The JSON messages among ``outgoing``, each validated strictly by the SDK's type."""
+    messages = []
+    for out in outgoing:
+        if isinstance(out, Send):
+            assert_strict(out.text)
+            messages.append(json.loads(out.text))
+    return messages
+
+
+def assert_strict(frame: str) -> None:
+    """The frame is a ``LiveServerMessage`` with no field the SDK does not know."""
+    parsed = types.LiveServerMessage.model_validate_json(frame)
+    dumped = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    original = json.loads(frame)
+    assert _keys(dumped) == _keys(original), f"fields lost in SDK parse: {frame[:200]}"
+
+
+def _keys(value: Any, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        out = set()
+        for key, inner in value.items():
+            out.add(prefix + key)
+            out |= _keys(inner, prefix + key + ".")
+        return out
+    if isinstance(value, list):
+        return set().union(*(_keys(v, prefix) for v in value)) if value else set()
+    return set()
+
+
+def kinds(messages: list[dict[str, Any]]) -> list[str]:
+    """A readable kind per message: ``setupComplete``, ``audio``, ``outputTranscription``..."""
+    out = []
+    for message in messages:
+        ((key, body),) = message.items()
+        if key == "serverContent":
+            inner = next(iter(body))
+            out.append(
+                "audio"
+                if inner == "modelTurn" and "inlineData" in body[inner]["parts"][0]
+                else inner
+            )
+        else:
+            out.append(key)
+    return out
+
+
+def feed(
+    session: GeminiSimSession, samples: np.ndarray, now: float, **kw: Any
+) -> tuple[list[dict[str, Any]], float]:
+    """Send ``samples`` in 40 ms frames (time advancing with the audio); all replies."""
+    messages: list[dict[str, Any]] = []
+    step = 16 * CHUNK_MS
+    for start in range(0, len(samples), step):
+        messages += sent(session.receive(audio_frame(samples[start : start + step], **kw), now))
+        now += CHUNK_MS / 1000.0
+        messages += sent(session.poll(now))
+    return messages, now
+
+
+def run_until_idle(
+    session: GeminiSimSession, now: float, limit_s: float = 120.0
+) -> tuple[list[dict[str, Any]], float]:
+    """Poll at each deadline until nothing is scheduled (or the limit)."""
+    messages: list[dict[str, Any]] = []
+    end = now + limit_s
+    while (deadline := session.next_deadline()) is not None and deadline <= end:
+        now = max(now, deadline)
+        messages += sent(session.poll(now))
+    return messages, now
+
+
+def closed_with(outgoing: list[Outgoing]) -> Close | None:
+    return next((o for o in outgoing if isinstance(o, Close)), None)
