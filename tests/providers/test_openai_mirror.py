@@ -152,3 +152,19 @@ def test_mirror_committed_user_items_and_transcripts() -> None:
     assert entry.to_conversation_item() is not None
     mirror.reset()
     assert mirror.ids() == [] and mirror.audio_ms("u1") == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(remote=id_lists, local=id_lists, data=st.data())
+def test_pinned_items_stay_and_the_rest_moves_around_them(
+    remote: list[str], local: list[str], data: st.DataObject
+) -> None:
+    both = [i for i in local if i in remote]
+    pinned = set(data.draw(st.lists(st.sampled_from(both), unique=True) if both else st.just([])))
+    plan = plan_sync(remote, local, pinned=pinned)
+    created = {item_id for item_id, _ in plan.creates}
+    assert not pinned & set(plan.deletes) and not pinned & created
+    in_remote_order = [i for i in remote if i in pinned]
+    if [i for i in local if i in pinned] == in_remote_order:
+        # The pinned items agree on their order: everything else moves around them.
+        assert apply_plan(remote, plan) == local

@@ -5,9 +5,11 @@ runtime's heard history, with no I/O:
 
 * `plan_history_ops` — the minimal delete/create operations for `sync_history`. Audio items
   the provider holds are never rewritten as text (their audio is the truth; `truncate` records
-  what was heard). Items of a running response and items newer than anything the caller's list
-  refers to are never deleted: they are newer than the caller's view (deleting a user turn that
-  was committed while the caller was building its list would erase what the caller said).
+  what was heard), not even to fix the order: they are pinned and the text items around them
+  (tool outputs, typed turns) move instead. Items of a running response and items newer than
+  anything the caller's list refers to are never deleted: they are newer than the caller's
+  view (deleting a user turn that was committed while the caller was building its list would
+  erase what the caller said).
 * `replay_history` — what a fresh provider session must hold after a reconnect: the heard
   history, plus user turns and tool items the provider added after the last sync. Assistant
   messages only ever come from the heard history: the provider cannot know what was heard.
@@ -74,7 +76,17 @@ def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> lis
             positions[entry.id] > newest and (known or not entry.created_by_client)
         ):
             protected.add(entry.id)
-    plan = plan_sync(remote, local, changed=changed, protected=protected)
+    # The provider's own audio items are never moved by delete + create (that would make
+    # them text): when the orders disagree, the text items around them move instead.
+    pinned = {
+        pid
+        for pid in local
+        if pid not in changed
+        and (entry := mirror.get(pid)) is not None
+        and entry.has_audio
+        and not entry.created_by_client
+    }
+    plan = plan_sync(remote, local, changed=changed, protected=protected, pinned=pinned)
     ops: list[ClientOp[object]] = []
     for pid in plan.deletes:
         decision = core.delete(pid)

@@ -9,12 +9,13 @@ so it is as truthful as the server's own event stream.
 
 `plan_sync` is the pure core of `sync_history`: given the provider's item ids and the wanted
 ids, it keeps the longest common subsequence and deletes/creates the rest — the fewest
-operations that turn one sequence into the other with insert-after semantics.
+operations that turn one sequence into the other with insert-after semantics — except that
+the provider's own audio items are pinned: kept in place first, since deleting and re-creating
+one would turn what the caller said (or the model's voice) into text.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -239,22 +240,35 @@ class SyncPlan:
         return not self.deletes and not self.creates
 
 
-def _lis_indices(values: Sequence[int]) -> list[int]:
-    """Positions (into `values`) of one longest strictly increasing subsequence."""
-    tails: list[int] = []  # values
-    tail_pos: list[int] = []  # positions of those values
+def _heaviest_increasing(values: Sequence[int], weights: Sequence[int]) -> list[int]:
+    """Positions (into `values`) of one strictly increasing subsequence of maximal total weight.
+
+    With all weights 1 this is a longest increasing subsequence. A Fenwick tree over the
+    values holds, for each prefix of values, the best (weight, end position) so far:
+    O(n log n), so a sync of a long call's history stays cheap.
+    """
+    if not values:
+        return []
+    size = max(values) + 1
+    tree: list[tuple[int, int]] = [(0, -1)] * (size + 1)
     parent: list[int] = [-1] * len(values)
-    for pos, value in enumerate(values):
-        k = bisect.bisect_left(tails, value)
-        if k == len(tails):
-            tails.append(value)
-            tail_pos.append(pos)
-        else:
-            tails[k] = value
-            tail_pos[k] = pos
-        parent[pos] = tail_pos[k - 1] if k > 0 else -1
+    best: tuple[int, int] = (0, -1)
+    for pos, (value, weight) in enumerate(zip(values, weights, strict=True)):
+        prefix: tuple[int, int] = (0, -1)
+        i = value  # values strictly below `value` live at tree indices 1..value
+        while i > 0:
+            prefix = max(prefix, tree[i])
+            i -= i & -i
+        parent[pos] = prefix[1]
+        entry = (prefix[0] + weight, pos)
+        best = max(best, entry)
+        i = value + 1
+        while i <= size:
+            if entry > tree[i]:
+                tree[i] = entry
+            i += i & -i
     out: list[int] = []
-    pos = tail_pos[-1] if tail_pos else -1
+    pos = best[1]
     while pos >= 0:
         out.append(pos)
         pos = parent[pos]
@@ -268,12 +282,17 @@ def plan_sync(
     *,
     changed: AbstractSet[str] = frozenset(),
     protected: AbstractSet[str] = frozenset(),
+    pinned: AbstractSet[str] = frozenset(),
 ) -> SyncPlan:
     """Minimal delete/create plan from `remote` (provider ids, in order) to `local`.
 
     Both sequences hold unique ids. Ids in `changed` exist on both sides with different content
     and are replaced (delete + create). Ids in `protected` (items still being generated) are
-    never deleted or re-created, whatever their position.
+    never deleted or re-created, whatever their position. Ids in `pinned` (the provider's own
+    audio items: re-creating one could only make it text) are never deleted or re-created
+    either, and the plan keeps them in order first: when the two sides order a pinned item and
+    an unpinned one differently, the unpinned one moves (a tool output is deleted and created
+    after the caller's audio turn, never the other way round).
     """
     remote_index = {item_id: i for i, item_id in enumerate(remote)}
     candidates = [
@@ -281,9 +300,12 @@ def plan_sync(
         for j, item_id in enumerate(local)
         if item_id in remote_index and item_id not in changed
     ]
-    lis = _lis_indices([r for _, r in candidates])
-    kept_local = {local[candidates[p][0]] for p in lis}
-    kept_set = kept_local | {i for i in protected if i in remote_index}
+    # One pinned item outweighs every unpinned one together.
+    heavy = len(local) + 1
+    weights = [heavy if local[j] in pinned else 1 for j, _ in candidates]
+    chain = _heaviest_increasing([r for _, r in candidates], weights)
+    kept_local = {local[candidates[p][0]] for p in chain}
+    kept_set = kept_local | {i for i in protected | pinned if i in remote_index}
     deletes = tuple(i for i in remote if i not in kept_set)
     creates: list[tuple[str, str | None]] = []
     # Anchor each create on the previous wanted item that is in order: an in-order kept item
