@@ -26,17 +26,43 @@ def test_wav_round_trip_file_and_bytes(tmp_path: Path) -> None:
     assert np.array_equal(read_wav(data).samples, stereo.samples)
 
 
-def test_wav_rejects_other_sample_widths(tmp_path: Path) -> None:
+def _riff(tag: int, bits: int, channels: int, rate: int, payload: bytes) -> bytes:
+    """A WAV file written by hand (the stdlib cannot write float or extensible headers)."""
+    import struct
+
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_wav_reads_float_and_other_pcm_widths_as_int16() -> None:
+    ref = np.array([0, 16384, -16384, 32767, -32767], dtype=np.int16)
+    as_float = (ref.astype(np.float32) / 32767.0).tobytes()
+    frame = read_wav(_riff(3, 32, 1, 44100, as_float))  # Audacity's default export
+    assert frame.sample_rate == 44100 and np.array_equal(frame.samples, ref)
+    doubled = read_wav(_riff(3, 64, 1, 8000, (ref.astype(np.float64) / 32767.0).tobytes()))
+    assert np.array_equal(doubled.samples, ref)
+    loud = read_wav(_riff(3, 32, 1, 8000, np.array([1.5, -2.0], np.float32).tobytes()))
+    assert loud.samples.tolist() == [32767, -32767]  # clipped, not wrapped
+    as_24 = b"".join((int(v) * 256).to_bytes(3, "little", signed=True) for v in ref)
+    assert np.array_equal(read_wav(_riff(1, 24, 1, 8000, as_24)).samples, ref)
+    as_32 = (ref.astype(np.int32) << 16).tobytes()
+    assert np.array_equal(read_wav(_riff(1, 32, 1, 8000, as_32)).samples, ref)
+    as_8 = bytes([128, 192, 64])
+    assert read_wav(_riff(1, 8, 1, 8000, as_8)).samples.tolist() == [0, 16384, -16384]
+    stereo = read_wav(_riff(3, 32, 2, 8000, as_float[:16]))
+    assert stereo.channels == 2 and stereo.samples.shape == (2, 2)
+
+
+def test_wav_rejects_what_it_cannot_convert_with_the_format_named() -> None:
     import wave
 
-    path = tmp_path / "u8.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(1)
-        w.setframerate(8000)
-        w.writeframes(b"\x80" * 10)
-    with pytest.raises(ValueError, match="16-bit"):
-        read_wav(path)
+    with pytest.raises(ValueError, match="unsupported WAV format 85"):
+        read_wav(_riff(85, 16, 1, 8000, b"\0\0"))  # MP3 in a WAV container
+    with pytest.raises(wave.Error):
+        read_wav(b"not a wav file at all")
 
 
 @settings(max_examples=50, deadline=None)
