@@ -1,67 +1,22 @@
-"""Testing an agent offline: the sim-server plays the model, a WAV plays the caller.
+"""Testing an agent offline with `vocalis.testing`: each test is a real call in virtual time.
 
-Run with `uv run pytest examples/testing -q` (about 20 s: the call runs in real time).
+Run with `uv run pytest examples/testing -q` (a few tenths of a second per test: the
+sim-server generates at full speed and the caller's playback clock is advanced by the test).
 Explained step by step in docs/testing-with-sim-server.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from assistant_with_tools import agent  # the agent under test (examples/ is on pythonpath)
 
-from vocalis import AgentSession, AgentSessionOptions
 from vocalis.audio.espeak import synthesize
-from vocalis.audio.frame import AudioFrame
-from vocalis.providers.openai import OpenAIRealtimeModel
-from vocalis.sim.server import SimServer
-from vocalis.transports.file import FileTransport
+from vocalis.audio.wav import write_wav
+from vocalis.testing import AgentTest
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent))
-from assistant_with_tools import agent  # noqa: E402  (the agent under test)
-
-RATE = 16000
-
-
-def caller_audio(lines: list[tuple[float, str]], total_s: float) -> AudioFrame:
-    """The caller's side of the call: each line spoken (espeak-ng) at its start time."""
-    audio = np.zeros(int(total_s * RATE), dtype=np.int16)
-    for start_s, text in lines:
-        speech = synthesize(text, voice="en-us+f3", sample_rate=RATE).samples
-        at = int(start_s * RATE)
-        audio[at : at + speech.shape[0]] = speech
-    return AudioFrame(audio, RATE)
-
-
-async def call(
-    scenario: dict[str, Any], lines: list[tuple[float, str]], total_s: float
-) -> tuple[list[dict[str, Any]], Any]:
-    """Run one call; returns the heard history and the server's conversation items.
-
-    `scenario` is what the simulated model answers, one entry per response (a tool follow-up
-    is a response too); the full schema is in docs/sim-server.md.
-    """
-    async with SimServer(scenario=scenario, pace=2.0) as server:
-        model = OpenAIRealtimeModel(
-            "gpt-realtime", api_key="test", base_url=server.url.removesuffix("/realtime")
-        )
-        transport = FileTransport(caller_audio(lines, total_s), idle_hangup_s=2.0)
-        options = AgentSessionOptions(input_transcription_model="gpt-4o-mini-transcribe")
-        session = AgentSession(model, transport, options=options)
-        await session.start(agent)
-        await transport.wait_closed()  # the WAV ended and the agent went quiet
-        # A last answer may still be playing: wait for the agent to be back to listening.
-        while session.agent_state != "listening":  # noqa: ASYNC110 - no event for "idle"
-            await asyncio.sleep(0.05)
-        await session.aclose()
-        await transport.aclose()
-        return session.history_json()["items"], server.sessions[0].conversation.items
-
-
+# What the simulated model answers, one entry per response (a tool follow-up is a response
+# too); `user_transcript` is what it "heard". The full schema is in docs/sim-server.md.
 WEATHER = {
     "responses": [
         {
@@ -79,7 +34,6 @@ WEATHER = {
 LONG_ANSWER = {
     "responses": [
         {
-            "user_transcript": "Will it rain tomorrow?",
             "say": "Tomorrow starts with light rain in the morning, then the clouds break up "
             "around noon and the afternoon stays dry and mild with a gentle southern breeze.",
         },
@@ -87,25 +41,50 @@ LONG_ANSWER = {
     ]
 }
 
-
-def test_weather_question_uses_the_tool() -> None:
-    lines = [(0.5, "What's the weather in London?")]
-    items, _ = asyncio.run(call(WEATHER, lines, total_s=4.0))
-    calls = [i for i in items if i["type"] == "function_call"]
-    assert [c["name"] for c in calls] == ["get_weather"]
-    answer = items[-1]
-    assert answer["role"] == "assistant" and "16 degrees" in answer["text"]
-    assert not answer["interrupted"]
+UNKNOWN_CITY = {
+    "responses": [
+        {"items": [{"call": "get_weather", "arguments": {"city": "Atlantis"}}]},
+        {"say": "Sorry, I have no weather for Atlantis."},
+    ]
+}
 
 
-def test_barge_in_keeps_only_what_was_heard() -> None:
-    lines = [(0.5, "Will it rain tomorrow?"), (5.0, "Thanks, that's all.")]
-    items, server_items = asyncio.run(call(LONG_ANSWER, lines, total_s=8.0))
-    [cut] = [i for i in items if i.get("interrupted")]
-    # The history holds the words the caller heard, not the whole generated answer...
-    assert cut["text"] and cut["text"] != cut["generated_text"]
-    assert 0 < cut["played_ms"] < cut["generated_ms"]
-    # ...and the model's own copy was truncated at the same point.
-    [remote] = [i for i in server_items if i.id == cut["id"]]
-    assert remote.truncated_at_ms == int(cut["played_ms"])
-    assert items[-1]["text"] == "You're welcome, goodbye!"
+async def test_weather_question_uses_the_tool(agent_test) -> None:  # type: ignore[no-untyped-def]
+    call = await agent_test(agent, scenario=WEATHER)
+    turn = await call.user_says("What's the weather in London?")
+    turn.expect_tool_call("get_weather", city="London")
+    turn.expect_said("16 degrees")
+
+
+async def test_barge_in_keeps_only_what_was_heard() -> None:
+    async with AgentTest(agent, scenario=LONG_ANSWER) as call:
+        await call.user_says("Will it rain tomorrow?", wait="speaking")
+        await call.play(1.5)  # the caller hears 1.5 s of the long answer...
+        turn = await call.user_speaks("Thanks, that's all.")  # ...and talks over it
+        cut = turn.expect_interrupted(at_ms=1500)
+        # The history holds the words the caller heard, not the whole generated answer...
+        assert cut.heard and cut.heard != cut.said
+        turn.expect_not_heard("southern breeze")
+        # ...and the model's own copy was truncated at the same point.
+        [remote] = [i for i in call.sim.conversation.items if i.id == cut.item_id]
+        assert remote.truncated_at_ms == int(cut.played_ms or 0)
+        turn.expect_said("goodbye")
+
+
+async def test_a_failing_tool_gives_the_model_an_error(agent_test) -> None:  # type: ignore[no-untyped-def]
+    call = await agent_test(agent, scenario=UNKNOWN_CITY)
+    turn = await call.user_says("And in Atlantis?")
+    failed = turn.expect_tool_call("get_weather", city="Atlantis")
+    assert failed.is_error and failed.result == {"error": "no weather data for Atlantis"}
+    call.transcript.expect_history(
+        [("user", "And in Atlantis?"), ("assistant", "Sorry, I have no weather for Atlantis.")]
+    )
+
+
+async def test_a_recorded_question(agent_test, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    wav = tmp_path / "caller.wav"  # any recording works: 16-bit or float, any rate
+    write_wav(wav, synthesize("What's the weather in London?", sample_rate=16000).to_frame())
+    call = await agent_test(agent, scenario=WEATHER)
+    turn = await call.user_speaks(wav)
+    turn.expect_tool_call("get_weather", city="London")
+    turn.expect_heard("light rain in London")
