@@ -23,10 +23,11 @@ from urllib.parse import urlparse, urlunparse
 
 import yaml
 
+from vocalis import telemetry
 from vocalis.app.endpoint import Endpoint
 from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import event_to_json
+from vocalis.app.outputs import event_to_json, stamp_trace
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.providers.base import ErrorKind, OperationError
 from vocalis.providers.openai import OpenAIRealtimeModel
@@ -306,6 +307,7 @@ class Call:
             await self.transport.aclose()
         record.history = self.session.history_json()
         record.events = self.recorder.records
+        stamp_trace(record.history, record.events, telemetry.trace_id(self.session))
         record.errors = [
             str(r.get("message"))
             for r in record.events

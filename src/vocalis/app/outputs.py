@@ -9,7 +9,9 @@ the files alone (`build_timeline(load_history(p), load_events(q))`).
 Event records: `{"t": seconds since start, "type": "agent_state_changed", ...fields}` where
 `type` is the snake_case name of the runtime event class and fields are its dataclass fields;
 absolute clock fields (`at`, `*_at`) are converted to seconds since start as well. Items in
-`conversation_item_added` are their history JSON.
+`conversation_item_added` are their history JSON. A traced call (docs/observability.md) starts
+with `{"t": 0.0, "type": "trace", "trace_id": ...}` and its history has the same `trace_id`, so
+a slow turn found in a trace backend leads to these files and back.
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ def event_to_json(event: object, *, t: float, origin: float) -> dict[str, Any]:
             if "messages" in extra:
                 record["messages"] = extra["messages"]
     return record
+
+
+def stamp_trace(
+    history: dict[str, Any], events: list[dict[str, Any]], trace_id: str | None
+) -> None:
+    """Record the call's OpenTelemetry trace id in its history and events (when traced)."""
+    if trace_id is None:
+        return
+    history["trace_id"] = trace_id
+    events.insert(0, {"t": 0.0, "type": "trace", "trace_id": trace_id})
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -186,7 +198,13 @@ def build_timeline(
     message takes the next span of caller speech; tool calls use their event times.
     """
     end_s = max((_num(e.get("t")) or 0.0 for e in events), default=0.0)
-    timeline = Timeline(title=title, notes=list(notes), duration_ms=end_s * 1000.0)
+    trace_id = history.get("trace_id")
+    timeline = Timeline(
+        title=title,
+        notes=list(notes),
+        duration_ms=end_s * 1000.0,
+        trace_id=trace_id if isinstance(trace_id, str) else None,
+    )
     timeline.states = _states(events, end_s)
 
     # Per response: where its first audio played, and the order of its messages.

@@ -106,6 +106,8 @@ class Timeline:
     states: list[TimelineState] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_ms: float | None = None
+    # The call's OpenTelemetry trace id, when it was traced (shown to find it in a backend).
+    trace_id: str | None = None
 
     def span_ms(self) -> float:
         ends = [self.duration_ms or 0.0]
@@ -456,7 +458,13 @@ def render_html(tl: Timeline) -> str:
         f"<h1>{_e(tl.title)}</h1>"
         '<p class="sub">What the model generated vs what the caller heard. '
         "The history keeps only the heard part; cut messages were truncated on the provider.</p>"
-        f"{_summary(tl)}"
+        + (
+            f'<p class="sub">trace id <code data-trace-id="{_e(tl.trace_id)}">{_e(tl.trace_id)}'
+            "</code></p>"
+            if tl.trace_id
+            else ""
+        )
+        + f"{_summary(tl)}"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
         + f'<h2>Timeline</h2><div class="map">{_svg_map(tl)}{legend}</div>'
         f'<h2>Conversation</h2><div class="msgs">{"".join(cards)}</div>' + "</body></html>\n"

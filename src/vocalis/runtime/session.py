@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from vocalis import telemetry
 from vocalis.audio.vad import EnergyVAD, VADEvent
 from vocalis.conversation.history import History
 from vocalis.conversation.items import ConversationItem, MessageItem
@@ -135,6 +136,8 @@ class AgentSession:
         self._closing = False
         self._closed = asyncio.Event()
         self._close_reason = "closed"
+        # Traces and metrics observe the events above; with telemetry off this does nothing.
+        telemetry.attach(self)
 
     # ================================================================== lifecycle
 

@@ -1,0 +1,105 @@
+"""A conformance call with a preamble, a tool call and a barge-in, traced and measured.
+
+The call (real sim server, real OpenAI client, ManualClock playback — see
+`conformance_support`): the caller asks for the weather; response 1 says a preamble and calls
+`get_weather`; the tool follow-up (response 2) answers in two messages and the caller barges
+in 300 ms into the first (it is truncated, the second is never played and deleted); the
+server answers the barge-in turn (response 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance_support import Harness, harness
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from vocalis import telemetry
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.events import Interrupted
+from vocalis.runtime.tools import function_tool
+from vocalis.telemetry.metrics import observe_call
+from vocalis.telemetry.prometheus import PrometheusCallMetrics
+
+PREAMBLE = "Let me check the weather for you."
+ANSWER = (
+    "It is sunny in Paris right now, twenty two degrees, with a light breeze from the west "
+    "in the afternoon and clear skies tonight."
+)
+THIRD = "Would you like the forecast for tomorrow as well?"
+REPLY = "Sure, go ahead."
+
+SCENARIO = {
+    "responses": [
+        {
+            "items": [
+                {"say": PREAMBLE},
+                {"call": "get_weather", "arguments": {"city": "Paris"}, "call_id": "call_w1"},
+            ]
+        },
+        {"items": [{"say": ANSWER}, {"say": THIRD}]},
+        {"say": REPLY},
+    ]
+}
+
+
+@dataclass
+class TracedCall:
+    spans: list[ReadableSpan]
+    metrics: InMemoryMetricReader
+    trace_id: str | None
+    harness: Harness
+
+
+async def traced_call(
+    *,
+    capture_content: bool = False,
+    registry: CollectorRegistry | None = None,
+) -> TracedCall:
+    """Run the call above with in-memory span and metric exporters; returns what they got."""
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    async with harness(SCENARIO, start=False) as h:
+
+        @function_tool
+        async def get_weather(city: str) -> dict[str, object]:
+            """Current weather.
+
+            Args:
+                city: City name.
+            """
+            await h.clock.sleep(0.2)
+            return {"city": city, "sky": "sunny", "temperature_c": 22}
+
+        telemetry.attach(
+            h.session,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            capture_content=capture_content,
+        )
+        if registry is not None:
+            observe_call(h.session, [PrometheusCallMetrics(registry)])
+        await h.session.start(Agent("Weather agent.", tools=[get_weather]))
+        h.say("What is the weather in Paris?")
+        first = await h.response(0)
+        await h.play_until(lambda: first.settled)
+        follow = await h.response(1)
+        await h.until(lambda: len(follow.playout.pulled) == 2)
+        answer = follow.playout.pulled[0].message
+        await h.play_until(lambda: h.segment_started(answer.item_id))
+        await h.play(0.30)
+        h.say("Stop, that's enough.")
+        await h.event(Interrupted)
+        third = await h.response(2)
+        await h.play_until(lambda: third.settled and follow.settled)
+        trace_id = telemetry.trace_id(h.session)
+    tracer_provider.shutdown()
+    return TracedCall(list(exporter.get_finished_spans()), reader, trace_id, h)
