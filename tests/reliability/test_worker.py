@@ -1,7 +1,7 @@
 """The worker: exact admission (S29), rate limit, health/metrics, graceful drain on SIGTERM.
 
 Real sockets: a small gated WebSocket endpoint (token check like the playground/Twilio ones,
-each call echoes until the client hangs up) behind `Worker.gate` / `Worker.wrap_handler`.
+each call echoes until the client hangs up) served with the worker as its `ConnectionGate`.
 The wiring into `vocalis serve` is tested separately (test_serve_worker.py).
 """
 
@@ -15,15 +15,32 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.message import Message
 from typing import Any
 
 import pytest
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, Response
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.http11 import Request, Response
 
-from vocalis.worker import Admission, AttemptLimiter, Lease, LoopLagMonitor, Refusal, Worker
+from vocalis.transports.web import (
+    CallRegistry,
+    CallSocket,
+    TrustedProxies,
+    WebServer,
+    call_route,
+    request_target,
+)
+from vocalis.worker import (
+    ADMIN_PATHS,
+    Admission,
+    AttemptLimiter,
+    Lease,
+    LoopLagMonitor,
+    Refusal,
+    Worker,
+)
 from vocalis.worker.worker import drain_on
 
 TOKEN = "s3cret-token"
@@ -122,35 +139,35 @@ def check_prometheus(text: str) -> dict[str, float]:
 
 
 @asynccontextmanager
-async def endpoint(worker: Worker) -> AsyncIterator[tuple[Server, str]]:
+async def endpoint(
+    worker: Worker, trusted: TrustedProxies | None = None
+) -> AsyncIterator[tuple[WebServer, str]]:
     """A gated echo endpoint at ws://127.0.0.1:PORT/call?token=..."""
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        if not request.path.startswith("/call"):
-            return connection.respond(404, "Not found\n")
-        if f"token={TOKEN}" not in request.path:
-            return connection.respond(403, "Forbidden: missing or wrong token\n")
+    def authorize(connection: HTTPConnection) -> Response | None:
+        if f"token={TOKEN}" not in request_target(connection):
+            return PlainTextResponse("Forbidden: missing or wrong token\n", 403)
         return None
 
-    async def call(ws: ServerConnection) -> None:
-        try:
-            async for message in ws:
-                await ws.send(message)
-        except ConnectionClosed:
-            pass
+    async def call(ws: CallSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
 
-    server = await serve(
-        worker.wrap_handler(call),
-        "127.0.0.1",
-        0,
-        process_request=worker.gate(process_request),
+    calls = CallRegistry()
+    server = await WebServer.start(
+        [
+            call_route("/call", call, authorize=authorize, calls=calls, gate=worker),
+            *list(worker.admin_routes()),
+        ],
+        attempt=worker.check_attempt,
+        unlimited_paths=ADMIN_PATHS,
+        trusted=trusted,
+        calls=calls,
     )
-    port = server.sockets[0].getsockname()[1]
     try:
-        yield server, f"127.0.0.1:{port}"
+        yield server, server.authority
     finally:
-        server.close()
-        await server.wait_closed()
+        await server.aclose()
 
 
 async def refused(url: str) -> Any:
@@ -165,12 +182,12 @@ async def echo(ws: ClientConnection, text: str = "hello") -> None:
     assert await asyncio.wait_for(ws.recv(), 10) == text
 
 
-def http_get(url: str) -> tuple[int, dict[str, str], str]:
+def http_get(url: str) -> tuple[int, Message, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as reply:
-            return reply.status, dict(reply.headers), reply.read().decode()
+            return reply.status, reply.headers, reply.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode()
+        return error.code, error.headers, error.read().decode()
 
 
 # --------------------------------------------------------------------------- S29 admission
@@ -240,9 +257,10 @@ async def test_connection_attempts_are_rate_limited_before_the_token_check() -> 
         assert status == 200
 
 
-async def test_forwarded_for_is_used_only_when_trusted() -> None:
-    worker = Worker(attempt_burst=1, attempts_per_s=0.01, trust_forwarded_for=True)
-    async with worker, endpoint(worker) as (_server, addr):
+async def test_forwarded_for_is_used_only_from_trusted_proxies() -> None:
+    worker = Worker(attempt_burst=1, attempts_per_s=0.01)
+    # The test client connects from 127.0.0.1: it plays the trusted proxy here.
+    async with worker, endpoint(worker, TrustedProxies(["127.0.0.1"])) as (_server, addr):
         url = f"ws://{addr}/call?token={TOKEN}"
         for client in ("10.0.0.1", "10.0.0.2"):
             async with connect(url, additional_headers={"X-Forwarded-For": client}) as ws:
@@ -252,14 +270,18 @@ async def test_forwarded_for_is_used_only_when_trusted() -> None:
                 pass
         assert info.value.response.status_code == 429
         # A client cannot dodge the limit by prepending its own X-Forwarded-For entry: the
-        # proxy's (last) entry counts.
+        # right-most entry that is not a trusted proxy counts.
         spoofed = {"X-Forwarded-For": "1.2.3.4, 10.0.0.1"}
         with pytest.raises(InvalidStatus) as info:
             async with connect(url, additional_headers=spoofed):
                 pass
         assert info.value.response.status_code == 429
-        async with connect(url, additional_headers={"X-Real-IP": "10.0.0.9"}) as ws:
-            await echo(ws)
+        # X-Real-IP is never believed (a proxy that does not set it passes the client's own).
+        with pytest.raises(InvalidStatus) as info:
+            headers = {"X-Forwarded-For": "10.0.0.1", "X-Real-IP": "10.0.0.9"}
+            async with connect(url, additional_headers=headers):
+                pass
+        assert info.value.response.status_code == 429
 
 
 # --------------------------------------------------------------------------- health, metrics
@@ -294,15 +316,14 @@ async def test_healthz_livez_and_metrics() -> None:
 async def test_separate_admin_port() -> None:
     async with Worker() as worker:
         admin = await worker.serve_admin("127.0.0.1", 0)
-        port = admin.sockets[0].getsockname()[1]
+        port = admin.port
         try:
             status, _, text = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
             assert status == 200 and "vocalis_live_sessions 0" in text
             status, _, _ = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/other")
             assert status == 404
         finally:
-            admin.close()
-            await admin.wait_closed()
+            await admin.aclose()
 
 
 async def test_session_errors_are_counted() -> None:

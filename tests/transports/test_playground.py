@@ -8,6 +8,7 @@ import struct
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.message import Message
 
 import numpy as np
 import pytest
@@ -18,12 +19,12 @@ from vocalis.transports.base import PlayoutResult, PlayoutStatus
 from vocalis.transports.playground import PlaygroundTransport, serve_playground
 
 
-def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
+def http_get(url: str) -> tuple[int, Message, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, err.headers, err.read()
 
 
 async def until(predicate: Callable[[], bool]) -> None:

@@ -89,8 +89,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     fleet.add_argument(
         "--trust-proxy",
-        action="store_true",
-        help="rate-limit by X-Forwarded-For (only behind your own proxy)",
+        action="append",
+        metavar="CIDR",
+        help="believe X-Forwarded-For only from this proxy address or network (repeatable); "
+        "the right-most hop that is not a trusted proxy is the client",
     )
     add_endpoint_arguments(parser)
 

@@ -37,11 +37,29 @@ from vocalis.providers.base import OperationError, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
+from vocalis.transports._web import ServedEndpoint
 from vocalis.transports.base import Transport
+from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
 from vocalis.worker import Worker, drain_on
 
 TOKEN_ENV = "VOCALIS_TOKEN"
+
+
+def shown_url(endpoint: ServedEndpoint, env_token: str | None) -> str:
+    """The URL to print. A token from the environment is a shared fleet secret and stdout is
+    often the log (systemd, Kubernetes): print `<VOCALIS_TOKEN>` in its place. A random
+    per-start token is printed (the operator has no other way to learn it)."""
+    if env_token:
+        return endpoint.url.replace(env_token, f"<{TOKEN_ENV}>")
+    return endpoint.url
+
+
+def _trusted_proxies(values: list[str] | None) -> TrustedProxies:
+    try:
+        return TrustedProxies(values or ())
+    except ValueError as exc:
+        raise UsageError(f"--trust-proxy: {exc}") from None
 
 
 def _call_printer(console: Console, number: int, model: LiveTranscript) -> Callable[[], None]:
@@ -147,12 +165,8 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
     # Several workers behind one load balancer must accept the same URL: a shared token from
     # the environment (never a flag: command lines are visible to every local user).
     token = os.environ.get(TOKEN_ENV) or None
-    worker = Worker(
-        args.max_sessions,
-        drain_timeout_s=args.drain_timeout,
-        trust_forwarded_for=args.trust_proxy,
-        on_drain=draining,
-    )
+    trusted = _trusted_proxies(args.trust_proxy)
+    worker = Worker(args.max_sessions, drain_timeout_s=args.drain_timeout, on_drain=draining)
     async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
         await probe(model, agent, endpoint)
@@ -162,21 +176,23 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
         try:
             if args.playground or not args.twilio:
                 playground = await serve_playground(
-                    handler, args.host, args.port, token=token, gate=worker
+                    handler, args.host, args.port, token=token, gate=worker, trusted=trusted
                 )
                 served.append(playground)
-                console.print(f"playground: open [bold]{playground.url}[/bold]")
+                console.print(f"playground: open [bold]{shown_url(playground, token)}[/bold]")
             if args.twilio:
                 port = args.twilio_port
                 if port is None:
                     port = args.port + 1 if served and args.port else args.port
-                twilio = await serve_twilio(handler, args.host, port, token=token, gate=worker)
+                twilio = await serve_twilio(
+                    handler, args.host, port, token=token, gate=worker, trusted=trusted
+                )
                 served.append(twilio)
-                console.print(f'twilio: <Stream url="{twilio.url}"/> (keep the token secret)')
+                url = shown_url(twilio, token)
+                console.print(f'twilio: <Stream url="{url}"/> (keep the token secret)')
             if args.admin_port is not None:
                 admin = await worker.serve_admin(args.host, args.admin_port)
-                port = admin.sockets[0].getsockname()[1]
-                console.print(f"admin: http://{args.host}:{port}/metrics")
+                console.print(f"admin: http://{admin.authority}/metrics")
         except OSError as exc:
             for endpoint_handle in served:
                 await endpoint_handle.aclose()

@@ -6,7 +6,8 @@ check is constant-time and the token never appears in a log line or an error mes
 also run a call the same way — a reader task applying inbound messages (a protocol violation
 closes with 1008), a writer task draining the `Outbox`, and a teardown that flushes what the
 call queued (a goodbye, a `clear`) before closing — so that lives here once (`run_socket_call`,
-`serve_endpoint`), and each endpoint keeps only its own protocol and access rules.
+`serve_endpoint`), and each endpoint keeps only its own protocol and access rules. The HTTP
+layer under them (uvicorn + Starlette, connection limits) is `vocalis.transports.web`.
 """
 
 from __future__ import annotations
@@ -16,52 +17,36 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import re
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from starlette.routing import BaseRoute
 
 from vocalis.transports.base import Transport
-
-_TOKEN_QUERY = re.compile(r"token=[^&\s]*")
+from vocalis.transports.web import (
+    CallRegistry,
+    CallSocket,
+    ConnectionGate,
+    HttpLimits,
+    SocketClosed,
+    TrustedProxies,
+    WebServer,
+)
 
 __all__ = [
     "ConnectionGate",
     "Outbox",
     "ServedEndpoint",
     "SocketTransport",
-    "TokenRedactingLogger",
     "new_token",
     "run_socket_call",
     "serve_endpoint",
     "split_token",
     "token_ok",
 ]
-
-
-ProcessRequest = Callable[[ServerConnection, Request], "Response | None"]
-ConnectionHandler = Callable[[ServerConnection], Awaitable[None]]
-
-
-class ConnectionGate(Protocol):
-    """What a fleet worker adds to an endpoint (`vocalis.worker.Worker` is one).
-
-    The endpoint keeps its own access rules; the gate wraps them: `gate()` may answer a
-    request first (health checks, a rate limit) or after the endpoint accepted it (admission:
-    a 503 when the worker is full or draining); `wrap_handler()` holds the call's slot for as
-    long as the connection handler runs.
-    """
-
-    def gate(self, inner: ProcessRequest) -> ProcessRequest: ...
-
-    def wrap_handler(self, handler: ConnectionHandler) -> ConnectionHandler: ...
 
 
 def new_token() -> str:
@@ -93,44 +78,17 @@ def token_ok(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-class TokenRedactingLogger(logging.LoggerAdapter[logging.Logger]):
-    """The WebSocket server's logger, with the endpoint token replaced by `<token>`.
-
-    websockets logs each handshake's request line at DEBUG (`< GET /twilio/<token> HTTP/1.1`),
-    which would write the access token to every debug log. The token itself, and any
-    `token=` query value (whatever was tried), become `<token>`.
-    """
-
-    def __init__(self, name: str, token: str) -> None:
-        super().__init__(logging.getLogger(name), {})
-        self._token = token
-
-    def _scrub(self, value: str) -> str:
-        return _TOKEN_QUERY.sub("token=<token>", value.replace(self._token, "<token>"))
-
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        if isinstance(msg, str):
-            msg = self._scrub(msg)
-        clean = tuple(self._scrub(a) if isinstance(a, str) else a for a in args)
-        self.logger.log(level, msg, *clean, **kwargs)
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
-        return msg, kwargs
-
-
 class ServedEndpoint:
     """A running endpoint: its URL (with the token — print it, never log it) and lifetime."""
 
-    def __init__(self, server: Server, url: str, token: str) -> None:
+    def __init__(self, server: WebServer, url: str, token: str) -> None:
         self.server = server
         self.url = url
         self.token = token
 
     @property
     def port(self) -> int:
-        return int(self.server.sockets[0].getsockname()[1])
+        return self.server.port
 
     async def serve_forever(self) -> None:
         await self.server.serve_forever()
@@ -139,8 +97,7 @@ class ServedEndpoint:
         self.server.close()
 
     async def aclose(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+        await self.server.aclose()
 
     async def __aenter__(self) -> ServedEndpoint:
         return self
@@ -234,14 +191,14 @@ class SocketTransport(Transport):
         await self._hung_up.wait()
 
 
-async def _write(ws: ServerConnection, outbox: Outbox) -> None:
+async def _write(ws: CallSocket, outbox: Outbox) -> None:
     while (batch := await outbox.next_batch()) is not None:
         for message in batch:
             await ws.send(message)
 
 
 async def _read(
-    ws: ServerConnection,
+    ws: CallSocket,
     call: SocketTransport,
     handle: Callable[[str | bytes], None],
     protocol_error: type[Exception],
@@ -256,14 +213,12 @@ async def _read(
     except protocol_error as exc:
         log.warning("%s: closing on protocol error: %s", label, exc)
         await ws.close(1008, str(exc)[:120])
-    except ConnectionClosed:
-        pass
     finally:
         call.hang_up()
 
 
 async def run_socket_call(
-    ws: ServerConnection,
+    ws: CallSocket,
     call: SocketTransport,
     handle: Callable[[str | bytes], None],
     body: Callable[[], Awaitable[None]],
@@ -287,48 +242,48 @@ async def run_socket_call(
         await body()
     finally:
         call.outbox.close()
-        with contextlib.suppress(ConnectionClosed, TimeoutError):
+        with contextlib.suppress(SocketClosed, TimeoutError):
             async with asyncio.timeout(_FLUSH_TIMEOUT_S):
                 await writer
         writer.cancel()
         reader.cancel()
         for task in (reader, writer):
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            with contextlib.suppress(asyncio.CancelledError, SocketClosed):
                 await task
         call.hang_up()
         await ws.close()
 
 
+RouteBuilder = Callable[[CallRegistry], Sequence[BaseRoute]]
+
+
 async def serve_endpoint(
-    handler: ConnectionHandler,
-    process_request: ProcessRequest,
+    build_routes: RouteBuilder,
     host: str,
     port: int,
     *,
     secret: str,
-    logger_name: str,
-    max_message_bytes: int,
+    limits: HttpLimits,
     gate: ConnectionGate | None = None,
-) -> tuple[Server, str]:
-    """Start a token-guarded WebSocket server; returns it and its `host:port` for URLs.
+    trusted: TrustedProxies | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> WebServer:
+    """Start a token-guarded listener: the endpoint's routes, `extra_routes`, and — with a
+    `gate` (a fleet worker) — its admin routes, attempt limit and admission.
 
-    With a `gate` (a fleet worker), its admin routes, rate limit and admission wrap the
-    endpoint's own checks. The server logs through a `TokenRedactingLogger`.
+    `build_routes(calls)` makes the endpoint's routes; its call routes register with `calls`
+    so closing the server ends them in order. The token is scrubbed from the server's logs.
     """
-    on_request = process_request
-    on_connection = handler
-    if gate is not None:
-        on_request = gate.gate(on_request)
-        on_connection = gate.wrap_handler(on_connection)
-    server = await serve(
-        on_connection,
+    calls = CallRegistry()
+    admin = list(gate.admin_routes()) if gate is not None else []
+    return await WebServer.start(
+        [*build_routes(calls), *extra_routes, *admin],
         host,
         port,
-        process_request=on_request,
-        max_size=max_message_bytes,
-        compression=None,
-        logger=TokenRedactingLogger(logger_name, secret),
+        limits=limits,
+        trusted=trusted,
+        attempt=gate.check_attempt if gate is not None else None,
+        unlimited_paths=[getattr(route, "path", "") for route in admin],
+        secrets=[secret],
+        calls=calls,
     )
-    bound = server.sockets[0].getsockname()[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    return server, f"{shown_host}:{bound}"

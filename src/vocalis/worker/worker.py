@@ -15,9 +15,10 @@ balancer. Each process then needs exactly four things, all here:
 * **graceful drain** on SIGTERM: new calls are refused at once, running calls finish; the
   worker stops when the last call ended, or closes what is left after `drain_timeout_s`.
 
-The worker does not own the endpoints. It wraps their websockets `process_request` and
-connection handler (`gate()` / `wrap_handler()`), which keeps the playground and Twilio
-servers unaware of fleet concerns and lets any future endpoint join with two lines.
+The worker does not own the endpoints. It is their `ConnectionGate`
+(`vocalis.transports.web`): every listener serves its `admin_routes()`, asks `check_attempt()`
+before any access rule and `admit()` after it, which keeps the playground and Twilio servers
+unaware of fleet concerns and lets any future endpoint join by passing `gate=worker`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from vocalis.worker.admission import Admission, Lease, Refusal
 from vocalis.worker.lag import LoopLagMonitor
@@ -43,35 +43,30 @@ from vocalis.worker.ratelimit import AttemptLimiter
 
 if TYPE_CHECKING:
     from vocalis.runtime.session import AgentSession
+    from vocalis.transports.web import HttpLimits, WebServer
 
-__all__ = ["ADMIN_PATHS", "Handler", "ProcessRequest", "Worker"]
+__all__ = ["ADMIN_PATHS", "Closable", "Worker", "drain_on"]
 
 log = logging.getLogger("vocalis.worker")
-
-ProcessRequest = Callable[[ServerConnection, Request], "Response | None"]
-Handler = Callable[[ServerConnection], Awaitable[None]]
 
 ADMIN_PATHS = ("/healthz", "/livez", "/metrics")
 
 
-def _response(
-    status: int, body: str, content_type: str, extra: dict[str, str] | None = None
-) -> Response:
-    data = body.encode("utf-8")
-    headers = Headers(
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-        ]
-    )
-    for name, value in (extra or {}).items():
-        headers[name] = value
-    return Response(status, HTTPStatus(status).phrase, headers, data)
+class Closable(Protocol):
+    """A listener `drain_on` closes (a `WebServer`)."""
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
 
 
-def _json(status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> Response:
-    return _response(status, json.dumps(payload) + "\n", "application/json", extra)
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _json(status: int, payload: dict[str, Any]) -> Response:
+    return _no_store(Response(json.dumps(payload) + "\n", status, media_type="application/json"))
 
 
 class Worker:
@@ -84,7 +79,6 @@ class Worker:
         drain_timeout_s: float = 300.0,
         attempts_per_s: float = 2.0,
         attempt_burst: int = 10,
-        trust_forwarded_for: bool = False,
         lag_interval_s: float = 0.25,
         on_drain: Callable[[str, int], None] | None = None,
     ) -> None:
@@ -92,13 +86,10 @@ class Worker:
         self.on_drain = on_drain
         self.admission = Admission(max_sessions)
         self.limiter = AttemptLimiter(attempts_per_s, attempt_burst)
-        self.trust_forwarded_for = trust_forwarded_for
         self.drain_timeout_s = drain_timeout_s
         self.lag = LoopLagMonitor(lag_interval_s)
         self.errors = ErrorCounters()
         self.started_at = time.time()
-        self._leases: dict[ServerConnection, Lease] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
         self._stop: asyncio.Event | None = None
         self._drain_deadline: asyncio.TimerHandle | None = None
         self._signals: list[signal.Signals] = []
@@ -188,13 +179,6 @@ class Worker:
             loop.remove_signal_handler(sig)
         self._signals.clear()
         await self.lag.aclose()
-        watchers = list(self._watchers)
-        for task in watchers:
-            task.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        for lease in list(self._leases.values()):
-            lease.release()
-        self._leases.clear()
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -214,95 +198,42 @@ class Worker:
 
         session.on(ErrorEvent, count)
 
-    def client_key(self, connection: ServerConnection, request: Request) -> str:
-        if self.trust_forwarded_for:
-            # Only what *our* proxy wrote counts: X-Real-IP, else the last X-Forwarded-For
-            # entry (earlier entries come from the client and are trivially spoofed).
-            real = request.headers.get("X-Real-IP")
-            if real:
-                return real.strip()
-            forwarded = request.headers.get("X-Forwarded-For")
-            if forwarded:
-                return forwarded.split(",")[-1].strip()
-        address = connection.remote_address
-        if isinstance(address, tuple) and address:
-            return str(address[0])
-        return str(address)
+    # ================================================================= gate
 
-    def gate(self, inner: ProcessRequest) -> ProcessRequest:
-        """Wrap an endpoint's `process_request`: admin routes, rate limit, auth, admission.
-
-        Order matters: the rate limit comes before the endpoint's own token check (guessing
-        is throttled too), admission after it (an unauthenticated request learns nothing
-        about capacity and never takes a slot).
-        """
-
-        def process_request(connection: ServerConnection, request: Request) -> Response | None:
-            path = request.path.split("?", 1)[0]
-            if path in ADMIN_PATHS:
-                return self.admin_response(path)
-            decision = self.limiter.check(self.client_key(connection, request))
-            if not decision.allowed:
-                return _response(
-                    429,
-                    "Too Many Requests: slow down connection attempts\n",
-                    "text/plain; charset=utf-8",
-                    {"Retry-After": str(decision.retry_after_s)},
-                )
-            answer = inner(connection, request)
-            if answer is not None:
-                return answer  # refused by the endpoint, or a plain HTTP page
-            granted = self.admission.admit()
-            if isinstance(granted, Refusal):
-                return self.refusal_response(granted)
-            self._hold(connection, granted)
+    def check_attempt(self, client: str) -> Response | None:
+        """Before any access rule: a 429 for a client trying too often (guessing is throttled
+        too); the client address is the HTTP layer's (trusted proxies applied)."""
+        decision = self.limiter.check(client)
+        if decision.allowed:
             return None
+        return _no_store(
+            PlainTextResponse(
+                "Too Many Requests: slow down connection attempts\n",
+                429,
+                {"Retry-After": str(decision.retry_after_s)},
+            )
+        )
 
-        return process_request
+    def admit(self) -> Lease | Response:
+        """After the endpoint's access rule (an unauthenticated request learns nothing about
+        capacity and never takes a slot): a lease, or the 503 refusal."""
+        granted = self.admission.admit()
+        if isinstance(granted, Refusal):
+            return self.refusal_response(granted)
+        return granted
 
-    def _hold(self, connection: ServerConnection, lease: Lease) -> None:
-        """Keep `lease` until the call's handler ends — or the connection dies before it runs."""
-        self._leases[connection] = lease
-
-        async def release_when_closed() -> None:
-            try:
-                await connection.wait_closed()
-            finally:
-                self._leases.pop(connection, None)
-                lease.release()
-
-        task = asyncio.get_running_loop().create_task(release_when_closed(), name="worker-lease")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    def wrap_handler(self, handler: Handler) -> Handler:
-        """Wrap an endpoint's connection handler: the call's slot is freed when it returns."""
-
-        async def wrapped(connection: ServerConnection) -> None:
-            try:
-                await handler(connection)
-            except Exception:
-                self.errors.add("call_failed")
-                raise
-            finally:
-                lease = self._leases.pop(connection, None)
-                if lease is not None:
-                    lease.release()
-
-        return wrapped
+    def call_failed(self) -> None:
+        self.errors.add("call_failed")
 
     # ================================================================= HTTP
 
     @staticmethod
     def refusal_response(refusal: Refusal) -> Response:
-        extra: dict[str, str] = {"X-Vocalis-Refusal": refusal.reason}
+        headers: dict[str, str] = {"X-Vocalis-Refusal": refusal.reason}
         if refusal.retry_after_s is not None:
-            extra["Retry-After"] = str(refusal.retry_after_s)
-        return _response(
-            503,
-            f"Service Unavailable: {refusal.message}\n",
-            "text/plain; charset=utf-8",
-            extra,
+            headers["Retry-After"] = str(refusal.retry_after_s)
+        return _no_store(
+            PlainTextResponse(f"Service Unavailable: {refusal.message}\n", 503, headers)
         )
 
     def health(self) -> tuple[int, dict[str, Any]]:
@@ -318,36 +249,38 @@ class Worker:
     def metrics_text(self) -> str:
         return render_metrics(self.admission, self.lag, self.errors, started_at=self.started_at)
 
-    def admin_response(self, path: str) -> Response | None:
-        if path == "/healthz":
-            status, body = self.health()
-            return _json(status, body)
-        if path == "/livez":
-            return _json(200, {"status": "alive"})
-        if path == "/metrics":
-            return _response(200, self.metrics_text(), CONTENT_TYPE)
-        return None
+    async def _healthz(self, request: Request) -> Response:
+        status, body = self.health()
+        return _json(status, body)
 
-    async def serve_admin(self, host: str = "127.0.0.1", port: int = 0) -> Server:
+    async def _livez(self, request: Request) -> Response:
+        return _json(200, {"status": "alive"})
+
+    async def _metrics(self, request: Request) -> Response:
+        return _no_store(Response(self.metrics_text(), media_type=CONTENT_TYPE))
+
+    def admin_routes(self) -> Sequence[BaseRoute]:
+        """`/healthz`, `/livez`, `/metrics` (GET/HEAD), served on every port of the worker."""
+        return [
+            Route("/healthz", self._healthz, methods=["GET"]),
+            Route("/livez", self._livez, methods=["GET"]),
+            Route("/metrics", self._metrics, methods=["GET"]),
+        ]
+
+    async def serve_admin(
+        self, host: str = "127.0.0.1", port: int = 0, *, limits: HttpLimits | None = None
+    ) -> WebServer:
         """A separate HTTP port with only the admin routes (e.g. for Kubernetes probes)."""
+        from vocalis.transports.web import WebServer
 
-        def process_request(connection: ServerConnection, request: Request) -> Response:
-            answer = self.admin_response(request.path.split("?", 1)[0])
-            if answer is None:
-                return _response(404, "Not found\n", "text/plain; charset=utf-8")
-            return answer
-
-        async def refuse(connection: ServerConnection) -> None:  # never reached
-            await connection.close(1008)
-
-        return await serve(refuse, host, port, process_request=process_request)
+        return await WebServer.start(self.admin_routes(), host, port, limits=limits)
 
 
-async def drain_on(worker: Worker, *servers: Server) -> None:
+async def drain_on(worker: Worker, *servers: Closable) -> None:
     """Serve until the worker stops (drained or timed out), then close `servers`.
 
-    Closing a websockets server refuses new handshakes and closes open connections with
-    1001 (going away): each remaining call's transport hangs up and its history is written.
+    Closing a listener refuses new connections and closes running calls with 1001 (going
+    away): each remaining call's transport hangs up and its history is written.
     """
     with contextlib.suppress(asyncio.CancelledError):
         await worker.wait_stopped()

@@ -16,11 +16,12 @@ opens, and each call starts a paid realtime session:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 
-from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from vocalis.transports._web import (
     ConnectionGate,
@@ -31,9 +32,18 @@ from vocalis.transports._web import (
     token_ok,
 )
 from vocalis.transports.playground.transport import OnCall, handle_playground
+from vocalis.transports.web import (
+    Authorize,
+    CallRegistry,
+    CallSocket,
+    HttpLimits,
+    TrustedProxies,
+    call_route,
+    request_target,
+)
 from vocalis.utils.clock import Clock
 
-__all__ = ["page_html", "serve_playground"]
+__all__ = ["page_html", "playground_access", "serve_playground"]
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -49,25 +59,37 @@ def _html_response(body: bytes, host: str) -> Response:
         f"connect-src 'self' ws://{host} wss://{host}; worker-src blob:; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'"
     )
-    headers = Headers(
-        [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-            ("Referrer-Policy", "no-referrer"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Content-Security-Policy", csp),
-        ]
-    )
-    return Response(200, "OK", headers, body)
+    headers = {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": csp,
+    }
+    return Response(body, 200, headers, media_type="text/html; charset=utf-8")
 
 
-def _origin_ok(request: Request) -> bool:
-    origin = request.headers.get("Origin")
-    host = request.headers.get("Host")
+def _origin_ok(connection: HTTPConnection) -> bool:
+    origin = connection.headers.get("origin")
+    host = connection.headers.get("host")
     return (
         origin is not None and host is not None and origin in (f"http://{host}", f"https://{host}")
     )
+
+
+def playground_access(secret: str, *, same_origin: bool = True) -> Authorize:
+    """The playground's access rule for a socket or a call-starting request: the URL's token
+    (`?token=`), and — `same_origin` — an `Origin` equal to the page's own (`http(s)://Host`),
+    so another web site cannot drive the agent through the user's browser."""
+
+    def authorize(connection: HTTPConnection) -> Response | None:
+        _route, given = split_token(request_target(connection), "/")
+        if not token_ok(given, secret):
+            return PlainTextResponse("Forbidden: missing or wrong token\n", 403)
+        if same_origin and not _origin_ok(connection):
+            return PlainTextResponse("Forbidden: cross-origin request refused\n", 403)
+        return None
+
+    return authorize
 
 
 async def serve_playground(
@@ -80,41 +102,44 @@ async def serve_playground(
     clock: Clock | None = None,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     gate: ConnectionGate | None = None,
+    limits: HttpLimits | None = None,
+    trusted: TrustedProxies | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> ServedEndpoint:
     """Serve the playground page and its WebSocket; returns a handle with the URL to open.
 
-    The URL contains the access token: print it for the user, never log it.
+    The URL contains the access token: print it for the user, never log it. `extra_routes`
+    are served on the same origin (e.g. a WebRTC offer route guarded by `playground_access`).
     """
     secret = token or new_token()
     page = page_html()
+    page_access = playground_access(secret, same_origin=False)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        route, given = split_token(request.path, "/")
-        if route == "ws":
-            if not token_ok(given, secret):
-                return connection.respond(403, "Forbidden: missing or wrong token\n")
-            if not _origin_ok(request):
-                return connection.respond(403, "Forbidden: cross-origin WebSocket refused\n")
-            return None
-        if route in ("", "index.html"):
-            if not token_ok(given, secret):
-                return connection.respond(
-                    403, "Forbidden: open the URL printed by `vocalis serve` (it has ?token=)\n"
-                )
-            return _html_response(page, request.headers.get("Host", f"{host}:{port}"))
-        return connection.respond(404, "Not found\n")
+    async def index(request: Request) -> Response:
+        if page_access(request) is not None:
+            return PlainTextResponse(
+                "Forbidden: open the URL printed by `vocalis serve` (it has ?token=)\n", 403
+            )
+        return _html_response(page, request.headers.get("host", f"{host}:{port}"))
 
-    async def handler(ws: ServerConnection) -> None:
+    async def run(ws: CallSocket) -> None:
         await handle_playground(ws, on_call, sample_rate=sample_rate, clock=clock)
 
-    server, authority = await serve_endpoint(
-        handler,
-        process_request,
+    def routes(calls: CallRegistry) -> list[BaseRoute]:
+        return [
+            Route("/", index, methods=["GET"]),
+            Route("/index.html", index, methods=["GET"]),
+            call_route("/ws", run, authorize=playground_access(secret), calls=calls, gate=gate),
+        ]
+
+    server = await serve_endpoint(
+        routes,
         host,
         port,
         secret=secret,
-        logger_name="vocalis.transports.playground.ws",
-        max_message_bytes=max_message_bytes,
+        limits=limits or HttpLimits(max_message_bytes=max_message_bytes),
         gate=gate,
+        trusted=trusted,
+        extra_routes=extra_routes,
     )
-    return ServedEndpoint(server, f"http://{authority}/?token={secret}", secret)
+    return ServedEndpoint(server, f"http://{server.authority}/?token={secret}", secret)

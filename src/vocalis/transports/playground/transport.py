@@ -19,7 +19,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection
 
 from vocalis.transports._source import FixedRateAudioSource
 from vocalis.transports._web import (
@@ -29,6 +28,7 @@ from vocalis.transports._web import (
 )
 from vocalis.transports.base import PlayoutResult, TextSink
 from vocalis.transports.playground.sink import PlaygroundAudioSink
+from vocalis.transports.web import CallSocket
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock, MonotonicClock
 
@@ -190,7 +190,7 @@ class PlaygroundTransport(SocketTransport):
 
 
 async def handle_playground(
-    ws: ServerConnection,
+    ws: CallSocket,
     on_call: OnCall,
     *,
     sample_rate: int = 24000,

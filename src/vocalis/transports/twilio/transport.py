@@ -16,9 +16,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from starlette.requests import HTTPConnection
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute
 
 from vocalis.audio.g711 import ulaw_decode
 from vocalis.transports._source import FixedRateAudioSource
@@ -44,6 +44,15 @@ from vocalis.transports.twilio.protocol import (
     parse_message,
 )
 from vocalis.transports.twilio.sink import TWILIO_RATE, TwilioAudioSink
+from vocalis.transports.web import (
+    CallRegistry,
+    CallSocket,
+    HttpLimits,
+    SocketClosed,
+    TrustedProxies,
+    call_route,
+    request_target,
+)
 from vocalis.utils.clock import Clock, MonotonicClock
 
 __all__ = ["OnCall", "TwilioAudioSource", "TwilioTransport", "handle_stream", "serve_twilio"]
@@ -115,7 +124,7 @@ class TwilioTransport(SocketTransport):
         self.sink.connection_lost()
 
 
-async def _wait_for_start(ws: ServerConnection) -> Start:
+async def _wait_for_start(ws: CallSocket) -> Start:
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
             event = parse_message(await ws.recv())
@@ -136,7 +145,7 @@ async def _wait_for_start(ws: ServerConnection) -> Start:
 
 
 async def handle_stream(
-    ws: ServerConnection,
+    ws: CallSocket,
     on_call: OnCall,
     *,
     clock: Clock | None = None,
@@ -150,7 +159,7 @@ async def handle_stream(
         log.warning("twilio stream refused: %s", reason)
         await ws.close(1008, reason[:120])
         return
-    except ConnectionClosed:
+    except SocketClosed:
         return
     transport = TwilioTransport(start, clock or MonotonicClock(), mark_interval_ms=mark_interval_ms)
 
@@ -172,6 +181,22 @@ async def handle_stream(
     )
 
 
+def twilio_access(
+    secret: str, path: str = "/twilio"
+) -> Callable[[HTTPConnection], Response | None]:
+    """Twilio's access rule: the token in the path (`{path}/<token>`) or as `?token=`."""
+
+    def authorize(connection: HTTPConnection) -> Response | None:
+        route, given = split_token(request_target(connection), path)
+        if route is None:
+            return PlainTextResponse("Not found\n", 404)
+        if not token_ok(given, secret):
+            return PlainTextResponse("Forbidden: missing or wrong token\n", 403)
+        return None
+
+    return authorize
+
+
 async def serve_twilio(
     on_call: OnCall,
     host: str = "127.0.0.1",
@@ -183,6 +208,8 @@ async def serve_twilio(
     mark_interval_ms: int = 100,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     gate: ConnectionGate | None = None,
+    limits: HttpLimits | None = None,
+    trusted: TrustedProxies | None = None,
 ) -> ServedEndpoint:
     """Listen for Twilio Media Streams at `ws://host:port{path}/{token}`.
 
@@ -192,26 +219,25 @@ async def serve_twilio(
     the operator, never log it).
     """
     secret = token or new_token()
+    base = "/" + path.strip("/")
+    authorize = twilio_access(secret, base)
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        _route, given = split_token(request.path, path)
-        if _route is None:
-            return connection.respond(404, "Not found\n")
-        if not token_ok(given, secret):
-            return connection.respond(403, "Forbidden: missing or wrong token\n")
-        return None
-
-    async def handler(ws: ServerConnection) -> None:
+    async def run(ws: CallSocket) -> None:
         await handle_stream(ws, on_call, clock=clock, mark_interval_ms=mark_interval_ms)
 
-    server, authority = await serve_endpoint(
-        handler,
-        process_request,
+    def routes(calls: CallRegistry) -> list[BaseRoute]:
+        return [
+            call_route(base, run, authorize=authorize, calls=calls, gate=gate),
+            call_route(base + "/{rest:path}", run, authorize=authorize, calls=calls, gate=gate),
+        ]
+
+    server = await serve_endpoint(
+        routes,
         host,
         port,
         secret=secret,
-        logger_name="vocalis.transports.twilio.ws",
-        max_message_bytes=max_message_bytes,
+        limits=limits or HttpLimits(max_message_bytes=max_message_bytes),
         gate=gate,
+        trusted=trusted,
     )
-    return ServedEndpoint(server, f"ws://{authority}{path}/{secret}", secret)
+    return ServedEndpoint(server, f"ws://{server.authority}{base}/{secret}", secret)
