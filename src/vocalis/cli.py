@@ -12,6 +12,7 @@ import sys
 from typing import Protocol
 
 from vocalis.app.errors import EXIT_USAGE, UsageError
+from vocalis.app.logs import add_logging_arguments, cli_logging
 
 
 class _Command(Protocol):
@@ -44,6 +45,7 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == selected:
             _load(name).configure(command_parser)
+            add_logging_arguments(command_parser)
     return parser
 
 
@@ -55,14 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        return _load(args.command).run(args)
-    except UsageError as exc:
-        # One clear line, no traceback: a wrong path, endpoint or file is not a crash.
-        print(f"vocalis {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return 130
+    with cli_logging(args):
+        try:
+            return _load(args.command).run(args)
+        except UsageError as exc:
+            # One clear line, no traceback: a wrong path, endpoint or file is not a crash.
+            print(f"vocalis {args.command}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -102,3 +102,26 @@ def test_factory_raising(tmp_path: Path) -> None:
 def test_factory_returning_wrong_type(tmp_path: Path) -> None:
     path = write(tmp_path, "wfac.py", "def make():\n    return 'hello'\n")
     assert error_of(f"{path}:make") == f"{path}:make() returned str, not an Agent"
+
+
+def test_a_tool_is_not_an_agent(tmp_path: Path) -> None:
+    body = (
+        "from vocalis import function_tool\n\n"
+        "@function_tool\ndef get_weather(city: str) -> str:\n    return city\n"
+    )
+    path = write(tmp_path, "tools.py", body)
+    assert error_of(f"{path}:get_weather") == (
+        f"{path}:get_weather is a tool, not an Agent: list it in Agent(tools=[...]) "
+        "and name the agent"
+    )
+
+
+def test_a_tool_parameter_type_without_json_schema(tmp_path: Path) -> None:
+    body = (
+        "import socket\nfrom vocalis import Agent, function_tool\n\n"
+        "@function_tool\ndef send(conn: socket.socket) -> str:\n    return ''\n\n"
+        "agent = Agent('x', tools=[send])\n"
+    )
+    path = write(tmp_path, "badtool.py", body)
+    message = error_of(str(path))
+    assert message.startswith(f"importing {path} failed: TypeError: tool send: parameter 'conn'")

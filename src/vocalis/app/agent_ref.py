@@ -114,6 +114,10 @@ def resolve(obj: object, ref: str) -> Any:
         return obj
     if inspect.isclass(obj):
         raise UsageError(f"{ref} is a class, not an Agent: name an Agent instance or a factory")
+    if type(obj).__name__ == "FunctionTool":
+        raise UsageError(
+            f"{ref} is a tool, not an Agent: list it in Agent(tools=[...]) and name the agent"
+        )
     if callable(obj):
         factory: Callable[..., object] = obj
         if inspect.iscoroutinefunction(factory):

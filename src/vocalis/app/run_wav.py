@@ -21,6 +21,7 @@ from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import write_call_files
 from vocalis.transports.file import FileTransport, WavInputError, load_input_wav
 from vocalis.utils.clock import MonotonicClock
+from vocalis.utils.logcontext import bind_call
 
 # After the WAV ended, hang up once the agent has been silent this long (server VAD needs
 # ~0.5 s of silence to end the last turn, then the model needs time to answer).
@@ -65,7 +66,7 @@ def run_wav(args: argparse.Namespace) -> int:
         idle_hangup_s=HANGUP_AFTER_QUIET_S,
         max_tail_s=args.max_seconds,
     )
-    with view:
+    with view, bind_call(call="run"):
         record = asyncio.run(
             converse(
                 agent,

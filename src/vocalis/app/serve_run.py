@@ -41,6 +41,7 @@ from vocalis.transports._web import ServedEndpoint
 from vocalis.transports.base import Transport
 from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
+from vocalis.utils.logcontext import bind_call
 from vocalis.worker import Worker, drain_on
 
 TOKEN_ENV = "VOCALIS_TOKEN"
@@ -117,10 +118,15 @@ class CallHandler:
 
     async def __call__(self, transport: Transport) -> None:
         number = next(self._numbers)
+        kind = type(transport).__name__.removesuffix("Transport").lower() or "call"
+        # Every record logged for this call (runtime, provider, the agent's tools) says so.
+        with bind_call(call=number, transport=kind):
+            await self._call(number, kind, transport)
+
+    async def _call(self, number: int, kind: str, transport: Transport) -> None:
         clock = MonotonicClock()
         view = LiveTranscript(title=f"call {number}")
         refresh = _call_printer(self.console, number, view)
-        kind = type(transport).__name__.removesuffix("Transport").lower() or "call"
         self.console.print(f"[bold]call {number}[/bold] connected ({kind})")
         try:
             call = await start_call(

@@ -9,7 +9,10 @@ function into a `FunctionTool`:
   so the function receives real, typed values;
 * nothing the model or the tool does can crash the session: bad JSON, invalid arguments, an
   exception, a timeout or a result that is not JSON-serializable all become an error *output*
-  the model reads and can recover from (`ToolResult.is_error`).
+  the model reads and can recover from (`ToolResult.is_error`);
+* and the developer still sees what went wrong: an exception is logged with its traceback
+  (the model only gets its one-line summary), bad arguments and timeouts as warnings, a
+  `ToolError` (a deliberate answer, not a bug) at info.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import dataclasses
 import inspect
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +30,8 @@ from typing import Any, cast, get_type_hints, overload
 import pydantic
 
 from vocalis.providers.base import ToolSpec
+
+log = logging.getLogger(__name__)
 
 ToolFunction = Callable[..., Any]
 
@@ -133,7 +139,11 @@ class FunctionTool:
         self.timeout = timeout
         self._is_async = inspect.iscoroutinefunction(fn)
         self._model = self._build_model(fn, param_docs)
-        self.parameters = _clean_schema(self._model.model_json_schema())
+        try:
+            schema = self._model.model_json_schema()
+        except pydantic.PydanticUserError as exc:  # e.g. a type with no JSON schema
+            raise TypeError(f"tool {self.name}: {_type_problem(fn, exc)}") from None
+        self.parameters = _clean_schema(schema)
 
     @staticmethod
     def _build_model(fn: ToolFunction, param_docs: dict[str, str]) -> type[pydantic.BaseModel]:
@@ -158,12 +168,13 @@ class FunctionTool:
             else:
                 fields[pname] = (annotation, default)
         model_name = "".join(part.capitalize() for part in fn.__name__.split("_")) + "Args"
-        return cast(
-            type[pydantic.BaseModel],
-            pydantic.create_model(
+        try:
+            model = pydantic.create_model(
                 model_name, __config__=pydantic.ConfigDict(extra="forbid"), **fields
-            ),
-        )
+            )
+        except pydantic.PydanticUserError as exc:
+            raise TypeError(f"tool {fn.__name__}: {_type_problem(fn, exc)}") from None
+        return cast(type[pydantic.BaseModel], model)
 
     @property
     def spec(self) -> ToolSpec:
@@ -178,8 +189,10 @@ class FunctionTool:
         try:
             raw = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
+            log.warning("the model sent %s arguments that are not JSON: %s", self.name, exc.msg)
             return _error(f"arguments for {self.name} are not valid JSON ({exc.msg})")
         if not isinstance(raw, dict):
+            log.warning("the model sent %s arguments that are not an object", self.name)
             return _error(f"arguments for {self.name} must be a JSON object")
         try:
             parsed = self._model.model_validate(raw)
@@ -188,6 +201,7 @@ class FunctionTool:
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
                 for err in exc.errors()
             )
+            log.warning("the model sent invalid arguments for %s: %s", self.name, problems)
             return _error(f"invalid arguments for {self.name}: {problems}")
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
         try:
@@ -195,10 +209,14 @@ class FunctionTool:
         except asyncio.CancelledError:
             raise
         except TimeoutError:
+            log.warning("tool %s timed out after %s s", self.name, self.timeout)
             return _error(f"{self.name} timed out after {self.timeout} s")
         except ToolError as exc:
+            log.info("tool %s answered with an error: %s", self.name, exc)
             return _error(str(exc))
         except Exception as exc:
+            # The traceback is for the developer; the model gets one line it can act on.
+            log.exception("tool %s failed (the model gets an error output)", self.name)
             return _error(f"{self.name} failed: {type(exc).__name__}: {exc}")
         return _serialize(self.name, result)
 
@@ -216,6 +234,28 @@ class FunctionTool:
 
     def __repr__(self) -> str:
         return f"FunctionTool({self.name!r})"
+
+
+def _type_problem(fn: ToolFunction, exc: Exception) -> str:
+    """Name the parameter whose type the model cannot be told about (not pydantic's dump)."""
+    try:
+        hints = get_type_hints(fn, include_extras=True)
+    except Exception:
+        hints = {}
+    for pname, param in inspect.signature(fn).parameters.items():
+        annotation = hints.get(pname, param.annotation)
+        if annotation is inspect.Parameter.empty:
+            continue
+        try:
+            pydantic.TypeAdapter(annotation).json_schema()
+        except Exception:
+            shown = getattr(annotation, "__name__", None) or repr(annotation)
+            return (
+                f"parameter {pname!r} has type {shown}, which cannot be described to the model "
+                "as JSON; use str, int, float, bool, a list/dict of those, Literal, an Enum, a "
+                "dataclass or a pydantic model"
+            )
+    return str(exc).splitlines()[0]
 
 
 def _error(message: str) -> ToolResult:
