@@ -40,6 +40,14 @@ from vocalis.sim.voice import split_words
 
 logger = logging.getLogger(__name__)
 
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every frame (json.loads with a keyword builds a decoder per call).
+_STRICT_JSON = json.JSONDecoder(parse_constant=_no_constants)
+
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100.0
 _OUTBOX_HIGH = 64
@@ -315,7 +323,7 @@ class SimSession:
         if self.closing:
             return
         try:
-            event = json.loads(raw)
+            event = _STRICT_JSON.decode(raw if isinstance(raw, str) else raw.decode("utf-8"))
         except json.JSONDecodeError as exc:
             self._record_in({"type": None, "malformed_bytes": len(raw)})
             self.emit_error(errors.invalid_json(exc.msg))
@@ -323,6 +331,12 @@ class SimSession:
         except UnicodeDecodeError:
             self._record_in({"type": None, "malformed_bytes": len(raw)})
             self.emit_error(errors.invalid_json("not UTF-8"))
+            return
+        except (ValueError, RecursionError):
+            # NaN/Infinity (not JSON), or nesting deeper than the decoder's stack: refused like
+            # any malformed event (the client and both endpoints already do), not a crash.
+            self._record_in({"type": None, "malformed_bytes": len(raw)})
+            self.emit_error(errors.invalid_json("NaN, Infinity or nesting too deep"))
             return
         if not isinstance(event, dict):
             self._record_in({"type": None, "malformed_bytes": len(raw)})
