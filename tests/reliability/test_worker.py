@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from email.message import Message
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, Response
 from websockets.asyncio.client import ClientConnection, connect
@@ -108,30 +108,15 @@ async def test_lag_monitor_measures_late_wakeups() -> None:
     assert monitor.max_recent_s == pytest.approx(0.0)
 
 
-_SAMPLE = re.compile(
-    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",?)+\})? '
-    r"(-?[0-9.]+(e[+-]?[0-9]+)?|\+Inf|-Inf|NaN)$"
-)
-
-
 def check_prometheus(text: str) -> dict[str, float]:
-    """Strict line check of the text format; returns {sample (with labels): value}."""
+    """Parse with prometheus-client's own text parser; returns {sample (with labels): value}."""
     assert text.endswith("\n")
     samples: dict[str, float] = {}
-    typed: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("gauge", "counter", "histogram") and name not in typed
-            typed.add(name)
-            continue
-        assert _SAMPLE.match(line), line
-        key, value = line.rsplit(" ", 1)
-        family = re.sub(r"(_bucket|_sum|_count)$", "", key.split("{")[0])
-        assert family in typed or key.split("{")[0] in typed, line
-        samples[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        assert family.type in ("gauge", "counter", "histogram"), family.name
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sample.labels.items())
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return samples
 
 
@@ -319,7 +304,7 @@ async def test_separate_admin_port() -> None:
         port = admin.port
         try:
             status, _, text = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/metrics")
-            assert status == 200 and "vocalis_live_sessions 0" in text
+            assert status == 200 and check_prometheus(text)["vocalis_live_sessions"] == 0
             status, _, _ = await asyncio.to_thread(http_get, f"http://127.0.0.1:{port}/other")
             assert status == 404
         finally:

@@ -21,7 +21,8 @@ from vocalis import __version__
 from vocalis.telemetry import sdk
 from vocalis.telemetry.config import TelemetryConfig, TelemetryConfigError
 from vocalis.telemetry.logs import JsonLogFormatter, install_log_correlation
-from vocalis.telemetry.metrics import OtelCallMetrics, observe_call
+from vocalis.telemetry.metrics import LagSource, OtelCallMetrics, observe_call
+from vocalis.telemetry.metrics import observe_loop_lag as _observe_loop_lag
 from vocalis.telemetry.tracer import CallTracer, Observable
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "TelemetryConfigError",
     "attach",
     "configure",
+    "observe_loop_lag",
     "trace_id",
 ]
 
@@ -81,3 +83,10 @@ def trace_id(session: Observable) -> str | None:
     """The call's trace id (32 hex digits) when it is traced, for its artifacts."""
     tracer = _tracers.get(session)
     return tracer.trace_id if tracer is not None else None
+
+
+def observe_loop_lag(lag: LagSource) -> None:
+    """Export a worker's event-loop lag as an OpenTelemetry gauge (when metrics are on)."""
+    meters = sdk.meter_provider()
+    if meters is not None:
+        _observe_loop_lag(meters.get_meter(_INSTRUMENTATION, __version__), lag)

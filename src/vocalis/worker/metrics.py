@@ -1,29 +1,46 @@
-"""`/metrics` in the Prometheus text exposition format (version 0.0.4), without a dependency.
+"""`/metrics`: the worker's Prometheus exposition, written by prometheus-client.
 
 Why it exists: a fleet of workers behind a load balancer is run by dashboards and alerts —
 live calls per worker (capacity planning, autoscaling), event-loop lag (overload before it is
-audible), refusals (too few workers) and errors. A dozen series do not justify a client
-library; the format is simple and is checked line by line in the tests.
+audible), refusals (too few workers), errors, and what callers live through: the turn latency
+distribution, answers cut short (truncations) or never heard (deletions), failing tools.
 
-Only bounded label values are used (refusal reasons, error kinds): per-call or per-error-code
-labels would grow the series count without limit.
+The facts have their owners — admission counts calls, the lag monitor samples the loop, each
+call's events feed `PrometheusCallMetrics` — and this module only exposes them: a collector
+reads the worker's objects at scrape time (nothing to keep in sync), prometheus-client writes
+the text format, its `ProcessCollector` the standard `process_*` series. One registry per
+worker, so a scrape shows exactly that worker's calls. Only bounded label values are used
+(refusal reasons, error kinds, response origins, interrupt sources, tool outcomes).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import resource
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import generate_latest as _generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
+
+from vocalis.telemetry.prometheus import PrometheusCallMetrics
 from vocalis.worker.admission import Admission
 from vocalis.worker.lag import LoopLagMonitor
 
-__all__ = ["CONTENT_TYPE", "ErrorCounters", "Exposition", "process_rss_bytes", "render_metrics"]
+__all__ = ["CONTENT_TYPE", "ErrorCounters", "WorkerMetrics", "process_rss_bytes"]
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# What `generate_latest` writes (the classic text format every Prometheus version reads).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 ErrorKind = str  # "session_error" | "session_fatal" | "call_failed"
 
@@ -40,41 +57,6 @@ class ErrorCounters:
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
 
-def _value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-class Exposition:
-    """Builds the text: one HELP/TYPE header per metric family, then its samples."""
-
-    def __init__(self) -> None:
-        self._lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self._lines.append(f"# HELP {name} {help_text}")
-        self._lines.append(f"# TYPE {name} {kind}")
-
-    def sample(self, name: str, value: float, labels: dict[str, str] | None = None) -> None:
-        if labels:
-            inner = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels.items())
-            self._lines.append(f"{name}{{{inner}}} {_value(value)}")
-        else:
-            self._lines.append(f"{name} {_value(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self._lines) + "\n"
-
-
 def process_rss_bytes() -> int:
     """Resident set size now (Linux /proc; elsewhere the peak from getrusage)."""
     try:
@@ -86,71 +68,98 @@ def process_rss_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _open_fds() -> int | None:
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return None
+class _WorkerCollector(Collector):
+    """Admission, errors, loop lag and uptime, read from their owners at each scrape."""
+
+    def __init__(
+        self, admission: Admission, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float
+    ) -> None:
+        self._admission = admission
+        self._lag = lag
+        self._errors = errors
+        self._started_at = started_at
+
+    def collect(self) -> Iterator[Metric]:
+        admission = self._admission
+        yield GaugeMetricFamily(
+            "vocalis_live_sessions", "Calls in progress on this worker.", value=admission.live
+        )
+        if admission.max_sessions is not None:
+            yield GaugeMetricFamily(
+                "vocalis_max_sessions",
+                "Admission limit (--max-sessions).",
+                value=admission.max_sessions,
+            )
+        yield GaugeMetricFamily(
+            "vocalis_draining",
+            "1 while draining (no new calls), else 0.",
+            value=1 if admission.draining else 0,
+        )
+        yield CounterMetricFamily(
+            "vocalis_sessions_accepted", "Calls admitted.", value=admission.accepted_total
+        )
+        yield CounterMetricFamily(
+            "vocalis_sessions_finished",
+            "Admitted calls that ended.",
+            value=admission.finished_total,
+        )
+        yield _labelled(
+            "vocalis_sessions_refused",
+            "Calls refused, by reason.",
+            "reason",
+            admission.refused_total.items(),
+        )
+        yield _labelled(
+            "vocalis_errors",
+            "Errors by kind: session_error (reported, recovered), session_fatal (ended a "
+            "call), call_failed (the call handler raised).",
+            "kind",
+            self._errors.counts.items(),
+        )
+        yield from self._loop_lag()
+        yield GaugeMetricFamily(
+            "vocalis_uptime_seconds",
+            "Seconds since the worker started.",
+            value=round(max(0.0, time.time() - self._started_at), 3),
+        )
+
+    def _loop_lag(self) -> Iterator[Metric]:
+        lag = self._lag
+        hist = lag.histogram
+        buckets = [(repr(float(bound)), count) for bound, count in hist.cumulative()]
+        yield HistogramMetricFamily(
+            "vocalis_event_loop_lag_seconds",
+            f"How late the event loop woke a {lag.interval_s:g} s timer.",
+            buckets=[*buckets, ("+Inf", hist.count)],
+            sum_value=hist.sum,
+        )
+        yield GaugeMetricFamily(
+            "vocalis_event_loop_lag_max_seconds",
+            f"Largest event-loop lag in the last {lag.window_s:g} s.",
+            value=lag.max_recent_s,
+        )
 
 
-def render_metrics(
-    admission: Admission,
-    lag: LoopLagMonitor,
-    errors: ErrorCounters,
-    *,
-    started_at: float,
-) -> str:
-    """The worker's metrics now, as Prometheus text."""
-    out = Exposition()
-    out.family("vocalis_live_sessions", "gauge", "Calls in progress on this worker.")
-    out.sample("vocalis_live_sessions", admission.live)
-    if admission.max_sessions is not None:
-        out.family("vocalis_max_sessions", "gauge", "Admission limit (--max-sessions).")
-        out.sample("vocalis_max_sessions", admission.max_sessions)
-    out.family("vocalis_draining", "gauge", "1 while draining (no new calls), else 0.")
-    out.sample("vocalis_draining", 1 if admission.draining else 0)
-    out.family("vocalis_sessions_accepted_total", "counter", "Calls admitted.")
-    out.sample("vocalis_sessions_accepted_total", admission.accepted_total)
-    out.family("vocalis_sessions_finished_total", "counter", "Admitted calls that ended.")
-    out.sample("vocalis_sessions_finished_total", admission.finished_total)
-    out.family("vocalis_sessions_refused_total", "counter", "Calls refused, by reason.")
-    for reason, count in sorted(admission.refused_total.items()):
-        out.sample("vocalis_sessions_refused_total", count, {"reason": reason})
-    out.family(
-        "vocalis_errors_total",
-        "counter",
-        "Errors by kind: session_error (reported, recovered), session_fatal (ended a call), "
-        "call_failed (the call handler raised).",
-    )
-    for kind, count in sorted(errors.counts.items()):
-        out.sample("vocalis_errors_total", count, {"kind": kind})
+def _labelled(
+    name: str, documentation: str, label: str, counts: Iterable[tuple[str, int]]
+) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in sorted(counts):
+        family.add_metric([value], count)
+    return family
 
-    hist = lag.histogram
-    out.family(
-        "vocalis_event_loop_lag_seconds",
-        "histogram",
-        f"How late the event loop woke a {lag.interval_s:g} s timer.",
-    )
-    for bound, cumulative in hist.cumulative():
-        out.sample("vocalis_event_loop_lag_seconds_bucket", cumulative, {"le": _value(bound)})
-    out.sample("vocalis_event_loop_lag_seconds_bucket", hist.count, {"le": "+Inf"})
-    out.sample("vocalis_event_loop_lag_seconds_sum", hist.sum)
-    out.sample("vocalis_event_loop_lag_seconds_count", hist.count)
-    out.family(
-        "vocalis_event_loop_lag_max_seconds",
-        "gauge",
-        f"Largest event-loop lag in the last {lag.window_s:g} s.",
-    )
-    out.sample("vocalis_event_loop_lag_max_seconds", lag.max_recent_s)
 
-    out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.")
-    out.sample("process_resident_memory_bytes", process_rss_bytes())
-    fds = _open_fds()
-    if fds is not None:
-        out.family("process_open_fds", "gauge", "Number of open file descriptors.")
-        out.sample("process_open_fds", fds)
-    out.family("process_start_time_seconds", "gauge", "Start time of the process since the epoch.")
-    out.sample("process_start_time_seconds", round(started_at, 3))
-    out.family("vocalis_uptime_seconds", "gauge", "Seconds since the worker started.")
-    out.sample("vocalis_uptime_seconds", round(max(0.0, time.time() - started_at), 3))
-    return out.text()
+class WorkerMetrics:
+    """The registry behind one worker's `/metrics`; `calls` counts its calls' facts."""
+
+    def __init__(
+        self, admission: Admission, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_WorkerCollector(admission, lag, errors, started_at))
+        ProcessCollector(registry=self.registry)  # process_* (CPU, RSS, fds, start time)
+        self.calls = PrometheusCallMetrics(self.registry)
+
+    def text(self) -> str:
+        """The exposition now (Prometheus text format 0.0.4)."""
+        return _generate_latest(self.registry).decode("utf-8")

@@ -36,9 +36,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from vocalis import telemetry
+from vocalis.telemetry.metrics import observe_call
 from vocalis.worker.admission import Admission, Lease, Refusal
 from vocalis.worker.lag import LoopLagMonitor
-from vocalis.worker.metrics import CONTENT_TYPE, ErrorCounters, render_metrics
+from vocalis.worker.metrics import CONTENT_TYPE, ErrorCounters, WorkerMetrics
 from vocalis.worker.ratelimit import AttemptLimiter
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class Worker:
         self.lag = LoopLagMonitor(lag_interval_s)
         self.errors = ErrorCounters()
         self.started_at = time.time()
+        self.metrics = WorkerMetrics(self.admission, self.lag, self.errors, self.started_at)
         self._stop: asyncio.Event | None = None
         self._drain_deadline: asyncio.TimerHandle | None = None
         self._signals: list[signal.Signals] = []
@@ -101,6 +104,7 @@ class Worker:
         """Start sampling loop lag (call once the event loop runs)."""
         self._stop_event()
         self.lag.start()
+        telemetry.observe_loop_lag(self.lag)
 
     def _stop_event(self) -> asyncio.Event:
         if self._stop is None:
@@ -190,13 +194,14 @@ class Worker:
     # ================================================================= calls
 
     def observe(self, session: AgentSession) -> None:
-        """Count a call's errors (`ErrorEvent`s of an `AgentSession`) in `/metrics`."""
+        """Count a call's errors and facts (`AgentSession` events) in `/metrics`."""
         from vocalis.runtime.events import ErrorEvent
 
         def count(event: ErrorEvent) -> None:
             self.errors.add("session_error" if event.recoverable else "session_fatal")
 
         session.on(ErrorEvent, count)
+        observe_call(session, [self.metrics.calls])
 
     # ================================================================= gate
 
@@ -247,7 +252,7 @@ class Worker:
         return (200 if status == "ok" else 503), body
 
     def metrics_text(self) -> str:
-        return render_metrics(self.admission, self.lag, self.errors, started_at=self.started_at)
+        return self.metrics.text()
 
     async def _healthz(self, request: Request) -> Response:
         status, body = self.health()
