@@ -292,6 +292,9 @@ class OpenAIRealtimeSession(RealtimeSession):
         # The heard history last given by the runtime, and the mirror position at that time.
         self._heard: list[ConversationItem] = []
         self._heard_seq = 0
+        # One sync at a time: a sync plans from the mirror, which learns of its creates only
+        # when the server confirms them, so two overlapping syncs would create an item twice.
+        self._sync_lock = asyncio.Lock()
         self._replay: list[ConversationItem] = []
         self._replay_unanswered: str | None = None
         self._sent_session: dict[str, Any] = {}
@@ -427,13 +430,14 @@ class OpenAIRealtimeSession(RealtimeSession):
         use `truncate`). Items of a running response and items newer than anything `items`
         refers to are never deleted: they are newer than the caller's view.
         """
-        conn = await self._wait_ready()
-        self._heard = list(items)
-        self._heard_seq = self._core.mirror.seq
-        ops = plan_history_ops(self._core, list(items))
-        if not ops:
-            return
-        results = await asyncio.gather(*(self._request(conn, op) for op in ops))
+        async with self._sync_lock:
+            conn = await self._wait_ready()
+            self._heard = list(items)
+            self._heard_seq = self._core.mirror.seq
+            ops = plan_history_ops(self._core, list(items))
+            if not ops:
+                return
+            results = await asyncio.gather(*(self._request(conn, op) for op in ops))
         for result in results:
             self._report_failure(result)
 
