@@ -1,7 +1,7 @@
 """``vocalis sim-server``: run the local realtime server as its own process.
 
-Prints the WebSocket URL on stdout (one line, so scripts can read it) and serves until
-Ctrl-C or SIGTERM.
+Prints the endpoint URL as the first stdout line (so scripts can read it), then, with
+``--tls``, where the certificate is and how to trust it; serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import signal
 import sys
 from pathlib import Path
@@ -16,7 +17,17 @@ from pathlib import Path
 from pydantic import ValidationError
 from yaml import YAMLError
 
+from vocalis.sim.dialect import Dialect
 from vocalis.sim.server import SimServer
+from vocalis.sim.tls import (
+    CertificateError,
+    LocalCertificate,
+    ensure_local_certificate,
+    load_certificate,
+    trust_instructions,
+)
+
+PROTOCOLS = ("openai", "gemini")
 
 
 def _port(text: str) -> int:
@@ -50,13 +61,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="expire sessions after this many seconds (session_expired, close 1001)",
     )
     parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="openai",
+        help="wire protocol: OpenAI Realtime (default) or Gemini Live (also serves OpenAI)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https:// and wss:// with a self-signed certificate for 127.0.0.1, ::1 and "
+        "localhost (made on first use in the user cache; printed with how to trust it)",
+    )
+    parser.add_argument("--cert", help="with --tls: your own PEM certificate (needs --key)")
+    parser.add_argument("--key", help="with --tls: the PEM private key of --cert")
+    parser.add_argument(
         "--no-auth",
         action="store_true",
         help="accept connections without an API key (by default any key is accepted, none is not)",
     )
 
 
+def _certificate(args: argparse.Namespace) -> LocalCertificate | None:
+    if not args.tls:
+        if args.cert or args.key:
+            raise _UsageError("--cert and --key need --tls")
+        return None
+    if bool(args.cert) != bool(args.key):
+        raise _UsageError("--cert and --key go together")
+    if args.cert:
+        return load_certificate(args.cert, args.key)
+    return ensure_local_certificate()
+
+
+def _dialects(protocol: str) -> list[Dialect]:
+    if protocol == "openai":
+        return []
+    try:
+        module = importlib.import_module(f"vocalis.sim.{protocol}")
+    except ImportError:
+        raise _UsageError(f"--protocol {protocol} is not available in this version") from None
+    dialect: Dialect = module.DIALECT
+    return [dialect]
+
+
+class _UsageError(Exception):
+    """A problem with the command line, reported as one line and exit code 2."""
+
+
+def _banner(server: SimServer, dialects: list[Dialect]) -> list[str]:
+    lines: list[str] = []
+    for dialect in dialects:
+        lines += dialect.banner(server.base_url)
+    if not dialects:
+        lines.append(f"{server.url}?model=gpt-realtime")
+    if server.tls is not None:
+        lines += trust_instructions(server.tls, server.base_url)
+    return lines
+
+
 async def _serve(args: argparse.Namespace) -> None:
+    dialects = _dialects(args.protocol)
     server = SimServer(
         args.host,
         args.port,
@@ -69,6 +133,8 @@ async def _serve(args: argparse.Namespace) -> None:
         # Nobody reads a process's in-memory records (--log has them): a 10-minute call
         # would otherwise keep ~15 MB of event summaries.
         max_recorded_events=0,
+        tls=_certificate(args),
+        dialects=dialects,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,7 +142,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with server:
-        print(f"{server.url}?model=gpt-realtime", flush=True)
+        print("\n".join(_banner(server, dialects)), flush=True)
         await stop.wait()
 
 
@@ -88,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(_serve(args))
+    except (_UsageError, CertificateError) as exc:
+        print(f"vocalis sim-server: {exc}", file=sys.stderr)
+        return 2
     except (ValidationError, YAMLError, ValueError) as exc:
         print(f"vocalis sim-server: invalid scenario {args.scenario}:\n{exc}", file=sys.stderr)
         return 2

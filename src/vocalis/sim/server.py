@@ -1,9 +1,11 @@
-"""The WebSocket shell: ``/v1/realtime?model=...`` over websockets' asyncio server.
+"""The sim-server: OpenAI Realtime GA (and optional other dialects) over Starlette + uvicorn.
 
-Each connection gets a :class:`~vocalis.sim.session.SimSession`; this module only does what
-needs sockets: the HTTP handshake checks (path, model, auth, the refused beta header), the
-reader loop feeding :meth:`SimSession.receive`, the writer draining the session's outbox, the
-session-expiry timer and the response tasks (all owned by one TaskGroup per connection).
+Each WebSocket connection to ``/v1/realtime`` gets a :class:`~vocalis.sim.session.SimSession`;
+this module only does what needs sockets and HTTP: the handshake checks (model, auth, the
+refused beta header), the reader loop feeding :meth:`SimSession.receive`, the writer draining
+the session's outbox, the session-expiry timer and the response tasks (all owned by one
+TaskGroup per connection). HTTP endpoints with bodies and other dialects' paths are Starlette
+routes on the same port; ``tls=`` serves all of it as ``https://`` / ``wss://``.
 
 Embedded use (tests, benchmarks, the demo)::
 
@@ -18,46 +20,43 @@ From synchronous code: ``with run_sim_server_in_thread() as handle: handle.url``
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.typing import Subprotocol
+from starlette.routing import BaseRoute, Router, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from vocalis.sim import errors
+from vocalis.sim import errors, http_api
 from vocalis.sim.brain import ScriptCursor
+from vocalis.sim.dialect import Dialect
 from vocalis.sim.log import EventLog
 from vocalis.sim.scenario import Scenario, load_scenario
+from vocalis.sim.serving import ABORT_KEY, AsgiServer
 from vocalis.sim.session import Abort, Close, SimSession
+from vocalis.sim.tls import LocalCertificate, server_ssl_context
 from vocalis.utils.logsafe import redacting_logger
 
 REALTIME_PATH = "/v1/realtime"
-MAX_FRAME_BYTES = 32 * 1024 * 1024  # a 15 MiB append is ~20 MiB of base64 JSON
 BETA_CLOSE_CODE = 1008
+ABNORMAL_CLOSE = 1006
 
 
-def _json_response(connection: ServerConnection, status: int, message: str, code: str) -> Response:
-    body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-    response = connection.respond(status, json.dumps(body) + "\n")
-    response.headers["Content-Type"] = "application/json"
-    return response
-
-
-def _has_auth(request: Request) -> bool:
-    authorization = request.headers.get("Authorization", "")
+def _has_auth(websocket: WebSocket) -> bool:
+    headers = websocket.headers
+    authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer ") and authorization[7:].strip():
         return True
-    if request.headers.get("api-key"):
+    if headers.get("api-key"):
         return True
-    protocols = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+    protocols = ",".join(headers.getlist("sec-websocket-protocol"))
     return "openai-insecure-api-key." in protocols
+
+
+def _host_in_url(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 class SimServer:
@@ -66,8 +65,9 @@ class SimServer:
     ``async with SimServer(host="127.0.0.1", port=0, scenario=..., pace=0.0, log_path=None)``
     starts it on a free port. Attributes:
 
-    * ``url`` — e.g. ``"ws://127.0.0.1:54321/v1/realtime"`` (add ``?model=...`` or not; the
-      server accepts a missing model and uses ``gpt-realtime``).
+    * ``url`` — e.g. ``"ws://127.0.0.1:54321/v1/realtime"`` (``wss://`` with ``tls``; add
+      ``?model=...`` or not: a missing model means ``gpt-realtime``); ``base_url`` is the
+      ``http(s)://host:port`` root of every endpoint.
     * ``sessions`` — one :class:`~vocalis.sim.session.SimSession` per connection, live and
       closed, in connection order. Each exposes ``conversation.items`` (ordered items with
       ``id``, ``type``, ``role``, ``status``, ``text`` = text or transcript, ``audio_ms``,
@@ -88,6 +88,8 @@ class SimServer:
     ``require_auth`` refuses (HTTP 401) a handshake without ``Authorization: Bearer <any>``,
     ``api-key: <any>`` or an ``openai-insecure-api-key.<any>`` subprotocol (any key value is
     accepted), like the real API; pass ``require_auth=False`` for keyless local clients.
+    ``tls`` (a :class:`~vocalis.sim.tls.LocalCertificate`) serves https/wss instead of
+    http/ws. ``dialects`` add other wire protocols' routes on the same port.
     """
 
     def __init__(
@@ -104,6 +106,8 @@ class SimServer:
         default_model: str = "gpt-realtime",
         max_closed_sessions: int | None = None,
         max_recorded_events: int | None = None,
+        tls: LocalCertificate | None = None,
+        dialects: Sequence[Dialect] = (),
     ) -> None:
         if scenario is None:
             scenario = Scenario()
@@ -120,46 +124,57 @@ class SimServer:
         self.default_model = default_model
         self.max_closed_sessions = max_closed_sessions
         self.max_recorded_events = max_recorded_events
+        self.tls = tls
+        self.dialects = tuple(dialects)
         self.sessions: list[SimSession] = []
         self.connections = 0  # connections accepted so far
         # server.script_scope "server": one script cursor shared by every connection.
         self._script = ScriptCursor(scenario) if scenario.server.script_scope == "server" else None
-        self._log: EventLog | None = None
-        self._server: Server | None = None
+        self.event_log: EventLog | None = None
+        self._server: AsgiServer | None = None
         self._new_session = asyncio.Event()
 
     @property
+    def base_url(self) -> str:
+        """``http://host:port`` (``https://`` with TLS): the root of every endpoint."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{_host_in_url(self.host)}:{self.port}"
+
+    @property
     def url(self) -> str:
-        """The ws:// URL of the realtime endpoint (valid once started)."""
-        return f"ws://{self.host}:{self.port}{REALTIME_PATH}"
+        """The ws:// (wss:// with TLS) URL of the realtime endpoint (valid once started)."""
+        return "ws" + self.base_url.removeprefix("http") + REALTIME_PATH
+
+    def routes(self) -> list[BaseRoute]:
+        """The OpenAI dialect's routes (the other dialects' come first)."""
+        return [
+            WebSocketRoute(REALTIME_PATH, self._realtime_socket),
+            WebSocketRoute(REALTIME_PATH + "/", self._realtime_socket),
+        ]
 
     async def start(self) -> None:
         if self.log_path is not None:
-            self._log = EventLog(self.log_path)
-        self._server = await serve(
-            self._handle,
-            self.host,
-            self.port,
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,
-            compression=None,
-            max_size=MAX_FRAME_BYTES,
-            max_queue=64,
-            # The handshake is logged at DEBUG with every header: route it through a logger
-            # that redacts Authorization / api-key values, so a client's key never hits a log.
-            logger=redacting_logger("vocalis.sim.ws"),
-        )
-        sockets = list(self._server.sockets)
-        self.port = sockets[0].getsockname()[1]
+            self.event_log = EventLog(self.log_path)
+        routes: list[BaseRoute] = []
+        for dialect in self.dialects:
+            routes.extend(dialect.routes(self))
+        routes.extend(self.routes())
+        app = Router(routes=routes, default=http_api.fallback)
+        # The handshake is logged at DEBUG with every header: route it through a logger that
+        # redacts Authorization / api-key values, so a client's key never hits a log.
+        redacting_logger("uvicorn.error")
+        context = server_ssl_context(self.tls) if self.tls is not None else None
+        self._server = AsgiServer(app, self.host, self.port, ssl_context=context)
+        await self._server.start()
+        self.port = self._server.port
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+            await self._server.stop()
             self._server = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self.event_log is not None:
+            self.event_log.close()
+            self.event_log = None
 
     async def __aenter__(self) -> SimServer:
         await self.start()
@@ -173,10 +188,6 @@ class SimServer:
     ) -> None:
         await self.stop()
 
-    async def serve_forever(self) -> None:
-        assert self._server is not None
-        await self._server.serve_forever()
-
     async def wait_for_session(self, n: int = 1, within: float = 10.0) -> SimSession:
         """The ``n``-th connection's session (1-based), waiting until it exists."""
         async with asyncio.timeout(within):
@@ -188,40 +199,21 @@ class SimServer:
                 return session
         raise LookupError(f"session {n} was forgotten (max_closed_sessions)")
 
-    # --- handshake --------------------------------------------------------------------------
-
-    def _select_subprotocol(
-        self, connection: ServerConnection, offered: Sequence[Subprotocol]
-    ) -> Subprotocol | None:
-        return Subprotocol("realtime") if "realtime" in offered else None
-
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        split = urlsplit(request.path)
-        if split.path.rstrip("/") != REALTIME_PATH:
-            return _json_response(connection, 404, f"Invalid URL (GET {split.path})", "not_found")
-        if self.require_auth and not _has_auth(request):
-            return _json_response(
-                connection,
-                401,
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                "missing_api_key",
-            )
-        return None
-
     # --- connection -------------------------------------------------------------------------
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        request = ws.request
-        assert request is not None
-        query = parse_qs(urlsplit(request.path).query)
-        model = (query.get("model") or [self.default_model])[0]
+    async def _realtime_socket(self, websocket: WebSocket) -> None:
+        if self.require_auth and not _has_auth(websocket):
+            await websocket.send_denial_response(http_api.missing_api_key())
+            return
+        offered = websocket.scope.get("subprotocols", [])
+        await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
+        model = websocket.query_params.get("model") or self.default_model
         session = SimSession(
             index=self.connections,
             model=model,
             scenario=self.scenario,
             pace=self.pace,
-            log=self._log,
+            log=self.event_log,
             session_max_seconds=self.session_max_seconds,
             script=self._script,
             max_recorded_events=self.max_recorded_events,
@@ -230,36 +222,48 @@ class SimServer:
         self.connections += 1
         self._new_session.set()
         self._new_session = asyncio.Event()
-        tasks: set[asyncio.Task[None]] = set()
+        code = ABNORMAL_CLOSE
         try:
-            async with asyncio.TaskGroup() as group:
-
-                def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-                    task = group.create_task(coro)
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                    return task
-
-                spawn(self._writer(ws, session))
-                if self.refuse_beta and request.headers.get("OpenAI-Beta"):
-                    session.emit_error(errors.beta_api_shape_disabled())
-                    session.close(BETA_CLOSE_CODE, "beta API shape disabled")
-                else:
-                    delay = self.scenario.server.on_connect_delay_s
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    session.start(spawn)
-                    if self.session_max_seconds:
-                        spawn(self._expire_after(session, self.session_max_seconds))
-                await self._reader(ws, session)
-                for task in list(tasks):
-                    task.cancel()
+            code = await self._run_connection(websocket, session)
         finally:
-            code = ws.close_code if ws.close_code is not None else 1006
             session.mark_closed(code)
-            if self._log is not None:
-                self._log.flush()
+            if self.event_log is not None:
+                self.event_log.flush()
             self._forget_old_sessions()
+
+    async def _run_connection(self, websocket: WebSocket, session: SimSession) -> int:
+        """Run one accepted connection until either side ends it; returns the close code."""
+        tasks: set[asyncio.Task[None]] = set()
+        async with asyncio.TaskGroup() as group:
+
+            def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+                task = group.create_task(coro)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                return task
+
+            writer = group.create_task(self._writer(websocket, session))
+            if self.refuse_beta and websocket.headers.get("openai-beta"):
+                session.emit_error(errors.beta_api_shape_disabled())
+                session.close(BETA_CLOSE_CODE, "beta API shape disabled")
+            else:
+                delay = self.scenario.server.on_connect_delay_s
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                session.start(spawn)
+                if self.session_max_seconds:
+                    spawn(self._expire_after(session, self.session_max_seconds))
+            reader = group.create_task(self._reader(websocket, session))
+            done, _ = await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+            for task in (reader, writer, *tasks):
+                task.cancel()
+        # What the server did (a close frame it sent, a drop) names the end; else the peer's.
+        sent = writer.result() if writer.done() and not writer.cancelled() else None
+        if sent is not None:
+            return sent
+        if reader in done and not reader.cancelled():
+            return reader.result()
+        return ABNORMAL_CLOSE
 
     def _forget_old_sessions(self) -> None:
         """Bound memory in long-running servers: keep only the newest closed sessions."""
@@ -270,28 +274,36 @@ class SimServer:
         for old in closed[: max(0, len(closed) - limit)]:
             self.sessions.remove(old)
 
-    async def _reader(self, ws: ServerConnection, session: SimSession) -> None:
-        try:
-            async for message in ws:
-                session.receive(message)
-        except ConnectionClosed:
-            pass
+    async def _reader(self, websocket: WebSocket, session: SimSession) -> int:
+        """Feed client frames to the session; returns the close code once the peer is gone."""
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code") or ABNORMAL_CLOSE)
+            text = message.get("text")
+            session.receive(text if text is not None else message.get("bytes") or b"")
 
-    async def _writer(self, ws: ServerConnection, session: SimSession) -> None:
+    async def _writer(self, websocket: WebSocket, session: SimSession) -> int | None:
+        """Send the session's outbox; returns the close code it sent (1006 for a drop), or
+        None when the peer went away first."""
         try:
             while True:
                 frame = await session.outbox.get()
                 if isinstance(frame, str):
-                    await ws.send(frame)
+                    await websocket.send_text(frame)
                     session.frame_sent()
                 elif isinstance(frame, Close):
-                    await ws.close(frame.code, frame.reason)
-                    return
+                    await websocket.close(frame.code, frame.reason)
+                    return frame.code
                 elif isinstance(frame, Abort):
-                    ws.transport.abort()
-                    return
-        except ConnectionClosed:
-            return
+                    # Drop the link, losing what is still buffered; without an abort hook,
+                    # leaving without a close frame makes uvicorn close the TCP link.
+                    abort = websocket.scope.get(ABORT_KEY)
+                    if abort is not None:
+                        abort()
+                    return ABNORMAL_CLOSE
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            return None
 
     async def _expire_after(self, session: SimSession, seconds: float) -> None:
         await asyncio.sleep(seconds)
