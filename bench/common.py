@@ -197,7 +197,11 @@ class SimProcess:
 
 @contextlib.asynccontextmanager
 async def sim_process(
-    scenario: Path, *, pace: float, log: Path | None = None
+    scenario: Path,
+    *,
+    pace: float,
+    log: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> AsyncIterator[SimProcess]:
     """Start the sim server as a child process on a free port; stop it on exit."""
     args = [
@@ -216,6 +220,7 @@ async def sim_process(
     ]
     if log is not None:
         args += ["--log", str(log)]
+    args += list(extra_args)
     proc = await asyncio.create_subprocess_exec(
         *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
     )
@@ -223,7 +228,7 @@ async def sim_process(
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 30)
         url = line.decode().strip()
-        if not url.startswith("ws://"):
+        if not url.startswith(("ws://", "wss://")):
             err = await proc.stderr.read() if proc.stderr else b""
             raise RuntimeError(f"sim-server did not start: {err.decode(errors='replace')[-500:]}")
         yield SimProcess(proc, url)
