@@ -9,6 +9,7 @@ server answers the barge-in turn (response 3).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from conformance_support import Harness, harness
@@ -54,6 +55,17 @@ class TracedCall:
     metrics: InMemoryMetricReader
     trace_id: str | None
     harness: Harness
+    # What the tool logged while it ran (in a task the session started).
+    tool_logs: list[logging.LogRecord]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 async def traced_call(
@@ -67,6 +79,10 @@ async def traced_call(
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
+    tool_log = logging.getLogger("tests.telemetry.tool")
+    tool_log.setLevel(logging.INFO)
+    collect = _Collect()
+    tool_log.addHandler(collect)
     async with harness(SCENARIO, start=False) as h:
 
         @function_tool
@@ -76,6 +92,7 @@ async def traced_call(
             Args:
                 city: City name.
             """
+            tool_log.info("looking up %s", city)
             await h.clock.sleep(0.2)
             return {"city": city, "sky": "sunny", "temperature_c": 22}
 
@@ -102,4 +119,5 @@ async def traced_call(
         await h.play_until(lambda: third.settled and follow.settled)
         trace_id = telemetry.trace_id(h.session)
     tracer_provider.shutdown()
-    return TracedCall(list(exporter.get_finished_spans()), reader, trace_id, h)
+    tool_log.removeHandler(collect)
+    return TracedCall(list(exporter.get_finished_spans()), reader, trace_id, h, collect.records)

@@ -157,3 +157,10 @@ def test_the_opt_in_adds_heard_and_generated_text() -> None:
     assert never[a.HEARD_TEXT] == ""
     [tool] = _by_name(call, "vocalis.tool_call")
     assert tool.attributes is not None and "Paris" in str(tool.attributes[a.ARGUMENTS_TEXT])
+
+
+def test_logs_inside_the_call_carry_its_trace_and_span_ids(call: TracedCall) -> None:
+    [record] = call.tool_logs  # logged by the tool, in a task the session started
+    [root] = _by_name(call, "vocalis.call")
+    assert getattr(record, "trace_id", None) == call.trace_id
+    assert getattr(record, "span_id", None) == f"{root.context.span_id:016x}"

@@ -36,13 +36,13 @@ def _caller_wav(folder: Path) -> Path:
     return path
 
 
-def _start(out: Path, wav: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def _start(out: Path, wav: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
     args = [
         sys.executable, "-m", "vocalis.cli", "run", "examples/assistant_with_tools.py:agent",
         "--input", str(wav), "--offline",
         "--scenario", "examples/scenarios/preamble_tool_answer.yaml",
         "--history", str(out / "history.json"), "--events", str(out / "events.jsonl"),
-        "--timeline", str(out / "timeline.html"), "--max-seconds", "60",
+        "--timeline", str(out / "timeline.html"), "--max-seconds", "60", *extra,
     ]  # fmt: skip
     return subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
@@ -60,24 +60,26 @@ def _spans(stdout: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, str]]:
     wav = _caller_wav(tmp_path_factory.mktemp("wav"))
     quiet = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     envs = {"console": {**quiet, "OTEL_TRACES_EXPORTER": "console"}, "unset": quiet}
     procs = {}
     for name, env in envs.items():
         out = tmp_path_factory.mktemp(name)
-        procs[name] = (out, _start(out, wav, env))
+        procs[name] = (out, _start(out, wav, env, "--log-format", "json", "-vv"))
     results = {}
     for name, (out, proc) in procs.items():
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, stderr
-        results[name] = (out, stdout)
+        results[name] = (out, stdout, stderr)
     return results
 
 
-def test_console_exporter_prints_the_calls_spans(runs: dict[str, tuple[Path, str]]) -> None:
-    out, stdout = runs["console"]
+def test_console_exporter_prints_the_calls_spans(
+    runs: dict[str, tuple[Path, str, str]],
+) -> None:
+    out, stdout, stderr = runs["console"]
     spans = _spans(stdout)
     names = {s["name"] for s in spans}
     assert names == {
@@ -104,11 +106,24 @@ def test_console_exporter_prints_the_calls_spans(runs: dict[str, tuple[Path, str
     assert first_event == {"t": 0.0, "type": "trace", "trace_id": trace_id}
     assert f'data-trace-id="{trace_id}"' in (out / "timeline.html").read_text()
 
+    # The provider client's JSON log records made during the call carry the same trace id.
+    client_logs = [
+        json.loads(line)
+        for line in stderr.splitlines()
+        if '"logger": "vocalis.providers.openai' in line
+    ]
+    traced = [r for r in client_logs if "trace_id" in r]
+    assert traced and {r["trace_id"] for r in traced} == {trace_id}
+    # (a record after the call span ended, e.g. the socket's final close, has none)
 
-def test_unset_prints_no_spans_and_stamps_no_trace(runs: dict[str, tuple[Path, str]]) -> None:
-    out, stdout = runs["unset"]
+
+def test_unset_prints_no_spans_and_stamps_no_trace(
+    runs: dict[str, tuple[Path, str, str]],
+) -> None:
+    out, stdout, stderr = runs["unset"]
     assert "vocalis run" in stdout and "agent" in stdout  # the run itself printed as usual
     assert _spans(stdout) == []
     assert "trace_id" not in json.loads((out / "history.json").read_text())
     assert '"type": "trace"' not in (out / "events.jsonl").read_text()
     assert "data-trace-id" not in (out / "timeline.html").read_text()
+    assert '"logger": "vocalis.providers.openai' in stderr and "trace_id" not in stderr

@@ -20,14 +20,13 @@ from opentelemetry.trace import TracerProvider
 from vocalis import __version__
 from vocalis.telemetry import sdk
 from vocalis.telemetry.config import TelemetryConfig, TelemetryConfigError
-from vocalis.telemetry.logs import JsonLogFormatter, install_log_correlation
+from vocalis.telemetry.logs import install_log_correlation
 from vocalis.telemetry.metrics import LagSource, OtelCallMetrics, observe_call
 from vocalis.telemetry.metrics import observe_loop_lag as _observe_loop_lag
 from vocalis.telemetry.tracer import CallTracer, Observable
 
 __all__ = [
     "CallTracer",
-    "JsonLogFormatter",
     "TelemetryConfig",
     "TelemetryConfigError",
     "attach",

@@ -1,42 +1,38 @@
-"""Log ↔ trace correlation: every log record carries the current trace and span ids.
+"""Log ↔ trace correlation: records logged during a traced call carry its trace and span ids.
 
 Why: a warning in a worker's log ("tool output rejected", "reconnect attempt 2 failed") is
-only useful if it leads to the call it happened in. While tracing is on, each traced call's
-span is the current OpenTelemetry context of the code that runs the call (see
-`vocalis.telemetry.attach`), so every record logged from it — runtime, provider client, the
-app's own tools — gets `otelTraceID` / `otelSpanID` (the attribute names of OpenTelemetry's
-logging instrumentation, so existing log formats and collectors understand them).
-
-`JsonLogFormatter` writes one JSON object per record with those ids, for log pipelines that
-index fields (`trace_id` then links straight to the trace in Jaeger, Tempo, ...).
+only useful if it leads to the call it happened in — and from there to the call's trace. While
+tracing is on, each traced call's span is the current OpenTelemetry context of the code that
+runs the call (see `vocalis.telemetry.attach`; asyncio copies it into every task the call
+starts), so a log-record factory can stamp every record — runtime, provider client, the app's
+own tools — with `trace_id` and `span_id`. The CLI's JSON log format
+(`vocalis.utils.logcontext.JsonFormatter`) writes them as fields; records outside a traced
+call get none.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
 
-__all__ = ["JsonLogFormatter", "install_log_correlation", "span_ids"]
+__all__ = ["install_log_correlation", "span_ids"]
 
-_NO_TRACE = "0"
 _installed = False
 
 
-def span_ids() -> tuple[str, str]:
-    """(trace id, span id) of the current span in hex; ("0", "0") outside a live call span."""
+def span_ids() -> tuple[str, str] | None:
+    """(trace id, span id) in hex of the current span, or None outside a live traced call."""
     span = trace.get_current_span()
     ctx = span.get_span_context()
     if not ctx.is_valid or not span.is_recording():
-        return _NO_TRACE, _NO_TRACE
+        return None
     return trace.format_trace_id(ctx.trace_id), trace.format_span_id(ctx.span_id)
 
 
 def install_log_correlation() -> None:
-    """Add `otelTraceID` / `otelSpanID` to every log record from now on (idempotent)."""
+    """Stamp `trace_id` / `span_id` on log records made inside traced calls (idempotent)."""
     global _installed
     if _installed:
         return
@@ -45,24 +41,9 @@ def install_log_correlation() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        record.otelTraceID, record.otelSpanID = span_ids()
+        ids = span_ids()
+        if ids is not None:
+            record.trace_id, record.span_id = ids
         return record
 
     logging.setLogRecordFactory(factory)
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, trace_id, span_id (+ exc)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "trace_id": getattr(record, "otelTraceID", _NO_TRACE),
-            "span_id": getattr(record, "otelSpanID", _NO_TRACE),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
