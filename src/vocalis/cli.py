@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("vocalis.app.run", "run an agent on a caller WAV and write what was heard"),
     "serve": ("vocalis.app.serve", "serve an agent: browser playground and/or Twilio"),
     "console": ("vocalis.app.console", "talk to an agent with the local microphone/speaker"),
+    "chat": ("vocalis.app.chat", "chat with an agent in text (no audio device needed)"),
     "sim-server": ("vocalis.sim.command", "run the local OpenAI-Realtime-compatible server"),
 }
 

@@ -240,13 +240,17 @@ def wire_view(
     session.on(Interrupted, interrupted)
 
 
-def agent_idle(session: AgentSession, sink: AudioSink) -> bool:
+def agent_idle(session: AgentSession, sink: AudioSink | None) -> bool:
     """No response active or queued, no tool waiting for its follow-up, nothing playing."""
+    if sink is None:
+        return session.agent_state == "listening"
     pending = getattr(sink, "pending_segments", 0)
     return session.agent_state == "listening" and not sink.playing and not pending
 
 
-async def _wait_idle(session: AgentSession, sink: AudioSink, clock: Clock, settle_s: float) -> None:
+async def _wait_idle(
+    session: AgentSession, sink: AudioSink | None, clock: Clock, settle_s: float
+) -> None:
     idle_since: float | None = None
     while True:
         now = clock.now()
@@ -322,14 +326,14 @@ async def start_call(
     transport: Transport,
     *,
     clock: Clock,
-    view: LiveTranscript,
-    refresh: Callable[[], None],
     endpoint: Endpoint,
+    view: LiveTranscript | None = None,
+    refresh: Callable[[], None] | None = None,
     on_state: Callable[[str], None] | None = None,
     on_session: Callable[[AgentSession], None] | None = None,
     transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
 ) -> Call:
-    """Open an `AgentSession` on `transport`, recording events and feeding the view.
+    """Open an `AgentSession` on `transport`, recording events and feeding the view (if any).
 
     Raises `UsageError` when the endpoint cannot be reached or refuses the session.
     """
@@ -337,7 +341,8 @@ async def start_call(
     options = AgentSessionOptions(input_transcription_model=transcription_model)
     session = AgentSession(model, transport, clock=clock, options=options)
     recorder.attach(session)
-    wire_view(session, view, refresh, on_state)
+    if view is not None:
+        wire_view(session, view, refresh or (lambda: None), on_state)
     if on_session is not None:
         on_session(session)
     try:
@@ -409,7 +414,7 @@ class WithTextSink(Transport):
         return self.inner.audio_in
 
     @property
-    def audio_out(self) -> AudioSink:
+    def audio_out(self) -> AudioSink | None:
         return self.inner.audio_out
 
     @property

@@ -79,8 +79,9 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         "--pace",
         metavar="X",
         type=float,
-        default=1.0,
-        help="embedded sim-server speed: 1 = real time, 4 = four times faster (default: 1)",
+        default=None,
+        help="embedded sim-server speed: 1 = real time, 4 = four times faster "
+        "(default: 1; chat: as fast as possible)",
     )
 
 
@@ -91,14 +92,20 @@ def _check_url(url: str) -> str:
     return url
 
 
-def choose_endpoint(args: argparse.Namespace, env: dict[str, str] | None = None) -> Endpoint:
-    """Apply the endpoint rule to parsed flags and the environment."""
+def choose_endpoint(
+    args: argparse.Namespace, env: dict[str, str] | None = None, *, default_pace: float = 1.0
+) -> Endpoint:
+    """Apply the endpoint rule to parsed flags and the environment.
+
+    `default_pace` is the embedded server's speed without `--pace` (0: as fast as possible,
+    which a text chat wants: no audio plays, so nothing needs real-time pacing)."""
     environ = dict(os.environ) if env is None else env
     model = args.model or DEFAULT_MODEL
     scenario: Path | None = args.scenario
     if scenario is not None and not scenario.is_file():
         raise UsageError(f"scenario file not found: {scenario}")
-    if args.pace <= 0:
+    pace = default_pace if args.pace is None else args.pace
+    if args.pace is not None and args.pace <= 0:
         raise UsageError(f"--pace must be positive, got {args.pace}")
     api_key = environ.get(API_KEY_ENV) or None
     if args.realtime_url and args.offline:
@@ -118,4 +125,4 @@ def choose_endpoint(args: argparse.Namespace, env: dict[str, str] | None = None)
         return Endpoint("url", url, model, api_key or LOCAL_PLACEHOLDER_KEY)
     if api_key and not args.offline and scenario is None:
         return Endpoint("openai", OPENAI_URL, model, api_key)
-    return Endpoint("embedded", None, model, None, scenario=scenario, pace=args.pace)
+    return Endpoint("embedded", None, model, None, scenario=scenario, pace=pace)

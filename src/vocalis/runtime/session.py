@@ -210,7 +210,8 @@ class AgentSession:
                 request.handle._finish(interrupted=True)
         # Runs cut short by the close still put what the caller heard into the history.
         unsettled = list(self._runs.values())
-        self.transport.audio_out.clear()
+        if self.transport.audio_out is not None:
+            self.transport.audio_out.clear()
         await self._owner.aclose()
         for run in unsettled:
             await run.settle_on_close()
@@ -598,13 +599,19 @@ class AgentSession:
         resume); refused for uninterruptible speech and sinks that cannot pause."""
         sink = self.transport.audio_out
         targets = [run for run in self._runs.values() if run.may_still_play]
-        if not sink.can_pause or not targets or not all(r.allow_interruptions for r in targets):
+        if (
+            sink is None
+            or not sink.can_pause
+            or not targets
+            or not all(r.allow_interruptions for r in targets)
+        ):
             return False
         sink.pause()
         return True
 
     def _resume_playback(self) -> None:
-        self.transport.audio_out.resume()
+        if self.transport.audio_out is not None:
+            self.transport.audio_out.resume()
 
     async def _delete_backchannel(self, item_id: str) -> None:
         """The server committed a backchannel as a turn: take it out of the conversation."""
@@ -728,7 +735,8 @@ class AgentSession:
             protected.append(inflight.handle.allow_interruptions)
         if not force and not all(protected):
             return False  # uninterruptible speech (a disclaimer, the greeting) keeps playing
-        self.transport.audio_out.clear()
+        if self.transport.audio_out is not None:
+            self.transport.audio_out.clear()
         for run in targets:
             run.interrupt(source, cancel_provider=cancel_provider)
         if inflight is not None and self._provider is not None:

@@ -203,7 +203,9 @@ class Transport(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def audio_out(self) -> AudioSink: ...
+    def audio_out(self) -> AudioSink | None:
+        """Where the agent's audio plays; None for a text-only transport (chat), for which the
+        session asks the model for text instead of audio."""
 
     @property
     def text_out(self) -> TextSink | None:
@@ -218,4 +220,5 @@ class Transport(abc.ABC):
         """Returns when the caller hung up / the input ended."""
 
     async def aclose(self) -> None:
-        await self.audio_out.aclose()
+        if self.audio_out is not None:
+            await self.audio_out.aclose()
