@@ -58,7 +58,8 @@ def caller_wav(path: Path) -> None:
 
 def run_cli(tmp: Path, url: str, extra: list[str]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_API_KEY": FAKE_KEY, "PYTHONUNBUFFERED": "1"}
-    argv = ["run", *extra, "--realtime-url", url]
+    # -vvv: every library at DEBUG (the CLI sets the root level; the debug log keeps all).
+    argv = ["run", "-vvv", *extra, "--realtime-url", url]
     return subprocess.run(
         [sys.executable, "-c", RUNNER, str(tmp / "debug.log"), *argv],
         cwd=ROOT,

@@ -92,7 +92,11 @@ class RequestGuard:
             return
         headers = scope["headers"]
         refusal = check_request_head(
-            scope.get("method", "GET"), headers, max_headers=self.limits.max_headers
+            scope.get("method", "GET"),
+            headers,
+            max_headers=self.limits.max_headers,
+            max_header_bytes=self.limits.max_header_bytes,
+            target_bytes=len(scope.get("raw_path", b"")) + len(scope.get("query_string", b"")),
         )
         if refusal is not None:
             await deny(scope, receive, send, refusal.status, refusal.message)

@@ -75,14 +75,24 @@ def _valid(name: bytes, value: bytes) -> bool:
 
 
 def check_request_head(
-    method: str, headers: Sequence[tuple[bytes, bytes]], *, max_headers: int
+    method: str,
+    headers: Sequence[tuple[bytes, bytes]],
+    *,
+    max_headers: int,
+    max_header_bytes: int,
+    target_bytes: int = 0,
 ) -> HeadRefusal | None:
     """None when the head may go on to routing; else the refusal (431, 501 or 400).
 
-    `headers` are (lower-case name, value) pairs as the server parsed them.
+    `headers` are (lower-case name, value) pairs as the server parsed them; `target_bytes`
+    is the length of the request target. A head that arrived whole is measured here (the
+    parser's buffer limit only catches one that is still incomplete).
     """
     if len(headers) > max_headers:
         return HeadRefusal(431, f"Request Header Fields Too Large: more than {max_headers}")
+    size = target_bytes + sum(len(name) + len(value) + 4 for name, value in headers)
+    if size > max_header_bytes:
+        return HeadRefusal(431, f"Request Header Fields Too Large: over {max_header_bytes} bytes")
     if method not in KNOWN_METHODS:
         return HeadRefusal(501, "Not Implemented: unknown method")
     seen: set[bytes] = set()
