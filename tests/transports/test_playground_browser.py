@@ -9,8 +9,6 @@ client, with the caller's barge-in coming from the fake microphone through serve
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from vocalis.transports.playground import PlaygroundTransport, serve_playground
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("VOCALIS_CHROMIUM", "/usr/bin/chromium")
 
 
 async def until(predicate: Callable[[], bool]) -> None:
@@ -51,16 +48,6 @@ def chromium_args(fake_mic: Path) -> list[str]:
         "--disable-component-update",
         "--no-first-run",
     ]
-
-
-@pytest.fixture
-def chromium() -> str:
-    """Debian chromium; a missing browser is a failure with the fix, not a silent skip
-    (deselect with `-m "not browser"`)."""
-    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-    if path is None:
-        pytest.fail(f"chromium not found at {CHROMIUM}: run `make chromium`")
-    return path
 
 
 @pytest.fixture

@@ -33,12 +33,14 @@ from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, render_line
 from vocalis.app.outputs import write_call_files
+from vocalis.app.page_events import describe_agent, forward_events
 from vocalis.providers.base import OperationError, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports._web import ServedEndpoint
 from vocalis.transports.base import Transport
+from vocalis.transports.playground import PlaygroundTransport
 from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.logcontext import bind_call
@@ -116,6 +118,21 @@ class CallHandler:
         self.on_session = on_session
         self._numbers = itertools.count(1)
 
+    def _observe(self, session: AgentSession) -> None:
+        """Before the session starts: the worker's accounting and, for a browser, the page's
+        view of the agent and its tool calls, latencies and errors."""
+        if self.on_session is not None:
+            self.on_session(session)
+        transport = session.transport
+        if isinstance(transport, PlaygroundTransport):
+            describe_agent(
+                transport.text,
+                self.agent,
+                model=self.endpoint.model,
+                endpoint=self.endpoint.describe(),
+            )
+            forward_events(session, transport.text)
+
     async def __call__(self, transport: Transport) -> None:
         number = next(self._numbers)
         kind = type(transport).__name__.removesuffix("Transport").lower() or "call"
@@ -137,7 +154,7 @@ class CallHandler:
                 view=view,
                 refresh=refresh,
                 endpoint=self.endpoint,
-                on_session=self.on_session,
+                on_session=self._observe,
             )
         except UsageError as exc:
             self.console.print(f"[red]call {number}: {exc}[/red]")

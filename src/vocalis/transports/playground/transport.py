@@ -3,12 +3,16 @@
 Client → server messages (validated and bounded; anything else closes the socket with 1008):
 - binary: microphone PCM16 little-endian mono at the server rate (from the page's capture
   worklet, 20 ms frames; at most `MAX_AUDIO_BYTES` each);
-- `{"type":"ready"}` once the page's audio graph runs (the call starts then);
+- `{"type":"ready"}` once the page's audio graph runs (the call starts then); optional fields:
+  `"output": "text"` for a text-only call (no audio either way: the session then asks the
+  model for text) and `"metadata": {name: value}` (strings, at most `MAX_METADATA` pairs) that
+  the application reads as `transport.metadata` (e.g. for a per-call agent);
 - player reports `started` / `pos` / `done` / `cleared` (see `sink.py`);
 - `{"type":"text","text":...}` typed message (≤ `MAX_TEXT_CHARS`), `{"type":"hangup"}`.
 
-Server → client: `hello` (sample rate), segments and audio (see `sink.py`), and the text sink's
-`agent_text`, `verdict`, `user_transcript`, `state`, `notice`.
+Server → client: `hello` (sample rate), segments and audio (see `sink.py`), the text sink's
+`agent_text`, `verdict`, `user_transcript`, `state`, `notice`, and the application's own
+events (`PlaygroundTextSink.event`: tool calls, latencies, errors, the agent's description).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ MAX_AUDIO_BYTES = 32 * 1024  # ~680 ms at 24 kHz; the page sends 20 ms frames
 MAX_TEXT_CHARS = 2000
 MAX_JSON_BYTES = 16 * 1024
 MAX_CLEARED_SEGMENTS = 1000
+MAX_METADATA = 16
+MAX_METADATA_CHARS = 200
 READY_TIMEOUT_S = 30.0
 _MAX_INT = 2**31
 
@@ -80,6 +86,10 @@ class PlaygroundTextSink(TextSink):
 
     def _send(self, message: dict[str, object]) -> None:
         self._outbox.send(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+    def event(self, kind: str, data: dict[str, object]) -> None:
+        """An application event for the page (`{"type": "event", "kind": kind, ...data}`)."""
+        self._send({**data, "type": "event", "kind": kind})
 
     def agent_text(self, segment_id: str, text: str) -> None:
         self._send({"type": "agent_text", "id": segment_id, "text": text})
@@ -117,14 +127,17 @@ class PlaygroundTransport(SocketTransport):
         self.text = PlaygroundTextSink(self.outbox)
         self._typed: Channel[str] = Channel()
         self.ready = asyncio.Event()
+        # From the page's `ready`: a text-only call, and what the page says about the call.
+        self.text_only = False
+        self.metadata: dict[str, str] = {}
 
     @property
     def audio_in(self) -> PlaygroundAudioSource:
         return self.source
 
     @property
-    def audio_out(self) -> PlaygroundAudioSink:
-        return self.sink
+    def audio_out(self) -> PlaygroundAudioSink | None:
+        return None if self.text_only else self.sink
 
     @property
     def text_out(self) -> PlaygroundTextSink:
@@ -176,11 +189,34 @@ class PlaygroundTransport(SocketTransport):
                 raise PlaygroundProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
             self._typed.send(text.strip())
         elif kind == "ready":
-            self.ready.set()
+            self._on_ready(data)
         elif kind == "hangup":
             self.hang_up()
         else:
             raise PlaygroundProtocolError(f"unknown message type {kind[:40]!r}")
+
+    def _on_ready(self, data: dict[str, object]) -> None:
+        if self.ready.is_set():
+            return
+        output = data.get("output", "audio")
+        if output not in ("audio", "text"):
+            raise PlaygroundProtocolError('\'output\' must be "audio" or "text"')
+        metadata = data.get("metadata", {})
+        if (
+            not isinstance(metadata, dict)
+            or len(metadata) > MAX_METADATA
+            or not all(
+                isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_METADATA_CHARS
+                for k, v in metadata.items()
+            )
+        ):
+            raise PlaygroundProtocolError(
+                f"'metadata' must map at most {MAX_METADATA} names to strings "
+                f"(≤ {MAX_METADATA_CHARS} characters a pair)"
+            )
+        self.text_only = output == "text"
+        self.metadata = dict(metadata)
+        self.ready.set()
 
     def _on_hang_up(self) -> None:
         # The tab hung up or the socket closed: segments resolve from the last reports.
