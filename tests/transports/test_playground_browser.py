@@ -26,7 +26,6 @@ from vocalis.transports.playground import PlaygroundTransport, serve_playground
 pytestmark = pytest.mark.browser
 
 
-
 async def until(predicate: Callable[[], bool]) -> None:
     """Poll a condition fed by the page's playback reports."""
     while True:
