@@ -1,0 +1,232 @@
+"""The thin WebSocket shell of the Gemini dialect: Starlette routes, one loop per connection.
+
+Each accepted socket gets a :class:`~vocalis.sim.gemini.session.GeminiSimSession`; this
+module only moves frames, sleeps until the session's next deadline and applies its close
+decisions. Per server it keeps a :class:`GeminiSims` (resumption handles outlive a
+connection; tests find every session there)::
+
+    async with SimServer(dialects=[DIALECT], tls=cert) as server:
+        sims = sessions_of(server)
+        conn = await sims.wait_for_connection(1)
+        await conn.wait_for(lambda s: not s.generating)
+        conn.session.history.summary()     # what the Gemini server holds
+        conn.go_away(5.0); conn.drop()     # lifetime and network faults
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from vocalis.sim.brain import ScriptCursor
+from vocalis.sim.gemini.resumption import ResumptionStore
+from vocalis.sim.gemini.session import Abort, Close, GeminiSimSession, Outgoing, Send, SessionLimits
+from vocalis.sim.serving import ABORT_KEY
+
+if TYPE_CHECKING:
+    from vocalis.sim.server import SimServer
+
+PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
+CONSTRAINED_PATH = PATH + "Constrained"
+ABNORMAL_CLOSE = 1006
+_EOF = object()
+
+
+class GeminiConnection:
+    """One socket's session, plus waiters and fault hooks for tests."""
+
+    def __init__(self, session: GeminiSimSession) -> None:
+        self.session = session
+        self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._changed = asyncio.Condition()
+        self.close_code: int | None = None
+
+    async def wait_for(
+        self, predicate: Callable[[GeminiSimSession], bool], within: float = 10.0
+    ) -> GeminiSimSession:
+        """Wait until ``predicate(session)`` holds (re-checked after every frame both ways)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(lambda: predicate(self.session))
+        return self.session
+
+    def go_away(self, seconds_left: float) -> None:
+        """Send ``goAway`` now and close the connection ``seconds_left`` later."""
+        self._inbox.put_nowait(("go_away", seconds_left))
+
+    def drop(self) -> None:
+        """Cut the TCP link without a close frame (a network failure)."""
+        self._inbox.put_nowait(("drop", 0.0))
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+
+class GeminiSims:
+    """The Gemini side of one SimServer: handles, script cursor, connections."""
+
+    def __init__(self, server: SimServer) -> None:
+        scenario = server.scenario
+        self.resumption = ResumptionStore()
+        self.cursor = ScriptCursor(scenario) if scenario.server.script_scope == "server" else None
+        self.connections: list[GeminiConnection] = []
+        self._new = asyncio.Event()
+
+    @property
+    def sessions(self) -> list[GeminiSimSession]:
+        return [conn.session for conn in self.connections]
+
+    async def wait_for_connection(self, n: int = 1, within: float = 10.0) -> GeminiConnection:
+        """The ``n``-th connection (1-based) once it was accepted."""
+        async with asyncio.timeout(within):
+            while len(self.connections) < n:
+                event = self._new
+                await event.wait()
+        return self.connections[n - 1]
+
+    def _add(self, conn: GeminiConnection) -> None:
+        self.connections.append(conn)
+        self._new.set()
+        self._new = asyncio.Event()
+
+
+_SIMS: weakref.WeakKeyDictionary[SimServer, GeminiSims] = weakref.WeakKeyDictionary()
+
+
+def sessions_of(server: SimServer) -> GeminiSims:
+    """The Gemini sessions of ``server`` (created on first use)."""
+    sims = _SIMS.get(server)
+    if sims is None:
+        sims = _SIMS[server] = GeminiSims(server)
+    return sims
+
+
+def _has_key(websocket: WebSocket) -> bool:
+    headers = websocket.headers
+    return bool(
+        headers.get("x-goog-api-key")
+        or websocket.query_params.get("key")
+        or headers.get("authorization", "").split(" ", 1)[-1].strip()
+    )
+
+
+def routes(server: SimServer) -> list[BaseRoute]:
+    async def plain(websocket: WebSocket) -> None:
+        await _serve(server, websocket, constrained=False)
+
+    async def constrained(websocket: WebSocket) -> None:
+        await _serve(server, websocket, constrained=True)
+
+    return [WebSocketRoute(PATH, plain), WebSocketRoute(CONSTRAINED_PATH, constrained)]
+
+
+async def _serve(server: SimServer, websocket: WebSocket, *, constrained: bool) -> None:
+    sims = sessions_of(server)
+    await websocket.accept()
+    loop = asyncio.get_running_loop()
+    max_s = server.session_max_seconds
+    session = GeminiSimSession(
+        len(sims.connections),
+        scenario=server.scenario,
+        now=loop.time(),
+        pace=server.pace,
+        resumption=sims.resumption,
+        cursor=sims.cursor,
+        limits=SessionLimits(max_s, min(5.0, max_s / 2)) if max_s else SessionLimits(),
+        constrained=constrained,
+    )
+    conn = GeminiConnection(session)
+    sims._add(conn)
+    if server.require_auth and not _has_key(websocket):
+        # The service accepts the socket and refuses the unauthenticated call with 1008.
+        session.closed = Close(
+            1008, "Method doesn't allow unregistered callers. Please use API Key."
+        )
+        await websocket.close(1008, session.closed.reason)
+        conn.close_code = 1008
+        await conn._notify()
+        return
+    reader = asyncio.create_task(_read(websocket, conn))
+    try:
+        conn.close_code = await _loop(websocket, conn, server)
+    finally:
+        reader.cancel()
+        session.mark_closed(conn.close_code or ABNORMAL_CLOSE)
+        if server.event_log is not None:
+            server.event_log.write(f"gemini-{session.index}", "state", session.history.summary())
+            server.event_log.flush()
+        await conn._notify()
+
+
+async def _read(websocket: WebSocket, conn: GeminiConnection) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                conn.close_code = int(message.get("code") or ABNORMAL_CLOSE)
+                break
+            text = message.get("text")
+            conn._inbox.put_nowait(text if text is not None else message.get("bytes") or b"")
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    conn._inbox.put_nowait(_EOF)
+
+
+async def _loop(websocket: WebSocket, conn: GeminiConnection, server: SimServer) -> int | None:
+    """Feed frames and time to the session until a close decision or the peer leaves."""
+    loop = asyncio.get_running_loop()
+    session = conn.session
+    log = server.event_log
+    name = f"gemini-{session.index}"
+    seen_in = seen_out = 0
+    while True:
+        deadline = session.next_deadline()
+        try:
+            async with asyncio.timeout_at(deadline):
+                item = await conn._inbox.get()
+        except TimeoutError:
+            item = None
+        now = loop.time()
+        if item is _EOF:
+            return conn.close_code
+        if item is None:
+            outgoing = session.poll(now)
+        elif isinstance(item, tuple):
+            kind, seconds = item
+            outgoing = session.go_away(now, seconds) if kind == "go_away" else session.drop()
+        else:
+            outgoing = session.receive(item, now)
+        if log is not None:
+            for message in session.client_messages[seen_in:]:
+                log.write(name, "in", message)
+            for message in session.server_messages[seen_out:]:
+                log.write(name, "out", message)
+            seen_in, seen_out = len(session.client_messages), len(session.server_messages)
+        code = await _apply(websocket, outgoing)
+        await conn._notify()
+        if code is not None:
+            return code
+
+
+async def _apply(websocket: WebSocket, outgoing: list[Outgoing]) -> int | None:
+    """Send frames in order; a close or abort ends the connection (its code is returned)."""
+    try:
+        for out in outgoing:
+            if isinstance(out, Send):
+                await websocket.send_text(out.text)
+            elif isinstance(out, Close):
+                await websocket.close(out.code, out.reason)
+                return out.code
+            elif isinstance(out, Abort):
+                abort = websocket.scope.get(ABORT_KEY)
+                if abort is not None:
+                    abort()
+                return ABNORMAL_CLOSE
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return ABNORMAL_CLOSE
+    return None
