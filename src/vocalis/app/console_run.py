@@ -27,7 +27,7 @@ def _device(value: str | None) -> int | str | None:
     """sounddevice takes a device index or a (partial) name."""
     if value is None:
         return None
-    return int(value) if value.isdigit() else value
+    return int(value) if value.isascii() and value.isdigit() else value
 
 
 async def _talk(agent: Agent, endpoint: Endpoint, device: ConsoleTransport, view: LiveView) -> None:

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vocalis.app.timeline import unheard_part
+from vocalis.utils.logsafe import terminal_safe
 
 
 class Verdict(enum.Enum):
@@ -218,7 +219,8 @@ class LiveTranscript:
 
 # ---------------------------------------------------------------------- rendering
 def _clip(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
+    # Transcripts, typed text and tool calls are peer-written: no terminal escapes.
+    text = " ".join(terminal_safe(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -244,7 +246,8 @@ def render_line(line: Line) -> Text:
                 out.append(f"  unheard: {_clip(unheard, 60)}", "dim strike")
         return out
     if isinstance(line, ToolLine):
-        out = Text.assemble(("tool    ", "bold yellow"), (f"{line.name}({line.arguments})", ""))
+        call = _clip(f"{line.name}({line.arguments})", 400)
+        out = Text.assemble(("tool    ", "bold yellow"), (call, ""))
         if line.output is None:
             out.append("  running…", "dim")
         else:

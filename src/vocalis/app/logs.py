@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from vocalis.utils.logcontext import CallContextFilter, JsonFormatter, TextFormatter
-from vocalis.utils.logsafe import HeaderRedactor
+from vocalis.utils.logsafe import HeaderRedactor, TerminalSafe
 
 LEVELS = ("debug", "info", "warning", "error")
 LEVEL_ENV = "VOCALIS_LOG_LEVEL"
@@ -88,6 +88,7 @@ def configure_logging(args: argparse.Namespace) -> logging.Handler:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(CallContextFilter())
     handler.addFilter(HeaderRedactor())  # a secret in any library's debug line stays hidden
+    handler.addFilter(TerminalSafe())  # peer-written text cannot drive the terminal
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_vocalis_cli", False)]:
         root.removeHandler(old)

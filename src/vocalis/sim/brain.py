@@ -75,7 +75,7 @@ def say_exactly(instructions: str | None) -> str | None:
 def _lookup(value: Any, path: str) -> Any:
     for key in re.findall(r"\[([^\]]*)\]", path):
         key = key.strip("'\"")
-        if isinstance(value, list) and key.lstrip("-").isdigit():
+        if isinstance(value, list) and key.isascii() and key.lstrip("-").isdigit():
             value = value[int(key)]
         elif isinstance(value, dict):
             value = value[key]

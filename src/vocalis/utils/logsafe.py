@@ -4,7 +4,10 @@ Two hazards on a realtime socket: (1) the WebSocket library logs handshake heade
 which would print `Authorization: Bearer sk-…` / `api-key`; (2) a misbehaving server can send
 thousands of bad events per second, and a warning per event (or one with a base64 audio
 payload inside) buries everything else. `HeaderRedactor` scrubs the first; `WarnLimiter` caps
-the second per kind of problem.
+the second per kind of problem (with a cap on the kinds: a peer choosing the key must not
+grow the table). And (3) text a peer wrote (a typed message, a transcript, an event type)
+can carry terminal escape sequences — title changes, screen clears, hidden or right-to-left
+text — so anything printed to an operator's terminal goes through `terminal_safe`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,41 @@ from collections.abc import Callable
 
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key"})
 _BEARER_RE = re.compile(r"(?i)(bearer\s+|api-key[:=]\s*)[^\s'\",]+")
+
+
+# C0 controls except tab and newline, DEL, C1 controls (ESC and CSI start sequences), and the
+# Unicode bidirectional overrides/isolates/marks that reorder what a terminal shows.
+_UNSAFE = dict.fromkeys(
+    [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x20),
+        *range(0x7F, 0xA0),
+        0x061C,
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    ]
+)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without control characters that a terminal would act on (tabs and newlines
+    stay). Cheap when there is nothing to remove."""
+    return text.translate(_UNSAFE)
+
+
+class TerminalSafe(logging.Filter):
+    """Makes a record's message `terminal_safe` (for handlers that write to a terminal)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = terminal_safe(message)
+        record.args = None
+        return True
 
 
 def scrub(text: str) -> str:
@@ -60,17 +98,24 @@ class WarnLimiter:
         *,
         burst: int = 3,
         interval: float = 30.0,
+        max_keys: int = 64,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._logger = logger
         self._burst = burst
         self._interval = interval
         self._now = now
+        self._max_keys = max_keys
         # key -> [window start, count in window, suppressed in window]
         self._state: dict[str, list[float]] = {}
 
     def warn(self, key: str, msg: str, *args: object) -> bool:
-        """Log `msg % args` unless `key` is over budget; returns whether it was logged."""
+        """Log `msg % args` unless `key` is over budget; returns whether it was logged.
+
+        Beyond `max_keys` distinct keys, new keys share one budget ("other").
+        """
+        if key not in self._state and len(self._state) >= self._max_keys:
+            key = "other"
         now = self._now()
         state = self._state.get(key)
         if state is None or now - state[0] >= self._interval:

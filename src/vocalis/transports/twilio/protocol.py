@@ -118,13 +118,17 @@ def _str(data: dict[str, Any], key: str, event: str, *, required: bool = True) -
 
 
 def _int(data: dict[str, Any], key: str, event: str) -> int:
-    """Twilio sends numbers as decimal strings ("chunk": "3"); accept ints too."""
+    """Twilio sends numbers as decimal strings ("chunk": "3"); accept ints too.
+
+    ASCII digits only: `str.isdigit()` is also true for "²" or full-width "３", which `int()`
+    then refuses or reads as a number no Twilio server sends.
+    """
     value = data.get(key, 0)
     if isinstance(value, bool):
         raise TwilioProtocolError(f"'{event}' field '{key}' must be a number")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         return int(value)
     raise TwilioProtocolError(f"'{event}' field '{key}' must be a number")
 
