@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     with cli_logging(args):
         try:
+            _configure_telemetry()
             return _load(args.command).run(args)
         except UsageError as exc:
             # One clear line, no traceback: a wrong path, endpoint or file is not a crash.
@@ -67,6 +68,17 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         except KeyboardInterrupt:
             return 130
+
+
+def _configure_telemetry() -> None:
+    """Install the exporters `OTEL_*` names before anything connects (docs/observability.md):
+    a typo such as `OTEL_TRACES_EXPORTER=jaeger` stops the command in one line."""
+    from vocalis import telemetry
+
+    try:
+        telemetry.configure()
+    except telemetry.TelemetryConfigError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 if __name__ == "__main__":

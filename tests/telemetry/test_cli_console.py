@@ -127,3 +127,18 @@ def test_unset_prints_no_spans_and_stamps_no_trace(
     assert '"type": "trace"' not in (out / "events.jsonl").read_text()
     assert "data-trace-id" not in (out / "timeline.html").read_text()
     assert '"logger": "vocalis.providers.openai' in stderr and "trace_id" not in stderr
+
+
+def test_an_unsupported_exporter_stops_the_command_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_TRACES_EXPORTER"] = "jaeger"
+    result = subprocess.run(
+        [sys.executable, "-m", "vocalis.cli", "run", "examples/minimal_agent.py:agent",
+         "--input", str(tmp_path / "missing.wav"), "--offline"],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "vocalis run: error: OTEL_TRACES_EXPORTER='jaeger': unsupported exporter jaeger; "
+        "use otlp, console or none (comma-separated)"
+    ]
