@@ -17,8 +17,12 @@ import re
 import time
 from collections.abc import Callable
 
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "openai-api-key"})
-_BEARER_RE = re.compile(r"(?i)(bearer\s+|api-key[:=]\s*)[^\s'\",]+")
+_SECRET_HEADERS = frozenset(
+    {"authorization", "api-key", "x-api-key", "openai-api-key", "x-goog-api-key"}
+)
+# `Bearer <t>` (OpenAI), `Token <t>` (Gemini ephemeral tokens), `api-key: <k>` and
+# `x-goog-api-key: <k>` (Gemini).
+_BEARER_RE = re.compile(r"(?i)(bearer\s+|token\s+auth_tokens/|api-key[:=]\s*)[^\s'\",]+")
 
 
 # C0 controls except tab and newline, DEL, C1 controls (ESC and CSI start sequences), and the
