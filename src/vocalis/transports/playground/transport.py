@@ -31,6 +31,7 @@ from vocalis.transports._web import (
     run_socket_call,
 )
 from vocalis.transports.base import PlayoutResult, TextSink
+from vocalis.transports.pacing import AudioPacer, admit_audio
 from vocalis.transports.playground.sink import PlaygroundAudioSink
 from vocalis.transports.web import CallSocket
 from vocalis.utils.channel import Channel
@@ -126,6 +127,7 @@ class PlaygroundTransport(SocketTransport):
         self.sink = PlaygroundAudioSink(self.outbox, clock, sample_rate)
         self.text = PlaygroundTextSink(self.outbox)
         self._typed: Channel[str] = Channel()
+        self.pacer = AudioPacer(sample_rate)
         self.ready = asyncio.Event()
         # From the page's `ready`: a text-only call, and what the page says about the call.
         self.text_only = False
@@ -151,7 +153,9 @@ class PlaygroundTransport(SocketTransport):
             raise PlaygroundProtocolError(
                 f"audio message of {len(data)} bytes (must be even and ≤ {MAX_AUDIO_BYTES})"
             )
-        if self.ready.is_set():
+        if self.ready.is_set() and admit_audio(
+            self.pacer, len(data) // 2, self.clock.now(), PlaygroundProtocolError, log
+        ):
             self.source.feed(data)
 
     def handle_text(self, raw: str) -> None:

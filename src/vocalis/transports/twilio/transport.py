@@ -32,6 +32,7 @@ from vocalis.transports._web import (
     split_token,
     token_ok,
 )
+from vocalis.transports.pacing import AudioPacer, admit_audio
 from vocalis.transports.twilio.protocol import (
     MAX_MESSAGE_BYTES,
     Connected,
@@ -89,6 +90,7 @@ class TwilioTransport(SocketTransport):
             start.stream_sid, clock, self.outbox, mark_interval_ms=mark_interval_ms
         )
         self.dtmf: list[str] = []
+        self.pacer = AudioPacer(TWILIO_RATE)
 
     @property
     def stream_sid(self) -> str:
@@ -110,7 +112,10 @@ class TwilioTransport(SocketTransport):
         """Apply one inbound event (after `start`)."""
         if isinstance(event, Media):
             if event.track == "inbound":
-                self.source.feed(event.payload)
+                # μ-law: one byte per sample. Audio beyond real time is not forwarded.
+                now = self.clock.now()
+                if admit_audio(self.pacer, len(event.payload), now, TwilioProtocolError, log):
+                    self.source.feed(event.payload)
         elif isinstance(event, Mark):
             self.sink.on_mark(event.name)
         elif isinstance(event, Stop):
