@@ -68,15 +68,21 @@ class _Collect(logging.Handler):
         self.records.append(record)
 
 
+def in_memory_tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
+    """A tracer provider whose finished spans land in the returned exporter."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
 async def traced_call(
     *,
     capture_content: bool = False,
     registry: CollectorRegistry | None = None,
 ) -> TracedCall:
     """Run the call above with in-memory span and metric exporters; returns what they got."""
-    exporter = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer_provider, exporter = in_memory_tracing()
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     tool_log = logging.getLogger("tests.telemetry.tool")
