@@ -31,9 +31,9 @@ from vocalis.transports.base import PlayoutStatus
 
 __all__ = [
     "FRAME_SAMPLES",
+    "RTP_MODULUS",
     "STREAM_RATE",
     "OutputTimeline",
-    "RTP_MODULUS",
     "Span",
     "played_samples",
     "rtp_to_position",
