@@ -105,14 +105,16 @@ async def serve_playground(
     limits: HttpLimits | None = None,
     trusted: TrustedProxies | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    page: bytes | None = None,
 ) -> ServedEndpoint:
     """Serve the playground page and its WebSocket; returns a handle with the URL to open.
 
     The URL contains the access token: print it for the user, never log it. `extra_routes`
-    are served on the same origin (e.g. a WebRTC offer route guarded by `playground_access`).
+    are served on the same origin (e.g. a WebRTC offer route guarded by `playground_access`);
+    `page` replaces the packaged page (the WebRTC mode inlines its client into it).
     """
     secret = token or new_token()
-    page = page_html()
+    page = page or page_html()
     page_access = playground_access(secret, same_origin=False)
 
     async def index(request: Request) -> Response:
