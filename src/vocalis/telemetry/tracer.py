@@ -353,8 +353,9 @@ class CallTracer:
             span = self._responses.get(response_id)
             if span is not None:
                 span.add_event(name, attributes, timestamp=at)
-        if name is EventName.BARGE_IN and self._last_turn is not None:
-            self._last_turn.add_event(name, attributes, timestamp=at)
+        if name is EventName.BARGE_IN and self._speaking is not None:
+            # The turn that cut in (a typed message's turn is already a finished point).
+            self._speaking.span.add_event(name, attributes, timestamp=at)
 
     def _error(self, event: ErrorEvent) -> None:
         span = self._responses.get(event.response_id or "") or self.call_span
