@@ -20,6 +20,8 @@ _EXPORTS = {
     "FunctionTool": "vocalis.runtime.tools",
     "function_tool": "vocalis.runtime.tools",
     "ToolError": "vocalis.runtime.tools",
+    "ToolContext": "vocalis.runtime.context",
+    "CallInfo": "vocalis.transports.base",
     "AgentStateChanged": "vocalis.runtime.events",
     "UserStateChanged": "vocalis.runtime.events",
     "ConversationItemAdded": "vocalis.runtime.events",
@@ -36,6 +38,7 @@ __all__ = [
     "AgentSession",
     "AgentSessionOptions",
     "AgentStateChanged",
+    "CallInfo",
     "ConversationItemAdded",
     "ErrorEvent",
     "FunctionTool",
@@ -44,6 +47,7 @@ __all__ = [
     "SpeechHandle",
     "ToolCallFinished",
     "ToolCallStarted",
+    "ToolContext",
     "ToolError",
     "TurnMetrics",
     "UserStateChanged",
@@ -54,6 +58,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vocalis.runtime.agent import Agent
+    from vocalis.runtime.context import ToolContext
     from vocalis.runtime.events import (
         AgentStateChanged,
         ConversationItemAdded,
@@ -69,6 +74,7 @@ if TYPE_CHECKING:
     from vocalis.runtime.session import AgentSession
     from vocalis.runtime.speech import SpeechHandle
     from vocalis.runtime.tools import FunctionTool, ToolError, function_tool
+    from vocalis.transports.base import CallInfo
 
 
 def __getattr__(name: str) -> Any:

@@ -85,8 +85,10 @@ def test_class_is_not_an_agent(tmp_path: Path) -> None:
 
 
 def test_factory_with_arguments(tmp_path: Path) -> None:
-    path = write(tmp_path, "fac.py", "def make(name):\n    return name\n")
-    assert error_of(f"{path}:make") == f"{path}:make needs arguments: an agent factory takes none"
+    path = write(tmp_path, "fac.py", "def make(name, size):\n    return name\n")
+    assert error_of(f"{path}:make") == (
+        f"{path}:make needs arguments: an agent factory takes none or one (the CallInfo)"
+    )
 
 
 def test_async_factory(tmp_path: Path) -> None:
@@ -125,3 +127,32 @@ def test_a_tool_parameter_type_without_json_schema(tmp_path: Path) -> None:
     path = write(tmp_path, "badtool.py", body)
     message = error_of(str(path))
     assert message.startswith(f"importing {path} failed: TypeError: tool send: parameter 'conn'")
+
+
+PER_CALL = (
+    "from vocalis import Agent\n\n"
+    "def make(call):\n"
+    "    return Agent(f'{call.transport} {dict(call.parameters)}')\n"
+)
+
+
+def test_a_per_call_factory_gets_the_call_info(tmp_path: Path) -> None:
+    from vocalis.app.agent_ref import load_agent_factory
+    from vocalis.transports.base import CallInfo
+
+    path = write(tmp_path, "percall.py", PER_CALL)
+    factory = load_agent_factory(f"{path}:make")
+    agent = factory(CallInfo(transport="twilio", parameters={"tier": "vip"}))
+    assert agent.instructions == "twilio {'tier': 'vip'}"
+    # Commands with one call of their own (run, chat, console) call it once, as "cli".
+    assert load_agent(f"{path}:make").instructions == "cli {}"
+
+
+def test_a_per_call_factory_returning_something_else_fails_per_call(tmp_path: Path) -> None:
+    from vocalis.app.agent_ref import load_agent_factory
+    from vocalis.transports.base import CallInfo
+
+    path = write(tmp_path, "badcall.py", "def make(call):\n    return 'nope'\n")
+    factory = load_agent_factory(f"{path}:make")
+    with pytest.raises(TypeError, match="returned str, not an Agent"):
+        factory(CallInfo())

@@ -9,8 +9,11 @@ Rules:
 * `file.py:name` loads the file as a fresh module (its folder is put on `sys.path` first, so an
   example may import its sibling modules); `package.module:name` is a normal import.
 * Without `:name` the attribute `agent` is used.
-* The attribute may be an `Agent` or a zero-argument function returning one (a factory, useful
-  when building the agent needs work such as reading a prompt file).
+* The attribute may be an `Agent`, a zero-argument function returning one (a factory, called
+  once: useful when building the agent needs work such as reading a prompt file), or a
+  function of one argument, the call's `CallInfo` (a per-call factory: `serve` calls it for
+  every call with the caller id, Twilio custom parameters or the page's metadata; `run`,
+  `chat` and `console` call it once with their own call's info).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from types import ModuleType
 from typing import Any
 
 from vocalis.app.errors import UsageError
+from vocalis.transports.base import CallInfo
 
 DEFAULT_ATTRIBUTE = "agent"
+# Makes the agent for one call (a constant for a plain Agent or a zero-argument factory).
+AgentFactory = Callable[[CallInfo], Any]
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -108,6 +114,50 @@ def _describe(obj: object) -> str:
     return type(obj).__name__
 
 
+def _takes_call_info(factory: Callable[..., object]) -> bool:
+    """Whether `factory` is called without arguments (False) or with the CallInfo (True)."""
+    try:
+        signature = inspect.signature(factory)
+    except ValueError:  # builtins without a signature: just try calling without arguments
+        return False
+    try:
+        signature.bind()
+        return False
+    except TypeError:
+        pass
+    signature.bind(CallInfo())  # TypeError: neither shape
+    return True
+
+
+def resolve_factory(obj: object, ref: str) -> AgentFactory:
+    """The named object as a per-call factory; a plain agent or zero-argument factory is
+    resolved now (so its mistakes surface before anything connects)."""
+    plain_function = (
+        callable(obj)
+        and not _is_agent(obj)
+        and not inspect.isclass(obj)
+        and type(obj).__name__ != "FunctionTool"
+        and not inspect.iscoroutinefunction(obj)
+    )
+    if plain_function:
+        try:
+            per_call = _takes_call_info(obj)  # type: ignore[arg-type]
+        except TypeError:
+            raise UsageError(
+                f"{ref} needs arguments: an agent factory takes none or one (the CallInfo)"
+            ) from None
+        if per_call:
+            return lambda call: _checked(obj(call), f"{ref}(call)")  # type: ignore[operator]
+    agent = resolve(obj, ref)
+    return lambda _call: agent
+
+
+def _checked(produced: object, what: str) -> Any:
+    if not _is_agent(produced):
+        raise TypeError(f"{what} returned {_describe(produced)}, not an Agent")
+    return produced
+
+
 def resolve(obj: object, ref: str) -> Any:
     """Turn the named object into an agent: use it, or call it when it is a factory."""
     if _is_agent(obj):
@@ -123,13 +173,13 @@ def resolve(obj: object, ref: str) -> Any:
         if inspect.iscoroutinefunction(factory):
             raise UsageError(f"{ref} is an async function: agent factories must be plain functions")
         try:
-            inspect.signature(factory).bind()
+            per_call = _takes_call_info(factory)
         except TypeError:
-            raise UsageError(f"{ref} needs arguments: an agent factory takes none") from None
-        except ValueError:  # builtins without a signature: just try calling
-            pass
+            raise UsageError(
+                f"{ref} needs arguments: an agent factory takes none or one (the CallInfo)"
+            ) from None
         try:
-            produced = factory()
+            produced = factory(CallInfo(transport="cli")) if per_call else factory()
         except Exception as exc:
             raise UsageError(f"calling {ref}() failed: {type(exc).__name__}: {exc}") from exc
         if _is_agent(produced):
@@ -139,9 +189,28 @@ def resolve(obj: object, ref: str) -> Any:
 
 
 def load_agent(ref: str) -> Any:
-    """Load the agent named by `ref`; raises `UsageError` with a one-line reason."""
+    """Load the agent named by `ref`; raises `UsageError` with a one-line reason.
+
+    A per-call factory is called once with `CallInfo(transport="cli")`."""
     target, name = split_ref(ref)
-    module = _load_file(target) if _looks_like_path(target) else _import_module(target)
+    module = _load_module(target)
+    _check_attribute(module, target, name)
+    return resolve(getattr(module, name), f"{target}:{name}")
+
+
+def load_agent_factory(ref: str) -> AgentFactory:
+    """Load `ref` as a per-call factory (for `serve`); raises `UsageError`."""
+    target, name = split_ref(ref)
+    module = _load_module(target)
+    _check_attribute(module, target, name)
+    return resolve_factory(getattr(module, name), f"{target}:{name}")
+
+
+def _load_module(target: str) -> ModuleType:
+    return _load_file(target) if _looks_like_path(target) else _import_module(target)
+
+
+def _check_attribute(module: ModuleType, target: str, name: str) -> None:
     if not hasattr(module, name):
         candidates = sorted(
             attr
@@ -150,4 +219,3 @@ def load_agent(ref: str) -> Any:
         )
         hint = f"; agents defined there: {', '.join(candidates)}" if candidates else ""
         raise UsageError(f"{target} has no attribute {name!r}{hint}")
-    return resolve(getattr(module, name), f"{target}:{name}")

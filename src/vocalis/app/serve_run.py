@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from vocalis.app.agent_ref import load_agent
+from vocalis.app.agent_ref import AgentFactory, load_agent_factory
 from vocalis.app.conversation import (
     ConversationRecord,
     make_model,
@@ -34,12 +35,13 @@ from vocalis.app.errors import UsageError
 from vocalis.app.live_view import LiveTranscript, render_line
 from vocalis.app.outputs import write_call_files
 from vocalis.app.page_events import describe_agent, forward_events
+from vocalis.app.terminal import make_console
 from vocalis.providers.base import OperationError, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports._web import ServedEndpoint
-from vocalis.transports.base import Transport
+from vocalis.transports.base import CallInfo, Transport
 from vocalis.transports.playground import PlaygroundTransport
 from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
@@ -47,6 +49,8 @@ from vocalis.utils.logcontext import bind_call
 from vocalis.worker import Worker, drain_on
 
 TOKEN_ENV = "VOCALIS_TOKEN"
+
+log = logging.getLogger(__name__)
 
 
 def shown_url(endpoint: ServedEndpoint, env_token: str | None) -> str:
@@ -98,19 +102,34 @@ async def probe(model: OpenAIRealtimeModel, agent: Agent, endpoint: Endpoint) ->
     await session.aclose()
 
 
+def _probe_agent(agents: AgentFactory) -> Agent:
+    """The agent the start-up probe connects with: a per-call factory is tried once here
+    with `CallInfo(transport="probe")`, so a broken factory fails at start, not per call."""
+    try:
+        agent: Agent = agents(CallInfo(transport="probe"))
+    except Exception as exc:
+        raise UsageError(f"the agent factory failed: {type(exc).__name__}: {exc}") from exc
+    return agent
+
+
 class CallHandler:
-    """`on_call` for the playground and Twilio servers: one agent session per connection."""
+    """`on_call` for the playground and Twilio servers: one agent session per connection.
+
+    `agent` is an `Agent` or a per-call factory (`CallInfo -> Agent`, see `agent_ref`): it is
+    called with the transport's call info (caller, Twilio custom parameters, page metadata)
+    when the call connects; a factory that fails ends that call only (logged with traceback).
+    """
 
     def __init__(
         self,
-        agent: Agent,
+        agent: Agent | AgentFactory,
         model: OpenAIRealtimeModel,
         endpoint: Endpoint,
         console: Console,
         out: Path | None,
         on_session: Callable[[AgentSession], None] | None = None,
     ) -> None:
-        self.agent = agent
+        self.agents: AgentFactory = (lambda _call: agent) if isinstance(agent, Agent) else agent
         self.model = model
         self.endpoint = endpoint
         self.console = console
@@ -118,7 +137,7 @@ class CallHandler:
         self.on_session = on_session
         self._numbers = itertools.count(1)
 
-    def _observe(self, session: AgentSession) -> None:
+    def _observe(self, session: AgentSession, agent: Agent) -> None:
         """Before the session starts: the worker's accounting and, for a browser, the page's
         view of the agent and its tool calls, latencies and errors."""
         if self.on_session is not None:
@@ -127,11 +146,22 @@ class CallHandler:
         if isinstance(transport, PlaygroundTransport):
             describe_agent(
                 transport.text,
-                self.agent,
+                agent,
                 model=self.endpoint.model,
                 endpoint=self.endpoint.describe(),
             )
             forward_events(session, transport.text)
+
+    def _agent_for(self, number: int, transport: Transport) -> Agent | None:
+        try:
+            agent: Agent = self.agents(transport.call_info)
+        except Exception as exc:
+            log.exception("the agent factory failed for call %s", number)
+            self.console.print(
+                f"[red]call {number}: the agent factory failed: {type(exc).__name__}: {exc}[/red]"
+            )
+            return None
+        return agent
 
     async def __call__(self, transport: Transport) -> None:
         number = next(self._numbers)
@@ -145,16 +175,20 @@ class CallHandler:
         view = LiveTranscript(title=f"call {number}")
         refresh = _call_printer(self.console, number, view)
         self.console.print(f"[bold]call {number}[/bold] connected ({kind})")
+        agent = self._agent_for(number, transport)
+        if agent is None:
+            await transport.aclose()
+            return
         try:
             call = await start_call(
                 self.model,
-                self.agent,
+                agent,
                 transport,
                 clock=clock,
                 view=view,
                 refresh=refresh,
                 endpoint=self.endpoint,
-                on_session=self._observe,
+                on_session=lambda session: self._observe(session, agent),
             )
         except UsageError as exc:
             self.console.print(f"[red]call {number}: {exc}[/red]")
@@ -173,11 +207,11 @@ class CallHandler:
             self.console.print(f"[bold]call {number}[/bold] ended{saved}")
 
 
-async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> int:
+async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpoint) -> int:
     from vocalis.transports.playground import serve_playground
     from vocalis.transports.twilio import serve_twilio
 
-    console = Console(highlight=False)
+    console = make_console()
 
     def draining(why: str, running: int) -> None:
         console.print(
@@ -192,8 +226,8 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
     worker = Worker(args.max_sessions, drain_timeout_s=args.drain_timeout, on_drain=draining)
     async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
-        await probe(model, agent, endpoint)
-        handler = CallHandler(agent, model, endpoint, console, args.out, on_session=worker.observe)
+        await probe(model, _probe_agent(agents), endpoint)
+        handler = CallHandler(agents, model, endpoint, console, args.out, on_session=worker.observe)
         served = []
         admin = None
         try:
@@ -237,7 +271,7 @@ async def _serve(args: argparse.Namespace, agent: Agent, endpoint: Endpoint) -> 
 
 def serve(args: argparse.Namespace) -> int:
     endpoint = choose_endpoint(args)
-    agent = load_agent(args.agent_ref)
+    agents = load_agent_factory(args.agent_ref)
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
     if args.max_sessions is not None and args.max_sessions < 1:
@@ -245,6 +279,6 @@ def serve(args: argparse.Namespace) -> int:
     if args.drain_timeout < 0:
         raise UsageError(f"--drain-timeout must be >= 0, got {args.drain_timeout:g}")
     try:
-        return asyncio.run(_serve(args, agent, endpoint))
+        return asyncio.run(_serve(args, agents, endpoint))
     except KeyboardInterrupt:
         return 0

@@ -7,10 +7,17 @@ to the provider without reconnecting, and the conversation (heard history) carri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from vocalis.providers.base import ToolSpec
 from vocalis.runtime.tools import FunctionTool, ToolFunction, as_tool
+
+if TYPE_CHECKING:
+    from vocalis.runtime.session import AgentSession
+
+# Runs when a hand-off makes this agent the active one (sync or async).
+OnEnter = Callable[["AgentSession"], Awaitable[None] | None]
 
 
 class Agent:
@@ -24,6 +31,7 @@ class Agent:
         voice: str | None = None,
         name: str | None = None,
         greeting: str | None = None,
+        on_enter: OnEnter | None = None,
     ) -> None:
         """
         Args:
@@ -33,6 +41,9 @@ class Agent:
                 after the first audio on OpenAI, so a hand-off keeps the first voice.
             name: for logs and events.
             greeting: if set, `AgentSession.start()` says it (uninterruptible) via `say()`.
+            on_enter: called with the session when a tool hands the call to this agent
+                (`ToolContext.handoff`), after its instructions and tools are active — e.g.
+                `lambda session: session.generate_reply()` to introduce itself.
         """
         self.instructions = instructions
         self.tools: tuple[FunctionTool, ...] = tuple(as_tool(tool) for tool in tools)
@@ -43,6 +54,7 @@ class Agent:
         self.voice = voice
         self.name = name or "agent"
         self.greeting = greeting
+        self.on_enter = on_enter
 
     @property
     def tool_specs(self) -> tuple[ToolSpec, ...]:

@@ -42,6 +42,7 @@ from vocalis.providers.base import (
     SessionReconnected,
 )
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
     AgentState,
     AgentStateChanged,
@@ -106,6 +107,7 @@ class AgentSession:
             self.clock,
             on_started=self._tool_started,
             on_finished=self._tool_finished,
+            context=lambda run: ToolContext(self, call_id=run.call_id, tool_name=run.name),
         )
         self._provider: RealtimeSession | None = None
         self._scheduler: ReplyScheduler | None = None

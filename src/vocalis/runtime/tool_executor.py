@@ -13,11 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vocalis.providers.base import ToolCall
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.tools import FunctionTool, ToolResult, _error
 from vocalis.utils.clock import Clock
+
+if TYPE_CHECKING:
+    from vocalis.runtime.context import ToolContext
 
 
 @dataclass(slots=True)
@@ -45,8 +49,10 @@ class ToolExecutor:
         *,
         on_started: Callable[[ToolRun], None] | None = None,
         on_finished: Callable[[ToolRun], None] | None = None,
+        context: Callable[[ToolRun], ToolContext] | None = None,
     ) -> None:
         self._owner = owner
+        self._context = context
         self._clock = clock
         self._tools: dict[str, FunctionTool] = {}
         self._runs: dict[str, ToolRun] = {}
@@ -96,7 +102,8 @@ class ToolExecutor:
                 available = ", ".join(sorted(self._tools)) or "none"
                 result = _error(f"unknown tool {run.name!r}; available tools: {available}")
             else:
-                result = await tool.invoke(run.arguments)
+                context = self._context(run) if self._context is not None else None
+                result = await tool.invoke(run.arguments, context)
         except asyncio.CancelledError:
             # Session closing: the call still gets an answer in the record.
             self._finish(run, _error(f"{run.name} was cancelled"))

@@ -10,6 +10,9 @@ function into a `FunctionTool`:
 * nothing the model or the tool does can crash the session: bad JSON, invalid arguments, an
   exception, a timeout or a result that is not JSON-serializable all become an error *output*
   the model reads and can recover from (`ToolResult.is_error`);
+* a parameter annotated `ToolContext` is not shown to the model: the session passes the
+  call's context there (say, hang up, transfer, hand off; see `vocalis.runtime.context`);
+  such tools must be `async def` (the context acts on the event loop);
 * and the developer still sees what went wrong: an exception is logged with its traceback
   (the model only gets its one-line summary), bad arguments and timeouts as warnings, a
   `ToolError` (a deliberate answer, not a bug) at info.
@@ -30,6 +33,7 @@ from typing import Any, cast, get_type_hints, overload
 import pydantic
 
 from vocalis.providers.base import ToolSpec
+from vocalis.runtime.context import ToolContext
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +142,13 @@ class FunctionTool:
         self.description = description if description is not None else doc_description
         self.timeout = timeout
         self._is_async = inspect.iscoroutinefunction(fn)
-        self._model = self._build_model(fn, param_docs)
+        self.context_param = _context_parameter(fn)
+        if self.context_param is not None and not self._is_async:
+            raise TypeError(
+                f"tool {self.name} takes a ToolContext, so it must be `async def` "
+                "(the context acts on the event loop)"
+            )
+        self._model = self._build_model(fn, param_docs, skip=self.context_param)
         try:
             schema = self._model.model_json_schema()
         except pydantic.PydanticUserError as exc:  # e.g. a type with no JSON schema
@@ -146,7 +156,9 @@ class FunctionTool:
         self.parameters = _clean_schema(schema)
 
     @staticmethod
-    def _build_model(fn: ToolFunction, param_docs: dict[str, str]) -> type[pydantic.BaseModel]:
+    def _build_model(
+        fn: ToolFunction, param_docs: dict[str, str], *, skip: str | None = None
+    ) -> type[pydantic.BaseModel]:
         signature = inspect.signature(fn)
         try:
             hints = get_type_hints(fn, include_extras=True)
@@ -154,6 +166,8 @@ class FunctionTool:
             hints = {}
         fields: dict[str, Any] = {}
         for pname, param in signature.parameters.items():
+            if pname == skip:
+                continue
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise TypeError(
                     f"tool {fn.__name__}: *args/**kwargs cannot be described to a model"
@@ -184,8 +198,10 @@ class FunctionTool:
         """The decorated function stays callable directly (handy in tests)."""
         return self.fn(*args, **kwargs)
 
-    async def invoke(self, arguments: str) -> ToolResult:
-        """Run the tool on the model's JSON arguments. Never raises (except cancellation)."""
+    async def invoke(self, arguments: str, context: ToolContext | None = None) -> ToolResult:
+        """Run the tool on the model's JSON arguments. Never raises (except cancellation).
+
+        `context` reaches a tool that declares a `ToolContext` parameter."""
         try:
             raw = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
@@ -204,6 +220,10 @@ class FunctionTool:
             log.warning("the model sent invalid arguments for %s: %s", self.name, problems)
             return _error(f"invalid arguments for {self.name}: {problems}")
         kwargs = {name: getattr(parsed, name) for name in type(parsed).model_fields}
+        if self.context_param is not None:
+            if context is None:
+                return _error(f"{self.name} needs the call's context (run it in a session)")
+            kwargs[self.context_param] = context
         try:
             result = await self._run(kwargs)
         except asyncio.CancelledError:
@@ -234,6 +254,19 @@ class FunctionTool:
 
     def __repr__(self) -> str:
         return f"FunctionTool({self.name!r})"
+
+
+def _context_parameter(fn: ToolFunction) -> str | None:
+    """The name of the parameter annotated `ToolContext`, if any."""
+    try:
+        hints = get_type_hints(fn)
+    except Exception:
+        hints = {}
+    for pname, param in inspect.signature(fn).parameters.items():
+        annotation = hints.get(pname, param.annotation)
+        if annotation is ToolContext or annotation == "ToolContext":
+            return pname
+    return None
 
 
 def _type_problem(fn: ToolFunction, exc: Exception) -> str:

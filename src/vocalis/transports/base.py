@@ -17,8 +17,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -194,8 +194,30 @@ class TextSink:
         """Human-readable warnings (e.g. text-only message with no TTS fallback)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """Facts about one call, from its transport (for tools and per-call agent factories).
+
+    transport: "twilio", "playground", "text", "file", ... (the transport's kind).
+    caller: the caller's number or id when the transport knows it (Twilio: the custom
+        parameter `caller`, e.g. `<Parameter name="caller" value="{{From}}"/>` in TwiML).
+    parameters: Twilio custom parameters / the playground page's `?meta.*` values.
+    call_id: the transport's own id of the call (Twilio: the call sid).
+    """
+
+    transport: str = "unknown"
+    caller: str | None = None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    call_id: str | None = None
+
+
 class Transport(abc.ABC):
     """A caller connection: audio both ways, optional text, and a hang-up signal."""
+
+    @property
+    def call_info(self) -> CallInfo:
+        """What this transport knows about the call (transports with more override it)."""
+        return CallInfo(transport=type(self).__name__.removesuffix("Transport").lower() or "call")
 
     @property
     @abc.abstractmethod

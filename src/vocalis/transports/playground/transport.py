@@ -30,7 +30,7 @@ from vocalis.transports._web import (
     SocketTransport,
     run_socket_call,
 )
-from vocalis.transports.base import PlayoutResult, TextSink
+from vocalis.transports.base import CallInfo, PlayoutResult, TextSink
 from vocalis.transports.pacing import AudioPacer, admit_audio
 from vocalis.transports.playground.sink import PlaygroundAudioSink
 from vocalis.transports.web import CallSocket
@@ -136,6 +136,14 @@ class PlaygroundTransport(SocketTransport):
     @property
     def audio_in(self) -> PlaygroundAudioSource:
         return self.source
+
+    @property
+    def call_info(self) -> CallInfo:
+        return CallInfo(
+            transport="playground",
+            caller=self.metadata.get("caller"),
+            parameters=dict(self.metadata),
+        )
 
     @property
     def audio_out(self) -> PlaygroundAudioSink | None:

@@ -32,6 +32,7 @@ from vocalis.transports._web import (
     split_token,
     token_ok,
 )
+from vocalis.transports.base import CallInfo
 from vocalis.transports.pacing import AudioPacer, admit_audio
 from vocalis.transports.twilio.protocol import (
     MAX_MESSAGE_BYTES,
@@ -99,6 +100,16 @@ class TwilioTransport(SocketTransport):
     @property
     def custom_parameters(self) -> dict[str, str]:
         return self.start.custom_parameters
+
+    @property
+    def call_info(self) -> CallInfo:
+        params = self.start.custom_parameters
+        return CallInfo(
+            transport="twilio",
+            caller=params.get("caller") or params.get("From") or None,
+            parameters=dict(params),
+            call_id=self.start.call_sid or None,
+        )
 
     @property
     def audio_in(self) -> TwilioAudioSource:
