@@ -5,8 +5,9 @@ Tools that declare a `ToolContext` parameter get the call (never shown to the mo
 `ctx.handoff(agent)`, `ctx.hang_up()`, `ctx.say(...)`, `ctx.transfer(number)` where the
 transport supports it, and `ctx.call` (caller id, Twilio custom parameters, page metadata).
 
-    uv run vocalis chat examples/multi_agent/triage.py --scenario examples/scenarios/triage_handoff.yaml
-    uv run pytest examples/testing -q -k handoff      # the same call as a test
+    uv run vocalis chat examples/multi_agent/triage.py \\
+        --scenario examples/scenarios/triage_handoff.yaml
+    uv run pytest examples/testing -q -k hands_off      # the same call as a test
 """
 
 from __future__ import annotations

@@ -113,3 +113,18 @@ def test_console_text_is_the_chat_without_an_audio_device() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["you › Hello", "agent › You said: Hello"]
+
+
+def test_a_tool_can_end_the_chat() -> None:
+    lines = "I was charged twice.\nOrder 42, please.\nThat's all, thanks.\nnever sent\n"
+    result = chat(
+        "examples/multi_agent/triage.py",
+        "--scenario",
+        "examples/scenarios/triage_handoff.yaml",
+        stdin=lines,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert out[-3:] == ["agent › Goodbye!", "agent › Take care.", "(the agent ended the call)"]
+    assert "never sent" not in result.stdout
+    assert "agent › Billing here. Which order should I refund?" in out

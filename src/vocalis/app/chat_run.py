@@ -12,8 +12,6 @@ import argparse
 import asyncio
 import sys
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.console import Console
 from rich.text import Text
@@ -26,8 +24,8 @@ from vocalis.app.outputs import write_call_files
 from vocalis.app.terminal import make_console
 from vocalis.conversation.items import MessageItem
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.context import answered, wait_until
 from vocalis.runtime.events import (
-    AgentStateChanged,
     ConversationItemAdded,
     ErrorEvent,
     ToolCallFinished,
@@ -106,63 +104,28 @@ class ChatPrinter:
         self.errors.print(f"vocalis chat: {level}: {event.message}")
 
 
-@dataclass(slots=True)
-class TurnWaiter:
-    """Wakes on every state change or new item, so a turn's end is seen without polling."""
+async def _send(
+    session: AgentSession, transport: TextTransport, text: str, timeout_s: float
+) -> None:
+    """Send one message and return once the agent has answered it (and its tools ran)."""
+    known = {item.id for item in session.history}
+    transport.send(text)
+    await wait_until(session, lambda: answered(session, known), timeout_s)
 
-    session: AgentSession
-    changed: asyncio.Event
 
-    @classmethod
-    def on(cls, session: AgentSession) -> TurnWaiter:
-        waiter = cls(session, asyncio.Event())
-        session.on(AgentStateChanged, lambda _e: waiter.changed.set())
-        session.on(ConversationItemAdded, lambda _e: waiter.changed.set())
-        session.on(ToolCallFinished, lambda _e: waiter.changed.set())
-        return waiter
-
-    def _users(self) -> int:
-        return sum(
-            1 for i in self.session.history if isinstance(i, MessageItem) and i.role == "user"
-        )
-
-    def _done(self, users_before: int) -> bool:
-        """Answered: the conversation ends with an assistant message (not a tool call or
-        output, whose follow-up is still to come — the agent state alone flickers to
-        `listening` between a tool's result and the follow-up request)."""
-        session = self.session
-        history = session.history
-        last = history[-1] if history else None
-        return (
-            self._users() > users_before
-            and isinstance(last, MessageItem)
-            and last.role == "assistant"
-            and session.agent_state == "listening"
-            and all(run.future.done() for run in session.tool_runs)
-        )
-
-    async def send(self, transport: TextTransport, text: str, timeout_s: float) -> None:
-        """Send one message and return once the agent has answered it (and its tools ran)."""
-        before = self._users()
-        transport.send(text)
-        await self._until(lambda: self._done(before), timeout_s)
-
-    async def greeted(self, timeout_s: float) -> None:
-        """The greeting was said (an assistant message, the agent listening again)."""
-
-        def said() -> bool:
-            history = self.session.history
-            return self.session.agent_state == "listening" and any(
-                isinstance(i, MessageItem) and i.role == "assistant" for i in history
-            )
-
-        await self._until(said, timeout_s)
-
-    async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not predicate():
-                self.changed.clear()
-                await self.changed.wait()
+async def _next_line(lines: StdinLines, transport: TextTransport) -> str | None:
+    """The next typed line, or None at the end of input or when the agent hung up."""
+    await asyncio.sleep(0)  # a hang-up requested by the last turn's tool runs first
+    if transport.closed:
+        return None
+    line = asyncio.ensure_future(lines.next())
+    closed = asyncio.ensure_future(transport.wait_closed())
+    await asyncio.wait({line, closed}, return_when=asyncio.FIRST_COMPLETED)
+    closed.cancel()
+    if line.done():
+        return line.result()
+    line.cancel()
+    return None
 
 
 async def _chat(
@@ -182,24 +145,26 @@ async def _chat(
             transcription_model=None,
         )
         record.origin = call.recorder.origin
-        ChatPrinter(out, errors, echo_user=not interactive).attach(call.session)
-        waiter = TurnWaiter.on(call.session)
+        session = call.session
+        ChatPrinter(out, errors, echo_user=not interactive).attach(session)
         lines = StdinLines(PROMPT if interactive else None)
         try:
             if agent.greeting:  # said at start: show it before the first prompt
-                await waiter.greeted(timeout_s)
-            while (line := await lines.next()) is not None:
+                await wait_until(session, lambda: answered(session), timeout_s)
+            while (line := await _next_line(lines, transport)) is not None:
                 text = line.strip()
                 if text in QUIT:
                     break
                 if not text:
                     continue
                 try:
-                    await waiter.send(transport, text, timeout_s)
+                    await _send(session, transport, text, timeout_s)
                 except TimeoutError:
                     errors.print(f"vocalis chat: no answer within {timeout_s:g} s")
                     record.timed_out = True
                     break
+            if transport.closed:
+                out.print(Text("(the agent ended the call)", style="dim"))
         finally:
             await call.finish(record)
 
