@@ -19,10 +19,18 @@ kept playing and the model believed it had all been said). The only playback clo
 
 Segments are sent in order: a later segment's audio is held until the earlier ones have
 ended (back to back, no interleaving).
+
+Playback watchdog: Twilio echoes a mark every `mark_interval_ms` of audio while it plays. If
+marks are outstanding and none has come back for `mark_timeout_s` (a stalled or hostile
+stream that takes audio but never acknowledges it), the sink clears: Twilio is told to stop,
+and the pending segments resolve from what was acknowledged. Without it the runtime would wait
+for a verdict until the caller hangs up (the playground sink has the same rule for reports).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 
 import numpy as np
@@ -37,6 +45,8 @@ from vocalis.transports.twilio.protocol import clear_message, mark_message, medi
 from vocalis.utils.clock import Clock
 
 __all__ = ["TWILIO_FRAME_BYTES", "TWILIO_RATE", "TwilioAudioSink", "TwilioSegment"]
+
+log = logging.getLogger("vocalis.transports.twilio")
 
 TWILIO_RATE = 8000
 TWILIO_FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
@@ -116,9 +126,11 @@ class TwilioSegment(OutputSegment):
         sink = self._sink
         self._marks += 1
         name = f"v{sink._generation}.{self._index}.{self._marks}"
+        idle = not sink._marks
         sink._marks[name] = (self, self._sent, end)
         sink._outbox.send(mark_message(sink.stream_sid, name))
         self._last_mark_at = self._sent
+        sink._watch_marks(idle)
 
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         self._held.clear()
@@ -135,9 +147,15 @@ class TwilioAudioSink(AudioSink):
         outbox: Outbox | None = None,
         *,
         mark_interval_ms: int = 100,
+        mark_timeout_s: float = 5.0,
     ) -> None:
         if mark_interval_ms < 20:
             raise ValueError("mark_interval_ms must be >= 20")
+        if mark_timeout_s <= 0:
+            raise ValueError("mark_timeout_s must be positive")
+        self.mark_timeout_s = mark_timeout_s
+        self._last_ack_at = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
         self.stream_sid = stream_sid
         self.clock = clock
         self._outbox = outbox if outbox is not None else Outbox()
@@ -150,6 +168,7 @@ class TwilioAudioSink(AudioSink):
         # Counters (metrics, tests).
         self.stale_marks = 0
         self.clears = 0
+        self.mark_timeouts = 0
 
     @property
     def outbox(self) -> Outbox:
@@ -209,8 +228,42 @@ class TwilioAudioSink(AudioSink):
     def pending_segments(self) -> int:
         return len(self._segments)
 
+    # ------------------------------------------------------------------ playback watchdog
+
+    def _watch_marks(self, idle: bool) -> None:
+        """A mark is outstanding: from now on (`idle`: none was before), silence counts."""
+        if idle:
+            self._last_ack_at = self.clock.now()
+        if self._closed or (self._watchdog is not None and not self._watchdog.done()):
+            return
+        self._watchdog = asyncio.get_running_loop().create_task(
+            self._watch(), name="vocalis-twilio-marks"
+        )
+
+    async def _watch(self) -> None:
+        clock = self.clock
+        while self._marks and not self._closed:
+            deadline = self._last_ack_at + self.mark_timeout_s
+            if clock.now() < deadline:
+                await clock.sleep_until(deadline)
+                continue
+            self.mark_timeouts += 1
+            log.warning(
+                "twilio stream %s: no mark acknowledged for %g s; clearing playback",
+                self.stream_sid,
+                self.mark_timeout_s,
+            )
+            self.clear()
+            return
+
+    def _stop_watchdog(self) -> None:
+        task, self._watchdog = self._watchdog, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
     def on_mark(self, name: str) -> None:
         """Twilio played everything sent before mark `name`."""
+        self._last_ack_at = self.clock.now()
         entry = self._marks.pop(name, None)
         if entry is None:
             self.stale_marks += 1  # cleared generation, or not ours
@@ -232,9 +285,11 @@ class TwilioAudioSink(AudioSink):
     def connection_lost(self) -> None:
         """The socket is gone: nothing more will play; resolve from what was acknowledged."""
         self._closed = True
+        self._stop_watchdog()
         self._outbox.close()
         self._resolve_all()
 
     async def aclose(self) -> None:
         self.clear()
         self._closed = True
+        self._stop_watchdog()
