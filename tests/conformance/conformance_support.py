@@ -168,6 +168,47 @@ class Harness(SessionDriver):
         return self.session.event_log
 
 
+def check_provider_side(h: Harness) -> None:
+    """The provider conversation on every connection the sim saw keeps the tool and audio rules.
+
+    * each function call has exactly one output, after it, and no output lacks its call
+      (checked on the last connection: earlier ones died mid-turn by design);
+    * the caller's audio turns stay audio: every item the server committed from the input
+      buffer is still there as `input_audio` (or was never deleted), and no client `create`
+      ever re-made one as text under its id.
+    """
+    sims = h.server.sessions
+    last = sims[-1].conversation.items
+    positions = {item.id: i for i, item in enumerate(last)}
+    calls = {i.call_id: positions[i.id] for i in last if i.type == "function_call"}
+    outputs: dict[str | None, list[int]] = {}
+    for item in last:
+        if item.type == "function_call_output":
+            outputs.setdefault(item.call_id, []).append(positions[item.id])
+    for call_id, at in calls.items():
+        assert len(outputs.get(call_id, [])) == 1, f"call {call_id}: outputs {outputs}"
+        assert outputs[call_id][0] > at, f"output of {call_id} before its call"
+    assert set(outputs) <= set(calls), f"outputs without their call: {set(outputs) - set(calls)}"
+    for sim in sims:
+        committed = [
+            e["item_id"] for e in sim.server_events if e["type"] == "input_audio_buffer.committed"
+        ]
+        deleted = {
+            e["item_id"] for e in sim.client_events if e["type"] == "conversation.item.delete"
+        }
+        created = {
+            e["item"].get("id")
+            for e in sim.client_events
+            if e["type"] == "conversation.item.create"
+        }
+        for item_id in committed:
+            assert item_id not in deleted, f"caller audio {item_id} deleted"
+            assert item_id not in created, f"caller audio {item_id} re-created as text"
+            if not sim.closed:
+                item = sim.conversation.get(item_id)
+                assert item is not None and item.content[0]["type"] == "input_audio"
+
+
 @contextlib.asynccontextmanager
 async def harness(
     scenario: dict[str, Any],

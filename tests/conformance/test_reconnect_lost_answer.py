@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from conformance_support import harness, server_vad
 
 from vocalis.conversation.items import MessageItem
@@ -80,17 +79,9 @@ async def test_turn_whose_answer_was_lost_is_answered_after_the_reconnect() -> N
         assert h.session.agent_states[-3:] == ["thinking", "speaking", "listening"]
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        # The answer was heard in full; the socket dies right after response.done.
-        {"kind": "drop", "after_event": "response.done"},
-        # Part of the answer was heard; the rest died with the socket.
-        {"kind": "drop", "after_audio_ms": {"item": 0, "ms": 600}},
-    ],
-    ids=["after_done", "mid_audio"],
-)
-async def test_no_second_answer_when_the_caller_heard_one(fault: dict[str, Any]) -> None:
+async def test_no_second_answer_when_the_caller_heard_it_all() -> None:
+    """The answer was heard in full; the socket dies right after response.done."""
+    fault = {"kind": "drop", "after_event": "response.done"}
     long = {"say": "The museum opens at nine and closes at six, every day except Monday."}
     async with harness(scenario(fault, long), options=OPTIONS) as h:
         h.say("Hello there.")
@@ -109,6 +100,33 @@ async def test_no_second_answer_when_the_caller_heard_one(fault: dict[str, Any])
         assert len(h.runs) == 2
         assert not [e for e in second_sim.client_events if e["type"] == "response.create"]
         assert h.assistant_messages()[-1].id == cut.playout.pulled[0].message.item_id
+        assert h.session.agent_state == "listening"
+
+
+async def test_answer_cut_by_the_drop_is_continued_once() -> None:
+    """Part of the answer was heard; the rest died with the socket. Nobody took the floor, so
+    the answer goes on, once, on the new connection — told where the caller stopped hearing."""
+    fault = {"kind": "drop", "after_audio_ms": {"item": 0, "ms": 600}}
+    long = {"say": "The museum opens at nine and closes at six, every day except Monday."}
+    async with harness(scenario(fault, long), options=OPTIONS) as h:
+        h.say("Hello there.")
+        first = await h.response(0)
+        await h.play_until(lambda: first.settled)
+        h.say(QUESTION)
+        cut = await h.response(1)
+        await h.play_until(lambda: cut.settled, limit_s=20)
+        again = await h.response(2)
+        await h.play_until(lambda: again.settled)
+        await h.settled()
+        await h.play(1.0)
+        await h.settled()
+        second_sim = h.server.sessions[1]
+        (create,) = [e for e in second_sim.client_events if e["type"] == "response.create"]
+        assert OPTIONS.lost_reply_instructions in create["response"]["instructions"]
+        partial, answer = h.assistant_messages()[-2:]
+        assert partial.id == cut.playout.pulled[0].message.item_id
+        assert partial.cut_by == "connection" and not partial.interrupted and partial.text
+        assert answer.text == ANSWER and len(h.runs) == 3
         assert h.session.agent_state == "listening"
 
 

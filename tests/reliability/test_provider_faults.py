@@ -16,6 +16,7 @@ from reliability_support import Harness, check_provider_matches, harness, server
 
 from vocalis.runtime.events import ErrorEvent, Interrupted
 from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.response import ResponseRun
 
 FIRST = "First answer here."
 LONG = (
@@ -40,6 +41,17 @@ async def answered(h: Harness, text: str = "Are you still there?") -> None:
     assert not h.assistant_messages()[-1].interrupted
     await h.idle()
     assert h.session.agent_state == "listening"
+
+
+async def answered_again(h: Harness, lost: ResponseRun) -> None:
+    """A response lost with its connection is answered again on the new one, once, unasked:
+    a disconnect is not a barge-in."""
+    again = await h.response(h.runs.index(lost) + 1, generated=False)
+    await h.finish(again)
+    await h.idle()
+    assert again.handle.kind == "reply"
+    assert h.assistant_messages()[-1].id == again.playout.pulled[0].message.item_id
+    assert len(h.runs) == h.runs.index(lost) + 2
 
 
 def fatal_errors(h: Harness) -> list[ErrorEvent]:
@@ -244,6 +256,8 @@ async def test_delete_of_an_item_the_server_already_dropped_is_success() -> None
 
 async def test_session_expired_mid_audio_reconnects_with_the_heard_history() -> None:
     scenario = {
+        # One script across connections: the answer again comes from the default brain.
+        "server": {"script_scope": "server"},
         "responses": [
             {"say": FIRST, "user_transcript": "Hello there."},
             {
@@ -251,7 +265,7 @@ async def test_session_expired_mid_audio_reconnects_with_the_heard_history() -> 
                 "user_transcript": "Tell me more.",
                 "faults": [{"kind": "session_expired", "after_audio_ms": {"item": 0, "ms": 600}}],
             },
-        ]
+        ],
     }
     async with harness(scenario, options=TRANSCRIBED) as h:
         await h.turn("Hello there.", 0)
@@ -260,13 +274,14 @@ async def test_session_expired_mid_audio_reconnects_with_the_heard_history() -> 
         await h.finish(cut)
         assert cut.done_info is not None and cut.done_info.status == "disconnected"
         new = await h.sim_session(2)
-        await h.idle()
+        await answered_again(h, cut)
         assert h.server.sessions[0].close_code == 1001
         assert getattr(h.session.provider, "reconnects", 0) == 1
-        kept = h.assistant_messages()[-1]
-        assert kept.interrupted and LONG.startswith(kept.text) and kept.text
+        kept = h.assistant_messages()[-2]
+        assert kept.cut_by == "connection" and not kept.interrupted
+        assert LONG.startswith(kept.text) and kept.text
         replayed = [i["id"] for i in h.created_items(new) if i.get("role") == "assistant"]
-        assert replayed == [m.id for m in h.assistant_messages()]
+        assert replayed == [m.id for m in h.assistant_messages()[:-1]]
         check_provider_matches(h, new)
         # `session_expired` is handled by the reconnect: not an error the app must act on.
         assert not h.tracker.errors
@@ -276,6 +291,8 @@ async def test_session_expired_mid_audio_reconnects_with_the_heard_history() -> 
 async def test_drop_after_two_seconds_played_s20() -> None:
     """S20: the socket dies while an item streams, 2.0 s played; nothing hangs."""
     scenario = {
+        # One script across connections: the answer again comes from the default brain.
+        "server": {"script_scope": "server"},
         "responses": [
             {"say": FIRST, "user_transcript": "Hello there."},
             {
@@ -285,7 +302,7 @@ async def test_drop_after_two_seconds_played_s20() -> None:
                     {"kind": "stall", "seconds": 60, "after_audio_ms": {"item": 0, "ms": 2500}}
                 ],
             },
-        ]
+        ],
     }
     async with harness(scenario, options=TRANSCRIBED) as h:
         await h.turn("Hello there.", 0)
@@ -300,9 +317,9 @@ async def test_drop_after_two_seconds_played_s20() -> None:
         assert cut.generation.done.result().status == "disconnected"
         await h.finish(cut)
         new = await h.sim_session(2)
-        await h.idle()
-        kept = h.assistant_messages()[-1]
-        assert kept.interrupted and kept.played_ms >= 2000
+        await answered_again(h, cut)
+        kept = h.assistant_messages()[-2]
+        assert kept.cut_by == "connection" and not kept.interrupted and kept.played_ms >= 2000
         check_provider_matches(h, new)
         await answered(h)
 

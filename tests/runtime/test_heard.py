@@ -6,8 +6,9 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
-from vocalis.conversation.heard import heard_prefix
+from vocalis.conversation.heard import DEFAULT_MS_PER_CHAR, heard_prefix, speech_rate
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,20 @@ def test_heard_prefix_is_within_one_word_of_espeak_truth() -> None:
             heard = heard_prefix(clip.text, float(played), clip.duration_ms, word_timings=timings)
             assert clip.text.startswith(heard)
             assert abs(len(heard.split()) - truth) <= 1, (played, truth, heard)
+
+
+def test_speech_rate_is_the_slope_of_audio_over_text_despite_the_look_ahead() -> None:
+    """A transcript 600 ms ahead of audio spoken at 50 ms/char: the steady part of its stream
+    gives the rate; the burst before any audio and the marks after it are left out."""
+    rate, lookahead = 50.0, 600.0
+    marks = [(c, max(0.0, c * rate - lookahead)) for c in range(0, 200, 7)]
+    assert speech_rate(marks, audio_ms=5000) == pytest.approx(rate)
+
+
+def test_speech_rate_needs_enough_stream_and_stays_plausible() -> None:
+    assert speech_rate([(0, 0.0), (10, 100.0), (20, 200.0)], audio_ms=1000) is None  # 2 points
+    assert speech_rate([(c, 100.0 + c) for c in range(10)], audio_ms=1000) is None  # 9 ms apart
+    burst = [(c, 100.0 + c * 0.5) for c in range(0, 2000, 100)]  # text far faster than speech
+    assert speech_rate(burst, audio_ms=5000) == 40.0  # clamped to the fastest plausible voice
+    slow = [(c, 80.0 * c) for c in range(1, 60, 5)]
+    assert speech_rate(slow, audio_ms=5000) == DEFAULT_MS_PER_CHAR  # never below the default

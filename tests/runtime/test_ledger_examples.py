@@ -132,3 +132,31 @@ def test_transcript_ahead_of_incomplete_audio_is_not_credited() -> None:
     (item,) = result.items
     assert isinstance(item, MessageItem)
     assert len(item.text.split()) <= 4
+
+
+def test_a_message_the_provider_cut_is_not_interrupted() -> None:
+    """`response.done` incomplete after 1.0 s of audio, all of it played: the caller heard
+    everything there is; the provider cut it, not the caller."""
+    outcome = MessageOutcome(
+        "a", "full", 1000, 1000, ANSWER, audio_complete=False, cut_by="provider"
+    )
+    result = settle_response(ResponseOutcome("r", (AnnouncedItem("a", "message"),), (outcome,)))
+    (item,) = result.items
+    assert isinstance(item, MessageItem)
+    assert not item.interrupted and item.cut_by == "provider"
+    assert item.to_json()["cut_by"] == "provider"
+    assert result.ops == (Truncate("a", 1000),)  # the provider drops its look-ahead words
+
+
+def test_the_measured_speaking_rate_places_the_words() -> None:
+    """The same cut at a fast voice's rate keeps the words that voice really said."""
+    slow = MessageOutcome("a", "full", 1000, 1000, ANSWER, audio_complete=False, cut_by="provider")
+    fast = MessageOutcome(
+        "a", "full", 1000, 1000, ANSWER, audio_complete=False, cut_by="provider", ms_per_char=40
+    )
+    kept = [
+        settle_response(ResponseOutcome("r", (AnnouncedItem("a", "message"),), (o,))).items[0]
+        for o in (slow, fast)
+    ]
+    texts = [item.text for item in kept if isinstance(item, MessageItem)]
+    assert len(texts[1]) > len(texts[0]) and texts[1].startswith(texts[0])

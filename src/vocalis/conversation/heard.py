@@ -53,6 +53,43 @@ class WordTiming:
     end_ms: float
 
 
+# A speaking rate measured from a message's own stream is trusted only within these bounds
+# (ms per character), from this many text deltas spread over at least this much audio.
+_RATE_BOUNDS = (40.0, DEFAULT_MS_PER_CHAR)
+_RATE_MIN_POINTS = 4
+_RATE_MIN_SPREAD_MS = 500.0
+
+
+def speech_rate(marks: Sequence[tuple[int, float]], audio_ms: float) -> float | None:
+    """The message's speaking rate (ms per character), measured from its own stream.
+
+    `marks` holds, for each text delta, (characters before it, audio ms received when it
+    arrived). A transcript that runs ahead of its audio by a steady look-ahead grows at the
+    speaking rate all the same, so the slope of audio over characters is that rate. Only the
+    steady part counts: deltas that came before any audio (the initial look-ahead burst) or
+    after the last audio are left out. None when there is too little to measure; the caller
+    then falls back to `DEFAULT_MS_PER_CHAR`. Why it matters: a message the provider cut short
+    was heard in full, and spreading its text at a fixed 55 ms/char drops words a faster
+    voice really said. The result is never slower than that default (a noisy measurement must
+    not credit fewer words than before) nor faster than 40 ms/char (25 characters a second:
+    a burst of text must not credit words far beyond the audio).
+    """
+    points = [(float(c), a) for c, a in marks if 0.0 < a < audio_ms]
+    if len(points) < _RATE_MIN_POINTS or points[-1][1] - points[0][1] < _RATE_MIN_SPREAD_MS:
+        return None
+    n = float(len(points))
+    mean_c = sum(c for c, _ in points) / n
+    mean_a = sum(a for _, a in points) / n
+    var_c = sum((c - mean_c) ** 2 for c, _ in points)
+    if var_c <= 0:
+        return None
+    slope = sum((c - mean_c) * (a - mean_a) for c, a in points) / var_c
+    if slope <= 0:
+        return None
+    low, high = _RATE_BOUNDS
+    return min(max(slope, low), high)
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) character offsets of each whitespace-separated word."""
     return [m.span() for m in _WORD.finditer(text)]

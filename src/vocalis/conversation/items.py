@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 Role = Literal["user", "assistant", "system"]
+# Who ended a message before all of its audio existed, when it was not the caller: the
+# provider ("provider": `response.done` incomplete or failed, or a stall the watchdog had to
+# cancel) or the network ("connection": the socket dropped). A message the caller (or the app)
+# cut is `interrupted` instead; the two never go together.
+CutBy = Literal["provider", "connection"]
 
 
 @dataclass(slots=True)
@@ -24,7 +29,9 @@ class MessageItem:
     id: str
     role: Role
     text: str = ""
+    # The caller (or the app's `interrupt()`) cut it; see `cut_by` for the other causes.
     interrupted: bool = False
+    cut_by: CutBy | None = None
     # Heard audio for assistant messages (None for items without audio, e.g. typed text).
     played_ms: float | None = None
     # Audio the provider generated for this item (received bytes), for metrics and clamping.
@@ -48,6 +55,8 @@ class MessageItem:
             "interrupted": self.interrupted,
             "played_ms": None if self.played_ms is None else round(self.played_ms, 1),
         }
+        if self.cut_by is not None:
+            data["cut_by"] = self.cut_by
         if self.generated_ms is not None:
             data["generated_ms"] = round(self.generated_ms, 1)
         if self.generated_text is not None and self.generated_text != self.text:

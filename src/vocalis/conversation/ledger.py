@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from vocalis.conversation.heard import DEFAULT_MS_PER_CHAR, WordTiming, heard_prefix
-from vocalis.conversation.items import ConversationItem, FunctionCallItem, MessageItem
+from vocalis.conversation.items import ConversationItem, CutBy, FunctionCallItem, MessageItem
 
 Playout = Literal["full", "partial", "skipped"]
 ItemKind = Literal["message", "function_call"]
@@ -72,8 +72,14 @@ class MessageOutcome:
     # False when the item's audio stopped early (cancelled, disconnected): the transcript may
     # run ahead of the audio, so the word estimate must not spread it over received_ms only.
     audio_complete: bool = True
+    # Who stopped the audio early when it was not the caller (`audio_complete=False` only):
+    # such a message is not `interrupted`, it is `cut_by` the provider or the connection.
+    cut_by: CutBy | None = None
     word_timings: tuple[WordTiming, ...] | None = None
     created_at: float = 0.0
+    # The speaking rate used to place words in audio that stopped early (the message's own,
+    # measured by `heard.speech_rate`, or the conservative default).
+    ms_per_char: float = DEFAULT_MS_PER_CHAR
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +171,7 @@ def _heard_text(outcome: MessageOutcome, ms: float) -> str:
         outcome.received_ms,
         word_timings=outcome.word_timings,
         audio_complete=outcome.audio_complete,
-        ms_per_char=DEFAULT_MS_PER_CHAR,
+        ms_per_char=outcome.ms_per_char,
     )
 
 
@@ -181,6 +187,7 @@ def _settle_audio_message(
         # A completed item that played to the end needs nothing (P3, P8).
         text = outcome.generated_text
         op: ProviderOp | None = None
+        cut_by = None if outcome.audio_complete else outcome.cut_by
         if not outcome.audio_complete:
             text = _heard_text(outcome, min(outcome.played_ms, outcome.received_ms))
             op = Truncate(outcome.item_id, ms)
@@ -188,7 +195,10 @@ def _settle_audio_message(
             id=outcome.item_id,
             role="assistant",
             text=text,
-            interrupted=not outcome.audio_complete,
+            # The caller heard all the audio there is; only a cut by the caller (a cancel on
+            # barge-in that happened to land at the end) is an interruption.
+            interrupted=not outcome.audio_complete and cut_by is None,
+            cut_by=cut_by,
             played_ms=min(outcome.played_ms, outcome.received_ms),
             generated_ms=outcome.received_ms,
             generated_text=outcome.generated_text,

@@ -78,6 +78,12 @@ class AgentSessionOptions:
     transcript_interval_s: float = 0.1
     input_transcription_model: str | None = None
     say_instructions: str = "Say exactly: {text}"
+    # Added to the reply that answers again after a response was lost with its connection
+    # when the caller heard part of it (the model sees that part as its last message).
+    lost_reply_instructions: str = (
+        "The connection dropped while you were speaking; the caller heard your last message "
+        "only as far as it goes. Continue from there without repeating it."
+    )
     # How many recent events `AgentSession.event_log` keeps (None: all; a long call then grows).
     event_log_limit: int | None = 4096
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from vocalis.conversation.heard import DEFAULT_MS_PER_CHAR, speech_rate
+from vocalis.conversation.items import CutBy
 from vocalis.conversation.ledger import MessageOutcome, Playout
 from vocalis.providers.base import Generation, MessageGeneration
 from vocalis.runtime.metrics import first_audible_offset
@@ -34,6 +36,9 @@ from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, TextSink
 from vocalis.utils.clock import Clock
+
+# A message's end status → who cut it short when it was not the caller (see `CutBy`).
+_CUT_BY: dict[str, CutBy] = {"incomplete": "provider", "disconnected": "connection"}
 
 
 class TTSFallback(Protocol):
@@ -60,6 +65,9 @@ class PulledMessage:
     sync: TranscriptSync
     pulled_at: float
     segment: OutputSegment | None = None
+    # (characters before, audio ms received) at each text delta: the message's own speaking
+    # rate, for placing words in audio that stopped early (`heard.speech_rate`).
+    text_marks: list[tuple[int, float]] = field(default_factory=list)
     # Audio handed to the sink for this message (sink-side ms, segment timeline).
     pushed_ms: float = 0.0
     via_tts: bool = False
@@ -77,7 +85,9 @@ class PulledMessage:
     def has_provider_audio(self) -> bool:
         return "audio" in self.message.modalities and not self.via_tts
 
-    def outcome(self) -> MessageOutcome:
+    def outcome(self, *, stalled: bool = False) -> MessageOutcome:
+        """How this message went out; `stalled`: the watchdog cancelled the response (so a
+        cancelled item was cut by the provider's silence, not by the caller)."""
         message = self.message
         text = message.text_received or self.sync.text
         playout: Playout
@@ -94,6 +104,8 @@ class PulledMessage:
             received = message.audio_received_ms or self.pushed_ms
         else:
             received = self.pushed_ms
+        complete = message.status == "completed" or not self.has_provider_audio
+        rate = None if complete else speech_rate(self.text_marks, received)
         return MessageOutcome(
             item_id=message.item_id,
             playout=playout,
@@ -101,7 +113,10 @@ class PulledMessage:
             received_ms=received,
             generated_text=text,
             has_audio=self.has_provider_audio,
-            audio_complete=message.status == "completed" or not self.has_provider_audio,
+            audio_complete=complete,
+            ms_per_char=rate or DEFAULT_MS_PER_CHAR,
+            cut_by=_CUT_BY.get(message.status or "")
+            or ("provider" if stalled and message.status == "cancelled" else None),
             created_at=self.pulled_at,
         )
 
@@ -281,11 +296,24 @@ class ResponsePlayout:
         show_now = self._sink is None or (
             "audio" not in pulled.message.modalities and self._tts is None
         )
-        async for delta in pulled.message.text:
-            pulled.sync.add_text(delta)
+        sync = pulled.sync
+        message = pulled.message
+        marks = pulled.text_marks
+
+        def take(delta: str) -> None:
+            # Taken inside the provider's receive step (like audio), so the audio received
+            # so far is exact at each delta: `text_marks` measure the speaking rate.
+            marks.append((len(sync.text), message.audio_received_ms))
+            sync.add_text(delta)
             if show_now:
-                pulled.sync.release_all()
+                sync.release_all()
             self._progress()
+
+        message.text.forward_to(take)
+        try:
+            await message.text.wait_closed()
+        finally:
+            message.text.stop_forwarding()
         pulled.sync.text_complete = True
         if show_now:
             pulled.sync.release_all()
@@ -310,8 +338,8 @@ class ResponsePlayout:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def outcomes(self) -> list[MessageOutcome]:
-        return [pulled.outcome() for pulled in self.pulled]
+    def outcomes(self, *, stalled: bool = False) -> list[MessageOutcome]:
+        return [pulled.outcome(stalled=stalled) for pulled in self.pulled]
 
     @property
     def first_played_at(self) -> float | None:

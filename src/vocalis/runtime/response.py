@@ -90,6 +90,8 @@ class RunContext:
     emit: Callable[[SessionEvent], None]
     sample_rate: int
     on_settled: Callable[[ResponseRun], None]
+    # The provider's conversation lacks something the history holds (a rejected tool output).
+    request_resync: Callable[[], None]
 
 
 class ResponseRun:
@@ -161,6 +163,25 @@ class ResponseRun:
     @property
     def allow_interruptions(self) -> bool:
         return self.handle.allow_interruptions
+
+    @property
+    def lost(self) -> bool:
+        """The response died with its connection (no `response.done`): not a barge-in.
+
+        Its heard part is kept (cut by the connection, not interrupted), its tools still get
+        their outputs and follow-up, and the session owes the caller an answer on the new
+        connection when no follow-up will give one (`owes_reply`).
+        """
+        return (
+            self._done.done()
+            and not self._done.cancelled()
+            and self._done.result().status == "disconnected"
+        )
+
+    @property
+    def owes_reply(self) -> bool:
+        """Lost before it finished and no tool follow-up will speak for it."""
+        return self.lost and not self.interrupted and not self.calls
 
     @property
     def may_still_play(self) -> bool:
@@ -338,7 +359,15 @@ class ResponseRun:
             self.ctx.executor.submit(call)
 
     async def _answer_tools(self) -> None:
-        """Send each call's output exactly once, after the response ended on the provider."""
+        """Give each call exactly one output, once the response ended on the provider.
+
+        Every output enters the history, sent or not: the tool ran, so the model must learn
+        its result. It is sent at once unless the response was lost with its connection (its
+        call does not exist in the new provider session yet: sending would be rejected as an
+        unknown call id) or the provider rejects it; then the history holds it and the
+        session's re-sync creates the call and its output there, in order, before any reply
+        (the scheduler waits for that sync).
+        """
         ctx = self.ctx
         await self._ended.wait()
         if self._tools_task is not None:
@@ -354,21 +383,33 @@ class ResponseRun:
             if run.output_sent:
                 continue
             run.output_sent = True
-            try:
-                output_id = await ctx.provider.send_tool_output(call.call_id, result.output)
-            except OperationError as exc:
-                ctx.emit(
-                    ErrorEvent(
-                        f"tool output for {call.call_id} rejected: {exc.message}",
-                        code=exc.code,
-                        operation="tool_output",
-                    )
-                )
-                continue
-            self._record_output(call, result, output_id)
+            # Its place in the conversation: when it is sent (a caller turn the provider
+            # commits while the send is in flight comes after it there, too).
+            key = ctx.history.next_key()
+            output_id = await self._send_output(call, result) if not self.lost else None
+            self._record_output(call, result, output_id or f"local_out_{call.call_id}", key)
 
-    def _record_output(self, call: ToolCall, result: ToolResult, item_id: str) -> None:
-        """A call's output enters the history (sent to the provider, or kept on close)."""
+    async def _send_output(self, call: ToolCall, result: ToolResult) -> str | None:
+        """Send one output; None when the provider did not take it (the re-sync will)."""
+        ctx = self.ctx
+        try:
+            return await ctx.provider.send_tool_output(call.call_id, result.output)
+        except OperationError as exc:
+            ctx.emit(
+                ErrorEvent(
+                    f"tool output for {call.call_id} not accepted ({exc.message}); "
+                    "kept in the history, re-synced",
+                    code=exc.code,
+                    operation="tool_output",
+                )
+            )
+            ctx.request_resync()
+            return None
+
+    def _record_output(
+        self, call: ToolCall, result: ToolResult, item_id: str, key: int | None = None
+    ) -> None:
+        """A call's output enters the history (sent to the provider, or kept for a re-sync)."""
         ctx = self.ctx
         item = FunctionCallOutputItem(
             id=item_id,
@@ -378,7 +419,7 @@ class ResponseRun:
             is_error=result.is_error,
             created_at=ctx.clock.now(),
         )
-        ctx.history.add(item, ctx.history.next_key())
+        ctx.history.add(item, ctx.history.next_key() if key is None else key)
         self.handle.items.append(item)
         ctx.emit(ConversationItemAdded(item))
 
@@ -425,7 +466,7 @@ class ResponseRun:
         outcome = ResponseOutcome(
             response_id=self.response_id,
             announced=announced,
-            messages=tuple(self.playout.outcomes()),
+            messages=tuple(self.playout.outcomes(stalled=self.stalled)),
             tool_calls=tuple(
                 ToolCallOutcome(c.item_id, c.call_id, c.name, c.arguments, self.created_at)
                 for c in self.calls
@@ -434,15 +475,15 @@ class ResponseRun:
         result = settle_response(outcome)
         if done is not None and done.status == "disconnected":
             # The items live in a provider session that no longer exists; the session
-            # re-syncs the whole heard history after the reconnect instead.
+            # re-syncs the whole heard history after the reconnect instead. Not a barge-in:
+            # nobody took the floor (`lost`).
             result = LedgerResult(
                 items=result.items,
                 ops=(),
                 verdicts=result.verdicts,
-                interrupted=True,
+                interrupted=result.interrupted,
                 kept_call_ids=result.kept_call_ids,
             )
-            self.interrupted = True
         self.ledger = result
         for index, item in enumerate(result.items):
             ctx.history.add(item, self.order_key, index)

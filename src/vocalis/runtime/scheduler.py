@@ -71,6 +71,7 @@ class ReplyScheduler:
         self._queue: deque[ReplyRequest] = deque()
         self._active: dict[str, Generation] = {}
         self.inflight: ReplyRequest | None = None
+        self._holds: set[str] = set()
         self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------ state
@@ -115,6 +116,19 @@ class ReplyScheduler:
             self._changed()
         return dropped
 
+    def hold(self, reason: str) -> None:
+        """Send nothing until `release_hold(reason)` (e.g. the history is being re-synced: a
+        reply must not reach the provider before the items it is about)."""
+        self._holds.add(reason)
+
+    def release_hold(self, reason: str) -> None:
+        self._holds.discard(reason)
+        self._wake.set()
+
+    @property
+    def held(self) -> bool:
+        return bool(self._holds)
+
     def wake(self) -> None:
         """Retry a deferred request now (e.g. the provider has reconnected)."""
         self._wake.set()
@@ -134,7 +148,7 @@ class ReplyScheduler:
                 await self._wake.wait()
             self._wake.clear()
             retry = False
-            while self._queue and not self.active:
+            while self._queue and not self.active and not self._holds:
                 request = self._queue.popleft()
                 if request.still_wanted is not None and not request.still_wanted():
                     request.handle._finish(interrupted=True)

@@ -116,7 +116,6 @@ class AgentSession:
         self._runs: dict[str, ResponseRun] = {}
         self._timeline = InputTimeline()
         self._vad: EnergyVAD | None = None
-        self._user_keys: dict[str, int] = {}
         self._user_speech_end_at: float | None = None
         self._expect_timer: asyncio.Task[None] | None = None
         self._interruptions = InterruptionController(
@@ -135,6 +134,9 @@ class AgentSession:
         self._resync_needed = False
         # Set by a reconnect: once re-synced, answer a caller turn whose reply died with it.
         self._check_lost_turn = False
+        # A response died with its connection before it finished (not a barge-in): once
+        # re-synced, the caller is answered on the new connection — once (`_answer_lost_turn`).
+        self._reply_owed: ResponseRun | None = None
         self._closing = False
         self._closed = asyncio.Event()
         self._close_reason = "closed"
@@ -190,6 +192,7 @@ class AgentSession:
             emit=self._emitter.emit,
             sample_rate=caps.output_sample_rate,
             on_settled=self._run_settled,
+            request_resync=self._need_resync,
         )
         self._owner.spawn(self._provider_events(provider), "provider-events")
         self._owner.spawn(self._caller_audio(provider), "caller-audio")
@@ -428,9 +431,8 @@ class AgentSession:
             )
             # A new provider session counts input audio from zero again.
             self._timeline.reset()
-            self._resync_needed = True
             self._check_lost_turn = True
-            self._maybe_resync()
+            self._need_resync()
             # A reply request the drop interrupted is sent again now, not after a delay.
             self._require_scheduler().wake()
         elif isinstance(event, SessionClosed):
@@ -482,15 +484,29 @@ class AgentSession:
 
     def _run_settled(self, run: ResponseRun) -> None:
         self._runs.pop(run.response_id, None)
+        if run.owes_reply and not self._closing:
+            self._reply_owed = run
         if not self._runs and not self._closing:
             # Checkpoint: tell the provider what was heard (it replays exactly this after a
             # reconnect); a minimal diff, normally empty because the ledger already applied
             # every truncate/delete.
-            self._resync_needed = True
+            self._need_resync()
+        self._maybe_resync()
+
+    def _need_resync(self) -> None:
+        """The provider must be brought to the heard history before anything else is asked.
+
+        Replies wait for it (the scheduler is held): a follow-up must not reach the provider
+        before the tool output it is about, nor a lost turn's answer before its history.
+        """
+        if self._closing or self._scheduler is None:
+            return
+        self._resync_needed = True
+        self._scheduler.hold("resync")
         self._maybe_resync()
 
     def _maybe_resync(self) -> None:
-        """After a reconnect, make the provider's memory equal the heard history (once idle)."""
+        """Make the provider's memory equal the heard history, once no response runs."""
         if not self._resync_needed or self._runs or self._provider is None or self._closing:
             return
         self._resync_needed = False
@@ -501,7 +517,10 @@ class AgentSession:
             await provider.sync_history(self._history.items())
         except OperationError as exc:
             self._emitter.emit(ErrorEvent(f"history re-sync failed: {exc.message}", code=exc.code))
-        if self._check_lost_turn:
+        finally:
+            if not self._resync_needed and self._scheduler is not None:
+                self._scheduler.release_hold("resync")
+        if self._check_lost_turn or self._reply_owed is not None:
             self._check_lost_turn = False
             self._answer_lost_turn()
 
@@ -514,40 +533,54 @@ class AgentSession:
         return None
 
     def _answer_lost_turn(self) -> None:
-        """After a reconnect: answer the caller's turn if its reply died with the old socket.
+        """After a reconnect: answer the caller once if their answer died with the old socket.
 
-        A drop right before `response.created` loses the server's reply to a committed turn:
-        the new provider session holds the turn (replayed as text) but nobody asks for the
-        answer, and the caller waits in silence until they speak again. The reply is requested
-        only when the last heard item is that turn — so never when the caller heard an answer
-        (in full or in part: then an assistant item is last) — only when vocalis answers turns
-        (server VAD with `create_response`, or local turns), only while nothing else runs or is
-        queued and the caller is not speaking (their new turn gets the answer), and it is
-        dropped if that changed by the time it would be sent. A turn without a transcript is
-        not re-answered: the new session cannot read it, so a reply would not be an answer.
+        Two ways to lose it. A response died before it finished (`ResponseRun.owes_reply`:
+        the caller heard part of it or nothing, and no tool follow-up will speak for it) —
+        a disconnect is not a barge-in, nobody took the floor. Or the drop came right before
+        `response.created` of the server's reply to a committed turn: no run exists, the new
+        session holds the turn (replayed as text) and nobody asks for the answer; then the
+        reply is requested only when the last heard item is that turn (never when the caller
+        heard an answer) and only when vocalis answers turns (server VAD with
+        `create_response`, or local turns). A turn without a transcript is not re-answered:
+        the new session cannot read it. Either way: only while nothing else runs or is queued
+        and the caller is not speaking (their new turn gets the answer), and dropped if that
+        changed by the time it would be sent.
         """
         scheduler = self._scheduler
+        owed, self._reply_owed = self._reply_owed, None
         if scheduler is None or self._closing or self._runs or scheduler.pending:
             return
-        if not (self._local_turns or self._expects_server_reply()):
+        if self._states.user == "speaking":
             return
-        turn = self._unanswered_user_turn()
-        if turn is None or self._states.user == "speaking":
+        instructions: str | None = None
+        if owed is not None:
+            if any(isinstance(i, MessageItem) and i.text for i in owed.handle.items):
+                instructions = self.options.lost_reply_instructions
+            log.info("answering again: response %s was lost with the connection", owed.response_id)
+        elif self._local_turns or self._expects_server_reply():
+            if self._unanswered_user_turn() is None:
+                return
+            log.info("answering the caller's last turn: its reply was lost in a reconnect")
+        else:
             return
+        items = self._history.items()
+        last = items[-1] if items else None
 
         def still_wanted() -> bool:
+            now = self._history.items()
             return (
                 not self._runs
                 and self._states.user != "speaking"
-                and self._unanswered_user_turn() is turn
+                and (now[-1] if now else None) is last
             )
 
-        log.info("answering caller turn %s: its reply was lost in a reconnect", turn.id)
         speech_end, self._user_speech_end_at = self._user_speech_end_at, None
         self._enqueue(
             ReplyRequest(
                 kind="reply",
                 handle=SpeechHandle("reply"),
+                instructions=instructions,
                 user_speech_end_at=speech_end,
                 still_wanted=still_wanted,
             )
@@ -558,8 +591,7 @@ class AgentSession:
     def _on_speech_started(self, item_id: str | None, source: str, onset_ms: float) -> None:
         self._states.set_user("speaking")
         self._swallow_reply = False
-        if item_id is not None and item_id not in self._user_keys:
-            self._user_keys[item_id] = self._history.next_key()
+        self._reply_owed = None  # the caller's new turn gets the answer
         self._set_expect_reply(False)
         # The caller takes the floor: their turn gets the answer (the tool outputs are in the
         # conversation by then), not a tool follow-up queued before they spoke.
@@ -668,7 +700,6 @@ class AgentSession:
         if self._interruptions.speech_stopped(voice_end_ms):
             if item_id is not None:
                 self._backchannel_items.add(item_id)
-                self._user_keys.pop(item_id, None)
             self._swallow_reply = self._expects_server_reply()
             return True
         self._user_speech_end_at = speech_end_at if speech_end_at is not None else self.clock.now()
@@ -695,9 +726,11 @@ class AgentSession:
             if text:
                 existing.text = text
             return existing
-        key = self._user_keys.pop(item_id, None)
+        # Its place is where the provider committed it (now), so the history follows the
+        # provider's order: a tool output sent while the caller was still talking is before
+        # their turn in both (a sync then has nothing to move).
         item = MessageItem(id=item_id, role="user", text=text, created_at=self.clock.now())
-        self._history.add(item, key if key is not None else self._history.next_key())
+        self._history.add(item, self._history.next_key())
         self._emitter.emit(ConversationItemAdded(item))
         return item
 
