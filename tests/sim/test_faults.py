@@ -69,6 +69,7 @@ async def test_unknown_event() -> None:
     async with SimServer(scenario=scenario) as server, open_client(server) as client:
         await client.send("response.create")
         await client.until("response.created")
+        await client.until("rate_limits.updated")  # the beginning of a response, as documented
         assert (await client.recv())["type"] == "response.mystery"
         await client.until("response.done")
 
@@ -187,8 +188,13 @@ async def test_slow_first_byte_holds_response_created() -> None:
         assert client.of_type("response.created") == []
         await client.send("response.cancel")
         created = await client.recv()
+        limits = await client.recv()
         done = await client.recv()
-        assert (created["type"], done["type"]) == ("response.created", "response.done")
+        assert (created["type"], limits["type"], done["type"]) == (
+            "response.created",
+            "rate_limits.updated",
+            "response.done",
+        )
         assert done["response"]["status"] == "cancelled"
         assert done["response"]["output"] == []
         assert server.sessions[0].notes[-1].startswith("fault slow_first_byte")

@@ -88,6 +88,7 @@ async def test_sequential_two_messages_and_call_exact_order() -> None:
     start = next(i for i, e in enumerate(client.events) if e["type"] == "response.created")
     assert _skeleton(client, start) == [
         ("response.created", None),
+        ("rate_limits.updated", None),
         *_head(0),
         *_message(0),
         *_head(1),
@@ -103,6 +104,7 @@ async def test_overlapping_two_messages_and_call_exact_order() -> None:
     start = next(i for i, e in enumerate(client.events) if e["type"] == "response.created")
     assert _skeleton(client, start) == [
         ("response.created", None),
+        ("rate_limits.updated", None),
         *_head(0),
         *_head(1),
         *_message(0),

@@ -171,6 +171,15 @@ def session_expired() -> RealtimeError:
     )
 
 
+def not_in_transcription_session(event_type: str) -> RealtimeError:
+    # Unverified text: a transcription session has no conversation and no responses.
+    return RealtimeError(
+        "invalid_value",
+        f"Invalid value: '{event_type}'. This event is not supported in transcription sessions.",
+        param="type",
+    )
+
+
 def beta_api_shape_disabled() -> RealtimeError:
     return RealtimeError(
         "beta_api_shape_disabled",

@@ -164,8 +164,10 @@ class ServerSpec(_Model):
     session_max_seconds: float | None = None
     truncate_granularity_ms: int = 1
     transcript_lookahead_ms: float = 200.0
-    send_conversation_created: bool = False
-    rate_limits_updated: bool = False
+    # On by default like the real service: conversation.created after session.created, and
+    # rate_limits.updated after every response.done.
+    send_conversation_created: bool = True
+    rate_limits_updated: bool = True
     voice: str = "marin"
 
 

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from starlette.routing import BaseRoute, Router, WebSocketRoute
+from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vocalis.sim import errors, http_api
+from vocalis.sim.admission import Admitted, admit, credential
 from vocalis.sim.brain import ScriptCursor
+from vocalis.sim.client_secrets import ClientSecretStore
 from vocalis.sim.dialect import Dialect
+from vocalis.sim.ids import IdFactory
 from vocalis.sim.log import EventLog
 from vocalis.sim.scenario import Scenario, load_scenario
 from vocalis.sim.serving import ABORT_KEY, AsgiServer
@@ -41,18 +45,9 @@ from vocalis.utils.logsafe import redacting_logger
 
 REALTIME_PATH = "/v1/realtime"
 BETA_CLOSE_CODE = 1008
+# Every method reaches the handler, which answers a wrong one with the real API's 404 text.
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 ABNORMAL_CLOSE = 1006
-
-
-def _has_auth(websocket: WebSocket) -> bool:
-    headers = websocket.headers
-    authorization = headers.get("authorization", "")
-    if authorization.lower().startswith("bearer ") and authorization[7:].strip():
-        return True
-    if headers.get("api-key"):
-        return True
-    protocols = ",".join(headers.getlist("sec-websocket-protocol"))
-    return "openai-insecure-api-key." in protocols
 
 
 def _host_in_url(host: str) -> str:
@@ -108,6 +103,7 @@ class SimServer:
         max_recorded_events: int | None = None,
         tls: LocalCertificate | None = None,
         dialects: Sequence[Dialect] = (),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if scenario is None:
             scenario = Scenario()
@@ -131,6 +127,9 @@ class SimServer:
         # server.script_scope "server": one script cursor shared by every connection.
         self._script = ScriptCursor(scenario) if scenario.server.script_scope == "server" else None
         self.event_log: EventLog | None = None
+        # Ephemeral keys minted by POST /v1/realtime/client_secrets (expiry on wall_clock).
+        self.client_secrets = ClientSecretStore(default_model=default_model, now=wall_clock)
+        self._secret_ids = IdFactory(f"{scenario.seed}:secrets")
         self._server: AsgiServer | None = None
         self._new_session = asyncio.Event()
 
@@ -147,9 +146,19 @@ class SimServer:
 
     def routes(self) -> list[BaseRoute]:
         """The OpenAI dialect's routes (the other dialects' come first)."""
+        secrets = http_api.client_secrets_endpoint(
+            self.client_secrets, self._secret_ids, require_auth=self.require_auth
+        )
         return [
             WebSocketRoute(REALTIME_PATH, self._realtime_socket),
             WebSocketRoute(REALTIME_PATH + "/", self._realtime_socket),
+            Route(REALTIME_PATH + "/client_secrets", secrets, methods=ANY_METHOD),
+            Route(REALTIME_PATH + "/calls", http_api.calls_not_supported, methods=ANY_METHOD),
+            Route(
+                REALTIME_PATH + "/calls/{rest:path}",
+                http_api.calls_not_supported,
+                methods=ANY_METHOD,
+            ),
         ]
 
     async def start(self) -> None:
@@ -202,15 +211,26 @@ class SimServer:
     # --- connection -------------------------------------------------------------------------
 
     async def _realtime_socket(self, websocket: WebSocket) -> None:
-        if self.require_auth and not _has_auth(websocket):
-            await websocket.send_denial_response(http_api.missing_api_key())
+        offered: list[str] = websocket.scope.get("subprotocols", [])
+        headers = websocket.headers
+        decision = admit(
+            key=credential(headers.get("authorization"), headers.get("api-key"), offered),
+            query=websocket.query_params,
+            require_auth=self.require_auth,
+            default_model=self.default_model,
+            secrets=self.client_secrets,
+        )
+        if not isinstance(decision, Admitted):
+            await websocket.send_denial_response(
+                http_api.json_error(decision.status, decision.message, code=decision.code)
+            )
             return
-        offered = websocket.scope.get("subprotocols", [])
         await websocket.accept(subprotocol="realtime" if "realtime" in offered else None)
-        model = websocket.query_params.get("model") or self.default_model
         session = SimSession(
             index=self.connections,
-            model=model,
+            model=decision.model,
+            kind=decision.kind,
+            requested_session=decision.requested_session,
             scenario=self.scenario,
             pace=self.pace,
             log=self.event_log,

@@ -31,8 +31,11 @@ from vocalis.sim.responses import ResponseContext, ResponseRun
 from vocalis.sim.scenario import FaultSpec, Scenario
 from vocalis.sim.session_config import (
     SessionConfig,
+    SessionKind,
     bytes_per_ms,
     default_session,
+    default_transcription_session,
+    session_from_request,
     validate_response_params,
 )
 from vocalis.sim.vad import InputBuffer, TurnDetector, TurnEvent
@@ -50,6 +53,19 @@ _STRICT_JSON = json.JSONDecoder(parse_constant=_no_constants)
 
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 MIN_COMMIT_MS = 100.0
+# Client events a transcription session accepts; the rest are refused (no conversation there).
+_TRANSCRIPTION_EVENTS = frozenset(
+    (
+        "session.update",
+        "input_audio_buffer.append",
+        "input_audio_buffer.commit",
+        "input_audio_buffer.clear",
+    )
+)
+_RATE_LIMITS = (
+    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+    {"name": "tokens", "limit": 400000, "remaining": 399000, "reset_seconds": 0.15},
+)
 _OUTBOX_HIGH = 64
 _OUTBOX_LOW = 16
 
@@ -121,6 +137,8 @@ class SimSession:
         session_max_seconds: float | None = None,
         script: ScriptCursor | None = None,
         max_recorded_events: int | None = None,
+        kind: SessionKind = SessionKind.REALTIME,
+        requested_session: dict[str, Any] | None = None,
     ) -> None:
         self.index = index
         self.scenario = scenario
@@ -130,14 +148,16 @@ class SimSession:
         self.conversation_id = self.ids.new("conv")
         server = scenario.server
         max_seconds = session_max_seconds or server.session_max_seconds or 3600.0
-        self.config = SessionConfig(
-            default_session(
-                session_id=self.id,
-                model=model,
-                expires_at=int(time.time() + max_seconds),
-                voice=server.voice,
+        expires_at = int(time.time() + max_seconds)
+        if kind is SessionKind.TRANSCRIPTION:
+            base = default_transcription_session(session_id=self.id, expires_at=expires_at)
+        else:
+            base = default_session(
+                session_id=self.id, model=model, expires_at=expires_at, voice=server.voice
             )
-        )
+        if requested_session is not None:  # configured by the client secret it connected with
+            base = session_from_request(kind, base, requested_session)
+        self.config = SessionConfig(base)
         self.conversation = Conversation(truncate_granularity_ms=server.truncate_granularity_ms)
         self.brain = Brain(scenario, script)
         self.input = InputBuffer(bytes_per_ms(self.config.input_format))
@@ -303,7 +323,8 @@ class SimSession:
         """Send ``session.created`` (and optionally ``conversation.created``)."""
         self._spawn = spawn
         self.emit({"type": "session.created", "session": self.config.session})
-        if self.scenario.server.send_conversation_created:
+        transcribing = self.config.kind is SessionKind.TRANSCRIPTION
+        if self.scenario.server.send_conversation_created and not transcribing:
             self.emit(
                 {
                     "type": "conversation.created",
@@ -374,6 +395,11 @@ class SimSession:
         allowed = _CLIENT_KEYS.get(event_type)
         if allowed is None:
             raise errors.unknown_event_type(event_type)
+        if (
+            self.config.kind is SessionKind.TRANSCRIPTION
+            and event_type not in _TRANSCRIPTION_EVENTS
+        ):
+            raise errors.not_in_transcription_session(event_type)
         for key in event:
             if key not in allowed and key not in ("type", "event_id"):
                 raise errors.unknown_parameter(key)
@@ -478,6 +504,8 @@ class SimSession:
             return
         self._commit(item_id)
         detector = self.detector
+        if self.config.kind is SessionKind.TRANSCRIPTION:
+            return  # a transcription session never answers
         if detector is not None and detector.create_response:
             if self.active is not None:
                 error = errors.active_response(self.active.run.id)
@@ -511,9 +539,14 @@ class SimSession:
                 "item_id": item_id,
             }
         )
-        wire = item.to_wire()
-        self.emit({"type": "conversation.item.added", "previous_item_id": previous, "item": wire})
-        self.emit({"type": "conversation.item.done", "previous_item_id": previous, "item": wire})
+        if self.config.kind is SessionKind.REALTIME:
+            wire = item.to_wire()
+            self.emit(
+                {"type": "conversation.item.added", "previous_item_id": previous, "item": wire}
+            )
+            self.emit(
+                {"type": "conversation.item.done", "previous_item_id": previous, "item": wire}
+            )
         transcript = self.brain.take_user_transcript()
         if self.config.transcription is not None:
             self._transcribe(item, transcript)
@@ -651,26 +684,6 @@ class SimSession:
             self.active = None
             if drive.run.status == "completed":
                 self._arm_idle(sum(item.audio_ms for item in drive.run.items))
-        if self.scenario.server.rate_limits_updated:
-            self.emit(
-                {
-                    "type": "rate_limits.updated",
-                    "rate_limits": [
-                        {
-                            "name": "requests",
-                            "limit": 5000,
-                            "remaining": 4999,
-                            "reset_seconds": 0.012,
-                        },
-                        {
-                            "name": "tokens",
-                            "limit": 400000,
-                            "remaining": 399000,
-                            "reset_seconds": 0.15,
-                        },
-                    ],
-                }
-            )
 
     # idle timeout (server_vad.idle_timeout_ms)
 
@@ -715,6 +728,9 @@ class SimSession:
         drive.created = True
         event = drive.run.created_event()
         self.emit(event)
+        if self.scenario.server.rate_limits_updated:
+            # "Emitted at the beginning of a Response" (the SDK's RateLimitsUpdatedEvent).
+            self.emit({"type": "rate_limits.updated", "rate_limits": _RATE_LIMITS})
         return event
 
     def _input_tokens(self, instructions: str) -> tuple[int, int]:
