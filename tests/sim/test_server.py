@@ -58,7 +58,10 @@ async def test_other_paths_and_missing_auth_are_refused() -> None:
 
 async def test_browser_subprotocol_auth() -> None:
     async with SimServer() as server:
-        protocols = ["realtime", "openai-insecure-api-key.ek_123"]
+        minted = server.client_secrets.create(
+            {"session": {"type": "realtime", "model": "gpt-realtime-2"}}, session_id="sess_x"
+        )
+        protocols = ["realtime", f"openai-insecure-api-key.{minted['value']}"]
         async with connect(server.url + "?model=gpt-realtime-2", subprotocols=protocols) as ws:  # type: ignore[arg-type]
             assert ws.subprotocol == "realtime"
             event = json.loads(await ws.recv())
