@@ -11,6 +11,10 @@ Run it offline (embedded sim-server, no key) on a recorded question:
         --scenario examples/scenarios/preamble_tool_answer.yaml --history out/history.json
 
 With OPENAI_API_KEY set, the same command talks to OpenAI instead.
+
+The file is also runnable on its own (`run_app` at the bottom): `python
+examples/assistant_with_tools.py` chats in the terminal; add `console`, `serve --playground`
+or `run --input caller.wav` for the other commands.
 """
 
 from __future__ import annotations
@@ -18,8 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from vocalis import Agent, function_tool
-from vocalis.runtime.tools import ToolError
+from vocalis import Agent, ToolError, function_tool, run_app
 
 # A tiny offline "weather service" so the example is deterministic.
 _WEATHER = {
@@ -63,3 +66,7 @@ agent = Agent(
     ),
     tools=[get_weather, get_time],
 )
+
+
+if __name__ == "__main__":
+    run_app(agent)

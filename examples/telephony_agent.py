@@ -4,9 +4,14 @@
 WebSocket (μ-law 8 kHz). Playback position comes from Twilio's `mark` acknowledgements, so
 after a barge-in the history keeps exactly the words the caller heard on the phone.
 
-Point a Twilio number's voice webhook at TwiML like:
+`serve` prints the stream URL with its access token (`ws://HOST:PORT/twilio/TOKEN`). Twilio
+only connects over TLS, so put vocalis behind a TLS proxy or tunnel and point a Twilio
+number's voice webhook at TwiML with `wss://`, your public host and that token:
 
-    <Response><Connect><Stream url="wss://YOUR-HOST/twilio" /></Connect></Response>
+    <Response><Connect><Stream url="wss://YOUR-HOST/twilio/TOKEN" /></Connect></Response>
+
+Pass the caller's number to the agent (a per-call factory or a tool reads
+`CallInfo.caller`) with `<Parameter name="caller" value="{{From}}"/>` inside `<Stream>`.
 
 Without a phone at hand, run the same agent offline on a recorded call:
 

@@ -21,6 +21,8 @@ _EXPORTS = {
     "function_tool": "vocalis.runtime.tools",
     "ToolError": "vocalis.runtime.tools",
     "ToolContext": "vocalis.runtime.context",
+    "EspeakTTS": "vocalis.runtime.tts",
+    "run_app": "vocalis.app.run_app",
     "CallInfo": "vocalis.transports.base",
     "AgentStateChanged": "vocalis.runtime.events",
     "UserStateChanged": "vocalis.runtime.events",
@@ -41,6 +43,7 @@ __all__ = [
     "CallInfo",
     "ConversationItemAdded",
     "ErrorEvent",
+    "EspeakTTS",
     "FunctionTool",
     "Interrupted",
     "InterruptionOptions",
@@ -54,9 +57,11 @@ __all__ = [
     "UserTranscript",
     "__version__",
     "function_tool",
+    "run_app",
 ]
 
 if TYPE_CHECKING:
+    from vocalis.app.run_app import run_app
     from vocalis.runtime.agent import Agent
     from vocalis.runtime.context import ToolContext
     from vocalis.runtime.events import (
@@ -74,7 +79,13 @@ if TYPE_CHECKING:
     from vocalis.runtime.session import AgentSession
     from vocalis.runtime.speech import SpeechHandle
     from vocalis.runtime.tools import FunctionTool, ToolError, function_tool
+    from vocalis.runtime.tts import EspeakTTS
     from vocalis.transports.base import CallInfo
+
+
+def __dir__() -> list[str]:
+    """`dir(vocalis)` lists the public names (they load lazily, so they are not globals)."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

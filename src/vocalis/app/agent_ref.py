@@ -31,8 +31,16 @@ from vocalis.app.errors import UsageError
 from vocalis.transports.base import CallInfo
 
 DEFAULT_ATTRIBUTE = "agent"
+# Agents handed over in memory (`run_app`), by the name the commands show for them.
+_REGISTERED: dict[str, object] = {}
 # Makes the agent for one call (a constant for a plain Agent or a zero-argument factory).
 AgentFactory = Callable[[CallInfo], Any]
+
+
+def register_agent(name: str, agent: object) -> str:
+    """Make `agent` loadable as the AGENT_REF `name` (for `run_app`); returns the ref."""
+    _REGISTERED[name] = agent
+    return name
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -192,6 +200,8 @@ def load_agent(ref: str) -> Any:
     """Load the agent named by `ref`; raises `UsageError` with a one-line reason.
 
     A per-call factory is called once with `CallInfo(transport="cli")`."""
+    if ref in _REGISTERED:
+        return resolve(_REGISTERED[ref], ref)
     target, name = split_ref(ref)
     module = _load_module(target)
     _check_attribute(module, target, name)
@@ -200,6 +210,8 @@ def load_agent(ref: str) -> Any:
 
 def load_agent_factory(ref: str) -> AgentFactory:
     """Load `ref` as a per-call factory (for `serve`); raises `UsageError`."""
+    if ref in _REGISTERED:
+        return resolve_factory(_REGISTERED[ref], ref)
     target, name = split_ref(ref)
     module = _load_module(target)
     _check_attribute(module, target, name)

@@ -18,7 +18,8 @@ examples:
   vocalis serve examples/assistant_with_tools.py:agent --playground
       then open the printed URL (it carries a random access token)
   vocalis serve examples/telephony_agent.py:agent --twilio --host 0.0.0.0 --port 8080
-      and point a Twilio <Stream url="wss://YOUR-HOST/twilio"/> at it
+      then put the printed <Stream url=".../twilio/TOKEN"/> in your TwiML, with wss:// and
+      your public host (Twilio only connects over TLS: run behind a TLS proxy or tunnel)
 
 Without OPENAI_API_KEY or --realtime-url, an embedded sim-server answers (offline).
 The access token is random per start; set VOCALIS_TOKEN to share one across workers.
@@ -62,6 +63,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="write each call's history.json, events.jsonl and timeline.html to DIR/call-N/",
     )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when a .py/.yaml/.json file in the agent's folder changes "
+        "(development; needs the reload extra)",
+    )
     fleet = parser.add_argument_group(
         "running behind a load balancer (see docs/deployment.md)",
         "Every port also answers /healthz (503 when full or draining), /livez and /metrics "
@@ -99,6 +106,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so `vocalis serve --help` stays instant.
+    if args.reload:
+        from vocalis.app.reload import serve_with_reload
+
+        return serve_with_reload(args.agent_ref)
     from vocalis.app.serve_run import serve
 
     return serve(args)
