@@ -26,12 +26,14 @@ import yaml
 from vocalis import telemetry
 from vocalis.app.endpoint import Endpoint
 from vocalis.app.errors import UsageError
+from vocalis.app.event_log import BoundedEventLog
 from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import event_to_json, stamp_trace
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.providers.base import ErrorKind, OperationError
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.budget import DEFAULT_BUDGET, CallBudget
 from vocalis.runtime.events import (
     AgentStateChanged,
     ConversationItemAdded,
@@ -147,19 +149,24 @@ class ConversationRecord:
 
 
 class EventRecorder:
-    """Every session event as a JSON record, stamped on the session's clock."""
+    """Every session event as a JSON record, stamped on the session's clock — within the
+    call's event-log budget (`BoundedEventLog`: a peer decides how many events there are)."""
 
-    def __init__(self, clock: Clock, origin: float) -> None:
+    def __init__(self, clock: Clock, origin: float, budget: CallBudget = DEFAULT_BUDGET) -> None:
         self.clock = clock
         self.origin = origin
-        self.records: list[dict[str, Any]] = []
+        self.log = BoundedEventLog(budget.max_event_log_bytes)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.log.records()
 
     def attach(self, session: AgentSession) -> None:
         for kind in typing.get_args(SessionEvent):
             session.on(kind, self._record)
 
     def _record(self, event: object) -> None:
-        self.records.append(event_to_json(event, t=self.clock.now(), origin=self.origin))
+        self.log.append(event_to_json(event, t=self.clock.now(), origin=self.origin))
 
 
 _INTERRUPTION_TEXT = {

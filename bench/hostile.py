@@ -1,0 +1,159 @@
+"""A hostile OpenAI-Realtime-protocol provider, for the attacks of issue #14.
+
+It does just enough of the protocol for a session to start (`session.created`, an answer to
+every `session.update`), then runs one attack: a flood of caller-transcript deltas (each
+re-emitted by the client as the whole text so far), a never-ending agent transcript, one huge
+audio delta, or audio forever. Loopback only; used by tests/security (small, bounded sizes)
+and by `python -m bench.attacks` (the sizes of the red-team report, with RSS measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Attack = Callable[[Send], Awaitable[None]]
+
+
+@dataclass
+class Flood:
+    """How much an attack sends (events and the size of each)."""
+
+    events: int = 20_000
+    chunk_chars: int = 200
+
+
+def _user_item(item_id: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "user",
+        "status": "completed",
+        "content": [{"type": "input_audio", "transcript": None}],
+    }
+
+
+def transcript_deltas(flood: Flood) -> Attack:
+    """Item 1: one caller item whose transcription never ends (`flood.events` deltas)."""
+
+    async def attack(send: Send) -> None:
+        await send({"type": "input_audio_buffer.committed", "item_id": "item_u1"})
+        await send({"type": "conversation.item.added", "item": _user_item("item_u1")})
+        delta = "x" * (flood.chunk_chars - 1) + " "
+        for _ in range(flood.events):
+            await send(
+                {
+                    "type": "conversation.item.input_audio_transcription.delta",
+                    "item_id": "item_u1",
+                    "content_index": 0,
+                    "delta": delta,
+                }
+            )
+
+    return attack
+
+
+def agent_text(flood: Flood) -> Attack:
+    """Item 1: an agent message whose transcript never ends."""
+
+    async def attack(send: Send) -> None:
+        response = {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}
+        await send({"type": "response.created", "response": response})
+        item = {"id": "item_a1", "type": "message", "role": "assistant", "content": []}
+        await send({"type": "response.output_item.added", "response_id": "resp_1", "item": item})
+        delta = "word " * (flood.chunk_chars // 5)
+        for _ in range(flood.events):
+            await send(
+                {
+                    "type": "response.output_audio_transcript.delta",
+                    "response_id": "resp_1",
+                    "item_id": "item_a1",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": delta,
+                }
+            )
+
+    return attack
+
+
+def huge_audio(seconds: float) -> Attack:
+    """Item 1: one agent audio delta of `seconds` of audio."""
+
+    async def attack(send: Send) -> None:
+        response = {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}
+        await send({"type": "response.created", "response": response})
+        item = {"id": "item_a1", "type": "message", "role": "assistant", "content": []}
+        await send({"type": "response.output_item.added", "response_id": "resp_1", "item": item})
+        pcm = bytes(int(seconds * 24000) * 2)
+        await send(
+            {
+                "type": "response.output_audio.delta",
+                "response_id": "resp_1",
+                "item_id": "item_a1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": base64.b64encode(pcm).decode(),
+            }
+        )
+
+    return attack
+
+
+class HostileProvider:
+    """`async with HostileProvider(attack) as url:` — a realtime endpoint that attacks."""
+
+    def __init__(self, attack: Attack) -> None:
+        self.attack = attack
+        self.client_events: list[str] = []
+        self.audio_appended_bytes = 0
+        self.attack_done = asyncio.Event()
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        async def send(event: dict[str, Any]) -> None:
+            await ws.send(json.dumps(event))
+
+        session = {"type": "realtime", "object": "realtime.session", "id": "sess_hostile"}
+        await send({"type": "session.created", "session": session})
+        attacking: asyncio.Task[None] | None = None
+        try:
+            async for raw in ws:
+                event = json.loads(raw)
+                kind = event.get("type")
+                if kind == "input_audio_buffer.append":
+                    self.audio_appended_bytes += len(event.get("audio", "")) * 3 // 4
+                    continue
+                self.client_events.append(str(kind))
+                if kind == "session.update":
+                    merged = {**session, **(event.get("session") or {})}
+                    await send({"type": "session.updated", "event_id": "e1", "session": merged})
+                    if attacking is None:
+                        attacking = asyncio.create_task(self._run(send))
+        except ConnectionClosed:
+            pass
+        finally:
+            if attacking is not None:
+                attacking.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await attacking
+
+    async def _run(self, send: Send) -> None:
+        try:
+            await self.attack(send)
+        finally:
+            self.attack_done.set()
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        async with serve(self._handle, "127.0.0.1", 0, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            yield f"ws://127.0.0.1:{port}/v1/realtime"
