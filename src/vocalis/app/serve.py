@@ -17,6 +17,8 @@ EPILOG = """\
 examples:
   vocalis serve examples/assistant_with_tools.py:agent --playground
       then open the printed URL (it carries a random access token)
+  vocalis serve examples/assistant_with_tools.py:agent --webrtc
+      the same page, calling over WebRTC (needs the `webrtc` extra)
   vocalis serve examples/telephony_agent.py:agent --twilio --host 0.0.0.0 --port 8080
       then put the printed <Stream url=".../twilio/TOKEN"/> in your TwiML, with wss:// and
       your public host (Twilio only connects over TLS: run behind a TLS proxy or tunnel)
@@ -28,8 +30,8 @@ The access token is random per start; set VOCALIS_TOKEN to share one across work
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = textwrap.fill(
-        "Serve an agent: a browser playground (--playground) and/or a Twilio Media Streams "
-        "WebSocket (--twilio); one AgentSession per connection."
+        "Serve an agent: a browser playground (--playground, or over WebRTC with --webrtc) "
+        "and/or a Twilio Media Streams WebSocket (--twilio); one AgentSession per connection."
     )
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -44,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     which.add_argument(
         "--twilio", action="store_true", help="Twilio Media Streams WebSocket (μ-law 8 kHz)"
+    )
+    which.add_argument(
+        "--webrtc",
+        action="store_true",
+        help="the playground page calling over WebRTC (Opus, jitter buffer, echo "
+        "cancellation); needs the `webrtc` extra",
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
@@ -68,6 +76,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="restart when a .py/.yaml/.json file in the agent's folder changes "
         "(development; needs the reload extra)",
+    )
+    rtc = parser.add_argument_group("WebRTC (with --webrtc; see docs/transports.md)")
+    rtc.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a STUN or TURN server for ICE, e.g. stun:stun.example.org:3478 (repeatable); "
+        "TURN credentials come from VOCALIS_TURN_USERNAME / VOCALIS_TURN_CREDENTIAL; "
+        "default: host candidates only",
     )
     fleet = parser.add_argument_group(
         "running behind a load balancer (see docs/deployment.md)",

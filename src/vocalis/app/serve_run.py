@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -42,13 +43,18 @@ from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports._web import ServedEndpoint
 from vocalis.transports.base import CallInfo, Transport
-from vocalis.transports.playground import PlaygroundTransport
+from vocalis.transports.playground import PlaygroundTextSink
 from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.logcontext import bind_call
 from vocalis.worker import Worker, drain_on
 
+if TYPE_CHECKING:
+    from vocalis.transports.webrtc import IceServer
+
 TOKEN_ENV = "VOCALIS_TOKEN"
+TURN_USERNAME_ENV = "VOCALIS_TURN_USERNAME"
+TURN_CREDENTIAL_ENV = "VOCALIS_TURN_CREDENTIAL"
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +148,16 @@ class CallHandler:
         view of the agent and its tool calls, latencies and errors."""
         if self.on_session is not None:
             self.on_session(session)
-        transport = session.transport
-        if isinstance(transport, PlaygroundTransport):
+        # The playground page, over its WebSocket or over WebRTC (same text sink).
+        text = session.transport.text_out
+        if isinstance(text, PlaygroundTextSink):
             describe_agent(
-                transport.text,
+                text,
                 agent,
                 model=self.endpoint.model,
                 endpoint=self.endpoint.describe(),
             )
-            forward_events(session, transport.text)
+            forward_events(session, text)
 
     def _agent_for(self, number: int, transport: Transport) -> Agent | None:
         try:
@@ -207,6 +214,47 @@ class CallHandler:
             self.console.print(f"[bold]call {number}[/bold] ended{saved}")
 
 
+def ice_servers(urls: list[str]) -> tuple[IceServer, ...]:
+    """`--ice-server` URLs, TURN credentials from the environment (never flags: command
+    lines are visible to every local user)."""
+    from vocalis.transports.webrtc import IceServer
+
+    username = os.environ.get(TURN_USERNAME_ENV) or None
+    credential = os.environ.get(TURN_CREDENTIAL_ENV) or None
+    try:
+        return tuple(
+            IceServer.from_url(url, username=username, credential=credential) for url in urls
+        )
+    except ValueError as exc:
+        raise UsageError(
+            f"--ice-server: {exc} (TURN credentials: {TURN_USERNAME_ENV}, {TURN_CREDENTIAL_ENV})"
+        ) from None
+
+
+async def _serve_webrtc(
+    args: argparse.Namespace,
+    handler: CallHandler,
+    token: str | None,
+    worker: Worker,
+    trusted: TrustedProxies,
+) -> ServedEndpoint:
+    try:
+        from vocalis.transports.webrtc import serve_webrtc
+    except ImportError as exc:
+        raise UsageError(
+            f"--webrtc needs the webrtc extra (pip install 'vocalis[webrtc]'): {exc}"
+        ) from None
+    return await serve_webrtc(
+        handler,
+        args.host,
+        args.port,
+        token=token,
+        ice_servers=ice_servers(args.ice_server),
+        gate=worker,
+        trusted=trusted,
+    )
+
+
 async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpoint) -> int:
     from vocalis.transports.playground import serve_playground
     from vocalis.transports.twilio import serve_twilio
@@ -231,7 +279,11 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
         served = []
         admin = None
         try:
-            if args.playground or not args.twilio:
+            if args.webrtc:
+                rtc = await _serve_webrtc(args, handler, token, worker, trusted)
+                served.append(rtc)
+                console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
+            elif args.playground or not args.twilio:
                 playground = await serve_playground(
                     handler, args.host, args.port, token=token, gate=worker, trusted=trusted
                 )

@@ -51,6 +51,7 @@ log = logging.getLogger("vocalis.transports.webrtc")
 OnWebRTCCall = Callable[[WebRTCTransport], Awaitable[None]]
 
 MAX_OFFER_BYTES = 64 * 1024
+_ICE_SCHEMES = ("stun", "turn", "turns")
 # How long the teardown waits for the data channel writer to send what the call queued.
 _FLUSH_TIMEOUT_S = 2.0
 
@@ -62,6 +63,21 @@ class IceServer:
     urls: tuple[str, ...]
     username: str | None = None
     credential: str | None = None
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, username: str | None = None, credential: str | None = None
+    ) -> IceServer:
+        """A server from its URL; the credentials are kept for TURN only. ValueError says why
+        a URL is refused."""
+        scheme, _, rest = url.partition(":")
+        if scheme not in _ICE_SCHEMES or not rest or any(c.isspace() for c in url):
+            raise ValueError(f"not a STUN/TURN URL (stun:, turn: or turns:host[:port]): {url!r}")
+        if scheme == "stun":
+            return cls((url,))
+        if username is None or credential is None:
+            raise ValueError(f"TURN server {url!r} needs a username and a credential")
+        return cls((url,), username, credential)
 
     def to_aiortc(self) -> RTCIceServer:
         return RTCIceServer(list(self.urls), self.username, self.credential)

@@ -13,14 +13,15 @@ import html
 import json
 from importlib import resources
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from vocalis.transports.playground.server import playground_access
 from vocalis.transports.web import Authorize, ConnectionGate
 from vocalis.transports.webrtc.endpoint import MAX_OFFER_BYTES, OfferRefused, WebRTCEndpoint
 
-__all__ = ["OFFER_PATH", "client_script", "offer_route", "with_webrtc_client"]
+__all__ = ["OFFER_PATH", "client_script", "offer_route", "webrtc_access", "with_webrtc_client"]
 
 OFFER_PATH = "/webrtc/offer"
 # The JSON envelope around the SDP, escaped characters included.
@@ -50,6 +51,25 @@ def with_webrtc_client(page: bytes, endpoint: WebRTCEndpoint) -> bytes:
     if not marker:
         raise ValueError("the page has no </body>")
     return head + tag.encode("utf-8") + marker + tail
+
+
+def webrtc_access(secret: str) -> Authorize:
+    """Who may post an offer: the URL's token, and — when the request carries an `Origin`
+    (a browser) — the page's own origin, so another web site cannot start calls through the
+    user's browser. Native apps send no `Origin` and need only the token."""
+    token_rule = playground_access(secret, same_origin=False)
+
+    def authorize(connection: HTTPConnection) -> Response | None:
+        refusal = token_rule(connection)
+        if refusal is not None:
+            return refusal
+        origin = connection.headers.get("origin")
+        host = connection.headers.get("host")
+        if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
+            return PlainTextResponse("Forbidden: cross-origin request refused\n", 403)
+        return None
+
+    return authorize
 
 
 async def _read_body(request: Request) -> bytes | None:

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from vocalis.transports._web import ServedEndpoint, new_token
 from vocalis.transports.base import Transport
-from vocalis.transports.playground.server import page_html, playground_access, serve_playground
+from vocalis.transports.playground.server import page_html, serve_playground
 from vocalis.transports.web import ConnectionGate, HttpLimits, TrustedProxies
 from vocalis.transports.webrtc.endpoint import IceServer, WebRTCEndpoint, WebRTCLimits
-from vocalis.transports.webrtc.routes import offer_route, with_webrtc_client
+from vocalis.transports.webrtc.routes import offer_route, webrtc_access, with_webrtc_client
 from vocalis.utils.clock import Clock
 
 __all__ = ["WebRTCServed", "serve_webrtc"]
@@ -56,7 +56,7 @@ async def serve_webrtc(
     """
     secret = token or new_token()
     endpoint = WebRTCEndpoint(on_call, ice_servers=ice_servers, limits=limits, clock=clock)
-    route = offer_route(endpoint, authorize=playground_access(secret), gate=gate)
+    route = offer_route(endpoint, authorize=webrtc_access(secret), gate=gate)
 
     served = await serve_playground(
         on_call,  # a client that opens the call WebSocket still gets a (WebSocket) call
