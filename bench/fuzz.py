@@ -388,7 +388,8 @@ async def fuzz_openai(
     tally: Tally, sequences: list[list[str]], n: int, seed: int, mutation_rate: float = 0.3
 ) -> None:
     """`n` server events in mutated sequences through json.loads + OpenAIProtocol.receive."""
-    from vocalis.providers.base import Generation, GenerationStarted, ProviderError
+    from vocalis.providers.base import ProviderError
+    from vocalis.providers.core_events import ResponseEnded, ResponseStarted
     from vocalis.providers.openai.formats import audio_format
     from vocalis.providers.openai.protocol import OpenAIProtocol
     from vocalis.providers.openai.realtime import decode_server_frame
@@ -403,7 +404,8 @@ async def fuzz_openai(
         seq = sequences[rng.randrange(len(sequences))]
         limiter = _CountingLimiter()
         core = OpenAIProtocol(audio_format=fmt, warn_limiter=limiter)  # type: ignore[arg-type]
-        generations: list[Generation] = []
+        opened: set[str] = set()
+        ended: set[str] = set()
         # Shuffle a little sometimes: duplicates and reordering are what broken servers do.
         events = list(seq)
         if rng.random() < 0.2:
@@ -424,9 +426,8 @@ async def fuzz_openai(
             except Exception as exc:
                 tally.crash(text, exc)
                 continue
-            for out in outputs:
-                if isinstance(out, GenerationStarted):
-                    generations.append(out.generation)
+            opened |= {o.response_id for o in outputs if isinstance(o, ResponseStarted)}
+            ended |= {o.done.response_id for o in outputs if isinstance(o, ResponseEnded)}
             if limiter.count > before:
                 tally.refuse(limiter.last)
             elif any(isinstance(o, ProviderError) for o in outputs):
@@ -434,13 +435,13 @@ async def fuzz_openai(
             else:
                 tally.accepted += 1
         try:
-            core.connection_lost("fuzz")
+            ends = core.connection_lost("fuzz")
         except Exception as exc:
             tally.crash("<connection_lost>", exc)
-        # Nothing hangs: every generation and every channel ended with the connection.
-        for gen in generations:
-            if not gen.done.done() or not gen.messages.closed or not gen.tool_calls.closed:
-                tally.invariant_failures += 1
+            ends = []
+        # Nothing hangs: every response that started ended with the connection at the latest.
+        ended |= {o.done.response_id for o in ends if isinstance(o, ResponseEnded)}
+        tally.invariant_failures += len(opened - ended)
         await asyncio.sleep(0)
     tally.seconds += time.perf_counter() - started
 

@@ -29,7 +29,6 @@ from vocalis.conversation.items import (
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.history import plan_history_ops
 from vocalis.providers.openai.protocol import OpenAIProtocol
-from vocalis.utils.clock import ManualClock
 
 Step = str  # "speech" | "say" | "call" | "output"
 
@@ -63,7 +62,7 @@ def _wire(item: ConversationItem) -> dict[str, Any]:
 
 def provider_conversation(steps: list[Step]) -> tuple[OpenAIProtocol, list[ConversationItem]]:
     """Feed the steps to a protocol core as the server would report them (commit order)."""
-    core = OpenAIProtocol(audio_format=audio_format("pcm16"), clock=ManualClock())
+    core = OpenAIProtocol(audio_format=audio_format("pcm16"))
     items: list[ConversationItem] = []
     open_calls: list[str] = []
     for n, step in enumerate(steps):

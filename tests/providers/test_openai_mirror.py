@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vocalis.providers.base import ItemAccount
 from vocalis.providers.openai.mirror import ConversationMirror, apply_plan, plan_sync
 
 IDS = [f"i{n}" for n in range(10)]
@@ -108,10 +109,10 @@ def test_mirror_orders_by_previous_item_id() -> None:
 
 
 def test_mirror_reads_both_content_spellings_and_truncation() -> None:
-    mirror = ConversationMirror()
-    mirror.add_audio("A", 120.0)  # audio may arrive before conversation.item.added
+    # Audio may arrive before conversation.item.added; the mirror reads the core's account.
+    mirror = ConversationMirror({"A": ItemAccount("A", received_ms=120.0)})
     mirror.on_item_added(item("A", role="assistant", status="in_progress", content=[]), None)
-    assert mirror.get("A").has_audio  # type: ignore[union-attr]
+    assert mirror.has_audio("A")
     mirror.on_item_done(
         item(
             "A",
@@ -151,7 +152,7 @@ def test_mirror_committed_user_items_and_transcripts() -> None:
     assert mirror.ids() == ["a", "u1"]
     assert entry.to_conversation_item() is not None
     mirror.reset()
-    assert mirror.ids() == [] and mirror.audio_ms("u1") == 0.0
+    assert mirror.ids() == [] and not mirror.has_audio("u1")
 
 
 @settings(max_examples=200, deadline=None)

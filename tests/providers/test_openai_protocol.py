@@ -1,9 +1,15 @@
-"""The sans-I/O protocol core fed with the event sequences of the protocol doc §4."""
+"""The sans-I/O protocol core fed with the event sequences of the protocol doc §4.
+
+Plain synchronous tests: the core needs no event loop. `Streams` applies the core's value
+events to simple records the way the asyncio shell's router does (messages in order, closed
+streams, one done), so the assertions read like the runtime's view.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pytest
@@ -22,63 +28,195 @@ from openai_script import (
 
 from vocalis.providers.base import (
     ErrorKind,
-    Generation,
-    GenerationStarted,
+    GenerationDone,
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
-    MessageGeneration,
+    ItemAccount,
+    Modality,
     OpCompleted,
     OpFailed,
     ProviderError,
+    ProviderLimits,
+    ToolCall,
+    ToolCallDelta,
+)
+from vocalis.providers.core_events import (
+    AudioDelta,
+    AudioEnded,
+    ItemAnnounced,
+    MessageEnded,
+    MessageStarted,
+    ResponseEnded,
+    ResponseStarted,
+    TextDelta,
+    TextEnded,
+    ToolCallReady,
+    ToolCallStreaming,
 )
 from vocalis.providers.openai.formats import audio_format
-from vocalis.providers.openai.protocol import (
-    ClientOp,
-    OpenAIProtocol,
-    Output,
-    Send,
-    Skip,
-)
-from vocalis.utils.channel import Channel
-from vocalis.utils.clock import ManualClock
+from vocalis.providers.openai.ops import ClientOp, Send, Skip
+from vocalis.providers.openai.protocol import OpenAIProtocol, Output
 
 T = TypeVar("T")
 
 
+class Stream(list[T], Generic[T]):
+    """A recorded stream: its items and whether it was closed."""
+
+    closed: bool = False
+
+
+@dataclass
+class Done:
+    value: GenerationDone | None = None
+
+    def done(self) -> bool:
+        return self.value is not None
+
+    def result(self) -> GenerationDone:
+        assert self.value is not None, "the response has not ended"
+        return self.value
+
+
+@dataclass
+class Msg:
+    item_id: str
+    output_index: int
+    modalities: tuple[Modality, ...]
+    account: ItemAccount
+    audio: Stream[np.ndarray] = field(default_factory=Stream)
+    text: Stream[str] = field(default_factory=Stream)
+
+    @property
+    def status(self) -> str | None:
+        return self.account.status
+
+    @property
+    def audio_received_ms(self) -> float:
+        return self.account.received_ms
+
+
+@dataclass
+class Resp:
+    response_id: str
+    request_id: str | None
+    messages: Stream[Msg] = field(default_factory=Stream)
+    tool_calls: Stream[ToolCall] = field(default_factory=Stream)
+    tool_call_deltas: Stream[ToolCallDelta] = field(default_factory=Stream)
+    announced_item_ids: list[str] = field(default_factory=list)
+    done: Done = field(default_factory=Done)
+
+
+class Streams:
+    """The router's job, synchronously: value events -> per-response records."""
+
+    def __init__(self) -> None:
+        self.responses: dict[str, Resp] = {}
+        self.messages: dict[str, Msg] = {}
+
+    def active(self) -> list[Resp]:
+        return [r for r in self.responses.values() if not r.done.done()]
+
+    def apply(self, outputs: list[Output]) -> None:
+        for o in outputs:
+            self._apply(o)
+
+    def _apply(self, o: Output) -> None:
+        if isinstance(o, ResponseStarted):
+            self.responses[o.response_id] = Resp(o.response_id, o.request_id)
+        elif isinstance(o, MessageStarted):
+            msg = Msg(o.item_id, o.output_index, o.modalities, o.account)
+            msg.audio.closed = "audio" not in o.modalities
+            self.messages[o.item_id] = msg
+            resp = self.responses[o.response_id]
+            resp.messages.append(msg)
+            resp.announced_item_ids.append(o.item_id)
+        elif isinstance(o, ItemAnnounced):
+            self.responses[o.response_id].announced_item_ids.append(o.item_id)
+        elif isinstance(o, AudioDelta):
+            msg = self.messages[o.item_id]
+            assert not msg.audio.closed, "audio after its end"
+            msg.audio.append(o.samples)
+        elif isinstance(o, AudioEnded):
+            msg = self.messages[o.item_id]
+            msg.audio.closed = True
+            if o.text_only:
+                msg.modalities = ("text",)
+        elif isinstance(o, TextDelta):
+            msg = self.messages[o.item_id]
+            assert not msg.text.closed, "text after its end"
+            msg.text.append(o.delta)
+        elif isinstance(o, TextEnded):
+            self.messages[o.item_id].text.closed = True
+        elif isinstance(o, MessageEnded):
+            msg = self.messages[o.item_id]
+            msg.audio.closed = msg.text.closed = True
+            assert (o.status, o.received_ms) == (msg.account.status, msg.account.received_ms)
+        elif isinstance(o, ToolCallStreaming):
+            self.responses[o.response_id].tool_call_deltas.append(o.delta)
+        elif isinstance(o, ToolCallReady):
+            self.responses[o.call.response_id].tool_calls.append(o.call)
+        elif isinstance(o, ResponseEnded):
+            resp = self.responses[o.done.response_id]
+            assert not resp.done.done(), "a response ended twice"
+            for msg in resp.messages:
+                assert msg.status is not None, "a message outlived its response"
+            resp.messages.closed = resp.tool_calls.closed = resp.tool_call_deltas.closed = True
+            resp.done.value = o.done
+
+
+_STREAMS: dict[int, Streams] = {}
+
+
+class Outs(list[Output]):
+    streams: Streams
+
+
 def make_core(**kwargs: Any) -> OpenAIProtocol:
-    return OpenAIProtocol(audio_format=audio_format("pcm16"), clock=ManualClock(), **kwargs)
+    core = OpenAIProtocol(audio_format=audio_format("pcm16"), **kwargs)
+    _STREAMS[id(core)] = Streams()
+    return core
 
 
-def feed(core: OpenAIProtocol, events: list[dict[str, Any]]) -> list[Output]:
-    out: list[Output] = []
+def streams(core: OpenAIProtocol) -> Streams:
+    return _STREAMS[id(core)]
+
+
+def feed(core: OpenAIProtocol, events: list[dict[str, Any]]) -> Outs:
+    out = Outs()
     for event in events:
         out.extend(core.receive(event))
+    out.streams = streams(core)
+    out.streams.apply(out)
     return out
 
 
-def drain(channel: Channel[T]) -> list[T]:
-    items: list[T] = []
-    while (item := channel.try_recv()) is not None:
-        items.append(item)
-    return items
+def lose(core: OpenAIProtocol, reason: str) -> list[Output]:
+    out = core.connection_lost(reason)
+    streams(core).apply(out)
+    return out
 
 
-def only_generation(out: list[Output]) -> Generation:
-    started = [o for o in out if isinstance(o, GenerationStarted)]
+def drain(stream: list[T]) -> list[T]:
+    return list(stream)
+
+
+def only_generation(out: Outs) -> Resp:
+    started = [o for o in out if isinstance(o, ResponseStarted)]
     assert len(started) == 1
-    return started[0].generation
+    return out.streams.responses[started[0].response_id]
 
 
-def audio_of(message: MessageGeneration) -> np.ndarray:
-    return np.concatenate(drain(message.audio))
+def audio_of(message: Msg) -> np.ndarray:
+    return np.concatenate(message.audio)
 
 
 # --------------------------------------------------------------------------- (a) single message
 
 
-async def test_single_message_audio_response() -> None:
+def test_single_message_audio_response() -> None:
     core = make_core()
     events = user_turn("U1")
     events += [response_created("R1")]
@@ -111,7 +249,7 @@ async def test_single_message_audio_response() -> None:
     assert core.idle
 
 
-async def test_text_only_response_closes_audio_and_streams_text() -> None:
+def test_text_only_response_closes_audio_and_streams_text() -> None:
     core = make_core()
     events = [response_created("R1", modalities=["text"])]
     events += message_start("R1", "A1", 0, None, part="text")
@@ -152,7 +290,7 @@ def preamble_events(overlapping: bool) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("overlapping", [True, False])
-async def test_preamble_and_answer_are_separate_messages(overlapping: bool) -> None:
+def test_preamble_and_answer_are_separate_messages(overlapping: bool) -> None:
     core = make_core()
     generation = only_generation(feed(core, preamble_events(overlapping)))
     messages = drain(generation.messages)
@@ -169,7 +307,7 @@ async def test_preamble_and_answer_are_separate_messages(overlapping: bool) -> N
     assert core.mirror.audio_ms("B") == pytest.approx(120.0)
 
 
-async def test_a_closes_at_its_own_done_while_b_is_still_streaming() -> None:
+def test_a_closes_at_its_own_done_while_b_is_still_streaming() -> None:
     core = make_core()
     events = preamble_events(overlapping=True)
     # Stop right after A's terminal events: A is closed, B still open.
@@ -185,7 +323,7 @@ async def test_a_closes_at_its_own_done_while_b_is_still_streaming() -> None:
     assert not generation.done.done()
 
 
-async def test_preamble_then_function_call_streams_arguments() -> None:
+def test_preamble_then_function_call_streams_arguments() -> None:
     core = make_core()
     events = [response_created("R1")]
     events += message_start("R1", "A", 0, "U1")
@@ -230,7 +368,7 @@ async def test_preamble_then_function_call_streams_arguments() -> None:
 # --------------------------------------------------------------------------- (c) tool output
 
 
-async def test_tool_output_then_requested_response_is_correlated() -> None:
+def test_tool_output_then_requested_response_is_correlated() -> None:
     core = make_core()
     feed(core, [response_created("R1")])
     feed(core, function_call("R1", "F", 0, "call_1", "lookup", ["{}"]))
@@ -257,15 +395,14 @@ async def test_tool_output_then_requested_response_is_correlated() -> None:
     )
     results = [o for o in out if isinstance(o, OpCompleted)]
     assert results[0] == OpCompleted(create.op_id, "out_1")
-    assert results[1].op_id == reply.op_id
-    generation = results[1].value
-    assert isinstance(generation, Generation)
-    assert generation.request_id == reply.op_id and generation.response_id == "R2"
+    # The request completes with its response's id, right after the response started.
+    assert results[1] == OpCompleted(reply.op_id, "R2")
+    assert ResponseStarted("R2", reply.op_id) in out
     assert core.mirror.ids() == ["F", "out_1"]
     assert core.mirror.get("out_1").created_by_client  # type: ignore[union-attr]
 
 
-async def test_create_with_ignored_client_id_is_matched_and_aliased() -> None:
+def test_create_with_ignored_client_id_is_matched_and_aliased() -> None:
     core = make_core()
     op = core.create(
         {"id": "local_1", "type": "message", "role": "user", "content": []},
@@ -278,7 +415,7 @@ async def test_create_with_ignored_client_id_is_matched_and_aliased() -> None:
     assert core.resolve_id("local_1") == "item_server"
 
 
-async def test_active_response_error_fails_the_request_fast() -> None:
+def test_active_response_error_fails_the_request_fast() -> None:
     core = make_core()
     op = core.response_create()
     msg = "Conversation already has an active response in progress: resp_1."
@@ -296,7 +433,7 @@ async def test_active_response_error_fails_the_request_fast() -> None:
 # --------------------------------------------------------------------------- (d) barge-in
 
 
-async def test_server_vad_barge_in_cancels_and_truncate_clamps() -> None:
+def test_server_vad_barge_in_cancels_and_truncate_is_exact() -> None:
     core = make_core()
     events = [*user_turn("U1"), response_created("R1")]
     events += message_start("R1", "A", 0, "U1")
@@ -305,7 +442,7 @@ async def test_server_vad_barge_in_cancels_and_truncate_clamps() -> None:
     events += message_end("R1", "A", 0, "Once upon", "U1", status="incomplete")
     events += [response_done("R1", [{"id": "A"}], status="cancelled", reason="turn_detected")]
     out = feed(core, events)
-    generation = next(o.generation for o in out if isinstance(o, GenerationStarted))
+    generation = only_generation(out)
     assert any(isinstance(o, InputSpeechStarted) and o.item_id == "U2" for o in out)
     (message,) = drain(generation.messages)
     assert message.status == "cancelled"
@@ -316,10 +453,10 @@ async def test_server_vad_barge_in_cancels_and_truncate_clamps() -> None:
     op = core.truncate("A", 312.7)
     assert isinstance(op, ClientOp) and op.kind == "truncate"
     assert op.event["audio_end_ms"] == 312 and op.event["content_index"] == 0
-    # Past what was received, on an item the cancel cut short: clamped to the received 500 ms,
-    # and still sent — the transcript may run ahead of the audio, and truncation is what makes
-    # the server drop those unheard words.
-    tail = core.truncate("A", 9000)
+    # The core decides nothing about the cut (the ledger clamped it to the account's 500 ms
+    # received): what it is given goes on the wire.
+    assert message.account.received_ms == pytest.approx(500.0)
+    tail = core.truncate("A", 500)
     assert isinstance(tail, ClientOp) and tail.event["audio_end_ms"] == 500
     out = feed(
         core, [ev("conversation.item.truncated", item_id="A", content_index=0, audio_end_ms=312)]
@@ -329,34 +466,32 @@ async def test_server_vad_barge_in_cancels_and_truncate_clamps() -> None:
     assert core.mirror.get("A").text == ""  # type: ignore[union-attr]
 
 
-async def test_truncate_of_item_still_generating_clamps_to_received() -> None:
+def test_truncate_sends_exactly_the_given_cut() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=80))
-    op = core.truncate("A", 1000.0)
-    assert isinstance(op, ClientOp) and op.event["audio_end_ms"] == 80
+    op = core.truncate("A", 1000.9)  # past the 80 ms received: the ledger never asks this
+    assert isinstance(op, ClientOp) and op.kind == "truncate"
+    assert op.event["audio_end_ms"] == 1000  # whole ms on the wire, nothing else changed
 
 
-@pytest.mark.parametrize("ms", [0.0, 0.4, -5.0])
-async def test_truncate_below_one_ms_deletes_instead(ms: float) -> None:
+def test_edits_of_items_the_provider_does_not_hold_are_skipped() -> None:
     core = make_core()
-    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
-    feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=80))
-    op = core.truncate("A", ms)
-    assert isinstance(op, ClientOp) and op.kind == "delete"
-    assert op.event == {"type": "conversation.item.delete", "event_id": op.op_id, "item_id": "A"}
-
-
-async def test_truncate_without_received_audio_deletes_and_unknown_skips() -> None:
-    core = make_core()
-    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
-    op = core.truncate("A", 500)
-    assert isinstance(op, ClientOp) and op.kind == "delete"
     assert isinstance(core.truncate("nope", 500), Skip)
     assert isinstance(core.delete("nope"), Skip)
+    created = core.create(
+        {"id": "T", "type": "message", "role": "assistant", "content": []},
+        local_id="T",
+        previous_item_id=None,
+    )
+    item = {"id": "T", "type": "message", "role": "assistant", "status": "completed"}
+    assert feed(core, [ev("conversation.item.added", item=item)]) == [
+        OpCompleted(created.op_id, "T")
+    ]
+    assert isinstance(core.truncate("T", 100), Skip)  # a text item this client created
 
 
-async def test_truncate_past_the_servers_length_is_retried_at_that_length() -> None:
+def test_truncate_past_the_servers_length_is_retried_at_that_length() -> None:
     """P5/P6: the server's audio accounting is coarser than ours; its error names its length."""
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
@@ -383,7 +518,7 @@ async def test_truncate_past_the_servers_length_is_retried_at_that_length() -> N
     assert out == [OpCompleted(op.op_id, 2450)]
 
 
-async def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
+def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=2535))
@@ -398,7 +533,7 @@ async def test_truncate_rejected_twice_is_reported_on_its_op() -> None:
     assert out[0].error.item_id == "A" and not out[0].error.fatal
 
 
-async def test_other_truncate_rejections_are_reported_on_their_op() -> None:
+def test_other_truncate_rejections_are_reported_on_their_op() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     feed(core, message_deltas("R1", "A", 0, ["x"], chunk_ms=500))
@@ -409,7 +544,7 @@ async def test_other_truncate_rejections_are_reported_on_their_op() -> None:
     assert out[0].error.operation == "truncate"
 
 
-async def test_delete_of_already_deleted_item_is_success() -> None:
+def test_delete_of_already_deleted_item_is_success() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     op = core.delete("A")
@@ -423,10 +558,10 @@ async def test_delete_of_already_deleted_item_is_success() -> None:
 # --------------------------------------------------------------------------- (e) client cancel
 
 
-async def test_client_cancel_ends_generation_cancelled() -> None:
+def test_client_cancel_ends_generation_cancelled() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
-    generation = core.active_generations[0]
+    generation = streams(core).active()[0]
     cancel = core.response_cancel("R1")
     assert cancel["type"] == "response.cancel" and cancel["response_id"] == "R1"
     out = feed(
@@ -436,7 +571,7 @@ async def test_client_cancel_ends_generation_cancelled() -> None:
             response_done("R1", [{"id": "A"}], status="cancelled", reason="client_cancelled"),
         ],
     )
-    assert out == []
+    assert not [o for o in out if isinstance(o, ProviderError | OpFailed | Send)]
     (message,) = drain(generation.messages)
     assert message.status == "cancelled"
     assert generation.done.result().reason == "client_cancelled"
@@ -450,7 +585,7 @@ async def test_client_cancel_ends_generation_cancelled() -> None:
     )
 
 
-async def test_cancel_before_created_cancels_the_late_response() -> None:
+def test_cancel_before_created_cancels_the_late_response() -> None:
     core = make_core()
     reply = core.response_create()
     core.response_cancel()
@@ -460,24 +595,24 @@ async def test_cancel_before_created_cancels_the_late_response() -> None:
     assert any(isinstance(o, OpCompleted) and o.op_id == reply.op_id for o in out)
 
 
-async def test_timed_out_request_is_cancelled_when_it_arrives() -> None:
+def test_timed_out_request_is_cancelled_when_it_arrives() -> None:
     core = make_core()
     reply = core.response_create()
     core.discard_request(reply.op_id)
     assert core.idle
     out = feed(core, [response_created("R9", metadata={"client_event_id": reply.op_id})])
-    assert [type(o) for o in out] == [GenerationStarted, Send]
+    assert [type(o) for o in out] == [ResponseStarted, Send]
 
 
 # --------------------------------------------------------------------------- robustness
 
 
-async def test_response_done_without_created_is_tolerated() -> None:
+def test_response_done_without_created_is_tolerated() -> None:
     core = make_core()
     assert feed(core, [response_done("R404", [], status="cancelled", reason="turn_detected")]) == []
 
 
-async def test_events_before_response_created_start_it_implicitly() -> None:
+def test_events_before_response_created_start_it_implicitly() -> None:
     core = make_core()
     events = message_start("R1", "A", 0, None) + message_deltas("R1", "A", 0, ["hi"], 20)
     events += [*message_end("R1", "A", 0, "hi", None), response_done("R1", [{"id": "A"}])]
@@ -486,7 +621,7 @@ async def test_events_before_response_created_start_it_implicitly() -> None:
     assert generation.done.result().status == "completed"
 
 
-async def test_beta_event_names_and_both_part_spellings() -> None:
+def test_beta_event_names_and_both_part_spellings() -> None:
     core = make_core()
     common = {"response_id": "R1", "item_id": "A", "output_index": 0, "content_index": 0}
     item = {"id": "A", "type": "message", "role": "assistant", "status": "completed"}
@@ -514,7 +649,7 @@ async def test_beta_event_names_and_both_part_spellings() -> None:
     assert core.mirror.get("A").has_audio  # type: ignore[union-attr]
 
 
-async def test_malformed_and_unknown_events_warn_rate_limited_without_payload(
+def test_malformed_and_unknown_events_warn_rate_limited_without_payload(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     core = make_core()
@@ -539,15 +674,15 @@ async def test_malformed_and_unknown_events_warn_rate_limited_without_payload(
     assert core.mirror.audio_ms("A") == pytest.approx(10.0)
 
 
-async def test_connection_lost_ends_everything_exactly_once() -> None:
+def test_connection_lost_ends_everything_exactly_once() -> None:
     core = make_core()
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     feed(core, message_deltas("R1", "A", 0, ["partial"], chunk_ms=30))
     feed(core, function_call("R1", "F", 1, "c1", "f", ["{"])[:3])
-    generation = core.active_generations[0]
+    generation = streams(core).active()[0]
     truncate = core.truncate("A", 10)
     assert isinstance(truncate, ClientOp)
-    out = core.connection_lost("dropped")
+    out = lose(core, "dropped")
     failed = [o for o in out if isinstance(o, OpFailed)]
     assert [o.op_id for o in failed] == [truncate.op_id]
     assert all(o.error.kind is ErrorKind.DISCONNECTED for o in failed)
@@ -557,7 +692,7 @@ async def test_connection_lost_ends_everything_exactly_once() -> None:
     assert generation.tool_calls.closed and generation.messages.closed
     assert generation.done.result().status == "disconnected"
     # A later disconnect or stray done does not touch it again.
-    assert core.connection_lost("again") == []
+    assert lose(core, "again") == []
     assert feed(core, [response_done("R1", [])]) == []
     assert generation.done.result().status == "disconnected"
     # The mirror survives until the next connection opens (replay reads it).
@@ -566,13 +701,13 @@ async def test_connection_lost_ends_everything_exactly_once() -> None:
     assert len(core.mirror) == 0
 
 
-async def test_fatal_error_is_flagged() -> None:
+def test_fatal_error_is_flagged() -> None:
     core = make_core()
     out = feed(core, [error("invalid_api_key", "Incorrect API key provided.")])
     assert len(out) == 1 and isinstance(out[0], ProviderError) and out[0].fatal
 
 
-async def test_failed_response_reports_error() -> None:
+def test_failed_response_reports_error() -> None:
     core = make_core()
     feed(core, [response_created("R1")])
     done = ev(
@@ -588,11 +723,13 @@ async def test_failed_response_reports_error() -> None:
         },
     )
     out = feed(core, [done])
-    assert len(out) == 1 and isinstance(out[0], ProviderError)
-    assert out[0].code == "inference_rate_limit_exceeded" and not out[0].fatal
+    assert [type(o) for o in out] == [ResponseEnded, ProviderError]
+    reported = out[1]
+    assert isinstance(reported, ProviderError) and reported.kind is ErrorKind.RATE_LIMITED
+    assert reported.code == "inference_rate_limit_exceeded" and not reported.fatal
 
 
-async def test_input_transcription_accumulates_and_updates_mirror() -> None:
+def test_input_transcription_accumulates_and_updates_mirror() -> None:
     core = make_core()
     feed(core, user_turn("U1"))
     base = {"item_id": "U1", "content_index": 0}
@@ -616,7 +753,7 @@ async def test_input_transcription_accumulates_and_updates_mirror() -> None:
     assert core.mirror.get("U1").text == "what's up?"  # type: ignore[union-attr]
 
 
-async def test_commit_empty_is_benign_only_with_server_vad() -> None:
+def test_commit_empty_is_benign_only_with_server_vad() -> None:
     msg = "Error committing input audio buffer: buffer too small."
     core = make_core(server_vad=True)
     op = core.commit()
@@ -629,7 +766,7 @@ async def test_commit_empty_is_benign_only_with_server_vad() -> None:
     assert isinstance(result, OpFailed) and result.error.kind is ErrorKind.INVALID
 
 
-async def test_response_items_never_complete_a_pending_create() -> None:
+def test_response_items_never_complete_a_pending_create() -> None:
     core = make_core()
     op = core.create(
         {"id": "mine", "type": "message", "role": "assistant", "content": []},
@@ -652,3 +789,126 @@ async def test_response_items_never_complete_a_pending_create() -> None:
     assert feed(core, [ev("conversation.item.added", item=mine)]) == [
         OpCompleted(op.op_id, "srv_1")
     ]
+
+
+# --------------------------------------------------------------------------- sans-I/O proof
+
+
+def test_full_multi_message_response_with_barge_in_outside_any_event_loop() -> None:
+    """Preamble + answer + tool call, the caller barges in during the answer: all of it runs
+    with no event loop (the core holds no future, channel or clock)."""
+    with pytest.raises(RuntimeError):
+        import asyncio
+
+        asyncio.get_running_loop()  # proves there is none here
+    core = make_core()
+    events = [*user_turn("U1"), response_created("R1")]
+    events += message_start("R1", "A", 0, "U1")
+    events += message_deltas("R1", "A", 0, ["Let me", " check."], chunk_ms=100, value=1)
+    events += message_end("R1", "A", 0, "Let me check.", "U1")
+    events += message_start("R1", "B", 1, "A")
+    events += message_deltas("R1", "B", 1, ["It is", " sunny", " and"], chunk_ms=200, value=2)
+    events += [ev("input_audio_buffer.speech_started", audio_start_ms=4000, item_id="U2")]
+    events += message_end("R1", "B", 1, "It is sunny and", "A", status="incomplete")
+    events += function_call("R1", "F", 2, "call_1", "get_weather", ['{"city":"Paris"}'])
+    events += [
+        response_done(
+            "R1",
+            [{"id": "A"}, {"id": "B"}, {"id": "F"}],
+            status="cancelled",
+            reason="turn_detected",
+        )
+    ]
+    out = feed(core, events)
+    response = only_generation(out)
+    a, b = response.messages
+    # One account per item, final in MessageEnded: what arrived, counted once.
+    ended = {o.item_id: o for o in out if isinstance(o, MessageEnded)}
+    assert ended["A"] == MessageEnded("A", "completed", pytest.approx(200.0), "Let me check.")
+    assert ended["B"] == MessageEnded("B", "cancelled", pytest.approx(600.0), "It is sunny and")
+    assert (a.account.received_ms, b.account.received_ms) == (ended["A"].received_ms, 600.0)
+    assert core.mirror.audio_ms("B") == b.account.received_ms  # the mirror reads the account
+    assert len(audio_of(b)) == 3 * 200 * 24 and b.audio.closed and b.text.closed
+    assert [c.call_id for c in response.tool_calls] == ["call_1"]
+    done = response.done.result()
+    assert (done.status, done.reason, done.output_item_ids) == (
+        "cancelled",
+        "turn_detected",
+        ("A", "B", "F"),
+    )
+    # Order on the stream: every message ends before its response does.
+    kinds = [type(o) for o in out]
+    assert kinds.index(ResponseEnded) > max(i for i, k in enumerate(kinds) if k is MessageEnded)
+    assert any(isinstance(o, InputSpeechStarted) and o.item_id == "U2" for o in out)
+    # The ledger's cut goes out exactly as given.
+    cut = core.truncate("B", 312.9)
+    assert isinstance(cut, ClientOp) and cut.event["audio_end_ms"] == 312
+
+
+def test_core_modules_import_no_asyncio() -> None:
+    import ast
+    import importlib.util
+
+    for name in ("protocol", "ops", "assembly", "inputs", "wire", "errors", "mirror"):
+        spec = importlib.util.find_spec(f"vocalis.providers.openai.{name}")
+        assert spec is not None and spec.origin is not None
+        with open(spec.origin, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        assert "asyncio" not in imported, name
+
+
+# --------------------------------------------------------------------------- bounds (#14)
+
+
+def test_caller_transcript_deltas_are_not_recopied_past_the_partial_bound() -> None:
+    limits = ProviderLimits(partial_transcript_chars=20, max_transcript_chars=50)
+    core = make_core(limits=limits)
+    feed(core, user_turn("U1"))
+    base = {"item_id": "U1", "content_index": 0}
+    deltas = [ev("conversation.item.input_audio_transcription.delta", delta="abcd ", **base)] * 30
+    out = feed(core, deltas)
+    partials = [o for o in out if isinstance(o, InputTranscription)]
+    # Cumulative partials only while the text is short: 4 events (5..20 chars), then none.
+    assert [len(p.text) for p in partials] == [5, 10, 15, 20]
+    failed = feed(
+        core, [ev("conversation.item.input_audio_transcription.failed", error={}, **base)]
+    )
+    (final,) = failed
+    assert isinstance(final, InputTranscription) and final.final
+    assert len(final.text) == 50  # bounded: the rest was dropped (and logged once)
+
+
+def test_agent_text_per_item_is_bounded() -> None:
+    core = make_core(limits=ProviderLimits(max_item_text_chars=12))
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
+    out = feed(core, message_deltas("R1", "A", 0, ["hello ", "world ", "and more"], chunk_ms=10))
+    texts = [o.delta for o in out if isinstance(o, TextDelta)]
+    assert "".join(texts) == "hello world "
+    (message,) = streams(core).responses["R1"].messages
+    assert message.account.text == "hello world " and message.account.text_chars == 12
+
+
+def test_an_oversized_audio_delta_is_dropped_not_counted() -> None:
+    core = make_core(limits=ProviderLimits(max_audio_delta_ms=100))
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
+    common = {"response_id": "R1", "item_id": "A", "output_index": 0, "content_index": 0}
+    out = feed(
+        core,
+        [
+            ev("response.output_audio.delta", delta=audio_b64(5000), **common),
+            ev("response.output_audio.delta", delta=audio_b64(50), **common),
+        ],
+    )
+    assert [o.ms for o in out if isinstance(o, AudioDelta)] == [pytest.approx(50.0)]
+    (message,) = streams(core).responses["R1"].messages
+    assert message.account.received_ms == pytest.approx(50.0)

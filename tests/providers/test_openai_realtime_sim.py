@@ -235,7 +235,10 @@ async def test_server_vad_barge_in_then_truncate_at_heard_position() -> None:
 # --------------------------------------------------------------------------- (e) client cancel
 
 
-async def test_client_cancel_with_clamped_truncate_and_delete_instead_of_zero() -> None:
+async def test_cuts_are_executed_as_given_and_retried_at_the_server_length() -> None:
+    """The provider decides nothing about cuts (the ledger does): it sends the cut it is
+    given, and only a wire concern remains — a cut past the server's own audio is retried
+    once at the server's length."""
     scenario = {
         "responses": [
             {
@@ -257,13 +260,13 @@ async def test_client_cancel_with_clamped_truncate_and_delete_instead_of_zero() 
         await wait_audio(first, 300)
         received = first.audio_received_ms
 
-        # Heard "more" than received (a wall-clock bug upstream): clamped to what arrived.
+        # Past the audio that exists (the ledger never asks this): sent as given, refused by
+        # the server, retried at the server's own length.
         await session.truncate(first.item_id, received + 5000)
         await session.cancel_response()
         done = await asyncio.wait_for(generation.done, 10)
         assert (done.status, done.reason) == ("cancelled", "client_cancelled")
-        # Nothing of it was heard: deleted, never truncated at 0.
-        await session.truncate(first.item_id, 0.0)
+        await session.delete_item(first.item_id)
 
         sim = server.sessions[0]
         sent = [
@@ -274,14 +277,17 @@ async def test_client_cancel_with_clamped_truncate_and_delete_instead_of_zero() 
         assert client_types(sent) == [
             "response.create",
             "conversation.item.truncate",
+            "conversation.item.truncate",
             "response.cancel",
             "conversation.item.delete",
         ]
-        assert sent[1]["audio_end_ms"] == math.floor(received)
-        assert sent[3]["item_id"] == first.item_id
+        assert sent[1]["audio_end_ms"] == math.floor(received + 5000)
+        assert sent[2]["audio_end_ms"] <= math.floor(received)
+        assert sent[4]["item_id"] == first.item_id
         await until(lambda: sim.conversation.get(first.item_id) is None)
         assert first.item_id not in session.mirror
-        assert not reader.of_type(ProviderError)
+        (rejected,) = reader.of_type(ProviderError)
+        assert rejected.operation == "truncate" and rejected.kind is ErrorKind.INVALID
 
 
 async def test_rejected_truncate_is_non_fatal() -> None:

@@ -13,7 +13,6 @@ from vocalis.providers.openai.history import plan_history_ops, replay_history, u
 from vocalis.providers.openai.protocol import OpenAIProtocol
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.providers.openai.session_config import build_session, session_diff
-from vocalis.utils.clock import ManualClock
 
 PCM = audio_format("pcm16")
 TOOL = ToolSpec("lookup", "Look something up.", {"type": "object", "properties": {}})
@@ -172,7 +171,7 @@ def test_urls_headers_and_repr_per_dialect(monkeypatch: Any) -> None:
 
 def core_with_turn() -> OpenAIProtocol:
     """Mirror: u1 (typed by us), A1 (assistant audio), U2 (user audio committed later)."""
-    core = OpenAIProtocol(audio_format=PCM, clock=ManualClock())
+    core = OpenAIProtocol(audio_format=PCM)
     create = core.create(
         {
             "id": "u1",

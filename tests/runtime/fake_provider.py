@@ -120,12 +120,12 @@ class FakeSession(RealtimeSession):
                 if msg.lead_silence_ms:
                     message.audio.send(np.zeros(int(msg.lead_silence_ms * 24), dtype=np.int16))
                 message.audio.send(tone(msg.audio_ms))
-                message.audio_received_ms = msg.audio_ms + msg.lead_silence_ms
+                message.account.received_ms = msg.audio_ms + msg.lead_silence_ms
             if msg.text:
                 message.text.send(msg.text)
-                message.text_received = msg.text
+                message.account.add_text(msg.text)
             if spec.finish:
-                message.status = "completed"
+                message.account.status = "completed"
                 message.audio.close()
                 message.text.close()
         for call_id, name, args in spec.calls:

@@ -66,12 +66,25 @@ def test_s3_barge_in_before_first_audio_deletes_never_truncates_at_zero() -> Non
 
 
 def test_s4_clock_lead_is_clamped_to_received_audio() -> None:
+    # The item was cut short (cancelled at the barge-in): truncated at the audio that exists,
+    # so the provider also drops the transcript that ran ahead of it.
+    cut = MessageOutcome("a", "partial", 3760, 3700, ANSWER, audio_complete=False)
+    result = settle_response(ResponseOutcome("r", (AnnouncedItem("a", "message"),), (cut,)))
+    assert result.ops == (Truncate("a", 3700),)
+
+
+def test_a_clear_after_the_last_sample_of_a_complete_item_is_heard_in_full() -> None:
+    # The cut rule lives here only: the provider no longer second-guesses it. A complete item
+    # whose every received millisecond played needs no truncate (it would only drop the
+    # server's transcript of audio the caller heard).
     result = settle_response(
         ResponseOutcome(
             "r", (AnnouncedItem("a", "message"),), (_msg("a", "partial", 3760, 3700, ANSWER),)
         )
     )
-    assert result.ops == (Truncate("a", 3700),)
+    assert result.ops == ()
+    (item,) = result.items
+    assert isinstance(item, MessageItem) and item.text == ANSWER and not item.interrupted
 
 
 def test_s5_fast_generation_truncates_at_played_not_received() -> None:

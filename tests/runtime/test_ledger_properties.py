@@ -167,7 +167,12 @@ def test_ledger_keeps_the_heard_contract(drawn: Drawn) -> None:
             assert item_id not in history
             continue
         heard = math.floor(max(0.0, min(outcome.played_ms, outcome.received_ms)))
-        if outcome.playout == "full" and heard >= 1:
+        heard_all = outcome.playout == "full" or (
+            outcome.playout == "partial"
+            and outcome.audio_complete
+            and heard >= math.floor(outcome.received_ms)
+        )
+        if heard_all and heard >= 1:
             item = history[item_id]
             assert isinstance(item, MessageItem)
             if outcome.audio_complete:

@@ -1,9 +1,11 @@
 """The heard ledger: playout results in, history changes and provider operations out.
 
 This is the heard contract as a pure function (no I/O, no clock, no asyncio), so it can be
-property-tested exhaustively. The runtime collects what happened to one provider response — which
-output items the provider announced, and for every message it pulled, how the transport played
-it — and calls `settle_response`. The result says:
+property-tested exhaustively. It is the only place that decides truncate vs delete vs keep:
+providers execute the operations it returns exactly (keeping only wire concerns, such as a
+cut retried at the server's own audio length). The runtime collects what happened to one
+provider response — which output items the provider announced, and for every message it
+pulled, how the transport played it — and calls `settle_response`. The result says:
 
 * which items the local history gains (assistant messages with the *heard* text, complete
   function calls), in output order;
@@ -15,6 +17,9 @@ Rules (each one is a field bug somewhere else, see docs/heard-contract.md):
   message that played to the end). If the provider cut the item's audio short (cancelled or
   disconnected mid-item), the text is the prefix matching the audio that exists, and the item
   is truncated at that audio so the provider drops the transcript that ran ahead of it.
+* `partial` at or past the end of a *complete* item's audio (a clear that landed after the last
+  sample) → everything was heard: kept whole, no operation (a truncate would only make the
+  provider drop the transcript of audio the caller heard).
 * `partial` with ≥1 ms audible → kept with the word-boundary prefix of what played,
   `interrupted=True`, and `Truncate(item, floor(min(played_ms, received_ms)))` — clamped to the
   audio the provider actually sent, because the transport clock can run ahead of it (P4, P5, S4).
@@ -179,7 +184,12 @@ def _settle_audio_message(
     response_id: str, outcome: MessageOutcome
 ) -> tuple[MessageItem | None, ProviderOp | None, MessageVerdict]:
     ms = heard_ms(outcome)
-    if outcome.playout == "full" and ms >= 1:
+    heard_all = outcome.playout == "full" or (
+        outcome.playout == "partial"
+        and outcome.audio_complete
+        and ms >= math.floor(outcome.received_ms)
+    )
+    if heard_all and ms >= 1:
         # Everything received was played. If the provider stopped the item early (server-side
         # cancel, disconnect) the transcript may still hold words past the audio: keep only
         # those whose audio exists, and truncate the provider item at the audio it holds so it

@@ -30,6 +30,13 @@ from vocalis.conversation.items import ConversationItem
 from vocalis.utils.channel import Channel
 
 Modality = Literal["audio", "text"]
+# How one output message ended ("incomplete": the provider stopped it, e.g. a token limit).
+MessageStatus = Literal["completed", "incomplete", "cancelled", "disconnected"]
+# How a response ended; "abandoned" is the runtime's own verdict when the provider never
+# acknowledged the end (see runtime/response.py).
+GenerationStatus = Literal[
+    "completed", "cancelled", "incomplete", "failed", "disconnected", "abandoned"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,27 @@ class TurnDetection:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderLimits:
+    """Per-call bounds at the provider boundary, whatever the provider sends.
+
+    A peer that streams text forever or sends one enormous audio delta must not grow a call
+    without limit (#14). Past a bound the data is dropped and the reason is logged once per
+    item; the call goes on with what was kept.
+    """
+
+    # Agent text (or audio transcript) kept per output item.
+    max_item_text_chars: int = 32_768
+    # Caller transcript kept per input item (the final transcript is cut there).
+    max_transcript_chars: int = 16_384
+    # Partial caller transcripts are reported (cumulative) up to this length; beyond it only
+    # the final transcript is (each partial event copies the text so far).
+    partial_transcript_chars: int = 1_024
+    # One audio delta longer than this is dropped whole (a provider never sends seconds of
+    # audio in one event; 10 s of PCM16 at 24 kHz is 480 kB).
+    max_audio_delta_ms: float = 10_000.0
+
+
+@dataclass(frozen=True, slots=True)
 class SessionOptions:
     """Provider-neutral session settings. `None` means "provider default / leave unchanged"."""
 
@@ -98,12 +126,41 @@ class SessionOptions:
 
 
 @dataclass(slots=True)
+class ItemAccount:
+    """What arrived for one provider output item: the one count of it in vocalis.
+
+    Written only by the provider's core as events arrive (audio ms, text, final status);
+    the runtime, the mirror and the transcript sync read it and never count again. Text is
+    kept as parts (no copy of the accumulated text per delta) and joined when read.
+    """
+
+    item_id: str
+    received_ms: float = 0.0
+    # Set once, when the item ended (`None` while it streams).
+    status: MessageStatus | None = None
+    text_chars: int = 0
+    _parts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The text (or audio transcript) received so far."""
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    def add_text(self, delta: str) -> None:
+        self._parts.append(delta)
+        self.text_chars += len(delta)
+
+
+@dataclass(slots=True)
 class MessageGeneration:
     """One assistant message of a response: one output segment for the transport.
 
     `audio` yields int16 mono chunks at `Capabilities.output_sample_rate`; `text` yields
     transcript (or text) deltas. Both are closed by the provider when the item is done,
-    cancelled, or the connection died.
+    cancelled, or the connection died. `account` is the provider's count of what arrived.
     """
 
     item_id: str
@@ -113,11 +170,20 @@ class MessageGeneration:
     audio: Channel[np.ndarray] = field(default_factory=Channel)
     text: Channel[str] = field(default_factory=Channel)
     phase: str | None = None
-    # Filled by the provider as data arrives (read by the runtime for clamping and metrics).
-    audio_received_ms: float = 0.0
-    text_received: str = ""
-    # Set once the item ended: "completed", "incomplete", "cancelled" or "disconnected".
-    status: str | None = None
+    account: ItemAccount = field(default_factory=lambda: ItemAccount(""))
+
+    @property
+    def audio_received_ms(self) -> float:
+        return self.account.received_ms
+
+    @property
+    def text_received(self) -> str:
+        return self.account.text
+
+    @property
+    def status(self) -> MessageStatus | None:
+        """Final once the item ended: completed, incomplete, cancelled or disconnected."""
+        return self.account.status
 
 
 @dataclass(slots=True)
@@ -147,8 +213,7 @@ class ToolCallDelta:
 @dataclass(frozen=True, slots=True)
 class GenerationDone:
     response_id: str
-    # "completed" | "cancelled" | "incomplete" | "failed" | "disconnected"
-    status: str
+    status: GenerationStatus
     reason: str | None = None
     error_code: str | None = None
     # Every output item id the provider announced for this response, in output order,
@@ -179,9 +244,6 @@ class Generation:
     request_id: str | None = None
     # Output item ids announced so far (messages and function calls), in output order.
     announced_item_ids: list[str] = field(default_factory=list)
-    created_at: float = 0.0
-    # Provider clock time of the first audio byte (time-to-first-audio metric).
-    first_audio_at: float | None = None
 
 
 # --------------------------------------------------------------------------- session events

@@ -68,8 +68,6 @@ class PulledMessage:
     # (characters before, audio ms received) at each text delta: the message's own speaking
     # rate, for placing words in audio that stopped early (`heard.speech_rate`).
     text_marks: list[tuple[int, float]] = field(default_factory=list)
-    # Audio handed to the sink for this message (sink-side ms, segment timeline).
-    pushed_ms: float = 0.0
     via_tts: bool = False
     result: PlayoutResult | None = None
     # Offset (ms) of the first audible sample inside this message, once seen.
@@ -88,8 +86,10 @@ class PulledMessage:
     def outcome(self, *, stalled: bool = False) -> MessageOutcome:
         """How this message went out; `stalled`: the watchdog cancelled the response (so a
         cancelled item was cut by the provider's silence, not by the caller)."""
+        # Received audio and text come from the provider's account of the item (the one
+        # count); played audio from the transport.
         message = self.message
-        text = message.text_received or self.sync.text
+        text = message.account.text
         playout: Playout
         if self.result is not None:
             playout = self.result.status.value
@@ -101,9 +101,9 @@ class PulledMessage:
         else:
             playout, played = "skipped", 0.0
         if self.has_provider_audio:
-            received = message.audio_received_ms or self.pushed_ms
-        else:
-            received = self.pushed_ms
+            received = message.account.received_ms
+        else:  # voiced by the TTS fallback (or not at all): the audio the sink was given
+            received = self.segment.pushed_ms if self.segment is not None else 0.0
         complete = message.status == "completed" or not self.has_provider_audio
         rate = None if complete else speech_rate(self.text_marks, received)
         return MessageOutcome(
@@ -182,7 +182,11 @@ class ResponsePlayout:
 
     async def _play(self, message: MessageGeneration) -> None:
         sync = TranscriptSync(
-            message.item_id, self._text_sink, self._clock, interval=self._interval
+            message.item_id,
+            self._text_sink,
+            self._clock,
+            interval=self._interval,
+            account=message.account,
         )
         pulled = PulledMessage(message=message, sync=sync, pulled_at=self._clock.now())
         self.pulled.append(pulled)
@@ -234,7 +238,6 @@ class ResponsePlayout:
         finally:
             # Cancelled (interruption) or failed: later chunks must not reach the sink.
             audio.stop_forwarding()
-        sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
         sync.audio_complete = True
         segment.end()
 
@@ -243,8 +246,6 @@ class ResponsePlayout:
     ) -> Callable[[np.ndarray], None]:
         """The per-chunk step of `_pump_audio`, run synchronously for each provider chunk."""
         ms_per_sample = 1000.0 / self._rate
-        sync = pulled.sync
-        message = pulled.message
 
         def push(chunk: np.ndarray) -> None:
             if segment.done:
@@ -254,8 +255,6 @@ class ResponsePlayout:
             if not self._voice_found:
                 self._find_first_voice(pulled, chunk, ms_per_sample)
             segment.push(chunk)
-            pulled.pushed_ms += chunk.shape[0] * ms_per_sample
-            sync.audio_ms = message.audio_received_ms or pulled.pushed_ms
             self._progress()
 
         return push
@@ -265,13 +264,14 @@ class ResponsePlayout:
     ) -> None:
         """Note where the response's first audible sample is, if it is in `samples`.
 
-        `samples` are about to be pushed after `pulled.pushed_ms` of this message's audio.
+        `samples` are about to be pushed after the segment's audio so far (`pushed_ms`).
         Callers check `_voice_found` first, so a chunk after the first voice costs nothing.
         """
         offset = first_audible_offset(samples)
         if offset is not None:
             self._voice_found = True
-            pulled.first_voice_ms = pulled.pushed_ms + offset * ms_per_sample
+            before = pulled.segment.pushed_ms if pulled.segment is not None else 0.0
+            pulled.first_voice_ms = before + offset * ms_per_sample
 
     async def _voice_text(self, pulled: PulledMessage) -> None:
         assert self._tts is not None
@@ -285,8 +285,7 @@ class ResponsePlayout:
         if not self._voice_found:
             self._find_first_voice(pulled, samples, 1000.0 / self._tts.sample_rate)
         segment.push(samples)
-        pulled.pushed_ms = ms
-        pulled.sync.audio_ms = ms
+        pulled.sync.audio_ms = ms  # the TTS audio, not the provider's (there is none)
         pulled.sync.audio_complete = True
         segment.end()
         self._progress()

@@ -553,10 +553,10 @@ class ResponseRun:
         messages = tuple(
             MessageMetrics(
                 item_id=p.message.item_id,
-                generated_ms=p.message.audio_received_ms or p.pushed_ms,
+                generated_ms=p.outcome().received_ms,
                 played_ms=p.result.played_ms if p.result is not None else 0.0,
                 playout=p.result.status.value if p.result is not None else "skipped",
-                generated_text=p.message.text_received or p.sync.text,
+                generated_text=p.message.account.text,
                 pulled_at=p.pulled_at,
                 started_at=p.result.started_at if p.result is not None else None,
                 ended_at=p.result.ended_at if p.result is not None else None,

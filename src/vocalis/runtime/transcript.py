@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from vocalis.conversation.heard import TimedWord, heard_prefix
+from vocalis.providers.base import ItemAccount
 from vocalis.runtime.tasks import wait_for
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
 from vocalis.utils.clock import Clock
@@ -35,11 +36,13 @@ class SupportsPosition(Protocol):
 class TranscriptSync:
     """Per-segment word release, polled on the session clock every `interval` seconds.
 
-    Fed by its owner: `add_text()` deltas, `audio_ms` (audio received so far),
-    `audio_complete` / `text_complete`, and optionally `word_timings` (provider or TTS word
-    spans; without them positions are estimated, about one word off). `follow(segment)`
-    releases words while the segment plays; `finish(result)` releases the rest of a fully
-    played segment (a cut one keeps exactly what was released: the ledger has the last word).
+    Fed by its owner: `add_text()` deltas, the item's `account` (the provider's count of the
+    audio received so far, read here, never counted again; a TTS-voiced message sets
+    `audio_ms` instead), `audio_complete` / `text_complete`, and optionally `word_timings`
+    (provider or TTS word spans; without them positions are estimated, about one word off).
+    `follow(segment)` releases words while the segment plays; `finish(result)` releases the
+    rest of a fully played segment (a cut one keeps exactly what was released: the ledger has
+    the last word).
     """
 
     def __init__(
@@ -49,17 +52,30 @@ class TranscriptSync:
         clock: Clock,
         *,
         interval: float = 0.1,
+        account: ItemAccount | None = None,
     ) -> None:
         self.segment_id = segment_id
         self._sink = sink
         self._clock = clock
         self._interval = interval
+        self._account = account
+        self._audio_ms: float | None = None
         self.text = ""
-        self.audio_ms = 0.0
         self.audio_complete = False
         self.text_complete = False
         self.word_timings: Sequence[TimedWord] | None = None
         self.released = ""
+
+    @property
+    def audio_ms(self) -> float:
+        """Audio available for this segment: the provider's account, or the TTS audio."""
+        if self._audio_ms is not None:
+            return self._audio_ms
+        return self._account.received_ms if self._account is not None else 0.0
+
+    @audio_ms.setter
+    def audio_ms(self, value: float) -> None:
+        self._audio_ms = value
 
     def add_text(self, delta: str) -> None:
         self.text += delta

@@ -27,7 +27,8 @@ from vocalis.conversation.items import (
     MessageItem,
 )
 from vocalis.providers.openai.mirror import MirrorItem, plan_sync
-from vocalis.providers.openai.protocol import ClientOp, OpenAIProtocol
+from vocalis.providers.openai.ops import ClientOp
+from vocalis.providers.openai.protocol import OpenAIProtocol
 from vocalis.providers.openai.wire_items import provider_item_id, replayable_history, to_wire_item
 
 
@@ -68,7 +69,7 @@ def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> lis
         local.append(pid)
         if entry is not None and differs(entry, item):
             changed.add(pid)
-    protected = {item_id for gen in core.active_generations for item_id in gen.announced_item_ids}
+    protected = core.active_item_ids()
     known = [positions[pid] for pid in local if pid in positions]
     newest = max(known) if known else -1
     for entry in mirror.items():
@@ -112,7 +113,7 @@ def replay_history(
     `heard_seq` is the mirror's insertion counter at the last `sync_history`.
     """
     known = {core.resolve_id(i.id) for i in heard} | {i.id for i in heard}
-    in_flight = {i for g in core.active_generations for i in g.announced_item_ids}
+    in_flight = core.active_item_ids()
     extra: list[ConversationItem] = []
     for entry in core.mirror.items():
         if entry.seq <= heard_seq or entry.id in known or entry.id in in_flight:

@@ -4,8 +4,9 @@ Why: the runtime's history says what the caller *heard*; the provider's conversa
 the model *remembers*. To make the second equal the first we need to know what the provider
 holds without asking it (no `retrieve` round-trips on the hot path). The mirror is updated only
 from server events (`conversation.item.added/.done/.truncated/.deleted`,
-`input_audio_buffer.committed`, transcription results) plus the audio bytes received per item,
-so it is as truthful as the server's own event stream.
+`input_audio_buffer.committed`, transcription results), so it is as truthful as the server's
+own event stream. The audio received per item is not counted here: it is read from the
+provider core's item accounts (the one count, `providers/base.ItemAccount`).
 
 `plan_sync` is the pure core of `sync_history`: given the provider's item ids and the wanted
 ids, it keeps the longest common subsequence and deletes/creates the rest — the fewest
@@ -16,7 +17,7 @@ one would turn what the caller said (or the model's voice) into text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from vocalis.conversation.items import (
     MessageItem,
     Role,
 )
+from vocalis.providers.base import ItemAccount
 
 _TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
 _AUDIO_PARTS = frozenset({"input_audio", "audio", "output_audio"})
@@ -105,10 +107,11 @@ def _apply_item_fields(entry: MirrorItem, item: dict[str, Any]) -> None:
 class ConversationMirror:
     """Ordered items of one provider session, keyed by provider item id."""
 
-    def __init__(self) -> None:
+    def __init__(self, accounts: Mapping[str, ItemAccount] | None = None) -> None:
         self._items: dict[str, MirrorItem] = {}
         self._order: list[str] = []
-        self._audio_ms: dict[str, float] = {}
+        # The core's accounts of output items (read only; empty when used standalone).
+        self._accounts: Mapping[str, ItemAccount] = accounts if accounts is not None else {}
         self._seq = 0
 
     # ----------------------------------------------------------------- reading
@@ -134,17 +137,16 @@ class ConversationMirror:
         return self._seq
 
     def audio_ms(self, item_id: str) -> float:
-        """Output audio received for `item_id` in ms (0.0 if none)."""
-        return self._audio_ms.get(item_id, 0.0)
+        """Output audio received for `item_id` in ms (0.0 if none), from the core's account."""
+        account = self._accounts.get(item_id)
+        return account.received_ms if account is not None else 0.0
+
+    def has_audio(self, item_id: str) -> bool:
+        """The provider holds audio for this item (its content says so, or audio arrived)."""
+        entry = self._items.get(item_id)
+        return (entry is not None and entry.has_audio) or self.audio_ms(item_id) > 0
 
     # ----------------------------------------------------------------- updates
-
-    def add_audio(self, item_id: str, ms: float) -> None:
-        """Count received output audio; may precede `conversation.item.added`."""
-        self._audio_ms[item_id] = self._audio_ms.get(item_id, 0.0) + ms
-        entry = self._items.get(item_id)
-        if entry is not None:
-            entry.has_audio = True
 
     def _insert(self, entry: MirrorItem, previous_item_id: str | None, anchored: bool) -> None:
         """Insert after `previous_item_id`; `None` with `anchored` means the start, else append."""
@@ -171,8 +173,6 @@ class ConversationMirror:
         if entry is None:
             self._seq += 1
             entry = MirrorItem(id=item_id, type=str(item.get("type") or "message"), seq=self._seq)
-            if item_id in self._audio_ms:
-                entry.has_audio = True
             self._insert(entry, previous_item_id, anchored)
         _apply_item_fields(entry, item)
         return entry
@@ -217,7 +217,6 @@ class ConversationMirror:
         """A new provider session starts empty (item ids do not survive a reconnect)."""
         self._items.clear()
         self._order.clear()
-        self._audio_ms.clear()
 
 
 # --------------------------------------------------------------------------- the diff

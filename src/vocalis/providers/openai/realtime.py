@@ -23,14 +23,11 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, cast
-from urllib.parse import urlencode, urlsplit
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from vocalis.conversation.items import (
@@ -48,51 +45,35 @@ from vocalis.providers.base import (
     OpResult,
     ProviderError,
     ProviderEvent,
-    RealtimeModel,
     RealtimeSession,
     SessionClosed,
     SessionOptions,
     SessionReconnected,
 )
+from vocalis.providers.core_events import CORE_EVENT_TYPES
+from vocalis.providers.openai.connection import _Connection, _Fatal
 from vocalis.providers.openai.errors import local_error
-from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
-from vocalis.providers.openai.formats import audio_format as lookup_audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
 from vocalis.providers.openai.mirror import ConversationMirror
-from vocalis.providers.openai.protocol import (
-    ClientOp,
-    OpenAIProtocol,
-    Output,
-    Send,
-    SessionCreated,
-    Skip,
-)
+from vocalis.providers.openai.model import OpenAIRealtimeModel
+from vocalis.providers.openai.ops import ClientOp, Send, Skip
+from vocalis.providers.openai.protocol import OpenAIProtocol, Output, SessionCreated
 from vocalis.providers.openai.session_config import (
-    Dialect,
     build_session,
     session_diff,
     tool_choice_to_wire,
 )
 from vocalis.providers.openai.wire_items import provider_item_id, to_wire_item
+from vocalis.providers.reconnect import ReconnectPolicy
+from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
-from vocalis.utils.clock import Clock, MonotonicClock
 from vocalis.utils.logsafe import redacting_logger
+
+__all__ = ["OpenAIRealtimeModel", "OpenAIRealtimeSession", "decode_server_frame"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
-
-_DEFAULT_BASE_URLS: dict[Dialect, str] = {
-    "openai": "wss://api.openai.com/v1",
-    "azure": "",
-    "xai": "wss://api.x.ai/v1",
-}
-_KEY_ENV: dict[Dialect, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "azure": ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"),
-    "xai": ("XAI_API_KEY",),
-}
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # The hot path builds this event by concatenation (no JSON encoder per frame).
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
@@ -118,153 +99,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-class _Fatal(Exception):
-    def __init__(self, error: ProviderError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def _capabilities(dialect: Dialect, fmt: AudioFormat) -> Capabilities:
-    """OpenAI and Azure v1 support everything `Capabilities` describes (its defaults)."""
-    capabilities = Capabilities(
-        input_sample_rate=fmt.sample_rate, output_sample_rate=fmt.sample_rate
-    )
-    if dialect == "xai":
-        # xAI: server VAD only (no manual turns); truncation, text-only output and
-        # multi-message responses are not documented, so the runtime must not rely on them.
-        return replace(
-            capabilities,
-            truncation=False,
-            text_only_output=False,
-            multi_message_responses=False,
-            manual_turns=False,
-        )
-    return capabilities
-
-
-def _ws_url(base_url: str, model: str) -> str:
-    base = base_url.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base[len("https://") :]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://") :]
-    return f"{base}/realtime?{urlencode({'model': model})}"
-
-
-class OpenAIRealtimeModel(RealtimeModel):
-    """OpenAI Realtime GA (also Azure OpenAI v1 and xAI Grok voice) over WebSocket.
-
-    `api_key` defaults to `OPENAI_API_KEY` (`AZURE_OPENAI_API_KEY` for Azure, `XAI_API_KEY`
-    for xAI); a local `base_url` (e.g. `vocalis sim-server`) may go without a key.
-    `base_url` is the API root (`wss://api.openai.com/v1`, `https://<res>.openai.azure.com/
-    openai/v1`, `wss://api.x.ai/v1`); the socket is `<base_url>/realtime?model=<model>`.
-    """
-
-    def __init__(
-        self,
-        model: str = "gpt-realtime",
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        dialect: Dialect = "openai",
-        audio_format: AudioFormatName = "pcm16",
-        max_session_seconds: float = 55 * 60,
-        reconnect: bool = True,
-        max_reconnect_attempts: int = 6,
-        reconnect_backoff_s: float = 0.5,
-        reconnect_backoff_max_s: float = 15.0,
-        op_timeout_s: float = 10.0,
-        connect_timeout_s: float = 15.0,
-        clock: Clock | None = None,
-    ) -> None:
-        if dialect not in _DEFAULT_BASE_URLS:
-            raise ValueError(f"unknown dialect {dialect!r}; use openai, azure or xai")
-        self.model = model
-        self.dialect: Dialect = dialect
-        self.base_url = base_url or _DEFAULT_BASE_URLS[dialect]
-        if not self.base_url:
-            raise ValueError("Azure needs base_url='https://<resource>.openai.azure.com/openai/v1'")
-        self.audio_format = lookup_audio_format(audio_format)
-        self.max_session_seconds = max_session_seconds
-        self.reconnect = reconnect
-        self.max_reconnect_attempts = max_reconnect_attempts
-        self.reconnect_backoff_s = reconnect_backoff_s
-        self.reconnect_backoff_max_s = reconnect_backoff_max_s
-        self.op_timeout_s = op_timeout_s
-        self.connect_timeout_s = connect_timeout_s
-        self.clock: Clock = clock or MonotonicClock()
-        self._api_key = api_key or next(
-            (os.environ[name] for name in _KEY_ENV[dialect] if os.environ.get(name)), None
-        )
-        self._capabilities = _capabilities(dialect, self.audio_format)
-
-    def __repr__(self) -> str:  # never show the key
-        return (
-            f"OpenAIRealtimeModel(model={self.model!r}, base_url={self.base_url!r}, "
-            f"dialect={self.dialect!r}, audio_format={self.audio_format.name!r})"
-        )
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self._capabilities
-
-    @property
-    def url(self) -> str:
-        return _ws_url(self.base_url, self.model)
-
-    def _headers(self) -> dict[str, str]:
-        # Never the retired `OpenAI-Beta: realtime=v1` header: GA refuses the beta dialect.
-        if self._api_key is None:
-            host = urlsplit(self.url).hostname or ""
-            if host not in _LOCAL_HOSTS:
-                names = " or ".join(_KEY_ENV[self.dialect])
-                raise OperationError(
-                    ErrorKind.FATAL, f"no API key: pass api_key= or set {names}", "invalid_api_key"
-                )
-            return {}
-        if self.dialect == "azure":
-            return {"api-key": self._api_key}
-        return {"Authorization": f"Bearer {self._api_key}"}
-
-    async def connect(self, options: SessionOptions) -> OpenAIRealtimeSession:
-        session = OpenAIRealtimeSession(self, options)
-        await session._start()
-        return session
-
-
 # --------------------------------------------------------------------------- connection
-
-
-@dataclass(eq=False)
-class _Connection:
-    """One socket, its send queue and its tasks; discarded as a whole when it dies."""
-
-    ws: ClientConnection
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
-    ended: asyncio.Future[str] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    session_created: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    expired: bool = False
-    fatal: ProviderError | None = None
-    lost: bool = False
-    # Set once configured and replayed; only a ready socket's mirror is worth replaying.
-    ready: bool = False
-
-    @property
-    def alive(self) -> bool:
-        return not self.ended.done()
-
-    def end(self, reason: str) -> None:
-        if not self.ended.done():
-            self.ended.set_result(reason)
-
-    def send_event(self, event: dict[str, Any]) -> None:
-        if self.alive:
-            self.queue.put_nowait(json.dumps(event, separators=(",", ":")))
 
 
 class OpenAIRealtimeSession(RealtimeSession):
@@ -276,11 +111,12 @@ class OpenAIRealtimeSession(RealtimeSession):
         self._fmt = model.audio_format
         self._core = OpenAIProtocol(
             audio_format=self._fmt,
-            clock=model.clock,
             server_vad=options.turn_detection is not None,
             output_audio="audio" in options.output_modalities,
+            limits=model.limits,
         )
         self._events: Channel[ProviderEvent] = Channel()
+        self._router = GenerationRouter(self._events.send)
         self._ops: dict[str, asyncio.Future[OpResult[object]]] = {}
         self._conn: _Connection | None = None
         self._ready = asyncio.Event()
@@ -377,10 +213,16 @@ class OpenAIRealtimeSession(RealtimeSession):
         if output_modalities is not None:
             body["output_modalities"] = ["audio"] if "audio" in output_modalities else ["text"]
         op = self._core.response_create(body)
-        result = await self._request(conn, op)
+        self._router.expect(op.op_id)
+        try:
+            result = await self._request(conn, op)
+        finally:
+            generation = self._router.claim(op.op_id)
         if isinstance(result, OpFailed):
             raise OperationError.from_error(result.error)
-        return result.value
+        if generation is None:  # completed without its response: a core bug, never silent
+            raise OperationError(ErrorKind.REJECTED, f"no response for {op.op_id}")
+        return generation
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         conn = self._conn
@@ -527,7 +369,9 @@ class OpenAIRealtimeSession(RealtimeSession):
         self._report_failure(await self._request(conn, decision))
 
     def _dispatch(self, conn: _Connection, out: Output) -> None:
-        if isinstance(out, OpCompleted | OpFailed):
+        if isinstance(out, CORE_EVENT_TYPES):
+            self._router.route(out)
+        elif isinstance(out, OpCompleted | OpFailed):
             future = self._ops.pop(out.op_id, None)
             if future is not None and not future.done():
                 future.set_result(out)
@@ -559,12 +403,30 @@ class OpenAIRealtimeSession(RealtimeSession):
         self._main = asyncio.create_task(self._run(), name="openai-realtime-session")
         await self._first
 
+    def _policy(self) -> ReconnectPolicy:
+        model = self._model
+        return ReconnectPolicy(
+            base_s=model.reconnect_backoff_s,
+            max_s=model.reconnect_backoff_max_s,
+            max_failures=model.max_reconnect_attempts,
+            stable_s=model.reconnect_stable_s,
+        )
+
     async def _run(self) -> None:
         reason = "initial"
-        attempt = 0
+        policy = self._policy()
         dropped_at: float | None = None  # the model clock when the last socket ended
+        clock = self._model.clock
         try:
             while not self._closing:
+                delay = policy.delay()
+                if delay > 0:
+                    logger.warning(
+                        "realtime reconnect after %d consecutive failures; retrying in %.1fs",
+                        policy.failures,
+                        delay,
+                    )
+                    await clock.sleep(delay)
                 try:
                     conn, replayed = await self._open(replay=reason != "initial")
                 except _Fatal as fatal:
@@ -583,28 +445,12 @@ class OpenAIRealtimeSession(RealtimeSession):
                         )
                         self._emit_closed("connect_failed")
                         return
-                    attempt += 1
-                    if attempt > self._model.max_reconnect_attempts or self._closing:
-                        err = ProviderError(
-                            ErrorKind.UNAVAILABLE,
-                            f"gave up reconnecting: {exc!r}",
-                            "reconnect_failed",
-                        )
-                        self._emit_closed("reconnect_failed", err)
+                    policy.connect_failed()
+                    logger.warning("realtime reconnect failed (%s)", type(exc).__name__)
+                    if policy.exhausted or self._closing:
+                        self._give_up(f"gave up reconnecting: {exc!r}")
                         return
-                    delay = min(
-                        self._model.reconnect_backoff_max_s,
-                        self._model.reconnect_backoff_s * 2 ** (attempt - 1),
-                    )
-                    logger.warning(
-                        "realtime reconnect attempt %d failed (%s); retrying in %.1fs",
-                        attempt,
-                        type(exc).__name__,
-                        delay,
-                    )
-                    await self._model.clock.sleep(delay)
                     continue
-                attempt = 0
                 if not self._first.done():
                     self._first.set_result(None)
                 else:
@@ -622,8 +468,12 @@ class OpenAIRealtimeSession(RealtimeSession):
                             ),
                         )
                     )
+                opened_at = clock.now()
                 reason = await self._serve(conn)
-                dropped_at = self._model.clock.now()
+                dropped_at = clock.now()
+                policy.session_ended(
+                    dropped_at - opened_at, planned=reason in ("session_expired", "max_duration")
+                )
                 await self._teardown(conn, reason)
                 if reason == "closed" or self._closing:
                     self._emit_closed("closed")
@@ -633,6 +483,10 @@ class OpenAIRealtimeSession(RealtimeSession):
                     return
                 if not self._model.reconnect:
                     self._emit_closed(reason)
+                    return
+                if policy.exhausted:
+                    # Every session dies soon after setup: the provider accepts and drops.
+                    self._give_up(f"{policy.failures} sessions in a row ended within setup")
                     return
                 logger.info("realtime socket ended (%s); reconnecting", reason)
         finally:
@@ -644,6 +498,10 @@ class OpenAIRealtimeSession(RealtimeSession):
                     OperationError(ErrorKind.CLOSED, "session closed", "closed")
                 )
             self._emit_closed("closed")
+
+    def _give_up(self, message: str) -> None:
+        err = ProviderError(ErrorKind.UNAVAILABLE, message, "reconnect_failed")
+        self._emit_closed("reconnect_failed", err)
 
     async def _open(self, *, replay: bool) -> tuple[_Connection, tuple[str, ...]]:
         """Open a socket, configure the session, replay history; returns the live connection."""
@@ -738,7 +596,7 @@ class OpenAIRealtimeSession(RealtimeSession):
         clock = self._model.clock
         await clock.sleep(self._model.max_session_seconds)
         while conn.alive and not self._core.idle:
-            generations = self._core.active_generations
+            generations = self._router.active
             if generations:
                 await asyncio.wait([g.done for g in generations])
             else:

@@ -1,0 +1,496 @@
+"""Response assembly: `response.*` events in, value events (`core_events`) out.
+
+What makes the heard contract hold at this layer:
+
+* audio and text are routed by `item_id`, never by "the current item", so several messages
+  per response (gpt-realtime-2 preambles) stay separate even when item A's `.done` events
+  arrive after item B's audio started;
+* each message has one `ItemAccount` (audio ms, text, final status), counted here and only
+  here; every message ends (`MessageEnded`) before its response ends (`ResponseEnded`), also
+  when the connection is lost;
+* a `ToolCallReady` is emitted exactly once per `call_id`, whichever done-event comes first;
+* content for a response or item never announced starts it implicitly (audio is not dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from vocalis.providers.base import (
+    GenerationDone,
+    GenerationStatus,
+    ItemAccount,
+    MessageStatus,
+    Modality,
+    OpCompleted,
+    ProviderError,
+    ProviderLimits,
+    ToolCallDelta,
+)
+from vocalis.providers.core_events import (
+    AudioDelta,
+    AudioEnded,
+    CoreEvent,
+    ItemAnnounced,
+    MessageEnded,
+    MessageStarted,
+    ResponseEnded,
+    ResponseStarted,
+    TextDelta,
+    TextEnded,
+    ToolCallStreaming,
+)
+from vocalis.providers.openai.calls import CallTracker, PendingCall
+from vocalis.providers.openai.errors import error_kind
+from vocalis.providers.openai.formats import AudioFormat
+from vocalis.providers.openai.ops import OpRegistry, Send
+from vocalis.providers.openai.wire import (
+    ArgumentsEvent,
+    ContentEvent,
+    OutputItemEvent,
+    ResponseEvent,
+    WireItem,
+    optional_str,
+    response_cancel_event,
+)
+from vocalis.utils.logsafe import WarnLimiter
+
+logger = logging.getLogger(__name__)
+
+AssemblyOutput = CoreEvent | ProviderError | OpCompleted[object] | Send
+
+_TEXT_PART_TYPES = frozenset({"text", "output_text"})
+_STATUSES: frozenset[str] = frozenset(
+    {"completed", "cancelled", "incomplete", "failed", "disconnected"}
+)
+_MESSAGE_STATUSES: frozenset[str] = frozenset({"completed", "incomplete", "cancelled"})
+
+
+def _message_status(response_status: GenerationStatus) -> MessageStatus:
+    if response_status in ("completed", "cancelled", "disconnected"):
+        return cast(MessageStatus, response_status)
+    return "incomplete"
+
+
+@dataclass(slots=True)
+class _Message:
+    item_id: str
+    modalities: tuple[Modality, ...]
+    account: ItemAccount
+    audio_open: bool = True
+    text_open: bool = True
+    text_capped: bool = False
+    # The item's own end status when it stopped early; the response's end says why.
+    stopped: MessageStatus | None = None
+
+
+@dataclass(slots=True)
+class _Response:
+    response_id: str
+    audio_out: bool
+    announced: list[str] = field(default_factory=list)
+    messages: dict[str, _Message] = field(default_factory=dict)
+    calls: dict[str, PendingCall] = field(default_factory=dict)
+
+
+class ResponseAssembler:
+    """Running responses of one session, and the accounts of their message items."""
+
+    def __init__(
+        self,
+        *,
+        audio_format: AudioFormat,
+        ops: OpRegistry,
+        limits: ProviderLimits,
+        warn: WarnLimiter,
+    ) -> None:
+        self.audio_format = audio_format
+        self.output_audio = True  # session default; a response may override it
+        self.limits = limits
+        self._ops = ops
+        self._warn = warn
+        self._responses: dict[str, _Response] = {}
+        self._item_response: dict[str, _Response] = {}
+        self._calls = CallTracker()
+        # Item id -> its account, for the whole provider session (the mirror reads it).
+        self.accounts: dict[str, ItemAccount] = {}
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def running(self) -> bool:
+        return bool(self._responses)
+
+    def active_item_ids(self) -> set[str]:
+        """Output items of responses still running (never edited by a history sync)."""
+        return {item_id for r in self._responses.values() for item_id in r.announced}
+
+    def generating(self, item_id: str) -> bool:
+        return item_id in self._item_response
+
+    def received_ms(self, item_id: str) -> float:
+        account = self.accounts.get(item_id)
+        return account.received_ms if account is not None else 0.0
+
+    # ----------------------------------------------------------------- responses
+
+    def _start(
+        self, response_id: str, request_id: str | None, modalities: object, out: list[Any]
+    ) -> _Response:
+        if isinstance(modalities, list) and modalities:
+            audio_out = "audio" in modalities
+        else:
+            audio_out = self.output_audio
+        response = _Response(response_id, audio_out)
+        self._responses[response_id] = response
+        out.append(ResponseStarted(response_id, request_id))
+        return response
+
+    def on_response_created(self, ev: ResponseEvent, out: list[AssemblyOutput]) -> None:
+        resp = ev["response"]
+        response_id = str(resp["id"])
+        if response_id in self._responses:
+            return
+        metadata = resp.get("metadata")
+        request_id = optional_str(
+            metadata.get("client_event_id") if isinstance(metadata, dict) else None
+        )
+        self._start(response_id, request_id, resp.get("output_modalities"), out)
+        if request_id is None:
+            return
+        if self._ops.take_cancel_on_create(request_id):
+            # Requested, then abandoned (timeout or cancel) before the server created it.
+            out.append(Send(response_cancel_event(self._ops.new_event_id(), response_id)))
+        pending = self._ops.pop(request_id)
+        if pending is not None:
+            if pending.kind == "response.create":
+                out.append(OpCompleted(request_id, response_id))
+            else:
+                self._ops.put_back(pending)
+
+    def _response_for(self, ev: Mapping[str, Any], out: list[Any]) -> _Response:
+        """The response an event belongs to; started implicitly if `.created` was missed."""
+        response_id = ev.get("response_id")
+        if response_id is not None:
+            response = self._responses.get(str(response_id))
+            if response is not None:
+                return response
+        item_id = ev.get("item_id")
+        if item_id is not None and str(item_id) in self._item_response:
+            return self._item_response[str(item_id)]
+        if response_id is None:
+            raise KeyError("response_id")
+        self._warn.warn(
+            "implicit_response",
+            "response events for %s arrived before response.created; starting it",
+            response_id,
+        )
+        return self._start(str(response_id), None, None, out)
+
+    def on_output_item_added(self, ev: OutputItemEvent, out: list[AssemblyOutput]) -> None:
+        response = self._response_for(ev, out)
+        self._announce(response, ev["item"], ev.get("output_index"), out)
+
+    def _announce(
+        self, response: _Response, item: WireItem, output_index: object, out: list[Any]
+    ) -> None:
+        """Register an output item of `response` (idempotent)."""
+        item_id = str(item["id"])
+        if item_id in self._item_response:
+            return
+        index = (
+            int(cast(Any, output_index)) if output_index is not None else len(response.announced)
+        )
+        response.announced.append(item_id)
+        self._item_response[item_id] = response
+        item_type = item.get("type", "message")
+        if item_type == "message":
+            modalities: tuple[Modality, ...] = (
+                ("audio", "text") if response.audio_out else ("text",)
+            )
+            account = ItemAccount(item_id)
+            self.accounts[item_id] = account
+            message = _Message(item_id, modalities, account, audio_open=response.audio_out)
+            response.messages[item_id] = message
+            out.append(
+                MessageStarted(
+                    response.response_id,
+                    item_id,
+                    index,
+                    modalities,
+                    optional_str(item.get("phase")),
+                    account,
+                )
+            )
+            return
+        if item_type == "function_call":
+            response.calls[item_id] = PendingCall(
+                item_id=item_id,
+                call_id=str(item.get("call_id") or ""),
+                name=str(item.get("name") or ""),
+            )
+        out.append(ItemAnnounced(response.response_id, item_id))
+
+    def _message_for(self, ev: ContentEvent, out: list[AssemblyOutput]) -> _Message:
+        item_id = str(ev["item_id"])
+        response = self._item_response.get(item_id)
+        if response is not None:
+            message = response.messages.get(item_id)
+            if message is not None:
+                return message
+        # Content for an item never announced: announce it now rather than drop audio.
+        response = self._response_for(ev, out)
+        self._warn.warn(
+            "implicit_item",
+            "content for item %s arrived before response.output_item.added",
+            item_id,
+        )
+        self._announce(response, {"id": item_id, "type": "message"}, ev.get("output_index"), out)
+        return response.messages[item_id]
+
+    # ----------------------------------------------------------------- message content
+
+    def on_content_part_added(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        message = self._message_for(ev, out)
+        part = ev.get("part")
+        part_type = part.get("type") if isinstance(part, dict) else None
+        if part_type in _TEXT_PART_TYPES and "audio" in message.modalities:
+            # A text part under audio output: no audio will come for this message.
+            message.modalities = ("text",)
+            message.audio_open = False
+            out.append(AudioEnded(message.item_id, text_only=True))
+
+    def on_audio_delta(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        message = self._message_for(ev, out)
+        samples, ms = self.audio_format.decode_b64(ev["delta"])
+        if ms > self.limits.max_audio_delta_ms:
+            self._warn.warn(
+                "audio_delta_bound",
+                "dropped an audio delta of %.0f ms for %s (bound %.0f ms per delta)",
+                ms,
+                message.item_id,
+                self.limits.max_audio_delta_ms,
+            )
+            return
+        message.account.received_ms += ms
+        out.append(AudioDelta(message.item_id, samples, ms))
+
+    def on_audio_done(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        message = self._message_for(ev, out)
+        if message.audio_open:
+            message.audio_open = False
+            out.append(AudioEnded(message.item_id))
+
+    def on_text_delta(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        message = self._message_for(ev, out)
+        delta = str(ev.get("delta") or "")
+        if delta and message.text_open:
+            self._add_text(message, delta, out)
+
+    def _add_text(self, message: _Message, delta: str, out: list[AssemblyOutput]) -> None:
+        """Count `delta` into the account, up to the per-item bound (then drop, log once)."""
+        room = self.limits.max_item_text_chars - message.account.text_chars
+        if len(delta) > room:
+            delta = delta[: max(room, 0)]
+            if not message.text_capped:
+                message.text_capped = True
+                logger.warning(
+                    "text of item %s exceeded %d characters; the rest is dropped",
+                    message.item_id,
+                    self.limits.max_item_text_chars,
+                )
+            if not delta:
+                return
+        message.account.add_text(delta)
+        out.append(TextDelta(message.item_id, delta))
+
+    def _finish_text(self, message: _Message, full: object, out: list[AssemblyOutput]) -> None:
+        """End a message's text; add the tail if the server's full text has more."""
+        if not message.text_open:
+            return
+        if isinstance(full, str) and len(full) > message.account.text_chars:
+            received = message.account.text
+            if full.startswith(received):
+                self._add_text(message, full[len(received) :], out)
+        message.text_open = False
+        out.append(TextEnded(message.item_id))
+
+    def on_transcript_done(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        self._finish_text(self._message_for(ev, out), ev.get("transcript"), out)
+
+    def on_text_done(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
+        self._finish_text(self._message_for(ev, out), ev.get("text"), out)
+
+    def _end_message(
+        self, message: _Message, status: MessageStatus, out: list[AssemblyOutput]
+    ) -> None:
+        """The account becomes final (once); the message's streams end with it."""
+        account = message.account
+        if account.status is not None:
+            return
+        account.status = status
+        message.audio_open = message.text_open = False
+        out.append(MessageEnded(message.item_id, status, account.received_ms, account.text))
+
+    def on_output_item_done(self, ev: OutputItemEvent, out: list[AssemblyOutput]) -> None:
+        item = ev["item"]
+        item_id = str(item["id"])
+        response = self._item_response.get(item_id)
+        if response is None:
+            response = self._response_for(ev, out)
+            self._announce(response, item, ev.get("output_index"), out)
+        item_type = item.get("type", "message")
+        if item_type == "message":
+            message = response.messages[item_id]
+            status = str(item.get("status") or "completed")
+            if status == "completed":
+                self._end_message(message, "completed", out)
+                return
+            # Stopped early (cancelled by a barge-in, cut by a limit): its streams end now;
+            # its status becomes final with the response, whose end says why.
+            message.stopped = cast(
+                MessageStatus, status if status in _MESSAGE_STATUSES else "incomplete"
+            )
+            if message.audio_open:
+                message.audio_open = False
+                out.append(AudioEnded(item_id))
+            if message.text_open:
+                message.text_open = False
+                out.append(TextEnded(item_id))
+        elif item_type == "function_call":
+            self._emit_call(
+                response, item_id, item.get("call_id"), item.get("name"), item.get("arguments"), out
+            )
+
+    # ----------------------------------------------------------------- function calls
+
+    def _call_for(
+        self, ev: ArgumentsEvent, out: list[AssemblyOutput]
+    ) -> tuple[_Response, PendingCall]:
+        item_id = str(ev["item_id"])
+        response = self._item_response.get(item_id) or self._response_for(ev, out)
+        call = response.calls.get(item_id)
+        if call is None:
+            item: WireItem = {"id": item_id, "type": "function_call"}
+            if ev.get("call_id") is not None:
+                item["call_id"] = str(ev.get("call_id"))
+            if ev.get("name") is not None:
+                item["name"] = str(ev.get("name"))
+            self._announce(response, item, ev.get("output_index"), out)
+            call = response.calls[item_id]
+        return response, call
+
+    def on_arguments_delta(self, ev: ArgumentsEvent, out: list[AssemblyOutput]) -> None:
+        response, call = self._call_for(ev, out)
+        delta = str(ev.get("delta") or "")
+        if not call.call_id and ev.get("call_id"):
+            call.call_id = str(ev.get("call_id"))
+        call.parts.append(delta)
+        out.append(
+            ToolCallStreaming(
+                response.response_id, ToolCallDelta(call.item_id, call.call_id, call.name, delta)
+            )
+        )
+
+    def on_arguments_done(self, ev: ArgumentsEvent, out: list[AssemblyOutput]) -> None:
+        response, call = self._call_for(ev, out)
+        self._emit_call(
+            response, call.item_id, ev.get("call_id"), ev.get("name"), ev.get("arguments"), out
+        )
+
+    def _emit_call(
+        self,
+        response: _Response,
+        item_id: str,
+        call_id: object,
+        name: object,
+        arguments: object,
+        out: list[AssemblyOutput],
+    ) -> None:
+        ready = self._calls.complete(
+            response.response_id, response.calls, item_id, call_id, name, arguments
+        )
+        if ready is not None:
+            out.append(ready)
+
+    # ----------------------------------------------------------------- the end of a response
+
+    def on_response_done(self, ev: ResponseEvent, out: list[AssemblyOutput]) -> None:
+        resp = ev["response"]
+        response_id = str(resp["id"])
+        response = self._responses.get(response_id)
+        raw_status = str(resp.get("status") or "completed")
+        status = cast(GenerationStatus, raw_status if raw_status in _STATUSES else "failed")
+        details = resp.get("status_details")
+        details = details if isinstance(details, dict) else {}
+        error = details.get("error")
+        error_code = optional_str(error.get("code") if isinstance(error, dict) else None)
+        if response is None:
+            # Seen in production during interruptions: a done with no created. Nothing is
+            # waiting on it, so there is nothing to end.
+            logger.debug("response.done for unknown response %s (%s)", response_id, status)
+            return
+        output = resp.get("output")
+        for item in output if isinstance(output, list) else ():
+            if isinstance(item, dict) and "id" in item:
+                self._announce(response, item, None, out)
+                if item.get("type") == "function_call" and item.get("status") == "completed":
+                    self._emit_call(
+                        response,
+                        str(item["id"]),
+                        item.get("call_id"),
+                        item.get("name"),
+                        item.get("arguments"),
+                        out,
+                    )
+        usage = resp.get("usage")
+        done = GenerationDone(
+            response_id=response_id,
+            status=status,
+            reason=optional_str(details.get("reason")),
+            error_code=error_code,
+            output_item_ids=tuple(response.announced),
+            usage=usage if isinstance(usage, dict) else None,
+        )
+        self._finish(response, done, out)
+        if status == "failed":
+            message = error.get("message") if isinstance(error, dict) else None
+            out.append(
+                ProviderError(
+                    error_kind(error_code),
+                    str(message or f"response {response_id} failed"),
+                    error_code,
+                    operation="response",
+                )
+            )
+
+    def _finish(self, response: _Response, done: GenerationDone, out: list[Any]) -> None:
+        """End every message of `response` still open, then the response (exactly once)."""
+        self._responses.pop(response.response_id, None)
+        status = _message_status(done.status)
+        for message in response.messages.values():
+            early = message.stopped if done.status == "completed" else None
+            self._end_message(message, early or status, out)
+        for item_id in response.announced:
+            if self._item_response.get(item_id) is response:
+                del self._item_response[item_id]
+        out.append(ResponseEnded(done))
+
+    def connection_lost(self, reason: str, out: list[Any]) -> None:
+        """Every running response ends as "disconnected" (its messages first)."""
+        for response in list(self._responses.values()):
+            done = GenerationDone(
+                response.response_id,
+                "disconnected",
+                reason,
+                output_item_ids=tuple(response.announced),
+            )
+            self._finish(response, done, out)
+        self._item_response.clear()
+
+    def reset(self) -> None:
+        """A fresh provider session: item ids (and their accounts) start over."""
+        self.accounts.clear()

@@ -1,0 +1,134 @@
+"""The caller's side: input audio buffer events and input transcription.
+
+Server VAD reports speech start/stop and commits the caller's turn as an item; the item's
+transcript arrives later as deltas (OpenAI), cumulative updates (xAI) and a final text.
+Transcripts are kept as parts per item — never re-copied per delta — and bounded
+(`ProviderLimits`): partial events report the cumulative text only up to
+`partial_transcript_chars`, the final one at most `max_transcript_chars`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from vocalis.providers.base import (
+    InputAudioCommitted,
+    InputSpeechStarted,
+    InputSpeechStopped,
+    InputTranscription,
+    ProviderLimits,
+)
+from vocalis.providers.openai.wire import ItemRefEvent, optional_str
+from vocalis.utils.logsafe import WarnLimiter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Transcript:
+    parts: list[str] = field(default_factory=list)
+    chars: int = 0
+    capped: bool = False
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+
+class InputTracker:
+    """Committed caller items and their transcripts in progress (one provider session)."""
+
+    def __init__(self, limits: ProviderLimits, warn: WarnLimiter) -> None:
+        self.limits = limits
+        self._warn = warn
+        self.committed: set[str] = set()
+        self._transcripts: dict[str, _Transcript] = {}
+
+    def reset(self) -> None:
+        self.committed.clear()
+        self._transcripts.clear()
+
+    @staticmethod
+    def speech_started(ev: ItemRefEvent) -> InputSpeechStarted:
+        return InputSpeechStarted(
+            item_id=optional_str(ev.get("item_id")),
+            audio_start_ms=float(ev.get("audio_start_ms") or 0.0),
+        )
+
+    @staticmethod
+    def speech_stopped(ev: ItemRefEvent) -> InputSpeechStopped:
+        return InputSpeechStopped(
+            item_id=optional_str(ev.get("item_id")),
+            audio_end_ms=float(ev.get("audio_end_ms") or 0.0),
+        )
+
+    def committed_item(self, ev: ItemRefEvent) -> InputAudioCommitted:
+        item_id = str(ev["item_id"])
+        self.committed.add(item_id)
+        return InputAudioCommitted(item_id, optional_str(ev.get("previous_item_id")))
+
+    # ----------------------------------------------------------------- transcription
+
+    def _warn_bound(self, item_id: str) -> None:
+        self._warn.warn(
+            "transcript_bound",
+            "caller transcript of %s exceeded %d characters; the rest is dropped",
+            item_id,
+            self.limits.max_transcript_chars,
+        )
+
+    def _bounded(self, item_id: str, text: str) -> str:
+        limit = self.limits.max_transcript_chars
+        if len(text) <= limit:
+            return text
+        self._warn_bound(item_id)
+        return text[:limit]
+
+    def delta(self, ev: ItemRefEvent) -> InputTranscription | None:
+        """A transcript delta; reported while the text stays under the partial bound."""
+        item_id = str(ev["item_id"])
+        transcript = self._transcripts.setdefault(item_id, _Transcript())
+        delta = str(ev.get("delta") or "")
+        room = self.limits.max_transcript_chars - transcript.chars
+        if len(delta) > room:
+            delta = delta[: max(room, 0)]
+            if not transcript.capped:
+                transcript.capped = True
+                self._warn_bound(item_id)
+        if delta:
+            transcript.parts.append(delta)
+            transcript.chars += len(delta)
+        if transcript.chars > self.limits.partial_transcript_chars or not delta:
+            return None
+        return InputTranscription(item_id=item_id, text=transcript.text(), final=False)
+
+    def updated(self, ev: ItemRefEvent) -> InputTranscription | None:
+        """xAI: a cumulative transcript, not a delta."""
+        item_id = str(ev["item_id"])
+        text = self._bounded(item_id, str(ev.get("transcript") or ""))
+        self._transcripts[item_id] = _Transcript([text], len(text))
+        if len(text) > self.limits.partial_transcript_chars:
+            return None
+        return InputTranscription(item_id=item_id, text=text, final=False)
+
+    def completed(self, ev: ItemRefEvent) -> InputTranscription:
+        item_id = str(ev["item_id"])
+        self._transcripts.pop(item_id, None)
+        text = self._bounded(item_id, str(ev.get("transcript") or ""))
+        return InputTranscription(item_id=item_id, text=text, final=True)
+
+    def failed(self, ev: ItemRefEvent) -> InputTranscription:
+        """Final with what was received, so nobody waits for a transcript that will not come."""
+        item_id = str(ev["item_id"])
+        err = ev.get("error")
+        self._warn.warn(
+            "transcription_failed",
+            "input transcription failed for %s (%s)",
+            item_id,
+            err.get("code") if isinstance(err, dict) else None,
+        )
+        transcript = self._transcripts.pop(item_id, None)
+        text = transcript.text() if transcript is not None else ""
+        return InputTranscription(item_id=item_id, text=text, final=True)
