@@ -34,11 +34,13 @@ from vocalis.providers.base import (
     Generation,
     GenerationDone,
     GenerationStarted,
+    GenerationStatus,
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
     MessageGeneration,
+    MessageStatus,
     Modality,
     ProviderEvent,
     ToolCall,
@@ -288,9 +290,9 @@ class GeminiProtocol:
             samples = _decode_audio(get(blob, "data"))
             message = self._message(out)
             message.audio.send(samples)
-            message.audio_received_ms += len(samples) * 2 * _MS_PER_BYTE
+            message.account.received_ms += len(samples) * 2 * _MS_PER_BYTE
             if self._active is not None and self._active.record is not None:
-                self._active.record.audio_ms = message.audio_received_ms
+                self._active.record.audio_ms = message.account.received_ms
             return
         text = get(part, "text")
         if isinstance(text, str) and text and not get(part, "thought"):
@@ -298,9 +300,9 @@ class GeminiProtocol:
 
     def _grow_text(self, message: MessageGeneration, text: str) -> None:
         message.text.send(text)
-        message.text_received += text
+        message.account.add_text(text)
         if self._active is not None and self._active.record is not None:
-            self._active.record.text = message.text_received.strip()
+            self._active.record.text = message.account.text.strip()
 
     def _on_tool_call(self, tool_call: dict[str, Any], out: list[Output]) -> None:
         calls = [c for c in get(tool_call, "functionCalls") or [] if isinstance(c, dict)]
@@ -377,16 +379,18 @@ class GeminiProtocol:
             active.generation.messages.send(message)
         return active.message
 
-    def _end_message(self, active: _Active, status: str) -> None:
+    def _end_message(self, active: _Active, status: MessageStatus) -> None:
         message = active.message
         if message is None:
             return
-        message.status = status
+        message.account.status = status
         message.audio.close()
         message.text.close()
         active.message = None
 
-    def _end_generation(self, status: str, reason: str | None, *, keep: bool = False) -> None:
+    def _end_generation(
+        self, status: GenerationStatus, reason: str | None, *, keep: bool = False
+    ) -> None:
         active = self._active
         if active is None:
             return
@@ -397,8 +401,12 @@ class GeminiProtocol:
         active.closed = True
         if status != "completed" and self.deferred is active.generation:
             self.deferred = None  # a held-back answer that was cut never reaches the runtime
-        message_status = {"completed": "completed", "cancelled": "cancelled"}.get(
-            status, "disconnected"
+        message_status: MessageStatus = (
+            "completed"
+            if status == "completed"
+            else "cancelled"
+            if status == "cancelled"
+            else "disconnected"
         )
         self._end_message(active, message_status)
         generation = active.generation
