@@ -1,0 +1,172 @@
+"""A call from headless Chromium over WebRTC to an `AgentSession` on the embedded sim-server,
+with a spoken barge-in; shared by the plain and the packet-loss browser tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lossy_relay import LossyRelay
+
+from browser_support import chromium_args, chromium_path
+from vocalis.audio.espeak import synthesize
+from vocalis.audio.frame import AudioFrame
+from vocalis.audio.wav import write_wav
+from vocalis.transports.base import Transport
+from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
+
+
+def barge_in_wav(path: Path) -> Path:
+    """The caller asks, stays quiet while the agent answers, then barges in ~7.5 s later."""
+    rate = 48000
+    question = synthesize(
+        "Can you tell me when the store opens on Sunday?", voice="en-us+f3", sample_rate=rate
+    ).samples
+    stop = synthesize("Wait, stop please.", voice="en-us+f3", sample_rate=rate).samples
+    audio = np.zeros(int(30 * rate), dtype=np.int16)
+    q0 = int(0.5 * rate)
+    audio[q0 : q0 + question.shape[0]] = question
+    b0 = int(8.0 * rate)
+    audio[b0 : b0 + stop.shape[0]] = stop
+    write_wav(path, AudioFrame(audio, rate))
+    return path
+
+
+ANSWER = (
+    "On Sunday the store opens at ten in the morning and closes at six in the evening, "
+    "and on public holidays it opens one hour later than usual, at eleven."
+)
+SCENARIO = {
+    "name": "webrtc_e2e",
+    "seed": 3,
+    "responses": [
+        {
+            "user_transcript": "Can you tell me when the store opens on Sunday?",
+            "ordering": "overlapping",
+            "items": [
+                {"say": "Sure, one moment.", "phase": "commentary"},
+                {"say": ANSWER, "phase": "final_answer"},
+            ],
+        },
+        {"say": "Of course, I will stop."},
+    ],
+}
+
+
+async def through_relay(page: Any, relay: LossyRelay) -> None:
+    """Route the page's media through `relay`: its offer's answer names only the relay."""
+
+    async def reroute(route: Any) -> None:
+        offer = json.loads(route.request.post_data)
+        offer["sdp"] = relay.hide_browser(offer["sdp"])
+        response = await route.fetch(post_data=json.dumps(offer))
+        answer = await response.json()
+        answer["sdp"] = relay.rewrite(answer["sdp"])
+        await route.fulfill(response=response, json=answer)
+
+    await page.route("**/webrtc/offer*", reroute)
+
+
+async def sim_call(chromium_mic: Path, relay: LossyRelay | None = None) -> dict[str, Any]:
+    """A call from Chromium over WebRTC to an `AgentSession` on the embedded sim-server; the
+    caller barges in during the second message. Returns what the page, the server and the
+    provider saw. With a `relay`, the media passes through it (the packet-loss test)."""
+    from playwright import async_api as playwright_api
+
+    from vocalis.app.conversation import api_root
+    from vocalis.providers.openai import OpenAIRealtimeModel
+    from vocalis.runtime.agent import Agent
+    from vocalis.runtime.session import AgentSession
+    from vocalis.sim.server import SimServer
+    from vocalis.utils.clock import MonotonicClock
+
+    histories: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    transports: list[WebRTCTransport] = []
+    async with SimServer(scenario=SCENARIO, pace=2.0) as sim:
+        model = OpenAIRealtimeModel(
+            "gpt-realtime", api_key="sim-local", base_url=api_root(sim.url), reconnect=False
+        )
+
+        async def on_call(transport: Transport) -> None:
+            assert isinstance(transport, WebRTCTransport)
+            transports.append(transport)
+            session = AgentSession(model, transport, clock=MonotonicClock())
+            await session.start(Agent(instructions="You answer questions about the store."))
+            try:
+                await transport.wait_closed()
+            finally:
+                await histories.put(session.history_json())
+                await session.aclose()
+
+        served = await serve_webrtc(on_call, port=0)
+        async with served, playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium_path(), args=chromium_args(chromium_mic), headless=True
+            )
+            try:
+                page = await browser.new_page()
+                if relay is not None:
+                    await through_relay(page, relay)
+                await page.goto(served.url)
+                await page.click("#start")
+                await page.wait_for_selector("body[data-audio=ready]", timeout=20_000)
+                await page.wait_for_selector(
+                    ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=60_000
+                )
+                await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+                bubbles = await page.eval_on_selector_all(
+                    ".msg.agent",
+                    """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
+                        text: e.querySelector('.text').textContent,
+                        played: e.dataset.playedMs}))""",
+                )
+                state = await page.evaluate("() => window.vocalisWebRTC.state")
+                stats = await page.evaluate(
+                    """async () => { let s = null;
+                        (await window.vocalisWebRTC.receiver.getStats()).forEach((r) => {
+                          if (r.type === "inbound-rtp") s = r; });
+                        return s; }"""
+                )
+                await page.click("#stop")
+                history = await asyncio.wait_for(histories.get(), 15)
+            finally:
+                await browser.close()
+        truncates = [
+            e
+            for session in sim.sessions
+            for e in session.client_events
+            if e["type"] == "conversation.item.truncate"
+        ]
+    return {
+        "bubbles": bubbles,
+        "state": state,
+        "stats": stats,
+        "history": history,
+        "truncates": truncates,
+        "sink": transports[0].sink,
+    }
+
+
+def check_heard_contract(call: dict[str, Any]) -> float:
+    """The done-criterion of the call; returns the page's reported stop position (ms)."""
+    first, second = call["bubbles"][0], call["bubbles"][1]
+    assert first["verdict"] == "full" and first["text"] == "Sure, one moment."
+    assert second["verdict"] == "partial", call["bubbles"]
+    assert second["text"] and ANSWER.startswith(second["text"]) and second["text"] != ANSWER
+    items = {item["id"]: item for item in call["history"]["items"]}
+    heard = items[second["id"]]
+    assert heard["interrupted"] is True
+    assert heard["text"] == second["text"]  # page transcript == server history
+    assert items[first["id"]]["text"] == first["text"]
+    # The position the page reported when it muted, from the second message's first sample.
+    state = call["state"]
+    n = next(int(k) for k, v in state["ids"].items() if v == second["id"])
+    page_ms = ((state["clears"][-1]["rtp"] - state["starts"][str(n)]) % 2**32) / 48
+    assert abs(heard["played_ms"] - page_ms) <= 1
+    [truncate] = call["truncates"]
+    assert truncate["item_id"] == second["id"]
+    assert abs(truncate["audio_end_ms"] - page_ms) <= 60, (truncate, page_ms)
+    return page_ms
