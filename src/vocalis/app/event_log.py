@@ -12,6 +12,7 @@ lengths (no JSON encoding per event).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter, deque
 from typing import Any
@@ -28,7 +29,9 @@ def _clip(value: Any, limit: int) -> tuple[Any, int]:
     if isinstance(value, str):
         if len(value) > limit:
             value = value[:limit] + f"…[+{len(value) - limit} chars]"
-        return value, len(value) + 2
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return value, len(value) + 2
+        return value, len(json.dumps(value, ensure_ascii=False))  # escapes count too
     if isinstance(value, dict):
         size = _OVERHEAD
         out: dict[str, Any] = {}

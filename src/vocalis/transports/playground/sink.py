@@ -33,6 +33,8 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
+from vocalis.runtime.budget import DEFAULT_BUDGET
+from vocalis.transports._ahead import trim_ahead
 from vocalis.transports._web import Outbox
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.utils.clock import Clock
@@ -51,6 +53,7 @@ class PlaygroundSegment(OutputSegment):
         self._resampler = StreamResampler(sample_rate, sink.sample_rate)
         self._sent = 0  # samples at the sink rate
         self._played = 0  # samples reported played by the page
+        self._dropped = 0  # samples over the audio-ahead budget, never sent
 
     @property
     def played_ms(self) -> float:
@@ -60,7 +63,20 @@ class PlaygroundSegment(OutputSegment):
     def push(self, samples: np.ndarray) -> None:
         if self._sink._clearing_has(self) or not self._accept(samples):
             return
-        self._send(self._resampler.push(samples))
+        self._send(self._fit(self._resampler.push(samples)))
+
+    def _fit(self, audio: Int16Array) -> Int16Array:
+        """What of `audio` fits in the sink's audio-ahead budget (the rest is dropped)."""
+        sink = self._sink
+        fitting = trim_ahead(
+            audio,
+            sink._ahead(),
+            sink.max_ahead_samples,
+            f"segment {self.id}",
+            quiet=self._dropped > 0,
+        )
+        self._dropped += audio.shape[0] - fitting.shape[0]
+        return fitting
 
     def _send(self, samples: Int16Array) -> None:
         if samples.shape[0]:
@@ -73,7 +89,7 @@ class PlaygroundSegment(OutputSegment):
         if self.done or self._ended or self._sink._clearing_has(self):
             return
         self._ended = True
-        self._send(self._resampler.flush())
+        self._send(self._fit(self._resampler.flush()))
         self._sink._send_json({"type": "segment_end", "n": self.n})
 
     def _report(self, played: int) -> None:
@@ -84,6 +100,8 @@ class PlaygroundSegment(OutputSegment):
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         if status is not PlayoutStatus.SKIPPED and self._played == 0:
             status = PlayoutStatus.SKIPPED
+        elif status is PlayoutStatus.FULL and self._dropped:
+            status = PlayoutStatus.PARTIAL  # audio over the budget was never heard
         self._conclude(status, self.played_ms, now)
 
 
@@ -98,9 +116,11 @@ class PlaygroundAudioSink(AudioSink):
         *,
         clear_timeout_s: float = 1.0,
         report_timeout_s: float = 3.0,
+        max_audio_ahead_s: float = DEFAULT_BUDGET.max_audio_ahead_s,
     ) -> None:
         if report_timeout_s <= 0:
             raise ValueError("report_timeout_s must be positive")
+        self.max_ahead_samples = int(max_audio_ahead_s * sample_rate)
         self._outbox = outbox
         self.clock = clock
         self.sample_rate = sample_rate
@@ -169,6 +189,10 @@ class PlaygroundAudioSink(AudioSink):
         clearing, self._clearing = self._clearing, {}
         for seg in sorted(clearing.values(), key=lambda s: s.n):
             seg._finish(PlayoutStatus.PARTIAL, now)
+
+    def _ahead(self) -> int:
+        """Samples sent to the page and not yet reported played."""
+        return sum(s._sent - s._played for s in self._segments.values())
 
     @property
     def playing(self) -> bool:

@@ -39,6 +39,8 @@ from vocalis.audio.chunker import FrameChunker
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.g711 import ulaw_encode
 from vocalis.audio.resample import StreamResampler
+from vocalis.runtime.budget import DEFAULT_BUDGET
+from vocalis.transports._ahead import trim_ahead
 from vocalis.transports._web import Outbox
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.transports.twilio.protocol import clear_message, mark_message, media_message
@@ -65,6 +67,8 @@ class TwilioSegment(OutputSegment):
         self._last_mark_at = 0
         self._end_sent = False
         self._marks = 0
+        self._dropped = 0  # samples (8 kHz) over the audio-ahead budget, never sent
+        self._held_samples = 0
 
     @property
     def played_ms(self) -> float:
@@ -78,22 +82,38 @@ class TwilioSegment(OutputSegment):
     def push(self, samples: np.ndarray) -> None:
         if not self._accept(samples):
             return
-        out = self._resampler.push(samples)
+        out = self._fit(self._resampler.push(samples))
+        sink = self._sink
         if out.shape[0]:
-            if self._sink._is_sending(self):
+            if sink._is_sending(self):
                 self._send_frames(out)
             else:
                 self._held.append(out)
+                self._held_samples += out.shape[0]
 
     def end(self) -> None:
         if self.done or self._ended:
             return
         self._ended = True
-        tail = self._resampler.flush()
+        tail = self._fit(self._resampler.flush())
         if tail.shape[0]:
             self._held.append(tail)
+            self._held_samples += tail.shape[0]
         if self._sink._is_sending(self):
             self._sink._pump()
+
+    def _fit(self, audio: Int16Array) -> Int16Array:
+        """What of `audio` fits in the sink's audio-ahead budget (the rest is dropped)."""
+        sink = self._sink
+        fitting = trim_ahead(
+            audio,
+            sink._ahead(),
+            sink.max_ahead_samples,
+            f"segment {self.id}",
+            quiet=self._dropped > 0,
+        )
+        self._dropped += audio.shape[0] - fitting.shape[0]
+        return fitting
 
     # ------------------------------------------------------------------ sending
 
@@ -109,6 +129,7 @@ class TwilioSegment(OutputSegment):
 
     def _drain_held(self) -> None:
         held, self._held = self._held, []
+        self._held_samples = 0
         for audio in held:
             self._send_frames(audio)
 
@@ -133,7 +154,10 @@ class TwilioSegment(OutputSegment):
         sink._watch_marks(idle)
 
     def _finish(self, status: PlayoutStatus, now: float) -> None:
+        if status is PlayoutStatus.FULL and self._dropped:
+            status = PlayoutStatus.PARTIAL  # audio over the budget was never heard
         self._held.clear()
+        self._held_samples = 0
         self._conclude(status, self.played_ms, now)
 
 
@@ -148,12 +172,14 @@ class TwilioAudioSink(AudioSink):
         *,
         mark_interval_ms: int = 100,
         mark_timeout_s: float = 5.0,
+        max_audio_ahead_s: float = DEFAULT_BUDGET.max_audio_ahead_s,
     ) -> None:
         if mark_interval_ms < 20:
             raise ValueError("mark_interval_ms must be >= 20")
         if mark_timeout_s <= 0:
             raise ValueError("mark_timeout_s must be positive")
         self.mark_timeout_s = mark_timeout_s
+        self.max_ahead_samples = int(max_audio_ahead_s * TWILIO_RATE)
         self._last_ack_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
         self.stream_sid = stream_sid
@@ -219,6 +245,10 @@ class TwilioAudioSink(AudioSink):
         segments, self._segments = self._segments, deque()
         for seg in segments:
             seg._finish(PlayoutStatus.PARTIAL if seg._acked else PlayoutStatus.SKIPPED, now)
+
+    def _ahead(self) -> int:
+        """Samples sent or held but not yet acknowledged as played."""
+        return sum(s._sent - s._acked + s._held_samples for s in self._segments)
 
     @property
     def playing(self) -> bool:
