@@ -1,4 +1,4 @@
-"""Headless Debian Chromium for the browser tests: the binary and its flags.
+"""Headless Debian Chromium for the browser tests: the binary, its flags, a fake microphone.
 
 Fake microphone from a WAV (`--use-file-for-fake-audio-capture`), no permission prompt, audio
 that may start without a user gesture, nothing that talks to the network on its own.
@@ -10,7 +10,12 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from vocalis.audio.espeak import synthesize
+from vocalis.audio.frame import AudioFrame
+from vocalis.audio.wav import write_wav
 
 CHROMIUM = os.environ.get("VOCALIS_CHROMIUM", "/usr/bin/chromium")
 
@@ -37,3 +42,20 @@ def chromium_args(fake_mic: Path) -> list[str]:
         "--disable-component-update",
         "--no-first-run",
     ]
+
+
+def barge_in_wav(path: Path) -> Path:
+    """A fake microphone: the caller asks, stays quiet while the agent answers, then barges
+    in ("Wait, stop please.") 8 s into the file."""
+    rate = 48000
+    question = synthesize(
+        "Can you tell me when the store opens on Sunday?", voice="en-us+f3", sample_rate=rate
+    ).samples
+    stop = synthesize("Wait, stop please.", voice="en-us+f3", sample_rate=rate).samples
+    audio = np.zeros(int(30 * rate), dtype=np.int16)
+    q0 = int(0.5 * rate)
+    audio[q0 : q0 + question.shape[0]] = question
+    b0 = int(8.0 * rate)
+    audio[b0 : b0 + stop.shape[0]] = stop
+    write_wav(path, AudioFrame(audio, rate))
+    return path

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser_support import barge_in_wav, chromium_args
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
@@ -32,21 +33,6 @@ async def until(predicate: Callable[[], bool]) -> None:
         if predicate():
             return
         await asyncio.sleep(0.01)
-
-
-def chromium_args(fake_mic: Path) -> list[str]:
-    return [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={fake_mic}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-    ]
 
 
 @pytest.fixture
@@ -206,20 +192,7 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
 
 @pytest.fixture
 def barge_in_mic(tmp_path: Path) -> Path:
-    """The caller asks, stays quiet while the agent answers, then barges in ~6.5 s later."""
-    rate = 48000
-    question = synthesize(
-        "Can you tell me when the store opens on Sunday?", voice="en-us+f3", sample_rate=rate
-    ).samples
-    stop = synthesize("Wait, stop please.", voice="en-us+f3", sample_rate=rate).samples
-    audio = np.zeros(int(30 * rate), dtype=np.int16)
-    q0 = int(0.5 * rate)
-    audio[q0 : q0 + question.shape[0]] = question
-    b0 = int(8.0 * rate)
-    audio[b0 : b0 + stop.shape[0]] = stop
-    path = tmp_path / "barge_in.wav"
-    write_wav(path, AudioFrame(audio, rate))
-    return path
+    return barge_in_wav(tmp_path / "barge_in.wav")
 
 
 async def test_playground_against_sim_server(barge_in_mic: Path, chromium: str) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from webrtc_call_support import barge_in_wav, check_heard_contract, sim_call
+from webrtc_call_support import check_heard_contract, sim_call
 
-from browser_support import chromium_args, chromium_path
+from browser_support import barge_in_wav, chromium_args, chromium_path
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav

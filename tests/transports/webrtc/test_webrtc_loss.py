@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lossy_relay import LossyRelay
-from webrtc_call_support import barge_in_wav, check_heard_contract, sim_call, through_relay
+from webrtc_call_support import check_heard_contract, sim_call, through_relay
 
-from browser_support import chromium_args, chromium_path
+from browser_support import barge_in_wav, chromium_args, chromium_path
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav

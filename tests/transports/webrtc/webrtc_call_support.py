@@ -8,32 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from lossy_relay import LossyRelay
 
 from browser_support import chromium_args, chromium_path
-from vocalis.audio.espeak import synthesize
-from vocalis.audio.frame import AudioFrame
-from vocalis.audio.wav import write_wav
 from vocalis.transports.base import Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
-
-
-def barge_in_wav(path: Path) -> Path:
-    """The caller asks, stays quiet while the agent answers, then barges in ~7.5 s later."""
-    rate = 48000
-    question = synthesize(
-        "Can you tell me when the store opens on Sunday?", voice="en-us+f3", sample_rate=rate
-    ).samples
-    stop = synthesize("Wait, stop please.", voice="en-us+f3", sample_rate=rate).samples
-    audio = np.zeros(int(30 * rate), dtype=np.int16)
-    q0 = int(0.5 * rate)
-    audio[q0 : q0 + question.shape[0]] = question
-    b0 = int(8.0 * rate)
-    audio[b0 : b0 + stop.shape[0]] = stop
-    write_wav(path, AudioFrame(audio, rate))
-    return path
-
 
 ANSWER = (
     "On Sunday the store opens at ten in the morning and closes at six in the evening, "
