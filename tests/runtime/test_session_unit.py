@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import numpy as np
 from fake_provider import FakeMessage, FakeResponse, FakeSession, tone
 
 from vocalis.audio.espeak import synthesize
-from vocalis.conversation.items import FunctionCallOutputItem, MessageItem
-from vocalis.providers.base import InputSpeechStarted, InputSpeechStopped
+from vocalis.conversation.items import ConversationItem, FunctionCallOutputItem, MessageItem
+from vocalis.providers.base import (
+    ErrorKind,
+    InputSpeechStarted,
+    InputSpeechStopped,
+    OperationError,
+)
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import (
     AgentStateChanged,
@@ -239,6 +244,55 @@ async def test_failing_tool_becomes_an_error_output_and_a_follow_up() -> None:
         outputs = [i for i in r.session.history if isinstance(i, FunctionCallOutputItem)]
         assert outputs and outputs[0].is_error
         assert r.provider.kinds().count("response.create") == 2
+
+
+class RejectingOutputs(FakeSession):
+    """A provider that refuses tool outputs (e.g. "Tool call ID … not found") and records
+    what each history sync held."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.synced: list[list[str]] = []
+
+    async def send_tool_output(self, call_id: str, output: str) -> str:
+        self.ops.append(("tool_output", (call_id, output)))
+        raise OperationError(
+            ErrorKind.NOT_FOUND, f"Tool call ID {call_id!r} not found", code="invalid_value"
+        )
+
+    async def sync_history(self, items: Sequence[ConversationItem]) -> None:
+        self.ops.append(("sync", len(items)))
+        self.synced.append([item.type for item in items])
+
+
+async def test_rejected_tool_output_is_kept_and_synced_before_the_follow_up() -> None:
+    """Issue #20: a rejected output is never dropped. It stays in the history, the re-sync
+    puts call then output on the provider, and only then is the follow-up requested."""
+
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Find an order."""
+        return "shipped"
+
+    provider = RejectingOutputs()
+    async with rig(agent=Agent("Orders.", tools=[lookup]), provider=provider) as r:
+        provider.script.append(
+            FakeResponse(
+                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
+            )
+        )
+        provider.script.append(FakeResponse([FakeMessage("It has shipped.", 300)]))
+        r.session.generate_reply()
+        await r.play_until(lambda: len(r.assistant()) == 2)
+        outputs = [i for i in r.session.history if isinstance(i, FunctionCallOutputItem)]
+        assert [o.call_id for o in outputs] == ["c1"] and outputs[0].output == "shipped"
+        rejected = [e for e in r.session.event_log if isinstance(e, ErrorEvent)]
+        assert [e.operation for e in rejected] == ["tool_output"] and rejected[0].recoverable
+        kinds = r.provider.kinds()
+        follow_up = [i for i, k in enumerate(kinds) if k == "response.create"][1]
+        sync = kinds.index("sync")
+        assert kinds.index("tool_output") < sync < follow_up
+        assert provider.synced[0][-2:] == ["function_call", "function_call_output"]
 
 
 async def test_update_agent_switches_instructions_and_tools_live() -> None:

@@ -386,7 +386,11 @@ class ResponseRun:
             # Its place in the conversation: when it is sent (a caller turn the provider
             # commits while the send is in flight comes after it there, too).
             key = ctx.history.next_key()
-            output_id = await self._send_output(call, result) if not self.lost else None
+            if self.lost:
+                output_id = None
+                ctx.request_resync()  # holds replies until the sync created call and output
+            else:
+                output_id = await self._send_output(call, result)
             self._record_output(call, result, output_id or f"local_out_{call.call_id}", key)
 
     async def _send_output(self, call: ToolCall, result: ToolResult) -> str | None:
