@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 from conformance_support import Harness, harness
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -21,6 +23,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry
 
 from vocalis import telemetry
+from vocalis.audio.espeak import synthesize
+from vocalis.audio.frame import AudioFrame
+from vocalis.audio.wav import write_wav
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import Interrupted
 from vocalis.runtime.tools import function_tool
@@ -35,6 +40,8 @@ ANSWER = (
 THIRD = "Would you like the forecast for tomorrow as well?"
 REPLY = "Sure, go ahead."
 
+REPO = Path(__file__).resolve().parents[2]
+
 SCENARIO = {
     "responses": [
         {
@@ -47,6 +54,16 @@ SCENARIO = {
         {"say": REPLY},
     ]
 }
+
+
+def caller_wav(folder: Path) -> Path:
+    """The question of `vocalis run`'s tool scenario, spoken (16 kHz WAV with pauses)."""
+    rate = 16000
+    speech = synthesize("What is the weather in Paris?", sample_rate=rate)
+    silence = np.zeros(rate // 2, np.int16)
+    path = folder / "caller.wav"
+    write_wav(path, AudioFrame(np.concatenate([silence, speech.samples, silence, silence]), rate))
+    return path
 
 
 @dataclass

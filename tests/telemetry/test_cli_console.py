@@ -15,25 +15,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-
-from vocalis.audio.espeak import synthesize
-from vocalis.audio.frame import AudioFrame
-from vocalis.audio.wav import write_wav
+from telemetry_support import REPO, caller_wav
 
 pytestmark = pytest.mark.timeout(150)
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _caller_wav(folder: Path) -> Path:
-    rate = 16000
-    speech = synthesize("What is the weather in Paris?", sample_rate=rate)
-    silence = np.zeros(rate // 2, np.int16)
-    path = folder / "caller.wav"
-    write_wav(path, AudioFrame(np.concatenate([silence, speech.samples, silence, silence]), rate))
-    return path
 
 
 def _start(out: Path, wav: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
@@ -61,7 +46,7 @@ def _spans(stdout: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, str]]:
-    wav = _caller_wav(tmp_path_factory.mktemp("wav"))
+    wav = caller_wav(tmp_path_factory.mktemp("wav"))
     quiet = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     envs = {"console": {**quiet, "OTEL_TRACES_EXPORTER": "console"}, "unset": quiet}
     procs = {}

@@ -85,7 +85,8 @@ async def test_a_socket_drop_ends_the_connection_span_and_opens_a_reconnect() ->
     assert reconnect.end_time == second.start_time
     [call] = _named(exporter, "vocalis.call")
     assert call.attributes is not None and call.attributes[a.RECONNECTS] == 1
-    [response] = _named(exporter, "vocalis.response")
+    # The cut response (a reply may follow if the session answers the lost turn).
+    response = _named(exporter, "vocalis.response")[0]
     assert response.attributes is not None and response.attributes[a.STATUS] == "disconnected"
 
 
