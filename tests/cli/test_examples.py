@@ -107,4 +107,4 @@ def test_every_example_runs_offline(tmp_path: Path) -> None:
     assert greeting["role"] == "assistant" and "Chez Vocalis" in greeting["text"]
     out, _ = docs_tests.communicate(timeout=120)
     assert docs_tests.returncode == 0, out
-    assert "4 passed" in out
+    assert " passed" in out and "failed" not in out and "error" not in out

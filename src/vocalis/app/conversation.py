@@ -29,6 +29,7 @@ from vocalis.app.errors import UsageError
 from vocalis.app.event_log import BoundedEventLog
 from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import event_to_json, stamp_trace
+from vocalis.app.scenario_errors import describe
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.providers.base import ErrorKind, OperationError
 from vocalis.providers.openai import OpenAIRealtimeModel
@@ -94,16 +95,11 @@ async def open_endpoint(
     try:
         server = SimServer("127.0.0.1", 0, scenario=source, pace=endpoint.pace)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise UsageError(f"invalid scenario {endpoint.scenario}: {_first_line(exc)}") from exc
+        raise UsageError(f"invalid scenario {endpoint.scenario}: {describe(exc)}") from exc
     async with server:
         yield server.url, _SIM_KEY
         if inspect_server is not None:
             inspect_server(server)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ViewTextSink(TextSink):
@@ -145,6 +141,8 @@ class ConversationRecord:
     events: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     timed_out: bool = False
+    # The user stopped the run (Ctrl-C): the record holds everything up to that moment.
+    stopped: bool = False
     origin: float = 0.0
 
 
@@ -270,12 +268,18 @@ async def _wait_idle(
         await clock.sleep(0.05)
 
 
+# How long the CLI waits for an endpoint to accept a session: long enough for a slow real API
+# handshake, short enough that a wrong host or port is reported before the user gives up.
+CLI_CONNECT_TIMEOUT_S = 8.0
+
+
 def make_model(endpoint: Endpoint, url: str, api_key: str | None) -> OpenAIRealtimeModel:
     """The real OpenAI client, pointed at the chosen endpoint (the sim-server included)."""
     return OpenAIRealtimeModel(
         endpoint.model,
         api_key=api_key,
         base_url=api_root(url),
+        connect_timeout_s=CLI_CONNECT_TIMEOUT_S,
         # The embedded server lives exactly as long as this process: nothing to reconnect to.
         reconnect=endpoint.kind != "embedded",
     )
@@ -375,14 +379,17 @@ async def converse(
     settle_s: float = 0.5,
     until_idle: bool = True,
     transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
+    record: ConversationRecord | None = None,
 ) -> ConversationRecord:
     """Run the conversation until the input ended and the agent is idle (or the deadline).
 
     `until_idle=False` ends at the hang-up itself (a live caller who hung up hears nothing
     more); `max_seconds=None` sets no deadline. Raises `UsageError` when the endpoint cannot
-    be reached or refuses the session (exit 2).
+    be reached or refuses the session (exit 2). Pass `record` to keep what happened when the
+    run is cancelled (Ctrl-C): it is filled in before the cancellation goes on.
     """
-    record = ConversationRecord(origin=clock.now())
+    record = record or ConversationRecord()
+    record.origin = clock.now()
     async with open_endpoint(endpoint, scenario, inspect_server) as (url, api_key):
         call = await start_call(
             make_model(endpoint, url, api_key),
@@ -400,10 +407,17 @@ async def converse(
         try:
             async with asyncio.timeout(max_seconds):
                 await transport.wait_closed()
-                if until_idle:
+                if not until_idle:
+                    view.model.hung_up = True
+                else:
                     await _wait_idle(call.session, transport.audio_out, clock, settle_s)
         except TimeoutError:
             record.timed_out = True
+        except asyncio.CancelledError:
+            # Ctrl-C: what is playing now is cut by the stop, not by the caller.
+            view.model.hung_up = True
+            record.stopped = True
+            raise
         finally:
             await call.finish(record)
     return record

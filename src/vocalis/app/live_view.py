@@ -31,6 +31,8 @@ class Verdict(enum.Enum):
     PENDING = "pending"
     PLAYED = "played"
     INTERRUPTED = "interrupted"
+    # Cut because the call ended (Ctrl-C, the caller hung up), not by the caller's speech.
+    HUNG_UP = "cut by the hang-up"
     NEVER_PLAYED = "never played"
 
 
@@ -46,6 +48,8 @@ class AgentLine:
     def label(self) -> str:
         if self.verdict is Verdict.INTERRUPTED:
             return f"interrupted at {self.played_ms or 0:.0f} ms"
+        if self.verdict is Verdict.HUNG_UP:
+            return f"cut at {self.played_ms or 0:.0f} ms by the hang-up"
         if self.verdict is Verdict.PLAYED and self.played_ms is not None:
             return f"played ({self.played_ms:.0f} ms)"
         text: str = self.verdict.value
@@ -89,6 +93,7 @@ _VERDICT_STYLE = {
     Verdict.PENDING: "dim",
     Verdict.PLAYED: "green",
     Verdict.INTERRUPTED: "bold red",
+    Verdict.HUNG_UP: "yellow",
     Verdict.NEVER_PLAYED: "magenta",
 }
 
@@ -106,6 +111,8 @@ class LiveTranscript:
     _tools: dict[str, ToolLine] = field(default_factory=dict)
     # Lines already printed in non-interactive mode (index into `lines`).
     _flushed: int = 0
+    # The call ended: a message cut from now on was cut by the hang-up, not a barge-in.
+    hung_up: bool = False
 
     # ------------------------------------------------------------------ updates
     def user_said(self, item_id: str, text: str, *, final: bool = True) -> None:
@@ -150,7 +157,7 @@ class LiveTranscript:
         if not interrupted:
             line.verdict = Verdict.PLAYED
         elif played_ms:
-            line.verdict = Verdict.INTERRUPTED
+            line.verdict = Verdict.HUNG_UP if self.hung_up else Verdict.INTERRUPTED
         else:
             line.verdict = Verdict.NEVER_PLAYED
 
@@ -240,7 +247,7 @@ def render_line(line: Line) -> Text:
     if isinstance(line, AgentLine):
         out = Text.assemble(("agent   ", "bold cyan"), (_clip(line.text) or "…", ""))
         out.append(f"  [{line.label()}]", _VERDICT_STYLE[line.verdict])
-        if line.verdict is Verdict.INTERRUPTED and line.generated_text:
+        if line.verdict in (Verdict.INTERRUPTED, Verdict.HUNG_UP) and line.generated_text:
             unheard = unheard_part(line.text, line.generated_text)
             if unheard:
                 out.append(f"  unheard: {_clip(unheard, 60)}", "dim strike")

@@ -11,14 +11,13 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from rich.console import Console
-
 from vocalis.app.agent_ref import load_agent
 from vocalis.app.conversation import ConversationRecord, ViewTextSink, converse
 from vocalis.app.endpoint import choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import write_call_files
+from vocalis.app.terminal import make_console
 from vocalis.transports.file import FileTransport, WavInputError, load_input_wav
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.logcontext import bind_call
@@ -49,9 +48,9 @@ def run_wav(args: argparse.Namespace) -> int:
         raise UsageError(f"--max-seconds must be positive, got {args.max_seconds}")
 
     # Progress and the transcript on stdout; failures on stderr (one line each).
-    console = Console(quiet=True) if args.quiet else Console(highlight=False)
-    status = Console(highlight=False, quiet=args.quiet)
-    errors = Console(stderr=True, highlight=False)
+    console = make_console(quiet=args.quiet)
+    status = make_console(quiet=args.quiet)
+    errors = make_console(stderr=True)
     status.print(
         f"[bold]vocalis run[/bold] {args.agent_ref} on {args.input} "
         f"({audio.num_samples / audio.sample_rate:.1f} s) → {endpoint.describe()}"
@@ -66,20 +65,28 @@ def run_wav(args: argparse.Namespace) -> int:
         idle_hangup_s=HANGUP_AFTER_QUIET_S,
         max_tail_s=args.max_seconds,
     )
+    record = ConversationRecord()
     with view, bind_call(call="run"):
-        record = asyncio.run(
-            converse(
-                agent,
-                endpoint,
-                transport,
-                clock=clock,
-                view=view,
-                max_seconds=args.max_seconds,
+        try:
+            asyncio.run(
+                converse(
+                    agent,
+                    endpoint,
+                    transport,
+                    clock=clock,
+                    view=view,
+                    max_seconds=args.max_seconds,
+                    record=record,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            record.stopped = True  # the session was closed on the way out: the record is whole
     written = write_run_outputs(args, record, transport)
     if written:
         status.print(f"wrote {', '.join(str(p) for p in written)}")
+    if record.stopped:
+        errors.print("vocalis run: stopped (Ctrl-C); the outputs hold what was heard until then")
+        return 130
     if record.timed_out:
         errors.print(f"vocalis run: error: the run did not finish within {args.max_seconds:g} s")
         return EXIT_FAILED

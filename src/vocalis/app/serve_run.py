@@ -204,6 +204,7 @@ class CallHandler:
         try:
             await transport.wait_closed()
         finally:
+            view.hung_up = True  # a message cut now was cut by the hang-up, not a barge-in
             await call.finish(record)
             for line in view.take_rest():
                 self.console.print(Text.assemble(Text(f"call {number} │ "), render_line(line)))
@@ -274,6 +275,8 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
     worker = Worker(args.max_sessions, drain_timeout_s=args.drain_timeout, on_drain=draining)
     async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
+        # Say what is happening: an endpoint that does not answer takes a while to time out.
+        console.print(f"checking {endpoint.describe()}…", style="dim")
         await probe(model, _probe_agent(agents), endpoint)
         handler = CallHandler(agents, model, endpoint, console, args.out, on_session=worker.observe)
         served = []

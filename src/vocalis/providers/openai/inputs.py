@@ -123,12 +123,15 @@ class InputTracker:
         """Final with what was received, so nobody waits for a transcript that will not come."""
         item_id = str(ev["item_id"])
         err = ev.get("error")
-        self._warn.warn(
-            "transcription_failed",
-            "input transcription failed for %s (%s)",
-            item_id,
-            err.get("code") if isinstance(err, dict) else None,
-        )
+        code = err.get("code") if isinstance(err, dict) else None
+        if code == "audio_unintelligible":
+            # No words in the audio (a cough, noise, the offline sim without a scripted
+            # transcript): an outcome, not a malfunction — not worth a warning per turn.
+            logger.info("input transcription found no words in %s", item_id)
+        else:
+            self._warn.warn(
+                "transcription_failed", "input transcription failed for %s (%s)", item_id, code
+            )
         transcript = self._transcripts.pop(item_id, None)
         text = transcript.text() if transcript is not None else ""
         return InputTranscription(item_id=item_id, text=text, final=True)
