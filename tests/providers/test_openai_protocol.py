@@ -871,7 +871,7 @@ def test_core_modules_import_no_asyncio() -> None:
 
 
 def test_caller_transcript_deltas_are_not_recopied_past_the_partial_bound() -> None:
-    limits = ProviderLimits(partial_transcript_chars=20, max_transcript_chars=50)
+    limits = ProviderLimits(partial_transcript_chars=20, max_item_text_chars=50)
     core = make_core(limits=limits)
     feed(core, user_turn("U1"))
     base = {"item_id": "U1", "content_index": 0}
@@ -885,7 +885,7 @@ def test_caller_transcript_deltas_are_not_recopied_past_the_partial_bound() -> N
     )
     (final,) = failed
     assert isinstance(final, InputTranscription) and final.final
-    assert len(final.text) == 50  # bounded: the rest was dropped (and logged once)
+    assert len(final.text) == 50  # bounded: the rest was dropped (and logged)
 
 
 def test_agent_text_per_item_is_bounded() -> None:
@@ -898,17 +898,40 @@ def test_agent_text_per_item_is_bounded() -> None:
     assert message.account.text == "hello world " and message.account.text_chars == 12
 
 
-def test_an_oversized_audio_delta_is_dropped_not_counted() -> None:
-    core = make_core(limits=ProviderLimits(max_audio_delta_ms=100))
+def test_the_call_text_bound_spans_items_transcripts_and_tool_arguments() -> None:
+    core = make_core(limits=ProviderLimits(max_item_text_chars=100, max_call_text_chars=30))
+    feed(core, user_turn("U1"))
+    base = {"item_id": "U1", "content_index": 0}
+    done = ev("conversation.item.input_audio_transcription.completed", transcript="x" * 20, **base)
+    (final,) = feed(core, [done])
+    assert isinstance(final, InputTranscription) and final.text == "x" * 20
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
+    feed(core, message_deltas("R1", "A", 0, ["0123456789", "abcdef"], chunk_ms=10))
+    out = feed(core, function_call("R1", "F", 1, "c1", "f", ['{"a": 1}']))
+    (message,) = streams(core).responses["R1"].messages
+    assert message.account.text == "0123456789"  # 20 + 10: the call's 30 characters are used
+    (ready,) = [o for o in out if isinstance(o, ToolCallReady)]
+    assert ready.call.arguments == ""  # nothing left for the arguments either
+
+
+def test_oversized_audio_is_dropped_not_counted() -> None:
+    limits = ProviderLimits(max_delta_bytes=20_000, max_item_audio_s=0.3)
+    core = make_core(limits=limits)
     feed(core, [response_created("R1"), *message_start("R1", "A", 0, None)])
     common = {"response_id": "R1", "item_id": "A", "output_index": 0, "content_index": 0}
+    delta = "response.output_audio.delta"
     out = feed(
         core,
         [
-            ev("response.output_audio.delta", delta=audio_b64(5000), **common),
-            ev("response.output_audio.delta", delta=audio_b64(50), **common),
+            ev(delta, delta=audio_b64(500), **common),  # 32 kB of base64: over the delta bound
+            *[ev(delta, delta=audio_b64(100), **common) for _ in range(4)],  # 4th: over 300 ms
         ],
     )
-    assert [o.ms for o in out if isinstance(o, AudioDelta)] == [pytest.approx(50.0)]
+    assert [o.ms for o in out if isinstance(o, AudioDelta)] == [pytest.approx(100.0)] * 3
     (message,) = streams(core).responses["R1"].messages
-    assert message.account.received_ms == pytest.approx(50.0)
+    assert message.account.received_ms == pytest.approx(300.0)
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_item_text_chars"):
+        ProviderLimits(max_item_text_chars=0)

@@ -43,6 +43,7 @@ from vocalis.providers.core_events import (
     TextEnded,
     ToolCallStreaming,
 )
+from vocalis.providers.openai.bounds import TextBounds
 from vocalis.providers.openai.calls import CallTracker, PendingCall
 from vocalis.providers.openai.errors import error_kind
 from vocalis.providers.openai.formats import AudioFormat
@@ -82,7 +83,6 @@ class _Message:
     account: ItemAccount
     audio_open: bool = True
     text_open: bool = True
-    text_capped: bool = False
     # The item's own end status when it stopped early; the response's end says why.
     stopped: MessageStatus | None = None
 
@@ -105,16 +105,18 @@ class ResponseAssembler:
         audio_format: AudioFormat,
         ops: OpRegistry,
         limits: ProviderLimits,
+        bounds: TextBounds,
         warn: WarnLimiter,
     ) -> None:
         self.audio_format = audio_format
         self.output_audio = True  # session default; a response may override it
         self.limits = limits
+        self._bounds = bounds
         self._ops = ops
         self._warn = warn
         self._responses: dict[str, _Response] = {}
         self._item_response: dict[str, _Response] = {}
-        self._calls = CallTracker()
+        self._calls = CallTracker(bounds)
         # Item id -> its account, for the whole provider session (the mirror reads it).
         self.accounts: dict[str, ItemAccount] = {}
 
@@ -265,17 +267,27 @@ class ResponseAssembler:
 
     def on_audio_delta(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
         message = self._message_for(ev, out)
-        samples, ms = self.audio_format.decode_b64(ev["delta"])
-        if ms > self.limits.max_audio_delta_ms:
+        data = ev["delta"]
+        if len(data) > self.limits.max_delta_bytes:  # checked before decoding it
             self._warn.warn(
-                "audio_delta_bound",
-                "dropped an audio delta of %.0f ms for %s (bound %.0f ms per delta)",
-                ms,
+                "delta_bound",
+                "dropped an audio delta of %d bytes for %s (bound %d)",
+                len(data),
                 message.item_id,
-                self.limits.max_audio_delta_ms,
+                self.limits.max_delta_bytes,
             )
             return
-        message.account.received_ms += ms
+        samples, ms = self.audio_format.decode_b64(data)
+        account = message.account
+        if account.received_ms + ms > self.limits.max_item_audio_s * 1000.0:
+            self._warn.warn(
+                "item_audio_bound",
+                "audio of item %s exceeded %.0f s; the rest is dropped",
+                message.item_id,
+                self.limits.max_item_audio_s,
+            )
+            return
+        account.received_ms += ms
         out.append(AudioDelta(message.item_id, samples, ms))
 
     def on_audio_done(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
@@ -291,19 +303,10 @@ class ResponseAssembler:
             self._add_text(message, delta, out)
 
     def _add_text(self, message: _Message, delta: str, out: list[AssemblyOutput]) -> None:
-        """Count `delta` into the account, up to the per-item bound (then drop, log once)."""
-        room = self.limits.max_item_text_chars - message.account.text_chars
-        if len(delta) > room:
-            delta = delta[: max(room, 0)]
-            if not message.text_capped:
-                message.text_capped = True
-                logger.warning(
-                    "text of item %s exceeded %d characters; the rest is dropped",
-                    message.item_id,
-                    self.limits.max_item_text_chars,
-                )
-            if not delta:
-                return
+        """Count `delta` into the account, within the item's and the call's text bounds."""
+        delta = self._bounds.admit(message.item_id, message.account.text_chars, delta)
+        if not delta:
+            return
         message.account.add_text(delta)
         out.append(TextDelta(message.item_id, delta))
 
@@ -388,7 +391,9 @@ class ResponseAssembler:
         delta = str(ev.get("delta") or "")
         if not call.call_id and ev.get("call_id"):
             call.call_id = str(ev.get("call_id"))
-        call.parts.append(delta)
+        delta = self._calls.take(call, delta)
+        if not delta:
+            return
         out.append(
             ToolCallStreaming(
                 response.response_id, ToolCallDelta(call.item_id, call.call_id, call.name, delta)

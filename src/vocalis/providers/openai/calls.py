@@ -2,7 +2,8 @@
 
 The server says a call is complete up to three times (`function_call_arguments.done`,
 `output_item.done`, and the item in `response.done`); the runtime must run it once per
-`call_id`, whichever comes first.
+`call_id`, whichever comes first. Arguments are text a peer writes: they count against the
+item and call text bounds like any other (`bounds.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 from vocalis.providers.base import ToolCall
 from vocalis.providers.core_events import ToolCallReady
+from vocalis.providers.openai.bounds import TextBounds
 
 
 @dataclass(slots=True)
@@ -19,13 +21,23 @@ class PendingCall:
     call_id: str
     name: str
     parts: list[str] = field(default_factory=list)
+    chars: int = 0
 
 
 class CallTracker:
     """Call ids already emitted in this session."""
 
-    def __init__(self) -> None:
+    def __init__(self, bounds: TextBounds) -> None:
+        self._bounds = bounds
         self._emitted: set[str] = set()
+
+    def take(self, call: PendingCall, delta: str) -> str:
+        """Keep an arguments delta (what the bounds admit of it); returns the kept part."""
+        delta = self._bounds.admit(call.item_id, call.chars, delta)
+        if delta:
+            call.parts.append(delta)
+            call.chars += len(delta)
+        return delta
 
     def complete(
         self,
@@ -45,7 +57,12 @@ class CallTracker:
         if final_call_id in self._emitted:
             return None
         self._emitted.add(final_call_id)
-        final_args = arguments if isinstance(arguments, str) else "".join(call.parts)
+        if isinstance(arguments, str):
+            # The server's full text replaces the deltas: charge only what it adds.
+            extra = self._bounds.admit(item_id, call.chars, arguments[call.chars :])
+            final_args = arguments[: call.chars] + extra
+        else:
+            final_args = "".join(call.parts)
         return ToolCallReady(
             ToolCall(
                 item_id=item_id,

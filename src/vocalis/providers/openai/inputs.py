@@ -3,8 +3,8 @@
 Server VAD reports speech start/stop and commits the caller's turn as an item; the item's
 transcript arrives later as deltas (OpenAI), cumulative updates (xAI) and a final text.
 Transcripts are kept as parts per item — never re-copied per delta — and bounded
-(`ProviderLimits`): partial events report the cumulative text only up to
-`partial_transcript_chars`, the final one at most `max_transcript_chars`.
+(`ProviderLimits` via `TextBounds`: per item and per call): partial events report the
+cumulative text only up to `partial_transcript_chars`; beyond, only the final one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from vocalis.providers.base import (
     InputTranscription,
     ProviderLimits,
 )
+from vocalis.providers.openai.bounds import TextBounds
 from vocalis.providers.openai.wire import ItemRefEvent, optional_str
 from vocalis.utils.logsafe import WarnLimiter
 
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 class _Transcript:
     parts: list[str] = field(default_factory=list)
     chars: int = 0
-    capped: bool = False
 
     def text(self) -> str:
         if len(self.parts) > 1:
@@ -40,8 +40,9 @@ class _Transcript:
 class InputTracker:
     """Committed caller items and their transcripts in progress (one provider session)."""
 
-    def __init__(self, limits: ProviderLimits, warn: WarnLimiter) -> None:
+    def __init__(self, limits: ProviderLimits, bounds: TextBounds, warn: WarnLimiter) -> None:
         self.limits = limits
+        self._bounds = bounds
         self._warn = warn
         self.committed: set[str] = set()
         self._transcripts: dict[str, _Transcript] = {}
@@ -71,52 +72,39 @@ class InputTracker:
 
     # ----------------------------------------------------------------- transcription
 
-    def _warn_bound(self, item_id: str) -> None:
-        self._warn.warn(
-            "transcript_bound",
-            "caller transcript of %s exceeded %d characters; the rest is dropped",
-            item_id,
-            self.limits.max_transcript_chars,
-        )
-
-    def _bounded(self, item_id: str, text: str) -> str:
-        limit = self.limits.max_transcript_chars
-        if len(text) <= limit:
-            return text
-        self._warn_bound(item_id)
-        return text[:limit]
+    def _grow(self, item_id: str, text: str) -> str:
+        """`text` (a cumulative or final transcript) as far as the bounds admit its growth."""
+        transcript = self._transcripts.get(item_id)
+        had = transcript.chars if transcript is not None else 0
+        kept = text[:had] + self._bounds.admit(item_id, had, text[had:])
+        self._transcripts[item_id] = _Transcript([kept], len(kept))
+        return kept
 
     def delta(self, ev: ItemRefEvent) -> InputTranscription | None:
         """A transcript delta; reported while the text stays under the partial bound."""
         item_id = str(ev["item_id"])
         transcript = self._transcripts.setdefault(item_id, _Transcript())
-        delta = str(ev.get("delta") or "")
-        room = self.limits.max_transcript_chars - transcript.chars
-        if len(delta) > room:
-            delta = delta[: max(room, 0)]
-            if not transcript.capped:
-                transcript.capped = True
-                self._warn_bound(item_id)
-        if delta:
-            transcript.parts.append(delta)
-            transcript.chars += len(delta)
-        if transcript.chars > self.limits.partial_transcript_chars or not delta:
+        delta = self._bounds.admit(item_id, transcript.chars, str(ev.get("delta") or ""))
+        if not delta:
             return None
+        transcript.parts.append(delta)
+        transcript.chars += len(delta)
+        if transcript.chars > self.limits.partial_transcript_chars:
+            return None  # only the final transcript from here (no copy of the text per delta)
         return InputTranscription(item_id=item_id, text=transcript.text(), final=False)
 
     def updated(self, ev: ItemRefEvent) -> InputTranscription | None:
         """xAI: a cumulative transcript, not a delta."""
         item_id = str(ev["item_id"])
-        text = self._bounded(item_id, str(ev.get("transcript") or ""))
-        self._transcripts[item_id] = _Transcript([text], len(text))
+        text = self._grow(item_id, str(ev.get("transcript") or ""))
         if len(text) > self.limits.partial_transcript_chars:
             return None
         return InputTranscription(item_id=item_id, text=text, final=False)
 
     def completed(self, ev: ItemRefEvent) -> InputTranscription:
         item_id = str(ev["item_id"])
+        text = self._grow(item_id, str(ev.get("transcript") or ""))
         self._transcripts.pop(item_id, None)
-        text = self._bounded(item_id, str(ev.get("transcript") or ""))
         return InputTranscription(item_id=item_id, text=text, final=True)
 
     def failed(self, ev: ItemRefEvent) -> InputTranscription:

@@ -35,6 +35,7 @@ from vocalis.providers.base import (
 )
 from vocalis.providers.core_events import CoreEvent
 from vocalis.providers.openai.assembly import ResponseAssembler
+from vocalis.providers.openai.bounds import TextBounds
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
 from vocalis.providers.openai.mirror import ConversationMirror
@@ -132,11 +133,17 @@ class OpenAIProtocol:
         self.limits = limits or ProviderLimits()
         self._warn = warn_limiter or WarnLimiter(logger)
         self.ops = OpRegistry()
+        # Text bounds are per call: they survive reconnects like this object does.
+        bounds = TextBounds(self.limits, self._warn)
         self.responses = ResponseAssembler(
-            audio_format=audio_format, ops=self.ops, limits=self.limits, warn=self._warn
+            audio_format=audio_format,
+            ops=self.ops,
+            limits=self.limits,
+            bounds=bounds,
+            warn=self._warn,
         )
         self.responses.output_audio = output_audio
-        self.inputs = InputTracker(self.limits, self._warn)
+        self.inputs = InputTracker(self.limits, bounds, self._warn)
         self.mirror = ConversationMirror(self.responses.accounts)
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
