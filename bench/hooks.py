@@ -3,7 +3,8 @@
 What the latency and truncation numbers need, and where it is taken:
 
 * **raw receive time** of a server event: a shim replaces the `json` module *inside*
-  `vocalis.providers.openai.realtime` and stamps `perf_counter()` just before each `loads` —
+  `vocalis.providers.openai.lifecycle` (the session's socket half) and stamps `perf_counter()`
+  just before each `loads` —
   i.e. when the WebSocket handed over the message, before any vocalis code touched it. The
   provider's receive loop calls `core.receive(event)` right after `loads` with no `await`
   between, so a per-session wrapper of `core.receive` reads that stamp and knows which
@@ -53,12 +54,14 @@ def install_raw_stamp() -> _RawStamp:
     """Idempotently put the stamping shim into the provider module (bench processes only)."""
     global _STAMP
     if _STAMP is None:
-        from vocalis.providers.openai import realtime
+        from vocalis.providers.openai import lifecycle
 
         _STAMP = _RawStamp()
-        if getattr(realtime, "json", None) is not json:
-            raise RuntimeError("bench hooks: vocalis.providers.openai.realtime no longer uses json")
-        realtime.json = types.SimpleNamespace(  # type: ignore[attr-defined]
+        if getattr(lifecycle, "json", None) is not json:
+            raise RuntimeError(
+                "bench hooks: vocalis.providers.openai.lifecycle no longer uses json"
+            )
+        lifecycle.json = types.SimpleNamespace(  # type: ignore[attr-defined]
             loads=_STAMP.loads, dumps=json.dumps, JSONDecodeError=json.JSONDecodeError
         )
     return _STAMP

@@ -307,7 +307,7 @@ async def test_gives_up_after_the_reconnect_attempts() -> None:
 
 
 async def test_a_dead_socket_queue_is_never_sent_on() -> None:
-    from vocalis.providers.openai.realtime import _Connection
+    from vocalis.providers.openai.connection import _Connection
 
     class DeadSocket:
         pass
