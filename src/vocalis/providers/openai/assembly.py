@@ -64,9 +64,7 @@ logger = logging.getLogger(__name__)
 AssemblyOutput = CoreEvent | ProviderError | OpCompleted[object] | Send
 
 _TEXT_PART_TYPES = frozenset({"text", "output_text"})
-_STATUSES: frozenset[str] = frozenset(
-    {"completed", "cancelled", "incomplete", "failed", "disconnected"}
-)
+_STATUSES = frozenset({"completed", "cancelled", "incomplete", "failed", "disconnected"})
 _MESSAGE_STATUSES: frozenset[str] = frozenset({"completed", "incomplete", "cancelled"})
 
 
