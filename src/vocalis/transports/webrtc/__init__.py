@@ -12,7 +12,12 @@ from vocalis.transports.webrtc.endpoint import (
     WebRTCEndpoint,
     WebRTCLimits,
 )
-from vocalis.transports.webrtc.routes import OFFER_PATH, offer_route, with_webrtc_client
+from vocalis.transports.webrtc.routes import (
+    OFFER_PATH,
+    offer_route,
+    webrtc_access,
+    with_webrtc_client,
+)
 from vocalis.transports.webrtc.server import WebRTCServed, serve_webrtc
 from vocalis.transports.webrtc.sink import WebRTCAudioSink, WebRTCSegment
 from vocalis.transports.webrtc.transport import WebRTCProtocolError, WebRTCTransport
@@ -30,5 +35,6 @@ __all__ = [
     "WebRTCTransport",
     "offer_route",
     "serve_webrtc",
+    "webrtc_access",
     "with_webrtc_client",
 ]
