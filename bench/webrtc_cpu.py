@@ -1,0 +1,183 @@
+"""Per-session CPU of the WebRTC transport: N aiortc peers calling `serve_webrtc`, real time.
+
+Why it exists: a WebRTC call costs the server far more than a WebSocket one — Opus decode of
+the caller, Opus encode of one 20 ms frame every 20 ms (silence included), SRTP both ways,
+DTLS/SCTP for the data channel — and that decides how many calls one worker can hold. The
+server process runs the real `serve_webrtc` endpoint with an echo call (the caller's audio,
+resampled to 24 kHz, played back as one segment through `WebRTCAudioSink`); a client process
+opens N peer connections (the offer over HTTP, a microphone track, the data channel) and
+reports playout positions about every 50 ms like the page does.
+
+Reported: server CPU ms per call per second of call (process CPU over the window / N /
+window, all threads: aiortc encodes in a thread pool) and the server's RSS. Run it under the
+team's bench lock (timing-sensitive):
+
+    flock /work/team/bench.lock uv run --frozen python -m bench.webrtc_cpu --calls 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from bench.common import REPO, log, proc_cpu_seconds, rss_bytes, write_json
+
+TOKEN = "bench-token-0123456789"
+
+
+# =========================================================================== server process
+
+
+async def _echo_call(transport: Any) -> None:
+    """Play the caller's audio back: one segment, every frame pushed as it arrives."""
+    segment = transport.audio_out.begin_segment("echo", 24000)
+    async for frame in transport.audio_in.frames(24000):
+        segment.push(frame.samples)
+    segment.end()
+
+
+async def _server() -> None:
+    from vocalis.transports.webrtc import WebRTCLimits, serve_webrtc
+
+    served = await serve_webrtc(
+        _echo_call, "127.0.0.1", 0, token=TOKEN, limits=WebRTCLimits(max_pending=64)
+    )
+    print(served.port, flush=True)  # the parent reads the port from our stdout
+    async with served:
+        await served.serve_forever()
+
+
+# =========================================================================== client side
+
+
+def _post(url: str, body: bytes) -> dict[str, str]:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, str] = json.loads(response.read())
+    return answer
+
+
+async def _call(port: int, seconds: float, received: list[int]) -> None:
+    from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription
+
+    pc = RTCPeerConnection()
+    channel = pc.createDataChannel("vocalis")
+    pc.addTrack(AudioStreamTrack())  # the caller's microphone (silence, Opus-encoded)
+    frames = 0
+    base: list[int] = []
+
+    async def play(track: Any) -> None:
+        nonlocal frames
+        while True:
+            await track.recv()
+            frames += 1
+
+    tasks: list[asyncio.Task[None]] = []
+    pc.on("track", lambda track: tasks.append(asyncio.ensure_future(play(track))))
+
+    def on_message(raw: str) -> None:
+        message = json.loads(raw)
+        if message["type"] == "start" and message["rtp"] is not None:
+            base[:] = [message["rtp"] - frames * 960]  # stream sample 0 on this receiver
+
+    channel.on("message", on_message)
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    await pc.setLocalDescription(await pc.createOffer())
+    offer = json.dumps({"type": "offer", "sdp": pc.localDescription.sdp}).encode()
+    url = f"http://127.0.0.1:{port}/webrtc/offer?token={TOKEN}"
+    answer = await asyncio.to_thread(_post, url, offer)
+    await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+    await opened.wait()
+    channel.send(json.dumps({"type": "ready"}))
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while loop.time() < end:
+        if base:  # the position a page would report (frames decoded ≈ frames played)
+            rtp = (base[0] + max(0, frames - 3) * 960) % 2**32
+            channel.send(json.dumps({"type": "pos", "rtp": rtp}))
+        await asyncio.sleep(0.05)
+    received.append(frames)
+    channel.send(json.dumps({"type": "hangup"}))
+    for task in tasks:
+        task.cancel()
+    await pc.close()
+
+
+async def _measure(
+    pid: int, port: int, calls: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    received: list[int] = []
+    tasks = []
+    for _ in range(calls):
+        tasks.append(asyncio.create_task(_call(port, warmup + seconds, received)))
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(warmup)
+    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
+    rss = rss_bytes(pid)
+    await asyncio.gather(*tasks)
+    window = t1 - t0
+    return {
+        "calls": calls,
+        "window_s": round(window, 2),
+        "server_cpu_cores": round((cpu1 - cpu0) / window, 4),
+        "server_cpu_ms_per_call_s": round((cpu1 - cpu0) / window / calls * 1000, 3),
+        "server_rss_mb": round(rss / 2**20, 1),
+        "frames_received_min": min(received) if received else 0,
+    }
+
+
+def _run_against_server(calls: int, seconds: float, warmup: float) -> dict[str, Any]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.webrtc_cpu", "--server"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        idle0, t0 = proc_cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(2.0)
+        idle = (proc_cpu_seconds(proc.pid) - idle0) / (time.monotonic() - t0)
+        result = asyncio.run(_measure(proc.pid, port, calls, seconds, warmup))
+        result["server_idle_cpu_cores"] = round(idle, 4)
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--label", default="current", help="name of this run in the JSON")
+    args = parser.parse_args(argv)
+    if args.server:
+        asyncio.run(_server())
+        return 0
+    result = _run_against_server(args.calls, args.seconds, args.warmup)
+    result["label"] = args.label
+    log(json.dumps(result))
+    path = REPO / "bench" / "results" / "webrtc_cpu.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs.append(result)
+    write_json("webrtc_cpu", {"runs": runs})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
