@@ -298,17 +298,21 @@ class ResponsePlayout:
         sync = pulled.sync
         message = pulled.message
         marks = pulled.text_marks
+        live = False
 
         def take(delta: str) -> None:
             # Taken inside the provider's receive step (like audio), so the audio received
-            # so far is exact at each delta: `text_marks` measure the speaking rate.
-            marks.append((len(sync.text), message.audio_received_ms))
+            # so far is exact at each live delta: `text_marks` measure the speaking rate.
+            # Deltas queued before this task ran arrived at an unknown audio position.
+            if live:
+                marks.append((len(sync.text), message.audio_received_ms))
             sync.add_text(delta)
             if show_now:
                 sync.release_all()
             self._progress()
 
         message.text.forward_to(take)
+        live = True
         try:
             await message.text.wait_closed()
         finally:
