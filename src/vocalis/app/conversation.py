@@ -31,7 +31,7 @@ from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import event_to_json, stamp_trace
 from vocalis.app.scenario_errors import describe
 from vocalis.conversation.items import FunctionCallItem, MessageItem
-from vocalis.providers.base import ErrorKind, OperationError
+from vocalis.providers.base import ErrorKind, OperationError, RealtimeModel
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.budget import DEFAULT_BUDGET, CallBudget
@@ -86,20 +86,28 @@ async def open_endpoint(
     side of the record: what the "model" remembers).
     """
     if endpoint.kind != "embedded":
-        assert endpoint.url is not None
-        yield endpoint.url, endpoint.api_key
+        yield endpoint.url or "", endpoint.api_key
         return
     from vocalis.sim.server import SimServer
 
     source: Any = scenario if scenario is not None else endpoint.scenario
+    gemini = endpoint.provider == "gemini"
     try:
-        server = SimServer("127.0.0.1", 0, scenario=source, pace=endpoint.pace)
+        dialects = [_gemini_dialect()] if gemini else []
+        server = SimServer("127.0.0.1", 0, scenario=source, pace=endpoint.pace, dialects=dialects)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise UsageError(f"invalid scenario {endpoint.scenario}: {describe(exc)}") from exc
     async with server:
-        yield server.url, _SIM_KEY
+        # Gemini clients take the server root; OpenAI clients the realtime URL.
+        yield (server.base_url if gemini else server.url), _SIM_KEY
         if inspect_server is not None:
             inspect_server(server)
+
+
+def _gemini_dialect() -> Any:
+    from vocalis.sim.gemini import DIALECT
+
+    return DIALECT
 
 
 class ViewTextSink(TextSink):
@@ -273,8 +281,18 @@ async def _wait_idle(
 CLI_CONNECT_TIMEOUT_S = 8.0
 
 
-def make_model(endpoint: Endpoint, url: str, api_key: str | None) -> OpenAIRealtimeModel:
-    """The real OpenAI client, pointed at the chosen endpoint (the sim-server included)."""
+def make_model(endpoint: Endpoint, url: str, api_key: str | None) -> RealtimeModel:
+    """The real client of the endpoint's protocol, pointed at it (the sim-server included)."""
+    if endpoint.provider == "gemini":
+        from vocalis.providers.gemini import GeminiRealtimeModel
+
+        return GeminiRealtimeModel(
+            endpoint.model,
+            api_key=api_key,
+            base_url=url or None,
+            connect_timeout_s=CLI_CONNECT_TIMEOUT_S,
+            reconnect=endpoint.kind != "embedded",
+        )
     return OpenAIRealtimeModel(
         endpoint.model,
         api_key=api_key,
@@ -332,7 +350,7 @@ class Call:
 
 
 async def start_call(
-    model: OpenAIRealtimeModel,
+    model: RealtimeModel,
     agent: Agent,
     transport: Transport,
     *,

@@ -25,7 +25,12 @@ API_KEY_ENV = "OPENAI_API_KEY"
 # Sent to a --realtime-url endpoint when no OPENAI_API_KEY is set (never a real secret).
 LOCAL_PLACEHOLDER_KEY = "vocalis-no-key"
 
-EndpointKind = Literal["url", "openai", "embedded"]
+EndpointKind = Literal["url", "openai", "gemini", "embedded"]
+# The wire protocol: OpenAI Realtime, or Gemini Live (picked by --provider, or by a model name
+# starting with "gemini").
+ProviderName = Literal["openai", "gemini"]
+GEMINI_DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+GEMINI_KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +43,14 @@ class Endpoint:
     api_key: str | None
     scenario: Path | None = None
     pace: float = 1.0
+    provider: ProviderName = "openai"
 
     def describe(self) -> str:
         if self.kind == "embedded":
             scenario = f", scenario {self.scenario}" if self.scenario else ""
-            return f"embedded sim-server (offline, model {self.model}{scenario})"
-        where = "OpenAI" if self.kind == "openai" else self.url
+            dialect = ", Gemini Live" if self.provider == "gemini" else ""
+            return f"embedded sim-server (offline{dialect}, model {self.model}{scenario})"
+        where = {"openai": "OpenAI", "gemini": "Gemini Live"}.get(self.kind, self.url)
         return f"{where} (model {self.model})"
 
 
@@ -61,7 +68,15 @@ def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
         help="an OpenAI-Realtime-protocol WebSocket, e.g. ws://127.0.0.1:8765/v1/realtime",
     )
     group.add_argument(
-        "--model", metavar="NAME", help=f"realtime model name (default: {DEFAULT_MODEL})"
+        "--provider",
+        choices=("openai", "gemini"),
+        help="wire protocol (default: gemini for a gemini-* --model, else openai); gemini "
+        "uses GEMINI_API_KEY or GOOGLE_API_KEY",
+    )
+    group.add_argument(
+        "--model",
+        metavar="NAME",
+        help=f"realtime model name (default: {DEFAULT_MODEL}; gemini: {GEMINI_DEFAULT_MODEL})",
     )
     group.add_argument(
         "--offline",
@@ -100,6 +115,11 @@ def choose_endpoint(
     `default_pace` is the embedded server's speed without `--pace` (0: as fast as possible,
     which a text chat wants: no audio plays, so nothing needs real-time pacing)."""
     environ = dict(os.environ) if env is None else env
+    provider: ProviderName = getattr(args, "provider", None) or (
+        "gemini" if (args.model or "").startswith("gemini") else "openai"
+    )
+    if provider == "gemini":
+        return _gemini_endpoint(args, environ, default_pace)
     model = args.model or DEFAULT_MODEL
     scenario: Path | None = args.scenario
     if scenario is not None and not scenario.is_file():
@@ -126,3 +146,26 @@ def choose_endpoint(
     if api_key and not args.offline and scenario is None:
         return Endpoint("openai", OPENAI_URL, model, api_key)
     return Endpoint("embedded", None, model, None, scenario=scenario, pace=pace)
+
+
+def _gemini_endpoint(
+    args: argparse.Namespace, environ: dict[str, str], default_pace: float
+) -> Endpoint:
+    """The same rule for Gemini Live: --realtime-url (its root), else Google with a key in
+    GEMINI_API_KEY / GOOGLE_API_KEY, else the embedded sim-server speaking Gemini."""
+    model = args.model or GEMINI_DEFAULT_MODEL
+    scenario: Path | None = args.scenario
+    if scenario is not None and not scenario.is_file():
+        raise UsageError(f"scenario file not found: {scenario}")
+    if args.pace is not None and args.pace <= 0:
+        raise UsageError(f"--pace must be positive, got {args.pace}")
+    pace = default_pace if args.pace is None else args.pace
+    api_key = next((environ[name] for name in GEMINI_KEY_ENVS if environ.get(name)), None)
+    if args.realtime_url and (args.offline or scenario is not None):
+        raise UsageError("--realtime-url cannot be combined with --offline or --scenario")
+    if args.realtime_url:
+        url = _check_url(args.realtime_url)
+        return Endpoint("url", url, model, api_key or LOCAL_PLACEHOLDER_KEY, provider="gemini")
+    if api_key and not args.offline and scenario is None:
+        return Endpoint("gemini", None, model, api_key, provider="gemini")
+    return Endpoint("embedded", None, model, None, scenario=scenario, pace=pace, provider="gemini")

@@ -37,8 +37,7 @@ from vocalis.app.live_view import LiveTranscript, render_line
 from vocalis.app.outputs import write_call_files
 from vocalis.app.page_events import describe_agent, forward_events
 from vocalis.app.terminal import make_console
-from vocalis.providers.base import OperationError, SessionOptions
-from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.providers.base import OperationError, RealtimeModel, SessionOptions
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports._web import ServedEndpoint
@@ -98,7 +97,7 @@ def _save_call(out: Path, number: int, record: ConversationRecord, title: str) -
     return folder
 
 
-async def probe(model: OpenAIRealtimeModel, agent: Agent, endpoint: Endpoint) -> None:
+async def probe(model: RealtimeModel, agent: Agent, endpoint: Endpoint) -> None:
     """Open and close one session with the agent's settings: fail now, not on the first call."""
     options = SessionOptions(instructions=agent.instructions, tools=agent.tool_specs)
     try:
@@ -129,7 +128,7 @@ class CallHandler:
     def __init__(
         self,
         agent: Agent | AgentFactory,
-        model: OpenAIRealtimeModel,
+        model: RealtimeModel,
         endpoint: Endpoint,
         console: Console,
         out: Path | None,
