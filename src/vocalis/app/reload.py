@@ -9,11 +9,16 @@ Needs the `reload` extra (`uv add 'vocalis[reload]'`, `pip install 'vocalis[relo
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vocalis.app.agent_ref import split_ref
+
+if TYPE_CHECKING:
+    from watchfiles import Change
 from vocalis.app.errors import UsageError
 
 WATCHED_SUFFIXES = (".py", ".yaml", ".yml", ".json")
@@ -37,6 +42,11 @@ def child_command(orig_argv: list[str]) -> list[str]:
     return [sys.executable, *(arg for arg in orig_argv[1:] if arg != RELOAD_FLAG)]
 
 
+def _restarting(changes: set[tuple[Change, str]]) -> None:
+    names = sorted({Path(path).name for _, path in changes})
+    print(f"reload: {names} changed, restarting", file=sys.stderr, flush=True)
+
+
 def serve_with_reload(agent_ref: str) -> int:
     try:
         import watchfiles
@@ -47,17 +57,14 @@ def serve_with_reload(agent_ref: str) -> int:
         ) from None
     folder = watched_folder(agent_ref)
     command = child_command(list(sys.orig_argv))
-    print(f"reload: watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    watchfiles.run_process(
-        folder,
-        target=shlex.join(command),
-        target_type="command",
-        # Python files plus scenarios; caches, .git and .venv are ignored.
-        watch_filter=watchfiles.PythonFilter(extra_extensions=WATCHED_SUFFIXES[1:]),
-        callback=lambda changes: print(
-            f"reload: {sorted({Path(p).name for _, p in changes})} changed, restarting",
-            file=sys.stderr,
-            flush=True,
-        ),
-    )
+    print(f"reload: watching {folder}", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the server stopped, as without
+        watchfiles.run_process(
+            folder,
+            target=shlex.join(command),
+            target_type="command",
+            # Python files plus scenarios; caches, .git and .venv are ignored.
+            watch_filter=watchfiles.PythonFilter(extra_extensions=WATCHED_SUFFIXES[1:]),
+            callback=_restarting,
+        )
     return 0
