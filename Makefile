@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: demo test lint typecheck pytest bench soak sync uv chromium clean
+.PHONY: demo test lint typecheck pytest bench soak sync uv chromium clean interop
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -34,8 +34,8 @@ demo: sync
 	$(UV) run --frozen vocalis demo
 
 lint: sync
-	$(UV) run --frozen ruff check src tests bench examples
-	$(UV) run --frozen ruff format --check src tests bench examples
+	$(UV) run --frozen ruff check src tests bench examples interop
+	$(UV) run --frozen ruff format --check src tests bench examples interop
 
 typecheck: sync
 	$(UV) run --frozen mypy
@@ -50,6 +50,23 @@ bench: sync
 
 soak: sync
 	$(UV) run --frozen python -m bench.soak
+
+# Third-party clients (LiveKit Agents, Pipecat; pinned in interop/requirements-*.txt) against
+# the sim, each in its own virtualenv under the user cache (never in uv.lock), at pace 1 and 4;
+# prints the compatibility table (the sim judges heard vs remembered). Not part of `make test`.
+INTEROP_CACHE ?= $(or $(VOCALIS_INTEROP_CACHE),$(HOME)/.cache/vocalis/interop)
+INTEROP_CLIENTS := livekit pipecat
+interop: sync
+	@for client in $(INTEROP_CLIENTS); do \
+	  venv="$(INTEROP_CACHE)/$$client"; req="interop/requirements-$$client.txt"; \
+	  if ! cmp -s "$$req" "$$venv/.requirements" 2>/dev/null; then \
+	    echo "interop: installing $$client into $$venv ($$(tr '\n' ' ' < $$req))"; \
+	    $(UV) venv --quiet --allow-existing --python 3.11 "$$venv" \
+	      && VIRTUAL_ENV="$$venv" $(UV) pip install --quiet -r "$$req" \
+	      && cp "$$req" "$$venv/.requirements" || exit 1; \
+	  fi; \
+	done
+	VOCALIS_INTEROP_CACHE="$(INTEROP_CACHE)" $(UV) run --frozen python interop/run.py
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
