@@ -45,6 +45,7 @@ __all__ = [
     "PlaygroundTextSink",
     "PlaygroundTransport",
     "handle_playground",
+    "page_metadata",
 ]
 
 log = logging.getLogger("vocalis.transports.playground")
@@ -70,6 +71,24 @@ def _int(data: dict[str, object], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_INT:
         raise PlaygroundProtocolError(f"field '{key}' must be a non-negative integer")
     return value
+
+
+def page_metadata(ready: dict[str, object]) -> dict[str, str]:
+    """The page's `?meta.*` values from its `ready` message, bounded (shared with WebRTC)."""
+    metadata = ready.get("metadata", {})
+    if (
+        not isinstance(metadata, dict)
+        or len(metadata) > MAX_METADATA
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_METADATA_CHARS
+            for k, v in metadata.items()
+        )
+    ):
+        raise PlaygroundProtocolError(
+            f"'metadata' must map at most {MAX_METADATA} names to strings "
+            f"(≤ {MAX_METADATA_CHARS} characters a pair)"
+        )
+    return dict(metadata)
 
 
 class PlaygroundAudioSource(FixedRateAudioSource):
@@ -213,21 +232,8 @@ class PlaygroundTransport(SocketTransport):
         output = data.get("output", "audio")
         if output not in ("audio", "text"):
             raise PlaygroundProtocolError('\'output\' must be "audio" or "text"')
-        metadata = data.get("metadata", {})
-        if (
-            not isinstance(metadata, dict)
-            or len(metadata) > MAX_METADATA
-            or not all(
-                isinstance(k, str) and isinstance(v, str) and len(k) + len(v) <= MAX_METADATA_CHARS
-                for k, v in metadata.items()
-            )
-        ):
-            raise PlaygroundProtocolError(
-                f"'metadata' must map at most {MAX_METADATA} names to strings "
-                f"(≤ {MAX_METADATA_CHARS} characters a pair)"
-            )
         self.text_only = output == "text"
-        self.metadata = dict(metadata)
+        self.metadata = page_metadata(data)
         self.ready.set()
 
     def _on_hang_up(self) -> None:

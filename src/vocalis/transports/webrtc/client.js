@@ -24,6 +24,14 @@
   const HALF = 2 ** 31;
   // a at or after b on the wrapping 32-bit RTP clock
   const atOrAfter = (a, b) => ((a - b) >>> 0) < HALF;
+  // `?meta.name=value` in the page URL reaches the application as the call's metadata.
+  const pageMetadata = () => {
+    const metadata = {};
+    for (const [k, v] of new URLSearchParams(location.search)) {
+      if (k.startsWith("meta.")) metadata[k.slice(5)] = v;
+    }
+    return metadata;
+  };
 
   class VocalisWebRTC {
     constructor(token) {
@@ -46,9 +54,15 @@
     async connect(token) {
       const pc = this.pc = new RTCPeerConnection({ iceServers: CONFIG.iceServers || [] });
       const dc = this.dc = pc.createDataChannel("vocalis", { ordered: true });
-      this.mic = await navigator.mediaDevices.getUserMedia({ audio: {
-        channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
-      pc.addTrack(this.mic.getAudioTracks()[0], this.mic);
+      try {
+        this.mic = await navigator.mediaDevices.getUserMedia({ audio: {
+          channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
+        pc.addTrack(this.mic.getAudioTracks()[0], this.mic);
+      } catch (err) {
+        // No microphone (permission denied, no device): listen only; typed messages still work.
+        document.body.dataset.mic = "denied";
+        pc.addTransceiver("audio", { direction: "recvonly" });
+      }
       const track = new Promise((resolve) => {
         pc.ontrack = (e) => {
           this.receiver = e.receiver;
@@ -76,8 +90,9 @@
       this.readyState = 1;  // WebSocket.OPEN
       if (this.onopen) this.onopen({});
       this.timer = setInterval(() => this.poll(), POLL_MS);
-      this.send(JSON.stringify({ type: "ready", transport: "webrtc" }));
+      this.send(JSON.stringify({ type: "ready", transport: "webrtc", metadata: pageMetadata() }));
       document.body.dataset.audio = "ready";
+      document.body.dataset.call = "ready";
     }
 
     gathered() {

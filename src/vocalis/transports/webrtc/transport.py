@@ -5,8 +5,9 @@ feeds the audio source; the agent's audio leaves as the sink's `OutboundTrack`.
 
 Data channel (one, ordered and reliable, opened by the page; JSON text messages):
 - page → server (validated and bounded; anything else ends the call): `ready` (its audio
-  plays; the call starts then), `pos {rtp}` and `cleared {rtp}` (playout reports, see
-  `sink.py`), `text {text}` (≤ `MAX_TEXT_CHARS`), `hangup`;
+  plays; the call starts then; `metadata` as on the playground socket), `pos {rtp}` and
+  `cleared {rtp}` (playout reports, see `sink.py`), `text {text}` (≤ `MAX_TEXT_CHARS`),
+  `hangup`;
 - server → page: the sink's `segment` / `start` / `clear`, and the text sink's `agent_text`,
   `verdict`, `user_transcript`, `state`, `notice` (the playground's messages, so the same
   page renders both transports).
@@ -32,8 +33,12 @@ from av import AudioFrame as AvFrame
 from vocalis.audio.frame import Int16Array
 from vocalis.transports._source import FixedRateAudioSource
 from vocalis.transports._web import Outbox
-from vocalis.transports.base import Transport
-from vocalis.transports.playground.transport import PlaygroundTextSink
+from vocalis.transports.base import CallInfo, Transport
+from vocalis.transports.playground.transport import (
+    PlaygroundProtocolError,
+    PlaygroundTextSink,
+    page_metadata,
+)
 from vocalis.transports.webrtc.sink import WebRTCAudioSink
 from vocalis.transports.webrtc.timeline import RTP_MODULUS, STREAM_RATE
 from vocalis.utils.channel import Channel
@@ -98,6 +103,8 @@ class WebRTCTransport(Transport):
         self.sink = WebRTCAudioSink(self._send_json, clock)
         self.text = PlaygroundTextSink(self.outbox)
         self.ready = asyncio.Event()
+        # From the page's `ready`: its `?meta.*` values (`call_info.parameters`).
+        self.metadata: dict[str, str] = {}
         self.last_message_at = clock.now()
         self.protocol_errors = 0
         self._typed: Channel[str] = Channel()
@@ -105,6 +112,12 @@ class WebRTCTransport(Transport):
         self._channel: RTCDataChannel | None = None
         # The task reading the caller's track (owned and awaited by the endpoint).
         self.mic_task: asyncio.Task[None] | None = None
+
+    @property
+    def call_info(self) -> CallInfo:
+        return CallInfo(
+            transport="webrtc", caller=self.metadata.get("caller"), parameters=dict(self.metadata)
+        )
 
     @property
     def audio_in(self) -> FixedRateAudioSource:
@@ -202,11 +215,20 @@ class WebRTCTransport(Transport):
                 raise WebRTCProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
             self._typed.send(text.strip())
         elif kind == "ready":
-            self.ready.set()
+            self._on_ready(data)
         elif kind == "hangup":
             self.hang_up()
         else:
             raise WebRTCProtocolError(f"unknown message type {kind[:40]!r}")
+
+    def _on_ready(self, data: dict[str, object]) -> None:
+        if self.ready.is_set():
+            return
+        try:
+            self.metadata = page_metadata(data)
+        except PlaygroundProtocolError as exc:
+            raise WebRTCProtocolError(str(exc)) from None
+        self.ready.set()
 
     # ------------------------------------------------------------------ microphone
 
