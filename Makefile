@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export UV_LINK_MODE ?= copy
 
-.PHONY: demo test lint typecheck pytest bench soak sync uv chromium clean interop
+.PHONY: demo demo-gemini test lint typecheck pytest bench soak sync uv chromium clean interop
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -32,6 +32,10 @@ chromium:
 
 demo: sync
 	$(UV) run --frozen vocalis demo
+
+# The same conversation on Gemini Live (embedded sim speaking Gemini; outputs in out/demo-gemini).
+demo-gemini: sync
+	$(UV) run --frozen vocalis demo --provider gemini --out out/demo-gemini
 
 lint: sync
 	$(UV) run --frozen ruff check src tests bench examples interop

@@ -98,3 +98,17 @@ def test_run_offline_on_the_gemini_sim_writes_the_outputs(tmp_path: Path) -> Non
     ]
     assert [i["name"] for i in items if i["type"] == "function_call"] == ["get_weather"]
     assert (out / "call.wav").stat().st_size > 0 and (out / "timeline.html").stat().st_size > 0
+
+
+def test_demo_check_for_gemini_wants_the_heard_text_in_the_service() -> None:
+    from vocalis.app.demo_run import check_gemini
+
+    cut = {
+        "id": "m1",
+        "interrupted": True,
+        "text": "The weekend looks",
+        "generated_text": "The weekend looks mixed.",
+    }
+    assert check_gemini([cut], [("user", "Hi"), ("model", "The weekend looks")]) == []
+    kept_unheard = check_gemini([cut], [("model", "The weekend looks mixed.")])
+    assert len(kept_unheard) == 2  # the heard text is missing and the unheard words remain

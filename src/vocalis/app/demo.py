@@ -71,6 +71,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="fail when the demo takes longer than N seconds (default: 60)",
     )
     parser.add_argument(
+        "--provider",
+        choices=("openai", "gemini"),
+        default="openai",
+        help="the protocol the embedded sim-server speaks: openai (default) or gemini — the "
+        "same conversation on Gemini Live, whose history cannot be truncated (the heard "
+        "history is re-seeded into a fresh session instead; docs/heard-contract.md)",
+    )
+    parser.add_argument(
         "--quiet", "-q", action="store_true", help="no live transcript, only the summary"
     )
 

@@ -23,7 +23,7 @@ from vocalis.app.caller import CallerScript, SimulatedCaller
 from vocalis.app.caller_transport import CallerTransport
 from vocalis.app.conversation import ConversationRecord, ViewTextSink, agent_idle, converse
 from vocalis.app.demo_agent import make_agent
-from vocalis.app.endpoint import Endpoint
+from vocalis.app.endpoint import GEMINI_DEFAULT_MODEL, Endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.live_view import LiveTranscript, LiveView
 from vocalis.app.outputs import write_call_files
@@ -55,10 +55,18 @@ class ServerView:
     """The provider side after the call: the sim-server's final conversation items."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
+    # Gemini: (role, text) of every turn the session serving the call at its end holds.
+    gemini_texts: list[tuple[str, str]] | None = None
 
     def capture(self, server: Any) -> None:
         for session in server.sessions:
             self.items += [item.summary() for item in session.conversation.items]
+        if any(dialect.name == "gemini" for dialect in server.dialects):
+            from vocalis.sim.gemini import sessions_of
+
+            connections = sessions_of(server).connections
+            history = connections[-1].session.history if connections else None
+            self.gemini_texts = list(history.texts()) if history is not None else []
 
 
 def check(history: dict[str, Any], server: ServerView, caller_problems: list[str]) -> list[str]:
@@ -97,11 +105,28 @@ def check(history: dict[str, Any], server: ServerView, caller_problems: list[str
                 f"{message['id']}: server truncated at {remote['truncated_at_ms']} ms, "
                 f"caller heard {played_ms:.0f} ms"
             )
+    if server.gemini_texts is not None:
+        failures += check_gemini(agent, server.gemini_texts)
     for item_id in never_played(history):
         if item_id in {i.get("id") for i in items}:
             failures.append(f"{item_id} was never played but is in the history")
         if item_id in by_id:
             failures.append(f"{item_id} was never played but the server still has it")
+    return failures
+
+
+def check_gemini(agent: list[dict[str, Any]], service: list[tuple[str, str]]) -> list[str]:
+    """Gemini cannot truncate: after the heard checkpoint the service must hold each cut
+    message as heard (its unheard words gone), in a re-seeded session."""
+    failures = []
+    model_texts = [text for role, text in service if role == "model"]
+    for message in agent:
+        text = str(message.get("text") or "")
+        if message.get("interrupted") and text and text not in model_texts:
+            failures.append(f"{message.get('id')}: the Gemini session does not hold {text!r}")
+        generated = message.get("generated_text")
+        if message.get("interrupted") and generated and generated in model_texts:
+            failures.append(f"{message.get('id')}: the Gemini session still holds unheard words")
     return failures
 
 
@@ -138,10 +163,18 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     transport = CallerTransport(caller, clock, text_sink=ViewTextSink(model, view.refresh))
     server = ServerView()
-    endpoint = Endpoint("embedded", None, "gpt-realtime", None, pace=args.pace)
+    gemini = getattr(args, "provider", "openai") == "gemini"
+    endpoint = Endpoint(
+        "embedded",
+        None,
+        GEMINI_DEFAULT_MODEL if gemini else "gpt-realtime",
+        None,
+        pace=args.pace,
+        provider="gemini" if gemini else "openai",
+    )
     Console(highlight=False).print(
-        "[bold]vocalis demo[/bold] — embedded sim-server (offline), a weather agent with a "
-        "tool, and a simulated caller who interrupts the second answer"
+        f"[bold]vocalis demo[/bold] — {endpoint.describe()}, a weather agent with a tool, "
+        "and a simulated caller who interrupts the second answer"
     )
     with view:
         record = asyncio.run(

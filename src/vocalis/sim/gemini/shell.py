@@ -73,7 +73,11 @@ class GeminiSims:
     def __init__(self, server: SimServer) -> None:
         scenario = server.scenario
         self.resumption = ResumptionStore()
-        self.cursor = ScriptCursor(scenario) if scenario.server.script_scope == "server" else None
+        # One Gemini conversation spans connections (resumed, re-seeded after a barge-in), so
+        # the script runs once per server unless a scenario asks for `connection` explicitly.
+        explicit = "script_scope" in scenario.server.model_fields_set
+        shared = scenario.server.script_scope == "server" or not explicit
+        self.cursor = ScriptCursor(scenario) if shared else None
         self.connections: list[GeminiConnection] = []
         self._new = asyncio.Event()
 

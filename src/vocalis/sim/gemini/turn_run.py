@@ -99,6 +99,7 @@ class TurnRun:
         self._play_start: float | None = None
         self._audio_sent_ms = 0.0
         self._words_sent = 0
+        self._spoken_before = False
 
     @property
     def audio_sent_ms(self) -> float:
@@ -182,6 +183,7 @@ class TurnRun:
             self._part = HistoryPart(kind, words=speech.words)
             self.turn.parts.append(self._part)
             self._words_sent = 0
+            self._spoken_before = self._play_start is not None
             if self._play_start is None:
                 self._play_start = now
         chunks = speech.chunks
@@ -207,6 +209,8 @@ class TurnRun:
         while begun < len(speech.words) and speech.words[begun].start_ms < end_ms:
             begun += 1
         words = "".join(w.text for w in speech.words[self._words_sent : begun])
+        if self._words_sent == 0 and words and self._spoken_before:
+            words = " " + words.lstrip()  # a later sentence of the same turn
         self._words_sent = begun
         if self._text_output:
             if words:
