@@ -22,7 +22,13 @@ from aiortc import (
 )
 
 from vocalis.transports.base import Transport
-from vocalis.transports.webrtc import OfferRefused, WebRTCEndpoint, WebRTCLimits, WebRTCTransport
+from vocalis.transports.webrtc import (
+    IceServer,
+    OfferRefused,
+    WebRTCEndpoint,
+    WebRTCLimits,
+    WebRTCTransport,
+)
 
 
 class ToneTrack(MediaStreamTrack):
@@ -78,7 +84,7 @@ async def offer(pc: RTCPeerConnection) -> dict[str, str]:
 async def callers() -> AsyncIterator[Callable[[WebRTCEndpoint], Any]]:
     made: list[RTCPeerConnection] = []
 
-    async def call(endpoint: WebRTCEndpoint, **kwargs: Any) -> Caller:
+    async def call(endpoint: WebRTCEndpoint, *, microphone: bool = True, **kwargs: Any) -> Caller:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server
         made.append(pc)
         channel = pc.createDataChannel("vocalis")
@@ -91,7 +97,10 @@ async def callers() -> AsyncIterator[Callable[[WebRTCEndpoint], Any]]:
         channel.on("message", on_message)
         opened = asyncio.Event()
         channel.on("open", opened.set)
-        pc.addTrack(ToneTrack())
+        if microphone:
+            pc.addTrack(ToneTrack())
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
         answer = await endpoint.answer(await offer(pc), **kwargs)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
         await asyncio.wait_for(opened.wait(), 20)
@@ -197,3 +206,37 @@ async def test_offers_are_checked_and_sessions_limited(callers: Any) -> None:
     assert endpoint.live == 0
     with pytest.raises(OfferRefused):
         await callers(endpoint)  # closed: no new calls
+
+
+async def test_a_listen_only_caller_still_gets_the_agent(callers: Any) -> None:
+    """A page without a microphone offers a receive-only audio track: the call runs, the
+    agent's audio goes out, typed text comes in."""
+    typed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def on_call(transport: Transport) -> None:
+        assert isinstance(transport, WebRTCTransport)
+        typed.set_result(await anext(transport.text_in()))
+        await transport.wait_closed()
+
+    endpoint = WebRTCEndpoint(on_call)
+    caller = await callers(endpoint, microphone=False)
+    caller.send({"type": "ready"})
+    caller.send({"type": "text", "text": "no mic here"})
+    assert await asyncio.wait_for(typed, 20) == "no mic here"
+    assert "a=sendonly" in caller.pc.remoteDescription.sdp  # the agent's audio, ours not
+    await endpoint.aclose()
+
+
+def test_ice_server_urls() -> None:
+    assert IceServer.from_url("stun:stun.example.org:3478").to_browser() == {
+        "urls": ["stun:stun.example.org:3478"]
+    }
+    turn = IceServer.from_url("turns:turn.example.org:443", username="u", credential="c")
+    assert turn.to_browser() == {
+        "urls": ["turns:turn.example.org:443"],
+        "username": "u",
+        "credential": "c",
+    }
+    for bad in ("http://stun.example.org", "stun:", "stun:a b", "turn:turn.example.org"):
+        with pytest.raises(ValueError):
+            IceServer.from_url(bad)  # the last one: TURN without credentials
