@@ -22,7 +22,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vocalis.sim.conversation import Item
-from vocalis.sim.scenario import FaultSpec, FunctionCallSpec, MessageSpec, ResponseSpec, Scenario
+from vocalis.sim.mcp import (
+    PlannedMcpApproval,
+    PlannedMcpCall,
+    approval_decision,
+    mcp_tools,
+    needs_approval,
+    server_spec,
+    tool_spec,
+)
+from vocalis.sim.scenario import (
+    FaultSpec,
+    FunctionCallSpec,
+    McpCallSpec,
+    MessageSpec,
+    ResponseSpec,
+    Scenario,
+)
 
 _SAY_RE = re.compile(r"\bsay\s+(?:exactly|verbatim)\b[^:]*:\s*(.+)", re.IGNORECASE | re.DOTALL)
 _PLACEHOLDER_RE = re.compile(r"\{(output|user|result)((?:\[[^\]{}]*\])*)\}")
@@ -45,7 +61,7 @@ class PlannedCall:
     phase: str | None = None
 
 
-PlannedItem = PlannedMessage | PlannedCall
+PlannedItem = PlannedMessage | PlannedCall | PlannedMcpCall | PlannedMcpApproval
 
 
 @dataclass(frozen=True)
@@ -180,8 +196,34 @@ class Brain:
         user = _last_user_text(items)
         if not out_of_band and self._queue:
             index, spec = self._queue.popleft()
-            return self._from_script(index, spec, tools, tool_choice, output=output, user=user)
+            return self._from_script(
+                index, spec, tools, tool_choice, output=output, user=user, items=items
+            )
         return self._default(items, output=output, user=user)
+
+    def _plan_mcp(
+        self, spec: McpCallSpec, tools: list[dict[str, Any]], items: list[Item]
+    ) -> PlannedMcpCall | PlannedMcpApproval | str:
+        """The call, its approval request, or why it is skipped (a note)."""
+        servers = mcp_tools(tools)
+        label = spec.server_label or (next(iter(servers)) if len(servers) == 1 else None)
+        config = servers.get(label) if label is not None else None
+        if label is None or config is None:
+            return f"skipped mcp call {spec.name!r}: no mcp tool for that server"
+        args = spec.arguments_json
+        approval_id: str | None = None
+        if needs_approval(config, spec.name):
+            decision = approval_decision(items, spec.name, label)
+            if decision is None:
+                return PlannedMcpApproval(spec.name, label, args)
+            approval_id, approved = decision
+            if not approved:
+                return f"skipped mcp call {spec.name!r}: the client denied approval"
+        tool = tool_spec(server_spec(self._scenario, label), spec.name)
+        if tool is None:
+            error: str | None = f"Tool '{spec.name}' not found on MCP server '{label}'."
+            return PlannedMcpCall(spec.name, label, args, None, error, approval_id)
+        return PlannedMcpCall(spec.name, label, args, tool.output_text, tool.error, approval_id)
 
     def _from_script(
         self,
@@ -192,6 +234,7 @@ class Brain:
         *,
         output: str | None,
         user: str | None,
+        items: list[Item],
     ) -> ResponsePlan:
         available = _tool_names(tools, tool_choice)
         planned: list[PlannedItem] = []
@@ -208,6 +251,12 @@ class Brain:
                     continue
                 args = render(item.arguments_json, output=output, user=user)
                 planned.append(PlannedCall(item.name, args, item.call_id, item.phase))
+            elif isinstance(item, McpCallSpec):
+                mcp = self._plan_mcp(item, tools, items)
+                if isinstance(mcp, str):
+                    notes.append(mcp)
+                else:
+                    planned.append(mcp)
         return ResponsePlan(
             tuple(planned), spec.ordering, tuple(spec.faults), f"script[{index}]", tuple(notes)
         )

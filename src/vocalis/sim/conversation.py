@@ -63,6 +63,13 @@ class Item:
     words: list[WordSpan] = field(default_factory=list)
     truncated_at_ms: int | None = None
     response_id: str | None = None
+    # MCP items (mcp_list_tools, mcp_call, mcp_approval_request/response)
+    server_label: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    approval_request_id: str | None = None
+    approve: bool | None = None
+    reason: str | None = None
+    error: dict[str, Any] | None = None
 
     @property
     def audio(self) -> memoryview:
@@ -106,8 +113,30 @@ class Item:
         ]
         return "".join(pieces) if pieces else None
 
+    def _mcp_wire(self) -> dict[str, Any]:
+        """MCP items carry no ``object``/``status`` (the SDK's Realtime MCP item types)."""
+        wire: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.type == "mcp_approval_response":
+            wire["approval_request_id"] = self.approval_request_id
+            wire["approve"] = self.approve
+            wire["reason"] = self.reason
+            return wire
+        wire["server_label"] = self.server_label
+        if self.type == "mcp_list_tools":
+            wire["tools"] = list(self.tools or [])
+            return wire
+        wire["name"] = self.name
+        wire["arguments"] = self.arguments or ""
+        if self.type == "mcp_call":
+            wire["approval_request_id"] = self.approval_request_id
+            wire["output"] = self.output
+            wire["error"] = self.error
+        return wire
+
     def to_wire(self, *, include_audio: bool = False) -> dict[str, Any]:
         """The item as the real API shows it (no audio unless ``include_audio``)."""
+        if self.type.startswith("mcp_"):
+            return self._mcp_wire()
         wire: dict[str, Any] = {"id": self.id, "object": "realtime.item", "type": self.type}
         if self.type == "message":
             wire["status"] = self.status

@@ -26,7 +26,7 @@ def decode_audio(data: str) -> bytes:
         raise errors.audio_not_base64() from None
 
 
-_ITEM_TYPES = ("message", "function_call", "function_call_output")
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "mcp_approval_response")
 _ROLES = ("user", "assistant", "system")
 _PART_TYPES_BY_ROLE = {
     "user": ("input_text", "input_audio", "input_image"),
@@ -45,6 +45,9 @@ _ITEM_KEYS = (
     "arguments",
     "output",
     "phase",
+    "approval_request_id",
+    "approve",
+    "reason",
 )
 
 
@@ -59,12 +62,38 @@ def _str_field(item: dict[str, Any], key: str, *, required: bool) -> str | None:
     return value
 
 
+def _approval_response(raw: dict[str, Any], item_id: str, known: frozenset[str]) -> Item:
+    """The client's answer to an ``mcp_approval_request`` item."""
+    request_id = _str_field(raw, "approval_request_id", required=True)
+    assert request_id is not None
+    if request_id not in known:
+        # Unverified text, in the style of the unknown tool-call error.
+        raise errors.RealtimeError(
+            "invalid_value",
+            f"MCP approval request ID '{request_id}' not found in conversation.",
+            param="item.approval_request_id",
+        )
+    approve = raw.get("approve")
+    if approve is None:
+        raise errors.missing_parameter("item.approve")
+    if not isinstance(approve, bool):
+        raise errors.invalid_type("item.approve", "a boolean", approve)
+    return Item(
+        id=item_id,
+        type="mcp_approval_response",
+        approval_request_id=request_id,
+        approve=approve,
+        reason=_str_field(raw, "reason", required=False),
+    )
+
+
 def parse_client_item(
     raw: Any,
     *,
     new_id: Callable[[], str],
     input_bytes_per_ms: float,
     known_call_ids: set[str],
+    known_approval_ids: frozenset[str] = frozenset(),
 ) -> Item:
     """Build an :class:`Item` from ``conversation.item.create.item`` or raise the API's error.
 
@@ -106,6 +135,8 @@ def parse_client_item(
             arguments=_str_field(raw, "arguments", required=False) or "",
             phase=phase,
         )
+    if item_type == "mcp_approval_response":
+        return _approval_response(raw, item_id, known_approval_ids)
     if item_type == "function_call_output":
         call_id = _str_field(raw, "call_id", required=True)
         assert call_id is not None

@@ -32,6 +32,7 @@ from typing import Any
 from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, ResponsePlan
 from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
+from vocalis.sim.mcp import PlannedMcpApproval, PlannedMcpCall, call_result_events, mcp_item
 from vocalis.sim.session_config import bytes_per_ms
 from vocalis.sim.voice import (
     Speech,
@@ -51,6 +52,7 @@ _CONTENT_DELTAS = (
     "response.output_audio.delta",
     "response.output_text.delta",
     "response.function_call_arguments.delta",
+    "response.mcp_call_arguments.delta",
 )
 
 
@@ -140,6 +142,8 @@ class ResponseRun:
     # --- preparation ----------------------------------------------------------------------
 
     def _prepare(self, index: int, planned: PlannedItem) -> _Out:
+        if isinstance(planned, PlannedMcpCall | PlannedMcpApproval):
+            return _Out(index, planned, mcp_item(planned, self._ids.new("item"), self.id))
         if isinstance(planned, PlannedCall):
             item = Item(
                 id=self._ids.new("item"),
@@ -338,24 +342,28 @@ class ResponseRun:
         key = "transcript" if self.ctx.audio else "text"
         out.item.content[0][key] = out.text_sent
 
+    def _arguments(self, out: _Out, base: float, args: str) -> Iterator[float | Event]:
+        """A call's arguments in chunks (function calls name their call id, MCP calls not)."""
+        mcp = out.item.type == "mcp_call"
+        event_type = f"response.{'mcp_call' if mcp else 'function_call'}_arguments.delta"
+        for step, start in enumerate(range(0, len(args), _ARGS_CHUNK)):
+            yield base + step * _ARGS_STEP_MS
+            if not self._alive(out):
+                return
+            delta = args[start : start + _ARGS_CHUNK]
+            out.text_sent += delta
+            out.item.arguments = out.text_sent
+            ids: dict[str, Any] = {"item_id": out.item.id}
+            if not mcp:
+                ids["call_id"] = out.item.call_id
+            yield self._scoped(out, event_type, **ids, delta=delta)
+
     def _body(self, out: _Out, base: float) -> Iterator[float | Event]:
         plan = out.plan
-        if isinstance(plan, PlannedCall):
-            args = plan.arguments
-            for step, start in enumerate(range(0, len(args), _ARGS_CHUNK)):
-                yield base + step * _ARGS_STEP_MS
-                if not self._alive(out):
-                    return
-                delta = args[start : start + _ARGS_CHUNK]
-                out.text_sent += delta
-                out.item.arguments = out.text_sent
-                yield self._scoped(
-                    out,
-                    "response.function_call_arguments.delta",
-                    item_id=out.item.id,
-                    call_id=out.item.call_id,
-                    delta=delta,
-                )
+        if isinstance(plan, PlannedCall | PlannedMcpCall):
+            yield from self._arguments(out, base, plan.arguments)
+            return
+        if isinstance(plan, PlannedMcpApproval):
             return
         assert isinstance(plan, PlannedMessage)
         if out.speech is None:
@@ -410,7 +418,11 @@ class ResponseRun:
             return
         out.done = True
         item = out.item
-        if item.type == "function_call":
+        if isinstance(out.plan, PlannedMcpCall):
+            yield from call_result_events(
+                item, out.plan, lambda kind: self._scoped(out, kind, item_id=item.id)
+            )
+        elif item.type == "function_call":
             yield self._scoped(
                 out,
                 "response.function_call_arguments.done",

@@ -64,6 +64,51 @@ class FunctionCallSpec(_Model):
         return json.dumps(self.arguments)
 
 
+class McpCallSpec(_Model):
+    """A call of a tool on an MCP server the session declared (``type: mcp`` tool).
+
+    Emitted only when the session has an ``mcp`` tool with this ``server_label`` (or, without
+    a label, exactly one ``mcp`` tool). When that tool requires approval (its
+    ``require_approval`` is ``always``, the API's default, or names this tool), the response
+    carries an ``mcp_approval_request`` instead, and the call runs in a later response once the
+    client approved it with an ``mcp_approval_response`` item (a refusal skips it).
+    """
+
+    type: Literal["mcp_call"] = "mcp_call"
+    name: str
+    server_label: str | None = None
+    arguments: dict[str, Any] | str = Field(default_factory=dict)
+
+    @property
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+class McpToolSpec(_Model):
+    """One tool a simulated MCP server lists, and what calling it returns."""
+
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+    output: str | dict[str, Any] | list[Any] = ""
+    error: str | None = None  # the call fails with this message instead
+
+    @property
+    def output_text(self) -> str:
+        return self.output if isinstance(self.output, str) else json.dumps(self.output)
+
+
+class McpServerSpec(_Model):
+    """A simulated MCP server: the tools ``mcp_list_tools`` reports for its label."""
+
+    server_label: str
+    tools: list[McpToolSpec] = Field(default_factory=list)
+
+
 def _expand_item(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
@@ -74,13 +119,18 @@ def _expand_item(value: Any) -> Any:
     elif "call" in data:
         data["name"] = data.pop("call")
         data.setdefault("type", "function_call")
+    elif "mcp_call" in data:
+        data["name"] = data.pop("mcp_call")
+        data.setdefault("type", "mcp_call")
     elif "type" not in data:
         data["type"] = "function_call" if "name" in data else "message"
     return data
 
 
 ItemSpec = Annotated[
-    MessageSpec | FunctionCallSpec, Field(discriminator="type"), BeforeValidator(_expand_item)
+    MessageSpec | FunctionCallSpec | McpCallSpec,
+    Field(discriminator="type"),
+    BeforeValidator(_expand_item),
 ]
 
 
@@ -196,6 +246,7 @@ class Scenario(_Model):
     seed: int = 0
     server: ServerSpec = Field(default_factory=ServerSpec)
     brain: BrainSpec = Field(default_factory=BrainSpec)
+    mcp_servers: list[McpServerSpec] = Field(default_factory=list)
     responses: list[Annotated[ResponseSpec, BeforeValidator(_expand_response)]] = Field(
         default_factory=list
     )

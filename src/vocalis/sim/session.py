@@ -27,6 +27,7 @@ from vocalis.sim.faults import FaultTracker
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.items import decode_audio, parse_client_item
 from vocalis.sim.log import EventLog, summarize
+from vocalis.sim.mcp import list_tools_events, new_listings
 from vocalis.sim.responses import ResponseContext, ResponseRun
 from vocalis.sim.scenario import FaultSpec, Scenario
 from vocalis.sim.session_config import (
@@ -441,6 +442,7 @@ class SimSession:
             raise errors.missing_parameter("session")
         old_td = self.config.turn_detection
         old_format = self.config.input_format
+        old_tools = self.config.tools
         full = self.config.update(event["session"])
         new_format = self.config.input_format
         if new_format != old_format:
@@ -458,6 +460,13 @@ class SimSession:
         else:
             self.detector.configure(td)
         self.emit({"type": "session.updated", "session": full})
+        for listing in new_listings(old_tools, self.config.tools, lambda: self.ids.new("item")):
+            previous = self.conversation.insert(listing)
+            assert listing.server_label is not None
+            for mcp_event in list_tools_events(
+                self.scenario, listing.server_label, listing, previous
+            ):
+                self.emit(mcp_event)
 
     # input audio buffer
 
@@ -613,6 +622,9 @@ class SimSession:
             new_id=lambda: self.ids.new("item"),
             input_bytes_per_ms=self.input.bytes_per_ms,
             known_call_ids=self._known_call_ids(),
+            known_approval_ids=frozenset(
+                i.id for i in self.conversation.items if i.type == "mcp_approval_request"
+            ),
         )
         previous = self.conversation.insert(item, previous_item_id)
         wire = item.to_wire()
