@@ -53,6 +53,8 @@ def plan_steps(plan: ResponsePlan, speak: Speaker, new_call_id: Callable[[], str
         if isinstance(item, PlannedMessage):
             steps.append(SpeechStep(speak(item)))
             continue
+        if not isinstance(item, PlannedCall):
+            continue  # MCP items: the Gemini dialect declares no MCP tools
         call = _call(item, new_call_id)
         last = steps[-1] if steps else None
         if isinstance(last, CallStep):
