@@ -5,7 +5,8 @@
     uv run python -m bench.run --only density,truncation
 
 Writes to ``bench/results/`` (``bench/results/quick/`` for ``--quick``): ``density.json``,
-``latency.json``, ``truncation.json``, ``growth.json``, ``profile.json`` and ``summary.md``
+``latency.json``, ``truncation.json``, ``growth.json``, ``profile.json``, ``telemetry.json``
+(bench/telemetry.py: per-frame cost of tracing off and on) and ``summary.md``
 (the tables of docs/performance.md). Nothing here passes or fails: the numbers are reported
 against the targets, and the run exits 0 unless a benchmark itself crashed.
 """
@@ -20,11 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import bargein, density, growth
+from bench import bargein, density, growth, telemetry
 from bench.common import REPO, RESULTS, log, machine, ratio, write_json
 from bench.report import write_summary
 
-ALL = ("density", "latency", "truncation", "growth", "profile")
+ALL = ("density", "latency", "truncation", "growth", "profile", "telemetry")
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,10 @@ async def main(args: argparse.Namespace) -> int:
     if "profile" in only:
         log("profile")
         write_json("profile", {**meta, **await _profile(plan, scratch)}, results_dir)
+    if "telemetry" in only:
+        log("telemetry cost (tracing off / on vs baseline)")
+        size = ["--rounds", "1", "--calls", "2"] if args.quick else []
+        telemetry.main([*size, "--out", str(results_dir)])
     summary = write_summary(results_dir)
     log(f"done in {time.perf_counter() - started:.0f} s; summary: {summary}")
     return 0
