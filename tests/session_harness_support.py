@@ -62,15 +62,12 @@ class SessionDriver:
 
     def watch_runs(self) -> None:
         """Record every ResponseRun the session starts (the session forgets settled ones)."""
-        original = self.session._start_run
+        self.session.on_response(self.runs.append)
 
-        def start_run(generation: Any, request: Any) -> None:
-            original(generation, request)
-            run = self.session._runs.get(generation.response_id)
-            if run is not None and run not in self.runs:
-                self.runs.append(run)
-
-        self.session._start_run = start_run  # type: ignore[method-assign]
+    def quiet(self) -> bool:
+        """No response running or being requested, no history re-sync due or running."""
+        snap = self.session.snapshot()
+        return not (snap.responses or snap.requesting or snap.resync_pending)
 
     async def until(self, predicate: Callable[[], bool], within: float | None = None) -> None:
         """Wait (real time, playback clock frozen) until `predicate()` holds."""

@@ -104,12 +104,7 @@ class Harness(SessionDriver):
 
     async def settled(self) -> None:
         """No response running, nothing queued, audio of every response resolved."""
-        await self.until(
-            lambda: (
-                not self.session._runs
-                and (self.session._scheduler is None or not self.session._scheduler.active)
-            )
-        )
+        await self.until(self.quiet)
 
     # ------------------------------------------------------------------ playback (clock)
 

@@ -25,8 +25,8 @@ async def test_s1_barge_in_300ms_into_second_message() -> None:
     }
     async with harness(scenario) as h:
         h.say("What is the weather in Paris?")
-        await h.until(lambda: len(h.session._runs) == 1)
-        (run,) = h.session._runs.values()
+        await h.until(lambda: len(h.session.responses) == 1)
+        (run,) = h.session.responses
         await h.until(lambda: run.generation.done.done() and len(run.playout.pulled) == 3)
         first, second, third = (p.message for p in run.playout.pulled)
 

@@ -48,7 +48,7 @@ async def test_s23_server_vad_backchannel_resumes_and_leaves_no_trace() -> None:
     async with harness(scenario, options=SERVER) as h:
         run, message = await answer_playing(h)
         h.say("Uh huh.", trailing_silence_ms=600)
-        await h.until(lambda: h.session._interruptions.resumed == 1)
+        await h.until(lambda: h.session.snapshot().resumed_after_false_interruption == 1)
         # The server answered the "mhm" (its turn ended while no response was active): that
         # reply is cancelled before a frame of it plays and deleted; the answer plays on.
         await h.until(lambda: len(h.runs) == 2)
@@ -67,7 +67,7 @@ async def test_s23_server_vad_backchannel_resumes_and_leaves_no_trace() -> None:
         assert ("message", "assistant", item.id) in server
         assert [r for _t, r, _i in server].count("user") == 1
         assert [r for _t, r, _i in server].count("assistant") == 1
-        assert h.session._interruptions.false_interruptions == 1
+        assert h.session.snapshot().false_interruptions == 1
         assert h.session.agent_state == "listening"
 
 
@@ -92,7 +92,7 @@ async def test_s23_server_vad_real_interruption_is_truncated_where_playback_paus
         first, answer = h.assistant_messages()
         assert first.interrupted and first.played_ms == paused_at
         assert answer.text == "Of course, go ahead."
-        assert h.session._interruptions.false_interruptions == 0
+        assert h.session.snapshot().false_interruptions == 0
 
 
 async def test_s23_local_vad_backchannel_clears_the_input_and_commits_nothing() -> None:
@@ -101,7 +101,7 @@ async def test_s23_local_vad_backchannel_clears_the_input_and_commits_nothing() 
         run, message = await answer_playing(h)
         h.say("Uh huh.", trailing_silence_ms=800)
         await h.until(lambda: bool(h.client_events("input_audio_buffer.clear")))
-        assert h.session._interruptions.resumed == 1
+        assert h.session.snapshot().resumed_after_false_interruption == 1
         await h.play_until(lambda: run.settled, limit_s=20)
         await h.settled()
 

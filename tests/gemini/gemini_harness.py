@@ -45,7 +45,7 @@ class GeminiHarness(SessionDriver):
 
     @property
     def provider(self) -> GeminiRealtimeSession:
-        provider = self.session._provider
+        provider = self.session.provider
         assert isinstance(provider, GeminiRealtimeSession)
         return provider
 
@@ -72,12 +72,7 @@ class GeminiHarness(SessionDriver):
         return [i for i in self.session.history if isinstance(i, FunctionCallOutputItem)]
 
     async def settled(self) -> None:
-        await self.until(
-            lambda: (
-                not self.session._runs
-                and (self.session._scheduler is None or not self.session._scheduler.active)
-            )
-        )
+        await self.until(self.quiet)
 
     async def event(self, kind: type[Any]) -> Any:
         """The first session event of ``kind`` (waits for it)."""

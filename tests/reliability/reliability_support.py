@@ -113,16 +113,7 @@ class Harness(SessionDriver):
 
     async def idle(self) -> None:
         """No response running, nothing queued, no history re-sync in flight."""
-        await self.until(
-            lambda: (
-                not self.session._runs
-                and (self.session._scheduler is None or not self.session._scheduler.active)
-                and not any(
-                    t.get_name().endswith("resync-history") and not t.done()
-                    for t in asyncio.all_tasks()
-                )
-            )
-        )
+        await self.until(self.quiet)
 
     # ------------------------------------------------------------------ playback (clock)
 

@@ -71,8 +71,8 @@ class Rig:
         ]
 
     def idle(self) -> bool:
-        scheduler = self.session._scheduler
-        return not self.session._runs and (scheduler is None or not scheduler.active)
+        snap = self.session.snapshot()
+        return not (snap.responses or snap.requesting or snap.resync_pending)
 
 
 @contextlib.asynccontextmanager
@@ -116,7 +116,7 @@ async def test_uninterruptible_say_keeps_playing_through_caller_speech() -> None
     async with rig() as r:
         r.provider.script.append(FakeResponse([FakeMessage("This call is recorded.", 1500)]))
         handle = r.session.say("This call is recorded.", allow_interruptions=False)
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         await r.clock.advance(0.3)
         r.provider.emit(InputSpeechStarted("u1", 300))
         await r.until(lambda: r.session.user_state == "speaking")
@@ -134,7 +134,7 @@ async def test_interrupt_api_cancels_a_running_response_and_truncates() -> None:
     async with rig() as r:
         r.provider.script.append(FakeResponse([FakeMessage("A long answer.", 3000)], finish=False))
         handle = r.session.generate_reply()
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         await r.clock.advance(0.5)
         assert r.session.interrupt()
         await r.until(lambda: handle.done)
@@ -209,7 +209,7 @@ async def test_watchdog_releases_a_response_the_provider_never_ends() -> None:
     async with rig(options=options) as r:
         r.provider.script.append(FakeResponse([FakeMessage("", 0)], finish=False, ack_cancel=False))
         first = r.session.generate_reply()
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         assert r.session.agent_state == "thinking"
         await r.play_until(lambda: first.done, limit_s=10)
         codes = [e.code for e in r.session.event_log if isinstance(e, ErrorEvent)]
@@ -339,14 +339,14 @@ async def test_local_vad_backchannel_neither_interrupts_nor_becomes_a_turn() -> 
     async with rig(options=options) as r:
         r.provider.script.append(FakeResponse([FakeMessage("A long explanation.", 4000)]))
         handle = r.session.generate_reply()
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         await r.clock.advance(0.5)
         r.transport.source.push(mhm)
         r.transport.source.push(np.zeros(24000, dtype=np.int16))
         await r.until(lambda: r.session.user_state == "listening" and "clear" in r.provider.kinds())
         await r.play_until(lambda: handle.done and r.idle())
         assert not handle.interrupted
-        assert r.session._interruptions.false_interruptions == 1
+        assert r.session.snapshot().false_interruptions == 1
         assert r.assistant()[0].played_ms == 4000
         assert "commit" not in r.provider.kinds()
         assert r.provider.kinds().count("response.create") == 1
@@ -357,7 +357,7 @@ async def test_server_vad_speech_interrupts_without_sending_cancel() -> None:
     async with rig() as r:
         r.provider.script.append(FakeResponse([FakeMessage("Tell me more.", 2000)]))
         handle = r.session.generate_reply()
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         await r.clock.advance(0.6)
         r.provider.emit(InputSpeechStarted("u2", 0))
         await r.until(lambda: handle.done)
@@ -392,7 +392,7 @@ async def test_metrics_count_latency_to_the_first_audible_sample_not_the_first_f
         r.provider.script.append(FakeResponse([FakeMessage("Hi.", 500, lead_silence_ms=100)]))
         await r.clock.advance(1.0)
         handle = r.session.generate_reply()
-        await r.until(lambda: bool(r.session._runs))
+        await r.until(lambda: bool(r.session.responses))
         await r.play_until(lambda: handle.done)
         (metrics,) = [e for e in r.session.event_log if isinstance(e, TurnMetrics)]
         assert metrics.first_audio_played_at == 1.0
@@ -426,8 +426,8 @@ async def test_agent_greeting_is_said_uninterruptibly_at_start() -> None:
         await r.until(lambda: "response.create" in r.provider.kinds())
         _, args = r.provider.ops[r.provider.kinds().index("response.create")]
         assert args["instructions"] == "Say exactly: Hello, this is Ada."
-        await r.until(lambda: bool(r.session._runs))
-        (run,) = r.session._runs.values()
+        await r.until(lambda: bool(r.session.responses))
+        (run,) = r.session.responses
         assert not run.allow_interruptions
         await r.play_until(lambda: len(r.assistant()) == 1)
 
@@ -462,7 +462,7 @@ async def test_events_tell_the_app_what_happened_in_order() -> None:
             FakeResponse([FakeMessage("It opens at nine and closes at five.", 3000)])
         )
         r.session.generate_reply()
-        await r.play_until(lambda: len(r.assistant()) == 1 and bool(r.session._runs))
+        await r.play_until(lambda: len(r.assistant()) == 1 and bool(r.session.responses))
         # The caller barges into the follow-up answer after 1 s of it.
         await r.play_until(lambda: r.session.agent_state == "speaking")
         await r.clock.advance(1.0)

@@ -23,6 +23,9 @@ AgentState = Literal["initializing", "listening", "thinking", "speaking", "close
 UserState = Literal["listening", "speaking"]
 # What the heard ledger told the provider to do with an assistant message after its playout.
 HistoryOp = Literal["none", "truncate", "delete", "replace_text"]
+# Who cut the agent's speech: the provider's VAD, vocalis' own VAD, a typed message, or the
+# app (`AgentSession.interrupt()`).
+InterruptSource = Literal["server_vad", "local_vad", "text", "api"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +113,9 @@ class ProviderReconnected:
 
 @dataclass(frozen=True, slots=True)
 class Interrupted:
-    """Agent speech was cut: `source` is "server_vad", "local_vad", "api" or "watchdog"."""
+    """Agent speech was cut; `source` says who cut it (see `InterruptSource`)."""
 
-    source: str
+    source: InterruptSource
     response_ids: tuple[str, ...]
     at: float
 

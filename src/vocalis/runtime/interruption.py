@@ -34,19 +34,20 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vocalis.runtime.events import InterruptSource
 from vocalis.runtime.options import InterruptionOptions
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.utils.clock import Clock
 
 # interrupt(source, cancel_provider) -> whether anything was interrupted
-InterruptFn = Callable[[str, bool], bool]
+InterruptFn = Callable[[InterruptSource, bool], bool]
 
 
 @dataclass(slots=True)
 class _Pending:
     """Caller speech over the agent whose fate is not decided yet."""
 
-    source: str
+    source: InterruptSource
     onset_ms: float  # voice onset, ms of the input stream
     over_speech: bool  # the agent was audibly speaking at the onset
     paused: bool  # playback was paused at the onset
@@ -83,7 +84,12 @@ class InterruptionController:
         return self._pending is not None
 
     def speech_started(
-        self, source: str, *, provider_cancels: bool, onset_ms: float = 0.0, silence_s: float = 0.0
+        self,
+        source: InterruptSource,
+        *,
+        provider_cancels: bool,
+        onset_ms: float = 0.0,
+        silence_s: float = 0.0,
     ) -> None:
         if not self.options.enabled:
             return

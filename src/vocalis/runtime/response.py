@@ -21,12 +21,13 @@ the provider; the session has already cleared the sink, so the playing segment r
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from vocalis.conversation.history import History
-from vocalis.conversation.items import FunctionCallOutputItem, MessageItem
+from vocalis.conversation.items import MessageItem
 from vocalis.conversation.ledger import (
     AnnouncedItem,
     Delete,
@@ -48,20 +49,20 @@ from vocalis.providers.base import (
 from vocalis.runtime.events import (
     ConversationItemAdded,
     ErrorEvent,
-    HistoryOp,
-    MessageMetrics,
+    InterruptSource,
     ResponseStarted,
     SessionEvent,
     TurnMetrics,
 )
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.playout import ResponsePlayout
-from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
+from vocalis.runtime.scheduler import ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner, wait_for
 from vocalis.runtime.tool_executor import ToolExecutor
-from vocalis.runtime.tools import ToolResult
+from vocalis.runtime.tool_round import ToolRound
+from vocalis.runtime.turn_metrics import turn_metrics
 from vocalis.runtime.watchdog import StallWatchdog
 from vocalis.transports.base import AudioSink, TextSink
 from vocalis.utils.clock import Clock
@@ -94,7 +95,26 @@ class RunContext:
     request_resync: Callable[[], None]
 
 
+class ResponsePhase(enum.Enum):
+    """Where a response is in its life; each phase follows the previous one, never back."""
+
+    PLAYING = "playing"  # messages are pulled and played (or the run is about to start)
+    AWAITING_DONE = "awaiting_done"  # every segment has its result; waiting for the provider
+    SETTLING = "settling"  # the ledger ran; provider ops and tool outputs are being sent
+    SETTLED = "settled"  # history final, handle finished, the session was told
+
+
+class StopReason(enum.Enum):
+    """Why a response stopped before the provider completed it (None: it did not stop)."""
+
+    INTERRUPTED = "interrupted"  # the caller or the app cut it (`interrupt_source` says who)
+    STALLED = "stalled"  # produced nothing for `stall_timeout_s`; the watchdog cancelled it
+    CLOSED = "closed"  # the session closed under it (hang-up, `aclose`)
+
+
 class ResponseRun:
+    """Everything that happens to one provider response (see the module docstring)."""
+
     def __init__(
         self,
         ctx: RunContext,
@@ -126,14 +146,10 @@ class ResponseRun:
             on_first_frame=self.first_frame,
             transcript_interval=ctx.options.transcript_interval_s,
         )
-        self.calls: list[ToolCall] = []
-        self.interrupted = False
-        self.interrupt_source: str | None = None
-        self.stalled = False
-        self.playout_finished = False
-        self.settled = False
-        # The caller spoke after our playout: their new turn will see the tool outputs.
-        self.followup_cancelled = False
+        self.tools = ToolRound(ctx, generation, handle, on_progress=self.progress)
+        self.phase = ResponsePhase.PLAYING
+        self.stop: StopReason | None = None
+        self.interrupt_source: InterruptSource | None = None
         self.last_progress = self.created_at
         self.done_info: GenerationDone | None = None
         self.ledger: LedgerResult | None = None
@@ -145,20 +161,35 @@ class ResponseRun:
         # Set at the provider's end of the response, or when we stop waiting for it.
         self._ended = asyncio.Event()
         generation.done.add_done_callback(lambda _f: self._ended.set())
-        self._tools_token = f"tools:{generation.response_id}"
         ctx.states.response_started(self.response_id)
         ctx.emit(ResponseStarted(self.response_id, handle.kind, self.created_at))
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ state
 
-    def progress(self) -> None:
-        self.last_progress = self.ctx.clock.now()
+    @property
+    def calls(self) -> list[ToolCall]:
+        return self.tools.calls
 
-    def first_frame(self) -> None:
-        if self._speaking or self.interrupted:
-            return
-        self._speaking = True
-        self.ctx.states.first_frame_played(self.response_id)
+    @property
+    def interrupted(self) -> bool:
+        """The caller or the app cut it (a drop, a stall or a provider's end is not that)."""
+        return self.stop is StopReason.INTERRUPTED
+
+    @property
+    def stalled(self) -> bool:
+        return self.stop is StopReason.STALLED
+
+    @property
+    def playout_finished(self) -> bool:
+        return self.phase is not ResponsePhase.PLAYING
+
+    @property
+    def settled(self) -> bool:
+        return self.phase is ResponsePhase.SETTLED
+
+    @property
+    def followup_cancelled(self) -> bool:
+        return self.tools.followup_cancelled
 
     @property
     def allow_interruptions(self) -> bool:
@@ -186,25 +217,40 @@ class ResponseRun:
     @property
     def may_still_play(self) -> bool:
         """Audio of this response is playing, queued, or may still arrive."""
-        return not self.playout_finished and not self.interrupted
+        return self.phase is ResponsePhase.PLAYING and not self.interrupted
+
+    # ------------------------------------------------------------------ hooks
+
+    def progress(self) -> None:
+        self.last_progress = self.ctx.clock.now()
+
+    def first_frame(self) -> None:
+        if self._speaking or self.interrupted:
+            return
+        self._speaking = True
+        self.ctx.states.first_frame_played(self.response_id)
 
     # ------------------------------------------------------------------ control
 
-    def interrupt(self, source: str, *, cancel_provider: bool) -> bool:
+    def interrupt(self, source: InterruptSource, *, cancel_provider: bool) -> bool:
         """Stop this response (the sink was already cleared). False if nothing was left."""
-        if self.playout_finished or self.interrupted:
+        if not self.may_still_play:
             return False
-        self.interrupted = True
+        self.stop = StopReason.INTERRUPTED
         self.interrupt_source = source
         self.handle.interrupted = True
         if not self.ctx.options.reply_after_interrupted_tools:
             # No follow-up will tell the caller about these tools: nobody waits on them, so
             # they no longer make the agent "thinking" (the caller has the floor).
-            self.ctx.states.set_busy(self._tools_token, False)
+            self.tools.not_waited()
         self._stop_pulling()
         if cancel_provider and not self._done.done():
             self.ctx.owner.spawn(self._cancel(), f"cancel:{self.response_id}")
         return True
+
+    def cancel_follow_up(self) -> None:
+        """The caller took the floor after playout: their turn's reply sees the outputs."""
+        self.tools.cancel_follow_up()
 
     def _stop_pulling(self) -> None:
         """Take no more messages from the generation; the playout task ends open segments."""
@@ -222,46 +268,61 @@ class ResponseRun:
 
     async def run(self) -> None:
         ctx = self.ctx
-        self._tools_task = ctx.owner.spawn(self._collect_tools(), f"calls:{self.response_id}")
+        self._tools_task = ctx.owner.spawn(self.tools.collect(), f"calls:{self.response_id}")
         answer_task = ctx.owner.spawn(self._answer_tools(), f"outputs:{self.response_id}")
-        watchdog = ctx.owner.spawn(
-            StallWatchdog(
-                ctx.clock,
-                limit_s=ctx.options.stall_timeout_s,
-                ack_s=ctx.options.cancel_timeout_s,
-                ended=self._done,
-                last_progress=lambda: self.last_progress,
-                on_stall=self._on_stall,
-                on_unacknowledged=self._on_unacknowledged,
-            ).run(),
-            f"watchdog:{self.response_id}",
-        )
+        watchdog = ctx.owner.spawn(self._watchdog().run(), f"watchdog:{self.response_id}")
         try:
-            if self.handle.interrupted:
-                self.interrupted = True
-            else:
-                self._playout_task = ctx.owner.spawn(
-                    self.playout.run(), f"playout:{self.response_id}"
-                )
-                await asyncio.wait({self._playout_task})
-            await self.playout.wait_played()
-            self.playout_finished = True
+            await self._play()
+            self.phase = ResponsePhase.AWAITING_DONE
             ctx.states.playout_ended(self.response_id)
             self.done_info = await self._await_done()
             watchdog.cancel()
             if self._tools_task is not None and not self._tools_task.done():
                 self._tools_task.cancel()
+            self.phase = ResponsePhase.SETTLING
             self._settle()
             await self._apply(self.ledger.ops if self.ledger else ())
             await asyncio.wait({answer_task})
-            self._maybe_follow_up()
+            self.tools.follow_up(interrupted=self.interrupted)
         finally:
             watchdog.cancel()
-            ctx.states.set_busy(self._tools_token, False)
+            self.tools.not_waited()
             await self.playout.close()
-            self.settled = True
-            self.handle._finish(interrupted=self.interrupted)
+            self.phase = ResponsePhase.SETTLED
+            cut = self.stop in (StopReason.INTERRUPTED, StopReason.CLOSED)
+            self.handle._finish(interrupted=cut)
             ctx.on_settled(self)
+
+    async def _play(self) -> None:
+        """Play every message until each segment has its result (or the run was cut first)."""
+        if self.handle.interrupted:
+            # Cut while it was being requested (the caller spoke first): nothing plays.
+            self.stop = StopReason.INTERRUPTED
+        else:
+            self._playout_task = self.ctx.owner.spawn(
+                self.playout.run(), f"playout:{self.response_id}"
+            )
+            await asyncio.wait({self._playout_task})
+        await self.playout.wait_played()
+
+    def _watchdog(self) -> StallWatchdog:
+        options = self.ctx.options
+        return StallWatchdog(
+            self.ctx.clock,
+            limit_s=options.stall_timeout_s,
+            ack_s=options.cancel_timeout_s,
+            ended=self._done,
+            last_progress=lambda: self.last_progress,
+            on_stall=self._on_stall,
+            on_unacknowledged=self._on_unacknowledged,
+        )
+
+    async def _answer_tools(self) -> None:
+        """Outputs go out once the response ended on the provider and every call arrived."""
+        await self._ended.wait()
+        if self._tools_task is not None:
+            await asyncio.wait({self._tools_task})
+        await self.tools.answer(waited=not self.interrupted, lost=lambda: self.lost)
 
     async def settle_on_close(self) -> None:
         """The session closed under this run (hang-up, `aclose`): record what was heard.
@@ -273,32 +334,27 @@ class ResponseRun:
         session ends too), and every kept call gets its output in the history (the executor
         resolves a cancelled tool with an error output): no call id is left unanswered.
         """
-        ctx = self.ctx
         if self.ledger is None:
-            if not self.playout_finished:
-                self.interrupted = True
-            for pulled in self.playout.pulled:
-                segment = pulled.segment
-                if pulled.result is not None or segment is None:
-                    continue
-                try:
-                    pulled.result = await asyncio.wait_for(
-                        segment.wait_for_playout(), _CLOSE_RESULT_WAIT_S
-                    )
-                except TimeoutError:
-                    continue  # the transport cannot say: treated as never heard
-                pulled.sync.finish(pulled.result)
+            if self.phase is ResponsePhase.PLAYING and not self.interrupted:
+                self.stop = StopReason.CLOSED
+            await self._collect_cleared_results()
             if self.done_info is None and self._done.done():
                 self.done_info = self._done.result()
             self._settle()
-        answered = {
-            item.call_id for item in ctx.history.items() if isinstance(item, FunctionCallOutputItem)
-        }
-        for call in self.calls:
-            run = ctx.executor.get(call.call_id)
-            if call.call_id in answered or run is None or not run.future.done():
+        self.tools.record_on_close()
+
+    async def _collect_cleared_results(self) -> None:
+        for pulled in self.playout.pulled:
+            segment = pulled.segment
+            if pulled.result is not None or segment is None:
                 continue
-            self._record_output(call, run.future.result(), f"local_out_{call.call_id}")
+            try:
+                pulled.result = await asyncio.wait_for(
+                    segment.wait_for_playout(), _CLOSE_RESULT_WAIT_S
+                )
+            except TimeoutError:
+                continue  # the transport cannot say: treated as never heard
+            pulled.sync.finish(pulled.result)
 
     async def _await_done(self) -> GenerationDone:
         """The provider's end of the response; bounded so nothing waits forever."""
@@ -311,7 +367,7 @@ class ResponseRun:
             await self._cancel()
             if await wait_for(self._done, ctx.clock, timeout):
                 return self._done.result()
-        if not self.interrupted and not self.stalled:
+        if self.stop is None:
             # Playout ended without an end of response (stop by watchdog is handled there).
             await wait_for(self._done, ctx.clock, ctx.options.stall_timeout_s)
             if self._done.done():
@@ -334,7 +390,8 @@ class ResponseRun:
 
     async def _on_stall(self) -> None:
         """No progress for `stall_timeout_s` (P15-P18, S17): report and cancel."""
-        self.stalled = True
+        if self.stop is None:
+            self.stop = StopReason.STALLED
         limit = self.ctx.options.stall_timeout_s
         self.ctx.emit(
             ErrorEvent(
@@ -349,109 +406,6 @@ class ResponseRun:
     def _on_unacknowledged(self) -> None:
         """The provider ignores the cancel: stop pulling; received audio still plays out."""
         self._stop_pulling()
-
-    # ------------------------------------------------------------------ tools
-
-    async def _collect_tools(self) -> None:
-        async for call in self.generation.tool_calls:
-            self.calls.append(call)
-            self.progress()
-            self.ctx.executor.submit(call)
-
-    async def _answer_tools(self) -> None:
-        """Give each call exactly one output, once the response ended on the provider.
-
-        Every output enters the history, sent or not: the tool ran, so the model must learn
-        its result. It is sent at once unless the response was lost with its connection (its
-        call does not exist in the new provider session yet: sending would be rejected as an
-        unknown call id) or the provider rejects it; then the history holds it and the
-        session's re-sync creates the call and its output there, in order, before any reply
-        (the scheduler waits for that sync).
-        """
-        ctx = self.ctx
-        await self._ended.wait()
-        if self._tools_task is not None:
-            await asyncio.wait({self._tools_task})
-        if self.calls and not self.interrupted and not self.followup_cancelled:
-            # Waiting for tool results the caller is meant to hear about: "thinking".
-            ctx.states.set_busy(self._tools_token, True)
-        for call in self.calls:
-            run = ctx.executor.get(call.call_id)
-            if run is None:
-                continue
-            result = await asyncio.shield(run.future)
-            if run.output_sent:
-                continue
-            run.output_sent = True
-            # Its place in the conversation: when it is sent (a caller turn the provider
-            # commits while the send is in flight comes after it there, too).
-            key = ctx.history.next_key()
-            if self.lost:
-                output_id = None
-                ctx.request_resync()  # holds replies until the sync created call and output
-            else:
-                output_id = await self._send_output(call, result)
-            self._record_output(call, result, output_id or f"local_out_{call.call_id}", key)
-
-    async def _send_output(self, call: ToolCall, result: ToolResult) -> str | None:
-        """Send one output; None when the provider did not take it (the re-sync will)."""
-        ctx = self.ctx
-        try:
-            return await ctx.provider.send_tool_output(call.call_id, result.output)
-        except OperationError as exc:
-            ctx.emit(
-                ErrorEvent(
-                    f"tool output for {call.call_id} not accepted ({exc.message}); "
-                    "kept in the history, re-synced",
-                    code=exc.code,
-                    operation="tool_output",
-                )
-            )
-            ctx.request_resync()
-            return None
-
-    def _record_output(
-        self, call: ToolCall, result: ToolResult, item_id: str, key: int | None = None
-    ) -> None:
-        """A call's output enters the history (sent to the provider, or kept for a re-sync)."""
-        ctx = self.ctx
-        item = FunctionCallOutputItem(
-            id=item_id,
-            call_id=call.call_id,
-            output=result.output,
-            name=call.name,
-            is_error=result.is_error,
-            created_at=ctx.clock.now(),
-        )
-        ctx.history.add(item, ctx.history.next_key() if key is None else key)
-        self.handle.items.append(item)
-        ctx.emit(ConversationItemAdded(item))
-
-    def _maybe_follow_up(self) -> None:
-        """Queue the reply that tells the caller about the tool results (one per response)."""
-        ctx = self.ctx
-        wanted = bool(self.calls) and not self.followup_cancelled
-        if self.interrupted and not ctx.options.reply_after_interrupted_tools:
-            wanted = False
-        if wanted:
-
-            def still_wanted() -> bool:
-                return not self.followup_cancelled
-
-            ctx.scheduler.enqueue(
-                ReplyRequest(
-                    kind="tool_followup",
-                    handle=SpeechHandle("tool_followup"),
-                    tool_choice="auto",
-                    still_wanted=still_wanted,
-                )
-            )
-        ctx.states.set_busy(self._tools_token, False)
-
-    def cancel_follow_up(self) -> None:
-        """The caller took the floor: their turn's reply will see the tool outputs."""
-        self.followup_cancelled = True
-        self.ctx.states.set_busy(self._tools_token, False)
 
     # ------------------------------------------------------------------ ledger
 
@@ -500,7 +454,7 @@ class ResponseRun:
                     ctx.text_sink.agent_segment_ended(
                         pulled.message.item_id, pulled.result, heard.get(pulled.message.item_id, "")
                     )
-        self.metrics = self._metrics(result)
+        self.metrics = turn_metrics(self, result)
         ctx.emit(self.metrics)
 
     async def _apply(self, ops: tuple[ProviderOp, ...] | list[ProviderOp]) -> None:
@@ -543,64 +497,3 @@ class ResponseRun:
         await ctx.provider.create_item(
             MessageItem(id=op.item_id, role="assistant", text=op.text), previous_item_id=previous
         )
-
-    # ------------------------------------------------------------------ metrics
-
-    def _metrics(self, result: LedgerResult) -> TurnMetrics:
-        playout = self.playout
-        start = self.user_speech_end_at
-        first_received = playout.first_audio_received_at
-        first_played = playout.first_played_at
-        first_voice = playout.first_voice_played_at
-        anchor = start if start is not None else self.requested_at
-        ops = {op.item_id: _history_op(op) for op in result.ops}
-        messages = tuple(
-            MessageMetrics(
-                item_id=p.message.item_id,
-                generated_ms=p.outcome().received_ms,
-                played_ms=p.result.played_ms if p.result is not None else 0.0,
-                playout=p.result.status.value if p.result is not None else "skipped",
-                generated_text=p.message.account.text,
-                pulled_at=p.pulled_at,
-                started_at=p.result.started_at if p.result is not None else None,
-                ended_at=p.result.ended_at if p.result is not None else None,
-                history_op=ops.get(p.message.item_id, "none"),
-            )
-            for p in playout.pulled
-        )
-        return TurnMetrics(
-            response_id=self.response_id,
-            origin=self.handle.kind,
-            user_speech_end_at=start,
-            requested_at=self.requested_at,
-            created_at=self.created_at,
-            first_audio_received_at=first_received,
-            first_audio_played_at=first_played,
-            first_voice_played_at=first_voice,
-            voice_to_voice_ms=(
-                (first_voice - start) * 1000.0
-                if first_voice is not None and start is not None
-                else None
-            ),
-            time_to_first_audio_ms=(
-                (first_received - anchor) * 1000.0
-                if first_received is not None and anchor is not None
-                else None
-            ),
-            playback_latency_ms=(
-                (first_played - first_received) * 1000.0
-                if first_played is not None and first_received is not None
-                else None
-            ),
-            interrupted=self.interrupted or result.interrupted,
-            status=self.done_info.status if self.done_info else None,
-            messages=messages,
-        )
-
-
-def _history_op(op: ProviderOp) -> HistoryOp:
-    if isinstance(op, Truncate):
-        return "truncate"
-    if isinstance(op, Delete):
-        return "delete"
-    return "replace_text"

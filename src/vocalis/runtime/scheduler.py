@@ -82,6 +82,11 @@ class ReplyScheduler:
         return bool(self._active) or self.inflight is not None
 
     @property
+    def queued(self) -> int:
+        """Requests waiting for their turn (not counting one being requested now)."""
+        return len(self._queue)
+
+    @property
     def pending(self) -> int:
         return len(self._queue) + (1 if self.inflight is not None else 0)
 

@@ -51,6 +51,7 @@ from vocalis.runtime.events import (
     ErrorEvent,
     EventEmitter,
     Interrupted,
+    InterruptSource,
     ProviderConnected,
     ProviderReconnected,
     SessionClosedEvent,
@@ -63,6 +64,7 @@ from vocalis.runtime.events import (
 )
 from vocalis.runtime.interruption import InterruptionController
 from vocalis.runtime.metrics import InputTimeline
+from vocalis.runtime.observe import ResponseView, SessionSnapshot
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.response import ResponseRun, RunContext
 from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
@@ -114,6 +116,7 @@ class AgentSession:
         self._ctx: RunContext | None = None
         self._agent: Agent | None = None
         self._runs: dict[str, ResponseRun] = {}
+        self._response_watchers: list[Callable[[ResponseRun], None]] = []
         self._timeline = InputTimeline()
         self._vad: EnergyVAD | None = None
         self._user_speech_end_at: float | None = None
@@ -319,6 +322,34 @@ class AgentSession:
         return self._executor.runs
 
     @property
+    def responses(self) -> list[ResponseRun]:
+        """Responses started and not yet settled, in start order (read-only use)."""
+        return list(self._runs.values())
+
+    def on_response(self, callback: Callable[[ResponseRun], None]) -> Callable[[], None]:
+        """Call `callback` with every response as it starts; returns an unsubscribe function."""
+        self._response_watchers.append(callback)
+        return lambda: self._response_watchers.remove(callback)
+
+    def snapshot(self) -> SessionSnapshot:
+        """What the session is doing right now (see `SessionSnapshot`)."""
+        scheduler = self._scheduler
+        return SessionSnapshot(
+            agent_state=self._states.agent,
+            user_state=self._states.user,
+            responses=tuple(
+                ResponseView(r.response_id, r.handle.kind, r.phase, r.stop, r.interrupt_source)
+                for r in self._runs.values()
+            ),
+            queued_replies=scheduler.queued if scheduler is not None else 0,
+            requesting=scheduler is not None and scheduler.inflight is not None,
+            resync_pending=scheduler is not None and scheduler.held,
+            interruption_pending=self._interruptions.pending,
+            false_interruptions=self._interruptions.false_interruptions,
+            resumed_after_false_interruption=self._interruptions.resumed,
+        )
+
+    @property
     def provider(self) -> RealtimeSession | None:
         return self._provider
 
@@ -480,6 +511,8 @@ class AgentSession:
             requested_at=requested_at,
         )
         self._runs[generation.response_id] = run
+        for watcher in list(self._response_watchers):
+            watcher(run)
         self._owner.spawn(run.run(), f"response:{generation.response_id}")
 
     def _run_settled(self, run: ResponseRun) -> None:
@@ -588,7 +621,9 @@ class AgentSession:
 
     # ------------------------------------------------------------------ caller turns
 
-    def _on_speech_started(self, item_id: str | None, source: str, onset_ms: float) -> None:
+    def _on_speech_started(
+        self, item_id: str | None, source: InterruptSource, onset_ms: float
+    ) -> None:
         self._states.set_user("speaking")
         self._swallow_reply = False
         self._reply_owed = None  # the caller's new turn gets the answer
@@ -751,7 +786,9 @@ class AgentSession:
 
     # ------------------------------------------------------------------ interruption
 
-    def _interrupt(self, source: str, cancel_provider: bool, *, force: bool = False) -> bool:
+    def _interrupt(
+        self, source: InterruptSource, cancel_provider: bool, *, force: bool = False
+    ) -> bool:
         """Cut every response that still plays or generates (sink cleared first, at once).
 
         A reply being requested right now is cancelled too: it was asked for before the caller

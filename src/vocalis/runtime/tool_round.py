@@ -1,0 +1,162 @@
+"""The tool side of one response: its calls, exactly one output each, and the follow-up.
+
+A `ToolRound` belongs to one `ResponseRun`. It submits every complete call to the executor
+as it arrives (tools run during playout), gives each call exactly one output once the
+response ended on the provider, and asks for the follow-up reply that tells the caller about
+the results — unless the caller took the floor (a barge-in, or their new turn after playout:
+that turn's reply sees the outputs).
+
+Every output enters the history, sent or not: the tool ran, so the model must learn its
+result. It is sent at once unless its response was lost with its connection (the call does
+not exist in the new provider session yet: sending would be rejected as an unknown call id)
+or the provider rejects it; then the history holds it and the session's re-sync creates the
+call and its output there, in order, before any reply (the scheduler waits for that sync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vocalis.conversation.items import FunctionCallOutputItem
+from vocalis.providers.base import Generation, OperationError, ToolCall
+from vocalis.runtime.events import ConversationItemAdded, ErrorEvent
+from vocalis.runtime.scheduler import ReplyRequest
+from vocalis.runtime.speech import SpeechHandle
+from vocalis.runtime.tools import ToolResult
+
+if TYPE_CHECKING:
+    from vocalis.runtime.response import RunContext
+
+
+class ToolRound:
+    def __init__(
+        self,
+        ctx: RunContext,
+        generation: Generation,
+        handle: SpeechHandle,
+        *,
+        on_progress: Callable[[], None],
+    ) -> None:
+        self._ctx = ctx
+        self._generation = generation
+        self._handle = handle
+        self._on_progress = on_progress
+        self.calls: list[ToolCall] = []
+        # The caller took the floor after playout: their new turn will see the outputs.
+        self.followup_cancelled = False
+        self._token = f"tools:{generation.response_id}"
+
+    # ------------------------------------------------------------------ calls in
+
+    async def collect(self) -> None:
+        """Submit every complete call as it arrives (runs concurrently with playout)."""
+        async for call in self._generation.tool_calls:
+            self.calls.append(call)
+            self._on_progress()
+            self._ctx.executor.submit(call)
+
+    # ------------------------------------------------------------------ outputs out
+
+    async def answer(self, *, waited: bool, lost: Callable[[], bool]) -> None:
+        """Give each call exactly one output (call once the response ended on the provider).
+
+        `waited`: the caller waits to hear about these results ("thinking" meanwhile);
+        `lost()`: the response died with its connection (outputs wait for the re-sync).
+        """
+        ctx = self._ctx
+        if self.calls and waited and not self.followup_cancelled:
+            ctx.states.set_busy(self._token, True)
+        for call in self.calls:
+            run = ctx.executor.get(call.call_id)
+            if run is None:
+                continue
+            result = await asyncio.shield(run.future)
+            if run.output_sent:
+                continue
+            run.output_sent = True
+            # Its place in the conversation: when it is sent (a caller turn the provider
+            # commits while the send is in flight comes after it there, too).
+            key = ctx.history.next_key()
+            if lost():
+                output_id = None
+                ctx.request_resync()  # holds replies until the sync created call and output
+            else:
+                output_id = await self._send(call, result)
+            self.record(call, result, output_id or f"local_out_{call.call_id}", key)
+
+    async def _send(self, call: ToolCall, result: ToolResult) -> str | None:
+        """Send one output; None when the provider did not take it (the re-sync will)."""
+        ctx = self._ctx
+        try:
+            return await ctx.provider.send_tool_output(call.call_id, result.output)
+        except OperationError as exc:
+            ctx.emit(
+                ErrorEvent(
+                    f"tool output for {call.call_id} not accepted ({exc.message}); "
+                    "kept in the history, re-synced",
+                    code=exc.code,
+                    operation="tool_output",
+                )
+            )
+            ctx.request_resync()
+            return None
+
+    def record(
+        self, call: ToolCall, result: ToolResult, item_id: str, key: int | None = None
+    ) -> None:
+        """A call's output enters the history (sent to the provider, or kept for a re-sync)."""
+        ctx = self._ctx
+        item = FunctionCallOutputItem(
+            id=item_id,
+            call_id=call.call_id,
+            output=result.output,
+            name=call.name,
+            is_error=result.is_error,
+            created_at=ctx.clock.now(),
+        )
+        ctx.history.add(item, ctx.history.next_key() if key is None else key)
+        self._handle.items.append(item)
+        ctx.emit(ConversationItemAdded(item))
+
+    def record_on_close(self) -> None:
+        """The session closed: every kept call whose tool finished gets its output locally
+        (the executor resolves a cancelled tool with an error output): none left unanswered."""
+        ctx = self._ctx
+        answered = {
+            item.call_id for item in ctx.history.items() if isinstance(item, FunctionCallOutputItem)
+        }
+        for call in self.calls:
+            run = ctx.executor.get(call.call_id)
+            if call.call_id in answered or run is None or not run.future.done():
+                continue
+            self.record(call, run.future.result(), f"local_out_{call.call_id}")
+
+    # ------------------------------------------------------------------ follow-up
+
+    def follow_up(self, *, interrupted: bool) -> None:
+        """Queue the reply that tells the caller about the results (one per response)."""
+        ctx = self._ctx
+        wanted = bool(self.calls) and not self.followup_cancelled
+        if interrupted and not ctx.options.reply_after_interrupted_tools:
+            wanted = False
+        if wanted:
+            ctx.scheduler.enqueue(
+                ReplyRequest(
+                    kind="tool_followup",
+                    handle=SpeechHandle("tool_followup"),
+                    tool_choice="auto",
+                    still_wanted=lambda: not self.followup_cancelled,
+                )
+            )
+        self.not_waited()
+
+    def cancel_follow_up(self) -> None:
+        """The caller took the floor: their turn's reply will see the tool outputs."""
+        self.followup_cancelled = True
+        self.not_waited()
+
+    def not_waited(self) -> None:
+        """Nobody waits on these tools any more: they no longer make the agent "thinking"."""
+        self._ctx.states.set_busy(self._token, False)
