@@ -9,12 +9,23 @@ server answers the barge-in turn (response 3).
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import logging
+import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 from conformance_support import Harness, harness
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -144,3 +155,73 @@ async def traced_call(
     tracer_provider.shutdown()
     tool_log.removeHandler(collect)
     return TracedCall(list(exporter.get_finished_spans()), reader, trace_id, h, collect.records)
+
+
+class OtlpReceiver(ThreadingHTTPServer):
+    """A minimal real OTLP/HTTP trace receiver on 127.0.0.1, port 0 (what Jaeger or the
+    OpenTelemetry Collector run): it decodes each `ExportTraceServiceRequest` it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _OtlpHandler)
+        self.requests: list[tuple[str, ExportTraceServiceRequest]] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def spans(self) -> list[tuple[str, str, Span]]:
+        """(service.name, instrumentation scope, span) of every span received."""
+        found = []
+        for _, request in self.requests:
+            for resource_spans in request.resource_spans:
+                service = next(
+                    (
+                        kv.value.string_value
+                        for kv in resource_spans.resource.attributes
+                        if kv.key == "service.name"
+                    ),
+                    "",
+                )
+                for scope_spans in resource_spans.scope_spans:
+                    found += [(service, scope_spans.scope.name, s) for s in scope_spans.spans]
+        return found
+
+
+class _OtlpHandler(BaseHTTPRequestHandler):
+    server: OtlpReceiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        self.server.requests.append((self.path, request))
+        answer = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    server = OtlpReceiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def env_without_otel(**extra: str) -> dict[str, str]:
+    """This process's environment minus every OTEL_* variable, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(extra)
+    return env
