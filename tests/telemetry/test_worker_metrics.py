@@ -14,6 +14,7 @@ from vocalis.runtime.events import (
     ToolCallFinished,
     TurnMetrics,
 )
+from vocalis.transports.pacing import PACING
 from vocalis.worker import Worker
 
 
@@ -69,6 +70,10 @@ def test_metrics_text_parses_and_counts_the_calls_facts() -> None:
     assert samples[("vocalis_event_loop_lag_seconds_count", ())] == 0
     assert samples[("vocalis_sessions_refused_total", (("reason", "at_capacity"),))] == 0
     assert samples[("process_resident_memory_bytes", ())] > 0
+    assert samples[("vocalis_caller_audio_dropped_seconds_total", ())] == PACING.dropped_audio_s
+    assert samples[("vocalis_calls_closed_total", (("reason", "audio_flood"),))] == (
+        PACING.calls_closed
+    )
 
 
 def test_each_worker_shows_only_its_own_calls() -> None:

@@ -2,15 +2,17 @@
 
 Why it exists: a fleet of workers behind a load balancer is run by dashboards and alerts —
 live calls per worker (capacity planning, autoscaling), event-loop lag (overload before it is
-audible), refusals (too few workers), errors, and what callers live through: the turn latency
-distribution, answers cut short (truncations) or never heard (deletions), failing tools.
+audible), refusals (too few workers), errors, clients flooding caller audio, and what callers
+live through: the turn latency distribution, answers cut short (truncations) or never heard
+(deletions), failing tools.
 
 The facts have their owners — admission counts calls, the lag monitor samples the loop, each
 call's events feed `PrometheusCallMetrics` — and this module only exposes them: a collector
 reads the worker's objects at scrape time (nothing to keep in sync), prometheus-client writes
 the text format, its `ProcessCollector` the standard `process_*` series. One registry per
 worker, so a scrape shows exactly that worker's calls. Only bounded label values are used
-(refusal reasons, error kinds, response origins, interrupt sources, tool outcomes).
+(refusal reasons, error kinds, close reasons, response origins, interrupt sources, tool
+outcomes).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 from vocalis.telemetry.prometheus import PrometheusCallMetrics
+from vocalis.transports.pacing import PACING
 from vocalis.worker.admission import Admission
 from vocalis.worker.lag import LoopLagMonitor
 
@@ -117,6 +120,7 @@ class _WorkerCollector(Collector):
             self._errors.counts.items(),
         )
         yield from self._loop_lag()
+        yield from _pacing()
         yield GaugeMetricFamily(
             "vocalis_uptime_seconds",
             "Seconds since the worker started.",
@@ -138,6 +142,24 @@ class _WorkerCollector(Collector):
             f"Largest event-loop lag in the last {lag.window_s:g} s.",
             value=lag.max_recent_s,
         )
+
+
+def _pacing() -> Iterator[Metric]:
+    """Caller audio refused for arriving faster than real time (process-wide totals kept by
+    the transports' pacer): a misbehaving or hostile client, not a slow worker."""
+    yield CounterMetricFamily(
+        "vocalis_caller_audio_dropped_seconds",
+        "Caller audio dropped for arriving faster than real time.",
+        value=PACING.dropped_audio_s,
+    )
+    closed = CounterMetricFamily(
+        "vocalis_calls_closed",
+        "Calls the worker closed, by reason (audio_flood: caller audio kept arriving faster "
+        "than real time; closed with 1008).",
+        labels=["reason"],
+    )
+    closed.add_metric(["audio_flood"], PACING.calls_closed)
+    yield closed
 
 
 def _labelled(
