@@ -62,6 +62,7 @@ def test_a_served_call_is_traced_and_counted(tmp_path: Path) -> None:
 
     assert samples[("vocalis_tool_calls_total", (("outcome", "ok"),))] == 1
     assert samples[("vocalis_turn_latency_seconds_count", (("origin", "server"),))] >= 1
+    assert samples[("vocalis_http_connections_closed_total", (("reason", "head_timeout"),))] == 0
     [call] = [span for span in received if span.name == "vocalis.call"]
     assert {span.trace_id for span in received} == {call.trace_id}
     assert {span.name for span in received} >= {"vocalis.user_turn", "vocalis.tool_call"}

@@ -83,3 +83,20 @@ def test_each_worker_shows_only_its_own_calls() -> None:
     session.emitter.emit(ToolCallFinished("c1", "lookup", "{}", False, 0.1, "r1"))
     assert _samples(first.metrics_text())[("vocalis_tool_calls_total", (("outcome", "ok"),))] == 1
     assert _samples(second.metrics_text())[("vocalis_tool_calls_total", (("outcome", "ok"),))] == 0
+
+
+def test_connections_closed_before_their_head_are_summed_over_listeners() -> None:
+    worker = Worker()
+    assert "vocalis_http_connections_closed" not in worker.metrics_text()  # no listener yet
+    first = {"per_address": 2, "evicted": 0, "head_timeout": 1, "head_too_large": 0}
+    second = {"per_address": 1, "evicted": 0, "head_timeout": 0, "head_too_large": 4}
+    worker.metrics.watch_connections_closed(first)
+    worker.metrics.watch_connections_closed(second)
+    first["evicted"] += 5  # read at scrape time, not copied
+    samples = _samples(worker.metrics_text())
+    closed = {
+        labels[0][1]: value
+        for (name, labels), value in samples.items()
+        if name == "vocalis_http_connections_closed_total"
+    }
+    assert closed == {"per_address": 3, "evicted": 5, "head_timeout": 1, "head_too_large": 4}

@@ -313,6 +313,8 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
         worker.install_signal_handlers()
         console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
         servers = [s.server for s in served] + ([admin] if admin is not None else [])
+        for server in servers:
+            worker.metrics.watch_connections_closed(server.guard.closed)
         try:
             # Until drained (SIGTERM/Ctrl-C, running calls finished) or the drain timed out.
             await drain_on(worker, *servers)

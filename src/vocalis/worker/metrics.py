@@ -21,7 +21,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -81,6 +81,8 @@ class _WorkerCollector(Collector):
         self._lag = lag
         self._errors = errors
         self._started_at = started_at
+        # Per listener: connections closed before their request head, by reason.
+        self.connections_closed: list[Mapping[str, int]] = []
 
     def collect(self) -> Iterator[Metric]:
         admission = self._admission
@@ -121,10 +123,26 @@ class _WorkerCollector(Collector):
         )
         yield from self._loop_lag()
         yield from _pacing()
+        yield from self._http_closed()
         yield GaugeMetricFamily(
             "vocalis_uptime_seconds",
             "Seconds since the worker started.",
             value=round(max(0.0, time.time() - self._started_at), 3),
+        )
+
+    def _http_closed(self) -> Iterator[Metric]:
+        if not self.connections_closed:
+            return
+        totals: dict[str, int] = {}
+        for closed in self.connections_closed:
+            for reason, count in closed.items():
+                totals[reason] = totals.get(reason, 0) + count
+        yield _labelled(
+            "vocalis_http_connections_closed",
+            "Connections closed before their request head, by reason (per_address, evicted, "
+            "head_timeout, head_too_large): connection floods and slow clients.",
+            "reason",
+            totals.items(),
         )
 
     def _loop_lag(self) -> Iterator[Metric]:
@@ -178,9 +196,15 @@ class WorkerMetrics:
         self, admission: Admission, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_WorkerCollector(admission, lag, errors, started_at))
+        self._collector = _WorkerCollector(admission, lag, errors, started_at)
+        self.registry.register(self._collector)
         ProcessCollector(registry=self.registry)  # process_* (CPU, RSS, fds, start time)
         self.calls = PrometheusCallMetrics(self.registry)
+
+    def watch_connections_closed(self, closed: Mapping[str, int]) -> None:
+        """Expose a listener's counts of connections closed before their request head (the
+        `closed` of its `ConnectionGuard`), summed over listeners, read at each scrape."""
+        self._collector.connections_closed.append(closed)
 
     def text(self) -> str:
         """The exposition now (Prometheus text format 0.0.4)."""
