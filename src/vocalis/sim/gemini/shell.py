@@ -155,6 +155,9 @@ async def _serve(server: SimServer, websocket: WebSocket, *, constrained: bool) 
         conn.close_code = 1008
         await conn._notify()
         return
+    delay = server.scenario.server.on_connect_delay_s
+    if delay > 0:
+        await asyncio.sleep(delay)  # a slow service: setupComplete comes this much later
     reader = asyncio.create_task(_read(websocket, conn))
     try:
         conn.close_code = await _loop(websocket, conn, server)
