@@ -71,7 +71,7 @@ class Phone:
             chunk = base64.b64encode(payload[offset : offset + 160]).decode()
             media = {"track": "inbound", "payload": chunk}
             await self.ws.send(json.dumps({"event": "media", "streamSid": SID, "media": media}))
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.01)  # 2x real time: inside the pacing budget (2 s slack)
 
     async def answered(self, within: float = 30.0) -> None:
         """The agent's voice comes back (media frames)."""
