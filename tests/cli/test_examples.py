@@ -104,7 +104,10 @@ def test_every_example_runs_offline(tmp_path: Path) -> None:
     tools = json.loads(procs["assistant_with_tools.py"][0].read_text())["items"]
     assert [i["name"] for i in tools if i["type"] == "function_call"] == ["get_weather"]
     greeting = json.loads(procs["telephony_agent.py"][0].read_text())["items"][0]
-    assert greeting["role"] == "assistant" and "Chez Vocalis" in greeting["text"]
+    # The caller's WAV may barge into the greeting (earlier on a loaded machine): what is kept
+    # is a heard prefix of the configured greeting, never other words.
+    assert greeting["role"] == "assistant" and greeting["text"].startswith("Chez")
+    assert "Chez Vocalis, good evening! How can I help?".startswith(greeting["text"].strip())
     out, _ = docs_tests.communicate(timeout=120)
     assert docs_tests.returncode == 0, out
     assert " passed" in out and "failed" not in out and "error" not in out
