@@ -1,22 +1,26 @@
 """The Gemini Live protocol as a state machine with no I/O (in the style of h11).
 
-Server message dicts go in (:meth:`GeminiProtocol.receive`); out come provider-neutral
-`ProviderEvent`s, updates to the live `Generation` channels, and a few connection signals for
-the shell (:class:`SetupDone`, :class:`GoAway`). Gemini's model differs from OpenAI's in ways
-this core absorbs so the runtime does not see them:
+Server message dicts go in (:meth:`GeminiProtocol.receive`); out come plain values: the
+neutral core events of `providers/core_events.py` (the shell's `GenerationRouter` turns them
+into the runtime's `Generation` streams), session `ProviderEvent`s, and two connection
+signals for the shell (:class:`SetupDone`, :class:`GoAway`). No futures, channels or clock.
+Gemini's model differs from OpenAI's in ways absorbed here, so the runtime does not see them:
 
-* there are no response or item ids: one model turn is one `Generation` holding one
-  `MessageGeneration`; both get ids minted here, unique per session;
-* a ``toolCall`` ends the generation (the model waits for every response; its continuation
-  after the ``toolResponse`` is a new generation, answering the runtime's follow-up request);
-* ``generationComplete`` ends the generation; ``turnComplete`` after it only means the model
+* there are no response or item ids: one model turn is one response holding one message;
+  both get ids minted here, unique per session;
+* a ``toolCall`` ends the response (the model waits for every response; its continuation
+  after the ``toolResponse`` is a new response, answering the runtime's follow-up request);
+* ``generationComplete`` ends the response; ``turnComplete`` after it only means the model
   assumed playback ended; ``interrupted`` (the caller barged in) ends it ``cancelled`` and is
   reported as caller speech, the only speech signal Gemini sends;
+* the service answers by itself once every tool call has its response (or a manual turn was
+  committed). That response is **held back** (its events buffered here) until the runtime
+  asks for its reply (:meth:`claim_held`), so it never starts while earlier audio still plays;
 * caller turns have no ids either: a user item id is minted when a turn shows up (its
-  transcription, the barge-in, or the model answering it) and finalised when the model answers.
+  transcription, the barge-in, or the model answering it) and committed when the model answers.
 
-It also keeps the **server-side record**: what the service holds in its history, turn by turn
-(model turns as *sent* — the transcript of every audio chunk received), the input for the
+It also keeps the **server record**: what the service holds in its history, turn by turn
+(model turns as *sent*: the transcript of every audio chunk received) — the input of the
 heard-contract strategy in :mod:`~vocalis.providers.gemini.heard`.
 """
 
@@ -31,24 +35,35 @@ import numpy as np
 
 from vocalis.audio.codec import b64decode_bytes
 from vocalis.providers.base import (
-    Generation,
     GenerationDone,
-    GenerationStarted,
     GenerationStatus,
     InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
-    MessageGeneration,
+    ItemAccount,
     MessageStatus,
     Modality,
     ProviderEvent,
     ToolCall,
 )
+from vocalis.providers.core_events import (
+    AudioDelta,
+    AudioEnded,
+    CoreEvent,
+    ItemAnnounced,
+    MessageEnded,
+    MessageStarted,
+    ResponseEnded,
+    ResponseStarted,
+    TextDelta,
+    TextEnded,
+    ToolCallReady,
+)
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.wire import OUTPUT_RATE, duration_s, get
 
-_MS_PER_BYTE = 1000.0 / (OUTPUT_RATE * 2)
+_MS_PER_SAMPLE = 1000.0 / OUTPUT_RATE
 _URLSAFE = str.maketrans("-_", "+/")
 
 
@@ -64,7 +79,7 @@ class GoAway:
     seconds_left: float
 
 
-Output: TypeAlias = ProviderEvent | SetupDone | GoAway
+Output: TypeAlias = CoreEvent | ProviderEvent | SetupDone | GoAway
 
 
 @dataclass(slots=True)
@@ -75,14 +90,20 @@ class _CallerTurn:
 
 
 @dataclass(slots=True)
-class _Active:
-    generation: Generation
-    message: MessageGeneration | None = None
+class _Turn:
+    """The model turn being received (one response)."""
+
+    response_id: str
+    request_id: str | None
+    held: bool
+    message: ItemAccount | None = None
     item_ids: list[str] = field(default_factory=list)
-    # Streams ended (cancelled locally) while the service still generates this turn: later
-    # content only grows the server record.
-    closed: bool = False
     record: ServerTurn | None = None
+    # Ended for the runtime (cancelled locally) while the service still generates it: later
+    # content only grows the server record.
+    ended: bool = False
+    # Events of a held-back response, released by `claim_held` / `release_held`.
+    buffer: list[CoreEvent] = field(default_factory=list)
 
 
 def _decode_audio(data: object) -> np.ndarray:
@@ -100,25 +121,22 @@ class GeminiProtocol:
     def __init__(self, *, modality: Modality = "audio") -> None:
         self._modality: tuple[Modality, ...] = (modality,)
         self._ids = itertools.count(1)
-        self._active: _Active | None = None
+        self._turn: _Turn | None = None
+        self._held: _Turn | None = None
         self._caller: _CallerTurn | None = None
         self._expected_requests: list[str] = []
         self.call_names: dict[str, str] = {}
         self.cancelled_calls: set[str] = set()
-        self.answered_calls: set[str] = set()
-        # Calls of the last toolCall still waiting for a response. Once all are answered (or the
-        # client ended a manual turn), the service answers by itself: that generation is held
-        # back (`deferred`) until the runtime asks for its follow-up reply, so it never starts
-        # while the previous audio still plays.
+        # Calls of the last toolCall still waiting for a response; once all are answered (or
+        # the client ended a manual turn) the service's own next response is held back.
         self._open_calls: set[str] = set()
-        self._defer_next = False
-        self.deferred: Generation | None = None
+        self._hold_next = False
         self.resume_handle: str | None = None
         self.server_record: list[ServerTurn] = []
         self._handle_records: dict[str, int] = {}
         self.usage: list[dict[str, Any]] = []
         self.input_ms = 0.0  # caller audio appended since the last reconnect (16 kHz timeline)
-        # Where the input timeline was when the last generation started (a barge-in that
+        # Where the input timeline was when the last response started (a barge-in that
         # follows is after it: a re-seeded session replays the caller's audio from here).
         self.generation_input_ms = 0.0
 
@@ -126,37 +144,32 @@ class GeminiProtocol:
 
     @property
     def generating(self) -> bool:
-        return self._active is not None and not self._active.closed
+        """A response is streaming to the runtime (not held back, not cancelled locally)."""
+        turn = self._turn
+        return turn is not None and not turn.ended and not turn.held
+
+    @property
+    def holding(self) -> bool:
+        """A held-back response exists (claim it with :meth:`claim_held`)."""
+        return self._held is not None
 
     @property
     def idle(self) -> bool:
-        """No generation running, held back, or expected from the service on its own."""
+        """No response running, held back, or expected from the service on its own."""
         return (
-            self._active is None
-            and self.deferred is None
-            and not self._defer_next
+            self._turn is None
+            and self._held is None
+            and not self._hold_next
             and not self._open_calls
         )
 
     @property
     def self_start_expected(self) -> bool:
         """The service will answer on its own (tool responses complete, manual turn ended)."""
-        return self._defer_next or self.deferred is not None
-
-    def claim_deferred(self, request_id: str) -> Generation | None:
-        """The held-back generation, now answering ``request_id`` (``None`` if none yet)."""
-        generation, self.deferred = self.deferred, None
-        if generation is not None:
-            generation.request_id = request_id
-        return generation
-
-    def release_deferred(self) -> GenerationStarted | None:
-        """Nobody asked for the held-back generation: hand it to the runtime as the server's."""
-        generation, self.deferred = self.deferred, None
-        return GenerationStarted(generation) if generation is not None else None
+        return self._hold_next or self._held is not None
 
     def expect_generation(self, request_id: str) -> None:
-        """The next generation the service starts answers ``request_id`` (FIFO)."""
+        """The next response the service starts answers ``request_id`` (FIFO)."""
         self._expected_requests.append(request_id)
 
     def drop_expectation(self, request_id: str) -> None:
@@ -166,32 +179,49 @@ class GeminiProtocol:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
 
+    # -- the held-back response ------------------------------------------------------------
+
+    def claim_held(self, request_id: str | None) -> list[CoreEvent]:
+        """Release the held-back response as the answer to ``request_id`` (``None``: as the
+        server's own); its buffered events, ``ResponseStarted`` first. Empty if none."""
+        turn, self._held = self._held, None
+        if turn is None:
+            return []
+        turn.held = False
+        turn.request_id = request_id
+        events: list[CoreEvent] = [ResponseStarted(turn.response_id, request_id)]
+        events += turn.buffer
+        turn.buffer = []
+        return events
+
     # -- client-side facts the record needs ------------------------------------------------
 
     def caller_committed(self, transcript: str = "") -> InputAudioCommitted:
         """A caller turn the client ended itself (manual activity)."""
         turn = self._caller_turn()
         turn.transcript = transcript or turn.transcript
-        self._defer_next = True
+        self._hold_next = True
         return self._commit(turn)
 
     def tool_output_sent(self, call_id: str, output_item_id: str, output: str) -> None:
-        self.answered_calls.add(call_id)
         self._open_calls.discard(call_id)
-        self.server_record.append(
-            ServerTurn("function_response", output_item_id, output, call_id=call_id)
-        )
+        record = ServerTurn("function_response", output_item_id, output, call_id=call_id)
+        self.server_record.append(record)
         if not self._open_calls:
-            self._defer_next = True
+            self._hold_next = True
 
     def client_turn_sent(self, item_id: str, role: str, text: str) -> None:
         kind: TurnKind = "model" if role == "assistant" else "user"
         self.server_record.append(ServerTurn(kind, item_id, text))
 
-    def cancel_local(self) -> None:
+    def cancel_local(self) -> list[Output]:
         """The runtime cancelled the running turn: its streams end now (Gemini has no cancel;
         the service goes on and its words land in the record, for the heard checkpoint)."""
-        self._end_generation("cancelled", "client_cancelled", keep=True)
+        out: list[Output] = []
+        turn = self._turn
+        if turn is not None and not turn.ended:
+            self._end_response(turn, "cancelled", "client_cancelled", out, keep=True)
+        return out
 
     def accept_heard(self, heard: dict[str, str]) -> None:
         """A correction note told the model what was heard: stop reporting these turns."""
@@ -211,21 +241,16 @@ class GeminiProtocol:
         if length is not None:
             del self.server_record[length:]
 
-    # -- connection end --------------------------------------------------------------------
-
     def connection_lost(self) -> list[Output]:
         """The socket is gone: every stream ends ``disconnected`` (nothing may hang)."""
         out: list[Output] = []
         self._caller = None
-        if self._active is not None:
-            self._end_generation("disconnected", "connection_lost")
-        if self.deferred is not None:
-            generation, self.deferred = self.deferred, None
-            self._active = _Active(generation)
-            self._end_generation("disconnected", "connection_lost")
+        if self._turn is not None:
+            self._end_response(self._turn, "disconnected", "connection_lost", out)
+        self._held = None  # never released: it died with the connection
         self._expected_requests.clear()
         self._open_calls.clear()
-        self._defer_next = False
+        self._hold_next = False
         self.input_ms = 0.0
         return out
 
@@ -261,54 +286,52 @@ class GeminiProtocol:
     def _on_content(self, content: dict[str, Any], out: list[Output]) -> None:
         transcription = get(content, "inputTranscription")
         if isinstance(transcription, dict) and isinstance(get(transcription, "text"), str):
-            turn = self._caller_turn()
-            turn.transcript += get(transcription, "text")
-            out.append(InputTranscription(turn.item_id, turn.transcript.strip(), final=False))
+            caller = self._caller_turn()
+            caller.transcript += get(transcription, "text")
+            out.append(InputTranscription(caller.item_id, caller.transcript.strip(), final=False))
         if get(content, "interrupted"):
-            turn = self._caller_turn()
-            out.append(InputSpeechStarted(turn.item_id, max(0.0, self.input_ms - 300.0)))
-            if self._active is not None:
-                self._end_generation("cancelled", "turn_detected")
+            caller = self._caller_turn()
+            out.append(InputSpeechStarted(caller.item_id, max(0.0, self.input_ms - 300.0)))
+            if self._turn is not None:
+                self._end_response(self._turn, "cancelled", "turn_detected", out)
         model_turn = get(content, "modelTurn")
         if isinstance(model_turn, dict):
             for part in get(model_turn, "parts") or []:
                 if isinstance(part, dict):
                     self._on_part(part, out)
         output = get(content, "outputTranscription")
-        if (
-            isinstance(output, dict)
-            and isinstance(get(output, "text"), str)
-            and get(output, "text")
-        ):
-            self._grow_text(self._message(out), get(output, "text"))
-        if get(content, "generationComplete") or get(content, "turnComplete"):
-            self._end_generation("completed", None)
+        text = get(output, "text") if isinstance(output, dict) else None
+        if isinstance(text, str) and text:
+            self._add_text(text, out)
+        if (get(content, "generationComplete") or get(content, "turnComplete")) and self._turn:
+            self._end_response(self._turn, "completed", None, out)
 
     def _on_part(self, part: dict[str, Any], out: list[Output]) -> None:
         blob = get(part, "inlineData")
         if isinstance(blob, dict):
             samples = _decode_audio(get(blob, "data"))
-            message = self._message(out)
-            message.audio.send(samples)
-            message.account.received_ms += len(samples) * 2 * _MS_PER_BYTE
-            if self._active is not None and self._active.record is not None:
-                self._active.record.audio_ms = message.account.received_ms
+            turn, account = self._message(out)
+            ms = len(samples) * _MS_PER_SAMPLE
+            account.received_ms += ms
+            if turn.record is not None:
+                turn.record.audio_ms = account.received_ms
+            self._emit(turn, AudioDelta(account.item_id, samples, ms), out)
             return
         text = get(part, "text")
         if isinstance(text, str) and text and not get(part, "thought"):
-            self._grow_text(self._message(out), text)
+            self._add_text(text, out)
 
-    def _grow_text(self, message: MessageGeneration, text: str) -> None:
-        message.text.send(text)
-        message.account.add_text(text)
-        if self._active is not None and self._active.record is not None:
-            self._active.record.text = message.account.text.strip()
+    def _add_text(self, text: str, out: list[Output]) -> None:
+        turn, account = self._message(out)
+        account.add_text(text)
+        if turn.record is not None:
+            turn.record.text = account.text.strip()
+        self._emit(turn, TextDelta(account.item_id, text), out)
 
     def _on_tool_call(self, tool_call: dict[str, Any], out: list[Output]) -> None:
         calls = [c for c in get(tool_call, "functionCalls") or [] if isinstance(c, dict)]
-        active = self._ensure_generation(out)
-        if active.message is not None and not active.closed:
-            self._end_message(active, "completed")
+        turn = self._ensure_turn(out)
+        self._end_message(turn, "completed", out)
         for call in calls:
             call_id = str(call.get("id") or self.new_id("call"))
             if call_id in self.call_names:
@@ -317,110 +340,107 @@ class GeminiProtocol:
             self.call_names[call_id] = name
             self._open_calls.add(call_id)
             item_id = f"fc_{call_id}"
-            active.item_ids.append(item_id)
-            active.generation.announced_item_ids.append(item_id)
-            arguments = _json(call.get("args") or {})
-            self.server_record.append(
-                ServerTurn("function_call", item_id, arguments, call_id=call_id)
-            )
-            active.generation.tool_calls.send(
-                ToolCall(item_id, call_id, name, arguments, active.generation.response_id)
-            )
-        self._end_generation("completed", "tool_call")
+            turn.item_ids.append(item_id)
+            arguments = json.dumps(call.get("args") or {}, separators=(",", ":"))
+            record = ServerTurn("function_call", item_id, arguments, call_id=call_id)
+            self.server_record.append(record)
+            self._emit(turn, ItemAnnounced(turn.response_id, item_id), out)
+            ready = ToolCallReady(ToolCall(item_id, call_id, name, arguments, turn.response_id))
+            self._emit(turn, ready, out)
+        self._end_response(turn, "completed", "tool_call", out)
 
-    # -- generations -----------------------------------------------------------------------
+    # -- responses -------------------------------------------------------------------------
 
     def _caller_turn(self) -> _CallerTurn:
         if self._caller is None or self._caller.committed:
             self._caller = _CallerTurn(self.new_id("user"))
         return self._caller
 
-    def _commit(self, turn: _CallerTurn) -> InputAudioCommitted:
-        turn.committed = True
+    def _commit(self, caller: _CallerTurn) -> InputAudioCommitted:
+        caller.committed = True
         previous = self.server_record[-1].item_id if self.server_record else None
-        self.server_record.append(ServerTurn("user", turn.item_id, turn.transcript.strip()))
-        return InputAudioCommitted(turn.item_id, previous)
+        self.server_record.append(ServerTurn("user", caller.item_id, caller.transcript.strip()))
+        return InputAudioCommitted(caller.item_id, previous)
 
-    def _ensure_generation(self, out: list[Output]) -> _Active:
-        if self._active is not None:
-            return self._active
-        turn = self._caller
-        if turn is not None and not turn.committed:
-            out.append(InputSpeechStopped(turn.item_id, self.input_ms))
-            out.append(self._commit(turn))
-            if turn.transcript:
-                out.append(InputTranscription(turn.item_id, turn.transcript.strip(), final=True))
-        request_id = self._expected_requests.pop(0) if self._expected_requests else None
-        generation = Generation(self.new_id("resp"), request_id=request_id)
-        self._active = _Active(generation)
-        if request_id is None and self._defer_next:
-            self.deferred = generation
+    def _emit(self, turn: _Turn, event: CoreEvent, out: list[Output]) -> None:
+        """A response's event: to the runtime, buffered while held back, dropped once ended."""
+        if turn.ended:
+            return
+        if turn.held:
+            turn.buffer.append(event)
         else:
-            out.append(GenerationStarted(generation))
-        self._defer_next = False
+            out.append(event)
+
+    def _ensure_turn(self, out: list[Output]) -> _Turn:
+        if self._turn is not None:
+            return self._turn
+        caller = self._caller
+        if caller is not None and not caller.committed:
+            out.append(InputSpeechStopped(caller.item_id, self.input_ms))
+            out.append(self._commit(caller))
+            if caller.transcript:
+                out.append(InputTranscription(caller.item_id, caller.transcript.strip(), True))
+        request_id = self._expected_requests.pop(0) if self._expected_requests else None
+        held = request_id is None and self._hold_next
+        self._hold_next = False
+        turn = _Turn(self.new_id("resp"), request_id, held)
+        self._turn = turn
+        if held:
+            self._held = turn
+        else:
+            out.append(ResponseStarted(turn.response_id, request_id))
         self.generation_input_ms = self.input_ms
-        return self._active
+        return turn
 
-    def _message(self, out: list[Output]) -> MessageGeneration:
-        active = self._ensure_generation(out)
-        if active.message is None:
+    def _message(self, out: list[Output]) -> tuple[_Turn, ItemAccount]:
+        turn = self._ensure_turn(out)
+        if turn.message is None:
             item_id = self.new_id("model")
-            message = MessageGeneration(
-                item_id=item_id,
-                response_id=active.generation.response_id,
-                output_index=len(active.item_ids),
-                modalities=self._modality,
+            turn.message = ItemAccount(item_id)
+            started = MessageStarted(
+                turn.response_id, item_id, len(turn.item_ids), self._modality, None, turn.message
             )
-            active.message = message
-            active.item_ids.append(item_id)
-            active.generation.announced_item_ids.append(item_id)
-            active.record = ServerTurn("model", item_id, "")
-            self.server_record.append(active.record)
-            active.generation.messages.send(message)
-        return active.message
+            turn.item_ids.append(item_id)
+            turn.record = ServerTurn("model", item_id, "")
+            self.server_record.append(turn.record)
+            self._emit(turn, started, out)
+        return turn, turn.message
 
-    def _end_message(self, active: _Active, status: MessageStatus) -> None:
-        message = active.message
-        if message is None:
+    def _end_message(self, turn: _Turn, status: MessageStatus, out: list[Output]) -> None:
+        account, turn.message = turn.message, None
+        if account is None or account.status is not None:
             return
-        message.account.status = status
-        message.audio.close()
-        message.text.close()
-        active.message = None
+        account.status = status
+        item_id = account.item_id
+        self._emit(turn, AudioEnded(item_id, text_only="audio" not in self._modality), out)
+        self._emit(turn, TextEnded(item_id), out)
+        self._emit(turn, MessageEnded(item_id, status, account.received_ms, account.text), out)
 
-    def _end_generation(
-        self, status: GenerationStatus, reason: str | None, *, keep: bool = False
+    def _end_response(
+        self,
+        turn: _Turn,
+        status: GenerationStatus,
+        reason: str | None,
+        out: list[Output],
+        *,
+        keep: bool = False,
     ) -> None:
-        active = self._active
-        if active is None:
-            return
+        """End ``turn`` for the runtime; with ``keep`` it stays current (record only)."""
         if not keep:
-            self._active = None
-        if active.closed:
+            self._turn = None
+        if turn.ended:
             return
-        active.closed = True
-        if status != "completed" and self.deferred is active.generation:
-            self.deferred = None  # a held-back answer that was cut never reaches the runtime
-        message_status: MessageStatus = (
-            "completed"
-            if status == "completed"
-            else "cancelled"
-            if status == "cancelled"
-            else "disconnected"
-        )
-        self._end_message(active, message_status)
-        generation = active.generation
-        generation.messages.close()
-        generation.tool_calls.close()
-        generation.tool_call_deltas.close()
-        if not generation.done.done():
-            usage = self.usage[-1] if self.usage else None
-            generation.done.set_result(
-                GenerationDone(
-                    generation.response_id, status, reason, None, tuple(active.item_ids), usage
-                )
-            )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+        if turn.held and status != "completed":
+            # A held-back answer that was cut never reaches the runtime.
+            self._held = None
+            turn.ended = True
+            return
+        message_status: MessageStatus = "disconnected"
+        if status == "completed" or status == "cancelled":
+            message_status = status
+        if turn.message is not None:
+            self._end_message(turn, message_status, out)
+        usage = self.usage[-1] if self.usage else None
+        done = GenerationDone(turn.response_id, status, reason, None, tuple(turn.item_ids), usage)
+        self._emit(turn, ResponseEnded(done), out)
+        turn.ended = True

@@ -32,7 +32,6 @@ from vocalis.providers.base import (
     Capabilities,
     ErrorKind,
     Generation,
-    GenerationStarted,
     Modality,
     OperationError,
     ProviderError,
@@ -43,6 +42,7 @@ from vocalis.providers.base import (
     SessionOptions,
     SessionReconnected,
 )
+from vocalis.providers.core_events import CORE_EVENT_TYPES, ResponseStarted
 from vocalis.providers.gemini import wire
 from vocalis.providers.gemini.connection import Connection, drain, open_socket, pump
 from vocalis.providers.gemini.endpoint import (
@@ -64,6 +64,7 @@ from vocalis.providers.gemini.heard import (
 )
 from vocalis.providers.gemini.input_audio import ManualTurn, RecentInput
 from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, Output, SetupDone
+from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
 
 DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
@@ -159,6 +160,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self.protocol = GeminiProtocol(modality=modality)
         self._manual = options.turn_detection is None
         self._events: Channel[ProviderEvent] = Channel()
+        self.router = GenerationRouter(self._events.send)
         self._conn: Connection | None = None
         self._conn_count = 0
         self._paused = False
@@ -240,14 +242,18 @@ class GeminiRealtimeSession(RealtimeSession):
     ) -> Generation:
         conn = self._require_conn()
         request_id = self.protocol.new_id("req")
-        held = self.protocol.claim_deferred(request_id)
-        if held is not None:
-            self._events.send(GenerationStarted(held))
+        if self.protocol.holding:
+            self.router.expect(request_id)
+            for event in self.protocol.claim_held(request_id):
+                self.router.route(event)
+            held = self.router.claim(request_id)
+            assert held is not None
             return held
         if self.protocol.generating:
             raise OperationError(ErrorKind.BUSY, "a model turn is in progress", "busy")
         future: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
         self._waiters[request_id] = future
+        self.router.expect(request_id)
         if not self.protocol.self_start_expected:
             turns = [{"role": "user", "parts": [{"text": instructions}]}] if instructions else []
             if instructions:
@@ -263,11 +269,13 @@ class GeminiRealtimeSession(RealtimeSession):
             ) from None
         finally:
             self._waiters.pop(request_id, None)
+            self.router.claim(request_id)
             self.protocol.drop_expectation(request_id)
 
     async def cancel_response(self, response_id: str | None = None) -> None:
         """Local only: Gemini has no cancel; the turn's streams end ``cancelled`` here."""
-        self.protocol.cancel_local()
+        for out in self.protocol.cancel_local():
+            self._dispatch(self._conn, out)
 
     async def truncate(self, item_id: str, audio_end_ms: float) -> None:
         """No wire operation exists; the next heard checkpoint (``sync_history``) applies it."""
@@ -464,7 +472,8 @@ class GeminiRealtimeSession(RealtimeSession):
         self._closing = True
 
     def _end_streams(self) -> None:
-        self.protocol.connection_lost()
+        for out in self.protocol.connection_lost():
+            self._dispatch(self._conn, out)
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(
@@ -476,37 +485,39 @@ class GeminiRealtimeSession(RealtimeSession):
     def _on_message(self, conn: Connection, message: Any) -> None:
         if not isinstance(message, dict):
             return
-        held_before = self.protocol.deferred
+        holding = self.protocol.holding
         for out in self.protocol.receive(message):
             self._dispatch(conn, out)
-        held = self.protocol.deferred
-        if held is not None and held is not held_before:
-            self._spawn(self._release_later(held), "gemini-release-deferred")
+        if self.protocol.holding and not holding:
+            self._spawn(self._release_later(), "gemini-release-held")
         if self.protocol.idle:
             self._idle.set()
         else:
             self._idle.clear()
 
-    def _dispatch(self, conn: Connection, out: Output) -> None:
+    def _dispatch(self, conn: Connection | None, out: Output) -> None:
+        if isinstance(out, CORE_EVENT_TYPES):
+            self.router.route(out)
+            if isinstance(out, ResponseStarted) and out.request_id is not None:
+                waiter = self._waiters.get(out.request_id)
+                generation = self.router.claim(out.request_id)
+                if waiter is not None and generation is not None and not waiter.done():
+                    waiter.set_result(generation)
+            return
         if isinstance(out, SetupDone):
             return
         if isinstance(out, GoAway):
-            conn.go_away = True
-            self._spawn(self._resume_before(conn, out.seconds_left), "gemini-go-away")
+            if conn is not None:
+                conn.go_away = True
+                self._spawn(self._resume_before(conn, out.seconds_left), "gemini-go-away")
             return
-        if isinstance(out, GenerationStarted) and out.generation.request_id is not None:
-            waiter = self._waiters.get(out.generation.request_id)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(out.generation)
         self._events.send(out)
 
-    async def _release_later(self, generation: Generation) -> None:
+    async def _release_later(self) -> None:
         """A held-back answer nobody asked for within the grace period goes to the runtime."""
         await asyncio.sleep(self._model.continuation_grace_s)
-        if self.protocol.deferred is generation:
-            started = self.protocol.release_deferred()
-            if started is not None:
-                self._events.send(started)
+        for event in self.protocol.claim_held(None):
+            self.router.route(event)
 
     async def _resume_before(self, conn: Connection, seconds_left: float) -> None:
         """After ``goAway``: switch at the next idle moment, at the latest 1 s before the end."""
