@@ -6,9 +6,13 @@ that may start without a user gesture, nothing that talks to the network on its 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -59,3 +63,61 @@ def barge_in_wav(path: Path) -> Path:
     audio[b0 : b0 + stop.shape[0]] = stop
     write_wav(path, AudioFrame(audio, rate))
     return path
+
+
+def question_wav(path: Path, *, tail_s: float = 0.5) -> Path:
+    """A fake microphone: 0.2 s of silence, "Hi, what are your opening hours?", then silence."""
+    clip = synthesize("Hi, what are your opening hours?", voice="en-us+f3", sample_rate=48000)
+    silence = np.zeros(int(48000 * tail_s), np.int16)
+    audio = np.concatenate([np.zeros(9600, np.int16), clip.samples, silence])
+    write_wav(path, AudioFrame(audio, 48000))
+    return path
+
+
+@asynccontextmanager
+async def launched_chromium(fake_mic: Path) -> AsyncIterator[Any]:
+    """Headless Chromium (a playwright `Browser`) whose microphone plays `fake_mic`."""
+    from playwright import async_api as playwright_api
+
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=chromium_path(), args=chromium_args(fake_mic), headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Poll a condition fed by the page's playback reports (wrap in a timeout)."""
+    while True:
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+
+
+STORE_ANSWER = (
+    "On Sunday the store opens at ten in the morning and closes at six in the evening, "
+    "and on public holidays it opens one hour later than usual, at eleven."
+)
+
+
+def store_scenario(name: str) -> dict[str, Any]:
+    """The sim-server's side of a `barge_in_wav` call: a preamble and a long answer (the
+    caller cuts it), then a short reply to the barge-in."""
+    return {
+        "name": name,
+        "seed": 3,
+        "responses": [
+            {
+                "user_transcript": "Can you tell me when the store opens on Sunday?",
+                "ordering": "overlapping",
+                "items": [
+                    {"say": "Sure, one moment.", "phase": "commentary"},
+                    {"say": STORE_ANSWER, "phase": "final_answer"},
+                ],
+            },
+            {"say": "Of course, I will stop."},
+        ],
+    }

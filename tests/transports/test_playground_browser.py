@@ -9,16 +9,21 @@ client, with the caller's barge-in coming from the fake microphone through serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from browser_support import barge_in_wav, chromium_args
+from browser_support import (
+    STORE_ANSWER,
+    barge_in_wav,
+    launched_chromium,
+    question_wav,
+    store_scenario,
+    until,
+)
 from vocalis.audio.espeak import synthesize
-from vocalis.audio.frame import AudioFrame
-from vocalis.audio.wav import write_wav
 from vocalis.conversation.heard import heard_prefix
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import PlayoutResult, PlayoutStatus
@@ -27,35 +32,10 @@ from vocalis.transports.playground import PlaygroundTransport, serve_playground
 pytestmark = pytest.mark.browser
 
 
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll a condition fed by the page's playback reports."""
-    while True:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
-def fake_mic(tmp_path: Path) -> Path:
-    clip = synthesize("Hi, what are your opening hours?", voice="en-us+f3", sample_rate=48000)
-    audio = np.concatenate([np.zeros(9600, np.int16), clip.samples, np.zeros(24000, np.int16)])
-    path = tmp_path / "caller.wav"
-    write_wav(path, AudioFrame(audio, 48000))
-    return path
-
-
-@pytest.fixture
-async def browser(fake_mic: Path, chromium: str) -> AsyncIterator[object]:
-    from playwright import async_api as playwright_api
-
-    async with playwright_api.async_playwright() as pw:
-        instance = await pw.chromium.launch(
-            executable_path=chromium, args=chromium_args(fake_mic), headless=True
-        )
-        try:
-            yield instance
-        finally:
-            await instance.close()
+async def browser(tmp_path: Path) -> AsyncIterator[object]:
+    async with launched_chromium(question_wav(tmp_path / "caller.wav")) as instance:
+        yield instance
 
 
 async def test_playground_scripted_barge_in(browser: object) -> None:
@@ -195,12 +175,10 @@ def barge_in_mic(tmp_path: Path) -> Path:
     return barge_in_wav(tmp_path / "barge_in.wav")
 
 
-async def test_playground_against_sim_server(barge_in_mic: Path, chromium: str) -> None:
+async def test_playground_against_sim_server(barge_in_mic: Path) -> None:
     """Issue 5's done-criterion: the caller speaks, the agent answers with two messages, the
     caller barges in during the second; the page's transcript and the server's history agree
     on the heard text, and the provider received the matching truncate."""
-    from playwright import async_api as playwright_api
-
     from vocalis.app.conversation import api_root
     from vocalis.providers.openai import OpenAIRealtimeModel
     from vocalis.runtime.agent import Agent
@@ -208,25 +186,8 @@ async def test_playground_against_sim_server(barge_in_mic: Path, chromium: str) 
     from vocalis.sim.server import SimServer
     from vocalis.utils.clock import MonotonicClock
 
-    answer = (
-        "On Sunday the store opens at ten in the morning and closes at six in the evening, "
-        "and on public holidays it opens one hour later than usual, at eleven."
-    )
-    scenario = {
-        "name": "playground_e2e",
-        "seed": 3,
-        "responses": [
-            {
-                "user_transcript": "Can you tell me when the store opens on Sunday?",
-                "ordering": "overlapping",
-                "items": [
-                    {"say": "Sure, one moment.", "phase": "commentary"},
-                    {"say": answer, "phase": "final_answer"},
-                ],
-            },
-            {"say": "Of course, I will stop."},
-        ],
-    }
+    answer = STORE_ANSWER
+    scenario = store_scenario("playground_e2e")
     histories: asyncio.Queue[dict[str, object]] = asyncio.Queue()
     async with SimServer(scenario=scenario, pace=1.0) as sim:
         model = OpenAIRealtimeModel(
@@ -243,30 +204,24 @@ async def test_playground_against_sim_server(barge_in_mic: Path, chromium: str) 
                 await session.aclose()
 
         endpoint = await serve_playground(on_call, port=0)
-        async with endpoint, playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=chromium, args=chromium_args(barge_in_mic), headless=True
+        async with endpoint, launched_chromium(barge_in_mic) as browser:
+            page = await browser.new_page()
+            await page.goto(endpoint.url)
+            await page.click("#start")
+            await page.wait_for_selector("body[data-audio=ready]", timeout=15_000)
+            # Wait until the second agent message has its verdict (interrupted).
+            await page.wait_for_selector(
+                ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=40_000
             )
-            try:
-                page = await browser.new_page()
-                await page.goto(endpoint.url)
-                await page.click("#start")
-                await page.wait_for_selector("body[data-audio=ready]", timeout=15_000)
-                # Wait until the second agent message has its verdict (interrupted).
-                await page.wait_for_selector(
-                    ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=40_000
-                )
-                await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
-                bubbles = await page.eval_on_selector_all(
-                    ".msg.agent",
-                    """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
-                        text: e.querySelector('.text').textContent,
-                        played: e.dataset.playedMs, local: e.dataset.localPlayedMs}))""",
-                )
-                await page.click("#stop")
-                history = await asyncio.wait_for(histories.get(), 15)
-            finally:
-                await browser.close()
+            await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+            bubbles = await page.eval_on_selector_all(
+                ".msg.agent",
+                """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
+                    text: e.querySelector('.text').textContent,
+                    played: e.dataset.playedMs, local: e.dataset.localPlayedMs}))""",
+            )
+            await page.click("#stop")
+            history = await asyncio.wait_for(histories.get(), 15)
         provider = sim.sessions[0]
 
     first, second = bubbles[0], bubbles[1]

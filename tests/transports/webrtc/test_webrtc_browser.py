@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,8 @@ import numpy as np
 import pytest
 from webrtc_call_support import check_heard_contract, sim_call
 
-from browser_support import barge_in_wav, chromium_args, chromium_path
+from browser_support import barge_in_wav, launched_chromium, question_wav, until
 from vocalis.audio.espeak import synthesize
-from vocalis.audio.frame import AudioFrame
-from vocalis.audio.wav import write_wav
 from vocalis.conversation.heard import heard_prefix
 from vocalis.transports.base import PlayoutResult, PlayoutStatus, Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
@@ -94,35 +92,10 @@ DUMP = """
 """
 
 
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll a condition fed by the page's playback reports."""
-    while True:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-
-
 @pytest.fixture
-def fake_mic(tmp_path: Path) -> Path:
-    clip = synthesize("Hi, what are your opening hours?", voice="en-us+f3", sample_rate=48000)
-    audio = np.concatenate([np.zeros(9600, np.int16), clip.samples, np.zeros(48000, np.int16)])
-    path = tmp_path / "caller.wav"
-    write_wav(path, AudioFrame(audio, 48000))
-    return path
-
-
-@pytest.fixture
-async def browser(fake_mic: Path) -> AsyncIterator[Any]:
-    from playwright import async_api as playwright_api
-
-    async with playwright_api.async_playwright() as pw:
-        instance = await pw.chromium.launch(
-            executable_path=chromium_path(), args=chromium_args(fake_mic), headless=True
-        )
-        try:
-            yield instance
-        finally:
-            await instance.close()
+async def browser(tmp_path: Path) -> AsyncIterator[Any]:
+    async with launched_chromium(question_wav(tmp_path / "caller.wav", tail_s=1.0)) as instance:
+        yield instance
 
 
 async def test_scripted_call_heard_position_matches_the_page_recording(browser: Any) -> None:

@@ -5,7 +5,7 @@ the browser's playout timestamp only moves with frames decoded from real packets
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 from lossy_relay import LossyRelay
 from webrtc_call_support import check_heard_contract, sim_call, through_relay
 
-from browser_support import barge_in_wav, chromium_args, chromium_path
+from browser_support import barge_in_wav, launched_chromium, until
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
@@ -48,14 +48,6 @@ async def test_sim_call_with_one_packet_in_eight_lost(tmp_path: Path, relay: Los
         f"page lost {stats['packetsLost']}, concealed {stats['concealedSamples'] / 48:.0f} ms"
     )
     assert relay.dropped >= 50 and stats["packetsLost"] > 0 and stats["concealedSamples"] > 0
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll a condition fed by the page's playback reports."""
-    while True:
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
 
 
 def rtp_after(a: int, b: int) -> int:
@@ -102,35 +94,25 @@ async def test_concealment_during_an_outage_is_not_heard(tmp_path: Path, relay: 
             raise
         await transport.wait_closed()
 
-    from playwright import async_api as playwright_api
-
-    async with (
-        await serve_webrtc(on_call, port=0) as served,
-        playwright_api.async_playwright() as pw,
-    ):
-        browser = await pw.chromium.launch(
-            executable_path=chromium_path(), args=chromium_args(silent_mic), headless=True
-        )
-        try:
-            page = await browser.new_page()
-            await through_relay(page, relay)
-            await page.goto(served.url)
-            await page.click("#start")
-            await page.wait_for_selector("body[data-audio=ready]", timeout=20_000)
-            await asyncio.wait_for(outage.wait(), 30)
-            relay.blackout = True
-            before = (await page.evaluate(INBOUND))["concealedSamples"]
-            while True:  # until half a second of invented audio has played
-                if (await page.evaluate(INBOUND))["concealedSamples"] - before >= 24000:
-                    break
-                await asyncio.sleep(0.02)
-            last_arrived = relay.last_rtp_timestamp
-            cut.set()
-            cut_result, next_result = await asyncio.wait_for(results, 30)
-            state = await page.evaluate("() => window.vocalisWebRTC.state")
-            await page.click("#stop")
-        finally:
-            await browser.close()
+    served = await serve_webrtc(on_call, port=0)
+    async with served, launched_chromium(silent_mic) as browser:
+        page = await browser.new_page()
+        await through_relay(page, relay)
+        await page.goto(served.url)
+        await page.click("#start")
+        await page.wait_for_selector("body[data-audio=ready]", timeout=20_000)
+        await asyncio.wait_for(outage.wait(), 30)
+        relay.blackout = True
+        before = (await page.evaluate(INBOUND))["concealedSamples"]
+        while True:  # until half a second of invented audio has played
+            if (await page.evaluate(INBOUND))["concealedSamples"] - before >= 24000:
+                break
+            await asyncio.sleep(0.02)
+        last_arrived = relay.last_rtp_timestamp
+        cut.set()
+        cut_result, next_result = await asyncio.wait_for(results, 30)
+        state = await page.evaluate("() => window.vocalisWebRTC.state")
+        await page.click("#stop")
 
     assert last_arrived is not None
     [clear] = state["clears"]

@@ -10,29 +10,11 @@ from typing import Any
 
 from lossy_relay import LossyRelay
 
-from browser_support import chromium_args, chromium_path
+from browser_support import STORE_ANSWER, launched_chromium, store_scenario
 from vocalis.transports.base import Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
 
-ANSWER = (
-    "On Sunday the store opens at ten in the morning and closes at six in the evening, "
-    "and on public holidays it opens one hour later than usual, at eleven."
-)
-SCENARIO = {
-    "name": "webrtc_e2e",
-    "seed": 3,
-    "responses": [
-        {
-            "user_transcript": "Can you tell me when the store opens on Sunday?",
-            "ordering": "overlapping",
-            "items": [
-                {"say": "Sure, one moment.", "phase": "commentary"},
-                {"say": ANSWER, "phase": "final_answer"},
-            ],
-        },
-        {"say": "Of course, I will stop."},
-    ],
-}
+SCENARIO = store_scenario("webrtc_e2e")
 
 
 async def through_relay(page: Any, relay: LossyRelay) -> None:
@@ -53,8 +35,6 @@ async def sim_call(chromium_mic: Path, relay: LossyRelay | None = None) -> dict[
     """A call from Chromium over WebRTC to an `AgentSession` on the embedded sim-server; the
     caller barges in during the second message. Returns what the page, the server and the
     provider saw. With a `relay`, the media passes through it (the packet-loss test)."""
-    from playwright import async_api as playwright_api
-
     from vocalis.app.conversation import api_root
     from vocalis.providers.openai import OpenAIRealtimeModel
     from vocalis.runtime.agent import Agent
@@ -81,38 +61,32 @@ async def sim_call(chromium_mic: Path, relay: LossyRelay | None = None) -> dict[
                 await session.aclose()
 
         served = await serve_webrtc(on_call, port=0)
-        async with served, playwright_api.async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=chromium_path(), args=chromium_args(chromium_mic), headless=True
+        async with served, launched_chromium(chromium_mic) as browser:
+            page = await browser.new_page()
+            if relay is not None:
+                await through_relay(page, relay)
+            await page.goto(served.url)
+            await page.click("#start")
+            await page.wait_for_selector("body[data-audio=ready]", timeout=20_000)
+            await page.wait_for_selector(
+                ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=60_000
             )
-            try:
-                page = await browser.new_page()
-                if relay is not None:
-                    await through_relay(page, relay)
-                await page.goto(served.url)
-                await page.click("#start")
-                await page.wait_for_selector("body[data-audio=ready]", timeout=20_000)
-                await page.wait_for_selector(
-                    ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=60_000
-                )
-                await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
-                bubbles = await page.eval_on_selector_all(
-                    ".msg.agent",
-                    """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
-                        text: e.querySelector('.text').textContent,
-                        played: e.dataset.playedMs}))""",
-                )
-                state = await page.evaluate("() => window.vocalisWebRTC.state")
-                stats = await page.evaluate(
-                    """async () => { let s = null;
-                        (await window.vocalisWebRTC.receiver.getStats()).forEach((r) => {
-                          if (r.type === "inbound-rtp") s = r; });
-                        return s; }"""
-                )
-                await page.click("#stop")
-                history = await asyncio.wait_for(histories.get(), 15)
-            finally:
-                await browser.close()
+            await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+            bubbles = await page.eval_on_selector_all(
+                ".msg.agent",
+                """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
+                    text: e.querySelector('.text').textContent,
+                    played: e.dataset.playedMs}))""",
+            )
+            state = await page.evaluate("() => window.vocalisWebRTC.state")
+            stats = await page.evaluate(
+                """async () => { let s = null;
+                    (await window.vocalisWebRTC.receiver.getStats()).forEach((r) => {
+                      if (r.type === "inbound-rtp") s = r; });
+                    return s; }"""
+            )
+            await page.click("#stop")
+            history = await asyncio.wait_for(histories.get(), 15)
         truncates = [
             e
             for session in sim.sessions
@@ -134,7 +108,11 @@ def check_heard_contract(call: dict[str, Any]) -> float:
     first, second = call["bubbles"][0], call["bubbles"][1]
     assert first["verdict"] == "full" and first["text"] == "Sure, one moment."
     assert second["verdict"] == "partial", call["bubbles"]
-    assert second["text"] and ANSWER.startswith(second["text"]) and second["text"] != ANSWER
+    assert (
+        second["text"]
+        and STORE_ANSWER.startswith(second["text"])
+        and second["text"] != STORE_ANSWER
+    )
     items = {item["id"]: item for item in call["history"]["items"]}
     heard = items[second["id"]]
     assert heard["interrupted"] is True
