@@ -281,6 +281,14 @@ def write_json(name: str, data: dict[str, Any], results_dir: Path = RESULTS) -> 
     return path
 
 
+def append_run(name: str, run: dict[str, Any], results_dir: Path = RESULTS) -> Path:
+    """Add one run to `results/<name>.json` (`{"runs": [...]}`), keeping the earlier ones
+    (before/after comparisons live in one file)."""
+    path = results_dir / f"{name}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    return write_json(name, {"runs": [*runs, run]}, results_dir)
+
+
 def log(message: str) -> None:
     """Progress on stderr (stdout of workers carries their JSON result)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

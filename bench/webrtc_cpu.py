@@ -26,7 +26,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench.common import REPO, log, proc_cpu_seconds, rss_bytes, write_json
+from bench.common import REPO, append_run, log, proc_cpu_seconds, rss_bytes
 
 TOKEN = "bench-token-0123456789"
 
@@ -172,10 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     result = _run_against_server(args.calls, args.seconds, args.warmup)
     result["label"] = args.label
     log(json.dumps(result))
-    path = REPO / "bench" / "results" / "webrtc_cpu.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    runs.append(result)
-    write_json("webrtc_cpu", {"runs": runs})
+    append_run("webrtc_cpu", result)
     return 0
 
 

@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import REPO, log, proc_cpu_seconds, rss_bytes, stats, write_json
+from bench.common import REPO, append_run, log, proc_cpu_seconds, rss_bytes, stats
 
 TOKEN = "bench-token-0123456789"
 FRAME_S = 0.02
@@ -158,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     result = _run_against_server(args.calls, args.seconds, args.warmup)
     result["label"] = args.label
     log(json.dumps(result))
-    path = REPO / "bench" / "results" / "ws_cpu.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else []
-    runs.append(result)
-    write_json("ws_cpu", {"runs": runs})
+    append_run("ws_cpu", result)
     return 0
 
 
