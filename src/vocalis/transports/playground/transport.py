@@ -46,6 +46,7 @@ __all__ = [
     "PlaygroundTransport",
     "handle_playground",
     "page_metadata",
+    "typed_text",
 ]
 
 log = logging.getLogger("vocalis.transports.playground")
@@ -71,6 +72,14 @@ def _int(data: dict[str, object], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_INT:
         raise PlaygroundProtocolError(f"field '{key}' must be a non-negative integer")
     return value
+
+
+def typed_text(message: dict[str, object]) -> str:
+    """The caller's typed message from a page's `text` message, stripped and bounded."""
+    text = message.get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
+        raise PlaygroundProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
+    return text.strip()
 
 
 def page_metadata(ready: dict[str, object]) -> dict[str, str]:
@@ -215,10 +224,7 @@ class PlaygroundTransport(SocketTransport):
                 positions.append((_int({"n": entry[0]}, "n"), _int({"p": entry[1]}, "p")))
             sink.on_cleared(positions)
         elif kind == "text":
-            text = data.get("text")
-            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
-                raise PlaygroundProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
-            self._typed.send(text.strip())
+            self._typed.send(typed_text(data))
         elif kind == "ready":
             self._on_ready(data)
         elif kind == "hangup":

@@ -6,7 +6,7 @@ feeds the audio source; the agent's audio leaves as the sink's `OutboundTrack`.
 Data channel (one, ordered and reliable, opened by the page; JSON text messages):
 - page → server (validated and bounded; anything else ends the call): `ready` (its audio
   plays; the call starts then; `metadata` as on the playground socket), `pos {rtp}` and
-  `cleared {rtp}` (playout reports, see `sink.py`), `text {text}` (≤ `MAX_TEXT_CHARS`),
+  `cleared {rtp}` (playout reports, see `sink.py`), `text {text}` (as on the playground socket),
   `hangup`;
 - server → page: the sink's `segment` / `start` / `clear`, and the text sink's `agent_text`,
   `verdict`, `user_transcript`, `state`, `notice` (the playground's messages, so the same
@@ -38,6 +38,7 @@ from vocalis.transports.playground.transport import (
     PlaygroundProtocolError,
     PlaygroundTextSink,
     page_metadata,
+    typed_text,
 )
 from vocalis.transports.webrtc.sink import WebRTCAudioSink
 from vocalis.transports.webrtc.timeline import RTP_MODULUS, STREAM_RATE
@@ -46,7 +47,6 @@ from vocalis.utils.clock import Clock
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
-    "MAX_TEXT_CHARS",
     "WebRTCProtocolError",
     "WebRTCTransport",
 ]
@@ -54,7 +54,6 @@ __all__ = [
 log = logging.getLogger("vocalis.transports.webrtc")
 
 MAX_MESSAGE_BYTES = 16 * 1024
-MAX_TEXT_CHARS = 2000
 MAX_BUFFERED_BYTES = 1024 * 1024
 
 
@@ -182,16 +181,17 @@ class WebRTCTransport(Transport):
         self.last_message_at = self.clock.now()
         try:
             self.handle_message(raw)
-        except WebRTCProtocolError as exc:
+        except (WebRTCProtocolError, PlaygroundProtocolError) as exc:
             self._violation(exc)
 
-    def _violation(self, exc: WebRTCProtocolError) -> None:
+    def _violation(self, exc: ValueError) -> None:
         self.protocol_errors += 1
         log.warning("webrtc: ending the call on protocol error: %s", exc)
         self.hang_up()
 
     def handle_message(self, raw: str | bytes) -> None:
-        """Apply one page message; raises `WebRTCProtocolError` on anything outside the protocol."""
+        """Apply one page message; raises `WebRTCProtocolError` (or, for the messages shared
+        with the playground socket, `PlaygroundProtocolError`) outside the protocol."""
         if not isinstance(raw, str):
             raise WebRTCProtocolError("data channel messages are JSON text")
         if len(raw) > MAX_MESSAGE_BYTES:
@@ -210,10 +210,7 @@ class WebRTCTransport(Transport):
         elif kind == "cleared":
             self.sink.on_cleared(_rtp(data, nullable=True))
         elif kind == "text":
-            text = data.get("text")
-            if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
-                raise WebRTCProtocolError(f"'text' must be 1..{MAX_TEXT_CHARS} characters")
-            self._typed.send(text.strip())
+            self._typed.send(typed_text(data))
         elif kind == "ready":
             self._on_ready(data)
         elif kind == "hangup":
@@ -222,13 +219,9 @@ class WebRTCTransport(Transport):
             raise WebRTCProtocolError(f"unknown message type {kind[:40]!r}")
 
     def _on_ready(self, data: dict[str, object]) -> None:
-        if self.ready.is_set():
-            return
-        try:
+        if not self.ready.is_set():
             self.metadata = page_metadata(data)
-        except PlaygroundProtocolError as exc:
-            raise WebRTCProtocolError(str(exc)) from None
-        self.ready.set()
+            self.ready.set()
 
     # ------------------------------------------------------------------ microphone
 
