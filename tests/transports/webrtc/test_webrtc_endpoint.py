@@ -138,6 +138,8 @@ async def test_a_call_from_ready_to_hangup(callers: Any) -> None:
     caller.send({"type": "hangup"})
     await asyncio.wait_for(ended.wait(), 20)
     assert endpoint.live == 0 and transports[0].hung_up and transports[0].protocol_errors == 0
+    # The sink learned aiortc's RTP timestamp origin (without it no report could be mapped).
+    assert transports[0].sink.track.rtp_origin is not None
     info = transports[0].call_info
     assert (info.transport, info.caller, info.parameters["plan"]) == ("webrtc", "alice", "gold")
     await endpoint.aclose()

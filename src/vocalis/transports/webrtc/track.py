@@ -17,6 +17,7 @@ disappears, `rtp_origin` stays None, reports are ignored, and the tests fail lou
 from __future__ import annotations
 
 import fractions
+import logging
 from collections.abc import Callable
 
 import av
@@ -34,6 +35,8 @@ _FRAME_S = FRAME_SAMPLES / STREAM_RATE
 # Name-mangled private state of aiortc's RTCRtpSender (see the module docstring).
 _SENT_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 _SENT_PACKETS = "_RTCRtpSender__packet_count"
+_ORIGIN_PATIENCE_FRAMES = 50  # one second of frames
+log = logging.getLogger("vocalis.transports.webrtc")
 
 
 class OutboundTrack(MediaStreamTrack):
@@ -79,6 +82,13 @@ class OutboundTrack(MediaStreamTrack):
         timestamp = getattr(sender, _SENT_TIMESTAMP, None)
         if isinstance(sent, int) and isinstance(timestamp, int) and sent == self._frames:
             self.rtp_origin = (timestamp - (self._frames - 1) * FRAME_SAMPLES) % RTP_MODULUS
+        elif self._frames == _ORIGIN_PATIENCE_FRAMES:
+            # Without the origin every playout report is ignored and messages resolve from the
+            # report watchdog: say so once, loudly, instead of failing quietly per message.
+            log.error(
+                "webrtc: cannot learn the RTP timestamp origin from aiortc's sender "
+                "(aiortc version changed?); playout reports are ignored for this call"
+            )
 
     def rtp_timestamp(self, position: int) -> int | None:
         """The RTP timestamp of stream `position` (None until the origin is known)."""
