@@ -1,0 +1,71 @@
+"""`ManualClock.advance` returns when every task is blocked, however long the chain of
+reactions (like trio's `wait_all_tasks_blocked`): tests need no fixed number of loop turns."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from vocalis.utils.clock import IdleTrackingExecutor, ManualClock, wait_idle
+
+
+async def test_advance_waits_for_a_long_chain_of_reactions() -> None:
+    clock = ManualClock()
+    reached: list[int] = []
+
+    async def relay(n: int) -> None:
+        await clock.sleep(1.0)
+        for step in range(200):  # far more hops than any fixed settle count
+            await asyncio.sleep(0)
+            reached.append(step)
+        reached.append(n)
+
+    task = asyncio.create_task(relay(-1))
+    await clock.advance(1.0)
+    assert reached[-1] == -1 and len(reached) == 201
+    await task
+
+
+async def test_wake_ups_run_in_deadline_order_each_settled_before_the_next() -> None:
+    clock = ManualClock()
+    log: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, delay: float) -> None:
+        await clock.sleep(delay)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        log.append((name, clock.now()))
+
+    tasks = [asyncio.create_task(sleeper(n, d)) for n, d in (("b", 0.2), ("a", 0.1))]
+    await clock.advance(0.5)
+    assert log == [("a", 0.1), ("b", 0.2)]
+    assert clock.now() == 0.5
+    await asyncio.gather(*tasks)
+
+
+async def test_thread_work_counts_as_busy() -> None:
+    release = threading.Event()
+    done: list[str] = []
+
+    async def job() -> None:
+        await asyncio.to_thread(release.wait, 5.0)
+        done.append("thread")
+
+    await wait_idle()  # installs the tracking executor before the job is submitted
+    task = asyncio.create_task(job())
+    await asyncio.sleep(0)
+    asyncio.get_running_loop().call_later(0.05, release.set)
+    await wait_idle()
+    assert done == ["thread"]
+    await task
+
+
+async def test_a_hanging_thread_stops_counting_after_the_grace() -> None:
+    executor = IdleTrackingExecutor.install(asyncio.get_running_loop())
+    executor.grace_s = 0.05
+    stop = threading.Event()
+    hung = asyncio.ensure_future(asyncio.to_thread(stop.wait, 10.0))
+    await wait_idle()  # returns although the job still runs
+    assert not hung.done()
+    stop.set()
+    await hung
