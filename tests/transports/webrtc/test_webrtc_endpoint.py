@@ -192,6 +192,8 @@ async def test_offers_are_checked_and_sessions_limited(callers: Any) -> None:
         ({"type": "answer", "sdp": "v=0\r\n"}, 400),
         ({"type": "offer", "sdp": 42}, 400),
         (no_channel, 400),
+        # aiortc's own parser fails on these (an AssertionError inside it): still a 400.
+        ({"type": "offer", "sdp": "v=0\r\nm=audio x\r\nm=application y\r\n"}, 400),
         ({"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 20000}, 413),
     ]
     for body, status in bad:
@@ -242,3 +244,17 @@ def test_ice_server_urls() -> None:
     for bad in ("http://stun.example.org", "stun:", "stun:a b", "turn:turn.example.org"):
         with pytest.raises(ValueError):
             IceServer.from_url(bad)  # the last one: TURN without credentials
+
+
+async def test_offers_at_the_same_time_count_against_the_limit(callers: Any) -> None:
+    """Two offers answered concurrently with room for one call: one is refused (an offer
+    being answered already holds its place)."""
+
+    async def on_call(transport: Transport) -> None:
+        await transport.wait_closed()
+
+    endpoint = WebRTCEndpoint(on_call, limits=WebRTCLimits(max_sessions=1))
+    outcomes = await asyncio.gather(callers(endpoint), callers(endpoint), return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, OfferRefused)]
+    assert len(refused) == 1 and refused[0].status == 503
+    await endpoint.aclose()

@@ -144,14 +144,15 @@ class WebRTCEndpoint:
         self.limits = limits or WebRTCLimits()
         self.clock = clock or MonotonicClock()
         self._calls: set[asyncio.Task[None]] = set()
-        self._pending = 0
+        self._pending = 0  # answered or being answered, not yet `ready`
+        self._answering = 0  # offers being answered (not yet in `_calls`)
         self._closed = False
         self.refused = 0
 
     @property
     def live(self) -> int:
-        """Calls from their offer to their teardown."""
-        return len(self._calls)
+        """Calls from their offer (being answered counts) to their teardown."""
+        return len(self._calls) + self._answering
 
     def _admit(self) -> None:
         limits = self.limits
@@ -186,6 +187,7 @@ class WebRTCEndpoint:
         pc = RTCPeerConnection(config)
         transport = WebRTCTransport(self.clock)
         self._pending += 1
+        self._answering += 1
         try:
             async with asyncio.timeout(self.limits.handshake_timeout_s):
                 answer = await self._negotiate(pc, transport, description)
@@ -195,9 +197,14 @@ class WebRTCEndpoint:
             await pc.close()
             if isinstance(exc, TimeoutError):
                 raise OfferRefused(504, "gathering ICE candidates timed out") from None
-            if isinstance(exc, ValueError):  # aiortc: an SDP it cannot use
+            if isinstance(exc, Exception):
+                # aiortc's SDP parser is not built for hostile input: anything it raises on
+                # an offer (ValueError, AssertionError, KeyError...) is the offer's fault.
+                log.warning("webrtc: offer refused (%s)", type(exc).__name__)
                 raise OfferRefused(400, "the offer cannot be answered (no Opus audio?)") from None
             raise
+        finally:
+            self._answering -= 1
         task = asyncio.get_running_loop().create_task(
             self._run_call(pc, transport, on_end, on_failure), name="vocalis-webrtc-call"
         )
