@@ -1,9 +1,11 @@
 """``python -m bench.gemini_heard``: what keeping the heard contract costs on Gemini Live.
 
 Gemini cannot truncate; after a barge-in the client either re-seeds a fresh session with the
-heard history (``reseed``), appends a correction note (``correction``) or does nothing
-(``none``, the baseline other frameworks ship). Each trial, against the embedded Gemini sim
-(same process, real sockets, caller audio streamed in real time):
+heard history (``reseed``), appends a correction note (``correction``), does both (the note
+now, the re-seed once the answer settled: ``correct_then_reseed``; its re-seed happens after
+what is measured here) or does nothing (``none``, the baseline other frameworks ship). Each
+trial, against the embedded Gemini sim (same process, real sockets, caller audio streamed in
+real time):
 
 1. the caller asks; the model answers a long sentence, generated ``--pace`` x real time;
 2. ``--heard-ms`` into the playback (wall clock) the caller barges in ("Wait, stop.", ~1 s,
@@ -159,7 +161,12 @@ def _median(rows: list[dict[str, Any]], key: str) -> float:
 async def measure(
     repeat: int, pace: float, heard_ms: float, connect_delay_s: float, barge_in: str
 ) -> dict[str, Any]:
-    strategies = (HeardStrategy.NONE, HeardStrategy.CORRECTION, HeardStrategy.RESEED)
+    strategies = (
+        HeardStrategy.NONE,
+        HeardStrategy.CORRECTION,
+        HeardStrategy.RESEED,
+        HeardStrategy.CORRECT_THEN_RESEED,
+    )
     rows: dict[str, list[dict[str, Any]]] = {s.value: [] for s in strategies}
     for n in range(repeat):
         for strategy in strategies:  # interleaved, so machine load hits all alike

@@ -124,3 +124,18 @@ async def test_no_strategy_leaves_the_unheard_words_in_the_model_memory() -> Non
         assert len(h.sims.connections) == 1
         assert h.service_texts()[1] == ("model", sent) and len(sent) > len(heard)
         assert ("model", heard) in h.local_texts()
+
+
+async def test_correct_then_reseed_tells_at_once_and_fixes_memory_once_settled() -> None:
+    """The note while the caller talks (no setup on the path of the answer), then a re-seed
+    when the answer to the barge-in has settled: the memory ends up exact."""
+    async with gemini_harness(SCENARIO, strategy=HeardStrategy.CORRECT_THEN_RESEED) as h:
+        _, heard = await _barge_in(h)
+        assert h.provider.corrections == 1 and h.provider.reseeds == 0
+        assert any(t.startswith("[Context note") for _, t in h.service_texts())
+        answer = await h.response(1)
+        await h.play_until(lambda: answer.settled)
+        await h.until(lambda: h.provider.reseeds == 1)
+        assert h.service_texts() == h.local_texts()
+        assert ("model", heard) in h.service_texts()
+        assert not any(t.startswith("[Context note") for _, t in h.service_texts())

@@ -210,6 +210,10 @@ def test_heard_plan_properties(conversation: Any, strategy: HeardStrategy) -> No
     else:
         assert isinstance(plan, Correct)
         assert len(plan.unheard) == sum(cut)
+        if strategy is HeardStrategy.CORRECT_THEN_RESEED:
+            told = frozenset(u.item_id for u in plan.unheard)
+            later = plan_heard_sync(strategy, record, items, told)
+            assert isinstance(later, Reseed) and list(later.items) == items
         for unheard in plan.unheard:
             quoted = f'heard only: "{unheard.heard}"' if unheard.heard else "did not hear"
             assert quoted in plan.note

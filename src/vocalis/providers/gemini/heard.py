@@ -12,6 +12,9 @@ compares the two and plans one of:
 * :class:`Correct` (``HeardStrategy.CORRECTION``): append a note turn to the same session
   saying what the caller actually heard. Cheap and instant, but the unheard words stay in the
   service's history: the model is *told*, not made to forget.
+* both (``HeardStrategy.CORRECT_THEN_RESEED``): the note at once (the caller is usually still
+  talking), then a re-seed at the next checkpoint, when the answer to the barge-in has
+  settled — the memory ends up exact and the new connection's setup never delays an answer.
 * nothing (``HeardStrategy.NONE``): what other frameworks do; the mismatch stays.
 
 Guarantees are spelled out in ``docs/heard-contract.md``.
@@ -37,6 +40,7 @@ TurnKind = Literal["user", "model", "function_call", "function_response"]
 class HeardStrategy(enum.Enum):
     RESEED = "reseed"
     CORRECTION = "correction"
+    CORRECT_THEN_RESEED = "correct_then_reseed"
     NONE = "none"
 
 
@@ -135,9 +139,16 @@ def correction_note(unheard: Sequence[Unheard]) -> str:
 
 
 def plan_heard_sync(
-    strategy: HeardStrategy, record: Sequence[ServerTurn], items: Sequence[ConversationItem]
+    strategy: HeardStrategy,
+    record: Sequence[ServerTurn],
+    items: Sequence[ConversationItem],
+    corrected: frozenset[str] = frozenset(),
 ) -> HeardPlan:
-    """What to do so the model's memory matches the heard history ``items``."""
+    """What to do so the model's memory matches the heard history ``items``.
+
+    ``corrected``: model turns a note already told the model about (CORRECT_THEN_RESEED
+    re-seeds once only those remain).
+    """
     if strategy is HeardStrategy.NONE:
         return NoChange()
     unheard = tuple(unheard_turns(record, items))
@@ -146,7 +157,10 @@ def plan_heard_sync(
         return NoChange()
     if strategy is HeardStrategy.RESEED or missing:
         return Reseed(tuple(items), unheard)
-    return Correct(correction_note(unheard), unheard)
+    fresh = tuple(cut for cut in unheard if cut.item_id not in corrected)
+    if strategy is HeardStrategy.CORRECT_THEN_RESEED and not fresh:
+        return Reseed(tuple(items), unheard)
+    return Correct(correction_note(fresh), fresh)
 
 
 def record_of(items: Sequence[ConversationItem]) -> list[ServerTurn]:

@@ -172,6 +172,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self._closing = False
         self._closed_emitted = False
         self._heard: list[ConversationItem] = []
+        self._corrected: set[str] = set()  # cut turns a note told the model about
         self.recent = RecentInput()
         self.manual_turn = ManualTurn()
         self.dropped_audio_samples = 0
@@ -307,19 +308,24 @@ class GeminiRealtimeSession(RealtimeSession):
     async def sync_history(self, items: Sequence[ConversationItem]) -> None:
         """The heard checkpoint: make the service's memory match ``items`` (see heard.py)."""
         self._heard = list(items)
-        plan = plan_heard_sync(self._model.heard_strategy, self.protocol.server_record, items)
+        strategy = self._model.heard_strategy
+        record = self.protocol.server_record
+        plan = plan_heard_sync(strategy, record, items, frozenset(self._corrected))
         if isinstance(plan, Reseed):
-            await self._switch(
-                handle=None, seed=plan.items, replay_from=self.protocol.generation_input_ms
-            )
-            self.reseeds += 1
+            replay_from = self.protocol.generation_input_ms
+            if await self._switch(handle=None, seed=plan.items, replay_from=replay_from):
+                self.reseeds += 1
+                self._corrected.clear()
         elif isinstance(plan, Correct):
             note_id = self.protocol.new_id("note")
             self._require_conn().send(
                 wire.dumps(wire.client_content([note_turn(plan.note)], turn_complete=False))
             )
             self.protocol.client_turn_sent(note_id, "user", plan.note)
-            self.protocol.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
+            if strategy is HeardStrategy.CORRECT_THEN_RESEED:
+                self._corrected.update(cut.item_id for cut in plan.unheard)  # re-seed later
+            else:
+                self.protocol.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
             self.corrections += 1
 
     async def aclose(self) -> None:
@@ -393,8 +399,9 @@ class GeminiRealtimeSession(RealtimeSession):
         handle: str | None,
         seed: Sequence[ConversationItem] | None,
         replay_from: float | None,
-    ) -> None:
-        """Replace the connection (re-seed, planned resume, new options) without losing audio."""
+    ) -> bool:
+        """Replace the connection (re-seed, planned resume, new options) without losing audio;
+        ``False`` (reported as a `ProviderError`) when the new one could not be opened."""
         async with self._switch_lock:
             old = self._conn
             start = self.recent.end_ms if replay_from is None else replay_from
@@ -408,7 +415,7 @@ class GeminiRealtimeSession(RealtimeSession):
                     )
                 )
                 self._paused = False
-                return
+                return False
             self._conn = new
             if old is not None:
                 await self._retire(old)
@@ -416,6 +423,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 for chunk in self.recent.since(start):
                     new.send(wire.audio_frame(chunk))
             self._paused = False
+            return True
 
     async def _retire(self, conn: Connection) -> None:
         conn.retired = True
