@@ -187,11 +187,18 @@ async def test_offers_are_checked_and_sessions_limited(callers: Any) -> None:
     pc.addTransceiver("audio")  # no data channel
     no_channel = await offer(pc)
     await pc.close()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio")
+    pc.addTransceiver("video")  # a track we would have to decode for nothing
+    pc.createDataChannel("vocalis")
+    with_video = await offer(pc)
+    await pc.close()
     bad: list[tuple[object, int]] = [
         ("not an object", 400),
         ({"type": "answer", "sdp": "v=0\r\n"}, 400),
         ({"type": "offer", "sdp": 42}, 400),
         (no_channel, 400),
+        (with_video, 400),
         # aiortc's own parser fails on these (an AssertionError inside it): still a 400.
         ({"type": "offer", "sdp": "v=0\r\nm=audio x\r\nm=application y\r\n"}, 400),
         ({"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 20000}, 413),

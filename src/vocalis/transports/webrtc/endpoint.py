@@ -123,8 +123,10 @@ def _check_offer(offer: object) -> RTCSessionDescription:
         raise OfferRefused(400, "'sdp' must be a session description")
     if len(sdp) > MAX_OFFER_BYTES:
         raise OfferRefused(413, f"the offer exceeds {MAX_OFFER_BYTES} bytes")
-    if "\nm=audio " not in sdp or "\nm=application " not in sdp:
-        raise OfferRefused(400, "the offer needs an audio track and a data channel")
+    media = [line.split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")]
+    if sorted(media) != ["m=application", "m=audio"]:
+        # Exactly one of each: extra tracks (video above all) would cost decoding CPU.
+        raise OfferRefused(400, "the offer needs one audio track and one data channel, no more")
     return RTCSessionDescription(sdp=sdp, type="offer")
 
 
