@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from cli_support import CliRun, parse_timeline
 
-from vocalis.app.outputs import load_events
+from vocalis.app.reports.outputs import load_events
 from vocalis.audio.wav import read_wav
 
 FRAME_MS = 20

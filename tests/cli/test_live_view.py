@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from vocalis.app.live_view import LiveTranscript, LiveView, Verdict, render, render_line
+from vocalis.app.reports.live_view import LiveTranscript, LiveView, Verdict, render, render_line
 
 
 def text_of(model: LiveTranscript) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cli_support import parse_timeline
 
-from vocalis.app.outputs import (
+from vocalis.app.reports.outputs import (
     build_timeline,
     event_to_json,
     event_type_name,
@@ -15,7 +15,7 @@ from vocalis.app.outputs import (
     load_history,
     write_jsonl,
 )
-from vocalis.app.timeline import render_html
+from vocalis.app.reports.timeline import render_html
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.runtime.events import (
     AgentStateChanged,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli_support import REPO
 
-from vocalis.app.live_view import LiveTranscript, render_line
+from vocalis.app.reports.live_view import LiveTranscript, render_line
 
 LONG = (
     "responses:\n  - say: This is a very long answer that keeps going and going, so that the "

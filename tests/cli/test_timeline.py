@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from cli_support import parse_timeline
 from timeline_sample import sample_timeline
 
-from vocalis.app.timeline import render_html
+from vocalis.app.reports.timeline import render_html
 
 
 def test_every_message_has_a_card_with_its_status() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vocalis.app.timeline import (
+from vocalis.app.reports.timeline import (
     Timeline,
     TimelineMessage,
     TimelineState,

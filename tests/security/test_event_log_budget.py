@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vocalis.app.event_log import BoundedEventLog
+from vocalis.app.reports.event_log import BoundedEventLog
 from vocalis.runtime.budget import CallBudget
 
 

@@ -1,6 +1,11 @@
-"""The user-facing commands (`vocalis demo/run/serve/console`) and what they share.
+"""The user-facing commands and what they share.
 
-Each command module exposes ``configure(parser)`` and ``run(args) -> int`` for the lazy registry
-in `vocalis.cli`; the helpers here (agent loading, the simulated caller, the live view, the
-timeline page, output files) are plain modules so they can be tested without a terminal.
+* `cli/` — the command line: one parser module per command (`configure(parser)`,
+  `run(args)`), lazy dispatch (`vocalis.app.cli.main`) and the options several commands share;
+* `*_run.py` — what each command does once its arguments are parsed (`run_wav`, `serve_run`,
+  `chat_run`, `console_run`, `demo_run`) and `run_app` / `reload`;
+* `reports/` — what a call leaves behind: the live transcript, history/events files, the
+  timeline page;
+* shared helpers: `agent_ref` (AGENT_REF → agent or per-call factory), `endpoint` (which
+  realtime server), `conversation` (one call end to end), `logs`, `errors`, `terminal`.
 """

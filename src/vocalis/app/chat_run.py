@@ -1,4 +1,4 @@
-"""What `vocalis chat` does once its arguments are parsed (see `vocalis.app.chat`).
+"""What `vocalis chat` does once its arguments are parsed (see `vocalis.app.cli.chat`).
 
 One `AgentSession` on a `TextTransport`: each line the user types becomes a text message, and
 the next prompt appears only once the agent is done with it (answered, tools finished). Lines
@@ -20,7 +20,7 @@ from vocalis.app.agent_ref import load_agent
 from vocalis.app.conversation import ConversationRecord, make_model, open_endpoint, start_call
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
-from vocalis.app.outputs import write_call_files
+from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
 from vocalis.conversation.items import MessageItem
 from vocalis.runtime.agent import Agent

@@ -1,4 +1,4 @@
-"""What `vocalis console` does once its arguments are parsed (see `vocalis.app.console`).
+"""What `vocalis console` does once its arguments are parsed (see `vocalis.app.cli.console`).
 
 The local audio devices are opened before anything connects, so a machine without a
 microphone (or without the optional `sounddevice` package) gets one line and exit code 2.
@@ -17,7 +17,7 @@ from vocalis.app.agent_ref import load_agent
 from vocalis.app.conversation import ViewTextSink, WithTextSink, converse
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
-from vocalis.app.live_view import LiveTranscript, LiveView
+from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.runtime.agent import Agent
 from vocalis.transports.console import ConsoleAudioUnavailable, ConsoleTransport
 from vocalis.utils.clock import MonotonicClock

@@ -26,9 +26,9 @@ import yaml
 from vocalis import telemetry
 from vocalis.app.endpoint import Endpoint
 from vocalis.app.errors import UsageError
-from vocalis.app.event_log import BoundedEventLog
-from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import event_to_json, stamp_trace
+from vocalis.app.reports.event_log import BoundedEventLog
+from vocalis.app.reports.live_view import LiveTranscript, LiveView
+from vocalis.app.reports.outputs import event_to_json, stamp_trace
 from vocalis.app.scenario_errors import describe
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.providers.base import ErrorKind, OperationError, RealtimeModel

@@ -1,4 +1,4 @@
-"""What `vocalis demo` does once its arguments are parsed (see `vocalis.app.demo`).
+"""What `vocalis demo` does once its arguments are parsed (see `vocalis.app.cli.demo`).
 
 The demo is also a self-check: after the conversation it verifies the things it claims to show
 — the tool was called and answered, the preamble and the answer were played, the barge-in
@@ -25,8 +25,8 @@ from vocalis.app.conversation import ConversationRecord, ViewTextSink, agent_idl
 from vocalis.app.demo_agent import make_agent
 from vocalis.app.endpoint import GEMINI_DEFAULT_MODEL, Endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
-from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import write_call_files
+from vocalis.app.reports.live_view import LiveTranscript, LiveView
+from vocalis.app.reports.outputs import write_call_files
 from vocalis.runtime.session import AgentSession
 from vocalis.utils.clock import MonotonicClock
 

@@ -1,4 +1,4 @@
-"""What `vocalis run` does once its arguments are parsed (see `vocalis.app.run`).
+"""What `vocalis run` does once its arguments are parsed (see `vocalis.app.cli.run`).
 
 Order matters for the user: every check that can fail on their input (the WAV, the endpoint
 flags, the agent reference) runs before anything connects, so a typo costs no tokens and ends
@@ -15,8 +15,8 @@ from vocalis.app.agent_ref import load_agent
 from vocalis.app.conversation import ConversationRecord, ViewTextSink, converse
 from vocalis.app.endpoint import choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
-from vocalis.app.live_view import LiveTranscript, LiveView
-from vocalis.app.outputs import write_call_files
+from vocalis.app.reports.live_view import LiveTranscript, LiveView
+from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
 from vocalis.transports.file import FileTransport, WavInputError, load_input_wav
 from vocalis.utils.clock import MonotonicClock

@@ -1,4 +1,4 @@
-"""What `vocalis serve` does once its arguments are parsed (see `vocalis.app.serve`).
+"""What `vocalis serve` does once its arguments are parsed (see `vocalis.app.cli.serve`).
 
 One realtime endpoint for the life of the server (the embedded sim-server is started once and
 answers every call independently), one `AgentSession` per connection. Before listening, the
@@ -33,9 +33,9 @@ from vocalis.app.conversation import (
 )
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
-from vocalis.app.live_view import LiveTranscript, render_line
-from vocalis.app.outputs import write_call_files
 from vocalis.app.page_events import describe_agent, forward_events
+from vocalis.app.reports.live_view import LiveTranscript, render_line
+from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
 from vocalis.providers.base import OperationError, RealtimeModel, SessionOptions
 from vocalis.runtime.agent import Agent

@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from vocalis.app.timeline import unheard_part
+from vocalis.app.reports.timeline import unheard_part
 from vocalis.utils.logsafe import terminal_safe
 
 

@@ -14,6 +14,8 @@ import argparse
 import textwrap
 from pathlib import Path
 
+from vocalis.app.cli.options import add_quiet_argument
+
 EPILOG = """\
 what happens:
   1. the caller asks about the weather; the agent answers with a preamble, calls get_weather
@@ -78,9 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "same conversation on Gemini Live, whose history cannot be truncated (the heard "
         "history is re-seeded into a fresh session instead; docs/heard-contract.md)",
     )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no live transcript, only the summary"
-    )
+    add_quiet_argument(parser, "the summary")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import argparse
 import textwrap
 from pathlib import Path
 
+from vocalis.app.cli.options import add_output_arguments, add_quiet_argument
 from vocalis.app.endpoint import add_endpoint_arguments
 
 EPILOG = """\
@@ -49,21 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="caller audio: 16-bit PCM WAV, mono (stereo is mixed down), any sample rate",
     )
     add_endpoint_arguments(parser)
-    out = parser.add_argument_group("outputs")
-    out.add_argument(
-        "--record",
-        type=Path,
-        metavar="WAV",
-        help="write a stereo WAV: caller left, agent as actually played right",
-    )
-    out.add_argument("--history", type=Path, metavar="JSON", help="write the heard history")
-    out.add_argument("--events", type=Path, metavar="JSONL", help="write every session event")
-    out.add_argument(
-        "--timeline",
-        type=Path,
-        metavar="HTML",
-        help="write the self-contained timeline page (generated vs heard per message)",
-    )
+    add_output_arguments(parser, record=True, timeline=True)
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -71,9 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="give up (exit 1) when the run takes longer than N seconds (default: 300)",
     )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no live transcript, only errors"
-    )
+    add_quiet_argument(parser, "errors")
 
 
 def run(args: argparse.Namespace) -> int:

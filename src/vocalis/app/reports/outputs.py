@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vocalis.app.timeline import (
+from vocalis.app.reports.timeline import (
     Timeline,
     TimelineMessage,
     TimelineState,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from pathlib import Path
 
+from vocalis.app.cli.options import add_output_arguments
 from vocalis.app.endpoint import add_endpoint_arguments
 
 EPILOG = """\
@@ -38,8 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "agent_ref", metavar="AGENT_REF", help="path/to/file.py:name or module:name"
     )
     add_endpoint_arguments(parser)
-    parser.add_argument("--history", type=Path, metavar="JSON", help="write the history")
-    parser.add_argument("--events", type=Path, metavar="JSONL", help="write every session event")
+    add_output_arguments(parser, record=False, timeline=False)
     parser.add_argument(
         "--turn-timeout",
         type=float,
