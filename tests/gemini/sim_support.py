@@ -15,6 +15,24 @@ from vocalis.sim.gemini.session import Close, GeminiSimSession, Outgoing, Send
 
 CHUNK_MS = 40
 
+# The weather conversation most Gemini tests script: a preamble + get_weather call, the
+# answer from the tool output, then a long answer to a second question.
+WEATHER_RESPONSES: list[dict[str, Any]] = [
+    {
+        "user_transcript": "What is the weather in Paris?",
+        "items": [
+            {"say": "Let me check the weather for you."},
+            {"call": "get_weather", "arguments": {"city": "Paris"}},
+        ],
+    },
+    {"say": "It is {result[sky]} in Paris right now."},
+    {
+        "user_transcript": "And tomorrow?",
+        "say": "Tomorrow will be cloudy in the morning and sunny in the afternoon, "
+        "with a light breeze from the west and no rain at all.",
+    },
+]
+
 
 def caller_speech(text: str, *, silence_after_ms: int = 900) -> np.ndarray:
     """``text`` spoken at 16 kHz, followed by silence long enough to end the turn."""

@@ -26,26 +26,11 @@ from vocalis.providers.gemini import GeminiRealtimeModel, GeminiRealtimeSession,
 from vocalis.sim.gemini import DIALECT, GeminiSims, sessions_of
 from vocalis.sim.server import SimServer
 
-from .sim_support import caller_speech
+from .sim_support import WEATHER_RESPONSES, caller_speech
 
 SCENARIO: dict[str, Any] = {
     "server": {"script_scope": "server"},
-    "responses": [
-        {
-            "user_transcript": "What is the weather in Paris?",
-            "items": [
-                {"say": "Let me check the weather for you."},
-                {"call": "get_weather", "arguments": {"city": "Paris"}},
-            ],
-        },
-        {"say": "It is {result[sky]} in Paris right now."},
-        {
-            "user_transcript": "And tomorrow?",
-            "say": "Tomorrow will be cloudy in the morning and sunny in the afternoon, "
-            "with a light breeze from the west and no rain at all.",
-        },
-        {"user_transcript": "Stop, thanks.", "say": "Okay."},
-    ],
+    "responses": [*WEATHER_RESPONSES, {"user_transcript": "Stop, thanks.", "say": "Okay."}],
 }
 TOOLS = (
     ToolSpec(

@@ -16,6 +16,7 @@ from vocalis.sim.gemini.session import GeminiSimSession, SessionLimits
 from vocalis.sim.scenario import Scenario, load_scenario
 
 from .sim_support import (
+    WEATHER_RESPONSES,
     caller_speech,
     closed_with,
     feed,
@@ -26,25 +27,7 @@ from .sim_support import (
     silence,
 )
 
-WEATHER = load_scenario(
-    {
-        "responses": [
-            {
-                "user_transcript": "What is the weather in Paris?",
-                "items": [
-                    {"say": "Let me check the weather for you."},
-                    {"call": "get_weather", "arguments": {"city": "Paris"}},
-                ],
-            },
-            {"say": "It is {result[sky]} in Paris right now."},
-            {
-                "user_transcript": "And tomorrow?",
-                "say": "Tomorrow will be cloudy in the morning and sunny in the afternoon, "
-                "with a light breeze from the west and no rain at all.",
-            },
-        ]
-    }
-)
+WEATHER = load_scenario({"responses": WEATHER_RESPONSES})
 LONG = load_scenario({"responses": [WEATHER.responses[2].model_dump()]})
 TOOLS = [{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "object"}}]}]
 

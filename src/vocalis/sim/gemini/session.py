@@ -44,6 +44,8 @@ from vocalis.sim.gemini.wire import (
 )
 from vocalis.sim.log import b64_len
 from vocalis.sim.scenario import Scenario
+from vocalis.sim.session import Abort as Abort
+from vocalis.sim.session import Close as Close
 from vocalis.sim.voice import Speech, speak
 
 CLOSE_INVALID = 1007
@@ -53,17 +55,6 @@ CLOSE_ABORTED = 1011
 @dataclass(frozen=True, slots=True)
 class Send:
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    """Drop the TCP connection without a close frame (a network failure)."""
 
 
 Outgoing = Send | Close | Abort
