@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from vocalis.providers.gemini.endpoint import VertexAI
 from vocalis.providers.gemini.heard import HeardStrategy
-from vocalis.providers.gemini.realtime import (
-    CAPABILITIES,
-    DEFAULT_MODEL,
-    GeminiRealtimeModel,
-    GeminiRealtimeSession,
-)
+from vocalis.providers.gemini.model import CAPABILITIES, DEFAULT_MODEL, GeminiRealtimeModel
+from vocalis.providers.gemini.realtime import GeminiRealtimeSession
 
 __all__ = [
     "CAPABILITIES",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -36,7 +35,6 @@ from vocalis.providers.base import (
     OperationError,
     ProviderError,
     ProviderEvent,
-    RealtimeModel,
     RealtimeSession,
     SessionClosed,
     SessionOptions,
@@ -45,14 +43,6 @@ from vocalis.providers.base import (
 from vocalis.providers.core_events import CORE_EVENT_TYPES, ResponseStarted
 from vocalis.providers.gemini import wire
 from vocalis.providers.gemini.connection import Connection, drain, open_socket, pump
-from vocalis.providers.gemini.endpoint import (
-    DEFAULT_API_VERSION,
-    VertexAI,
-    api_key_from_env,
-    auth_headers,
-    developer_url,
-    vertex_url,
-)
 from vocalis.providers.gemini.errors import close_error
 from vocalis.providers.gemini.heard import (
     Correct,
@@ -63,91 +53,10 @@ from vocalis.providers.gemini.heard import (
     record_of,
 )
 from vocalis.providers.gemini.input_audio import ManualTurn, RecentInput
+from vocalis.providers.gemini.model import CAPABILITIES, GeminiRealtimeModel
 from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, Output, SetupDone
 from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
-
-DEFAULT_MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
-
-CAPABILITIES = Capabilities(
-    server_vad=True,
-    server_interrupts_response=True,
-    truncation=False,
-    mutable_history=False,
-    text_only_output=True,
-    multi_message_responses=False,
-    manual_turns=True,
-    streaming_tool_arguments=False,
-    input_sample_rate=wire.INPUT_RATE,
-    output_sample_rate=wire.OUTPUT_RATE,
-)
-
-
-class GeminiRealtimeModel(RealtimeModel):
-    """Configuration for Gemini Live sessions (Developer API or Vertex AI)."""
-
-    def __init__(
-        self,
-        model: str = DEFAULT_MODEL,
-        *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        api_version: str = DEFAULT_API_VERSION,
-        vertex: VertexAI | None = None,
-        heard_strategy: HeardStrategy = HeardStrategy.RESEED,
-        ssl_context: ssl.SSLContext | None = None,
-        reconnect: bool = True,
-        max_reconnect_attempts: int = 6,
-        reconnect_backoff_s: float = 0.5,
-        reconnect_backoff_max_s: float = 15.0,
-        op_timeout_s: float = 10.0,
-        connect_timeout_s: float = 15.0,
-        continuation_grace_s: float = 15.0,
-    ) -> None:
-        self.model = model
-        self._api_key = api_key if api_key is not None else api_key_from_env()
-        self.base_url = base_url
-        self.api_version = api_version
-        self.vertex = vertex
-        self.heard_strategy = heard_strategy
-        self.ssl_context = ssl_context
-        self.reconnect = reconnect
-        self.max_reconnect_attempts = max_reconnect_attempts
-        self.reconnect_backoff_s = reconnect_backoff_s
-        self.reconnect_backoff_max_s = reconnect_backoff_max_s
-        self.op_timeout_s = op_timeout_s
-        self.connect_timeout_s = connect_timeout_s
-        self.continuation_grace_s = continuation_grace_s
-
-    def __repr__(self) -> str:  # never show the key
-        where = f"vertex={self.vertex.project}" if self.vertex else f"base_url={self.base_url!r}"
-        strategy = self.heard_strategy.value
-        return f"GeminiRealtimeModel({self.model!r}, {where}, heard_strategy={strategy})"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return CAPABILITIES
-
-    @property
-    def url(self) -> str:
-        if self.vertex is not None:
-            return vertex_url(self.vertex, self.base_url)
-        ephemeral = bool(self._api_key and self._api_key.startswith("auth_tokens/"))
-        return developer_url(self.base_url, self.api_version, ephemeral=ephemeral)
-
-    def headers(self) -> dict[str, str]:
-        return auth_headers(self._api_key, self.vertex)
-
-    def setup_for(self, options: SessionOptions, resume_handle: str | None) -> dict[str, Any]:
-        path = self.vertex.model_path(self.model) if self.vertex is not None else None
-        return wire.setup_message(
-            self.model, options, resume_handle=resume_handle, vertex_model_path=path
-        )
-
-    async def connect(self, options: SessionOptions) -> GeminiRealtimeSession:
-        session = GeminiRealtimeSession(self, options)
-        await session.start()
-        return session
 
 
 class GeminiRealtimeSession(RealtimeSession):
