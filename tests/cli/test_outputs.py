@@ -8,7 +8,6 @@ from pathlib import Path
 from cli_support import parse_timeline
 
 from vocalis.app.reports.outputs import (
-    build_timeline,
     event_to_json,
     event_type_name,
     load_events,
@@ -16,6 +15,7 @@ from vocalis.app.reports.outputs import (
     write_jsonl,
 )
 from vocalis.app.reports.timeline import render_html
+from vocalis.app.reports.timeline_build import build_timeline
 from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.runtime.events import (
     AgentStateChanged,

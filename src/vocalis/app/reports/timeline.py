@@ -9,7 +9,7 @@ Self-contained on purpose: inline CSS and SVG, no script, no font or CDN, so it 
 CI artifact or an e-mail attachment and renders the same headless.
 
 Two steps, so each can be tested alone: `Timeline` is a plain model (built by
-`vocalis.app.reports.outputs.build_timeline` from the history and events files),
+`vocalis.app.reports.timeline_build.build_timeline` from the history and events files),
 `render_html()` turns it into the page.
 """
 
