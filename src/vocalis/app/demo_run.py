@@ -19,8 +19,6 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from vocalis.app.caller import CallerScript, SimulatedCaller
-from vocalis.app.caller_transport import CallerTransport
 from vocalis.app.conversation import ConversationRecord, ViewTextSink, agent_idle, converse
 from vocalis.app.demo_agent import make_agent
 from vocalis.app.endpoint import GEMINI_DEFAULT_MODEL, Endpoint
@@ -28,6 +26,8 @@ from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.app.reports.outputs import write_call_files
 from vocalis.runtime.session import AgentSession
+from vocalis.sim.caller import CallerScript, SimulatedCaller
+from vocalis.sim.caller_transport import CallerTransport
 from vocalis.utils.clock import MonotonicClock
 
 SCRIPT_PATH = Path(__file__).with_name("demo_script.yaml")

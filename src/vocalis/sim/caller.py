@@ -1,5 +1,9 @@
 """A simulated caller: scripted lines spoken with espeak-ng, with human-like turn taking.
 
+It lives next to the simulated model (the sim-server) because it is its counterpart: the
+sim plays the model, this plays the person calling — together they make an offline call
+(`vocalis demo`, end-to-end tests). It is a test actor, not part of the runtime.
+
 Why: the demo and the end-to-end tests need someone on the other end of the line who speaks
 real audio (so the server's VAD and the word timings are realistic), waits for the agent to
 finish before talking again — or deliberately barges in at a chosen point of the agent's
@@ -177,81 +181,97 @@ class SimulatedCaller(AudioSource):
         return self._stream(sample_rate)
 
     async def _stream(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
-        clips = [self._synthesize(line.text, sample_rate) for line in self.lines]
+        """Real-time frames: each one first decides the phase (`_advance_phase`, the
+        turn-taking decision), then takes speech or silence (`_speak`)."""
         step = ms_to_samples(self.frame_ms, sample_rate)
-        silence: Int16Array = np.zeros(step, dtype=np.int16)
         clock = self._clock
         origin = clock.now()
         self.origin = origin
-        sent = 0  # samples emitted so far: the caller's own audio timeline
-        next_line = 0
-        clip: Int16Array = silence
-        clip_pos = 0
-        phase_started = origin
-        utterance_start = 0.0
+        pos = _Position(
+            clips=[self._synthesize(line.text, sample_rate) for line in self.lines],
+            silence=np.zeros(step, dtype=np.int16),
+            rate=sample_rate,
+            phase_started=origin,
+        )
         while True:
-            await clock.sleep_until(origin + sent / sample_rate)
+            await clock.sleep_until(origin + pos.sent / sample_rate)
             now = clock.now()
-            elapsed_ms = _ms(now - phase_started)
-            if self._phase is _Phase.LEAD_IN and elapsed_ms >= self.lead_in_ms:
-                self._phase = _Phase.SPEAKING
-            elif self._phase is _Phase.WAITING:
-                waiting_for = self.lines[next_line] if next_line < len(self.lines) else None
-                if waiting_for is not None and self._barge_in_due(waiting_for, now):
-                    self._phase = _Phase.SPEAKING
-                elif self._agent_answered(now):
-                    if waiting_for is not None and waiting_for.barge_in_after_ms is not None:
-                        self.problems.append(
-                            f"agent finished its answer before the planned barge-in at "
-                            f"{waiting_for.barge_in_after_ms:.0f} ms; spoke after it instead"
-                        )
-                    self._phase = _Phase.SPEAKING if waiting_for is not None else _Phase.TAIL
-                    phase_started = now
-                elif elapsed_ms >= self.answer_timeout_s * 1000.0:
-                    self.problems.append(
-                        f"the agent did not answer {self.lines[next_line - 1].text!r} "
-                        f"within {self.answer_timeout_s:.0f} s"
-                    )
-                    self._phase = _Phase.TAIL
-                    phase_started = now
-            elif self._phase is _Phase.TAIL and elapsed_ms >= self.tail_ms:
-                self._phase = _Phase.DONE
+            self._advance_phase(now, pos)
+            if self._phase is _Phase.DONE:
                 return
-
-            if self._phase is _Phase.SPEAKING and clip is silence:
-                clip = clips[next_line]
-                clip_pos = 0
-                utterance_start = samples_to_ms(sent, sample_rate)
-
-            if self._phase is _Phase.SPEAKING:
-                chunk = clip[clip_pos : clip_pos + step]
-                clip_pos += chunk.shape[0]
-                if chunk.shape[0] < step:
-                    chunk = np.concatenate([chunk, silence[: step - chunk.shape[0]]])
-                if clip_pos >= clip.shape[0]:
-                    line = self.lines[next_line]
-                    end_ms = samples_to_ms(sent + step, sample_rate)
-                    self.utterances.append(
-                        Utterance(
-                            line.text, utterance_start, end_ms, line.barge_in_after_ms is not None
-                        )
-                    )
-                    next_line += 1
-                    clip = silence
-                    self._phase = _Phase.WAITING
-                    phase_started = now
-                    # Only agent activity *after* this line counts as its answer.
-                    self._watch.first_speaking_at = None
-                    if self._watch.state == "speaking":
-                        # Still talking (we barged in and it has not stopped yet): not an answer.
-                        self._watch.state_since = now
-                frame = chunk
-            else:
-                frame = silence
+            frame = self._speak(now, pos, step) if self._phase is _Phase.SPEAKING else pos.silence
             if self._on_frame is not None:
-                self._on_frame(frame, sample_rate, origin + sent / sample_rate)
-            sent += step
+                self._on_frame(frame, sample_rate, origin + pos.sent / sample_rate)
+            pos.sent += step
             yield AudioFrame(frame, sample_rate)
+
+    def _advance_phase(self, now: float, pos: _Position) -> None:
+        """The turn-taking decision for this frame: start talking, keep waiting, hang up."""
+        elapsed_ms = _ms(now - pos.phase_started)
+        if self._phase is _Phase.LEAD_IN and elapsed_ms >= self.lead_in_ms:
+            self._phase = _Phase.SPEAKING
+        elif self._phase is _Phase.WAITING:
+            waiting_for = self.lines[pos.next_line] if pos.next_line < len(self.lines) else None
+            if waiting_for is not None and self._barge_in_due(waiting_for, now):
+                self._phase = _Phase.SPEAKING
+            elif self._agent_answered(now):
+                if waiting_for is not None and waiting_for.barge_in_after_ms is not None:
+                    self.problems.append(
+                        f"agent finished its answer before the planned barge-in at "
+                        f"{waiting_for.barge_in_after_ms:.0f} ms; spoke after it instead"
+                    )
+                self._phase = _Phase.SPEAKING if waiting_for is not None else _Phase.TAIL
+                pos.phase_started = now
+            elif elapsed_ms >= self.answer_timeout_s * 1000.0:
+                self.problems.append(
+                    f"the agent did not answer {self.lines[pos.next_line - 1].text!r} "
+                    f"within {self.answer_timeout_s:.0f} s"
+                )
+                self._phase = _Phase.TAIL
+                pos.phase_started = now
+        elif self._phase is _Phase.TAIL and elapsed_ms >= self.tail_ms:
+            self._phase = _Phase.DONE
+
+    def _speak(self, now: float, pos: _Position, step: int) -> Int16Array:
+        """The next frame of the current line; at its end, record it and start waiting."""
+        if pos.clip is None:
+            pos.clip = pos.clips[pos.next_line]
+            pos.clip_pos = 0
+            pos.utterance_start = samples_to_ms(pos.sent, pos.rate)
+        chunk = pos.clip[pos.clip_pos : pos.clip_pos + step]
+        pos.clip_pos += chunk.shape[0]
+        if chunk.shape[0] < step:
+            chunk = np.concatenate([chunk, pos.silence[: step - chunk.shape[0]]])
+        if pos.clip_pos >= pos.clip.shape[0]:
+            line = self.lines[pos.next_line]
+            end_ms = samples_to_ms(pos.sent + step, pos.rate)
+            barge_in = line.barge_in_after_ms is not None
+            self.utterances.append(Utterance(line.text, pos.utterance_start, end_ms, barge_in))
+            pos.next_line += 1
+            pos.clip = None
+            self._phase = _Phase.WAITING
+            pos.phase_started = now
+            # Only agent activity *after* this line counts as its answer.
+            self._watch.first_speaking_at = None
+            if self._watch.state == "speaking":
+                # Still talking (we barged in and it has not stopped yet): not an answer.
+                self._watch.state_since = now
+        return chunk
+
+
+@dataclass(slots=True)
+class _Position:
+    """Where the caller's stream is: its own audio timeline and the line being spoken."""
+
+    clips: list[Int16Array]
+    silence: Int16Array
+    rate: int
+    phase_started: float
+    sent: int = 0  # samples emitted so far: the caller's own audio timeline
+    next_line: int = 0
+    clip: Int16Array | None = None  # the line being spoken (None between lines)
+    clip_pos: int = 0
+    utterance_start: float = 0.0
 
 
 @dataclass(slots=True)

@@ -7,8 +7,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from vocalis.app.caller import CallerLine, CallerScript, SimulatedCaller
 from vocalis.audio.frame import AudioFrame, Int16Array
+from vocalis.sim.caller import CallerLine, CallerScript, SimulatedCaller
 from vocalis.utils.clock import ManualClock, settle
 
 RATE = 16000
@@ -176,7 +176,7 @@ def test_first_line_cannot_barge_in() -> None:
 
 
 def test_espeak_voice_is_real_speech() -> None:
-    from vocalis.app.caller import espeak_synthesizer
+    from vocalis.sim.caller import espeak_synthesizer
 
     samples = espeak_synthesizer()("What is the weather in Paris?", RATE)
     assert samples.dtype == np.int16

@@ -9,9 +9,9 @@ and the agent *as played* on the right, on one clock timeline (the file transpor
 
 from __future__ import annotations
 
-from vocalis.app.caller import SimulatedCaller
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
+from vocalis.sim.caller import SimulatedCaller
 from vocalis.transports.base import TextSink, Transport
 from vocalis.transports.clocked import ClockedAudioSink
 from vocalis.transports.file import StereoRecorder
