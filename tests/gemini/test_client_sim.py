@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -237,3 +238,20 @@ async def test_heard_checkpoint_reseeds_a_fresh_session(server: SimServer) -> No
 
 def _silence(ms: int) -> np.ndarray:
     return np.zeros(16 * ms, dtype=np.int16)
+
+
+async def test_refused_key_is_fatal_and_the_key_never_reaches_logs(
+    server: SimServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    keyless = GeminiRealtimeModel(api_key="", base_url=server.base_url)
+    with pytest.raises(OperationError) as refused:
+        await keyless.connect(SessionOptions())
+    assert refused.value.kind is ErrorKind.FATAL
+    secret = "AIzaSy-very-secret-key-0123456789"
+    model = GeminiRealtimeModel(api_key=secret, base_url=server.base_url)
+    assert secret not in repr(model)
+    session = await model.connect(SessionOptions())
+    await session.aclose()
+    assert "x-goog-api-key" in caplog.text.lower()  # the handshake was logged ...
+    assert secret not in caplog.text  # ... with the key redacted

@@ -55,6 +55,7 @@ from vocalis.providers.gemini.heard import (
 from vocalis.providers.gemini.input_audio import ManualTurn, RecentInput
 from vocalis.providers.gemini.model import CAPABILITIES, GeminiRealtimeModel
 from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, Output, SetupDone
+from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
 
@@ -82,6 +83,12 @@ class GeminiRealtimeSession(RealtimeSession):
         self._closed_emitted = False
         self._heard: list[ConversationItem] = []
         self._corrected: set[str] = set()  # cut turns a note told the model about
+        self._policy = ReconnectPolicy(
+            base_s=model.reconnect_backoff_s,
+            max_s=model.reconnect_backoff_max_s,
+            max_failures=model.max_reconnect_attempts,
+        )
+        self._connected_at = 0.0
         self.recent = RecentInput()
         self.manual_turn = ManualTurn()
         self.dropped_audio_samples = 0
@@ -281,6 +288,7 @@ class GeminiRealtimeSession(RealtimeSession):
             timeout_s=model.connect_timeout_s,
         )
         self._conn_count += 1
+        self._connected_at = asyncio.get_running_loop().time()
         conn = Connection(ws, self._conn_count)
         outputs = self.protocol.receive(first)
         if not any(isinstance(out, SetupDone) for out in outputs):
@@ -359,8 +367,10 @@ class GeminiRealtimeSession(RealtimeSession):
             self._emit_closed("fatal" if error.fatal else "disconnected", error)
             self._closing = True
             return
-        delay = self._model.reconnect_backoff_s
-        for _attempt in range(self._model.max_reconnect_attempts):
+        loop = asyncio.get_running_loop()
+        self._policy.session_ended(loop.time() - self._connected_at, planned=conn.go_away)
+        while not self._policy.exhausted:
+            await asyncio.sleep(self._policy.delay())
             handle = self.protocol.resume_handle
             try:
                 new = await self._open(handle=handle, seed=None if handle else self._heard)
@@ -371,19 +381,15 @@ class GeminiRealtimeSession(RealtimeSession):
                     return
                 if handle is not None and exc.kind is ErrorKind.INVALID:
                     self.protocol.resume_handle = None  # the handle expired: seed instead
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._model.reconnect_backoff_max_s)
+                self._policy.connect_failed()
                 continue
             self._conn = new
             self.reconnects += 1
             self.recent.reset()
             self.protocol.input_ms = 0.0
             reason_text = "session_expired" if conn.go_away else "dropped"
-            self._events.send(
-                SessionReconnected(
-                    reason_text, tuple(t.item_id for t in self.protocol.server_record)
-                )
-            )
+            replayed = tuple(t.item_id for t in self.protocol.server_record)
+            self._events.send(SessionReconnected(reason_text, replayed))
             return
         self._emit_closed("reconnect_failed", error)
         self._closing = True
