@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,15 @@ def read_until(stream: IO[str], pattern: str, lines: list[str], limit: int = 300
         if found:
             return found
     raise AssertionError(f"{pattern!r} not printed; got:\n{''.join(lines)}")
+
+
+def interrupt(proc: subprocess.Popen[str], timeout: float = 20) -> int:
+    """Ctrl-C a server the way a user does and return its exit code (killed if it hangs)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        kill_if_running(proc)
 
 
 def kill_if_running(proc: subprocess.Popen[str]) -> None:

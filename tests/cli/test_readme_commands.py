@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_support import REPO
 
-from serve_support import read_until
+from serve_support import interrupt, read_until
 
 README = REPO / "README.md"
 ENV = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"} | {"PYTHONUNBUFFERED": "1"}
@@ -94,12 +93,8 @@ def test_servers_start_and_stop(command: str, tmp_path: Path) -> None:
         assert proc.stdout is not None
         read_until(proc.stdout, r"Ctrl-C to stop", lines)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        finally:
-            proc.kill()
-    assert proc.returncode == 0, "".join(lines)
+        code = interrupt(proc)
+    assert code == 0, "".join(lines)
 
 
 def test_python_blocks_define_agents() -> None:

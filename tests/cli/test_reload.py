@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
-from serve_support import read_until, start_serve
+from serve_support import interrupt, read_until, start_serve
 from vocalis.app.reload import child_command
 
 AGENT = 'from vocalis import Agent\n\nagent = Agent("Version {n}.", name="v{n}")\n'
@@ -38,9 +37,5 @@ def test_an_edit_restarts_the_server(tmp_path: Path) -> None:
         read_until(proc.stdout, r"reload: \['my_agent.py'\] changed, restarting", lines)
         read_until(proc.stdout, r"Ctrl-C to stop", lines)  # the new server is up
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            proc.kill()
+        interrupt(proc)
     assert "Traceback" not in "".join(lines)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from typing import Any
 
 from websockets.asyncio.client import connect
 
-from serve_support import read_until, start_serve
+from serve_support import interrupt, read_until, start_serve
 
 
 async def agent_of_a_call(page_url: str, metadata: dict[str, str]) -> dict[str, Any]:
@@ -41,11 +40,7 @@ def test_each_call_gets_the_agent_its_metadata_selects() -> None:
         vip = asyncio.run(agent_of_a_call(page_url, {"tier": "vip"}))
         regular = asyncio.run(agent_of_a_call(page_url, {}))
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        finally:
-            proc.kill()
+        interrupt(proc)
     assert vip["name"] == "billing" and vip["tools"] == ["refund", "end_call"]
     assert regular["name"] == "triage"
     assert regular["tools"] == ["transfer_to_billing", "end_call"]

@@ -200,26 +200,23 @@ def load_agent(ref: str) -> Any:
     """Load the agent named by `ref`; raises `UsageError` with a one-line reason.
 
     A per-call factory is called once with `CallInfo(transport="cli")`."""
-    if ref in _REGISTERED:
-        return resolve(_REGISTERED[ref], ref)
-    target, name = split_ref(ref)
-    module = _load_module(target)
-    _check_attribute(module, target, name)
-    return resolve(getattr(module, name), f"{target}:{name}")
+    return resolve(*_named(ref))
 
 
 def load_agent_factory(ref: str) -> AgentFactory:
     """Load `ref` as a per-call factory (for `serve`); raises `UsageError`."""
+    return resolve_factory(*_named(ref))
+
+
+def _named(ref: str) -> tuple[object, str]:
+    """The object `ref` names (a `run_app` registration, a module or file attribute) and the
+    label errors show for it."""
     if ref in _REGISTERED:
-        return resolve_factory(_REGISTERED[ref], ref)
+        return _REGISTERED[ref], ref
     target, name = split_ref(ref)
-    module = _load_module(target)
+    module = _load_file(target) if _looks_like_path(target) else _import_module(target)
     _check_attribute(module, target, name)
-    return resolve_factory(getattr(module, name), f"{target}:{name}")
-
-
-def _load_module(target: str) -> ModuleType:
-    return _load_file(target) if _looks_like_path(target) else _import_module(target)
+    return getattr(module, name), f"{target}:{name}"
 
 
 def _check_attribute(module: ModuleType, target: str, name: str) -> None:
