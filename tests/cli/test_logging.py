@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from vocalis.app.logs import chosen_level, configure_logging
+from vocalis.app.logs import chosen_level, cli_logging
 from vocalis.cli import COMMANDS, build_parser, main
 from vocalis.utils.logcontext import bind_call, current_call
 
@@ -51,8 +51,9 @@ def test_every_command_takes_the_logging_flags(
 async def test_text_records_name_the_call_even_from_tasks_started_inside_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    handler = configure_logging(_args("-v"))
-    try:
+    # cli_logging restores the root and "vocalis" levels afterwards: a level left behind
+    # would silence later tests' DEBUG records (the handshake-redaction test reads them).
+    with cli_logging(_args("-v")):
         log = logging.getLogger("vocalis.test")
 
         async def in_a_task() -> None:
@@ -64,8 +65,6 @@ async def test_text_records_name_the_call_even_from_tasks_started_inside_it(
         assert current_call() == {}
         await task
         log.info("outside")
-    finally:
-        logging.getLogger().removeHandler(handler)
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].endswith("WARNING call=3 transport=twilio vocalis.test: inside task")
     assert lines[1].endswith("INFO vocalis.test: outside")
@@ -74,8 +73,7 @@ async def test_text_records_name_the_call_even_from_tasks_started_inside_it(
 def test_json_records_carry_the_call_extra_fields_and_the_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    handler = configure_logging(_args("--log-format", "json"))
-    try:
+    with cli_logging(_args("--log-format", "json")):
         log = logging.getLogger("vocalis.test")
         with bind_call(call=7):
             try:
@@ -83,8 +81,6 @@ def test_json_records_carry_the_call_extra_fields_and_the_traceback(
             except RuntimeError:
                 log.exception("tool failed", extra={"otelTraceID": "abc123"})
         logging.getLogger("websockets.client").warning("> %s: %s", "Authorization", "Bearer sk-1")
-    finally:
-        logging.getLogger().removeHandler(handler)
     first, second = (json.loads(line) for line in capsys.readouterr().err.splitlines())
     assert first["level"] == "ERROR" and first["message"] == "tool failed"
     assert first["call"] == "7" and first["otelTraceID"] == "abc123"
