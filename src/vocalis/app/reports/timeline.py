@@ -15,9 +15,12 @@ Two steps, so each can be tested alone: `Timeline` is a plain model (built by
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Literal
+
+from vocalis.app.reports.html_text import escape as _e
+from vocalis.app.reports.html_text import fmt_at as _fmt_at
+from vocalis.app.reports.html_text import fmt_ms as _fmt_ms
 
 Status = Literal["played", "interrupted", "never played", "text"]
 
@@ -162,162 +165,6 @@ pre { white-space:pre-wrap; margin:4px 0 0; background:#f8fafc; padding:6px 8px;
 .notes { color:#991b1b; }
 """
 
-_LANE_H = 34
-_LABEL_W = 70
-_SVG_W = 1100
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _fmt_at(ms: float | None) -> str:
-    """A position on the conversation timeline (seconds from the start)."""
-    return "?" if ms is None else f"{ms / 1000:.2f} s"
-
-
-def _fmt_ms(ms: float | None) -> str:
-    if ms is None:
-        return "?"
-    return f"{ms / 1000:.2f} s" if ms >= 10000 else f"{ms:.0f} ms"
-
-
-class _Axis:
-    def __init__(self, span_ms: float) -> None:
-        self.span_ms = span_ms
-        self.width = _SVG_W - _LABEL_W - 10
-
-    def x(self, ms: float) -> float:
-        return round(_LABEL_W + self.width * max(0.0, ms) / self.span_ms, 1)
-
-    def w(self, ms: float) -> float:
-        return round(max(1.5, self.width * max(0.0, ms) / self.span_ms), 1)
-
-
-def _tick_step(span_ms: float) -> float:
-    for step in (250, 500, 1000, 2000, 5000, 10000, 30000, 60000):
-        if span_ms / step <= 12:
-            return step
-    return 120000
-
-
-_STATE_COLOR = {"listening": "#bbf7d0", "thinking": "#fde68a", "speaking": "#a5f3fc"}
-
-
-def _svg_map(tl: Timeline) -> str:
-    """The conversation on one time axis: caller, agent (generated vs heard), tools, states."""
-    span = tl.span_ms()
-    axis = _Axis(span)
-    # Never-played messages get their own lane, drawn where they would have played: in the
-    # agent lane they would cover the answer that really played there after the barge-in.
-    never_played = any(m.status == "never played" for m in tl.messages)
-    lanes = ["caller", "agent"] + (["unheard"] if never_played else []) + ["tools", "state"]
-    height = 24 + _LANE_H * len(lanes) + 8
-    y = {lane: 24 + i * _LANE_H for i, lane in enumerate(lanes)}
-    parts: list[str] = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{_SVG_W}" '
-        f'height="{height}" viewBox="0 0 {_SVG_W} {height}" '
-        'aria-label="conversation timeline" font-family="system-ui,sans-serif" font-size="11">'
-    ]
-    step = _tick_step(span)
-    tick = 0.0
-    while tick <= span:
-        x = axis.x(tick)
-        parts.append(
-            f'<line x1="{x}" y1="18" x2="{x}" y2="{height - 6}" stroke="#eef2f7" />'
-            f'<text x="{x}" y="12" text-anchor="middle" fill="#6b7280">{tick / 1000:g} s</text>'
-        )
-        tick += step
-    for lane, top in y.items():
-        parts.append(
-            f'<text x="4" y="{top + 19}" fill="#374151" font-weight="600">{lane}</text>'
-            f'<line x1="{_LABEL_W}" y1="{top + _LANE_H - 2}" x2="{_SVG_W - 10}" '
-            f'y2="{top + _LANE_H - 2}" stroke="#e5e7eb" />'
-        )
-    for state in tl.states:
-        color = _STATE_COLOR.get(state.state, "#e5e7eb")
-        top = y["state"] + 8
-        parts.append(
-            f'<rect x="{axis.x(state.start_ms)}" y="{top}" '
-            f'width="{axis.w(state.end_ms - state.start_ms)}" height="14" fill="{color}">'
-            f"<title>{_e(state.state)} {_fmt_at(state.start_ms)}–{_fmt_at(state.end_ms)}</title>"
-            "</rect>"
-        )
-    for msg in tl.messages:
-        if msg.start_ms is None:
-            continue
-        if msg.role == "user":
-            length = (msg.end_ms or msg.start_ms + 500) - msg.start_ms
-            top = y["caller"] + 6
-            parts.append(
-                f'<rect x="{axis.x(msg.start_ms)}" y="{top}" width="{axis.w(length)}" '
-                f'height="20" rx="3" fill="#2563eb" fill-opacity="0.8" '
-                f'data-item-id="{_e(msg.item_id)}"><title>caller: {_e(msg.text)}</title></rect>'
-            )
-            continue
-        never = msg.status == "never played"
-        top = y["unheard" if never else "agent"] + 6
-        x0 = axis.x(msg.start_ms)
-        generated = msg.generated_ms or msg.played_ms or 0.0
-        played = msg.played_ms or 0.0
-        title = f"{msg.status}: {_fmt_ms(played)} heard of {_fmt_ms(generated)} generated"
-        said = msg.text or msg.unheard_text
-        parts.append(
-            f'<g data-item-id="{_e(msg.item_id)}"><title>{_e(title)} — {_e(said)}</title>'
-            f'<rect x="{x0}" y="{top}" width="{axis.w(generated)}" height="20" rx="3" '
-            f'fill="#ffffff" stroke="{"#a21caf" if never else "#0891b2"}" '
-            'stroke-dasharray="3 2" />'
-        )
-        if played > 0:
-            parts.append(
-                f'<rect x="{x0}" y="{top}" width="{axis.w(played)}" height="20" rx="3" '
-                'fill="#0e7490" fill-opacity="0.85" />'
-            )
-        if never:
-            # Not a cut (nothing of it played): named inside its own generated outline.
-            parts.append(
-                f'<text x="{x0 + 3}" y="{top + 14}" fill="#86198f" font-style="italic">'
-                f"never played: {_e(_clip(said, 40))}</text>"
-            )
-        elif msg.status == "interrupted":
-            xc = axis.x(msg.start_ms + played)
-            parts.append(
-                f'<line x1="{xc}" y1="{top - 4}" x2="{xc}" y2="{top + 24}" stroke="#dc2626" '
-                f'stroke-width="2.5" /><text x="{xc + 3}" y="{top - 1}" fill="#dc2626" '
-                f'font-weight="600">cut {_fmt_ms(played)}</text>'
-            )
-        parts.append("</g>")
-    for tool in tl.tools:
-        if tool.start_ms is None:
-            continue
-        end = tool.end_ms if tool.end_ms is not None else tool.start_ms + 50
-        top = y["tools"] + 6
-        parts.append(
-            f'<rect x="{axis.x(tool.start_ms)}" y="{top}" width="{axis.w(end - tool.start_ms)}" '
-            f'height="20" rx="3" fill="#ca8a04" fill-opacity="0.85">'
-            f"<title>{_e(tool.name)}({_e(tool.arguments)}) → {_e(tool.output or '')}</title>"
-            f'</rect><text x="{axis.x(tool.start_ms) + 3}" y="{top + 14}" fill="#422006">'
-            f"{_e(tool.name)}</text>"
-        )
-    for turn in tl.turns:
-        if turn.at_ms is None or turn.latency_ms is None:
-            continue
-        start = turn.user_end_ms if turn.user_end_ms is not None else turn.at_ms - turn.latency_ms
-        top = y["agent"] + 30
-        parts.append(
-            f'<line x1="{axis.x(start)}" y1="{top}" x2="{axis.x(turn.at_ms)}" y2="{top}" '
-            'stroke="#64748b" stroke-width="1.5" />'
-            f'<text x="{axis.x(turn.at_ms) + 3}" y="{top + 3}" fill="#475569">'
-            f"{_fmt_ms(turn.latency_ms)}</text>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
 
 def _bar(msg: TimelineMessage) -> str:
     """A small generated-vs-played bar for a message card."""
@@ -422,6 +269,9 @@ def _summary(tl: Timeline) -> str:
 
 def render_html(tl: Timeline) -> str:
     """The whole page as one string (UTF-8, no external resources)."""
+    # The map module draws this module's model types: imported here, not at the top.
+    from vocalis.app.reports.timeline_svg import svg_map
+
     turns = {t.index: t for t in tl.turns}
     shown_turns: set[int] = set()
     tools_after: dict[str | None, list[TimelineTool]] = {}
@@ -466,6 +316,6 @@ def render_html(tl: Timeline) -> str:
         )
         + f"{_summary(tl)}"
         + (f'<ul class="notes">{notes}</ul>' if notes else "")
-        + f'<h2>Timeline</h2><div class="map">{_svg_map(tl)}{legend}</div>'
+        + f'<h2>Timeline</h2><div class="map">{svg_map(tl)}{legend}</div>'
         f'<h2>Conversation</h2><div class="msgs">{"".join(cards)}</div>' + "</body></html>\n"
     )
