@@ -14,7 +14,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+from vocalis.audio.frame import Int16Array
 from vocalis.providers.base import ProviderError
+from vocalis.providers.openai.appends import InputAppends
 
 
 class _Fatal(Exception):
@@ -28,6 +30,11 @@ class _Connection:
     """One socket, its send queue and its tasks; discarded as a whole when it dies."""
 
     ws: ClientConnection
+    # Caller audio waiting to fill one append (None: every frame is its own append), and the
+    # longest it may wait (real seconds) when no further frame comes to fill it.
+    appends: InputAppends | None = None
+    hold_s: float = 0.0
+    _hold: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     ended: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -47,9 +54,38 @@ class _Connection:
         return not self.ended.done()
 
     def end(self, reason: str) -> None:
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
         if not self.ended.done():
             self.ended.set_result(reason)
 
+    def send_audio(self, samples: Int16Array) -> None:
+        """Caller audio, batched by `appends`; nothing is queued for a dead socket.
+
+        A partial chunk is sent after `hold_s` at the latest: a source that pauses (a file
+        that ended, push-to-talk) must not keep its last words from the provider's VAD.
+        """
+        if not self.alive or self.appends is None:
+            return
+        message = self.appends.add(samples)
+        if message is not None:
+            if self._hold is not None:
+                self._hold.cancel()
+                self._hold = None
+            self.queue.put_nowait(message)
+        elif self._hold is None:
+            self._hold = asyncio.get_running_loop().call_later(self.hold_s, self.flush_audio)
+
+    def flush_audio(self) -> None:
+        """Send the pending partial chunk now (before another event, or when held too long)."""
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        if self.alive and self.appends is not None and (audio := self.appends.flush()):
+            self.queue.put_nowait(audio)
+
     def send_event(self, event: dict[str, Any]) -> None:
         if self.alive:
+            self.flush_audio()  # audio that came first goes first
             self.queue.put_nowait(json.dumps(event, separators=(",", ":")))

@@ -35,6 +35,7 @@ from vocalis.providers.base import (
     SessionOptions,
     SessionReconnected,
 )
+from vocalis.providers.openai.appends import InputAppends
 from vocalis.providers.openai.connection import _Connection, _Fatal
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.history import replay_history, unanswered_input
@@ -232,7 +233,11 @@ class SocketLifecycle:
                 ) from None
             raise
         self._core.connection_opened()
-        conn = _Connection(ws)
+        conn = _Connection(
+            ws,
+            appends=InputAppends(self._fmt.encode_b64, model.input_chunk_samples),
+            hold_s=model.input_chunk_ms / 1000.0,
+        )
         conn.tasks = [
             asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv"),
             asyncio.create_task(self._send_loop(conn), name="openai-realtime-send"),

@@ -59,6 +59,14 @@ def _capabilities(dialect: Dialect, fmt: AudioFormat) -> Capabilities:
     return capabilities
 
 
+# Caller audio per `input_audio_buffer.append`. 40 ms: half the WebSocket messages (and half
+# the provider's JSON parses) of per-frame appends, for at most one 20 ms frame of later VAD
+# onset/offset (bench/input_chunk.py). 100 ms would save more but delays barge-in detection
+# by up to 80 ms — audible as the agent talking over the caller.
+DEFAULT_INPUT_CHUNK_MS = 40
+MAX_INPUT_CHUNK_MS = 200
+
+
 def _ws_url(base_url: str, model: str) -> str:
     base = base_url.rstrip("/")
     if base.startswith("https://"):
@@ -75,6 +83,9 @@ class OpenAIRealtimeModel(RealtimeModel):
     for xAI); a local `base_url` (e.g. `vocalis sim-server`) may go without a key.
     `base_url` is the API root (`wss://api.openai.com/v1`, `https://<res>.openai.azure.com/
     openai/v1`, `wss://api.x.ai/v1`); the socket is `<base_url>/realtime?model=<model>`.
+    `input_chunk_ms` batches caller audio into one append per that many ms (default 40: half
+    the messages of per-frame appends for at most 20 ms later provider VAD; 0 = every frame
+    is sent as it comes) — see `providers/openai/appends.py`.
     """
 
     def __init__(
@@ -93,17 +104,23 @@ class OpenAIRealtimeModel(RealtimeModel):
         reconnect_stable_s: float = 30.0,
         op_timeout_s: float = 10.0,
         connect_timeout_s: float = 15.0,
+        input_chunk_ms: int = DEFAULT_INPUT_CHUNK_MS,
         limits: ProviderLimits | None = None,
         clock: Clock | None = None,
     ) -> None:
         if dialect not in _DEFAULT_BASE_URLS:
             raise ValueError(f"unknown dialect {dialect!r}; use openai, azure or xai")
+        if not 0 <= input_chunk_ms <= MAX_INPUT_CHUNK_MS:
+            raise ValueError(
+                f"input_chunk_ms must be 0..{MAX_INPUT_CHUNK_MS}, got {input_chunk_ms}"
+            )
         self.model = model
         self.dialect: Dialect = dialect
         self.base_url = base_url or _DEFAULT_BASE_URLS[dialect]
         if not self.base_url:
             raise ValueError("Azure needs base_url='https://<resource>.openai.azure.com/openai/v1'")
         self.audio_format = lookup_audio_format(audio_format)
+        self.input_chunk_ms = input_chunk_ms
         self.max_session_seconds = max_session_seconds
         self.reconnect = reconnect
         self.max_reconnect_attempts = max_reconnect_attempts
@@ -128,6 +145,11 @@ class OpenAIRealtimeModel(RealtimeModel):
     @property
     def capabilities(self) -> Capabilities:
         return self._capabilities
+
+    @property
+    def input_chunk_samples(self) -> int:
+        """Caller samples (at the wire rate) per append; 1 sends every frame as it comes."""
+        return max(1, self.audio_format.sample_rate * self.input_chunk_ms // 1000)
 
     @property
     def url(self) -> str:

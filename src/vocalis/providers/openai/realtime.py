@@ -10,7 +10,8 @@ What lives here and nowhere else: sockets, tasks, futures, timeouts, reconnects.
   session config again, then the history *as heard* replayed as text items. The in-flight
   `Generation` ends with status "disconnected" at the moment the old socket is lost, so the
   runtime's ledger treats what it did not play as unheard. Fatal codes close the session.
-* `append_audio` is the hot path: one base64 call and one string concatenation per frame,
+* `append_audio` is the hot path: frames are batched into one append per
+  `input_chunk_ms` (`appends.py`), one base64 call and one string concatenation per append,
   no logging, no JSON encoder.
 * The API key never reaches a log line: the WebSocket library logs through a redacting logger
   and our own messages never include headers.
@@ -69,10 +70,6 @@ __all__ = ["OpenAIRealtimeModel", "OpenAIRealtimeSession", "decode_server_frame"
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
-
-# The hot path builds this event by concatenation (no JSON encoder per frame).
-_APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
-_APPEND_SUFFIX = '"}'
 
 
 # --------------------------------------------------------------------------- connection
@@ -144,7 +141,7 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             # (queued input would be replayed into the next session out of context).
             self.dropped_audio_samples += len(samples)
             return
-        conn.queue.put_nowait(_APPEND_PREFIX + self._fmt.encode_b64(samples) + _APPEND_SUFFIX)
+        conn.send_audio(samples)
 
     async def update_options(self, options: SessionOptions) -> None:
         conn = await self._wait_ready()
