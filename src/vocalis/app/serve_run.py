@@ -45,6 +45,7 @@ from vocalis.transports.base import CallInfo, Transport
 from vocalis.transports.playground import PlaygroundTextSink
 from vocalis.transports.web import TrustedProxies
 from vocalis.utils.clock import MonotonicClock
+from vocalis.utils.gc_tuning import settle_heap
 from vocalis.utils.logcontext import bind_call
 from vocalis.worker import Worker, drain_on
 
@@ -311,6 +312,8 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
         limit = f"at most {args.max_sessions} calls at once; " if args.max_sessions else ""
         # Before the ready line: a SIGTERM right after it must drain, not kill.
         worker.install_signal_handlers()
+        # Set up: freeze the start-up heap out of the collector's walks (issue #17 stall).
+        settle_heap()
         console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
         servers = [s.server for s in served] + ([admin] if admin is not None else [])
         for server in servers:
