@@ -24,9 +24,10 @@ from typing import Protocol
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import API_KEY, FRAME_MS, FRAME_SAMPLES, RATE
+from bench.common import API_KEY, DEVICE_BUFFER_S, FRAME_MS, FRAME_SAMPLES, RATE, GapCounter
 from bench.hooks import InstrumentedSink, Recorder, install_raw_stamp
 from vocalis.audio.frame import AudioFrame
+from vocalis.providers.openai.model import DEFAULT_INPUT_CHUNK_MS
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import Interrupted, TurnMetrics
@@ -42,8 +43,14 @@ class Client(Protocol):
 
     async def feed(self, frame: np.ndarray) -> None: ...
 
+    def keep_speaking(self) -> None:
+        """Continuous-speech load: request the next response whenever one has played."""
+
     @property
     def underruns(self) -> int: ...
+
+    @property
+    def device_gaps(self) -> int: ...
 
     @property
     def responses(self) -> int: ...
@@ -63,10 +70,17 @@ class VocalisAgent:
         *,
         model_clock: Clock | None = None,
         instrument: bool = False,
+        input_chunk_ms: int | None = None,
     ) -> None:
         self.clock = clock or MonotonicClock()
+        self._input_chunk_ms = input_chunk_ms
         self._model_clock = model_clock
-        self.transport = MemoryTransport(self.clock, RATE, output_rate=RATE, frame_ms=FRAME_MS)
+        # The simulated device: one chunk of DEVICE_BUFFER_S; a frame handed over later than
+        # that after its tick is a gap the listener hears.
+        self.gaps = GapCounter(self.clock.now, DEVICE_BUFFER_S)
+        self.transport = MemoryTransport(
+            self.clock, RATE, output_rate=RATE, frame_ms=FRAME_MS, on_frame=self.gaps.on_frame
+        )
         self.recorder: Recorder | None = None
         if instrument:
             self.recorder = Recorder()
@@ -78,7 +92,12 @@ class VocalisAgent:
 
     async def start(self, base_url: str) -> None:
         model = OpenAIRealtimeModel(
-            base_url=base_url, api_key=API_KEY, clock=self._model_clock or self.clock
+            base_url=base_url,
+            api_key=API_KEY,
+            clock=self._model_clock or self.clock,
+            input_chunk_ms=(
+                DEFAULT_INPUT_CHUNK_MS if self._input_chunk_ms is None else self._input_chunk_ms
+            ),
         )
         self.session = AgentSession(model, self.transport, clock=self.clock)
         self.session.on(TurnMetrics, self._on_metrics)
@@ -97,6 +116,20 @@ class VocalisAgent:
 
     async def feed(self, frame: np.ndarray) -> None:
         self.transport.source.push(AudioFrame(frame, RATE))
+
+    def keep_speaking(self) -> None:
+        session = self.session
+        assert session is not None
+
+        def next_reply(_event: TurnMetrics) -> None:
+            session.generate_reply()
+
+        session.on(TurnMetrics, next_reply)
+        session.generate_reply()
+
+    @property
+    def device_gaps(self) -> int:
+        return self.gaps.gaps
 
     @property
     def sink_underruns(self) -> int:
@@ -124,6 +157,7 @@ class VocalisAgent:
 
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 _APPEND_SUFFIX = '"}'
+_RESPONSE_CREATE = '{"type":"response.create"}'
 
 
 class BareClient:
@@ -142,6 +176,8 @@ class BareClient:
         self._interruptions = 0
         self._wake = asyncio.Event()
         self._first_pending = False
+        self._continuous = False
+        self.gaps = GapCounter(time.perf_counter, DEVICE_BUFFER_S)
         # Same two latencies as the vocalis hooks, measured in the bare receive path (ms).
         self.push_latency_ms: list[float] = []
         self.clear_latency_ms: list[float] = []
@@ -162,6 +198,23 @@ class BareClient:
             return
         encoded = binascii.b2a_base64(frame.data.cast("B"), newline=False).decode("ascii")
         await ws.send(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
+
+    def keep_speaking(self) -> None:
+        self._continuous = True
+        self._request_reply()
+
+    def _request_reply(self) -> None:
+        if self._ws is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._send_create()))
+
+    async def _send_create(self) -> None:
+        assert self._ws is not None
+        with contextlib.suppress(Exception):
+            await self._ws.send(_RESPONSE_CREATE)
+
+    @property
+    def device_gaps(self) -> int:
+        return self.gaps.gaps
 
     async def _recv(self) -> None:
         assert self._ws is not None
@@ -199,8 +252,11 @@ class BareClient:
     async def _player(self) -> None:
         loop = asyncio.get_running_loop()
         frame_s = FRAME_MS / 1000.0
+        late = self.gaps.late
         while True:
             if not self._queued:
+                if self._playing and self._continuous and self._response_done:
+                    self._request_reply()
                 self._playing = False
                 self._wake.clear()
                 await self._wake.wait()
@@ -221,9 +277,9 @@ class BareClient:
                         self._offset = 0
                 if need:
                     if self._response_done and not self._queued:
-                        self._playing = False
                         break
                     self._underruns += 1
+                late(loop.time() - (start + k * frame_s))
                 k += 1
                 await asyncio.sleep(max(0.0, start + k * frame_s - loop.time()))
 
@@ -250,9 +306,11 @@ class BareClient:
                 await asyncio.wait_for(self._ws.close(), 2.0)
 
 
-def make_client(mode: str, *, instrument: bool = False) -> Client:
+def make_client(
+    mode: str, *, instrument: bool = False, input_chunk_ms: int | None = None
+) -> Client:
     if mode == "vocalis":
-        return VocalisAgent(instrument=instrument)
+        return VocalisAgent(instrument=instrument, input_chunk_ms=input_chunk_ms)
     if mode == "bare":
         return BareClient()
     raise ValueError(f"unknown client mode {mode!r}")

@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,22 @@ RATE = 24000
 FRAME_MS = 20
 FRAME_SAMPLES = RATE * FRAME_MS // 1000
 API_KEY = "sk-bench-local"  # the sim accepts any key; never a real one
+# The simulated playback device of the continuous-speech load holds one 40 ms chunk: a frame
+# handed over more than this after its due time left the device without audio (a gap).
+DEVICE_BUFFER_S = 0.040
 
 # The scripted conversation: one short caller line, a two-message answer (preamble + answer).
 CALLER_LINE = "Where is my order?"
 PREAMBLE = "Let me check."
 ANSWER = "Your order shipped yesterday and arrives on Friday."
 # Longer multi-message responses for barge-in trials (three messages, ~8 s of audio).
+# The continuous-speech load (issue #17): every response is a ~1 s and a ~9 s message, back
+# to back, requested again as soon as one has played.
+CONTINUOUS_RESPONSE = (
+    "Let me check that.",
+    "Your order shipped yesterday from our main warehouse and it is on the truck now, so it "
+    "should arrive on Friday afternoon; you will get a text message with the tracking link.",
+)
 LONG_RESPONSE = (
     "Sure, I can help with that right away.",
     "I found your order from last week in our system.",
@@ -112,6 +122,34 @@ async def wait_quiet(
         if cores - own_cores <= threshold:
             break
     return round(time.perf_counter() - started, 1)
+
+
+class GapCounter:
+    """Playback gaps of a simulated device with a buffer of ``buffer_s``.
+
+    ``late(seconds)`` is told how late each frame reached the device; a run of consecutive
+    frames later than the buffer is one gap (one audible dropout), however long it lasts.
+    """
+
+    def __init__(self, now: Callable[[], float], buffer_s: float) -> None:
+        self._now = now
+        self._buffer_s = buffer_s
+        self._in_gap = False
+        self.gaps = 0
+        self.late_frames = 0
+
+    def late(self, seconds: float) -> None:
+        if seconds > self._buffer_s:
+            self.late_frames += 1
+            if not self._in_gap:
+                self._in_gap = True
+                self.gaps += 1
+        else:
+            self._in_gap = False
+
+    def on_frame(self, piece: Any, segment_id: str, at: float) -> None:
+        """`ClockedAudioSink` frame callback: ``at`` is the piece's due time on the clock."""
+        self.late(self._now() - at)
 
 
 class LagProbe:

@@ -1,5 +1,15 @@
 """Density: how many real-time sessions one machine carries.
 
+Two loads (``Timing.load``):
+
+* ``continuous`` (issue #17): every session speaks all the time — responses of a ~1 s and a
+  ~9 s message back to back, the next one requested as soon as one has played —, the caller
+  sends 20 ms silence frames at real time, playback goes to a simulated device holding one
+  40 ms chunk (a frame handed over later than that is a *gap*). Pass: every reply complete,
+  zero gaps and underruns, loop lag p99 < 20 ms (lag max reported next to it).
+* ``turns`` (the lighter one): the caller speaks a line every ``period`` seconds and the
+  agent answers with a two-message response.
+
 Setup per point (N sessions, W worker processes, client mode):
 
 * the sim server in its own process (fresh per point), answering every caller turn with a
@@ -19,19 +29,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from bench.common import (
     ANSWER,
     API_KEY,
+    CONTINUOUS_RESPONSE,
     FRAME_MS,
     PREAMBLE,
+    RATE,
     REPO,
     LagProbe,
     caller_cycle,
@@ -66,6 +81,36 @@ class Timing:
     # Caller frame size as the transport delivers it (telephony/WebRTC: 20 ms; a transport
     # that batches two frames per message halves the per-message costs on both sides).
     frame_ms: int = FRAME_MS
+    load: Literal["turns", "continuous"] = "turns"
+    # "tuned": the worker calls `vocalis.utils.gc_tuning.settle_heap()` once its sessions run.
+    gc: Literal["default", "tuned"] = "default"
+    # vocalis: caller audio per provider append (None: the model's default).
+    input_chunk_ms: int | None = None
+
+
+def _silence_frames(frame_ms: int) -> list[Any]:
+    return [np.zeros(RATE * frame_ms // 1000, dtype=np.int16)]
+
+
+class GcPauses:
+    """Durations of the garbage collector's runs, by generation (the suspect of a whole-loop
+    stall: a full collection walks every tracked object of every session)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms[info["generation"]].append((time.perf_counter() - self._t0) * 1000.0)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            f"gen{g}": {"n": len(v), "max_ms": round(max(v, default=0.0), 2)}
+            for g, v in self.ms.items()
+        }
 
 
 # =========================================================================== worker process
@@ -89,7 +134,10 @@ async def _caller(client: Any, frames: list[Any], offset: int, frame_ms: int) ->
 async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     from bench.agents import make_client
 
-    frames = frames_of(caller_cycle(args.period, frame_ms=args.frame_ms), args.frame_ms)
+    if args.load == "continuous":
+        frames = _silence_frames(args.frame_ms)
+    else:
+        frames = frames_of(caller_cycle(args.period, frame_ms=args.frame_ms), args.frame_ms)
     rng = random.Random(args.seed)
     rss0 = rss_bytes()
     clients: list[Any] = []
@@ -97,7 +145,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     gate = asyncio.Semaphore(20)
 
     async def open_one() -> None:
-        client = make_client(args.mode, instrument=args.instrument)
+        client = make_client(
+            args.mode, instrument=args.instrument, input_chunk_ms=args.input_chunk_ms
+        )
         async with gate:
             try:
                 await client.start(args.url)
@@ -106,9 +156,17 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
                 return
         clients.append(client)
 
+    if args.gc == "tuned":
+        # As `vocalis serve` does: once set up, before the first call (sessions are not frozen).
+        from vocalis.utils.gc_tuning import settle_heap
+
+        settle_heap()
     t_connect = time.perf_counter()
     await asyncio.gather(*(open_one() for _ in range(args.sessions)))
     connect_s = time.perf_counter() - t_connect
+    if args.load == "continuous":
+        for c in clients:
+            c.keep_speaking()
     callers = [
         asyncio.create_task(_caller(c, frames, rng.randrange(len(frames)), args.frame_ms))
         for c in clients
@@ -123,6 +181,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         profiler.start()
     probe = LagProbe()
     probe.start()
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    g0 = sum(c.device_gaps for c in clients)
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     u0 = sum(c.underruns for c in clients)
@@ -136,6 +197,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     cpu1 = time.process_time()
     wall1 = time.perf_counter()
     lag = await probe.stop()
+    gc.callbacks.remove(pauses)
     if profiler is not None:
         profiler.stop()
     print("WINDOW_END", flush=True)
@@ -150,6 +212,10 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "underruns": sum(c.underruns for c in clients) - u0,
         "responses": sum(c.responses for c in clients) - r0,
         "interruptions": sum(c.interruptions for c in clients) - i0,
+        "device_gaps": sum(c.device_gaps for c in clients) - g0,
+        "gc": pauses.summary(),
+        # Objects a full collection walks (the frozen start-up heap excluded).
+        "gc_tracked": len(gc.get_objects()),
         "rss_start": rss0,
         "rss_peak": rss_peak,
     }
@@ -185,6 +251,9 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--period", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frame-ms", type=int, default=FRAME_MS)
+    parser.add_argument("--load", choices=["turns", "continuous"], default="turns")
+    parser.add_argument("--gc", choices=["default", "tuned"], default="default")
+    parser.add_argument("--input-chunk-ms", type=int, help="vocalis: caller audio per append")
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
@@ -249,7 +318,10 @@ async def run_point(
 ) -> dict[str, Any]:
     """One density point: a fresh sim process, `workers` agent processes, `sessions` total."""
     turns = int((timing.warmup_s + timing.window_s + 30) / timing.period_s) + 4
-    scenario = write_scenario(scratch / "density_scenario.json", [[PREAMBLE, ANSWER]], repeat=turns)
+    response = CONTINUOUS_RESPONSE if timing.load == "continuous" else (PREAMBLE, ANSWER)
+    scenario = write_scenario(
+        scratch / f"density_{timing.load}.json", [list(response)], repeat=turns
+    )
     split = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
     async with sim_process(scenario, pace=timing.pace) as sim:
         window = asyncio.Event()
@@ -276,7 +348,13 @@ async def run_point(
                 str(seed * 1000 + index),
                 "--frame-ms",
                 str(timing.frame_ms),
+                "--load",
+                timing.load,
+                "--gc",
+                timing.gc,
             ]
+            if timing.input_chunk_ms is not None:
+                cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
                 cmd += ["--profile", str(profile)]
             if instrument:
@@ -344,6 +422,14 @@ def _aggregate(
     cpu = sum(r["cpu_s"] for r in ok_results)
     window = max((r["window_s"] for r in ok_results), default=timing.window_s)
     underruns = sum(r["underruns"] for r in ok_results)
+    gaps = sum(r.get("device_gaps", 0) for r in ok_results)
+    gc_max = {
+        g: max((r["gc"][g]["max_ms"] for r in ok_results if "gc" in r), default=0.0)
+        for g in ("gen0", "gen1", "gen2")
+    }
+    gc_n = {
+        g: sum(r["gc"][g]["n"] for r in ok_results if "gc" in r) for g in ("gen0", "gen1", "gen2")
+    }
     rss_added = sum(r["rss_peak"] - r["rss_start"] for r in ok_results)
     rss_total = sum(r["rss_peak"] for r in ok_results)
     lag_stats = stats(lag)
@@ -351,6 +437,9 @@ def _aggregate(
     session_seconds = max(1e-9, connected * window)
     point = {
         "mode": mode,
+        "load": timing.load,
+        "gc": timing.gc,
+        "input_chunk_ms": timing.input_chunk_ms,
         "sessions": sessions,
         "workers": workers,
         "frame_ms": timing.frame_ms,
@@ -361,6 +450,10 @@ def _aggregate(
         "lag_p99_ms": lag_stats["p99"],
         "lag_max_ms": lag_stats["max"],
         "underruns": underruns,
+        "device_gaps": gaps,
+        "gc_collections": gc_n,
+        "gc_tracked_objects": sum(r.get("gc_tracked", 0) for r in ok_results),
+        "gc_max_pause_ms": gc_max,
         "responses": sum(r["responses"] for r in ok_results),
         "interruptions": sum(r["interruptions"] for r in ok_results),
         "cpu_ms_per_session_s": round(cpu * 1000 / session_seconds, 3),
@@ -386,6 +479,8 @@ def _aggregate(
         and lag_stats["n"] > 0
         and lag_stats["p99"] < LAG_P99_LIMIT_MS
         and underruns == 0
+        and gaps == 0
+        and (timing.load == "turns" or point["interruptions"] == 0)
     )
     return point
 

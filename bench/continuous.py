@@ -1,0 +1,95 @@
+"""``python -m bench.continuous``: the continuous-speech density load of issue #17, with the
+bare-client baseline measured in the same run.
+
+    uv run python -m bench.continuous --sessions 50,100 --workers 1
+    uv run python -m bench.continuous --sessions 100 --variants vocalis:default:20,vocalis,bare
+
+Per N, every variant runs as its own point (fresh sim process, `bench.density.run_point`):
+``vocalis:<gc>`` is the product with the worker's collector left at CPython's defaults
+(``default``) or settled by `vocalis.utils.gc_tuning.settle_heap` (``tuned``), optionally with
+caller audio per provider append in ms (``vocalis:default:20`` = one append per 20 ms frame,
+the behaviour before batching); ``bare`` is the
+wire-only floor (`bench.agents.BareClient`). Output: ``bench/results/density_continuous.json``
+(one run appended per invocation: before/after comparisons live in one file) with the CPU ratio
+of every vocalis point to the bare point of the same N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from bench import density
+from bench.common import REPO, RESULTS, append_run, log, machine, ratio
+
+GcMode = Literal["default", "tuned"]
+
+
+def _variant(text: str) -> tuple[str, GcMode, int | None]:
+    """``mode[:gc[:input_chunk_ms]]``, e.g. ``vocalis:tuned:20``."""
+    mode, _, rest = text.partition(":")
+    gc_mode, _, chunk = rest.partition(":")
+    return mode, cast(GcMode, gc_mode or "default"), int(chunk) if chunk else None
+
+
+async def run(
+    counts: list[int], workers: int, variants: list[str], timing: density.Timing
+) -> dict[str, Any]:
+    scratch = REPO / "out" / "bench"
+    scratch.mkdir(parents=True, exist_ok=True)
+    points: list[dict[str, Any]] = []
+    for n in counts:
+        by_variant: dict[str, dict[str, Any]] = {}
+        for variant in variants:
+            mode, gc_mode, chunk = _variant(variant)
+            t = replace(timing, gc=gc_mode, input_chunk_ms=chunk)
+            point = await density.run_point(mode, n, workers, t, scratch)
+            point["variant"] = variant
+            by_variant[variant] = point
+            log(
+                f"continuous {variant} x{workers} N={n}: lag p99/max {point['lag_p99_ms']}/"
+                f"{point['lag_max_ms']} ms, gaps {point['device_gaps']}, underruns "
+                f"{point['underruns']}, cpu {point['cpu_ms_per_session_s']} ms/session-s, "
+                f"sim {point['sim_cpu_cores']} cores, gc2 max "
+                f"{point['gc_max_pause_ms']['gen2']} ms, {'ok' if point['ok'] else 'FAIL'}"
+            )
+        bare = by_variant.get("bare")
+        for point in by_variant.values():
+            if bare is not None and point is not bare:
+                point["ratio_cpu_vs_bare"] = ratio(
+                    point["cpu_ms_per_session_s"], bare["cpu_ms_per_session_s"]
+                )
+        points.extend(by_variant.values())
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "load": "continuous",
+        "workers": workers,
+        "timing": timing.__dict__,
+        "points": points,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.continuous")
+    parser.add_argument("--sessions", default="50,100", help="comma list of N")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--variants", default="vocalis:default,vocalis:tuned,bare")
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--window", type=float, default=12.0)
+    parser.add_argument("--results", help="results directory (default bench/results)")
+    args = parser.parse_args(argv)
+    timing = density.Timing(warmup_s=args.warmup, window_s=args.window, load="continuous")
+    counts = [int(x) for x in args.sessions.split(",")]
+    data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing))
+    out = append_run("density_continuous", data, Path(args.results) if args.results else RESULTS)
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
