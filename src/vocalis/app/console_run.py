@@ -14,9 +14,10 @@ import contextlib
 from rich.console import Console
 
 from vocalis.app.agent_ref import load_agent
-from vocalis.app.conversation import ViewTextSink, WithTextSink, converse
+from vocalis.app.conversation import WithTextSink, converse
 from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import UsageError
+from vocalis.app.reports.live_feed import ViewTextSink
 from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.runtime.agent import Agent
 from vocalis.transports.console import ConsoleAudioUnavailable, ConsoleTransport

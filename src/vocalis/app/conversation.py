@@ -27,32 +27,22 @@ from vocalis import telemetry
 from vocalis.app.endpoint import Endpoint
 from vocalis.app.errors import UsageError
 from vocalis.app.reports.event_log import BoundedEventLog
+from vocalis.app.reports.live_feed import EventFeed
 from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.app.reports.outputs import event_to_json, stamp_trace
 from vocalis.app.scenario_errors import describe
-from vocalis.conversation.items import FunctionCallItem, MessageItem
 from vocalis.providers.base import ErrorKind, OperationError, RealtimeModel
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.budget import DEFAULT_BUDGET, CallBudget
 from vocalis.runtime.events import (
-    AgentStateChanged,
-    ConversationItemAdded,
-    ErrorEvent,
-    Interrupted,
     SessionEvent,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnMetrics,
-    UserTranscript,
 )
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.base import (
     AudioSink,
     AudioSource,
-    PlayoutResult,
-    PlayoutStatus,
     TextSink,
     Transport,
 )
@@ -110,37 +100,6 @@ def _gemini_dialect() -> Any:
     return DIALECT
 
 
-class ViewTextSink(TextSink):
-    """Words as they play and per-message verdicts, forwarded to the live transcript."""
-
-    def __init__(self, model: LiveTranscript, refresh: Callable[[], None]) -> None:
-        self.model = model
-        self.refresh = refresh
-        self.verdicts: list[tuple[str, PlayoutResult, str]] = []
-
-    def agent_text(self, segment_id: str, text: str) -> None:
-        self.model.agent_text(segment_id, text)
-        self.refresh()
-
-    def agent_segment_ended(self, segment_id: str, result: PlayoutResult, heard_text: str) -> None:
-        self.verdicts.append((segment_id, result, heard_text))
-        self.model.agent_message_ended(
-            segment_id,
-            interrupted=result.status is not PlayoutStatus.FULL,
-            played_ms=result.played_ms,
-            heard_text=heard_text,
-        )
-        self.refresh()
-
-    def user_transcript(self, item_id: str, text: str, final: bool) -> None:
-        self.model.user_said(item_id, text, final=final)
-        self.refresh()
-
-    def notice(self, message: str) -> None:
-        self.model.notice(message, "warning")
-        self.refresh()
-
-
 @dataclass(slots=True)
 class ConversationRecord:
     """Everything a command writes or checks after the conversation."""
@@ -173,84 +132,6 @@ class EventRecorder:
 
     def _record(self, event: object) -> None:
         self.log.append(event_to_json(event, t=self.clock.now(), origin=self.origin))
-
-
-_INTERRUPTION_TEXT = {
-    "server_vad": "caller barged in: agent stopped (server VAD)",
-    "local_vad": "caller barged in: agent stopped (local VAD)",
-    "api": "agent interrupted by the application",
-    "watchdog": "stalled response cancelled by the watchdog",
-    "text": "caller typed a message: agent stopped",
-}
-
-
-def wire_view(
-    session: AgentSession,
-    model: LiveTranscript,
-    refresh: Callable[[], None],
-    on_state: Callable[[str], None] | None = None,
-) -> None:
-    """Session events → the live transcript (words and verdicts come via `ViewTextSink`)."""
-
-    def state(event: AgentStateChanged) -> None:
-        model.agent_state(event.new)
-        if on_state is not None:
-            on_state(event.new)
-        refresh()
-
-    def item(event: ConversationItemAdded) -> None:
-        it = event.item
-        if isinstance(it, MessageItem) and it.role == "user":
-            # Without text yet, the transcript follows (UserTranscript); keep the line open.
-            model.user_said(it.id, it.text, final=bool(it.text))
-        elif isinstance(it, MessageItem) and it.role == "assistant":
-            model.agent_message_ended(
-                it.id,
-                interrupted=it.interrupted,
-                played_ms=it.played_ms,
-                heard_text=it.text,
-                generated_text=it.generated_text,
-            )
-        elif isinstance(it, FunctionCallItem):
-            model.tool_started(it.call_id, it.name, it.arguments)
-        refresh()
-
-    def transcript(event: UserTranscript) -> None:
-        model.user_said(event.item_id, event.text, final=event.final)
-        refresh()
-
-    def tool_started(event: ToolCallStarted) -> None:
-        model.tool_started(event.call_id, event.name, event.arguments)
-        refresh()
-
-    def tool_finished(event: ToolCallFinished) -> None:
-        model.tool_finished(event.call_id, event.output, is_error=event.is_error)
-        refresh()
-
-    def metrics(event: TurnMetrics) -> None:
-        for message in event.messages:
-            if message.played_ms <= 0:
-                model.agent_message_generated(message.item_id, message.generated_text)
-        if event.voice_to_voice_ms is not None:
-            model.turn_latency(event.voice_to_voice_ms)
-        refresh()
-
-    def error(event: ErrorEvent) -> None:
-        model.notice(event.message, "warning" if event.recoverable else "error")
-        refresh()
-
-    def interrupted(event: Interrupted) -> None:
-        model.notice(_INTERRUPTION_TEXT.get(event.source, f"interrupted ({event.source})"))
-        refresh()
-
-    session.on(AgentStateChanged, state)
-    session.on(ConversationItemAdded, item)
-    session.on(UserTranscript, transcript)
-    session.on(ToolCallStarted, tool_started)
-    session.on(ToolCallFinished, tool_finished)
-    session.on(TurnMetrics, metrics)
-    session.on(ErrorEvent, error)
-    session.on(Interrupted, interrupted)
 
 
 def agent_idle(session: AgentSession, sink: AudioSink | None) -> bool:
@@ -371,7 +252,7 @@ async def start_call(
     session = AgentSession(model, transport, clock=clock, options=options)
     recorder.attach(session)
     if view is not None:
-        wire_view(session, view, refresh or (lambda: None), on_state)
+        EventFeed(view, refresh or (lambda: None), on_state).attach(session)
     if on_session is not None:
         on_session(session)
     try:

@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from vocalis.app.conversation import ConversationRecord, ViewTextSink, agent_idle, converse
+from vocalis.app.conversation import ConversationRecord, agent_idle, converse
 from vocalis.app.demo_agent import make_agent
 from vocalis.app.endpoint import GEMINI_DEFAULT_MODEL, Endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
+from vocalis.app.reports.live_feed import ViewTextSink
 from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.app.reports.outputs import write_call_files
 from vocalis.runtime.session import AgentSession

@@ -12,9 +12,10 @@ import asyncio
 from pathlib import Path
 
 from vocalis.app.agent_ref import load_agent
-from vocalis.app.conversation import ConversationRecord, ViewTextSink, converse
+from vocalis.app.conversation import ConversationRecord, converse
 from vocalis.app.endpoint import choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
+from vocalis.app.reports.live_feed import ViewTextSink
 from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
