@@ -43,7 +43,7 @@ from vocalis.runtime.session import AgentSession
 from vocalis.transports._web import ServedEndpoint
 from vocalis.transports.base import CallInfo, Transport
 from vocalis.transports.playground import PlaygroundTextSink
-from vocalis.transports.web import TrustedProxies
+from vocalis.transports.web import TrustedProxies, WebServer
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.gc_tuning import settle_heap
 from vocalis.utils.logcontext import bind_call
@@ -256,10 +256,53 @@ async def _serve_webrtc(
     )
 
 
-async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpoint) -> int:
+async def _listen(
+    args: argparse.Namespace,
+    handler: CallHandler,
+    token: str | None,
+    worker: Worker,
+    trusted: TrustedProxies,
+    console: Console,
+) -> tuple[list[ServedEndpoint], WebServer | None]:
+    """Open the endpoints the flags ask for and print their URLs; on a port that cannot be
+    bound, close what was opened and say so in one line."""
     from vocalis.transports.playground import serve_playground
     from vocalis.transports.twilio import serve_twilio
 
+    served: list[ServedEndpoint] = []
+    try:
+        if args.webrtc:
+            rtc = await _serve_webrtc(args, handler, token, worker, trusted)
+            served.append(rtc)
+            console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
+        elif args.playground or not args.twilio:
+            playground = await serve_playground(
+                handler, args.host, args.port, token=token, gate=worker, trusted=trusted
+            )
+            served.append(playground)
+            console.print(f"playground: open [bold]{shown_url(playground, token)}[/bold]")
+        if args.twilio:
+            port = args.twilio_port
+            if port is None:
+                port = args.port + 1 if served and args.port else args.port
+            twilio = await serve_twilio(
+                handler, args.host, port, token=token, gate=worker, trusted=trusted
+            )
+            served.append(twilio)
+            url = shown_url(twilio, token)
+            console.print(f'twilio: <Stream url="{url}"/> (keep the token secret)')
+        admin = None
+        if args.admin_port is not None:
+            admin = await worker.serve_admin(args.host, args.admin_port)
+            console.print(f"admin: http://{admin.authority}/metrics")
+    except OSError as exc:
+        for endpoint_handle in served:
+            await endpoint_handle.aclose()
+        raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
+    return served, admin
+
+
+async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpoint) -> int:
     console = make_console()
 
     def draining(why: str, running: int) -> None:
@@ -279,36 +322,7 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
         console.print(f"checking {endpoint.describe()}…", style="dim")
         await probe(model, _probe_agent(agents), endpoint)
         handler = CallHandler(agents, model, endpoint, console, args.out, on_session=worker.observe)
-        served = []
-        admin = None
-        try:
-            if args.webrtc:
-                rtc = await _serve_webrtc(args, handler, token, worker, trusted)
-                served.append(rtc)
-                console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
-            elif args.playground or not args.twilio:
-                playground = await serve_playground(
-                    handler, args.host, args.port, token=token, gate=worker, trusted=trusted
-                )
-                served.append(playground)
-                console.print(f"playground: open [bold]{shown_url(playground, token)}[/bold]")
-            if args.twilio:
-                port = args.twilio_port
-                if port is None:
-                    port = args.port + 1 if served and args.port else args.port
-                twilio = await serve_twilio(
-                    handler, args.host, port, token=token, gate=worker, trusted=trusted
-                )
-                served.append(twilio)
-                url = shown_url(twilio, token)
-                console.print(f'twilio: <Stream url="{url}"/> (keep the token secret)')
-            if args.admin_port is not None:
-                admin = await worker.serve_admin(args.host, args.admin_port)
-                console.print(f"admin: http://{admin.authority}/metrics")
-        except OSError as exc:
-            for endpoint_handle in served:
-                await endpoint_handle.aclose()
-            raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
+        served, admin = await _listen(args, handler, token, worker, trusted, console)
         limit = f"at most {args.max_sessions} calls at once; " if args.max_sessions else ""
         # Before the ready line: a SIGTERM right after it must drain, not kill.
         worker.install_signal_handlers()

@@ -38,21 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "agent_ref", metavar="AGENT_REF", help="path/to/file.py:name or module:name"
     )
-    which = parser.add_argument_group("what to serve (at least one; default: --playground)")
-    which.add_argument(
-        "--playground",
-        action="store_true",
-        help="browser page with microphone, live heard transcript and agent state",
-    )
-    which.add_argument(
-        "--twilio", action="store_true", help="Twilio Media Streams WebSocket (μ-law 8 kHz)"
-    )
-    which.add_argument(
-        "--webrtc",
-        action="store_true",
-        help="the playground page calling over WebRTC (Opus, jitter buffer, echo "
-        "cancellation); needs the `webrtc` extra",
-    )
+    _add_what_to_serve(parser)
     parser.add_argument(
         "--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)"
     )
@@ -87,6 +73,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "TURN credentials come from VOCALIS_TURN_USERNAME / VOCALIS_TURN_CREDENTIAL; "
         "default: host candidates only",
     )
+    _add_fleet_arguments(parser)
+    add_endpoint_arguments(parser)
+
+
+def _add_what_to_serve(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_argument_group("what to serve (at least one; default: --playground)")
+    which.add_argument(
+        "--playground",
+        action="store_true",
+        help="browser page with microphone, live heard transcript and agent state",
+    )
+    which.add_argument(
+        "--twilio", action="store_true", help="Twilio Media Streams WebSocket (μ-law 8 kHz)"
+    )
+    which.add_argument(
+        "--webrtc",
+        action="store_true",
+        help="the playground page calling over WebRTC (Opus, jitter buffer, echo "
+        "cancellation); needs the `webrtc` extra",
+    )
+
+
+def _add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     fleet = parser.add_argument_group(
         "running behind a load balancer (see docs/deployment.md)",
         "Every port also answers /healthz (503 when full or draining), /livez and /metrics "
@@ -119,7 +128,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="believe X-Forwarded-For only from this proxy address or network (repeatable); "
         "the right-most hop that is not a trusted proxy is the client",
     )
-    add_endpoint_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
