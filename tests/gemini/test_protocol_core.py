@@ -217,3 +217,19 @@ def test_heard_plan_properties(conversation: Any, strategy: HeardStrategy) -> No
         for unheard in plan.unheard:
             quoted = f'heard only: "{unheard.heard}"' if unheard.heard else "did not hear"
             assert quoted in plan.note
+
+
+def test_peer_data_is_bounded_per_item() -> None:
+    from vocalis.providers.base import ProviderLimits
+
+    limits = ProviderLimits(max_item_text_chars=10, max_item_audio_s=0.03, max_delta_bytes=2000)
+    core = GeminiProtocol(limits=limits)
+    first = core.receive(audio())
+    started = next(e for e in first if isinstance(e, MessageStarted))
+    assert [type(e) for e in core.receive(audio())] == []  # 40 ms > 30 ms: dropped
+    assert started.account.received_ms == 20.0
+    deltas = core.receive(content(outputTranscription={"text": "0123456789abcdef"}))
+    assert [e.delta for e in deltas if isinstance(e, TextDelta)] == ["0123456789"]
+    assert core.receive(content(outputTranscription={"text": "more"})) == []
+    huge = {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "A" * 4000}}]}}}
+    assert core.receive(huge) == []  # over max_delta_bytes: dropped before decoding

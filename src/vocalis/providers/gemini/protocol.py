@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -45,6 +46,7 @@ from vocalis.providers.base import (
     MessageStatus,
     Modality,
     ProviderEvent,
+    ProviderLimits,
     ToolCall,
 )
 from vocalis.providers.core_events import (
@@ -62,6 +64,10 @@ from vocalis.providers.core_events import (
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.wire import OUTPUT_RATE, duration_s, get
+from vocalis.providers.openai.bounds import TextBounds
+from vocalis.utils.logsafe import WarnLimiter
+
+logger = logging.getLogger(__name__)
 
 _MS_PER_SAMPLE = 1000.0 / OUTPUT_RATE
 _URLSAFE = str.maketrans("-_", "+/")
@@ -118,8 +124,18 @@ def _decode_audio(data: object) -> np.ndarray:
 class GeminiProtocol:
     """One session's protocol state, across connections (ids never repeat)."""
 
-    def __init__(self, *, modality: Modality = "audio") -> None:
+    def __init__(
+        self,
+        *,
+        modality: Modality = "audio",
+        limits: ProviderLimits | None = None,
+        warn_limiter: WarnLimiter | None = None,
+    ) -> None:
         self._modality: tuple[Modality, ...] = (modality,)
+        # Bounds on what the peer may make one call hold (dropped past them, logged once).
+        self.limits = limits or ProviderLimits()
+        self._warn = warn_limiter or WarnLimiter(logger)
+        self._text_bounds = TextBounds(self.limits, self._warn)
         self._ids = itertools.count(1)
         self._turn: _Turn | None = None
         self._held: _Turn | None = None
@@ -287,7 +303,10 @@ class GeminiProtocol:
         transcription = get(content, "inputTranscription")
         if isinstance(transcription, dict) and isinstance(get(transcription, "text"), str):
             caller = self._caller_turn()
-            caller.transcript += get(transcription, "text")
+            delta = get(transcription, "text")
+            caller.transcript += self._text_bounds.admit(
+                caller.item_id, len(caller.transcript), delta
+            )
             out.append(InputTranscription(caller.item_id, caller.transcript.strip(), final=False))
         if get(content, "interrupted"):
             caller = self._caller_turn()
@@ -309,9 +328,25 @@ class GeminiProtocol:
     def _on_part(self, part: dict[str, Any], out: list[Output]) -> None:
         blob = get(part, "inlineData")
         if isinstance(blob, dict):
-            samples = _decode_audio(get(blob, "data"))
+            data = get(blob, "data")
+            if isinstance(data, str) and len(data) > self.limits.max_delta_bytes:
+                self._warn.warn(
+                    "delta_bound",
+                    "an audio part over %d bytes was dropped",
+                    self.limits.max_delta_bytes,
+                )  # checked before decoding it
+                return
+            samples = _decode_audio(data)
             turn, account = self._message(out)
             ms = len(samples) * _MS_PER_SAMPLE
+            if account.received_ms + ms > self.limits.max_item_audio_s * 1000.0:
+                self._warn.warn(
+                    "item_audio_bound",
+                    "audio of item %s exceeded %.0f s; dropped",
+                    account.item_id,
+                    self.limits.max_item_audio_s,
+                )
+                return
             account.received_ms += ms
             if turn.record is not None:
                 turn.record.audio_ms = account.received_ms
@@ -323,6 +358,9 @@ class GeminiProtocol:
 
     def _add_text(self, text: str, out: list[Output]) -> None:
         turn, account = self._message(out)
+        text = self._text_bounds.admit(account.item_id, account.text_chars, text)
+        if not text:
+            return
         account.add_text(text)
         if turn.record is not None:
             turn.record.text = account.text.strip()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -58,6 +59,9 @@ from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, Output, Se
 from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
+from vocalis.utils.logsafe import WarnLimiter
+
+logger = logging.getLogger(__name__)
 
 
 class GeminiRealtimeSession(RealtimeSession):
@@ -71,6 +75,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self._manual = options.turn_detection is None
         self._events: Channel[ProviderEvent] = Channel()
         self.router = GenerationRouter(self._events.send)
+        self._warn = WarnLimiter(logger)
         self._conn: Connection | None = None
         self._conn_count = 0
         self._paused = False
@@ -407,9 +412,15 @@ class GeminiRealtimeSession(RealtimeSession):
 
     def _on_message(self, conn: Connection, message: Any) -> None:
         if not isinstance(message, dict):
+            self._warn.warn("not_an_object", "a server frame that is not a JSON object was ignored")
             return
         holding = self.protocol.holding
-        for out in self.protocol.receive(message):
+        try:
+            outputs = self.protocol.receive(message)
+        except (ValueError, TypeError) as exc:  # malformed content: reported, never fatal
+            self._warn.warn("malformed", "a malformed server message was ignored: %s", exc)
+            return
+        for out in outputs:
             self._dispatch(conn, out)
         if self.protocol.holding and not holding:
             self._spawn(self._release_later(), "gemini-release-held")
