@@ -242,12 +242,12 @@ def test_thread_helper() -> None:
 
 
 async def test_a_simulator_bug_becomes_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vocalis.sim.session import SimSession
+    from vocalis.sim.protocol import HANDLERS, ProtocolCore
 
-    def broken(self: SimSession, event: dict[str, object]) -> None:
+    def broken(core: ProtocolCore, event: dict[str, object]) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(SimSession, "_on_conversation_item_delete", broken)
+    monkeypatch.setitem(HANDLERS, "conversation.item.delete", broken)
     async with SimServer() as server, open_client(server) as client:
         await client.send("conversation.item.delete", item_id="x")
         error = (await client.recv())["error"]

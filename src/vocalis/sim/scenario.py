@@ -13,23 +13,26 @@ arguments: {...}}`` a function call; a response ``{say: "..."}`` is a one-messag
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-FaultKind = Literal[
-    "drop",
-    "stall",
-    "malformed_frame",
-    "unknown_event",
-    "error",
-    "fail",
-    "incomplete",
-    "session_expired",
-    "slow_first_byte",
-]
+
+class FaultKind(StrEnum):
+    """What a scripted fault does (the driver has one handler per kind)."""
+
+    DROP = "drop"
+    STALL = "stall"
+    MALFORMED_FRAME = "malformed_frame"
+    UNKNOWN_EVENT = "unknown_event"
+    ERROR = "error"
+    FAIL = "fail"
+    INCOMPLETE = "incomplete"
+    SESSION_EXPIRED = "session_expired"
+    SLOW_FIRST_BYTE = "slow_first_byte"
 
 
 class _Model(BaseModel):
@@ -172,13 +175,13 @@ class FaultSpec(_Model):
         positions = sum((self.after_event is not None, self.after_audio_ms is not None)) + int(
             self.before_response_created
         )
-        if positions == 0 and self.kind == "slow_first_byte":
+        if positions == 0 and self.kind is FaultKind.SLOW_FIRST_BYTE:
             return self.model_copy(update={"before_response_created": True})
         if positions != 1:
             raise ValueError(
                 "a fault needs exactly one of after_event, after_audio_ms, before_response_created"
             )
-        if self.kind == "slow_first_byte" and not self.before_response_created:
+        if self.kind is FaultKind.SLOW_FIRST_BYTE and not self.before_response_created:
             raise ValueError("slow_first_byte happens before_response_created")
         return self
 
