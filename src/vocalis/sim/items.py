@@ -28,6 +28,7 @@ def decode_audio(data: str) -> bytes:
 
 _ITEM_TYPES = ("message", "function_call", "function_call_output", "mcp_approval_response")
 _ROLES = ("user", "assistant", "system")
+_STATUSES = ("completed", "incomplete", "in_progress")
 _PART_TYPES_BY_ROLE = {
     "user": ("input_text", "input_audio", "input_image"),
     "system": ("input_text",),
@@ -87,6 +88,28 @@ def _approval_response(raw: dict[str, Any], item_id: str, known: frozenset[str])
     )
 
 
+def _item_type(raw: dict[str, Any]) -> str:
+    for key in raw:
+        if key not in _ITEM_KEYS:
+            raise errors.unknown_parameter(f"item.{key}")
+    item_type = raw.get("type")
+    if item_type is None:
+        # The API infers a message when the type is omitted but a role is present.
+        if raw.get("role") is None:
+            raise errors.missing_parameter("item.type")
+        return "message"
+    if item_type not in _ITEM_TYPES:
+        raise errors.invalid_value("item.type", item_type, _ITEM_TYPES)
+    return str(item_type)
+
+
+def _status(raw: dict[str, Any]) -> str:
+    status = raw.get("status") or "completed"
+    if status not in _STATUSES:
+        raise errors.invalid_value("item.status", status, _STATUSES)
+    return str(status)
+
+
 def parse_client_item(
     raw: Any,
     *,
@@ -98,42 +121,25 @@ def parse_client_item(
     """Build an :class:`Item` from ``conversation.item.create.item`` or raise the API's error.
 
     ``known_call_ids`` are the call ids of function calls in the conversation; an output for
-    another id is refused as the real API does.
+    another id is refused as the real API does (likewise approvals for unknown requests).
     """
     if raw is None:
         raise errors.missing_parameter("item")
     if not isinstance(raw, dict):
         raise errors.invalid_type("item", "an object", raw)
-    for key in raw:
-        if key not in _ITEM_KEYS:
-            raise errors.unknown_parameter(f"item.{key}")
-    item_type = raw.get("type")
-    if item_type is None:
-        # The API infers a message when the type is omitted but a role is present.
-        if "role" not in raw:
-            raise errors.missing_parameter("item.type")
-        item_type = "message"
-    if item_type not in _ITEM_TYPES:
-        raise errors.invalid_value("item.type", item_type, _ITEM_TYPES)
+    item_type = _item_type(raw)
     item_id = _str_field(raw, "id", required=False) or new_id()
     if len(item_id) > 32:
         raise errors.string_too_long("item.id", 32, len(item_id))
-    status = raw.get("status") or "completed"
-    if status not in ("completed", "incomplete", "in_progress"):
-        raise errors.invalid_value(
-            "item.status", status, ("completed", "incomplete", "in_progress")
-        )
-    phase = _str_field(raw, "phase", required=False)
-
     if item_type == "function_call":
         return Item(
             id=item_id,
             type="function_call",
-            status=status,
+            status=_status(raw),
             call_id=_str_field(raw, "call_id", required=False) or new_id().replace("item", "call"),
             name=_str_field(raw, "name", required=True),
             arguments=_str_field(raw, "arguments", required=False) or "",
-            phase=phase,
+            phase=_str_field(raw, "phase", required=False),
         )
     if item_type == "mcp_approval_response":
         return _approval_response(raw, item_id, known_approval_ids)
@@ -144,7 +150,10 @@ def parse_client_item(
             raise errors.tool_call_unknown(call_id)
         output = _str_field(raw, "output", required=True)
         return Item(id=item_id, type="function_call_output", call_id=call_id, output=output)
+    return _message(raw, item_id, input_bytes_per_ms)
 
+
+def _message(raw: dict[str, Any], item_id: str, input_bytes_per_ms: float) -> Item:
     role = raw.get("role")
     if role is None:
         raise errors.missing_parameter("item.role")
@@ -155,34 +164,42 @@ def parse_client_item(
         raise errors.missing_parameter("item.content")
     if not isinstance(content_raw, list):
         raise errors.invalid_type("item.content", "an array", content_raw)
-    item = Item(id=item_id, type="message", role=role, status=status, phase=phase)
+    phase = _str_field(raw, "phase", required=False)
+    item = Item(id=item_id, type="message", role=role, status=_status(raw), phase=phase)
     item.bytes_per_ms = input_bytes_per_ms
-    allowed = _PART_TYPES_BY_ROLE[role]
     for index, part in enumerate(content_raw):
-        param = f"item.content[{index}]"
-        if not isinstance(part, dict):
-            raise errors.invalid_type(param, "an object", part)
-        part_type = part.get("type")
-        if part_type == "output_audio" and role == "assistant":
-            raise errors.assistant_audio_not_supported()
-        if part_type not in allowed:
-            raise errors.invalid_value(f"{param}.type", part_type, allowed)
-        if part_type in ("input_text", "output_text", "text"):
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise errors.invalid_type(f"{param}.text", "a string", text)
-            wire_type = "output_text" if part_type == "text" else part_type
-            item.content.append({"type": wire_type, "text": text})
-        elif part_type == "input_audio":
-            audio = part.get("audio")
-            if audio is not None:
-                if not isinstance(audio, str):
-                    raise errors.invalid_type(f"{param}.audio", "a string", audio)
-                decoded = decode_audio(audio)
-                if index == 0:
-                    item.set_audio(decoded)
-            transcript = part.get("transcript")
-            item.content.append({"type": "input_audio", "transcript": transcript})
-        else:  # input_image
-            item.content.append({k: v for k, v in part.items() if k in ("type", "detail")})
+        _add_part(item, index, part)
     return item
+
+
+def _add_part(item: Item, index: int, part: Any) -> None:
+    """One content part of a client message (its audio becomes the item's, for part 0)."""
+    param = f"item.content[{index}]"
+    if not isinstance(part, dict):
+        raise errors.invalid_type(param, "an object", part)
+    part_type = part.get("type")
+    assert item.role is not None
+    if part_type == "output_audio" and item.role == "assistant":
+        raise errors.assistant_audio_not_supported()
+    allowed = _PART_TYPES_BY_ROLE[item.role]
+    if part_type not in allowed:
+        raise errors.invalid_value(f"{param}.type", part_type, allowed)
+    if part_type in ("input_text", "output_text", "text"):
+        text = part.get("text")
+        if text is None:
+            raise errors.missing_parameter(f"{param}.text")
+        if not isinstance(text, str):
+            raise errors.invalid_type(f"{param}.text", "a string", text)
+        wire_type = "output_text" if part_type == "text" else part_type
+        item.content.append({"type": wire_type, "text": text})
+    elif part_type == "input_audio":
+        audio = part.get("audio")
+        if audio is not None:
+            if not isinstance(audio, str):
+                raise errors.invalid_type(f"{param}.audio", "a string", audio)
+            decoded = decode_audio(audio)
+            if index == 0:
+                item.set_audio(decoded)
+        item.content.append({"type": "input_audio", "transcript": part.get("transcript")})
+    else:  # input_image
+        item.content.append({k: v for k, v in part.items() if k in ("type", "detail")})

@@ -22,11 +22,34 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from vocalis.sim import errors
 from vocalis.sim import fields as f
 from vocalis.sim.fields import DEFAULT_INSTRUCTIONS, PCM_RATE, Validator
+
+AudioFormatType = Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+VadKind = Literal["server_vad", "semantic_vad"]
+Eagerness = Literal["low", "medium", "high", "auto"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDetection:
+    """The effective turn detection, typed (the wire object is normalised by the validator)."""
+
+    kind: VadKind
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 200
+    idle_timeout_ms: int | None = None
+    create_response: bool = True
+    interrupt_response: bool = True
+    eagerness: Eagerness = "auto"
+
+    @classmethod
+    def from_wire(cls, td: dict[str, Any]) -> TurnDetection:
+        fields = {k: v for k, v in td.items() if k != "type" and v is not None}
+        return cls(kind=td["type"], **fields)
 
 
 class SessionKind(StrEnum):
@@ -268,6 +291,17 @@ class SessionConfig:
     def turn_detection(self) -> dict[str, Any] | None:
         td: dict[str, Any] | None = self.session["audio"]["input"]["turn_detection"]
         return td
+
+    @property
+    def vad(self) -> TurnDetection | None:
+        """The turn detection as a typed value (None: turns are committed by the client)."""
+        td = self.turn_detection
+        return TurnDetection.from_wire(td) if td is not None else None
+
+    @property
+    def input_format_type(self) -> AudioFormatType:
+        kind: AudioFormatType = self.input_format["type"]
+        return kind
 
     @property
     def transcription(self) -> dict[str, Any] | None:

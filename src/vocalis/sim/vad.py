@@ -18,7 +18,7 @@ import numpy as np
 
 from vocalis.audio.g711 import alaw_decode, ulaw_decode
 from vocalis.audio.vad import EnergyVAD, threshold_to_db
-from vocalis.sim.session_config import sample_rate
+from vocalis.sim.session_config import TurnDetection, sample_rate
 
 _EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 250}
 MIN_SPEECH_MS = 100
@@ -92,35 +92,35 @@ class InputBuffer:
 class TurnDetector:
     """Energy VAD on the appended audio, reporting session-timeline events."""
 
-    def __init__(self, config: dict[str, Any], fmt_type: str, origin_ms: float) -> None:
+    def __init__(self, config: TurnDetection, fmt_type: str, origin_ms: float) -> None:
         self.fmt_type = fmt_type
         self.origin_ms = origin_ms
         self._vad = EnergyVAD(sample_rate(fmt_type), min_speech_ms=MIN_SPEECH_MS)
-        self.config: dict[str, Any] = {}
+        self.config = config
         self.configure(config)
 
-    def configure(self, config: dict[str, Any]) -> None:
+    def configure(self, config: TurnDetection) -> None:
         self.config = config
-        if config["type"] == "server_vad":
+        if config.kind == "server_vad":
             self._vad.configure(
-                threshold_db=threshold_to_db(float(config["threshold"])),
-                min_silence_ms=float(config["silence_duration_ms"]),
-                prefix_padding_ms=float(config["prefix_padding_ms"]),
+                threshold_db=threshold_to_db(config.threshold),
+                min_silence_ms=float(config.silence_duration_ms),
+                prefix_padding_ms=float(config.prefix_padding_ms),
             )
         else:
             self._vad.configure(
                 threshold_db=threshold_to_db(0.5),
-                min_silence_ms=float(_EAGERNESS_SILENCE_MS[config["eagerness"]]),
+                min_silence_ms=float(_EAGERNESS_SILENCE_MS[config.eagerness]),
                 prefix_padding_ms=300.0,
             )
 
     @property
     def create_response(self) -> bool:
-        return bool(self.config.get("create_response", True))
+        return self.config.create_response
 
     @property
     def interrupt_response(self) -> bool:
-        return bool(self.config.get("interrupt_response", True))
+        return self.config.interrupt_response
 
     @property
     def in_speech(self) -> bool:
