@@ -111,7 +111,9 @@ def test_random_client_events_keep_the_core_consistent(
                 assert set(e["error"]) == {"type", "code", "message", "param", "event_id"}
             if e["type"] == "response.done":
                 done.append(e["response"]["id"])
-        in_conversation = [r for r in started.values() if not r.finished and r.conversation is not None]
+        in_conversation = [
+            r for r in started.values() if not r.finished and r.conversation is not None
+        ]
         assert len(in_conversation) <= 1
         assert core.active is None or core.active in in_conversation
     assert len(done) == len(set(done))  # never two response.done for one response
