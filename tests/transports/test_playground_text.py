@@ -34,6 +34,7 @@ def get_weather(city: str) -> dict[str, object]:
     return {"city": city, "sky": "sunny"}
 
 
+TOKEN = "test-token-0123456789"
 AGENT = Agent("You answer weather questions.", tools=[get_weather], name="weather")
 SCENARIO = {
     "responses": [
@@ -51,7 +52,10 @@ async def page_url(tmp_path: Path) -> AsyncIterator[str]:
         endpoint = Endpoint("url", sim.url, "gpt-realtime", "sim-local")
         console = Console(file=(tmp_path / "console.txt").open("w"), highlight=False)
         handler = CallHandler(AGENT, model, endpoint, console, out=None)
-        async with await serve_playground(handler, port=0) as served:
+        routes = [handler.timelines.route(TOKEN)]  # as `vocalis serve` mounts it
+        async with await serve_playground(
+            handler, port=0, token=TOKEN, extra_routes=routes
+        ) as served:
             yield served.url
 
 
@@ -125,6 +129,14 @@ async def test_text_only_call_needs_no_microphone_and_no_audio(page: Any) -> Non
     await page.wait_for_selector("body[data-call=ready]", timeout=15_000)
     seen = await _ask(page)
     assert seen["audio"] == "off" and seen["mic"] is None and seen["banner"] == ""
+    # The call's timeline, linked from the page, behind the same token.
+    href = await page.get_attribute("#timeline", "href")
+    assert href is not None and href.startswith("/timeline/1?token=")
+    timeline = await page.context.new_page()
+    await timeline.goto(page.url.split("/?")[0] + href)
+    assert "sunny in Oslo" in await timeline.content()
+    refused = await timeline.goto(page.url.split("/?")[0] + "/timeline/1")
+    assert refused is not None and refused.status == 403
     labels = await page.eval_on_selector_all(
         ".msg.agent",
         "els => els.map(e => [e.dataset.verdict || null, e.querySelector('.label').textContent])",

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.text import Text
 
 from vocalis.app.agent_ref import AgentFactory, load_agent_factory
+from vocalis.app.call_timelines import CallTimelines
 from vocalis.app.conversation import (
     ConversationRecord,
     make_model,
@@ -40,7 +41,7 @@ from vocalis.app.terminal import make_console
 from vocalis.providers.base import OperationError, RealtimeModel, SessionOptions
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
-from vocalis.transports._web import ServedEndpoint
+from vocalis.transports._web import ServedEndpoint, new_token
 from vocalis.transports.base import CallInfo, Transport
 from vocalis.transports.playground import PlaygroundTextSink
 from vocalis.transports.web import TrustedProxies, WebServer
@@ -142,6 +143,8 @@ class CallHandler:
         self.out = out
         self.on_session = on_session
         self._numbers = itertools.count(1)
+        # Each call's timeline page, linked from the playground (`/timeline/<n>`).
+        self.timelines = CallTimelines()
 
     def _observe(self, session: AgentSession, agent: Agent) -> None:
         """Before the session starts: the worker's accounting and, for a browser, the page's
@@ -201,6 +204,12 @@ class CallHandler:
             self.console.print(f"[red]call {number}: {exc}[/red]")
             return
         record = ConversationRecord(origin=call.recorder.origin)
+        title = f"vocalis serve — call {number}"
+        path = self.timelines.add(
+            number, title, lambda: (call.session.history_json(), call.recorder.records)
+        )
+        if self.timelines.served and isinstance(transport.text_out, PlaygroundTextSink):
+            transport.text_out.event("timeline", {"path": path})
         try:
             await transport.wait_closed()
         finally:
@@ -208,6 +217,7 @@ class CallHandler:
             await call.finish(record)
             for line in view.take_rest():
                 self.console.print(Text.assemble(Text(f"call {number} │ "), render_line(line)))
+            self.timelines.add(number, title, lambda: (record.history, record.events))
             saved = ""
             if self.out is not None:
                 folder = _save_call(self.out, number, record, f"vocalis serve — call {number}")
@@ -276,8 +286,15 @@ async def _listen(
             served.append(rtc)
             console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
         elif args.playground or not args.twilio:
+            secret = token or new_token()
             playground = await serve_playground(
-                handler, args.host, args.port, token=token, gate=worker, trusted=trusted
+                handler,
+                args.host,
+                args.port,
+                token=secret,
+                gate=worker,
+                trusted=trusted,
+                extra_routes=[handler.timelines.route(secret)],
             )
             served.append(playground)
             console.print(f"playground: open [bold]{shown_url(playground, token)}[/bold]")
