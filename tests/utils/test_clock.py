@@ -51,7 +51,8 @@ async def test_thread_work_counts_as_busy() -> None:
         await asyncio.to_thread(release.wait, 5.0)
         done.append("thread")
 
-    await wait_idle()  # installs the tracking executor before the job is submitted
+    executor = IdleTrackingExecutor.install(asyncio.get_running_loop())
+    executor.grace_s = 60.0  # a loaded machine must not turn the job into a "hung" one
     task = asyncio.create_task(job())
     await asyncio.sleep(0)
     asyncio.get_running_loop().call_later(0.05, release.set)

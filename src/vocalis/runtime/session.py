@@ -1,15 +1,10 @@
 """`AgentSession`: an `Agent` talking to a caller through a realtime provider.
 
-The session wires the parts and holds the few decisions that need all of them:
-
-* provider events → user/agent states, user items in the history, and the start of a
-  `ResponseRun` for every response (server VAD answers and our own requests alike);
-* caller audio → provider (and a local VAD when the provider does not detect turns);
-* interruptions → one `sink.clear()` and every running response stopped (`_interrupt`);
-* replies → the `ReplyScheduler` (one active response at a time).
-
-Each response's playout, tools, ledger and follow-up live in `response.py`; states are derived
-in `states.py`; every background task belongs to the session's `TaskOwner`, so after
+A thin coordinator: it owns the parts and routes between them. Turn-taking decisions are the
+pure core in `turns.py` (its asyncio shell: `turn_driver.py`); each response's playout,
+tools, ledger and follow-up live in `response.py`, the running ones in `responses.py`; the
+reply scheduler keeps one response active; `wiring.py` puts the parts together once the
+provider is connected. Every background task belongs to the session's `TaskOwner`, so after
 `aclose()` nothing the session started is still running.
 """
 
@@ -23,30 +18,22 @@ from typing import Any
 from vocalis import telemetry
 from vocalis.audio.vad import EnergyVAD
 from vocalis.conversation.history import History
-from vocalis.conversation.items import ConversationItem, MessageItem
+from vocalis.conversation.items import ConversationItem
 from vocalis.providers.base import (
-    ErrorKind,
-    Generation,
     GenerationStarted,
-    InputAudioCommitted,
-    InputSpeechStarted,
-    InputSpeechStopped,
-    InputTranscription,
-    OperationError,
     ProviderError,
     ProviderEvent,
     RealtimeModel,
     RealtimeSession,
     SessionClosed,
-    SessionOptions,
     SessionReconnected,
 )
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.caller_input import pump_caller_audio, pump_caller_text
 from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
     AgentState,
     AgentStateChanged,
-    ConversationItemAdded,
     E,
     ErrorEvent,
     EventEmitter,
@@ -54,29 +41,29 @@ from vocalis.runtime.events import (
     ProviderReconnected,
     SessionClosedEvent,
     SessionEvent,
-    ToolCallFinished,
-    ToolCallStarted,
     TurnMetrics,
     UserState,
 )
-from vocalis.runtime.observe import ResponseView, SessionSnapshot
+from vocalis.runtime.observe import SessionSnapshot
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.response import ResponseRun, RunContext
+from vocalis.runtime.responses import ResponseTable
 from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.tool_executor import ToolExecutor, ToolRun
-from vocalis.runtime.turn_driver import TurnContext, TurnDriver
+from vocalis.runtime.turn_driver import TurnDriver
 from vocalis.runtime.turns import (
-    CancelResponse,
     Closing,
-    HistoryUnsynced,
-    Reconnected,
-    ResponseBegan,
-    ResponseSettled,
-    ServerReplyRefused,
-    TurnConfig,
+)
+from vocalis.runtime.wiring import (
+    SessionParts,
+    session_options,
+    snapshot_of,
+    tool_events,
+    turn_config,
+    wire,
 )
 from vocalis.transports.base import Transport
 from vocalis.utils.clock import Clock, MonotonicClock
@@ -110,19 +97,31 @@ class AgentSession:
         self._owner = TaskOwner("session", on_error=self._task_failed)
         self._history = History()
         self._states = StateTracker(self.clock, self._emitter.emit, self._emitter.emit)
+        on_started, on_finished = tool_events(self._emitter.emit)
         self._executor = ToolExecutor(
             self._owner,
             self.clock,
-            on_started=self._tool_started,
-            on_finished=self._tool_finished,
+            on_started=on_started,
+            on_finished=on_finished,
             context=lambda run: ToolContext(self, call_id=run.call_id, tool_name=run.name),
         )
         self._provider: RealtimeSession | None = None
         self._scheduler: ReplyScheduler | None = None
         self._ctx: RunContext | None = None
         self._agent: Agent | None = None
-        self._runs: dict[str, ResponseRun] = {}
-        self._response_watchers: list[Callable[[ResponseRun], None]] = []
+        self._responses = ResponseTable()
+        self._parts = SessionParts(
+            transport=transport,
+            clock=self.clock,
+            options=self.options,
+            owner=self._owner,
+            history=self._history,
+            states=self._states,
+            executor=self._executor,
+            responses=self._responses,
+            emit=self._emitter.emit,
+            enqueue=self._enqueue,
+        )
         self._vad: EnergyVAD | None = None
         # Turn-taking (the `turns` core and its shell): created with the provider in start().
         self._turns: TurnDriver | None = None
@@ -140,71 +139,42 @@ class AgentSession:
             raise RuntimeError("AgentSession already started")
         self._agent = agent
         self._executor.set_tools(agent.tools)
-        session_options = self._session_options(agent, first=True)
+        first_options = session_options(agent, self.options, self.transport, first=True)
         connect_started = self.clock.now()
         if self._model is not None:
-            provider = await self._model.connect(session_options)
+            provider = await self._model.connect(first_options)
         else:
             assert self._given_session is not None
             provider = self._given_session
-            await provider.update_options(session_options)
+            await provider.update_options(first_options)
         self._provider = provider
         now = self.clock.now()
         self._emitter.emit(ProviderConnected(type(provider).__name__, now - connect_started, now))
-        caps = provider.capabilities
-        if self._local_turns:
-            vad = self.options.local_vad
-            self._vad = EnergyVAD(
-                caps.input_sample_rate,
-                threshold_db=vad.threshold_db,
-                min_speech_ms=vad.min_speech_ms,
-                min_silence_ms=vad.min_silence_ms,
-            )
-        self._scheduler = ReplyScheduler(
-            provider,
-            self.clock,
-            start_run=self._start_run,
-            on_error=self._reply_failed,
-            on_queue_changed=lambda n: self._states.set_busy("queue", n > 0),
-        )
-        self._ctx = RunContext(
-            provider=provider,
-            clock=self.clock,
-            owner=self._owner,
-            sink=self.transport.audio_out,
-            text_sink=self.transport.text_out,
-            states=self._states,
-            history=self._history,
-            executor=self._executor,
-            scheduler=self._scheduler,
-            options=self.options,
-            emit=self._emitter.emit,
-            sample_rate=caps.output_sample_rate,
-            on_settled=self._run_settled,
-            request_resync=self._history_unsynced,
-        )
-        self._turns = TurnDriver(
-            TurnContext(
-                provider=provider,
-                scheduler=self._scheduler,
-                history=self._history,
-                states=self._states,
-                transport=self.transport,
-                clock=self.clock,
-                owner=self._owner,
-                options=self.options,
-                emit=self._emitter.emit,
-                enqueue=self._enqueue,
-                runs=lambda: list(self._runs.values()),
-            ),
-            TurnConfig(local_turns=self._local_turns, server_replies=self._server_replies),
-        )
+        wiring = wire(self._parts, provider, turn_config(self.options, provider.capabilities))
+        self._scheduler, self._ctx = wiring.scheduler, wiring.run_context
+        self._turns, self._vad = wiring.turns, wiring.vad
         self._owner.spawn(self._provider_events(provider), "provider-events")
-        self._owner.spawn(self._caller_audio(provider), "caller-audio")
+        self._owner.spawn(
+            pump_caller_audio(
+                self.transport.audio_in, provider, self._turns, self.clock, self._vad
+            ),
+            "caller-audio",
+        )
         self._owner.spawn(self._scheduler.run(), "scheduler")
         text_in = self.transport.text_in()
         if text_in is not None:
-            self._owner.spawn(self._caller_text(text_in), "caller-text")
+            self._owner.spawn(
+                pump_caller_text(
+                    text_in,
+                    provider,
+                    self._turns,
+                    self._history,
+                    self.clock,
+                    self._emitter.emit,
+                    self.generate_reply,
+                ),
+                "caller-text",
+            )
         self._states.start()
         if agent.greeting:
             self.say(agent.greeting, allow_interruptions=False)
@@ -221,7 +191,7 @@ class AgentSession:
             for request in self._scheduler.drop_queued(lambda _r: True):
                 request.handle._finish(interrupted=True)
         # Runs cut short by the close still put what the caller heard into the history.
-        unsettled = list(self._runs.values())
+        unsettled = list(self._responses.runs.values())
         if self.transport.audio_out is not None:
             self.transport.audio_out.clear()
         await self._owner.aclose()
@@ -288,10 +258,13 @@ class AgentSession:
 
     async def update_agent(self, agent: Agent) -> None:
         """Switch instructions and tools live (a hand-off); the heard history carries over."""
-        provider = self._require_provider()
+        if self._provider is None:
+            raise RuntimeError("AgentSession.start() has not been called")
         self._agent = agent
         self._executor.set_tools(agent.tools)
-        await provider.update_options(self._session_options(agent, first=False))
+        await self._provider.update_options(
+            session_options(agent, self.options, self.transport, first=False)
+        )
 
     @property
     def agent(self) -> Agent | None:
@@ -328,31 +301,15 @@ class AgentSession:
     @property
     def responses(self) -> list[ResponseRun]:
         """Responses started and not yet settled, in start order (read-only use)."""
-        return list(self._runs.values())
+        return list(self._responses.runs.values())
 
     def on_response(self, callback: Callable[[ResponseRun], None]) -> Callable[[], None]:
         """Call `callback` with every response as it starts; returns an unsubscribe function."""
-        self._response_watchers.append(callback)
-        return lambda: self._response_watchers.remove(callback)
+        return self._responses.watch(callback)
 
     def snapshot(self) -> SessionSnapshot:
         """What the session is doing right now (see `SessionSnapshot`)."""
-        scheduler = self._scheduler
-        interruptions = self._turns.interruptions if self._turns is not None else None
-        return SessionSnapshot(
-            agent_state=self._states.agent,
-            user_state=self._states.user,
-            responses=tuple(
-                ResponseView(r.response_id, r.handle.kind, r.phase, r.stop, r.interrupt_source)
-                for r in self._runs.values()
-            ),
-            queued_replies=scheduler.queued if scheduler is not None else 0,
-            requesting=scheduler is not None and scheduler.inflight is not None,
-            resync_pending=scheduler is not None and scheduler.held,
-            interruption_pending=bool(interruptions and interruptions.pending),
-            false_interruptions=interruptions.false_interruptions if interruptions else 0,
-            resumed_after_false_interruption=interruptions.resumed if interruptions else 0,
-        )
+        return snapshot_of(self._states, self._responses, self._scheduler, self._turns)
 
     @property
     def provider(self) -> RealtimeSession | None:
@@ -371,35 +328,6 @@ class AgentSession:
         return self._emitter.stream()
 
     # ================================================================== internals: setup
-
-    @property
-    def _local_turns(self) -> bool:
-        caps = self._provider.capabilities if self._provider is not None else None
-        return self.options.server_turn_detection is None or (
-            caps is not None and not caps.server_vad
-        )
-
-    def _session_options(self, agent: Agent, *, first: bool) -> SessionOptions:
-        audio_out = self.transport.audio_out is not None
-        return SessionOptions(
-            instructions=agent.instructions,
-            voice=agent.voice if first else None,
-            output_modalities=("audio",) if audio_out else ("text",),
-            turn_detection=self.options.server_turn_detection,
-            input_transcription_model=self.options.input_transcription_model,
-            tools=agent.tool_specs,
-        )
-
-    def _require_provider(self) -> RealtimeSession:
-        if self._provider is None:
-            raise RuntimeError("AgentSession.start() has not been called")
-        return self._provider
-
-    @property
-    def _server_replies(self) -> bool:
-        """The provider answers a caller turn on its own (server VAD `create_response`)."""
-        td = self.options.server_turn_detection
-        return td is not None and td.create_response
 
     def _require_turns(self) -> TurnDriver:
         if self._turns is None:
@@ -429,169 +357,37 @@ class AgentSession:
             await self.aclose()
 
     def _on_provider_event(self, event: ProviderEvent) -> None:
-        turns = self._require_turns()
         match event:
             case GenerationStarted(generation=generation):
-                self._on_generation(generation)
-            case InputSpeechStarted():
-                turns.server_speech_started(event)
-            case InputSpeechStopped():
-                turns.server_speech_stopped(event)
-            case InputAudioCommitted(item_id=item_id):
-                turns.committed(item_id)
-            case InputTranscription():
-                turns.transcription(event)
+                self._responses.on_generation(generation)
             case ProviderError():
-                self._on_provider_error(event, turns)
-            case SessionReconnected():
                 self._emitter.emit(
-                    ProviderReconnected(
-                        event.reason, event.outage_s, len(event.replayed_item_ids), self.clock.now()
+                    ErrorEvent(
+                        event.message,
+                        code=event.code,
+                        recoverable=not event.fatal,
+                        operation=event.operation,
                     )
                 )
-                turns.timeline.reset()  # a new provider session counts input audio from zero
-                turns.tell(Reconnected())
-                # A reply request the drop interrupted is sent again now, not after a delay.
-                self._require_scheduler().wake()
+                if event.fatal and not self._closing:
+                    self._close_reason = f"fatal provider error: {event.code}"
+                    self._owner.spawn(self.aclose(), "close-on-fatal")
+            case SessionReconnected():
+                now = self.clock.now()
+                replayed = len(event.replayed_item_ids)
+                self._emitter.emit(ProviderReconnected(event.reason, event.outage_s, replayed, now))
             case SessionClosed():
                 self._close_reason = event.reason
                 if event.error is not None:
                     self._emitter.emit(
                         ErrorEvent(event.error.message, code=event.error.code, recoverable=False)
                     )
-
-    def _on_provider_error(self, event: ProviderError, turns: TurnDriver) -> None:
-        self._emitter.emit(
-            ErrorEvent(
-                event.message,
-                code=event.code,
-                recoverable=not event.fatal,
-                operation=event.operation,
-            )
-        )
-        if event.kind is ErrorKind.BUSY and event.operation is None:
-            # The server's own VAD reply collided with a response still running.
-            turns.tell(ServerReplyRefused())
-        if event.fatal and not self._closing:
-            self._close_reason = f"fatal provider error: {event.code}"
-            self._owner.spawn(self.aclose(), "close-on-fatal")
-
-    def _on_generation(self, generation: Generation) -> None:
-        scheduler = self._require_scheduler()
-        if generation.response_id in self._runs:
-            return
-        scheduler.track(generation)
-        if generation.request_id is not None and scheduler.inflight is not None:
-            return  # ours: the scheduler starts its run with the request's options
-        self._start_run(generation, None)
-
-    def _start_run(self, generation: Generation, request: ReplyRequest | None) -> None:
-        if generation.response_id in self._runs or self._ctx is None or self._turns is None:
-            return
-        turns = self._turns
-        if request is None:
-            handle = SpeechHandle("server")
-            speech_end, turns.speech_end_at = turns.speech_end_at, None
-            requested_at = None
-        else:
-            handle = request.handle
-            speech_end = request.user_speech_end_at
-            requested_at = request.queued_at
-        decisions = turns.tell(ResponseBegan(generation.response_id, requested=request is not None))
-        if CancelResponse(generation.response_id) in decisions:
-            # The server answers a backchannel: cancelled before a frame plays; the ledger
-            # deletes its items (never heard).
-            handle.interrupted = True
-        run = ResponseRun(
-            self._ctx,
-            generation,
-            handle=handle,
-            order_key=self._history.next_key(),
-            user_speech_end_at=speech_end,
-            requested_at=requested_at,
-        )
-        self._runs[generation.response_id] = run
-        for watcher in list(self._response_watchers):
-            watcher(run)
-        self._owner.spawn(run.run(), f"response:{generation.response_id}")
-
-    def _run_settled(self, run: ResponseRun) -> None:
-        self._runs.pop(run.response_id, None)
-        heard = any(isinstance(i, MessageItem) and i.text for i in run.handle.items)
-        # The core re-syncs once nothing runs (a checkpoint: the provider replays exactly the
-        # heard history after a reconnect; normally an empty diff) and owes a lost answer.
-        self._require_turns().tell(
-            ResponseSettled(run.response_id, owes_reply=run.owes_reply, heard_part=heard)
-        )
-
-    def _history_unsynced(self) -> None:
-        """A run's tool output did not reach the provider: the history re-sync will put it
-        there (after its call), and replies wait for that."""
-        self._require_turns().tell(HistoryUnsynced())
+        self._require_turns().provider_event(event)
 
     def _show_agent_state(self, event: AgentStateChanged) -> None:
         text_sink = self.transport.text_out
         if text_sink is not None:
             text_sink.agent_state(event.new)
-
-    # ------------------------------------------------------------------ caller input
-
-    async def _caller_audio(self, provider: RealtimeSession) -> None:
-        rate = provider.capabilities.input_sample_rate
-        ms_per_sample = 1000.0 / rate
-        turns = self._require_turns()
-        timeline = turns.timeline
-        clock = self.clock
-        vad = self._vad
-        async for frame in self.transport.audio_in.frames(rate):
-            samples = frame.samples
-            provider.append_audio(samples)
-            timeline.append(samples.shape[0] * ms_per_sample, clock.now())
-            if vad is not None:
-                for event in vad.process(samples):
-                    turns.local_vad(event)
-
-    async def _caller_text(self, text_in: AsyncIterator[str]) -> None:
-        provider = self._require_provider()
-        count = 0
-        async for text in text_in:
-            count += 1
-            local_id = f"vc_typed_{count}"
-            item = MessageItem(id=local_id, role="user", text=text, created_at=self.clock.now())
-            key = self._history.next_key()
-            try:
-                item.id = await provider.create_item(item)
-            except OperationError as exc:
-                self._emitter.emit(ErrorEvent(f"typed message rejected: {exc.message}"))
-                continue
-            self._history.add(item, key)
-            self._emitter.emit(ConversationItemAdded(item))
-            self._require_turns().interrupt("text", True)
-            self.generate_reply()
-
-    # ------------------------------------------------------------------ tools / errors
-
-    def _tool_started(self, run: ToolRun) -> None:
-        self._emitter.emit(ToolCallStarted(run.call_id, run.name, run.arguments, run.response_id))
-
-    def _tool_finished(self, run: ToolRun) -> None:
-        result = run.result
-        assert result is not None
-        duration = (run.finished_at or run.started_at) - run.started_at
-        self._emitter.emit(
-            ToolCallFinished(
-                run.call_id, run.name, result.output, result.is_error, duration, run.response_id
-            )
-        )
-
-    def _reply_failed(self, request: ReplyRequest, error: OperationError) -> None:
-        self._emitter.emit(
-            ErrorEvent(
-                f"{request.kind} could not start: {error.message}",
-                code=error.code,
-                operation="response.create",
-            )
-        )
 
     def _task_failed(self, name: str, error: BaseException) -> None:
         log.error("session task %s failed", name, exc_info=error)

@@ -22,11 +22,16 @@ from vocalis.audio.vad import VADEvent
 from vocalis.conversation.history import History
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import (
+    ErrorKind,
+    InputAudioCommitted,
     InputSpeechStarted,
     InputSpeechStopped,
     InputTranscription,
     OperationError,
+    ProviderError,
+    ProviderEvent,
     RealtimeSession,
+    SessionReconnected,
 )
 from vocalis.runtime.events import (
     ConversationItemAdded,
@@ -56,9 +61,11 @@ from vocalis.runtime.turns import (
     ExpectReply,
     Fact,
     HoldReplies,
+    Reconnected,
     RequestReply,
     Resync,
     Resynced,
+    ServerReplyRefused,
     SpeechStarted,
     SpeechStopped,
     TurnConfig,
@@ -142,6 +149,27 @@ class TurnDriver:
                 owner.spawn(self._resync(), "resync-history")
             case _:
                 assert_never(decision)
+
+    def provider_event(self, event: ProviderEvent) -> None:
+        """The provider's turn events: speech, commits, transcripts, a refused reply, a
+        reconnect (other events are the session's)."""
+        match event:
+            case InputSpeechStarted():
+                self.server_speech_started(event)
+            case InputSpeechStopped():
+                self.server_speech_stopped(event)
+            case InputAudioCommitted(item_id=item_id):
+                self.committed(item_id)
+            case InputTranscription():
+                self.transcription(event)
+            case ProviderError() if event.kind is ErrorKind.BUSY and event.operation is None:
+                # The server's own VAD reply collided with a response still running.
+                self.tell(ServerReplyRefused())
+            case SessionReconnected():
+                self.timeline.reset()  # a new provider session counts input audio from zero
+                self.tell(Reconnected())
+                # A reply request the drop interrupted is sent again now, not after a delay.
+                self.ctx.scheduler.wake()
 
     def speech_started(self, item_id: str | None, source: InterruptSource, onset_ms: float) -> None:
         ctx = self.ctx

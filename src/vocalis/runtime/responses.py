@@ -1,0 +1,98 @@
+"""The session's responses: every provider response becomes one `ResponseRun`.
+
+A response starts either for one of our requests (the scheduler hands over the request's
+handle and timing) or on the provider's own initiative (server VAD answering a caller turn).
+Either way the turn-taking core hears of it first — it may decide that a reply to a
+backchannel must not play — and hears again when the run settled (a checkpoint re-sync, an
+answer owed after a lost connection). Observers (`AgentSession.on_response`) see each run as it
+starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vocalis.conversation.items import MessageItem
+from vocalis.providers.base import Generation
+from vocalis.runtime.observe import ResponseView
+from vocalis.runtime.response import ResponseRun, RunContext
+from vocalis.runtime.scheduler import ReplyRequest
+from vocalis.runtime.speech import SpeechHandle
+from vocalis.runtime.turn_driver import TurnDriver
+from vocalis.runtime.turns import CancelResponse, ResponseBegan, ResponseSettled
+
+
+class ResponseTable:
+    """Responses started and not yet settled, in start order."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, ResponseRun] = {}
+        self._watchers: list[Callable[[ResponseRun], None]] = []
+        self._ctx: RunContext | None = None
+        self._turns: TurnDriver | None = None
+
+    def bind(self, ctx: RunContext, turns: TurnDriver) -> None:
+        """Set once the provider is connected (`AgentSession.start`)."""
+        self._ctx = ctx
+        self._turns = turns
+
+    def watch(self, callback: Callable[[ResponseRun], None]) -> Callable[[], None]:
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback)
+
+    def views(self) -> tuple[ResponseView, ...]:
+        return tuple(
+            ResponseView(r.response_id, r.handle.kind, r.phase, r.stop, r.interrupt_source)
+            for r in self.runs.values()
+        )
+
+    def on_generation(self, generation: Generation) -> None:
+        """The provider started a response (ours or its own)."""
+        if self._ctx is None or generation.response_id in self.runs:
+            return
+        scheduler = self._ctx.scheduler
+        scheduler.track(generation)
+        if generation.request_id is not None and scheduler.inflight is not None:
+            return  # ours: the scheduler starts its run with the request's options
+        self.start(generation, None)
+
+    def start(self, generation: Generation, request: ReplyRequest | None) -> None:
+        ctx, turns = self._ctx, self._turns
+        if ctx is None or turns is None or generation.response_id in self.runs:
+            return
+        if request is None:
+            handle = SpeechHandle("server")
+            speech_end, turns.speech_end_at = turns.speech_end_at, None
+            requested_at = None
+        else:
+            handle = request.handle
+            speech_end = request.user_speech_end_at
+            requested_at = request.queued_at
+        decisions = turns.tell(ResponseBegan(generation.response_id, requested=request is not None))
+        if CancelResponse(generation.response_id) in decisions:
+            # The server answers a backchannel: cancelled before a frame plays; the ledger
+            # deletes its items (never heard).
+            handle.interrupted = True
+        run = ResponseRun(
+            ctx,
+            generation,
+            handle=handle,
+            order_key=ctx.history.next_key(),
+            user_speech_end_at=speech_end,
+            requested_at=requested_at,
+        )
+        self.runs[generation.response_id] = run
+        for watcher in list(self._watchers):
+            watcher(run)
+        ctx.owner.spawn(run.run(), f"response:{generation.response_id}")
+
+    def settled(self, run: ResponseRun) -> None:
+        self.runs.pop(run.response_id, None)
+        if self._turns is None:
+            return
+        heard = any(isinstance(i, MessageItem) and i.text for i in run.handle.items)
+        # The core re-syncs once nothing runs (a checkpoint: the provider replays exactly the
+        # heard history after a reconnect; normally an empty diff) and owes a lost answer.
+        self._turns.tell(
+            ResponseSettled(run.response_id, owes_reply=run.owes_reply, heard_part=heard)
+        )
