@@ -8,6 +8,8 @@ resampled to 24 kHz, played back as one segment through `WebRTCAudioSink`); a cl
 opens N peer connections (the offer over HTTP, a microphone track, the data channel) and
 reports playout positions about every 50 ms like the page does.
 
+`--bare` runs the same clients against aiortc alone (same media, no vocalis) for a baseline.
+
 Reported: server CPU ms per call per second of call (process CPU over the window / N /
 window, all threads: aiortc encodes in a thread pool) and the server's RSS. Run it under the
 team's bench lock (timing-sensitive):
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -51,6 +54,65 @@ async def _server() -> None:
     print(served.port, flush=True)  # the parent reads the port from our stdout
     async with served:
         await served.serve_forever()
+
+
+async def _bare_server() -> None:
+    """Baseline: aiortc alone with the same media (a paced 48 kHz track out, the caller's
+    track decoded and dropped, a data channel), none of vocalis. The difference to the real
+    server is what vocalis' transport costs."""
+    import fractions
+
+    import av
+    import numpy as np
+    import uvicorn
+    from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection
+    from aiortc import RTCSessionDescription as Description
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    class Silence(MediaStreamTrack):
+        kind = "audio"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+            self.t0 = time.monotonic()
+
+        async def recv(self) -> av.AudioFrame:
+            await asyncio.sleep(max(0.0, self.t0 + self.n * 0.02 - time.monotonic()))
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 960), np.int16), format="s16", layout="mono"
+            )
+            frame.sample_rate, frame.pts = 48000, self.n * 960
+            frame.time_base = fractions.Fraction(1, 48000)
+            self.n += 1
+            return frame
+
+    async def drain(track: MediaStreamTrack) -> None:
+        while True:
+            await track.recv()
+
+    keep: set[Any] = set()
+
+    async def offer(request: Request) -> JSONResponse:
+        data = await request.json()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        keep.add(pc)
+        pc.on("track", lambda track: keep.add(asyncio.ensure_future(drain(track))))
+        pc.on("datachannel", lambda channel: channel.on("message", lambda _m: None))
+        await pc.setRemoteDescription(Description(data["sdp"], data["type"]))
+        pc.addTrack(Silence())
+        await pc.setLocalDescription(await pc.createAnswer())
+        return JSONResponse({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
+    app = Starlette(routes=[Route("/webrtc/offer", offer, methods=["POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    await uvicorn.Server(config).serve(sockets=[sock])
 
 
 # =========================================================================== client side
@@ -101,9 +163,10 @@ async def _call(port: int, seconds: float, received: list[int]) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
-        if base:  # the position a page would report (frames decoded ≈ frames played)
-            rtp = (base[0] + max(0, frames - 3) * 960) % 2**32
-            channel.send(json.dumps({"type": "pos", "rtp": rtp}))
+        # The position a page would report (frames decoded ≈ frames played); before the first
+        # `start` (or against the bare server) the report is sent anyway: same traffic.
+        rtp = (base[0] + max(0, frames - 3) * 960) % 2**32 if base else 0
+        channel.send(json.dumps({"type": "pos", "rtp": rtp}))
         await asyncio.sleep(0.05)
     received.append(frames)
     channel.send(json.dumps({"type": "hangup"}))
@@ -137,9 +200,9 @@ async def _measure(
     }
 
 
-def _run_against_server(calls: int, seconds: float, warmup: float) -> dict[str, Any]:
+def _run_against_server(calls: int, seconds: float, warmup: float, *, bare: bool) -> dict[str, Any]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.webrtc_cpu", "--server"],
+        [sys.executable, "-m", "bench.webrtc_cpu", "--bare-server" if bare else "--server"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -161,15 +224,19 @@ def _run_against_server(calls: int, seconds: float, warmup: float) -> dict[str, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--bare", action="store_true", help="baseline: aiortc alone, the same media, no vocalis"
+    )
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--label", default="current", help="name of this run in the JSON")
     args = parser.parse_args(argv)
-    if args.server:
-        asyncio.run(_server())
+    if args.server or args.bare_server:
+        asyncio.run(_bare_server() if args.bare_server else _server())
         return 0
-    result = _run_against_server(args.calls, args.seconds, args.warmup)
+    result = _run_against_server(args.calls, args.seconds, args.warmup, bare=args.bare)
     result["label"] = args.label
     log(json.dumps(result))
     append_run("webrtc_cpu", result)
