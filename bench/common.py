@@ -327,6 +327,15 @@ def append_run(name: str, run: dict[str, Any], results_dir: Path = RESULTS) -> P
     return write_json(name, {"runs": [*runs, run]}, results_dir)
 
 
+async def echo_call(transport: Any) -> None:
+    """An `on_call` that plays the caller's audio back: one segment, every frame pushed as it
+    arrives (the per-session CPU benches: the transport's work both ways, no model)."""
+    segment = transport.audio_out.begin_segment("echo", 24000)
+    async for frame in transport.audio_in.frames(24000):
+        segment.push(frame.samples)
+    segment.end()
+
+
 def log(message: str) -> None:
     """Progress on stderr (stdout of workers carries their JSON result)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -29,7 +29,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench.common import REPO, append_run, log, proc_cpu_seconds, rss_bytes
+from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, rss_bytes
 
 TOKEN = "bench-token-0123456789"
 
@@ -37,19 +37,11 @@ TOKEN = "bench-token-0123456789"
 # =========================================================================== server process
 
 
-async def _echo_call(transport: Any) -> None:
-    """Play the caller's audio back: one segment, every frame pushed as it arrives."""
-    segment = transport.audio_out.begin_segment("echo", 24000)
-    async for frame in transport.audio_in.frames(24000):
-        segment.push(frame.samples)
-    segment.end()
-
-
 async def _server() -> None:
     from vocalis.transports.webrtc import WebRTCLimits, serve_webrtc
 
     served = await serve_webrtc(
-        _echo_call, "127.0.0.1", 0, token=TOKEN, limits=WebRTCLimits(max_pending=64)
+        echo_call, "127.0.0.1", 0, token=TOKEN, limits=WebRTCLimits(max_pending=64)
     )
     print(served.port, flush=True)  # the parent reads the port from our stdout
     async with served:

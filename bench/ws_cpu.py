@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from bench.common import REPO, append_run, log, proc_cpu_seconds, rss_bytes, stats
+from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, rss_bytes, stats
 
 TOKEN = "bench-token-0123456789"
 FRAME_S = 0.02
@@ -42,18 +42,10 @@ START = {
 # =========================================================================== server process
 
 
-async def _echo_call(transport: Any) -> None:
-    """Play the caller's audio back: one segment, every frame pushed as it arrives."""
-    segment = transport.audio_out.begin_segment("echo", 24000)
-    async for frame in transport.audio_in.frames(24000):
-        segment.push(frame.samples)
-    segment.end()
-
-
 async def _server() -> None:
     from vocalis.transports.twilio import serve_twilio
 
-    endpoint = await serve_twilio(_echo_call, "127.0.0.1", 0, token=TOKEN)
+    endpoint = await serve_twilio(echo_call, "127.0.0.1", 0, token=TOKEN)
     print(endpoint.port, flush=True)  # the parent reads the port from our stdout
     async with endpoint:
         await endpoint.serve_forever()
