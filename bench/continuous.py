@@ -8,7 +8,7 @@ Per N, every variant runs as its own point (fresh sim process, `bench.density.ru
 ``vocalis:<gc>`` is the product with the worker's collector left at CPython's defaults
 (``default``) or settled by `vocalis.utils.gc_tuning.settle_heap` (``tuned``), optionally with
 caller audio per provider append in ms (``vocalis:default:20`` = one append per 20 ms frame,
-the behaviour before batching); ``bare`` is the
+the behaviour before batching) and on ``uvloop`` (``vocalis:tuned::uvloop``); ``bare`` is the
 wire-only floor (`bench.agents.BareClient`). Output: ``bench/results/density_continuous.json``
 (one run appended per invocation: before/after comparisons live in one file) with the CPU ratio
 of every vocalis point to the bare point of the same N.
@@ -27,13 +27,18 @@ from bench import density
 from bench.common import REPO, RESULTS, append_run, log, machine, ratio
 
 GcMode = Literal["default", "tuned"]
+LoopMode = Literal["asyncio", "uvloop"]
 
 
-def _variant(text: str) -> tuple[str, GcMode, int | None]:
-    """``mode[:gc[:input_chunk_ms]]``, e.g. ``vocalis:tuned:20``."""
-    mode, _, rest = text.partition(":")
-    gc_mode, _, chunk = rest.partition(":")
-    return mode, cast(GcMode, gc_mode or "default"), int(chunk) if chunk else None
+def _variant(text: str, timing: density.Timing) -> density.Timing:
+    """``mode[:gc[:input_chunk_ms[:loop]]]``, e.g. ``vocalis:tuned:20:uvloop``."""
+    _mode, gc_mode, chunk, loop = [*text.split(":"), "", "", ""][:4]
+    return replace(
+        timing,
+        gc=cast(GcMode, gc_mode or "default"),
+        input_chunk_ms=int(chunk) if chunk else None,
+        loop=cast(LoopMode, loop or "asyncio"),
+    )
 
 
 async def run(
@@ -45,9 +50,8 @@ async def run(
     for n in counts:
         by_variant: dict[str, dict[str, Any]] = {}
         for variant in variants:
-            mode, gc_mode, chunk = _variant(variant)
-            t = replace(timing, gc=gc_mode, input_chunk_ms=chunk)
-            point = await density.run_point(mode, n, workers, t, scratch)
+            mode = variant.split(":")[0]
+            point = await density.run_point(mode, n, workers, _variant(variant, timing), scratch)
             point["variant"] = variant
             by_variant[variant] = point
             log(

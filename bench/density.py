@@ -86,6 +86,8 @@ class Timing:
     gc: Literal["default", "tuned"] = "default"
     # vocalis: caller audio per provider append (None: the model's default).
     input_chunk_ms: int | None = None
+    # The worker's event loop: asyncio's own, or uvloop (the `fast` extra).
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 def _silence_frames(frame_ms: int) -> list[Any]:
@@ -254,10 +256,16 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--load", choices=["turns", "continuous"], default="turns")
     parser.add_argument("--gc", choices=["default", "tuned"], default="default")
     parser.add_argument("--input-chunk-ms", type=int, help="vocalis: caller audio per append")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
-    result = asyncio.run(_worker(args))
+    if args.loop == "uvloop":
+        import uvloop
+
+        result = uvloop.run(_worker(args))
+    else:
+        result = asyncio.run(_worker(args))
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 
@@ -353,6 +361,7 @@ async def run_point(
                 "--gc",
                 timing.gc,
             ]
+            cmd += ["--loop", timing.loop]
             if timing.input_chunk_ms is not None:
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
@@ -440,6 +449,7 @@ def _aggregate(
         "load": timing.load,
         "gc": timing.gc,
         "input_chunk_ms": timing.input_chunk_ms,
+        "loop": timing.loop,
         "sessions": sessions,
         "workers": workers,
         "frame_ms": timing.frame_ms,
