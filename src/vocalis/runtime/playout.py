@@ -149,6 +149,8 @@ class ResponsePlayout:
         self._on_first_frame = on_first_frame
         self._interval = transcript_interval
         self.pulled: list[PulledMessage] = []
+        # The first message, taken synchronously by `prestart` (run() finishes it).
+        self._first: PulledMessage | None = None
         self.first_audio_received_at: float | None = None
         self._voice_found = False
         self._notice_sent = False
@@ -163,10 +165,13 @@ class ResponsePlayout:
         stay unpulled (the ledger deletes them) and the current segment was already cleared.
         """
         try:
+            first, self._first = self._first, None
+            if first is not None and not self.stopped:
+                await self._complete(first)
             async for message in self.generation.messages:
                 if self.stopped:
                     break
-                await self._play(message)
+                await self._complete(self._begin(message))
         finally:
             for pulled in self.pulled:
                 if pulled.segment is not None and not pulled.segment.done:
@@ -176,11 +181,27 @@ class ResponsePlayout:
     def stop(self) -> None:
         self.stopped = True
 
+    def prestart(self) -> None:
+        """Take the first message now, synchronously, if the provider announced it already.
+
+        Called as the run is created (inside the session's dispatch of `GenerationStarted`):
+        the message and its first audio usually arrived in the same socket read, so the
+        segment opens and the queued audio reaches the sink here, instead of after the run's
+        and the playout's tasks were scheduled (two event-loop hops on the first-audio path).
+        """
+        if self._sink is None or self.stopped or self.pulled:
+            return
+        message = self.generation.messages.try_recv()
+        if message is not None:
+            self._first = self._begin(message)
+
     def _progress(self) -> None:
         if self._on_progress is not None:
             self._on_progress()
 
-    async def _play(self, message: MessageGeneration) -> None:
+    def _begin(self, message: MessageGeneration) -> PulledMessage:
+        """The synchronous start of a message: pulled, text pump spawned, and an audio
+        message's segment opened with the provider's chunks forwarded into it."""
         sync = TranscriptSync(
             message.item_id,
             self._text_sink,
@@ -191,13 +212,21 @@ class ResponsePlayout:
         pulled = PulledMessage(message=message, sync=sync, pulled_at=self._clock.now())
         self.pulled.append(pulled)
         self._progress()
-        text_task = self._owner.spawn(self._pump_text(pulled), f"text:{message.item_id}")
-        pulled.text_task = text_task
+        pulled.text_task = self._owner.spawn(self._pump_text(pulled), f"text:{message.item_id}")
+        if self._sink is not None and "audio" in message.modalities:
+            segment = self._open_segment(pulled, self._rate)
+            message.audio.forward_to(self._audio_forwarder(pulled, segment))
+        return pulled
+
+    async def _complete(self, pulled: PulledMessage) -> None:
+        """The rest of a message: its audio's end, or its text (voiced by TTS if configured)."""
+        text_task = pulled.text_task
+        assert text_task is not None
         if self._sink is None:
             await text_task
             return
-        if "audio" in message.modalities:
-            await self._pump_audio(pulled)
+        if pulled.segment is not None:
+            await self._pump_audio(pulled, pulled.segment)
         elif self._tts is not None:
             await text_task
             await self._voice_text(pulled)
@@ -221,18 +250,15 @@ class ResponsePlayout:
         if self._on_first_frame is not None:
             self._on_first_frame()
 
-    async def _pump_audio(self, pulled: PulledMessage) -> None:
-        """Forward the message's audio into its segment until the provider ends it.
+    async def _pump_audio(self, pulled: PulledMessage, segment: OutputSegment) -> None:
+        """Wait until the provider ends the message's audio, then end its segment.
 
-        Chunks are pushed from inside the provider's receive callback (`Channel.forward_to`),
-        not by this task: a task hop per chunk was most of the added latency between the
-        provider's audio delta and the sink. This task only waits for the audio's end.
+        Chunks are pushed from inside the provider's receive callback (`Channel.forward_to`,
+        attached in `_begin`), not by this task: a task hop per chunk was most of the added
+        latency between the provider's audio delta and the sink.
         """
-        segment = self._open_segment(pulled, self._rate)
         sync = pulled.sync
-        message = pulled.message
-        audio = message.audio
-        audio.forward_to(self._audio_forwarder(pulled, segment))
+        audio = pulled.message.audio
         try:
             await audio.wait_closed()
         finally:

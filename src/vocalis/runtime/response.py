@@ -162,6 +162,8 @@ class ResponseRun:
         self._ended = asyncio.Event()
         generation.done.add_done_callback(lambda _f: self._ended.set())
         ctx.states.response_started(self.response_id)
+        if not handle.interrupted:
+            self.playout.prestart()  # the first-audio path: no task hop before the sink
         ctx.emit(ResponseStarted(self.response_id, handle.kind, self.created_at))
 
     # ------------------------------------------------------------------ state
