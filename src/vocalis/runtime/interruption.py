@@ -4,7 +4,7 @@ Two regimes, because who cancels the response differs (P2, LK PR #3447, S7):
 
 * the provider cancels by itself (server VAD with `interrupt_response=True`): vocalis follows
   at once — clears the sink within the current frame and settles the ledger — but does *not*
-  send its own `response.cancel` (that would only earn a `response_cancel_not_active` error).
+  send its own `response.cancel` (that would only earn a "nothing to cancel" error).
   There is no backchannel tolerance here: the generation is already gone on the server, and
   the server commits the "mhm" as a turn and answers it;
 * vocalis decides (local VAD, or server VAD with `interrupt_response=False`): speech shorter
