@@ -5,7 +5,8 @@ from __future__ import annotations
 from vocalis.sim.brain import PlannedMessage, ResponsePlan
 from vocalis.sim.conversation import Conversation
 from vocalis.sim.ids import IdFactory
-from vocalis.sim.responses import ResponseContext, ResponseRun
+from vocalis.sim.response_context import ResponseContext
+from vocalis.sim.responses import ResponseRun
 from vocalis.sim.server import SimServer
 from vocalis.sim.voice import Speech
 

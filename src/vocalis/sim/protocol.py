@@ -39,7 +39,8 @@ from vocalis.sim.input_events import (
 )
 from vocalis.sim.items import decode_audio, parse_client_item
 from vocalis.sim.mcp import list_tools_events, new_listings
-from vocalis.sim.responses import ResponseContext, ResponseRun
+from vocalis.sim.response_context import ResponseContext
+from vocalis.sim.responses import ResponseRun
 from vocalis.sim.scenario import Scenario
 from vocalis.sim.session_config import (
     SessionConfig,

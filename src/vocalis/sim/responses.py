@@ -33,6 +33,7 @@ from vocalis.sim.brain import PlannedCall, PlannedItem, PlannedMessage, Response
 from vocalis.sim.conversation import Conversation, Item, WordSpan
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.mcp import PlannedMcpApproval, PlannedMcpCall, call_result_events, mcp_item
+from vocalis.sim.response_context import ResponseContext, usage_object
 from vocalis.sim.session_config import bytes_per_ms
 from vocalis.sim.voice import (
     Speech,
@@ -54,28 +55,6 @@ _CONTENT_DELTAS = (
     "response.function_call_arguments.delta",
     "response.mcp_call_arguments.delta",
 )
-
-
-@dataclass(frozen=True)
-class ResponseContext:
-    """The effective configuration of one response (session defaults + overrides)."""
-
-    response_id: str
-    conversation_id: str | None
-    output_modalities: list[str]
-    output_format: dict[str, Any]
-    voice: str | dict[str, Any]
-    speed: float = 1.0
-    max_output_tokens: int | str = "inf"
-    metadata: dict[str, Any] | None = None
-    lookahead_ms: float = 200.0
-    seed: int = 0
-    input_text_tokens: int = 0
-    input_audio_tokens: int = 0
-
-    @property
-    def audio(self) -> bool:
-        return self.output_modalities == ["audio"]
 
 
 @dataclass(eq=False)
@@ -217,24 +196,12 @@ class ResponseRun:
         return {"type": "response.created", "response": self.response_object(final=False)}
 
     def usage(self) -> dict[str, Any]:
-        """Token usage from a deterministic formula: text ≈ 4 characters per token, input
-        audio 10 tokens/s, output audio 20 tokens/s."""
+        """Token usage from a deterministic formula (see :func:`usage_object`)."""
         out_text = sum(math.ceil(len(out.text_sent) / 4) for out in self._outs if out.added)
         out_audio = sum(math.ceil(out.audio_ms / 50) for out in self._outs if out.added)
-        in_text, in_audio = self.ctx.input_text_tokens, self.ctx.input_audio_tokens
-        return {
-            "total_tokens": in_text + in_audio + out_text + out_audio,
-            "input_tokens": in_text + in_audio,
-            "output_tokens": out_text + out_audio,
-            "input_token_details": {
-                "text_tokens": in_text,
-                "audio_tokens": in_audio,
-                "image_tokens": 0,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
-        }
+        return usage_object(
+            self.ctx.input_text_tokens, self.ctx.input_audio_tokens, out_text, out_audio
+        )
 
     def _output_tokens(self) -> int:
         return int(self.usage()["output_tokens"])
