@@ -255,3 +255,17 @@ async def test_refused_key_is_fatal_and_the_key_never_reaches_logs(
     await session.aclose()
     assert "x-goog-api-key" in caplog.text.lower()  # the handshake was logged ...
     assert secret not in caplog.text  # ... with the key redacted
+
+
+async def test_a_long_running_server_bounds_what_it_keeps() -> None:
+    """As `vocalis sim-server` runs it: no in-memory message records, few ended connections."""
+    async with SimServer(dialects=[DIALECT], max_recorded_events=0, max_closed_sessions=2) as sim:
+        for _ in range(5):
+            model = GeminiRealtimeModel(api_key="k", base_url=sim.base_url)
+            session = await model.connect(SessionOptions())
+            await session.aclose()
+        sims = sessions_of(sim)
+        last = await sims.wait_for_connection(5)
+        await last.wait_for(lambda s: s.closed is not None)
+        assert sims.accepted == 5 and len(sims.connections) <= 3
+        assert all(len(c.session.client_messages) == 0 for c in sims.connections)

@@ -21,6 +21,7 @@ The conversation rules (``docs/sim-server.md``, Gemini section):
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,14 +83,21 @@ class GeminiSimSession:
         cursor: ScriptCursor | None = None,
         limits: SessionLimits = SessionLimits(),
         constrained: bool = False,
+        max_recorded: int | None = None,
+        recorder: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.index = index
         self.constrained = constrained
         self.setup: SetupConfig | None = None
         self.history = GeminiHistory()
         self.resumed_from: str | None = None
-        self.client_messages: list[dict[str, Any]] = []
-        self.server_messages: list[dict[str, Any]] = []
+        # Audio-free copies of every message both ways, the newest `max_recorded` kept (None:
+        # all, as tests want; 0: none, as a long-running sim-server wants). `recorder` also
+        # gets each one (the event log).
+        self.client_messages: deque[dict[str, Any]] = deque(maxlen=max_recorded)
+        self.server_messages: deque[dict[str, Any]] = deque(maxlen=max_recorded)
+        self._recorder = recorder
+        self._recording = max_recorded != 0 or recorder is not None
         self.late_tool_responses: list[str] = []
         self.cancelled_call_ids: list[str] = []
         self.usage: list[msg.Usage] = []
@@ -368,11 +376,19 @@ class GeminiSimSession:
         return [self.closed]
 
     def _send(self, message: dict[str, Any]) -> Send:
-        self.server_messages.append(_summarize(message))
+        if self._recording:
+            self._record("out", self.server_messages, message)
         return Send(dumps(message))
 
     def _record_in(self, message: dict[str, Any]) -> None:
-        self.client_messages.append(_summarize(message))
+        if self._recording:
+            self._record("in", self.client_messages, message)
+
+    def _record(self, direction: str, into: deque[dict[str, Any]], message: dict[str, Any]) -> None:
+        summary = _summarize(message)
+        into.append(summary)
+        if self._recorder is not None:
+            self._recorder(direction, summary)
 
 
 def _client_turn(turn: Any) -> HistoryTurn:

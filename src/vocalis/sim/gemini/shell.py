@@ -79,6 +79,7 @@ class GeminiSims:
         shared = scenario.server.script_scope == "server" or not explicit
         self.cursor = ScriptCursor(scenario) if shared else None
         self.connections: list[GeminiConnection] = []
+        self.accepted = 0  # connections accepted so far (`connections` may forget old ones)
         self._new = asyncio.Event()
 
     @property
@@ -88,15 +89,23 @@ class GeminiSims:
     async def wait_for_connection(self, n: int = 1, within: float = 10.0) -> GeminiConnection:
         """The ``n``-th connection (1-based) once it was accepted."""
         async with asyncio.timeout(within):
-            while len(self.connections) < n:
+            while self.accepted < n:
                 event = self._new
                 await event.wait()
-        return self.connections[n - 1]
+        for conn in self.connections:
+            if conn.session.index == n - 1:
+                return conn
+        raise LookupError(f"connection {n} was forgotten (max_closed_sessions)")
 
-    def _add(self, conn: GeminiConnection) -> None:
+    def _add(self, conn: GeminiConnection, keep_closed: int | None) -> None:
         self.connections.append(conn)
+        self.accepted += 1
         self._new.set()
         self._new = asyncio.Event()
+        if keep_closed is not None:  # a long-running server keeps only the newest ended ones
+            closed = [c for c in self.connections if c.session.closed is not None]
+            for old in closed[: max(0, len(closed) - keep_closed)]:
+                self.connections.remove(old)
 
 
 _SIMS: weakref.WeakKeyDictionary[SimServer, GeminiSims] = weakref.WeakKeyDictionary()
@@ -108,6 +117,15 @@ def sessions_of(server: SimServer) -> GeminiSims:
     if sims is None:
         sims = _SIMS[server] = GeminiSims(server)
     return sims
+
+
+def _log_to(server: SimServer, index: int) -> Callable[[str, dict[str, Any]], None] | None:
+    """Each message of connection ``index`` into the server's JSONL event log (if any)."""
+    log = server.event_log
+    if log is None:
+        return None
+    name = f"gemini-{index}"
+    return lambda direction, message: log.write(name, direction, message)
 
 
 def _has_key(websocket: WebSocket) -> bool:
@@ -135,7 +153,7 @@ async def _serve(server: SimServer, websocket: WebSocket, *, constrained: bool) 
     loop = asyncio.get_running_loop()
     max_s = server.session_max_seconds
     session = GeminiSimSession(
-        len(sims.connections),
+        sims.accepted,
         scenario=server.scenario,
         now=loop.time(),
         pace=server.pace,
@@ -143,9 +161,11 @@ async def _serve(server: SimServer, websocket: WebSocket, *, constrained: bool) 
         cursor=sims.cursor,
         limits=SessionLimits(max_s, min(5.0, max_s / 2)) if max_s else SessionLimits(),
         constrained=constrained,
+        max_recorded=server.max_recorded_events,
+        recorder=_log_to(server, sims.accepted),
     )
     conn = GeminiConnection(session)
-    sims._add(conn)
+    sims._add(conn, server.max_closed_sessions)
     if server.require_auth and not _has_key(websocket):
         # The service accepts the socket and refuses the unauthenticated call with 1008.
         session.closed = Close(
@@ -188,9 +208,6 @@ async def _loop(websocket: WebSocket, conn: GeminiConnection, server: SimServer)
     """Feed frames and time to the session until a close decision or the peer leaves."""
     loop = asyncio.get_running_loop()
     session = conn.session
-    log = server.event_log
-    name = f"gemini-{session.index}"
-    seen_in = seen_out = 0
     while True:
         deadline = session.next_deadline()
         try:
@@ -208,12 +225,6 @@ async def _loop(websocket: WebSocket, conn: GeminiConnection, server: SimServer)
             outgoing = session.go_away(now, seconds) if kind == "go_away" else session.drop()
         else:
             outgoing = session.receive(item, now)
-        if log is not None:
-            for message in session.client_messages[seen_in:]:
-                log.write(name, "in", message)
-            for message in session.server_messages[seen_out:]:
-                log.write(name, "out", message)
-            seen_in, seen_out = len(session.client_messages), len(session.server_messages)
         code = await _apply(websocket, outgoing)
         await conn._notify()
         if code is not None:
