@@ -84,7 +84,8 @@ class SimServer:
     ``api-key: <any>`` or an ``openai-insecure-api-key.<any>`` subprotocol (any key value is
     accepted), like the real API; pass ``require_auth=False`` for keyless local clients.
     ``tls`` (a :class:`~vocalis.sim.tls.LocalCertificate`) serves https/wss instead of
-    http/ws. ``dialects`` add other wire protocols' routes on the same port.
+    http/ws. ``dialects`` add other wire protocols' routes on the same port. ``wall_clock``
+    is what client-secret expiry (``POST /v1/realtime/client_secrets``) is measured on.
     """
 
     def __init__(
