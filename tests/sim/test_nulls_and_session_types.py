@@ -12,7 +12,15 @@ from websockets.asyncio.client import connect
 from vocalis.audio.espeak import synthesize
 from vocalis.sim import errors
 from vocalis.sim.server import SimServer
-from vocalis.sim.session_config import SessionConfig, default_session, validate_response_params
+from vocalis.sim.session_config import (
+    REALTIME_SCHEMA,
+    RESPONSE_SCHEMA,
+    Nested,
+    NullIsValue,
+    SessionConfig,
+    default_session,
+    validate_response_params,
+)
 
 from .conftest import WEATHER_TOOL, Client, add_user_text, open_client
 
@@ -180,3 +188,33 @@ async def test_transcription_session_by_intent() -> None:
         assert "input_audio_buffer.committed" in types
         assert "conversation.created" not in types  # a transcription session has no conversation
         assert not [t for t in types if t.startswith(("response.", "conversation.item.added"))]
+
+
+def _null_is_absent_fields(schema: Nested, prefix: str = "") -> list[str]:
+    """Every optional field of a schema whose null means "not given" (walked, not listed)."""
+    found: list[str] = []
+    for key, spec in schema.fields.items():
+        if key in schema.required or isinstance(spec, NullIsValue):
+            continue
+        found.append(prefix + key)
+        if isinstance(spec, Nested):
+            found += _null_is_absent_fields(spec, f"{prefix}{key}.")
+    return found
+
+
+def _nest(path: str, value: Any) -> dict[str, Any]:
+    head, _, rest = path.partition(".")
+    return {head: _nest(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize("path", _null_is_absent_fields(REALTIME_SCHEMA))
+def test_every_null_means_not_given_field_leaves_the_session_unchanged(path: str) -> None:
+    config = _config()
+    before = json.loads(json.dumps(config.session))
+    assert config.update({"type": "realtime", **_nest(path, None)}) == before
+
+
+@pytest.mark.parametrize("path", _null_is_absent_fields(RESPONSE_SCHEMA))
+def test_every_response_field_at_null_is_the_same_as_absent(path: str) -> None:
+    params = validate_response_params(_nest(path, None))
+    assert all(value in ({}, {"output": {}}) for value in params.values())

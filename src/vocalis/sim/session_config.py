@@ -60,60 +60,60 @@ class SessionKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class _NullIsValue:
+class NullIsValue:
     """A field whose ``null`` is a value (e.g. ``turn_detection: null`` turns VAD off)."""
 
     validator: Validator
 
 
 @dataclass(frozen=True)
-class _Nested:
+class Nested:
     """A nested object whose keys merge individually; ``required`` keys refuse null/absence."""
 
-    fields: dict[str, Validator | _NullIsValue | _Nested]
+    fields: dict[str, Validator | NullIsValue | Nested]
     required: tuple[str, ...] = ()
 
 
-_AUDIO_INPUT = _Nested(
+_AUDIO_INPUT = Nested(
     {
         "format": f.audio_format,
-        "noise_reduction": _NullIsValue(f.noise_reduction),
-        "transcription": _NullIsValue(f.transcription),
-        "turn_detection": _NullIsValue(f.turn_detection),
+        "noise_reduction": NullIsValue(f.noise_reduction),
+        "transcription": NullIsValue(f.transcription),
+        "turn_detection": NullIsValue(f.turn_detection),
     }
 )
-_AUDIO_OUTPUT = _Nested({"format": f.audio_format, "voice": f.voice, "speed": f.speed})
+_AUDIO_OUTPUT = Nested({"format": f.audio_format, "voice": f.voice, "speed": f.speed})
 
-REALTIME_SCHEMA = _Nested(
+REALTIME_SCHEMA = Nested(
     {
         "type": f.session_type,
         "model": f.model,
         "output_modalities": f.output_modalities,
         "instructions": f.string,
-        "audio": _Nested({"input": _AUDIO_INPUT, "output": _AUDIO_OUTPUT}),
+        "audio": Nested({"input": _AUDIO_INPUT, "output": _AUDIO_OUTPUT}),
         "tools": f.tools,
         "tool_choice": f.tool_choice,
         "parallel_tool_calls": f.boolean,
         "reasoning": f.reasoning,
         "max_output_tokens": f.max_output_tokens,
         "truncation": f.truncation,
-        "tracing": _NullIsValue(f.tracing),
-        "prompt": _NullIsValue(f.nullable_object),
-        "include": _NullIsValue(f.include),
+        "tracing": NullIsValue(f.tracing),
+        "prompt": NullIsValue(f.nullable_object),
+        "include": NullIsValue(f.include),
     },
     required=("type",),
 )
 
-TRANSCRIPTION_SCHEMA = _Nested(
+TRANSCRIPTION_SCHEMA = Nested(
     {
         "type": f.session_type,
-        "audio": _Nested({"input": _AUDIO_INPUT}),
-        "include": _NullIsValue(f.include),
+        "audio": Nested({"input": _AUDIO_INPUT}),
+        "include": NullIsValue(f.include),
     },
     required=("type",),
 )
 
-RESPONSE_SCHEMA = _Nested(
+RESPONSE_SCHEMA = Nested(
     {
         "conversation": f.conversation,
         "input": f.input_items,
@@ -121,7 +121,7 @@ RESPONSE_SCHEMA = _Nested(
         "tools": f.tools,
         "tool_choice": f.tool_choice,
         "output_modalities": f.output_modalities,
-        "audio": _Nested({"output": _Nested({"format": f.audio_format, "voice": f.voice})}),
+        "audio": Nested({"output": Nested({"format": f.audio_format, "voice": f.voice})}),
         "max_output_tokens": f.max_output_tokens,
         "metadata": f.metadata,
         "prompt": f.nullable_object,
@@ -133,7 +133,7 @@ RESPONSE_SCHEMA = _Nested(
 SCHEMAS = {SessionKind.REALTIME: REALTIME_SCHEMA, SessionKind.TRANSCRIPTION: TRANSCRIPTION_SCHEMA}
 
 
-def _merge(param: str, schema: _Nested, current: dict[str, Any], patch: Any) -> dict[str, Any]:
+def _merge(param: str, schema: Nested, current: dict[str, Any], patch: Any) -> dict[str, Any]:
     patch = f.an_object(param, patch)
     for key in schema.required:
         if patch.get(key) is None:
@@ -144,11 +144,11 @@ def _merge(param: str, schema: _Nested, current: dict[str, Any], patch: Any) -> 
         spec = schema.fields.get(key)
         if spec is None:
             raise errors.unknown_parameter(sub)
-        if isinstance(spec, _NullIsValue):
+        if isinstance(spec, NullIsValue):
             result[key] = spec.validator(sub, value, current.get(key))
         elif value is None:
             continue  # null = not given: the current value stays
-        elif isinstance(spec, _Nested):
+        elif isinstance(spec, Nested):
             result[key] = _merge(sub, spec, current.get(key) or {}, value)
         else:
             result[key] = spec(sub, value, current.get(key))
