@@ -38,6 +38,7 @@ import os
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -412,6 +413,7 @@ async def concurrent_phase(
     lag.start()
     await asyncio.gather(*(event.wait() for event in warm))
     rss_warm = rss_mb()
+    traced = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
     warm_at = time.monotonic() - started
     samples = [(round(warm_at, 1), round(rss_warm, 1))]
     while not all(t.done() for t in tasks):
@@ -420,6 +422,7 @@ async def concurrent_phase(
         samples.append((round(time.monotonic() - started, 1), round(rss_mb(), 1)))
     wall = time.monotonic() - started
     rss_end = rss_mb()  # every session still open, each with a full 10-minute history
+    growth = _growth_sites(traced) if traced is not None else None
     await lag.aclose()
     stats = [c.stats for c in calls]
     history_mb = sum(s.history_bytes for s in stats) / 2**20
@@ -445,6 +448,7 @@ async def concurrent_phase(
             (rss_end - rss_warm) / sessions * 600.0 / (0.9 * call_seconds), 3
         ),
         "rss_after_close_mb": round(rss_closed, 1),
+        "python_growth_by_site_kb": growth,
         "history_json_total_mb": round(history_mb, 2),
         "history_items_per_session": round(sum(s.history_items for s in stats) / sessions, 1),
         "event_log_per_session": round(sum(s.event_log for s in stats) / sessions, 1),
@@ -548,6 +552,14 @@ def verdicts(result: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def _growth_sites(before: tracemalloc.Snapshot, top: int = 15) -> dict[str, float]:
+    """Python allocations that grew between warm-up and the end, by allocation site (KiB)."""
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    stats = after.compare_to(before, "lineno")[:top]
+    return {str(stat.traceback[0]): round(stat.size_diff / 1024, 1) for stat in stats}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=50)
@@ -562,7 +574,14 @@ def main(argv: list[str] | None = None) -> int:
         help=f"AgentSessionOptions.event_log_limit (default: the runtime's, {DEFAULT_LOG}); "
         "to see how much of the per-call growth the session event log is",
     )
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="also attribute Python allocation growth to source lines (tracemalloc; slower)",
+    )
     args = parser.parse_args(argv)
+    if args.trace_memory:
+        tracemalloc.start()
     call_seconds = args.minutes * 60.0
     cycle_s = 14.0  # rough call time of one turn cycle; the script gets ample spares
     cycles = int(call_seconds / cycle_s) + 10 + len(CYCLE)

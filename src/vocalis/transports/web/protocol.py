@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import h11
@@ -26,6 +27,9 @@ from vocalis.transports.web.limits import Admit, HandshakeBook, HttpLimits
 __all__ = ["ConnectionGuard", "GuardedH11Protocol", "protocol_class"]
 
 log = logging.getLogger("vocalis.transports.web")
+
+# How long a listener stops accepting after it refused or evicted a connection.
+ACCEPT_PAUSE_S = 0.05
 
 
 class ConnectionGuard:
@@ -45,8 +49,21 @@ class ConnectionGuard:
             "head_too_large": 0,
         }
 
+        # Set by the server once it listens: stops accepting for a moment (see `_pressure`).
+        self.pause_accepting: Callable[[float], None] = lambda seconds: None
+
     def count(self, reason: str) -> None:
         self.closed[reason] += 1
+
+    def pressure(self) -> None:
+        """A connection was refused or evicted: accept nothing for a moment.
+
+        Closing a flood's connections at once only makes its clients reconnect at once, and
+        the accept/close churn then starves the event loop (health probes and running calls
+        included). Pausing the accept lets new connections wait in the kernel's backlog —
+        costing this process nothing — and slows a reconnecting flood to the pause rate.
+        """
+        self.pause_accepting(ACCEPT_PAUSE_S)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -73,11 +90,14 @@ class GuardedH11Protocol(H11Protocol):
         verdict, evicted = guard.book.open(self, address, exempt=address in guard.trusted)
         if verdict is Admit.REFUSE_ADDRESS:
             guard.count("per_address")
+            guard.pressure()
             self.transport.abort()
             return
         for victim in evicted:
             guard.count("evicted")
             victim._drop()
+        if evicted:
+            guard.pressure()
         self._head_timer = self.loop.call_later(guard.limits.header_timeout_s, self._head_timed_out)
 
     def _head_arrived(self) -> None:

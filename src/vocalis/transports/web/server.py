@@ -13,6 +13,7 @@ Routes are plain Starlette routes, so any part can add one (a WebRTC offer, `/me
 from __future__ import annotations
 
 import asyncio
+import asyncio.base_events
 import contextlib
 import logging
 import re
@@ -108,6 +109,43 @@ class CallRegistry:
                 await self._idle.wait()
 
 
+class AcceptPause:
+    """Stops a listening server from accepting for a moment (connections queue in the
+    kernel's backlog meanwhile, at no cost to this process).
+
+    asyncio has no public "pause accepting"; this does what its own accept loop does when it
+    runs out of file descriptors (remove the listening socket's reader, start serving again
+    later). It uses `Server._serving`/`_start_serving()` (stable since Python 3.7); on a loop
+    or version without them it does nothing.
+    """
+
+    def __init__(self, server: asyncio.base_events.Server) -> None:
+        self._server = server
+        self._paused = False
+        self._supported = hasattr(server, "_start_serving") and hasattr(server, "_serving")
+
+    def __call__(self, seconds: float) -> None:
+        server = self._server
+        if self._paused or not self._supported or not server.is_serving():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        except (NotImplementedError, AttributeError, ValueError):
+            self._supported = False
+            return
+        self._paused = True
+        server._serving = False  # type: ignore[attr-defined]
+        loop.call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self._server.get_loop().is_closed() or not self._server.sockets:
+            return
+        self._server._start_serving()  # type: ignore[attr-defined]
+
+
 def _bind(host: str, port: int) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _name, address = infos[0]
@@ -188,6 +226,8 @@ class WebServer:
             timeout_keep_alive=max(1, round(limits.keep_alive_s)),
             h11_max_incomplete_event_size=limits.max_header_bytes,
             timeout_graceful_shutdown=5,
+            # Connections accepted per loop turn: a flood cannot make one turn accept thousands.
+            backlog=128,
         )
         sock = _bind(host, port)
         config.load()
@@ -205,6 +245,7 @@ class WebServer:
                 SCRUBBER.remove(secret)
             sock.close()
             raise
+        guard.pause_accepting = AcceptPause(server.servers[0])
         registry = calls if calls is not None else CallRegistry()
         return cls(server, sock, guard, registry, secrets)
 
