@@ -1,24 +1,32 @@
-"""What the conformance and reliability harnesses share: caller audio and the session driver.
+"""The harness the conformance, reliability and telemetry suites share.
 
-Both harnesses run a real `AgentSession` against the real `vocalis.sim` server with a
-`ManualClock` for playback. The audio helpers and the run-watching, waiting and playback
-methods were copies of each other; they live here once so a fix to how a test waits or
-plays reaches both suites. Waits are real-time limits on *state*, never on elapsed time.
+A real `AgentSession` talks to the real `vocalis.sim` server (pace 0) through the real OpenAI
+client; the caller side is a `MemoryTransport` whose playback clock is a `ManualClock`, so
+"the caller heard 300 ms of item 2" is exact. `SimHarness` is the one harness class (the
+suites used to have twin copies); each suite keeps only its own `harness()` setup and
+checks. `SessionDriver` holds the methods that need no sim (the Gemini harness uses it too).
+
+Waits on the network are real-time limits on *state*, never on elapsed time: the sockets run
+in real time even though playback does not.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
 from vocalis.audio.espeak import synthesize
-from vocalis.conversation.items import MessageItem
+from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
 from vocalis.providers.base import TurnDetection
+from vocalis.runtime.events import ConversationItemAdded, ErrorEvent, SessionEvent
 from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.session import AgentSession
+from vocalis.sim.server import SimServer
+from vocalis.sim.session import SimSession
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
 
@@ -104,3 +112,175 @@ class SessionDriver:
 
     def user_messages(self) -> list[MessageItem]:
         return [i for i in self.session.history if isinstance(i, MessageItem) and i.role == "user"]
+
+
+# --------------------------------------------------------------------------- the sim harness
+
+
+@dataclass(frozen=True)
+class PlayedPiece:
+    """One piece of agent audio as the caller heard it (from the sink's frame callback)."""
+
+    segment_id: str
+    at: float
+    samples: int
+    # Offset (ms) of the first sample louder than -50 dBFS in this piece, if any.
+    first_loud_ms: float | None
+
+
+class FrameRecorder:
+    """What the caller heard: every played piece, per segment, in order."""
+
+    def __init__(self) -> None:
+        self.pieces: list[PlayedPiece] = []
+        self.order: list[str] = []  # segment ids in the order they first played
+
+    def __call__(self, samples: np.ndarray, segment_id: str, at: float) -> None:
+        loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 100)
+        first = float(loud[0]) * 1000.0 / RATE if loud.size else None
+        if segment_id not in self.order:
+            self.order.append(segment_id)
+        self.pieces.append(PlayedPiece(segment_id, at, int(samples.shape[0]), first))
+
+    def played_ms(self, segment_id: str) -> float:
+        return sum(p.samples for p in self.pieces if p.segment_id == segment_id) * 1000.0 / RATE
+
+    def pieces_of(self, segment_id: str) -> list[PlayedPiece]:
+        return [p for p in self.pieces if p.segment_id == segment_id]
+
+    def first_voice_at(self) -> float | None:
+        for piece in self.pieces:
+            if piece.first_loud_ms is not None:
+                return piece.at + piece.first_loud_ms / 1000.0
+        return None
+
+
+@dataclass
+class Tracker:
+    """Every item that entered the history and every error event, in order."""
+
+    added: list[Any] = field(default_factory=list)
+    errors: list[ErrorEvent] = field(default_factory=list)
+
+    def attach(self, session: AgentSession) -> None:
+        session.on(ConversationItemAdded, lambda e: self.added.append(e.item))
+        session.on(ErrorEvent, self.errors.append)
+
+    def codes(self) -> list[str | None]:
+        return [e.code for e in self.errors]
+
+
+@dataclass
+class SimHarness(SessionDriver):
+    server: SimServer
+    session: AgentSession
+    transport: MemoryTransport
+    clock: ManualClock
+    recorder: FrameRecorder = field(default_factory=FrameRecorder)
+    tracker: Tracker = field(default_factory=Tracker)
+    runs: list[ResponseRun] = field(default_factory=list)
+    wait_s: ClassVar[float] = 20.0
+
+    def __post_init__(self) -> None:
+        self.watch_runs()
+        self.tracker.attach(self.session)
+
+    # ------------------------------------------------------------------ the sim side
+
+    @property
+    def sim(self) -> SimSession:
+        """The newest provider connection."""
+        return self.server.sessions[-1]
+
+    async def sim_session(self, n: int) -> SimSession:
+        """The n-th (1-based) provider connection."""
+        return await self.server.wait_for_session(n, within=self.wait_s)
+
+    def client_events(self, prefix: str, sim: SimSession | None = None) -> list[dict[str, Any]]:
+        """Client events of one connection (the newest by default) whose type starts so."""
+        events = (sim or self.sim).client_events
+        return [e for e in events if str(e["type"]).startswith(prefix)]
+
+    def created_items(self, sim: SimSession | None = None) -> list[dict[str, Any]]:
+        return [e["item"] for e in self.client_events("conversation.item.create", sim)]
+
+    def server_items(self) -> list[Any]:
+        return list(self.sim.conversation.items)
+
+    def server_item(self, item_id: str) -> Any:
+        return self.sim.conversation.get(item_id)
+
+    # ------------------------------------------------------------------ waiting (real time)
+
+    async def settled(self) -> None:
+        """No response running or being requested, no history re-sync due or running."""
+        await self.until(self.quiet)
+
+    async def event(
+        self, kind: type[Any], predicate: Callable[[Any], bool] = lambda _e: True
+    ) -> Any:
+        """The first session event of `kind` matching `predicate` (waits for it)."""
+        found: list[Any] = []
+
+        def check() -> bool:
+            found[:] = [e for e in self.session.event_log if isinstance(e, kind) and predicate(e)]
+            return bool(found)
+
+        await self.until(check)
+        return found[0]
+
+    def events(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.session.event_log if isinstance(e, kind)]
+
+    def log(self) -> list[SessionEvent]:
+        return self.session.event_log
+
+    # ------------------------------------------------------------------ playback (clock)
+
+    async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
+        """Advance playback frame by frame until `predicate()` holds."""
+        steps = 0
+        while not predicate():
+            await self.clock.advance(FRAME_S)
+            steps += 1
+            if steps * FRAME_S > limit_s:
+                raise AssertionError("condition not reached within the playback limit")
+            if steps % 25 == 0:
+                await asyncio.sleep(0.001)  # loopback delivery runs in real time
+
+    async def finish(self, run: ResponseRun) -> None:
+        """Play until `run` settled (its audio out, its ledger applied)."""
+        await self.play_until(lambda: run.settled)
+
+    def started(self, item_id: str) -> bool:
+        for verdict in self.transport.text.verdicts:
+            if verdict.segment_id == item_id:
+                return True
+        return self.segment_started(item_id)
+
+    def segment_started(self, item_id: str) -> bool:
+        for seg in list(self.transport.sink._segments):
+            if seg.id == item_id:
+                return seg.started.done() and not seg.started.cancelled()
+        return False
+
+    # ------------------------------------------------------------------ caller
+
+    def start_talking(self, text: str) -> None:
+        """The caller starts talking over the agent; `silence()` later ends the turn."""
+        self.transport.source.push(speech(text))
+
+    async def turn(self, text: str, index: int) -> ResponseRun:
+        """The caller says `text`; returns the `index`-th response once played out."""
+        self.say(text)
+        run = await self.response(index, generated=False)
+        await self.finish(run)
+        return run
+
+    # ------------------------------------------------------------------ local side
+
+    def calls(self) -> list[FunctionCallItem]:
+        return [i for i in self.session.history if isinstance(i, FunctionCallItem)]
+
+    def outputs(self) -> list[FunctionCallOutputItem]:
+        return [i for i in self.session.history if isinstance(i, FunctionCallOutputItem)]

@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from conformance.conformance_support import FrameRecorder
-from session_harness_support import FRAME_S, SessionDriver, server_vad, speech
+from session_harness_support import FRAME_S, FrameRecorder, SessionDriver, server_vad, speech
 from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
 from vocalis.providers.gemini import GeminiRealtimeModel, GeminiRealtimeSession, HeardStrategy
 from vocalis.runtime.agent import Agent

@@ -27,25 +27,20 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import AsyncIterator
+from typing import Any
 
-import numpy as np
-
-from session_harness_support import FRAME_S, RATE, SessionDriver, server_vad
+from session_harness_support import RATE as RATE  # re-exported for the fault cases
+from session_harness_support import FrameRecorder, SimHarness, server_vad
 from session_harness_support import silence as silence  # re-exported for the fault cases
 from session_harness_support import speech as speech  # re-exported for the fault cases
 from vocalis.conversation.items import (
-    ConversationItem,
     FunctionCallItem,
     FunctionCallOutputItem,
 )
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
-from vocalis.runtime.events import ConversationItemAdded, ErrorEvent
 from vocalis.runtime.options import AgentSessionOptions
-from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.session import AgentSession
 from vocalis.sim.server import SimServer
 from vocalis.sim.session import SimSession
@@ -57,96 +52,7 @@ WAIT = 20.0
 FRAME_MS = 20.0
 
 
-class FrameRecorder:
-    """What the caller heard: played samples per segment id (the sink's frame callback)."""
-
-    def __init__(self) -> None:
-        self.samples: dict[str, int] = {}
-        self.order: list[str] = []
-
-    def __call__(self, samples: np.ndarray, segment_id: str, at: float) -> None:
-        if segment_id not in self.samples:
-            self.samples[segment_id] = 0
-            self.order.append(segment_id)
-        self.samples[segment_id] += int(samples.shape[0])
-
-    def played_ms(self, segment_id: str) -> float:
-        return self.samples.get(segment_id, 0) * 1000.0 / RATE
-
-
-@dataclass
-class Tracker:
-    """Every item that entered the history and every error event, in order."""
-
-    added: list[ConversationItem] = field(default_factory=list)
-    errors: list[ErrorEvent] = field(default_factory=list)
-
-    def attach(self, session: AgentSession) -> None:
-        session.on(ConversationItemAdded, lambda e: self.added.append(e.item))
-        session.on(ErrorEvent, self.errors.append)
-
-    def codes(self) -> list[str | None]:
-        return [e.code for e in self.errors]
-
-
-@dataclass
-class Harness(SessionDriver):
-    server: SimServer
-    session: AgentSession
-    transport: MemoryTransport
-    clock: ManualClock
-    recorder: FrameRecorder
-    tracker: Tracker
-    runs: list[ResponseRun] = field(default_factory=list)
-    wait_s: ClassVar[float] = WAIT
-
-    # ------------------------------------------------------------------ waiting (real time)
-
-    async def sim_session(self, n: int) -> SimSession:
-        """The n-th (1-based) provider connection."""
-        return await self.server.wait_for_session(n, within=WAIT)
-
-    @property
-    def sim(self) -> SimSession:
-        """The newest provider connection."""
-        return self.server.sessions[-1]
-
-    async def idle(self) -> None:
-        """No response running, nothing queued, no history re-sync in flight."""
-        await self.until(self.quiet)
-
-    # ------------------------------------------------------------------ playback (clock)
-
-    async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
-        steps = 0
-        while not predicate():
-            await self.clock.advance(FRAME_S)
-            steps += 1
-            if steps * FRAME_S > limit_s:
-                raise AssertionError("condition not reached within the playback limit")
-            if steps % 25 == 0:
-                await asyncio.sleep(0.001)  # let network I/O in between clock steps
-
-    async def finish(self, run: ResponseRun) -> None:
-        """Play until `run` settled (its audio out, its ledger applied)."""
-        await self.play_until(lambda: run.settled)
-
-    # ------------------------------------------------------------------ caller
-
-    async def turn(self, text: str, index: int) -> ResponseRun:
-        """The caller says `text`; returns the `index`-th response once played out."""
-        self.say(text)
-        run = await self.response(index, generated=False)
-        await self.finish(run)
-        return run
-
-    # ------------------------------------------------------------------ inspection
-
-    def client_events(self, sim: SimSession, prefix: str) -> list[dict[str, Any]]:
-        return [e for e in sim.client_events if str(e["type"]).startswith(prefix)]
-
-    def created_items(self, sim: SimSession) -> list[dict[str, Any]]:
-        return [e["item"] for e in sim.client_events if e["type"] == "conversation.item.create"]
+Harness = SimHarness  # the shared harness (tests/session_harness_support.py)
 
 
 # --------------------------------------------------------------------------- invariants
@@ -312,10 +218,7 @@ async def harness(
                 clock=clock,
                 options=options or AgentSessionOptions(turn_detection=server_vad()),
             )
-            tracker = Tracker()
-            tracker.attach(session)
-            h = Harness(server, session, transport, clock, recorder, tracker)
-            h.watch_runs()
+            h = SimHarness(server, session, transport, clock, recorder)
             ok = False
             try:
                 if start:

@@ -89,7 +89,7 @@ async def _reconnected(h: Harness) -> None:
     """The second connection is up, configured, and the history re-sync has run."""
     await h.sim_session(2)
     await h.until(lambda: h.session.provider is not None and h.session.provider.connected)
-    await h.idle()
+    await h.settled()
 
 
 @pytest.mark.parametrize("phase", list(CASES))
@@ -177,7 +177,7 @@ async def test_connection_drop(phase: str) -> None:
         assert after.done_info is not None and after.done_info.status == "completed"
         assert h.recorder.played_ms(after.playout.pulled[0].message.item_id) > 0
         assert h.assistant_messages()[-1].text == FIRST  # the next scripted answer
-        await h.idle()
+        await h.settled()
         check_provider_matches(h, new)
         assert h.session.agent_state == "listening"
         # The drop is handled, not an error the app must act on.

@@ -172,7 +172,7 @@ async def test_faulty_tool_gets_exactly_one_error_output(case: str) -> None:
         nxt = await h.turn("Thanks.", 2)
         assert nxt.playout.pulled and h.assistant_messages()[-1].text == "Anything else?"
         assert len(sent_outputs(h)) == 1
-        await h.idle()
+        await h.settled()
         assert h.session.agent_state == "listening"
 
 
@@ -242,7 +242,7 @@ async def test_tool_without_timeout_hanging_does_not_block_the_next_turn() -> No
         release.set()
         await h.until(lambda: len(sent_outputs(h)) == 1)
         await h.until(lambda: first.settled)
-        await h.idle()
+        await h.settled()
         # Exactly one output, and no follow-up for a turn the caller already moved past.
         assert len(sent_outputs(h)) == 1
         assert [r.handle.kind for r in h.runs] == ["server", "server"]

@@ -174,7 +174,7 @@ async def test_slow_playback_keeps_barge_in_prompt() -> None:
         h.silence()
         second = await h.response(1, generated=False)
         await h.finish(second)
-        await h.idle()
+        await h.settled()
         check_provider_matches(h)
 
 

@@ -35,9 +35,7 @@ from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
 from vocalis.runtime.session import AgentSession
 from vocalis.runtime.tools import function_tool
 from vocalis.transports.memory import MemoryTransport
-from vocalis.utils.clock import ManualClock
-
-WAIT = 5.0
+from vocalis.utils.clock import ManualClock, wait_idle
 
 
 class Rig:
@@ -54,9 +52,10 @@ class Rig:
         self.clock = clock
 
     async def until(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(WAIT):
-            while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
-                await asyncio.sleep(0.001)
+        """Everything here runs in-process on the manual clock: once every task is blocked,
+        nothing changes until the clock moves, so the condition holds now or never."""
+        await wait_idle()
+        assert predicate(), "condition not reached with every task blocked"
 
     async def play_until(self, predicate: Callable[[], bool], limit_s: float = 30.0) -> None:
         steps = 0
@@ -376,7 +375,6 @@ async def test_aclose_leaves_no_task_running_and_ends_event_streams() -> None:
     await session.start(Agent("x"))
     provider.script.append(FakeResponse([FakeMessage("Still talking.", 5000)], finish=False))
     session.generate_reply()
-    await asyncio.sleep(0.01)
     await clock.advance(0.2)
     await session.aclose()
     await transport.aclose()
