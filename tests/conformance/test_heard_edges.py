@@ -16,6 +16,8 @@ on the new connection is the next scripted answer, and each fault fires once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from conformance_support import Harness, check_provider_side, harness, server_vad
@@ -25,6 +27,7 @@ from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem,
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ToolCallStarted
 from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.tools import function_tool
 
 QUESTION = "What is the weather in Paris?"
@@ -127,17 +130,15 @@ async def test_drop_right_after_the_call_arguments_while_the_tool_runs() -> None
         assert h.session.agent_state == "listening"
 
 
-async def test_drop_during_the_answer_after_a_tool_round_trip() -> None:
-    """The follow-up answer is cut by a drop after 800 ms: the heard part is kept (cut by the
-    connection, not interrupted by the caller) and the answer is completed, once, on the new
-    connection."""
+@contextlib.asynccontextmanager
+async def answer_lost_after_a_tool(
+    fault: dict[str, Any],
+) -> AsyncIterator[tuple[Harness, ResponseRun, ResponseRun]]:
+    """A tool round trip whose follow-up answer dies with the connection at `fault`; yields
+    the harness, the lost answer and the answer given again, all played and settled."""
     scenario = {
         "server": {"script_scope": "server"},
-        "responses": [
-            tool_turn(),
-            {"say": ANSWER, "faults": [{"kind": "drop", "after_audio_ms": {"item": 0, "ms": 800}}]},
-            {"say": AGAIN},
-        ],
+        "responses": [tool_turn(), {"say": ANSWER, "faults": [fault]}, {"say": AGAIN}],
     }
     weather = Weather()
     weather.release.set()
@@ -146,13 +147,21 @@ async def test_drop_during_the_answer_after_a_tool_round_trip() -> None:
         h.say(QUESTION)
         first = await h.response(0)
         await h.play_until(lambda: first.settled)
-        cut = await h.response(1)
-        assert (await cut.generation.done).status == "disconnected"
-        await h.play_until(lambda: cut.settled)
+        lost = await h.response(1)
+        assert (await lost.generation.done).status == "disconnected"
+        await h.play_until(lambda: lost.settled)
         again = await h.response(2)
         await h.play_until(lambda: again.settled)
         await h.settled()
+        yield h, lost, again
 
+
+async def test_drop_during_the_answer_after_a_tool_round_trip() -> None:
+    """The follow-up answer is cut by a drop after 800 ms: the heard part is kept (cut by the
+    connection, not interrupted by the caller) and the answer is completed, once, on the new
+    connection."""
+    drop = {"kind": "drop", "after_audio_ms": {"item": 0, "ms": 800}}
+    async with answer_lost_after_a_tool(drop) as (h, cut, _again):
         partial = h.assistant_messages()[1]
         assert partial.id == cut.playout.pulled[0].message.item_id
         assert partial.played_ms == 800
@@ -176,30 +185,8 @@ async def test_drop_during_the_answer_after_a_tool_round_trip() -> None:
 async def test_drop_before_any_audio_of_the_answer() -> None:
     """The follow-up answer is created, announces its item, and the socket dies before any
     audio: nothing of it is kept, and the caller is answered once on the new connection."""
-    scenario = {
-        "server": {"script_scope": "server"},
-        "responses": [
-            tool_turn(),
-            {
-                "say": ANSWER,
-                "faults": [{"kind": "drop", "after_event": "response.content_part.added"}],
-            },
-            {"say": AGAIN},
-        ],
-    }
-    weather = Weather()
-    weather.release.set()
-    async with harness(scenario, options=OPTIONS, start=False) as h:
-        await start(h, weather)
-        h.say(QUESTION)
-        first = await h.response(0)
-        await h.play_until(lambda: first.settled)
-        lost = await h.response(1)
-        assert (await lost.generation.done).status == "disconnected"
-        again = await h.response(2)
-        await h.play_until(lambda: again.settled and lost.settled)
-        await h.settled()
-
+    drop = {"kind": "drop", "after_event": "response.content_part.added"}
+    async with answer_lost_after_a_tool(drop) as (h, lost, _again):
         assert kinds(h) == [
             f"user:{QUESTION}",
             f"assistant:{PREAMBLE}",
