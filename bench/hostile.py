@@ -42,6 +42,14 @@ def _user_item(item_id: str) -> dict[str, Any]:
     }
 
 
+async def _agent_message(send: Send) -> None:
+    """A response with one assistant message item (what the agent-side attacks fill)."""
+    response = {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}
+    await send({"type": "response.created", "response": response})
+    item = {"id": "item_a1", "type": "message", "role": "assistant", "content": []}
+    await send({"type": "response.output_item.added", "response_id": "resp_1", "item": item})
+
+
 def transcript_deltas(flood: Flood) -> Attack:
     """Item 1: one caller item whose transcription never ends (`flood.events` deltas)."""
 
@@ -66,10 +74,7 @@ def agent_text(flood: Flood) -> Attack:
     """Item 1: an agent message whose transcript never ends."""
 
     async def attack(send: Send) -> None:
-        response = {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}
-        await send({"type": "response.created", "response": response})
-        item = {"id": "item_a1", "type": "message", "role": "assistant", "content": []}
-        await send({"type": "response.output_item.added", "response_id": "resp_1", "item": item})
+        await _agent_message(send)
         delta = "word " * (flood.chunk_chars // 5)
         for _ in range(flood.events):
             await send(
@@ -90,10 +95,7 @@ def huge_audio(seconds: float) -> Attack:
     """Item 1: one agent audio delta of `seconds` of audio."""
 
     async def attack(send: Send) -> None:
-        response = {"id": "resp_1", "object": "realtime.response", "status": "in_progress"}
-        await send({"type": "response.created", "response": response})
-        item = {"id": "item_a1", "type": "message", "role": "assistant", "content": []}
-        await send({"type": "response.output_item.added", "response_id": "resp_1", "item": item})
+        await _agent_message(send)
         pcm = bytes(int(seconds * 24000) * 2)
         await send(
             {

@@ -6,7 +6,9 @@ acknowledges playback) takes every other call down with it. Each resource a peer
 call accumulate has one bound here, with a default sized for real conversations; past a bound
 the call degrades with one logged reason (text stops growing, old events are summarized, audio
 ahead of playback is dropped) — it never grows. docs/reliability.md lists the bounds and how to
-size them; the provider side reads the text/audio bounds, the app and the transports the rest.
+size them. This is the runtime/app/transport half; what the provider client keeps of each
+item (text and audio per item and per call, delta size) is its other half,
+`vocalis.providers.limits.ProviderLimits`.
 """
 
 from __future__ import annotations
@@ -20,14 +22,6 @@ __all__ = ["DEFAULT_BUDGET", "CallBudget"]
 class CallBudget:
     """Per-call resource bounds (all positive)."""
 
-    # Text of one item (agent transcript or text, caller transcript, tool arguments).
-    max_item_text_chars: int = 16_000
-    # All item text of one call (history and the provider's mirror of it).
-    max_call_text_chars: int = 1_000_000
-    # Audio of one provider item (a never-ending or single huge audio delta).
-    max_item_audio_s: float = 300.0
-    # One provider event's payload (audio or text delta).
-    max_delta_bytes: int = 1_048_576
     # The recorded event log (events.jsonl): the first half and the most recent half are kept.
     max_event_log_bytes: int = 4 * 1_048_576
     # Agent audio a sink holds or has sent ahead of what the caller has heard.

@@ -16,26 +16,24 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 
-__all__ = ["trim_ahead"]
+__all__ = ["fit_ahead"]
 
 log = logging.getLogger("vocalis.transports")
 
 
-def trim_ahead(
-    samples: Int16Array, ahead: int, max_samples: int, label: str, *, quiet: bool = False
-) -> Int16Array:
-    """The part of `samples` that fits when `ahead` samples are already waiting to play
-    (`quiet`: this segment already said it drops audio)."""
+def fit_ahead(
+    audio: Int16Array, ahead: int, max_samples: int, segment_id: str, dropped: int
+) -> tuple[Int16Array, int]:
+    """(the part of `audio` that fits when `ahead` samples already wait to play, the segment's
+    new count of dropped samples). The first drop of a segment is logged, later ones not."""
     room = max_samples - ahead
-    if samples.shape[0] <= room:
-        return samples
-    kept = samples[: max(0, room)]
-    if quiet:
-        return np.ascontiguousarray(kept)
-    log.warning(
-        "%s: agent audio more than %d samples ahead of playback; dropping %d samples",
-        label,
-        max_samples,
-        samples.shape[0] - kept.shape[0],
-    )
-    return np.ascontiguousarray(kept)
+    if audio.shape[0] <= room:
+        return audio, dropped
+    kept = np.ascontiguousarray(audio[: max(0, room)])
+    if not dropped:
+        log.warning(
+            "segment %s: agent audio more than %d samples ahead of playback; dropping the excess",
+            segment_id,
+            max_samples,
+        )
+    return kept, dropped + audio.shape[0] - kept.shape[0]

@@ -40,7 +40,7 @@ from vocalis.audio.frame import Int16Array
 from vocalis.audio.g711 import ulaw_encode
 from vocalis.audio.resample import StreamResampler
 from vocalis.runtime.budget import DEFAULT_BUDGET
-from vocalis.transports._ahead import trim_ahead
+from vocalis.transports._ahead import fit_ahead
 from vocalis.transports._web import Outbox
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.transports.twilio.protocol import clear_message, mark_message, media_message
@@ -105,15 +105,10 @@ class TwilioSegment(OutputSegment):
     def _fit(self, audio: Int16Array) -> Int16Array:
         """What of `audio` fits in the sink's audio-ahead budget (the rest is dropped)."""
         sink = self._sink
-        fitting = trim_ahead(
-            audio,
-            sink._ahead(),
-            sink.max_ahead_samples,
-            f"segment {self.id}",
-            quiet=self._dropped > 0,
+        out, self._dropped = fit_ahead(
+            audio, sink._ahead(), sink.max_ahead_samples, self.id, self._dropped
         )
-        self._dropped += audio.shape[0] - fitting.shape[0]
-        return fitting
+        return out
 
     # ------------------------------------------------------------------ sending
 
