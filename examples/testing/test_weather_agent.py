@@ -13,7 +13,7 @@ from assistant_with_tools import agent  # the agent under test (examples/ is on 
 
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.wav import write_wav
-from vocalis.testing import AgentTest
+from vocalis.testing import AgentTest, StartCall
 
 # What the simulated model answers, one entry per response (a tool follow-up is a response
 # too); `user_transcript` is what it "heard". The full schema is in docs/sim-server.md.
@@ -49,7 +49,7 @@ UNKNOWN_CITY = {
 }
 
 
-async def test_weather_question_uses_the_tool(agent_test) -> None:  # type: ignore[no-untyped-def]
+async def test_weather_question_uses_the_tool(agent_test: StartCall) -> None:
     call = await agent_test(agent, scenario=WEATHER)
     turn = await call.user_says("What's the weather in London?")
     turn.expect_tool_call("get_weather", city="London")
@@ -71,7 +71,7 @@ async def test_barge_in_keeps_only_what_was_heard() -> None:
         turn.expect_said("goodbye")
 
 
-async def test_a_failing_tool_gives_the_model_an_error(agent_test) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failing_tool_gives_the_model_an_error(agent_test: StartCall) -> None:
     call = await agent_test(agent, scenario=UNKNOWN_CITY)
     turn = await call.user_says("And in Atlantis?")
     failed = turn.expect_tool_call("get_weather", city="Atlantis")
@@ -81,7 +81,7 @@ async def test_a_failing_tool_gives_the_model_an_error(agent_test) -> None:  # t
     )
 
 
-async def test_a_recorded_question(agent_test, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_a_recorded_question(agent_test: StartCall, tmp_path: Path) -> None:
     wav = tmp_path / "caller.wav"  # any recording works: 16-bit or float, any rate
     write_wav(wav, synthesize("What's the weather in London?", sample_rate=16000).to_frame())
     call = await agent_test(agent, scenario=WEATHER)

@@ -26,7 +26,7 @@ async def agent_of_a_call(page_url: str, metadata: dict[str, str]) -> dict[str, 
                 message = json.loads(raw)
                 if message.get("type") == "event" and message["kind"] == "agent":
                     await ws.send(json.dumps({"type": "hangup"}))
-                    return message
+                    return dict(message)
     raise AssertionError("no agent event")
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
-from vocalis.runtime.events import ToolCallFinished, ToolCallStarted
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
+from vocalis.runtime.events import SessionEvent, ToolCallFinished, ToolCallStarted
 from vocalis.testing import Transcript
 
-EVENTS = [
+EVENTS: list[SessionEvent] = [
     ToolCallStarted("c1", "get_weather", '{"city": "Paris", "unit": "c"}'),
     ToolCallFinished("c1", "get_weather", '{"sky": "sunny"}', False, 0.0),
     ToolCallStarted("c2", "book", "{}"),
     ToolCallFinished("c2", "book", '{"error": "full"}', True, 0.0),
 ]
-ITEMS = [
+ITEMS: list[ConversationItem] = [
     MessageItem(id="u1", role="user", text="Weather in Paris?"),
     FunctionCallItem(id="f1", call_id="c1", name="get_weather", arguments='{"city": "Paris"}'),
     FunctionCallOutputItem(id="o1", call_id="c1", output='{"sky": "sunny"}'),

@@ -16,7 +16,14 @@ registered on install) adds the `agent_test` fixture. Guide: docs/testing-with-s
 
 from __future__ import annotations
 
-from vocalis.testing.call import AgentTest, default_options
+from vocalis.testing.call import AgentTest, StartCall, default_options
 from vocalis.testing.expect import SpokenMessage, ToolCallRecord, Transcript
 
-__all__ = ["AgentTest", "SpokenMessage", "ToolCallRecord", "Transcript", "default_options"]
+__all__ = [
+    "AgentTest",
+    "SpokenMessage",
+    "StartCall",
+    "ToolCallRecord",
+    "Transcript",
+    "default_options",
+]

@@ -16,7 +16,7 @@ and watch *state* (the agent back to listening, every response settled), never e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, get_args
@@ -48,6 +48,8 @@ TRAILING_SILENCE_MS = 700
 _POLL_S = 0.001
 
 Wait = Literal["idle", "speaking"]
+# The `agent_test` fixture: `await agent_test(agent, scenario, **options)` opens a call.
+StartCall = Callable[..., Awaitable["AgentTest"]]
 ScenarioLike = Scenario | str | Path | dict[str, Any] | None
 
 

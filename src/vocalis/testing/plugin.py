@@ -13,14 +13,12 @@ Importing this module stays cheap: the runtime loads when a test first uses the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vocalis.runtime.agent import Agent
-    from vocalis.testing.call import AgentTest, ScenarioLike
-
-    StartCall = Callable[..., Awaitable[AgentTest]]
+    from vocalis.testing.call import AgentTest, ScenarioLike, StartCall
 
 try:
     import pytest_asyncio
