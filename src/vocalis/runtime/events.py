@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from vocalis.conversation.items import ConversationItem
+from vocalis.providers.base import GenerationStatus
+from vocalis.runtime.speech import SpeechKind
 from vocalis.utils.channel import Channel
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ HistoryOp = Literal["none", "truncate", "delete", "replace_text"]
 # Who cut the agent's speech: the provider's VAD, vocalis' own VAD, a typed message, or the
 # app (`AgentSession.interrupt()`).
 InterruptSource = Literal["server_vad", "local_vad", "text", "api"]
+# Who reports an error: the provider, the stall watchdog, or the runtime (a task that failed).
+ErrorSource = Literal["provider", "watchdog", "runtime"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,7 @@ class ResponseStarted:
     """
 
     response_id: str
-    origin: str
+    origin: SpeechKind
     at: float
 
 
@@ -128,7 +132,7 @@ class ErrorEvent:
     code: str | None = None
     recoverable: bool = True
     operation: str | None = None
-    source: str = "provider"
+    source: ErrorSource = "provider"
     # The response concerned, when there is one (the stall watchdog's reports).
     response_id: str | None = None
 
@@ -160,7 +164,7 @@ class TurnMetrics:
     """
 
     response_id: str
-    origin: str
+    origin: SpeechKind
     user_speech_end_at: float | None = None
     requested_at: float | None = None
     created_at: float | None = None
@@ -171,7 +175,7 @@ class TurnMetrics:
     time_to_first_audio_ms: float | None = None
     playback_latency_ms: float | None = None
     interrupted: bool = False
-    status: str | None = None
+    status: GenerationStatus | None = None
     messages: tuple[MessageMetrics, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
