@@ -93,6 +93,8 @@ class _CallerTurn:
     item_id: str
     transcript: str = ""
     committed: bool = False
+    # The model started answering it: later transcription belongs to a new turn.
+    answered: bool = False
 
 
 @dataclass(slots=True)
@@ -302,7 +304,11 @@ class GeminiProtocol:
     def _on_content(self, content: dict[str, Any], out: list[Output]) -> None:
         transcription = get(content, "inputTranscription")
         if isinstance(transcription, dict) and isinstance(get(transcription, "text"), str):
-            caller = self._caller_turn()
+            # A committed turn (manual activity) keeps its transcript until it is answered.
+            pending = self._caller
+            caller = (
+                pending if pending is not None and not pending.answered else self._caller_turn()
+            )
             delta = get(transcription, "text")
             caller.transcript += self._text_bounds.admit(
                 caller.item_id, len(caller.transcript), delta
@@ -390,7 +396,7 @@ class GeminiProtocol:
     # -- responses -------------------------------------------------------------------------
 
     def _caller_turn(self) -> _CallerTurn:
-        if self._caller is None or self._caller.committed:
+        if self._caller is None or self._caller.committed or self._caller.answered:
             self._caller = _CallerTurn(self.new_id("user"))
         return self._caller
 
@@ -416,8 +422,14 @@ class GeminiProtocol:
         if caller is not None and not caller.committed:
             out.append(InputSpeechStopped(caller.item_id, self.input_ms))
             out.append(self._commit(caller))
+        if caller is not None and not caller.answered:
+            caller.answered = True
             if caller.transcript:
-                out.append(InputTranscription(caller.item_id, caller.transcript.strip(), True))
+                text = caller.transcript.strip()
+                out.append(InputTranscription(caller.item_id, text, True))
+                for entry in self.server_record:
+                    if entry.item_id == caller.item_id:
+                        entry.text = text
         request_id = self._expected_requests.pop(0) if self._expected_requests else None
         held = request_id is None and self._hold_next
         self._hold_next = False
