@@ -68,6 +68,9 @@ async def run(
                     point["cpu_ms_per_session_s"], bare["cpu_ms_per_session_s"]
                 )
         points.extend(by_variant.values())
+    # Memory and CPU per *extra* session: slopes between the N of each variant.
+    for variant in variants:
+        density.marginals([p for p in points if p["variant"] == variant])
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine(),

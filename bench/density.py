@@ -200,6 +200,10 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     wall1 = time.perf_counter()
     lag = await probe.stop()
     gc.callbacks.remove(pauses)
+    # What one full collection costs with every session alive (the stall when it does run).
+    t_full = time.perf_counter()
+    gc.collect()
+    full_ms = (time.perf_counter() - t_full) * 1000.0
     if profiler is not None:
         profiler.stop()
     print("WINDOW_END", flush=True)
@@ -218,6 +222,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "gc": pauses.summary(),
         # Objects a full collection walks (the frozen start-up heap excluded).
         "gc_tracked": len(gc.get_objects()),
+        "gc_full_ms": round(full_ms, 2),
         "rss_start": rss0,
         "rss_peak": rss_peak,
     }
@@ -463,6 +468,7 @@ def _aggregate(
         "device_gaps": gaps,
         "gc_collections": gc_n,
         "gc_tracked_objects": sum(r.get("gc_tracked", 0) for r in ok_results),
+        "gc_full_collection_ms": max((r.get("gc_full_ms", 0.0) for r in ok_results), default=0.0),
         "gc_max_pause_ms": gc_max,
         "responses": sum(r["responses"] for r in ok_results),
         "interruptions": sum(r["interruptions"] for r in ok_results),
