@@ -233,3 +233,17 @@ def test_peer_data_is_bounded_per_item() -> None:
     assert core.receive(content(outputTranscription={"text": "more"})) == []
     huge = {"serverContent": {"modelTurn": {"parts": [{"inlineData": {"data": "A" * 4000}}]}}}
     assert core.receive(huge) == []  # over max_delta_bytes: dropped before decoding
+
+
+def test_a_replaced_connection_ends_what_it_was_streaming() -> None:
+    """A re-seed can race the old session's answer: that answer must end, never hang."""
+    core = GeminiProtocol()
+    core.receive(audio())  # the old session started answering
+    core.receive({"toolCall": {"functionCalls": [{"id": "c1", "name": "f", "args": {}}]}})
+    core.receive(audio())
+    out = core.connection_replaced()
+    ended = [e for e in out if isinstance(e, ResponseEnded)]
+    assert [(e.done.status, e.done.reason) for e in ended] == [
+        ("disconnected", "connection_replaced")
+    ]
+    assert "c1" in core.cancelled_calls and core.idle  # the new session never saw the call

@@ -259,6 +259,20 @@ class GeminiProtocol:
         if length is not None:
             del self.server_record[length:]
 
+    def connection_replaced(self) -> list[Output]:
+        """A new connection replaced the old one (re-seed, planned resume): what the old one
+        was still streaming ends ``disconnected``, its held-back answer is dropped and its
+        unanswered calls count as cancelled (the new session never saw them)."""
+        out: list[Output] = []
+        if self._turn is not None:
+            self._end_response(self._turn, "disconnected", "connection_replaced", out)
+        self._held = None
+        self.cancelled_calls.update(self._open_calls)
+        self._open_calls.clear()
+        self._hold_next = False
+        self._expected_requests.clear()
+        return out
+
     def connection_lost(self) -> list[Output]:
         """The socket is gone: every stream ends ``disconnected`` (nothing may hang)."""
         out: list[Output] = []

@@ -341,6 +341,9 @@ class GeminiRealtimeSession(RealtimeSession):
             self._conn = new
             if old is not None:
                 await self._retire(old)
+            for out in self.protocol.connection_replaced():
+                self._dispatch(new, out)
+            self._fail_waiters()
             if not self._manual:
                 for chunk in self.recent.since(start):
                     new.send(wire.audio_frame(chunk))
@@ -402,6 +405,10 @@ class GeminiRealtimeSession(RealtimeSession):
     def _end_streams(self) -> None:
         for out in self.protocol.connection_lost():
             self._dispatch(self._conn, out)
+        self._fail_waiters()
+
+    def _fail_waiters(self) -> None:
+        """Reply requests waiting on a connection that is gone fail now (never hang)."""
         for future in self._waiters.values():
             if not future.done():
                 future.set_exception(
