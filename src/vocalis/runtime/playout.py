@@ -35,6 +35,7 @@ from vocalis.runtime.metrics import first_audible_offset
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, TextSink
+from vocalis.utils.channel import ChannelClosed
 from vocalis.utils.clock import Clock
 
 # A message's end status → who cut it short when it was not the caller (see `CutBy`).
@@ -149,8 +150,9 @@ class ResponsePlayout:
         self._on_first_frame = on_first_frame
         self._interval = transcript_interval
         self.pulled: list[PulledMessage] = []
-        # The first message, taken synchronously by `prestart` (run() finishes it).
-        self._first: PulledMessage | None = None
+        # A message begun synchronously (by `prestart`, or when the previous message's audio
+        # ended inside the provider's receive step); run() completes it next.
+        self._next: PulledMessage | None = None
         self.first_audio_received_at: float | None = None
         self._voice_found = False
         self._notice_sent = False
@@ -165,13 +167,18 @@ class ResponsePlayout:
         stay unpulled (the ledger deletes them) and the current segment was already cleared.
         """
         try:
-            first, self._first = self._first, None
-            if first is not None and not self.stopped:
-                await self._complete(first)
-            async for message in self.generation.messages:
-                if self.stopped:
-                    break
-                await self._complete(self._begin(message))
+            while not self.stopped:
+                # Begun already (by `prestart`, or as the previous audio ended), else the next.
+                pulled, self._next = self._next, None
+                if pulled is None:
+                    try:
+                        message = await self.generation.messages.recv()
+                    except ChannelClosed:
+                        break
+                    if self.stopped:
+                        break
+                    pulled = self._begin(message)
+                await self._complete(pulled)
         finally:
             for pulled in self.pulled:
                 if pulled.segment is not None and not pulled.segment.done:
@@ -193,7 +200,7 @@ class ResponsePlayout:
             return
         message = self.generation.messages.try_recv()
         if message is not None:
-            self._first = self._begin(message)
+            self._next = self._begin(message)
 
     def _progress(self) -> None:
         if self._on_progress is not None:
@@ -216,7 +223,20 @@ class ResponsePlayout:
         if self._sink is not None and "audio" in message.modalities:
             segment = self._open_segment(pulled, self._rate)
             message.audio.forward_to(self._audio_forwarder(pulled, segment))
+            message.audio.on_close(lambda: self._audio_ended(pulled, segment))
         return pulled
+
+    def _audio_ended(self, pulled: PulledMessage, segment: OutputSegment) -> None:
+        """The provider ended this message's audio (inside its receive step): end the segment
+        and begin the next message at once, so its segment follows with no task hop."""
+        if self.stopped or segment.done:
+            return
+        pulled.sync.audio_complete = True
+        segment.end()
+        if self._next is None:
+            message = self.generation.messages.try_recv()
+            if message is not None:
+                self._next = self._begin(message)
 
     async def _complete(self, pulled: PulledMessage) -> None:
         """The rest of a message: its audio's end, or its text (voiced by TTS if configured)."""

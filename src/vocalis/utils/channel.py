@@ -27,7 +27,7 @@ class ChannelClosed(Exception):
 
 
 class Channel(Generic[T]):
-    __slots__ = ("_closed", "_error", "_forward", "_items", "_waiter")
+    __slots__ = ("_closed", "_error", "_forward", "_items", "_on_close", "_waiter")
 
     def __init__(self) -> None:
         self._items: deque[T] = deque()
@@ -35,6 +35,7 @@ class Channel(Generic[T]):
         self._closed = False
         self._error: BaseException | None = None
         self._forward: Callable[[T], None] | None = None
+        self._on_close: Callable[[], None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -95,6 +96,17 @@ class Channel(Generic[T]):
         if self._error is not None:
             raise self._error
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call `callback` synchronously when the channel closes (at once if it is closed).
+
+        A forwarding consumer learns about the end inside the producer's own callback, like
+        it gets the items — no task hop between the end of one stream and what follows it.
+        """
+        if self._closed:
+            callback()
+        else:
+            self._on_close = callback
+
     def close(self, error: BaseException | None = None) -> None:
         """End the stream. Idempotent; the first error wins and is raised to consumers."""
         if self._closed:
@@ -102,6 +114,9 @@ class Channel(Generic[T]):
         self._closed = True
         self._error = error
         self._wake()
+        callback, self._on_close = self._on_close, None
+        if callback is not None:
+            callback()
 
     def _wake(self) -> None:
         waiter = self._waiter
