@@ -32,7 +32,10 @@ Semantics (the model of a device buffer of one frame):
   deltas for a moment after a barge-in).
 
 Hot path: per frame the player does slicing (views) and integer bookkeeping only; no copies,
-no logging, no per-frame objects besides the numpy views handed to the callback.
+no logging, no per-frame objects besides the numpy views handed to the callback. On the real
+clock (`MonotonicClock`) sinks have no task of their own: one shared frame timer per event loop
+plays every due frame of every sink (`ticker.py`), so a frame may be handed over up to one
+frame after its tick — positions are the timeline's, exact as before.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ import numpy as np
 from vocalis.audio.frame import Int16Array
 from vocalis.audio.resample import StreamResampler
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
-from vocalis.utils.clock import Clock
+from vocalis.transports.ticker import SharedTicker, shared_ticker
+from vocalis.utils.clock import Clock, MonotonicClock
 
 __all__ = ["ClockedAudioSink", "ClockedSegment", "FrameCallback"]
 
@@ -132,6 +136,10 @@ class ClockedAudioSink(AudioSink):
     "as played". It runs on the player task and must be cheap and must not raise.
     """
 
+    # On the real clock, tick with the loop's shared frame timer (a frame may then go out up
+    # to one frame late). False for a sink feeding a device that must get each frame on time.
+    share_ticker: bool = True
+
     def __init__(
         self,
         clock: Clock,
@@ -157,6 +165,9 @@ class ClockedAudioSink(AudioSink):
         self._next_tick: float | None = None
         self._wake_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Real-time sinks share one frame timer per loop (`ticker.py`); others own a task.
+        self._ticker: SharedTicker | None = None
+        self._shared = self.share_ticker and type(clock) is MonotonicClock
         self._closed = False
         self._paused = False
         self._error: BaseException | None = None
@@ -173,7 +184,10 @@ class ClockedAudioSink(AudioSink):
             raise RuntimeError("ClockedAudioSink player failed") from self._error
         seg = ClockedSegment(self, segment_id, sample_rate)
         self._segments.append(seg)
-        if self._task is None:
+        if self._shared:
+            if self._ticker is None:
+                self._ticker = shared_ticker(self._frame_s)
+        elif self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="vocalis-clocked-sink"
             )
@@ -231,6 +245,8 @@ class ClockedAudioSink(AudioSink):
     async def aclose(self) -> None:
         self._closed = True
         self.clear()
+        if self._ticker is not None:
+            self._ticker.discard(self)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -259,7 +275,25 @@ class ClockedAudioSink(AudioSink):
             self._anchor = self.clock.now()
             self._k = 0
             self._next_tick = self._anchor
-            self._wake_event.set()
+            if self._ticker is not None:
+                # The first frame is due now: play it on the next loop turn (as the task
+                # would), the rest on the shared ticks.
+                asyncio.get_running_loop().call_soon(self._first_tick)
+                self._ticker.add(self)
+            else:
+                self._wake_event.set()
+
+    def _first_tick(self) -> None:
+        if not self._closed:
+            self.on_shared_tick(self.clock.now())
+
+    def on_shared_tick(self, now: float) -> bool:
+        """Shared-ticker step: play every frame due by `now`; False once idle (or failed)."""
+        self._advance_to(now)
+        if self._error is not None:
+            self.clear()  # resolve every waiter; aclose() re-raises the error
+            return False
+        return self._next_tick is not None
 
     def _advance_to(self, now: float) -> None:
         """Play every tick due by `now`, in order (synchronous catch-up)."""

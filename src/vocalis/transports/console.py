@@ -128,6 +128,9 @@ class SampleRing:
 class ConsoleAudioSink(ClockedAudioSink):
     """A clocked sink whose frames go to the speaker; `clear()` also flushes the device ring."""
 
+    # The speaker's ring holds about one frame: frames must arrive on their own tick.
+    share_ticker = False
+
     def __init__(self, clock: Clock, device_rate: int, sample_rate: int = 24000) -> None:
         super().__init__(clock, sample_rate, 20, on_frame=self._to_device)
         self.device_rate = device_rate
