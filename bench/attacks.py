@@ -4,8 +4,9 @@ Each attack runs the real CLI (`vocalis run` / `vocalis serve`) as a subprocess 
 source tree (`--src`, default this checkout), so the same numbers can be taken before and after
 a change (`git worktree add /tmp/before <commit>` then `--src /tmp/before/src`):
 
-* `transcript`: a provider streams caller-transcript deltas (`--deltas` × 200 chars) →
-  peak RSS of `vocalis run`, size of its events.jsonl, wall time.
+* `transcript` / `agent-text`: a provider streams caller-transcript deltas, or an agent
+  transcript that never ends (`--deltas` × 200 chars); `huge-audio`: one audio delta of
+  `--deltas`/10 seconds → peak RSS of `vocalis run`, size of its events.jsonl, wall time.
 * `audio-flood`: a Twilio client sends caller audio as fast as it can for 5 s → seconds of
   audio the provider received (cost amplification).
 * `slow-handshakes`: 1,500 unfinished request heads from 60 addresses against
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, log, write_json
-from bench.hostile import Flood, HostileProvider, transcript_deltas
+from bench.hostile import Flood, HostileProvider, agent_text, huge_audio, transcript_deltas
 
 TOKEN = "attack-bench-token-123"
 RUNNER = """
@@ -81,8 +82,15 @@ def _caller_wav(path: Path, seconds: float = 3.0) -> None:
 # --------------------------------------------------------------------------- attacks
 
 
-async def transcript_flood(src: Path, deltas: int) -> dict[str, Any]:
-    provider = HostileProvider(transcript_deltas(Flood(events=deltas, chunk_chars=200)))
+async def provider_flood(src: Path, attack: str, deltas: int) -> dict[str, Any]:
+    """`vocalis run` against a hostile provider; its peak RSS and events.jsonl size."""
+    flood = Flood(events=deltas, chunk_chars=200)
+    chosen = {
+        "transcript": transcript_deltas(flood),
+        "agent-text": agent_text(flood),
+        "huge-audio": huge_audio(deltas / 10),  # --deltas 4000: one 400 s audio delta
+    }[attack]
+    provider = HostileProvider(chosen)
     with tempfile.TemporaryDirectory() as tmp:
         wav, events = Path(tmp) / "caller.wav", Path(tmp) / "events.jsonl"
         _caller_wav(wav)
@@ -108,7 +116,12 @@ async def transcript_flood(src: Path, deltas: int) -> dict[str, Any]:
         text = out.decode(errors="replace")
         found = re.search(r"MAXRSS_KB=(\d+)", text)
         return {
-            "provider_traffic_mb": round(deltas * 200 / 2**20, 2),
+            "provider_traffic_mb": round(
+                deltas / 10 * 48000 * 4 / 3 / 2**20
+                if attack == "huge-audio"
+                else deltas * 200 / 2**20,
+                2,
+            ),
             "peak_rss_mb": round(int(found.group(1)) / 1024, 1) if found else None,
             "events_jsonl_mb": round(events.stat().st_size / 2**20, 2) if events.exists() else None,
             "exit_code": proc.returncode,
@@ -294,13 +307,16 @@ async def slow_handshakes(src: Path, connections: int = 1500, probes: int = 10) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("attack", choices=["transcript", "audio-flood", "slow-handshakes"])
+    parser.add_argument(
+        "attack",
+        choices=["transcript", "agent-text", "huge-audio", "audio-flood", "slow-handshakes"],
+    )
     parser.add_argument("--src", type=Path, default=REPO / "src")
     parser.add_argument("--label", default="current")
     parser.add_argument("--deltas", type=int, default=4000, help="transcript deltas of 200 chars")
     args = parser.parse_args(argv)
-    if args.attack == "transcript":
-        result = asyncio.run(transcript_flood(args.src, args.deltas))
+    if args.attack in ("transcript", "agent-text", "huge-audio"):
+        result = asyncio.run(provider_flood(args.src, args.attack, args.deltas))
     elif args.attack == "audio-flood":
         result = asyncio.run(audio_flood(args.src))
     else:

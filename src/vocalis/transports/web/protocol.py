@@ -19,12 +19,13 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
 from vocalis.transports.web.headers import TrustedProxies
 from vocalis.transports.web.limits import Admit, HandshakeBook, HttpLimits
 
-__all__ = ["ConnectionGuard", "GuardedH11Protocol", "protocol_class"]
+__all__ = ["ConnectionGuard", "GuardedH11Protocol", "QueuedWebSocketProtocol", "protocol_class"]
 
 log = logging.getLogger("vocalis.transports.web")
 
@@ -171,3 +172,29 @@ class GuardedH11Protocol(H11Protocol):
 def protocol_class(guard: ConnectionGuard) -> type[GuardedH11Protocol]:
     """A protocol class bound to one listener's guard (uvicorn instantiates it per connection)."""
     return type("ListenerH11Protocol", (GuardedH11Protocol,), {"guard": guard})
+
+
+# Inbound WebSocket messages queued for the app before the socket stops being read.
+WS_QUEUE = 8
+
+
+class QueuedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, reading ahead up to `WS_QUEUE` messages.
+
+    uvicorn stops reading the socket after *every* message until the app took it: two
+    `epoll_ctl` calls per 20 ms audio frame, the largest share of what the move from
+    websockets' own server cost per call (bench/ws_cpu.py). Pausing only when `WS_QUEUE`
+    messages wait keeps the backpressure (at most `WS_QUEUE` × the message limit buffered per
+    connection) without the per-message syscalls. Relies on uvicorn's `read_paused`/`queue`
+    (pinned in uv.lock; tests/security covers the bound).
+    """
+
+    def send_receive_event_to_app(self) -> None:
+        if self.read_paused or self.queue.qsize() + 1 >= WS_QUEUE:
+            super().send_receive_event_to_app()
+            return
+        self.read_paused = True  # room left: keep reading (the parent would pause here)
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = False

@@ -28,7 +28,11 @@ from starlette.routing import BaseRoute
 from vocalis.transports.web.guard import AttemptCheck, RequestGuard
 from vocalis.transports.web.headers import TrustedProxies
 from vocalis.transports.web.limits import HttpLimits
-from vocalis.transports.web.protocol import ConnectionGuard, protocol_class
+from vocalis.transports.web.protocol import (
+    ConnectionGuard,
+    QueuedWebSocketProtocol,
+    protocol_class,
+)
 
 __all__ = ["CallRegistry", "SecretScrubber", "WebServer"]
 
@@ -215,7 +219,7 @@ class WebServer:
         config = uvicorn.Config(
             app,
             http=protocol_class(guard),
-            ws="websockets-sansio",
+            ws=QueuedWebSocketProtocol,
             ws_max_size=limits.max_message_bytes,
             ws_per_message_deflate=False,
             lifespan="off",
