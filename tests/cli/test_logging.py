@@ -86,3 +86,19 @@ def test_json_records_carry_the_call_extra_fields_and_the_traceback(
     assert first["call"] == "7" and first["otelTraceID"] == "abc123"
     assert "RuntimeError: boom" in first["exception"]
     assert "sk-1" not in second["message"] and "<redacted>" in second["message"]
+
+
+async def test_an_untranscribed_offline_turn_is_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The sim cannot transcribe speech without a scripted transcript: every offline spoken
+    turn used to print `input transcription failed ... (audio_unintelligible)`."""
+    from vocalis import Agent
+    from vocalis.testing import AgentTest
+
+    with caplog.at_level(logging.INFO, logger="vocalis"):
+        async with AgentTest(Agent("x"), scenario={"responses": [{"say": "Hi."}]}) as call:
+            await call.user_speaks("Hello there")
+    unintelligible = [r for r in caplog.records if "no words" in r.getMessage()]
+    assert unintelligible and all(r.levelno == logging.INFO for r in unintelligible)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
