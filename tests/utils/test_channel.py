@@ -106,3 +106,16 @@ async def test_stop_forwarding_queues_again_for_recv() -> None:
     channel.close()
     with pytest.raises(ChannelClosed):
         await channel.recv()
+
+
+def test_on_close_runs_synchronously_once_at_close_or_at_once_when_closed() -> None:
+    channel: Channel[int] = Channel()
+    calls: list[str] = []
+    channel.on_close(lambda: calls.append("first"))
+    channel.send(1)
+    assert calls == []
+    channel.close()
+    channel.close()  # idempotent: the callback ran once, inside close()
+    assert calls == ["first"]
+    channel.on_close(lambda: calls.append("late"))  # already closed: called at once
+    assert calls == ["first", "late"]
