@@ -128,7 +128,7 @@ async def scenario(steps: list[str]) -> None:
     task.cancel()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(steps=STEPS)
 def test_never_two_active_responses_and_nothing_stays_queued(steps: list[str]) -> None:
     asyncio.run(scenario(steps))

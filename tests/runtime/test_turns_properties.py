@@ -181,7 +181,7 @@ def advance(world: World, fact: Fact, decisions: list[Decision]) -> None:
             world.held = True
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(config=CONFIGS, steps=STEPS)
 def test_turn_taking_rules_hold_over_random_facts(
     config: TurnConfig, steps: list[tuple[str, bool, bool]]
