@@ -53,6 +53,9 @@ class Client(Protocol):
     def device_gaps(self) -> int: ...
 
     @property
+    def device_frames(self) -> int: ...
+
+    @property
     def responses(self) -> int: ...
 
     @property
@@ -130,6 +133,10 @@ class VocalisAgent:
     @property
     def device_gaps(self) -> int:
         return self.gaps.gaps
+
+    @property
+    def device_frames(self) -> int:
+        return self.gaps.frames
 
     @property
     def sink_underruns(self) -> int:
@@ -215,6 +222,10 @@ class BareClient:
     @property
     def device_gaps(self) -> int:
         return self.gaps.gaps
+
+    @property
+    def device_frames(self) -> int:
+        return self.gaps.frames
 
     async def _recv(self) -> None:
         assert self._ws is not None

@@ -137,8 +137,10 @@ class GapCounter:
         self._in_gap = False
         self.gaps = 0
         self.late_frames = 0
+        self.frames = 0
 
     def late(self, seconds: float) -> None:
+        self.frames += 1
         if seconds > self._buffer_s:
             self.late_frames += 1
             if not self._in_gap:

@@ -42,10 +42,13 @@ def _variant(text: str, timing: density.Timing) -> density.Timing:
 
 
 async def run(
-    counts: list[int], workers: int, variants: list[str], timing: density.Timing
+    counts: list[int],
+    workers: int,
+    variants: list[str],
+    timing: density.Timing,
+    scratch: Path = REPO / "out" / "bench",
 ) -> dict[str, Any]:
-    scratch = REPO / "out" / "bench"
-    scratch.mkdir(parents=True, exist_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any I/O
     points: list[dict[str, Any]] = []
     for n in counts:
         by_variant: dict[str, dict[str, Any]] = {}
@@ -81,6 +84,11 @@ async def run(
     }
 
 
+def write_runs(data: dict[str, Any], results: Path = RESULTS) -> Path:
+    """Append one run to ``density_continuous.json`` (earlier runs are kept)."""
+    return append_run("density_continuous", data, results)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.continuous")
     parser.add_argument("--sessions", default="50,100", help="comma list of N")
@@ -93,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     timing = density.Timing(warmup_s=args.warmup, window_s=args.window, load="continuous")
     counts = [int(x) for x in args.sessions.split(",")]
     data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing))
-    out = append_run("density_continuous", data, Path(args.results) if args.results else RESULTS)
+    out = write_runs(data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0
 

@@ -219,6 +219,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "responses": sum(c.responses for c in clients) - r0,
         "interruptions": sum(c.interruptions for c in clients) - i0,
         "device_gaps": sum(c.device_gaps for c in clients) - g0,
+        "device_frames": sum(c.device_frames for c in clients),
         "gc": pauses.summary(),
         # Objects a full collection walks (the frozen start-up heap excluded).
         "gc_tracked": len(gc.get_objects()),
@@ -333,7 +334,7 @@ async def run_point(
     turns = int((timing.warmup_s + timing.window_s + 30) / timing.period_s) + 4
     response = CONTINUOUS_RESPONSE if timing.load == "continuous" else (PREAMBLE, ANSWER)
     scenario = write_scenario(
-        scratch / f"density_{timing.load}.json", [list(response)], repeat=turns
+        scratch / f"scenario_density_{timing.load}.json", [list(response)], repeat=turns
     )
     split = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
     async with sim_process(scenario, pace=timing.pace) as sim:
@@ -466,6 +467,7 @@ def _aggregate(
         "lag_max_ms": lag_stats["max"],
         "underruns": underruns,
         "device_gaps": gaps,
+        "device_frames": sum(r.get("device_frames", 0) for r in ok_results),
         "gc_collections": gc_n,
         "gc_tracked_objects": sum(r.get("gc_tracked", 0) for r in ok_results),
         "gc_full_collection_ms": max((r.get("gc_full_ms", 0.0) for r in ok_results), default=0.0),

@@ -258,11 +258,62 @@ def _profile(d: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _continuous(d: dict[str, Any]) -> list[str]:
+    run = d["runs"][-1]
+    out = [
+        "## Density, continuous speech",
+        "",
+        "Every session speaks all the time (a ~1 s and a ~9 s message back to back, the next "
+        "response requested as soon as one played), 20 ms silence frames in at real time, a "
+        f"device holding one 40 ms chunk (`gaps`); {run['workers']} agent process(es), the sim "
+        "in its own process (its CPU shown). Pass: lag p99 < 20 ms, no gap, no underrun, no "
+        f"reply cut. Run started {run['started']}.",
+        "",
+    ]
+    header = [
+        "variant",
+        "N",
+        "lag p99 ms",
+        "lag max ms",
+        "gaps",
+        "underruns",
+        "CPU ms / session-s",
+        "vs bare",
+        "MB / extra session",
+        "gc full ms",
+        "agent cores",
+        "sim cores",
+        "other cores",
+        "ok",
+    ]
+    rows = [
+        [
+            p["variant"],
+            p["sessions"],
+            p["lag_p99_ms"],
+            p["lag_max_ms"],
+            p["device_gaps"],
+            p["underruns"],
+            p["cpu_ms_per_session_s"],
+            p.get("ratio_cpu_vs_bare"),
+            p.get("rss_marginal_mb", p["rss_per_session_mb"]),
+            p.get("gc_full_collection_ms"),
+            p["agent_cpu_cores"],
+            p["sim_cpu_cores"],
+            p["other_cpu_cores"],
+            "yes" if p["ok"] else "no",
+        ]
+        for p in run["points"]
+    ]
+    return [*out, *_table(header, rows), ""]
+
+
 def write_summary(results: Path) -> Path:
     lines = ["# vocalis benchmark summary", ""]
     meta = None
     for name, render in (
         ("density", _density),
+        ("density_continuous", _continuous),
         ("latency", _latency),
         ("truncation", _truncation),
         ("growth", _growth),
@@ -271,7 +322,7 @@ def write_summary(results: Path) -> Path:
         data = _load(results, name)
         if data is None:
             continue
-        meta = meta or data
+        meta = meta or (data if "machine" in data else None)
         lines += render(data)
     if meta is not None:
         m = meta["machine"]

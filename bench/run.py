@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import bargein, density, growth, telemetry
+from bench import bargein, continuous, density, growth, telemetry
 from bench.common import REPO, RESULTS, log, machine, ratio, write_json
 from bench.report import write_summary
 
-ALL = ("density", "latency", "truncation", "growth", "profile", "telemetry")
+ALL = ("density", "continuous", "latency", "truncation", "growth", "profile", "telemetry")
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Plan:
     bargein_sessions: int
     bargein_trials: int
     growth_minutes: list[float]
+    # The continuous-speech load (issue #17), one process, with the bare baseline per N.
+    continuous_counts: list[int]
 
 
 FULL = Plan(
@@ -55,6 +57,7 @@ FULL = Plan(
     bargein_sessions=25,
     bargein_trials=8,
     growth_minutes=[1.0, 10.0, 60.0],
+    continuous_counts=[50, 100, 150],
 )
 QUICK = Plan(
     timing=density.Timing(warmup_s=1.0, window_s=2.5, quiet_wait_s=0.0),
@@ -68,6 +71,7 @@ QUICK = Plan(
     bargein_sessions=4,
     bargein_trials=1,
     growth_minutes=[1.0, 2.0],
+    continuous_counts=[5],
 )
 
 
@@ -167,6 +171,12 @@ async def main(args: argparse.Namespace) -> int:
     if "density" in only:
         log("density sweep")
         write_json("density", await _density(plan, scratch, meta), results_dir)
+    if "continuous" in only:
+        log("density, continuous speech")
+        timing = replace(plan.timing, load="continuous")
+        variants = ["vocalis:tuned", "bare"]
+        data = await continuous.run(plan.continuous_counts, 1, variants, timing, scratch)
+        continuous.write_runs({**meta, **data}, results_dir)
     if "truncation" in only or "latency" in only:
         log(f"barge-ins: {plan.bargein_sessions} sessions x {plan.bargein_trials}")
         truncation, latency = await bargein.run(

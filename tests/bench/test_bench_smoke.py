@@ -56,3 +56,23 @@ async def test_growth_and_summary(tmp_path: Path) -> None:
     )
     summary = write_summary(tmp_path).read_text(encoding="utf-8")
     assert "## Cost growth" in summary
+
+
+async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bench import continuous
+
+    timing = replace(TINY, load="continuous")
+    result = await continuous.run([2], 1, ["vocalis:tuned", "bare"], timing, tmp_path)
+    points = {p["variant"]: p for p in result["points"]}
+    assert set(points) == {"vocalis:tuned", "bare"}
+    for point in points.values():
+        assert point["connected"] == 2 and point["failed_sessions"] == 0
+        assert point["device_frames"] > 0  # responses were requested and played
+        for key in ("lag_max_ms", "device_gaps", "gc_max_pause_ms", "gc_full_collection_ms"):
+            assert key in point
+    assert points["vocalis:tuned"]["ratio_cpu_vs_bare"] is not None
+    continuous.write_runs(result, tmp_path)
+    summary = write_summary(tmp_path).read_text(encoding="utf-8")
+    assert "## Density, continuous speech" in summary
