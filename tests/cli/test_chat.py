@@ -36,9 +36,9 @@ def test_chat_answers_each_line_and_shows_tool_calls(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "you › What is the weather in Paris?",
+        "agent › Let me check the weather for you.",  # the preamble before the call it announced
         '  tool get_weather({"city": "Paris"})',
         '    → {"city": "Paris", "sky": "sunny", "temperature_c": 22}',
-        "agent › Let me check the weather for you.",
         "agent › It is sunny in Paris right now, at 22 degrees.",
         "you › Thanks, bye",
         "agent › You said: Thanks, bye",  # the script is used up: the default brain answers
@@ -125,6 +125,12 @@ def test_a_tool_can_end_the_chat() -> None:
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
-    assert out[-3:] == ["agent › Goodbye!", "agent › Take care.", "(the agent ended the call)"]
+    assert out[-5:] == [
+        "agent › Goodbye!",
+        "  tool end_call({})",
+        "    → the call ends after your goodbye",
+        "agent › Take care.",
+        "(the agent ended the call)",
+    ]
     assert "never sent" not in result.stdout
     assert "agent › Billing here. Which order should I refund?" in out

@@ -22,14 +22,12 @@ from vocalis.app.endpoint import Endpoint, choose_endpoint
 from vocalis.app.errors import EXIT_FAILED, UsageError
 from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
-from vocalis.conversation.items import MessageItem
+from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.context import answered, wait_until
 from vocalis.runtime.events import (
     ConversationItemAdded,
     ErrorEvent,
-    ToolCallFinished,
-    ToolCallStarted,
 )
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.text import TextTransport
@@ -70,7 +68,8 @@ class StdinLines:
 
 
 class ChatPrinter:
-    """Session events → lines: the agent's messages, tool calls and their results, errors."""
+    """History items → lines, in conversation order: the agent's messages, its tool calls and
+    their results (so a preamble shows before the call it announced), and errors."""
 
     def __init__(self, out: Console, errors: Console, *, echo_user: bool) -> None:
         self.out = out
@@ -79,25 +78,21 @@ class ChatPrinter:
 
     def attach(self, session: AgentSession) -> None:
         session.on(ConversationItemAdded, self._item)
-        session.on(ToolCallStarted, self._tool_started)
-        session.on(ToolCallFinished, self._tool_finished)
         session.on(ErrorEvent, self._error)
 
     def _item(self, event: ConversationItemAdded) -> None:
         item = event.item
-        if not isinstance(item, MessageItem) or not item.text:
+        if isinstance(item, FunctionCallItem):
+            self.out.print(Text(f"  tool {item.name}({item.arguments})", style="dim"))
+        elif isinstance(item, FunctionCallOutputItem):
+            style = "red" if item.is_error else "dim"
+            self.out.print(Text(f"    → {item.output}", style=style))
+        elif not item.text:
             return
-        if item.role == "assistant":
+        elif item.role == "assistant":
             self.out.print(Text.assemble(("agent › ", "bold cyan"), item.text))
         elif item.role == "user" and self.echo_user:
             self.out.print(Text.assemble((PROMPT, "bold"), item.text))
-
-    def _tool_started(self, event: ToolCallStarted) -> None:
-        self.out.print(Text(f"  tool {event.name}({event.arguments})", style="dim"))
-
-    def _tool_finished(self, event: ToolCallFinished) -> None:
-        style = "red" if event.is_error else "dim"
-        self.out.print(Text(f"    → {event.output}", style=style))
 
     def _error(self, event: ErrorEvent) -> None:
         level = "warning" if event.recoverable else "error"
