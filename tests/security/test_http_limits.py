@@ -267,3 +267,16 @@ async def test_serve_keeps_probes_and_calls_alive_under_a_flood_bigger_than_its_
         proc.terminate()
         await asyncio.to_thread(proc.wait, 30)
         kill_if_running(proc)
+
+
+async def test_refused_handshakes_log_nothing_above_info(caplog: pytest.LogCaptureFixture) -> None:
+    """Each refused WebSocket handshake used to log an ERROR ("returned without completing
+    handshake"): an unauthenticated peer could fill the operator's log."""
+    from websockets.exceptions import InvalidStatus
+
+    async with twilio(attempt_burst=2, attempts_per_s=0.01) as (endpoint, _calls):
+        for _ in range(3):  # 403, 403, then 429
+            with pytest.raises(InvalidStatus):
+                async with connect(f"ws://127.0.0.1:{endpoint.port}/twilio/wrong", logger=QUIET):
+                    pass
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

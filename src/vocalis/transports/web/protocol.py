@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import h11
+from uvicorn._types import ASGISendEvent
 from uvicorn.config import Config
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -179,7 +180,8 @@ WS_QUEUE = 8
 
 
 class QueuedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, reading ahead up to `WS_QUEUE` messages.
+    """uvicorn's WebSocket protocol, reading ahead up to `WS_QUEUE` messages, and quiet
+    about refused handshakes.
 
     uvicorn stops reading the socket after *every* message until the app took it: two
     `epoll_ctl` calls per 20 ms audio frame, the largest share of what the move from
@@ -188,6 +190,14 @@ class QueuedWebSocketProtocol(WebSocketsSansIOProtocol):
     connection) without the per-message syscalls. Relies on uvicorn's `read_paused`/`queue`
     (pinned in uv.lock; tests/security covers the bound).
     """
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # A refusal (403/429/503) answered the upgrade request: that *is* the handshake's
+            # outcome. Without this uvicorn logs "returned without completing handshake" at
+            # ERROR for every refused attempt — an unauthenticated peer could fill the log.
+            self.handshake_complete = True
 
     def send_receive_event_to_app(self) -> None:
         if self.read_paused or self.queue.qsize() + 1 >= WS_QUEUE:
