@@ -64,7 +64,7 @@ from vocalis.providers.core_events import (
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.wire import OUTPUT_RATE, duration_s, get
-from vocalis.providers.openai.bounds import TextBounds
+from vocalis.providers.limits import TextBounds
 from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ from vocalis.providers.core_events import (
     TextEnded,
     ToolCallStreaming,
 )
-from vocalis.providers.openai.bounds import TextBounds
+from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.calls import CallTracker, PendingCall
 from vocalis.providers.openai.errors import error_kind
 from vocalis.providers.openai.formats import AudioFormat

@@ -3,7 +3,7 @@
 The server says a call is complete up to three times (`function_call_arguments.done`,
 `output_item.done`, and the item in `response.done`); the runtime must run it once per
 `call_id`, whichever comes first. Arguments are text a peer writes: they count against the
-item and call text bounds like any other (`bounds.py`).
+item and call text bounds like any other (`providers/limits.py` `TextBounds`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from vocalis.providers.base import ToolCall
 from vocalis.providers.core_events import ToolCallReady
-from vocalis.providers.openai.bounds import TextBounds
+from vocalis.providers.limits import TextBounds
 
 
 @dataclass(slots=True)

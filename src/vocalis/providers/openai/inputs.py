@@ -19,7 +19,7 @@ from vocalis.providers.base import (
     InputTranscription,
     ProviderLimits,
 )
-from vocalis.providers.openai.bounds import TextBounds
+from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.wire import ItemRefEvent, optional_str
 from vocalis.utils.logsafe import WarnLimiter
 

@@ -34,8 +34,8 @@ from vocalis.providers.base import (
     ProviderLimits,
 )
 from vocalis.providers.core_events import CoreEvent
+from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.assembly import ResponseAssembler
-from vocalis.providers.openai.bounds import TextBounds
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
 from vocalis.providers.openai.mirror import ConversationMirror
