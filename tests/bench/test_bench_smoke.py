@@ -76,3 +76,11 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
     continuous.write_runs(result, tmp_path)
     summary = write_summary(tmp_path).read_text(encoding="utf-8")
     assert "## Density, continuous speech" in summary
+
+
+async def test_hotpath_measures_run() -> None:
+    from bench import hotpath
+
+    assert await hotpath.input_path(sessions=2, rounds=20) > 0
+    sink = await hotpath.sink_path(sinks=3, seconds=0.2)
+    assert sink["ms_per_sink_second"] > 0

@@ -1,0 +1,113 @@
+"""``python -m bench.hotpath``: CPU of the two per-frame paths of a speaking session, alone.
+
+Why: on a shared machine a density point moves with the neighbours' load (a starved caller
+catches up in bursts, with fewer wake-ups), but the CPU time of a fixed amount of work does
+not move much. Two measures, each a fixed workload in this process (process CPU time):
+
+* ``input``: caller frames into the provider — 20 OpenAI sessions against `vocalis sim-server`
+  (its own process, not billed), one 20 ms frame per session every 5 ms (4x real time, so the
+  loop goes idle between rounds as it does live): CPU µs per frame (`append_audio` → socket).
+* ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
+  sink-second (the device timer and the frame bookkeeping).
+
+Compare builds by running it in each checkout, alternating; ``--rounds`` repeats both.
+Output: ``bench/results/hotpath.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import (
+    API_KEY,
+    REPO,
+    RESULTS,
+    log,
+    machine,
+    sim_process,
+    write_json,
+    write_scenario,
+)
+from vocalis.providers.base import SessionOptions
+from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.transports.clocked import ClockedAudioSink
+from vocalis.utils.clock import MonotonicClock
+
+
+async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any) -> float:
+    """CPU µs per caller frame from `append_audio` to the socket."""
+    scenario = write_scenario(REPO / "out" / "bench" / "hotpath.json", [["Okay."]])
+    async with sim_process(scenario, pace=2.0) as sim:
+        model = OpenAIRealtimeModel(base_url=sim.base_url, api_key=API_KEY, **model_kwargs)
+        options = SessionOptions(output_modalities=("text",))
+        conns = [await model.connect(options) for _ in range(sessions)]
+        frame = np.zeros(480, dtype=np.int16)
+        cpu = 0.0
+        for measured in (False, True):  # warm-up, then the measured rounds
+            cpu0 = time.process_time()
+            for _ in range(rounds if measured else 100):
+                for conn in conns:
+                    conn.append_audio(frame)
+                await asyncio.sleep(0.005)
+            cpu = time.process_time() - cpu0
+        for conn in conns:
+            await conn.aclose()
+    return cpu / (rounds * sessions) * 1e6
+
+
+async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
+    """CPU ms per playing sink-second of real-time clocked sinks (and their underruns)."""
+    played = [0]
+
+    def on_frame(piece: np.ndarray, segment_id: str, at: float) -> None:
+        played[0] += 1
+
+    devices = [
+        ClockedAudioSink(MonotonicClock(), 24000, 20, on_frame=on_frame) for _ in range(sinks)
+    ]
+    audio = np.ones(24000 * int(seconds + 4), dtype=np.int16)
+    for k, sink in enumerate(devices):
+        segment = sink.begin_segment(f"s{k}", 24000)
+        for i in range(0, audio.shape[0], 960):
+            segment.push(audio[i : i + 960])
+        segment.end()
+        await asyncio.sleep(0.0002)  # sinks start at different phases, as calls do
+    await asyncio.sleep(0.5)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    underruns = sum(s.underruns for s in devices)
+    for sink in devices:
+        await sink.aclose()
+    return {"ms_per_sink_second": cpu * 1000 / (sinks * wall), "underruns": underruns}
+
+
+async def run(rounds: int) -> dict[str, Any]:
+    rows = []
+    for _ in range(rounds):
+        row = {"input_us_per_frame": round(await input_path(), 2)}
+        row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
+        log(f"hotpath: {row}")
+        rows.append(row)
+    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "rounds": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hotpath")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--results", help="results directory (default bench/results)")
+    args = parser.parse_args(argv)
+    data = asyncio.run(run(args.rounds))
+    out = write_json("hotpath", data, Path(args.results) if args.results else RESULTS)
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
