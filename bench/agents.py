@@ -64,7 +64,21 @@ class Client(Protocol):
     async def aclose(self) -> None: ...
 
 
-class VocalisAgent:
+class _Device:
+    """The simulated playback device's counters (`GapCounter`), the same for both clients."""
+
+    gaps: GapCounter
+
+    @property
+    def device_gaps(self) -> int:
+        return self.gaps.gaps
+
+    @property
+    def device_frames(self) -> int:
+        return self.gaps.frames
+
+
+class VocalisAgent(_Device):
     """A full `AgentSession` as a deployment would run it (one per caller)."""
 
     def __init__(
@@ -131,14 +145,6 @@ class VocalisAgent:
         session.generate_reply()
 
     @property
-    def device_gaps(self) -> int:
-        return self.gaps.gaps
-
-    @property
-    def device_frames(self) -> int:
-        return self.gaps.frames
-
-    @property
     def sink_underruns(self) -> int:
         return self.transport.sink.underruns
 
@@ -167,7 +173,7 @@ _APPEND_SUFFIX = '"}'
 _RESPONSE_CREATE = '{"type":"response.create"}'
 
 
-class BareClient:
+class BareClient(_Device):
     """The floor: wire I/O, JSON, base64 and a paced player tick — nothing else."""
 
     def __init__(self) -> None:
@@ -218,14 +224,6 @@ class BareClient:
         assert self._ws is not None
         with contextlib.suppress(Exception):
             await self._ws.send(_RESPONSE_CREATE)
-
-    @property
-    def device_gaps(self) -> int:
-        return self.gaps.gaps
-
-    @property
-    def device_frames(self) -> int:
-        return self.gaps.frames
 
     async def _recv(self) -> None:
         assert self._ws is not None
