@@ -2,7 +2,11 @@
 
 Runs in its own virtualenv (interop/requirements-livekit.txt), started by interop/run.py:
 
-    python livekit_client.py BASE_URL CALLER_DIR
+    python livekit_client.py BASE_URL CALLER_DIR [CERT]
+
+With CERT (the sim's TLS certificate), the agent uses LiveKit's Gemini Live plugin
+(``livekit-plugins-google``, i.e. google-genai) against ``sim-server --protocol gemini --tls``
+instead of the OpenAI plugin: the same agent, the same script.
 
 A LiveKit ``AgentSession`` with a ``RealtimeModel`` pointed at the sim, a ``get_weather`` tool,
 no room: the caller is an ``AudioInput`` streaming 20 ms frames at real time (the WAV lines in
@@ -15,15 +19,16 @@ barge-in during the long answer -> short answer. The sim judges the result.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 import time
 import wave
 from pathlib import Path
 
 from livekit import rtc
-from livekit.agents import Agent, AgentSession, function_tool
+from livekit.agents import Agent, AgentSession, function_tool, llm
 from livekit.agents.voice.io import AudioInput, AudioOutput, AudioOutputCapabilities
-from livekit.plugins import openai
+from livekit.plugins import google, openai
 
 RATE = 24000
 FRAME = RATE // 50  # 20 ms
@@ -129,9 +134,22 @@ async def get_weather(city: str) -> dict[str, object]:
     return {"city": city, "sky": "sunny", "temperature_c": 22}
 
 
-async def main(base_url: str, caller_dir: Path) -> None:
+def realtime_model(base_url: str, cert: str | None) -> llm.RealtimeModel:
+    if cert is None:
+        return openai.realtime.RealtimeModel(base_url=base_url, api_key="sk-interop")
+    # google-genai always connects with wss://: trust the sim's certificate (issue 21).
+    from google.genai import types
+
+    context = ssl.create_default_context(cafile=cert)
+    options = types.HttpOptions(
+        base_url=base_url, api_version="v1beta", async_client_args={"ssl": context}
+    )
+    return google.realtime.RealtimeModel(api_key="interop", http_options=options)
+
+
+async def main(base_url: str, caller_dir: Path, cert: str | None) -> None:
     lines = [_pcm(caller_dir / f"line{i}.wav") for i in (1, 2, 3)]
-    model = openai.realtime.RealtimeModel(base_url=base_url, api_key="sk-interop")
+    model = realtime_model(base_url, cert)
     session = AgentSession(llm=model)
     caller, player = Caller(), Player()
     session.input.audio = caller
@@ -153,4 +171,5 @@ async def main(base_url: str, caller_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(asyncio.wait_for(main(sys.argv[1], Path(sys.argv[2])), 120))
+    cert = sys.argv[3] if len(sys.argv) > 3 else None
+    asyncio.run(asyncio.wait_for(main(sys.argv[1], Path(sys.argv[2]), cert), 120))

@@ -24,10 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gemini_judge
+
 from vocalis.audio.espeak import synthesize
+from vocalis.sim.gemini import DIALECT, sessions_of
 from vocalis.sim.log import read_log
 from vocalis.sim.server import SimServer
 from vocalis.sim.session import SimSession
+from vocalis.sim.tls import ensure_local_certificate
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("VOCALIS_INTEROP_CACHE", Path.home() / ".cache/vocalis/interop"))
@@ -171,34 +175,68 @@ def judge(verdict: Verdict, session: SimSession, log: list[dict[str, Any]]) -> N
         verdict.remembered_ms.append(round(kept.audio_ms) if kept is not None else 0.0)
 
 
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client: its virtualenv, its driver script and the protocol it speaks."""
+
+    venv: str
+    script: str
+    protocol: str = "openai"  # or "gemini": sim-server --protocol gemini --tls
+
+
+CLIENTS = {
+    "livekit": ClientSpec("livekit", "livekit_client.py"),
+    "pipecat": ClientSpec("pipecat", "pipecat_client.py"),
+    "livekit-gemini": ClientSpec("livekit", "livekit_client.py", "gemini"),
+}
+
+
+def _server(spec: ClientSpec, pace: float, log_path: Path) -> tuple[SimServer, list[str]]:
+    """The sim for a client, and the arguments that point the client at it."""
+    if spec.protocol == "gemini":
+        cert = ensure_local_certificate(OUT / "tls")
+        server = SimServer(
+            scenario=SCENARIO, pace=pace, log_path=log_path, tls=cert, dialects=[DIALECT]
+        )
+        return server, [str(cert.cert_path)]
+    return SimServer(scenario=SCENARIO, pace=pace, log_path=log_path), []
+
+
 async def run_one(client: str, pace: float, caller: Path) -> Verdict:
     verdict = Verdict(client, pace)
-    python = CACHE / client / "bin" / "python"
+    spec = CLIENTS[client]
+    python = CACHE / spec.venv / "bin" / "python"
     if not python.exists():
         verdict.note = f"no virtualenv at {python.parent.parent} (run make interop)"
         return verdict
-    log_path = OUT / f"{client}-pace{pace:g}.jsonl"
+    name = f"{client}-pace{pace:g}"
+    log_path = OUT / f"{name}.jsonl"
     log_path.unlink(missing_ok=True)
-    async with SimServer(scenario=SCENARIO, pace=pace, log_path=log_path) as server:
+    server, extra = _server(spec, pace, log_path)
+    async with server:
+        base = server.base_url if spec.protocol == "gemini" else server.base_url + "/v1"
         proc = await asyncio.create_subprocess_exec(
             str(python),
-            str(HERE / f"{client}_client.py"),
-            server.base_url + "/v1",
+            str(HERE / spec.script),
+            base,
             str(caller),
+            *extra,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await asyncio.wait_for(proc.communicate(), 180)
-        (OUT / f"{client}-pace{pace:g}.out").write_bytes(output)
+        (OUT / f"{name}.out").write_bytes(output)
         verdict.ran = proc.returncode == 0
         if not verdict.ran:
-            verdict.note = (
-                f"client exited {proc.returncode} (see out/interop/{client}-pace{pace:g}.out)"
-            )
-        if server.sessions:
-            session = server.sessions[-1]
-            await server.stop()
-            judge(verdict, session, read_log(log_path))
+            verdict.note = f"client exited {proc.returncode} (see out/interop/{name}.out)"
+        gemini = sessions_of(server).sessions if spec.protocol == "gemini" else []
+        sessions = list(server.sessions)
+        await server.stop()
+        if gemini:
+            history = gemini[-1].history.summary()
+            gemini_judge.judge(verdict, history, read_log(log_path), QUESTIONS[1])
+        elif sessions:
+            judge(verdict, sessions[-1], read_log(log_path))
     return verdict
 
 
@@ -248,7 +286,7 @@ def table(verdicts: list[Verdict]) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description="third-party clients against the sim")
-    parser.add_argument("--clients", default="livekit,pipecat")
+    parser.add_argument("--clients", default=",".join(CLIENTS))
     parser.add_argument("--paces", default="1,4")
     parser.add_argument("--json", type=Path, default=OUT / "interop.json")
     args = parser.parse_args()
