@@ -55,8 +55,9 @@ bench: sync
 soak: sync
 	$(UV) run --frozen python -m bench.soak
 
-# Third-party clients (LiveKit Agents, Pipecat; pinned in interop/requirements-*.txt) against
-# the sim, each in its own virtualenv under the user cache (never in uv.lock), at pace 1 and 4;
+# Third-party clients (LiveKit Agents, Pipecat: their OpenAI and Gemini Live services; pinned in
+# interop/requirements-*.txt) against the sim (Gemini over --tls), each framework in its own
+# virtualenv under the user cache (never in uv.lock), at pace 1 and 4;
 # prints the compatibility table (the sim judges heard vs remembered). Not part of `make test`.
 INTEROP_CACHE ?= $(or $(VOCALIS_INTEROP_CACHE),$(HOME)/.cache/vocalis/interop)
 INTEROP_CLIENTS := livekit pipecat

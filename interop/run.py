@@ -1,7 +1,8 @@
 """`make interop`: third-party agent frameworks against `vocalis sim-server`, judged by the sim.
 
-Each client (LiveKit Agents' OpenAI realtime plugin, Pipecat's OpenAI realtime service) runs in
-its own virtualenv with pinned versions (interop/requirements-*.txt, made under
+Each client (LiveKit Agents and Pipecat, each with its OpenAI realtime and its Gemini Live
+service; the Gemini ones against the Gemini dialect over TLS) runs in its framework's own
+virtualenv with pinned versions (interop/requirements-*.txt, made under
 ``~/.cache/vocalis/interop`` by the Makefile), as a subprocess talking to a SimServer started
 here, at pace 1 and pace 4. One scripted call covers a spoken turn, a multi-message response
 with a tool call (preamble + call, then the answer after the tool output) and a barge-in during
@@ -9,7 +10,8 @@ a two-message answer. The sim is the judge: it knows what it sent and when, so i
 what a real-time player had *heard* at the barge-in and compares it with what the client made
 the server *remember* (its truncate / delete of the cut items).
 
-    python interop/run.py [--clients livekit,pipecat] [--paces 1,4] [--json out.json]
+    python interop/run.py [--clients livekit,pipecat,livekit-gemini,pipecat-gemini]
+                          [--paces 1,4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -188,6 +190,7 @@ CLIENTS = {
     "livekit": ClientSpec("livekit", "livekit_client.py"),
     "pipecat": ClientSpec("pipecat", "pipecat_client.py"),
     "livekit-gemini": ClientSpec("livekit", "livekit_client.py", "gemini"),
+    "pipecat-gemini": ClientSpec("pipecat", "pipecat_client.py", "gemini"),
 }
 
 
