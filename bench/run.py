@@ -5,8 +5,9 @@
     uv run python -m bench.run --only density,truncation
 
 Writes to ``bench/results/`` (``bench/results/quick/`` for ``--quick``): ``density.json``,
-``latency.json``, ``truncation.json``, ``growth.json``, ``profile.json``, ``telemetry.json``
-(bench/telemetry.py: per-frame cost of tracing off and on) and ``summary.md``
+``density_continuous.json`` (bench/continuous.py: issue #17's continuous-speech load, runs
+appended), ``latency.json``, ``truncation.json``, ``growth.json``, ``profile.json``,
+``telemetry.json`` (bench/telemetry.py: per-frame cost of tracing off and on) and ``summary.md``
 (the tables of docs/performance.md). Nothing here passes or fails: the numbers are reported
 against the targets, and the run exits 0 unless a benchmark itself crashed.
 """
