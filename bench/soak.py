@@ -198,8 +198,7 @@ class Call:
 
     @property
     def idle(self) -> bool:
-        scheduler = self.session._scheduler
-        return not self.session._runs and (scheduler is None or not scheduler.active)
+        return self.session.snapshot().idle
 
     async def _advance(self, seconds: float) -> None:
         await self.clock.advance(seconds, settle_rounds=4)
@@ -231,12 +230,11 @@ class Call:
             await asyncio.sleep(0.002)
 
     def state(self) -> str:
-        runs = list(self.session._runs.values())
-        scheduler = self.session._scheduler
+        snap = self.session.snapshot()
         return (
-            f"agent {self.session.agent_state}, {len(runs)} runs "
-            f"{[(r.response_id[-4:], r.playout_finished, r.generation.done.done()) for r in runs]}"
-            f", scheduler active {scheduler.active if scheduler else None}, "
+            f"agent {snap.agent_state}, {len(snap.responses)} responses "
+            f"{[(r.response_id[-4:], r.phase.value) for r in snap.responses]}"
+            f", queued {snap.queued_replies}, requesting {snap.requesting}, "
             f"metrics {self._metrics}, clock {self.clock.now():.1f}"
         )
 
@@ -252,11 +250,9 @@ class Call:
         spoken = self._speak(QUESTIONS[kind])
         await self._advance(spoken)  # the caller's speaking time passes on the call clock
         if kind == "interrupt":
-            start = len(self.transport.sink._segments)
-            del start
-            await self._until(lambda: bool(self.session._runs), play=False)
-            (run,) = list(self.session._runs.values())
-            await self._until(lambda: run.playout.first_played_at is not None)
+            # The answer is audibly playing (the public state, not the runtime's internals).
+            await self._until(lambda: self.session.snapshot().responses != (), play=False)
+            await self._until(lambda: self.session.agent_state == "speaking")
             await self._advance(1.0)
             interrupts = self._interrupts
             barge = self._speak(BARGE_IN, silence=False)
