@@ -274,13 +274,14 @@ def _settle_text_message(
     return None, Delete(outcome.item_id), MessageVerdict(outcome.item_id, "skipped", False, "", 0)
 
 
-def settle_response(outcome: ResponseOutcome) -> LedgerResult:
-    """Turn one response's playout outcome into history items and provider operations."""
-    messages = {m.item_id: m for m in outcome.messages}
-    calls = {c.item_id: c for c in outcome.tool_calls}
+def _settle_order(outcome: ResponseOutcome) -> list[AnnouncedItem]:
+    """The provider's announcement order, plus items the runtime saw that it lacks.
+
+    Defensive: an item we saw but the announcement list misses is still settled (trust what
+    we saw), after the announced ones, messages before tool calls.
+    """
     order: list[AnnouncedItem] = list(outcome.announced)
     seen = {a.item_id for a in order}
-    # Items the runtime saw but the announcement list lacks (defensive: trust what we saw).
     for m in outcome.messages:
         if m.item_id not in seen:
             order.append(AnnouncedItem(m.item_id, "message"))
@@ -289,7 +290,26 @@ def settle_response(outcome: ResponseOutcome) -> LedgerResult:
         if c.item_id not in seen:
             order.append(AnnouncedItem(c.item_id, "function_call"))
             seen.add(c.item_id)
+    return order
 
+
+def _call_item(response_id: str, call: ToolCallOutcome) -> FunctionCallItem:
+    """A tool call is kept whole: its arguments arrived complete, audibility does not apply."""
+    return FunctionCallItem(
+        id=call.item_id,
+        call_id=call.call_id,
+        name=call.name,
+        arguments=call.arguments,
+        response_id=response_id,
+        created_at=call.created_at,
+    )
+
+
+def settle_response(outcome: ResponseOutcome) -> LedgerResult:
+    """Turn one response's playout outcome into history items and provider operations."""
+    messages = {m.item_id: m for m in outcome.messages}
+    calls = {c.item_id: c for c in outcome.tool_calls}
+    order = _settle_order(outcome)
     items: list[ConversationItem] = []
     ops: list[ProviderOp] = []
     verdicts: list[MessageVerdict] = []
@@ -301,16 +321,7 @@ def settle_response(outcome: ResponseOutcome) -> LedgerResult:
             if call is None:
                 ops.append(Delete(announced.item_id))
                 continue
-            items.append(
-                FunctionCallItem(
-                    id=call.item_id,
-                    call_id=call.call_id,
-                    name=call.name,
-                    arguments=call.arguments,
-                    response_id=outcome.response_id,
-                    created_at=call.created_at,
-                )
-            )
+            items.append(_call_item(outcome.response_id, call))
             kept_calls.append(call.call_id)
             continue
         message = messages.get(announced.item_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +55,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vocalis.providers.openai.realtime")
 T = TypeVar("T")
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
+
+
+class _Attempt(enum.Enum):
+    """A connect attempt that produced no socket: try again, or the session is over."""
+
+    RETRY = "retry"
+    STOP = "stop"
 
 
 def decode_server_frame(raw: str | bytes) -> Any | None:
@@ -133,55 +141,14 @@ class SocketLifecycle:
         clock = self._model.clock
         try:
             while not self._closing:
-                delay = policy.delay()
-                if delay > 0:
-                    logger.warning(
-                        "realtime reconnect after %d consecutive failures; retrying in %.1fs",
-                        policy.failures,
-                        delay,
-                    )
-                    await clock.sleep(delay)
-                try:
-                    conn, replayed = await self._open(replay=reason != "initial")
-                except _Fatal as fatal:
-                    if not self._first.done():
-                        self._first.set_exception(OperationError.from_error(fatal.error))
-                    self._emit_closed("fatal", fatal.error)
+                await self._back_off(policy)
+                opened = await self._connect(policy, replay=reason != "initial")
+                if opened is _Attempt.STOP:
                     return
-                except (OSError, WebSocketException, TimeoutError, OperationError) as exc:
-                    if not self._first.done():
-                        self._first.set_exception(
-                            exc
-                            if isinstance(exc, OperationError)
-                            else OperationError(
-                                ErrorKind.UNAVAILABLE, f"connect failed: {exc!r}", "connect_failed"
-                            )
-                        )
-                        self._emit_closed("connect_failed")
-                        return
-                    policy.connect_failed()
-                    logger.warning("realtime reconnect failed (%s)", type(exc).__name__)
-                    if policy.exhausted or self._closing:
-                        self._give_up(f"gave up reconnecting: {exc!r}")
-                        return
+                if opened is _Attempt.RETRY:
                     continue
-                if not self._first.done():
-                    self._first.set_result(None)
-                else:
-                    self.reconnects += 1
-                    # Only an input that made it into the new session, as its last item.
-                    owed = self._replay_unanswered
-                    unanswered = owed if replayed and replayed[-1] == owed else None
-                    self._events.send(
-                        SessionReconnected(
-                            reason=reason,
-                            replayed_item_ids=replayed,
-                            unanswered_item_id=unanswered,
-                            outage_s=(
-                                None if dropped_at is None else self._model.clock.now() - dropped_at
-                            ),
-                        )
-                    )
+                conn, replayed = opened
+                self._announce_open(reason, replayed, dropped_at)
                 opened_at = clock.now()
                 reason = await self._serve(conn)
                 dropped_at = clock.now()
@@ -189,18 +156,7 @@ class SocketLifecycle:
                     dropped_at - opened_at, planned=reason in ("session_expired", "max_duration")
                 )
                 await self._teardown(conn, reason)
-                if reason == "closed" or self._closing:
-                    self._emit_closed("closed")
-                    return
-                if reason == "fatal":
-                    self._emit_closed("fatal", conn.fatal)
-                    return
-                if not self._model.reconnect:
-                    self._emit_closed(reason)
-                    return
-                if policy.exhausted:
-                    # Every session dies soon after setup: the provider accepts and drops.
-                    self._give_up(f"{policy.failures} sessions in a row ended within setup")
+                if self._ended_for_good(reason, conn, policy):
                     return
                 logger.info("realtime socket ended (%s); reconnecting", reason)
         finally:
@@ -212,6 +168,87 @@ class SocketLifecycle:
                     OperationError(ErrorKind.CLOSED, "session closed", "closed")
                 )
             self._emit_closed("closed")
+
+    async def _back_off(self, policy: ReconnectPolicy) -> None:
+        """Wait out the policy's delay after consecutive failures (none on a first try)."""
+        delay = policy.delay()
+        if delay > 0:
+            logger.warning(
+                "realtime reconnect after %d consecutive failures; retrying in %.1fs",
+                policy.failures,
+                delay,
+            )
+            await self._model.clock.sleep(delay)
+
+    async def _connect(
+        self, policy: ReconnectPolicy, *, replay: bool
+    ) -> tuple[_Connection, tuple[str, ...]] | _Attempt:
+        """One connect attempt: the live socket, or whether to retry or stop.
+
+        A failure before the first socket ever opened fails `start()` (the caller sees it at
+        once); after that it counts against the reconnect policy.
+        """
+        try:
+            return await self._open(replay=replay)
+        except _Fatal as fatal:
+            if not self._first.done():
+                self._first.set_exception(OperationError.from_error(fatal.error))
+            self._emit_closed("fatal", fatal.error)
+            return _Attempt.STOP
+        except (OSError, WebSocketException, TimeoutError, OperationError) as exc:
+            if not self._first.done():
+                self._first.set_exception(
+                    exc
+                    if isinstance(exc, OperationError)
+                    else OperationError(
+                        ErrorKind.UNAVAILABLE, f"connect failed: {exc!r}", "connect_failed"
+                    )
+                )
+                self._emit_closed("connect_failed")
+                return _Attempt.STOP
+            policy.connect_failed()
+            logger.warning("realtime reconnect failed (%s)", type(exc).__name__)
+            if policy.exhausted or self._closing:
+                self._give_up(f"gave up reconnecting: {exc!r}")
+                return _Attempt.STOP
+            return _Attempt.RETRY
+
+    def _announce_open(
+        self, reason: str, replayed: tuple[str, ...], dropped_at: float | None
+    ) -> None:
+        """The first socket completes `start()`; every later one is a `SessionReconnected`."""
+        if not self._first.done():
+            self._first.set_result(None)
+            return
+        self.reconnects += 1
+        # Only an input that made it into the new session, as its last item.
+        owed = self._replay_unanswered
+        unanswered = owed if replayed and replayed[-1] == owed else None
+        self._events.send(
+            SessionReconnected(
+                reason=reason,
+                replayed_item_ids=replayed,
+                unanswered_item_id=unanswered,
+                outage_s=None if dropped_at is None else self._model.clock.now() - dropped_at,
+            )
+        )
+
+    def _ended_for_good(self, reason: str, conn: _Connection, policy: ReconnectPolicy) -> bool:
+        """After a socket ended: emit the close and return True unless we should reconnect."""
+        if reason == "closed" or self._closing:
+            self._emit_closed("closed")
+            return True
+        if reason == "fatal":
+            self._emit_closed("fatal", conn.fatal)
+            return True
+        if not self._model.reconnect:
+            self._emit_closed(reason)
+            return True
+        if policy.exhausted:
+            # Every session dies soon after setup: the provider accepts and drops.
+            self._give_up(f"{policy.failures} sessions in a row ended within setup")
+            return True
+        return False
 
     def _give_up(self, message: str) -> None:
         err = ProviderError(ErrorKind.UNAVAILABLE, message, "reconnect_failed")

@@ -148,8 +148,12 @@ class OpenAIProtocol:
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
         self.session: dict[str, Any] | None = None
+        self._handlers = self._handler_table()
+
+    def _handler_table(self) -> dict[str, _Handler]:
+        """Server event type -> handler: one table, so an unknown type is one dict miss."""
         r, i = self.responses, self._inputs
-        self._handlers: dict[str, _Handler] = {
+        return {
             "error": self._on_error,
             "session.created": self._on_session_created,
             "session.updated": self._on_session_updated,
