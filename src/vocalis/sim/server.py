@@ -37,9 +37,10 @@ from vocalis.sim.client_secrets import ClientSecretStore
 from vocalis.sim.dialect import Dialect
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.log import EventLog
+from vocalis.sim.outbox import ABNORMAL_CLOSE, write_frame
 from vocalis.sim.scenario import Scenario, load_scenario
-from vocalis.sim.serving import ABORT_KEY, AsgiServer
-from vocalis.sim.session import Abort, Close, SimSession
+from vocalis.sim.serving import AsgiServer
+from vocalis.sim.session import SimSession
 from vocalis.sim.tls import LocalCertificate, server_ssl_context
 from vocalis.utils.logsafe import redacting_logger
 
@@ -47,7 +48,6 @@ REALTIME_PATH = "/v1/realtime"
 BETA_CLOSE_CODE = 1008
 # Every method reaches the handler, which answers a wrong one with the real API's 404 text.
 ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-ABNORMAL_CLOSE = 1006
 
 
 def _host_in_url(host: str) -> str:
@@ -309,20 +309,10 @@ class SimServer:
         None when the peer went away first."""
         try:
             while True:
-                frame = await session.outbox.get()
-                if isinstance(frame, str):
-                    await websocket.send_text(frame)
-                    session.frame_sent()
-                elif isinstance(frame, Close):
-                    await websocket.close(frame.code, frame.reason)
-                    return frame.code
-                elif isinstance(frame, Abort):
-                    # Drop the link, losing what is still buffered; without an abort hook,
-                    # leaving without a close frame makes uvicorn close the TCP link.
-                    abort = websocket.scope.get(ABORT_KEY)
-                    if abort is not None:
-                        abort()
-                    return ABNORMAL_CLOSE
+                code = await write_frame(websocket, await session.outbox.get())
+                if code is not None:
+                    return code
+                session.frame_sent()
         except (WebSocketDisconnect, OSError, RuntimeError):
             return None
 

@@ -25,15 +25,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vocalis.sim.brain import ScriptCursor
 from vocalis.sim.gemini.resumption import ResumptionStore
-from vocalis.sim.gemini.session import Abort, Close, GeminiSimSession, Outgoing, Send, SessionLimits
-from vocalis.sim.serving import ABORT_KEY
+from vocalis.sim.gemini.session import Close, GeminiSimSession, Outgoing, Send, SessionLimits
+from vocalis.sim.outbox import ABNORMAL_CLOSE, write_frame
 
 if TYPE_CHECKING:
     from vocalis.sim.server import SimServer
 
 PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 CONSTRAINED_PATH = PATH + "Constrained"
-ABNORMAL_CLOSE = 1006
 _EOF = object()
 
 
@@ -235,16 +234,9 @@ async def _apply(websocket: WebSocket, outgoing: list[Outgoing]) -> int | None:
     """Send frames in order; a close or abort ends the connection (its code is returned)."""
     try:
         for out in outgoing:
-            if isinstance(out, Send):
-                await websocket.send_text(out.text)
-            elif isinstance(out, Close):
-                await websocket.close(out.code, out.reason)
-                return out.code
-            elif isinstance(out, Abort):
-                abort = websocket.scope.get(ABORT_KEY)
-                if abort is not None:
-                    abort()
-                return ABNORMAL_CLOSE
+            code = await write_frame(websocket, out.text if isinstance(out, Send) else out)
+            if code is not None:
+                return code
     except (WebSocketDisconnect, RuntimeError, OSError):
         return ABNORMAL_CLOSE
     return None
