@@ -252,17 +252,9 @@ class SimHarness(SessionDriver):
         """Play until `run` settled (its audio out, its ledger applied)."""
         await self.play_until(lambda: run.settled)
 
-    def started(self, item_id: str) -> bool:
-        for verdict in self.transport.text.verdicts:
-            if verdict.segment_id == item_id:
-                return True
-        return self.segment_started(item_id)
-
     def segment_started(self, item_id: str) -> bool:
-        for seg in list(self.transport.sink._segments):
-            if seg.id == item_id:
-                return seg.started.done() and not seg.started.cancelled()
-        return False
+        """Segment `item_id` has played at least one frame (the caller heard it begin)."""
+        return bool(self.recorder.pieces_of(item_id))
 
     # ------------------------------------------------------------------ caller
 
