@@ -32,9 +32,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-import numpy as np
-
-from vocalis.audio.codec import b64decode_bytes
 from vocalis.providers.base import (
     GenerationDone,
     GenerationStatus,
@@ -63,14 +60,13 @@ from vocalis.providers.core_events import (
     ToolCallReady,
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
-from vocalis.providers.gemini.wire import OUTPUT_RATE, duration_s, get
+from vocalis.providers.gemini.wire import OUTPUT_RATE, decode_audio, duration_s, get
 from vocalis.providers.limits import TextBounds
 from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
 
 _MS_PER_SAMPLE = 1000.0 / OUTPUT_RATE
-_URLSAFE = str.maketrans("-_", "+/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +108,6 @@ class _Turn:
     ended: bool = False
     # Events of a held-back response, released by `claim_held` / `release_held`.
     buffer: list[CoreEvent] = field(default_factory=list)
-
-
-def _decode_audio(data: object) -> np.ndarray:
-    if not isinstance(data, str):
-        raise ValueError("inlineData.data is not base64 text")
-    text = data.translate(_URLSAFE)
-    raw = b64decode_bytes(text + "=" * (-len(text) % 4))
-    usable = len(raw) - len(raw) % 2
-    return np.frombuffer(raw[:usable], dtype="<i2").astype(np.int16, copy=False)
 
 
 class GeminiProtocol:
@@ -356,7 +343,7 @@ class GeminiProtocol:
                     self.limits.max_delta_bytes,
                 )  # checked before decoding it
                 return
-            samples = _decode_audio(data)
+            samples = decode_audio(data)
             turn, account = self._message(out)
             ms = len(samples) * _MS_PER_SAMPLE
             if account.received_ms + ms > self.limits.max_item_audio_s * 1000.0:

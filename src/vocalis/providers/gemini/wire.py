@@ -4,7 +4,8 @@ Pure functions, no state: ``setup`` from `SessionOptions`, realtime audio and ac
 frames, ``clientContent`` turns from history items (how a fresh session is seeded with the
 heard history), ``toolResponse``. The per-frame audio message is formatted from a template
 (no JSON encoder per 20 ms frame). Server messages are read with :func:`get`, which accepts
-camelCase and snake_case names (the service writes camelCase; proxies may not).
+camelCase and snake_case names (the service writes camelCase; proxies may not), and their
+audio with :func:`decode_audio`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vocalis.audio.codec import b64encode_pcm16
+from vocalis.audio.codec import b64decode_bytes, b64encode_pcm16
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallItem,
@@ -30,6 +31,7 @@ _AUDIO_FRAME = '{"realtimeInput":{"audio":{"data":"%s","mimeType":"audio/pcm;rat
 ACTIVITY_START = '{"realtimeInput":{"activityStart":{}}}'
 ACTIVITY_END = '{"realtimeInput":{"activityEnd":{}}}'
 AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def get(obj: dict[str, Any], camel: str) -> Any:
@@ -39,6 +41,20 @@ def get(obj: dict[str, Any], camel: str) -> Any:
         snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
         value = obj.get(snake)
     return value
+
+
+def decode_audio(data: object) -> np.ndarray:
+    """A server ``inlineData.data`` payload as int16 samples (raises ValueError if not text).
+
+    Accepts URL-safe base64 and missing padding (proxies re-encode); a trailing odd byte is
+    dropped rather than failing the whole chunk.
+    """
+    if not isinstance(data, str):
+        raise ValueError("inlineData.data is not base64 text")
+    text = data.translate(_URLSAFE)
+    raw = b64decode_bytes(text + "=" * (-len(text) % 4))
+    usable = len(raw) - len(raw) % 2
+    return np.frombuffer(raw[:usable], dtype="<i2").astype(np.int16, copy=False)
 
 
 def dumps(message: dict[str, Any]) -> str:
