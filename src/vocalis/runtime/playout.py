@@ -196,7 +196,7 @@ class ResponsePlayout:
         segment opens and the queued audio reaches the sink here, instead of after the run's
         and the playout's tasks were scheduled (two event-loop hops on the first-audio path).
         """
-        if self._sink is None or self.stopped or self.pulled:
+        if self._sink is None or self.stopped or self.pulled or self._owner.closed:
             return
         message = self.generation.messages.try_recv()
         if message is not None:
@@ -233,7 +233,9 @@ class ResponsePlayout:
             return
         pulled.sync.audio_complete = True
         segment.end()
-        if self._next is None:
+        # A session closing as the provider ends the audio: its owner takes no new tasks, and
+        # the run is being torn down anyway, so the next message is not begun.
+        if self._next is None and not self._owner.closed:
             message = self.generation.messages.try_recv()
             if message is not None:
                 self._next = self._begin(message)
