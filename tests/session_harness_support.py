@@ -237,10 +237,36 @@ class SimHarness(SessionDriver):
 
     # ------------------------------------------------------------------ playback (clock)
 
+    def wire_in_flight(self) -> bool:
+        """The sim finished a response the client has not finished yet.
+
+        Its last frames are still on the loopback wire: delivery runs in real time (the
+        kernel hands the bytes over a scheduler tick or more after the sim's write, longer on a
+        loaded machine) and is invisible to the event loop until they land, so
+        `ManualClock.advance` cannot wait for them. Playing on meanwhile would let the caller
+        hear silence the provider never sent — past the 3 s stall watchdog under CPU load.
+        """
+        if not self.server.sessions or self.sim.closed:
+            return False
+        finished = {
+            e["response"].get("id")
+            for e in self.sim.server_events
+            if e.get("type") == "response.done" and isinstance(e.get("response"), dict)
+        }
+        return any(
+            run.response_id in finished and not run.generation.done.done() for run in self.runs
+        )
+
     async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
-        """Advance playback frame by frame until `predicate()` holds."""
+        """Advance playback frame by frame until `predicate()` holds.
+
+        Playback time stands still while the sim's frames are still reaching the client
+        (`wire_in_flight`): the provider is never made to look stalled by the test rig.
+        """
         steps = 0
         while not predicate():
+            if self.wire_in_flight():
+                await self.until(lambda: not self.wire_in_flight())
             await self.clock.advance(FRAME_S)
             steps += 1
             if steps * FRAME_S > limit_s:
