@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vocalis.runtime.events import AgentState, InterruptSource, UserState
-from vocalis.runtime.response import ResponsePhase, StopReason
+from vocalis.runtime.response_phase import ResponsePhase, StopReason
 from vocalis.runtime.speech import SpeechKind
 
 

@@ -21,7 +21,6 @@ the provider; the session has already cleared the sink, so the playing segment r
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from vocalis.runtime.events import (
 )
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.playout import ResponsePlayout
+from vocalis.runtime.response_phase import ResponsePhase, StopReason
 from vocalis.runtime.scheduler import ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
@@ -93,23 +93,6 @@ class RunContext:
     on_settled: Callable[[ResponseRun], None]
     # The provider's conversation lacks something the history holds (a rejected tool output).
     request_resync: Callable[[], None]
-
-
-class ResponsePhase(enum.Enum):
-    """Where a response is in its life; each phase follows the previous one, never back."""
-
-    PLAYING = "playing"  # messages are pulled and played (or the run is about to start)
-    AWAITING_DONE = "awaiting_done"  # every segment has its result; waiting for the provider
-    SETTLING = "settling"  # the ledger ran; provider ops and tool outputs are being sent
-    SETTLED = "settled"  # history final, handle finished, the session was told
-
-
-class StopReason(enum.Enum):
-    """Why a response stopped before the provider completed it (None: it did not stop)."""
-
-    INTERRUPTED = "interrupted"  # the caller or the app cut it (`interrupt_source` says who)
-    STALLED = "stalled"  # produced nothing for `stall_timeout_s`; the watchdog cancelled it
-    CLOSED = "closed"  # the session closed under it (hang-up, `aclose`)
 
 
 class ResponseRun:

@@ -155,49 +155,12 @@ def parse_message(raw: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Tw
     if not isinstance(event, str):
         raise TwilioProtocolError("message has no string 'event' field")
     if event == "media":
-        media = _obj(data, "media", event)
-        payload_b64 = _str(media, "payload", event)
-        if len(payload_b64) > MAX_MEDIA_PAYLOAD_BYTES * 4 // 3 + 4:
-            raise TwilioProtocolError("media payload too large")
-        try:
-            payload = b64decode_bytes(payload_b64)
-        except ValueError:
-            raise TwilioProtocolError("media payload is not valid base64") from None
-        return Media(
-            track=_str(media, "track", event, required=False) or "inbound",
-            chunk=_int(media, "chunk", event),
-            timestamp_ms=_int(media, "timestamp", event),
-            payload=payload,
-        )
+        return _parse_media(data)
     if event == "mark":
         name = _str(_obj(data, "mark", event), "name", event)
         return Mark(name=name[:256])
     if event == "start":
-        start = _obj(data, "start", event)
-        fmt = start.get("mediaFormat") or {}
-        if not isinstance(fmt, dict):
-            raise TwilioProtocolError("'start' field 'mediaFormat' must be an object")
-        params = start.get("customParameters") or {}
-        if not isinstance(params, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in params.items()
-        ):
-            raise TwilioProtocolError("'start' customParameters must map strings to strings")
-        tracks = start.get("tracks") or ["inbound"]
-        if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
-            raise TwilioProtocolError("'start' tracks must be a list of strings")
-        stream_sid = data.get("streamSid") or start.get("streamSid")
-        if not isinstance(stream_sid, str):
-            raise TwilioProtocolError("'start' message has no streamSid")
-        return Start(
-            stream_sid=_sid(stream_sid, "streamSid"),
-            call_sid=_str(start, "callSid", event, required=False),
-            account_sid=_str(start, "accountSid", event, required=False),
-            tracks=tuple(tracks),
-            custom_parameters=dict(params),
-            encoding=str(fmt.get("encoding", "audio/x-mulaw")),
-            sample_rate=_int(fmt, "sampleRate", event) if "sampleRate" in fmt else 8000,
-            channels=_int(fmt, "channels", event) if "channels" in fmt else 1,
-        )
+        return _parse_start(data)
     if event == "connected":
         return Connected(
             protocol=_str(data, "protocol", event, required=False),
@@ -208,6 +171,55 @@ def parse_message(raw: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Tw
     if event == "dtmf":
         return Dtmf(digit=_str(_obj(data, "dtmf", event), "digit", event)[:8])
     return UnknownEvent(event=event[:64])
+
+
+def _parse_media(data: dict[str, Any]) -> Media:
+    """The per-frame message: bounded payload size, strict base64."""
+    event = "media"
+    media = _obj(data, "media", event)
+    payload_b64 = _str(media, "payload", event)
+    if len(payload_b64) > MAX_MEDIA_PAYLOAD_BYTES * 4 // 3 + 4:
+        raise TwilioProtocolError("media payload too large")
+    try:
+        payload = b64decode_bytes(payload_b64)
+    except ValueError:
+        raise TwilioProtocolError("media payload is not valid base64") from None
+    return Media(
+        track=_str(media, "track", event, required=False) or "inbound",
+        chunk=_int(media, "chunk", event),
+        timestamp_ms=_int(media, "timestamp", event),
+        payload=payload,
+    )
+
+
+def _parse_start(data: dict[str, Any]) -> Start:
+    """The call's first message: stream id, media format and the app's custom parameters."""
+    event = "start"
+    start = _obj(data, "start", event)
+    fmt = start.get("mediaFormat") or {}
+    if not isinstance(fmt, dict):
+        raise TwilioProtocolError("'start' field 'mediaFormat' must be an object")
+    params = start.get("customParameters") or {}
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        raise TwilioProtocolError("'start' customParameters must map strings to strings")
+    tracks = start.get("tracks") or ["inbound"]
+    if not isinstance(tracks, list) or not all(isinstance(t, str) for t in tracks):
+        raise TwilioProtocolError("'start' tracks must be a list of strings")
+    stream_sid = data.get("streamSid") or start.get("streamSid")
+    if not isinstance(stream_sid, str):
+        raise TwilioProtocolError("'start' message has no streamSid")
+    return Start(
+        stream_sid=_sid(stream_sid, "streamSid"),
+        call_sid=_str(start, "callSid", event, required=False),
+        account_sid=_str(start, "accountSid", event, required=False),
+        tracks=tuple(tracks),
+        custom_parameters=dict(params),
+        encoding=str(fmt.get("encoding", "audio/x-mulaw")),
+        sample_rate=_int(fmt, "sampleRate", event) if "sampleRate" in fmt else 8000,
+        channels=_int(fmt, "channels", event) if "channels" in fmt else 1,
+    )
 
 
 def media_message(stream_sid: str, payload: bytes | bytearray | memoryview) -> str:

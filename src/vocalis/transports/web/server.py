@@ -165,6 +165,30 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _uvicorn_config(
+    app: RequestGuard, guard: ConnectionGuard, limits: HttpLimits
+) -> uvicorn.Config:
+    """uvicorn as an embedded library: our protocols and limits, no logging or lifespan of
+    its own, no proxy-header trust (the guard decides that), no server header."""
+    return uvicorn.Config(
+        app,
+        http=protocol_class(guard),
+        ws=QueuedWebSocketProtocol,
+        ws_max_size=limits.max_message_bytes,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_keep_alive=max(1, round(limits.keep_alive_s)),
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        timeout_graceful_shutdown=5,
+        # Connections accepted per loop turn: a flood cannot make one turn accept thousands.
+        backlog=128,
+    )
+
+
 class WebServer:
     """A running listener. Use `await WebServer.start(routes, host, port, ...)`."""
 
@@ -216,23 +240,7 @@ class WebServer:
             attempt=attempt,
             unlimited_paths=frozenset(unlimited_paths),
         )
-        config = uvicorn.Config(
-            app,
-            http=protocol_class(guard),
-            ws=QueuedWebSocketProtocol,
-            ws_max_size=limits.max_message_bytes,
-            ws_per_message_deflate=False,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            timeout_keep_alive=max(1, round(limits.keep_alive_s)),
-            h11_max_incomplete_event_size=limits.max_header_bytes,
-            timeout_graceful_shutdown=5,
-            # Connections accepted per loop turn: a flood cannot make one turn accept thousands.
-            backlog=128,
-        )
+        config = _uvicorn_config(app, guard, limits)
         sock = _bind(host, port)
         config.load()
         server = uvicorn.Server(config)
