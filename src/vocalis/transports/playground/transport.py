@@ -46,6 +46,7 @@ __all__ = [
     "PlaygroundTransport",
     "handle_playground",
     "page_metadata",
+    "typed_message",
     "typed_text",
 ]
 
@@ -72,6 +73,23 @@ def _int(data: dict[str, object], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _MAX_INT:
         raise PlaygroundProtocolError(f"field '{key}' must be a non-negative integer")
     return value
+
+
+def typed_message(raw: str, error: type[ValueError], what: str) -> tuple[str, dict[str, object]]:
+    """Decode one page message into (type, object), raising `error` outside the protocol.
+
+    One rule for the playground socket and the WebRTC data channel, so both reject the same
+    garbage with the same words; `what` names the message in the JSON error.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        # RecursionError: nested brackets beyond the decoder's depth are garbage too, not
+        # a crash of the reader task.
+        raise error(f"{what} is not valid JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise error("message must be a JSON object with a string 'type'")
+    return data["type"], data
 
 
 def typed_text(message: dict[str, object]) -> str:
@@ -197,15 +215,7 @@ class PlaygroundTransport(SocketTransport):
     def handle_text(self, raw: str) -> None:
         if len(raw) > MAX_JSON_BYTES:
             raise PlaygroundProtocolError(f"text message exceeds {MAX_JSON_BYTES} bytes")
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            # RecursionError: nested brackets beyond the decoder's depth are garbage too, not
-            # a crash of the reader task.
-            raise PlaygroundProtocolError("text message is not valid JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            raise PlaygroundProtocolError("message must be a JSON object with a string 'type'")
-        kind = data["type"]
+        kind, data = typed_message(raw, PlaygroundProtocolError, "text message")
         sink = self.sink
         if kind == "pos":
             sink.on_position(_int(data, "n"), _int(data, "played"))

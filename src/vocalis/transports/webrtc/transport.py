@@ -38,6 +38,7 @@ from vocalis.transports.playground.transport import (
     PlaygroundProtocolError,
     PlaygroundTextSink,
     page_metadata,
+    typed_message,
     typed_text,
 )
 from vocalis.transports.webrtc.sink import WebRTCAudioSink
@@ -196,13 +197,7 @@ class WebRTCTransport(Transport):
             raise WebRTCProtocolError("data channel messages are JSON text")
         if len(raw) > MAX_MESSAGE_BYTES:
             raise WebRTCProtocolError(f"message exceeds {MAX_MESSAGE_BYTES} bytes")
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise WebRTCProtocolError("message is not valid JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-            raise WebRTCProtocolError("message must be a JSON object with a string 'type'")
-        kind = data["type"]
+        kind, data = typed_message(raw, WebRTCProtocolError, "message")
         if kind == "pos":
             rtp = _rtp(data)
             assert rtp is not None
