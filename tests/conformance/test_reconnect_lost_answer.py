@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance_support import harness, server_vad
+from conformance_support import Harness, harness, server_vad
 
 from vocalis.conversation.items import MessageItem
 from vocalis.runtime.options import AgentSessionOptions
+from vocalis.runtime.response import ResponseRun
 
 FIRST = "First answer here."
 LOST = "This answer is lost with the socket."
@@ -39,6 +40,19 @@ def scenario(fault: dict[str, Any], second: dict[str, Any] | None = None) -> dic
 OPTIONS = AgentSessionOptions(
     turn_detection=server_vad(), input_transcription_model="gpt-4o-mini-transcribe"
 )
+
+
+async def answer_cut_by_the_drop(h: Harness) -> ResponseRun:
+    """Greet, then ask QUESTION and play its answer until it settles — the drop fault in the
+    scenario ends it (after it was heard in full, or part-way): the shared run-up of the
+    heard-answer tests."""
+    h.say("Hello there.")
+    first = await h.response(0)
+    await h.play_until(lambda: first.settled)
+    h.say(QUESTION)
+    cut = await h.response(1)
+    await h.play_until(lambda: cut.settled, limit_s=20)
+    return cut
 
 
 async def test_turn_whose_answer_was_lost_is_answered_after_the_reconnect() -> None:
@@ -84,12 +98,7 @@ async def test_no_second_answer_when_the_caller_heard_it_all() -> None:
     fault = {"kind": "drop", "after_event": "response.done"}
     long = {"say": "The museum opens at nine and closes at six, every day except Monday."}
     async with harness(scenario(fault, long), options=OPTIONS) as h:
-        h.say("Hello there.")
-        first = await h.response(0)
-        await h.play_until(lambda: first.settled)
-        h.say(QUESTION)
-        cut = await h.response(1)
-        await h.play_until(lambda: cut.settled, limit_s=20)
+        cut = await answer_cut_by_the_drop(h)
         await h.until(lambda: len(h.server.sessions) == 2)
         second_sim = h.server.sessions[1]
         # Re-synced and idle: give a re-request every chance to (wrongly) appear.
@@ -109,12 +118,7 @@ async def test_answer_cut_by_the_drop_is_continued_once() -> None:
     fault = {"kind": "drop", "after_audio_ms": {"item": 0, "ms": 600}}
     long = {"say": "The museum opens at nine and closes at six, every day except Monday."}
     async with harness(scenario(fault, long), options=OPTIONS) as h:
-        h.say("Hello there.")
-        first = await h.response(0)
-        await h.play_until(lambda: first.settled)
-        h.say(QUESTION)
-        cut = await h.response(1)
-        await h.play_until(lambda: cut.settled, limit_s=20)
+        cut = await answer_cut_by_the_drop(h)
         again = await h.response(2)
         await h.play_until(lambda: again.settled)
         await h.settled()
