@@ -6,12 +6,30 @@ A uniquely named module (not `conftest`): several test folders have a conftest.p
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# No API key: an offline command must not need one (and must not reach a real provider).
+NO_KEY_ENV = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+
+
+def run_python(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` from the repository root without an API key, typing ``stdin``:
+    the one way the chat tests start a chat, so they all run it the same way."""
+    return subprocess.run(
+        [sys.executable, *args],
+        input=stdin,
+        cwd=REPO,
+        env=NO_KEY_ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @dataclass(frozen=True)

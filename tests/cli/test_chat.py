@@ -4,29 +4,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from cli_support import REPO
+from cli_support import NO_KEY_ENV, REPO, run_python
 
 AGENT = "examples/assistant_with_tools.py:agent"
 SCENARIO = "examples/scenarios/preamble_tool_answer.yaml"
-ENV = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
 
 
 def chat(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vocalis.cli", "chat", *args],
-        input=stdin,
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python("-m", "vocalis.cli", "chat", *args, stdin=stdin)
 
 
 def test_chat_answers_each_line_and_shows_tool_calls(tmp_path: Path) -> None:
@@ -86,7 +76,7 @@ def test_ctrl_c_still_writes_the_history(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=REPO,
-        env=ENV,
+        env=NO_KEY_ENV,
         text=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
@@ -102,14 +92,8 @@ def test_ctrl_c_still_writes_the_history(tmp_path: Path) -> None:
 
 
 def test_console_text_is_the_chat_without_an_audio_device() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "vocalis.cli", "console", AGENT, "--text", "--offline"],
-        input="Hello\n",
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_python(
+        "-m", "vocalis.cli", "console", AGENT, "--text", "--offline", stdin="Hello\n"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["you › Hello", "agent › You said: Hello"]

@@ -3,16 +3,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-from cli_support import REPO
+from cli_support import run_python
 
 import vocalis
 from vocalis.app.run_app import app_argv
-
-ENV = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
 
 
 def test_the_command_defaults_to_chat_and_the_agent_is_inserted() -> None:
@@ -23,15 +17,7 @@ def test_the_command_defaults_to_chat_and_the_agent_is_inserted() -> None:
 
 
 def test_python_agent_py_chats() -> None:
-    result = subprocess.run(
-        [sys.executable, "examples/assistant_with_tools.py", "--offline"],
-        input="Hello\n",
-        cwd=REPO,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python("examples/assistant_with_tools.py", "--offline", stdin="Hello\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["you › Hello", "agent › You said: Hello"]
     assert "vocalis chat assistant_with_tools.py" in result.stderr
