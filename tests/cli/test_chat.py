@@ -82,8 +82,11 @@ def test_ctrl_c_still_writes_the_history(tmp_path: Path) -> None:
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("Hello\n")
     proc.stdin.flush()
-    while "agent › You said: Hello" not in proc.stdout.readline():
-        pass
+    for line in iter(proc.stdout.readline, ""):  # "" = the chat ended before answering
+        if "agent › You said: Hello" in line:
+            break
+    else:
+        raise AssertionError(f"chat ended before the answer: {proc.communicate()[1]}")
     proc.send_signal(signal.SIGINT)  # stdin stays open: the chat waits for the next line
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
