@@ -96,6 +96,28 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+async def server_cpu_window(
+    pid: int, calls: int, seconds: float, warmup: float, tasks: Sequence[asyncio.Task[Any]]
+) -> dict[str, Any]:
+    """The server's CPU and RSS over ``seconds`` once ``warmup`` has passed, then await the
+    callers' ``tasks``: one measurement rule for the WebSocket and WebRTC CPU benches, so
+    their per-call numbers stay comparable."""
+    await asyncio.sleep(warmup)
+    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
+    rss = rss_bytes(pid)
+    await asyncio.gather(*tasks)
+    window = t1 - t0
+    return {
+        "calls": calls,
+        "window_s": round(window, 2),
+        "server_cpu_cores": round((cpu1 - cpu0) / window, 4),
+        "server_cpu_ms_per_call_s": round((cpu1 - cpu0) / window / calls * 1000, 3),
+        "server_rss_mb": round(rss / 2**20, 1),
+    }
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent busy since boot (``/proc/stat``): with the agent's and the
     sim's own CPU this shows whether *other* load shared the machine during a measurement."""

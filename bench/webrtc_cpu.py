@@ -29,7 +29,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, rss_bytes
+from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, server_cpu_window
 
 TOKEN = "bench-token-0123456789"
 
@@ -175,21 +175,8 @@ async def _measure(
     for _ in range(calls):
         tasks.append(asyncio.create_task(_call(port, warmup + seconds, received)))
         await asyncio.sleep(0.05)
-    await asyncio.sleep(warmup)
-    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
-    await asyncio.sleep(seconds)
-    cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
-    rss = rss_bytes(pid)
-    await asyncio.gather(*tasks)
-    window = t1 - t0
-    return {
-        "calls": calls,
-        "window_s": round(window, 2),
-        "server_cpu_cores": round((cpu1 - cpu0) / window, 4),
-        "server_cpu_ms_per_call_s": round((cpu1 - cpu0) / window / calls * 1000, 3),
-        "server_rss_mb": round(rss / 2**20, 1),
-        "frames_received_min": min(received) if received else 0,
-    }
+    window = await server_cpu_window(pid, calls, seconds, warmup, tasks)
+    return {**window, "frames_received_min": min(received) if received else 0}
 
 
 def _run_against_server(calls: int, seconds: float, warmup: float, *, bare: bool) -> dict[str, Any]:

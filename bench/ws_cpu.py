@@ -22,10 +22,9 @@ import base64
 import json
 import subprocess
 import sys
-import time
 from typing import Any
 
-from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, rss_bytes, stats
+from bench.common import REPO, append_run, echo_call, log, server_cpu_window, stats
 
 TOKEN = "bench-token-0123456789"
 FRAME_S = 0.02
@@ -101,20 +100,9 @@ async def _measure(
     for _ in range(calls):  # calls arrive 10 ms apart, as a busy line would
         tasks.append(asyncio.create_task(_call(port, warmup + seconds, lags, counts)))
         await asyncio.sleep(0.01)
-    await asyncio.sleep(warmup)
-    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
-    await asyncio.sleep(seconds)
-    cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
-    rss = rss_bytes(pid)
-    await asyncio.gather(*tasks)
-    window = t1 - t0
-    per_call = (cpu1 - cpu0) / window / calls
+    window = await server_cpu_window(pid, calls, seconds, warmup, tasks)
     return {
-        "calls": calls,
-        "window_s": round(window, 2),
-        "server_cpu_cores": round((cpu1 - cpu0) / window, 4),
-        "server_cpu_ms_per_call_s": round(per_call * 1000, 3),
-        "server_rss_mb": round(rss / 2**20, 1),
+        **window,
         "echo_lag_s": stats(lags),
         "frames_echoed_min": min(counts) if counts else 0,
     }
