@@ -1,5 +1,5 @@
-"""`ProviderLimits`: what a provider may make one call hold (#14), and `TextBounds`, the one
-place a provider core asks before it keeps peer text.
+"""`ProviderLimits`: what a provider may make one call hold (#14); `TextBounds`, the one
+place a provider core asks before it keeps peer text; `admit_item_audio`, the same for audio.
 
 `ProviderLimits` is re-exported by `vocalis.providers.base`; every provider's core reads it.
 `TextBounds` (one per provider session; it survives reconnects, the bounds are per call) admits
@@ -11,8 +11,12 @@ the reason is logged (rate-limited), so a provider streaming text forever costs 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vocalis.utils.logsafe import WarnLimiter
+
+if TYPE_CHECKING:  # base re-exports this module, so import it only for the types
+    from vocalis.providers.base import ItemAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +75,24 @@ class TextBounds:
             delta = delta[:room]
         self.call_chars += len(delta)
         return delta
+
+
+def admit_item_audio(
+    limits: ProviderLimits, warn: WarnLimiter, account: ItemAccount, ms: float
+) -> bool:
+    """Charge `ms` of decoded audio to `account` unless it passes the item's audio bound.
+
+    One rule for every provider core (OpenAI and Gemini both call it per audio delta): past
+    `max_item_audio_s` the delta is dropped, the reason logged (rate-limited) and the
+    account left as it was, so `received_ms` only ever counts audio that was forwarded.
+    """
+    if account.received_ms + ms > limits.max_item_audio_s * 1000.0:
+        warn.warn(
+            "item_audio_bound",
+            "audio of item %s exceeded %.0f s; the rest is dropped",
+            account.item_id,
+            limits.max_item_audio_s,
+        )
+        return False
+    account.received_ms += ms
+    return True

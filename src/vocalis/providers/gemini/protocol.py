@@ -61,7 +61,7 @@ from vocalis.providers.core_events import (
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.wire import OUTPUT_RATE, decode_audio, duration_s, get
-from vocalis.providers.limits import TextBounds
+from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
@@ -346,15 +346,8 @@ class GeminiProtocol:
             samples = decode_audio(data)
             turn, account = self._message(out)
             ms = len(samples) * _MS_PER_SAMPLE
-            if account.received_ms + ms > self.limits.max_item_audio_s * 1000.0:
-                self._warn.warn(
-                    "item_audio_bound",
-                    "audio of item %s exceeded %.0f s; dropped",
-                    account.item_id,
-                    self.limits.max_item_audio_s,
-                )
+            if not admit_item_audio(self.limits, self._warn, account, ms):
                 return
-            account.received_ms += ms
             if turn.record is not None:
                 turn.record.audio_ms = account.received_ms
             self._emit(turn, AudioDelta(account.item_id, samples, ms), out)

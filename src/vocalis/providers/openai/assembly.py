@@ -43,7 +43,7 @@ from vocalis.providers.core_events import (
     TextEnded,
     ToolCallStreaming,
 )
-from vocalis.providers.limits import TextBounds
+from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.providers.openai.calls import CallTracker, PendingCall
 from vocalis.providers.openai.errors import error_kind
 from vocalis.providers.openai.formats import AudioFormat
@@ -276,16 +276,8 @@ class ResponseAssembler:
             )
             return
         samples, ms = self.audio_format.decode_b64(data)
-        account = message.account
-        if account.received_ms + ms > self.limits.max_item_audio_s * 1000.0:
-            self._warn.warn(
-                "item_audio_bound",
-                "audio of item %s exceeded %.0f s; the rest is dropped",
-                message.item_id,
-                self.limits.max_item_audio_s,
-            )
+        if not admit_item_audio(self.limits, self._warn, message.account, ms):
             return
-        account.received_ms += ms
         out.append(AudioDelta(message.item_id, samples, ms))
 
     def on_audio_done(self, ev: ContentEvent, out: list[AssemblyOutput]) -> None:
