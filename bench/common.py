@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,22 @@ def proc_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+@contextlib.contextmanager
+def bench_server(*argv: str) -> Iterator[tuple[int, int]]:
+    """Run ``python -m <argv>`` as the measured server and yield (pid, port) from the port it
+    prints on its first line; the CPU benches keep the server in its own process so its
+    /proc CPU is its alone. Terminated on exit."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *argv], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.pid, int(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 async def server_cpu_window(

@@ -23,13 +23,18 @@ import argparse
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any
 
-from bench.common import REPO, append_run, echo_call, log, proc_cpu_seconds, server_cpu_window
+from bench.common import (
+    append_run,
+    bench_server,
+    echo_call,
+    log,
+    proc_cpu_seconds,
+    server_cpu_window,
+)
 
 TOKEN = "bench-token-0123456789"
 
@@ -180,24 +185,13 @@ async def _measure(
 
 
 def _run_against_server(calls: int, seconds: float, warmup: float, *, bare: bool) -> dict[str, Any]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.webrtc_cpu", "--bare-server" if bare else "--server"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        idle0, t0 = proc_cpu_seconds(proc.pid), time.monotonic()
+    with bench_server("bench.webrtc_cpu", "--bare-server" if bare else "--server") as (pid, port):
+        idle0, t0 = proc_cpu_seconds(pid), time.monotonic()
         time.sleep(2.0)
-        idle = (proc_cpu_seconds(proc.pid) - idle0) / (time.monotonic() - t0)
-        result = asyncio.run(_measure(proc.pid, port, calls, seconds, warmup))
+        idle = (proc_cpu_seconds(pid) - idle0) / (time.monotonic() - t0)
+        result = asyncio.run(_measure(pid, port, calls, seconds, warmup))
         result["server_idle_cpu_cores"] = round(idle, 4)
         return result
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def main(argv: list[str] | None = None) -> int:

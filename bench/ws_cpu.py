@@ -20,11 +20,9 @@ import argparse
 import asyncio
 import base64
 import json
-import subprocess
-import sys
 from typing import Any
 
-from bench.common import REPO, append_run, echo_call, log, server_cpu_window, stats
+from bench.common import append_run, bench_server, echo_call, log, server_cpu_window, stats
 
 TOKEN = "bench-token-0123456789"
 FRAME_S = 0.02
@@ -109,19 +107,8 @@ async def _measure(
 
 
 def _run_against_server(calls: int, seconds: float, warmup: float) -> dict[str, Any]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.ws_cpu", "--server"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline())
-        return asyncio.run(_measure(proc.pid, port, calls, seconds, warmup))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with bench_server("bench.ws_cpu", "--server") as (pid, port):
+        return asyncio.run(_measure(pid, port, calls, seconds, warmup))
 
 
 def main(argv: list[str] | None = None) -> int:
