@@ -9,7 +9,8 @@ import json
 import signal
 from pathlib import Path
 
-from cli.test_serve import phone_call
+from test_serve import phone_call
+
 from serve_support import read_until, start_serve
 
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from webrtc_call_support import check_heard_contract, sim_call
 
 from browser_support import barge_in_wav, launched_chromium, question_wav, until
 from vocalis.audio.espeak import synthesize
 from vocalis.conversation.heard import heard_prefix
 from vocalis.transports.base import PlayoutResult, PlayoutStatus, Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
+
+from .webrtc_call_support import check_heard_contract, sim_call
 
 pytestmark = pytest.mark.browser
 

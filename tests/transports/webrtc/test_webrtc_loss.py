@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lossy_relay import LossyRelay
-from webrtc_call_support import check_heard_contract, sim_call, through_relay
 
 from browser_support import barge_in_wav, launched_chromium, until
 from vocalis.audio.espeak import synthesize
@@ -19,6 +17,9 @@ from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
 from vocalis.transports.base import PlayoutResult, PlayoutStatus, Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
+
+from .lossy_relay import LossyRelay
+from .webrtc_call_support import check_heard_contract, sim_call, through_relay
 
 pytestmark = pytest.mark.browser
 

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lossy_relay import LossyRelay
-
 from browser_support import STORE_ANSWER, launched_chromium, store_scenario
 from vocalis.transports.base import Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
+
+from .lossy_relay import LossyRelay
 
 SCENARIO = store_scenario("webrtc_e2e")
 

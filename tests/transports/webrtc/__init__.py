@@ -1,0 +1,1 @@
+"""WebRTC transport tests (a package: its helpers are imported relative to it)."""
