@@ -1,13 +1,22 @@
 """Sim-server CPU per session: what one simulated call costs the server process.
 
-Why: the sim's HTTP/WebSocket layer moved from websockets' own server to Starlette + uvicorn
-(needed for real HTTP endpoints with bodies); this measures whether that costs real CPU per
-session. N clients each stream a caller line plus silence in 20 ms frames at real time (server
-VAD answers every cycle with a scripted two-message response at ``--pace``) for ``--seconds``;
-the result is the server process's CPU seconds per session-minute, plus total CPU as a share
-of one core. Run it under ``flock /work/team/bench.lock`` on a shared machine::
+Why: the sim-server is the provider of every density benchmark on the same machine, so its CPU
+per session decides how many sessions fit next to the agent. Two loads (``--load``):
+
+* ``turns``: N clients each stream a caller line plus silence in 20 ms frames at real time
+  (server VAD answers every cycle with a scripted two-message response at ``--pace``).
+* ``continuous`` (the density load of issue #17): every client appends ``--append-ms`` of
+  silence at real time (server VAD on, never triggered) and asks for the next response
+  (``response.create``) as soon as the previous one would have finished playing; responses are
+  a ~1 s and a ~9 s message generated at ``--pace`` (2, as in ``bench.density``).
+
+The result is the server process's CPU per session-second (and per session-minute, the older
+unit) over a window after a warm-up, plus total CPU in cores. It measures CPU of fixed work,
+so on a busy machine compare builds interleaved, e.g. ``PYTHONPATH=<other checkout>/src`` for
+the old one. Run it under ``flock /work/team/bench.lock`` on a shared machine::
 
     python -m bench.sim_cpu --sessions 50 --seconds 20 [--tls]
+    python -m bench.sim_cpu --load continuous --sessions 50 --seconds 15
 """
 
 from __future__ import annotations
@@ -25,9 +34,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import (
     ANSWER,
+    CONTINUOUS_RESPONSE,
     FRAME_MS,
     FRAME_SAMPLES,
     PREAMBLE,
+    RATE,
     REPO,
     caller_cycle,
     machine,
@@ -36,6 +47,9 @@ from bench.common import (
 )
 
 PERIOD_S = 6.0
+WARMUP_S = 3.0
+_RESPONSE_CREATE = '{"type":"response.create"}'
+_DELTA_PREFIX = '{"type":"response.output_audio.delta"'
 
 
 async def _caller(ws: ClientConnection, frames: list[str], until: float) -> None:
@@ -66,6 +80,136 @@ async def _session(url: str, frames: list[str], until: float, tls: ssl.SSLContex
     return done
 
 
+class _Listener:
+    """One continuous-load client's view of the audio it receives: when a response's audio
+    would have finished playing in real time, it asks for the next one."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.responses = 0
+        self.deltas = 0
+        self.audio_ms = 0.0
+        self._first: float | None = None  # loop time of this response's first audio delta
+        self._response_ms = 0.0
+
+    def on_message(self, message: str | bytes, now: float) -> float | None:
+        """Account one server frame; returns the loop time to ask for the next response at."""
+        text = message if isinstance(message, str) else message.decode()
+        if text.startswith(_DELTA_PREFIX):
+            samples = len(base64.b64decode(json.loads(text)["delta"])) // 2
+            self.deltas += 1
+            ms = samples * 1000.0 / RATE
+            self.audio_ms += ms
+            self._response_ms += ms
+            if self._first is None:
+                self._first = now
+            return None
+        if '"response.done"' not in text[:40]:
+            return None
+        self.responses += 1
+        played = (self._first if self._first is not None else now) + self._response_ms / 1000
+        self._first, self._response_ms = None, 0.0
+        return max(now, played)
+
+
+async def _appender(ws: ClientConnection, frame: str, period_s: float, until: float) -> None:
+    """Silence at real time, one append per ``period_s`` (late appends catch up)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    index = 0
+    while loop.time() < until:
+        await ws.send(frame)
+        index += 1
+        await asyncio.sleep(max(0.0, start + index * period_s - loop.time()))
+
+
+async def _continuous_session(
+    url: str, append: str, append_ms: int, until: float, tls: ssl.SSLContext | None
+) -> _Listener:
+    headers = {"Authorization": "Bearer sk-bench-local"}
+    loop = asyncio.get_running_loop()
+    async with connect(url, additional_headers=headers, max_size=None, ssl=tls) as ws:
+        listener = _Listener(ws)
+        sender = asyncio.create_task(_appender(ws, append, append_ms / 1000, until))
+        await ws.send(_RESPONSE_CREATE)
+        try:
+            async with asyncio.timeout(max(0.1, until - loop.time())):
+                async for message in ws:
+                    at = listener.on_message(message, loop.time())
+                    if at is not None:
+                        await asyncio.sleep(at - loop.time())
+                        await ws.send(_RESPONSE_CREATE)
+        except TimeoutError:
+            pass
+        finally:
+            sender.cancel()
+    return listener
+
+
+async def measure_continuous(
+    sessions: int,
+    seconds: float,
+    pace: float,
+    tls: bool,
+    append_ms: int,
+    warmup: float = WARMUP_S,
+) -> dict[str, Any]:
+    """Server CPU per session-second under the continuous-speech load (module docs)."""
+    silence = bytes(RATE * append_ms // 1000 * 2)
+    append = json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(silence).decode()}
+    )
+    scenario = write_scenario(
+        REPO / "out" / "bench" / "sim_cpu_continuous.json", [CONTINUOUS_RESPONSE], repeat=1000
+    )
+    extra = ["--tls"] if tls else []
+    async with sim_process(scenario, pace=pace, extra_args=extra) as sim:
+        context = _client_tls() if tls else None
+        loop = asyncio.get_running_loop()
+        until = loop.time() + warmup + seconds
+        clients = asyncio.gather(
+            *(
+                _continuous_session(sim.url, append, append_ms, until, context)
+                for _ in range(sessions)
+            )
+        )
+        await asyncio.sleep(warmup)
+        cpu0, wall0 = sim.cpu_seconds(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        cpu = sim.cpu_seconds() - cpu0
+        wall = time.perf_counter() - wall0
+        rss = sim.rss()
+        listeners = await clients
+    session_s = sessions * wall
+    return {
+        "load": "continuous",
+        "sessions": sessions,
+        "seconds": round(wall, 2),
+        "pace": pace,
+        "tls": tls,
+        "append_ms": append_ms,
+        "responses": sum(x.responses for x in listeners),
+        # Delivered per session-second (whole run incl. warm-up): the load actually applied.
+        "deltas_per_session_s": round(
+            sum(x.deltas for x in listeners) / sessions / (warmup + seconds), 1
+        ),
+        "audio_s_per_session_s": round(
+            sum(x.audio_ms for x in listeners) / 1000 / sessions / (warmup + seconds), 2
+        ),
+        "server_cpu_s": round(cpu, 3),
+        "server_cores": round(cpu / wall, 3),
+        "cpu_ms_per_session_s": round(cpu * 1000 / session_s, 3),
+        "server_rss_mb": round(rss / 2**20, 1),
+        "machine": machine(),
+    }
+
+
+def _client_tls() -> ssl.SSLContext:
+    from vocalis.sim.tls import client_ssl_context, ensure_local_certificate
+
+    return client_ssl_context(ensure_local_certificate())
+
+
 async def measure(sessions: int, seconds: float, pace: float, tls: bool) -> dict[str, Any]:
     cycle = caller_cycle(PERIOD_S)
     frames = [
@@ -77,11 +221,7 @@ async def measure(sessions: int, seconds: float, pace: float, tls: bool) -> dict
     )
     extra = ["--tls"] if tls else []
     async with sim_process(scenario, pace=pace, extra_args=extra) as sim:
-        context = None
-        if tls:
-            from vocalis.sim.tls import client_ssl_context, ensure_local_certificate
-
-            context = client_ssl_context(ensure_local_certificate())
+        context = _client_tls() if tls else None
         loop = asyncio.get_running_loop()
         until = loop.time() + seconds
         cpu0, wall0 = sim.cpu_seconds(), time.perf_counter()
@@ -107,11 +247,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--pace", type=float, default=1.0)
+    parser.add_argument("--load", choices=("turns", "continuous"), default="turns")
+    parser.add_argument("--pace", type=float, help="generation speed (turns 1, continuous 2)")
+    parser.add_argument("--append-ms", type=int, default=40, help="continuous: ms per append")
     parser.add_argument("--tls", action="store_true")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
-    result = asyncio.run(measure(args.sessions, args.seconds, args.pace, args.tls))
+    if args.load == "continuous":
+        pace = 2.0 if args.pace is None else args.pace
+        job = measure_continuous(args.sessions, args.seconds, pace, args.tls, args.append_ms)
+    else:
+        job = measure(args.sessions, args.seconds, args.pace or 1.0, args.tls)
+    result = asyncio.run(job)
     result["label"] = args.label
     print(json.dumps(result))
     out = REPO / "bench" / "results" / "sim_cpu.jsonl"
