@@ -61,7 +61,7 @@ def install_raw_stamp() -> _RawStamp:
             raise RuntimeError(
                 "bench hooks: vocalis.providers.openai.lifecycle no longer uses json"
             )
-        lifecycle.json = types.SimpleNamespace(  # type: ignore[attr-defined]
+        lifecycle.json = types.SimpleNamespace(  # type: ignore[attr-defined,assignment]
             loads=_STAMP.loads, dumps=json.dumps, JSONDecodeError=json.JSONDecodeError
         )
     return _STAMP

@@ -87,11 +87,11 @@ async def _turns(base_url: str, chunk_ms: int, turns: int) -> dict[str, list[flo
 async def run(chunks: list[int], turns: int) -> dict[str, Any]:
     scratch = REPO / "out" / "bench"
     scenario = write_scenario(scratch / "input_chunk.json", [["Okay."]], repeat=4 * turns)
-    rows = []
+    rows: list[dict[str, Any]] = []
     async with sim_process(scenario, pace=2.0) as sim:
         for chunk in chunks:
             got = await _turns(sim.base_url, chunk, turns)
-            row = {"input_chunk_ms": chunk, **{k: stats(v) for k, v in got.items()}}
+            row: dict[str, Any] = {"input_chunk_ms": chunk, **{k: stats(v) for k, v in got.items()}}
             rows.append(row)
             log(
                 f"input_chunk {chunk} ms: speech_started p50 {row['speech_started_ms']['p50']} "

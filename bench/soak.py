@@ -243,7 +243,7 @@ class Call:
         self.transport.source.push(audio)
         if silence:
             self.transport.source.push(SILENCE)
-        return (audio.shape[0] + (SILENCE.shape[0] if silence else 0)) / RATE
+        return float(audio.shape[0] + (SILENCE.shape[0] if silence else 0)) / RATE
 
     async def turn(self, kind: str) -> None:
         target = self._metrics + RESPONSES[kind]
@@ -405,7 +405,7 @@ async def concurrent_phase(
         original(at, value)
         lag_samples.append(value)
 
-    lag.record = record  # type: ignore[method-assign]
+    lag.record = record  # type: ignore[method-assign,assignment]
     lag.start()
     await asyncio.gather(*(event.wait() for event in warm))
     rss_warm = rss_mb()

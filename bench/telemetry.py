@@ -70,7 +70,7 @@ def _install(variant: str) -> Any:
     if variant == "baseline":
         import vocalis.telemetry
 
-        vocalis.telemetry.attach = lambda *_a, **_k: None  # type: ignore[assignment]
+        vocalis.telemetry.attach = lambda *_a, **_k: None
         return None
     if variant == "off":
         return None
@@ -180,11 +180,11 @@ def _observer_cost_us(events: list[Any], reps: int = 300) -> float:
     nothing attached (the emitter's own dispatch). "off": the cost of `attach` deciding no."""
     from vocalis import telemetry
     from vocalis.runtime.events import EventEmitter
-    from vocalis.utils.clock import ManualClock
+    from vocalis.utils.clock import Clock, ManualClock
 
     class Replay:
         def __init__(self) -> None:
-            self.clock = ManualClock()
+            self.clock: Clock = ManualClock()
             self.emitter = EventEmitter()
             self.on = self.emitter.on
 

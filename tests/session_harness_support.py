@@ -66,7 +66,7 @@ class SessionDriver:
     transport: MemoryTransport
     clock: ManualClock
     runs: list[ResponseRun]
-    wait_s: float = 15.0
+    wait_s: ClassVar[float] = 15.0
 
     def watch_runs(self) -> None:
         """Record every ResponseRun the session starts (the session forgets settled ones)."""

@@ -10,7 +10,8 @@ from vocalis.utils.gc_tuning import GC_THRESHOLDS, settle_heap
 def test_settle_heap_freezes_the_live_heap_and_sets_thresholds() -> None:
     before = gc.get_threshold()
     try:
-        alive = object.__new__(type("Alive", (), {}))  # a tracked object alive at settle time
+        # a tracked object alive at settle time
+        alive: object = object.__new__(type("Alive", (), {}))
         settle_heap()
         assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
