@@ -7,11 +7,13 @@ each file; they live here once.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -63,3 +65,48 @@ def kill_if_running(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+class ServeOutput:
+    """All of a server's output lines, read by a thread, waited on by pattern.
+
+    For servers that print from several processes (`--workers N`): lines of different
+    workers interleave, so a test finds a line by pattern from a position instead of reading
+    strictly in order (`read_until` would consume a line it is not waiting for yet).
+    """
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def expect(
+        self, pattern: str, start: int = 0, timeout: float = 60
+    ) -> tuple[re.Match[str], int]:
+        """The first line at or after `start` matching `pattern`, and the index after it."""
+        with self._changed:
+            for index in itertools.count(start):
+                while index >= len(self.lines):
+                    if self._ended or not self._changed.wait(timeout):
+                        text = "".join(self.lines)
+                        raise AssertionError(f"{pattern!r} not printed; got:\n{text}")
+                found = re.search(pattern, self.lines[index])
+                if found:
+                    return found, index + 1
+        raise AssertionError("unreachable")
+
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)

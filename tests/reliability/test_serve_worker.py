@@ -9,93 +9,17 @@ still gets answers — and when it hangs up, its history is written and the proc
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import re
 import signal
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from phone_support import Phone, http_get, metric, refused
+from websockets.asyncio.client import connect
 
 from serve_support import kill_if_running, read_until, start_serve
-from vocalis.audio.espeak import synthesize
-from vocalis.audio.g711 import ulaw_encode
-
-SID = "MZ00112233445566778899"
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        body = error.read().decode()
-        error.close()
-        return error.code, body
-
-
-class Phone:
-    """A fake Twilio stream: start, caller audio, and what the agent sends back."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.media = 0
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for raw in self.ws:
-            message = json.loads(raw)
-            if message["event"] == "media":
-                self.media += 1
-            elif message["event"] == "mark":  # played at once: echo every mark
-                await self.ws.send(raw)
-
-    async def start(self) -> None:
-        fmt = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
-        start = {"streamSid": SID, "callSid": "CA1", "tracks": ["inbound"], "mediaFormat": fmt}
-        await self.ws.send(json.dumps({"event": "start", "streamSid": SID, "start": start}))
-
-    async def say(self, text: str) -> None:
-        clip = synthesize(text, sample_rate=8000)
-        audio = np.concatenate([np.asarray(clip.samples, np.int16), np.zeros(8000, np.int16)])
-        payload = ulaw_encode(audio)
-        for offset in range(0, len(payload), 160):
-            chunk = base64.b64encode(payload[offset : offset + 160]).decode()
-            media = {"track": "inbound", "payload": chunk}
-            await self.ws.send(json.dumps({"event": "media", "streamSid": SID, "media": media}))
-            await asyncio.sleep(0.01)  # 2x real time: inside the pacing budget (2 s slack)
-
-    async def answered(self, within: float = 30.0) -> None:
-        """The agent's voice comes back (media frames)."""
-        seen = self.media
-        async with asyncio.timeout(within):
-            while self.media < seen + 10:  # noqa: ASYNC110 - counted by the reader task
-                await asyncio.sleep(0.02)
-
-    async def hang_up(self) -> None:
-        await self.ws.send(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
-        await asyncio.wait_for(self.reader, 30)
-
-
-async def refused(url: str) -> Any:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(url):
-            pass
-    return info.value.response
-
-
-def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    assert match, f"{name} missing from /metrics"
-    return float(match.group(1))
 
 
 def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -37,6 +38,7 @@ from vocalis.app.errors import UsageError
 from vocalis.app.page_events import describe_agent, forward_events
 from vocalis.app.reports.live_view import LiveTranscript, render_line
 from vocalis.app.reports.outputs import write_call_files
+from vocalis.app.serve_fleet import FleetMember, default_workers, join_fleet, serve_fleet
 from vocalis.app.terminal import make_console
 from vocalis.providers.base import OperationError, RealtimeModel, SessionOptions
 from vocalis.runtime.agent import Agent
@@ -135,14 +137,20 @@ class CallHandler:
         console: Console,
         out: Path | None,
         on_session: Callable[[AgentSession], None] | None = None,
+        *,
+        numbers: Callable[[], int] | None = None,
+        where: str = "",
     ) -> None:
+        """`numbers` hands out call numbers (default 1, 2, …; a fleet's are unique across its
+        workers); `where` is added to the "connected" line (which worker took the call)."""
         self.agents: AgentFactory = (lambda _call: agent) if isinstance(agent, Agent) else agent
         self.model = model
         self.endpoint = endpoint
         self.console = console
         self.out = out
         self.on_session = on_session
-        self._numbers = itertools.count(1)
+        self._numbers = numbers or itertools.count(1).__next__
+        self._where = f"; {where}" if where else ""
         # Each call's timeline page, linked from the playground (`/timeline/<n>`).
         self.timelines = CallTimelines()
 
@@ -174,7 +182,7 @@ class CallHandler:
         return agent
 
     async def __call__(self, transport: Transport) -> None:
-        number = next(self._numbers)
+        number = self._numbers()
         kind = type(transport).__name__.removesuffix("Transport").lower() or "call"
         # Every record logged for this call (runtime, provider, the agent's tools) says so.
         with bind_call(call=number, transport=kind):
@@ -184,7 +192,7 @@ class CallHandler:
         clock = MonotonicClock()
         view = LiveTranscript(title=f"call {number}")
         refresh = _call_printer(self.console, number, view)
-        self.console.print(f"[bold]call {number}[/bold] connected ({kind})")
+        self.console.print(f"[bold]call {number}[/bold] connected ({kind}{self._where})")
         agent = self._agent_for(number, transport)
         if agent is None:
             await transport.aclose()
@@ -273,9 +281,12 @@ async def _listen(
     worker: Worker,
     trusted: TrustedProxies,
     console: Console,
+    fleet_secret: str | None = None,
 ) -> tuple[list[ServedEndpoint], WebServer | None]:
     """Open the endpoints the flags ask for and print their URLs; on a port that cannot be
-    bound, close what was opened and say so in one line."""
+    bound, close what was opened and say so in one line. A fleet's workers share one
+    playground secret (`fleet_secret`); `console` may be a quiet one (only one worker of a
+    fleet prints the URLs)."""
     from vocalis.transports.playground import serve_playground
     from vocalis.transports.twilio import serve_twilio
 
@@ -286,7 +297,7 @@ async def _listen(
             served.append(rtc)
             console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
         elif args.playground or not args.twilio:
-            secret = token or new_token()
+            secret = token or fleet_secret or new_token()
             playground = await serve_playground(
                 handler,
                 args.host,
@@ -319,12 +330,20 @@ async def _listen(
     return served, admin
 
 
-async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpoint) -> int:
+async def _serve(
+    args: argparse.Namespace,
+    agents: AgentFactory,
+    endpoint: Endpoint,
+    member: FleetMember | None = None,
+) -> int:
     console = make_console()
+    # In a fleet, one worker prints the URLs and the ready line; the supervisor says the rest.
+    announce = console if member is None or member.spec.announce else Console(quiet=True)
+    label = f" ({member.label})" if member is not None else ""
 
     def draining(why: str, running: int) -> None:
         console.print(
-            f"[bold]draining[/bold] ({why}): no new calls; waiting for {running} running "
+            f"[bold]draining[/bold]{label} ({why}): no new calls; waiting for {running} running "
             f"call(s), at most {args.drain_timeout:g} s (signal again to stop now)"
         )
 
@@ -332,20 +351,38 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
     # the environment (never a flag: command lines are visible to every local user).
     token = os.environ.get(TOKEN_ENV) or None
     trusted = _trusted_proxies(args.trust_proxy)
-    worker = Worker(args.max_sessions, drain_timeout_s=args.drain_timeout, on_drain=draining)
+    worker = Worker(
+        args.max_sessions,
+        drain_timeout_s=args.drain_timeout,
+        on_drain=draining,
+        fleet=member.place if member is not None else None,
+    )
     async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
         # Say what is happening: an endpoint that does not answer takes a while to time out.
-        console.print(f"checking {endpoint.describe()}…", style="dim")
+        announce.print(f"checking {endpoint.describe()}…", style="dim")
         await probe(model, _probe_agent(agents), endpoint)
-        handler = CallHandler(agents, model, endpoint, console, args.out, on_session=worker.observe)
-        served, admin = await _listen(args, handler, token, worker, trusted, console)
+        handler = CallHandler(
+            agents,
+            model,
+            endpoint,
+            console,
+            args.out,
+            on_session=worker.observe,
+            numbers=member.table.next_call_number if member is not None else None,
+            where=member.label if member is not None else "",
+        )
+        secret = member.spec.secret or None if member is not None else None
+        served, admin = await _listen(args, handler, token, worker, trusted, announce, secret)
         limit = f"at most {args.max_sessions} calls at once; " if args.max_sessions else ""
         # Before the ready line: a SIGTERM right after it must drain, not kill.
         worker.install_signal_handlers()
         # Set up: freeze the start-up heap out of the collector's walks (issue #17 stall).
         settle_heap()
-        console.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
+        announce.print(f"agent {args.agent_ref} on {endpoint.describe()}; {limit}Ctrl-C to stop")
+        if member is not None:
+            member.on_supervisor_gone(lambda: worker.begin_drain("supervisor exited"))
+            member.ready()
         servers = [s.server for s in served] + ([admin] if admin is not None else [])
         for server in servers:
             worker.metrics.watch_connections_closed(server.guard.closed)
@@ -355,20 +392,34 @@ async def _serve(args: argparse.Namespace, agents: AgentFactory, endpoint: Endpo
         finally:
             for endpoint_handle in served:
                 await endpoint_handle.aclose()
-        console.print("stopped")
+        announce.print("stopped")
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    endpoint = choose_endpoint(args)
-    agents = load_agent_factory(args.agent_ref)
+def _check_flags(args: argparse.Namespace) -> None:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0..65535, got {args.port}")
     if args.max_sessions is not None and args.max_sessions < 1:
         raise UsageError(f"--max-sessions must be at least 1, got {args.max_sessions}")
     if args.drain_timeout < 0:
         raise UsageError(f"--drain-timeout must be >= 0, got {args.drain_timeout:g}")
-    try:
-        return asyncio.run(_serve(args, agents, endpoint))
-    except KeyboardInterrupt:
-        return 0
+    if args.workers is None:
+        args.workers = default_workers()
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+
+
+def serve(args: argparse.Namespace) -> int:
+    endpoint = choose_endpoint(args)
+    agents = load_agent_factory(args.agent_ref)
+    _check_flags(args)
+    member = join_fleet(args)
+    if member is None and args.workers > 1:
+        return serve_fleet(args)
+    # Every log record of a worker says which one (index and pid).
+    fleet_fields = bind_call(worker=member.index, pid=os.getpid()) if member is not None else None
+    with fleet_fields or contextlib.nullcontext():
+        try:
+            return asyncio.run(_serve(args, agents, endpoint, member))
+        except KeyboardInterrupt:
+            return 0

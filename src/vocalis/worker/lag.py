@@ -67,11 +67,15 @@ class LoopLagMonitor:
         self.last_s = 0.0
         self._recent: deque[tuple[float, float]] = deque()
         self._task: asyncio.Task[None] | None = None
+        # Also told each sample (a pool worker's histogram in the pool's metric files).
+        self.on_sample: Callable[[float], None] | None = None
 
     def record(self, at: float, lag_s: float) -> None:
         lag_s = max(0.0, lag_s)
         self.last_s = lag_s
         self.histogram.observe(lag_s)
+        if self.on_sample is not None:
+            self.on_sample(lag_s)
         self._recent.append((at, lag_s))
         horizon = at - self.window_s
         while self._recent and self._recent[0][0] < horizon:

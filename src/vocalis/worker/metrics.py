@@ -38,6 +38,8 @@ from prometheus_client.registry import Collector
 from vocalis.telemetry.prometheus import PrometheusCallMetrics
 from vocalis.transports.pacing import PACING
 from vocalis.worker.admission import Admission
+from vocalis.worker.fleet import FleetPlace
+from vocalis.worker.fleet_metrics import FleetMirror, fleet_registry
 from vocalis.worker.lag import LoopLagMonitor
 
 __all__ = ["CONTENT_TYPE", "ErrorCounters", "WorkerMetrics", "process_rss_bytes"]
@@ -193,13 +195,36 @@ class WorkerMetrics:
     """The registry behind one worker's `/metrics`; `calls` counts its calls' facts."""
 
     def __init__(
-        self, admission: Admission, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float
+        self,
+        admission: Admission,
+        lag: LoopLagMonitor,
+        errors: ErrorCounters,
+        started_at: float,
+        *,
+        fleet: FleetPlace | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self._collector = _WorkerCollector(admission, lag, errors, started_at)
         self.registry.register(self._collector)
         ProcessCollector(registry=self.registry)  # process_* (CPU, RSS, fds, start time)
         self.calls = PrometheusCallMetrics(self.registry)
+        # A pool: scrapes show every worker's sums (see `fleet_metrics`).
+        self._mirror: FleetMirror | None = None
+        self._exposed = self.registry
+        if fleet is not None:
+            self._mirror = FleetMirror([self._collector, ProcessCollector(registry=None)], lag)
+            self._exposed = fleet_registry(
+                fleet.table, admission.max_sessions, str(fleet.metrics_dir)
+            )
+
+    def start(self) -> None:
+        """In a pool, start copying this worker's facts to the pool's files."""
+        if self._mirror is not None:
+            self._mirror.start()
+
+    async def aclose(self) -> None:
+        if self._mirror is not None:
+            await self._mirror.aclose()
 
     def watch_connections_closed(self, closed: Mapping[str, int]) -> None:
         """Expose a listener's counts of connections closed before their request head (the
@@ -208,4 +233,6 @@ class WorkerMetrics:
 
     def text(self) -> str:
         """The exposition now (Prometheus text format 0.0.4)."""
-        return _generate_latest(self.registry).decode("utf-8")
+        if self._mirror is not None:
+            self._mirror.publish()  # this worker's own facts: current, not up to 1 s old
+        return _generate_latest(self._exposed).decode("utf-8")

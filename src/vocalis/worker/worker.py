@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 from vocalis import telemetry
 from vocalis.telemetry.metrics import observe_call
 from vocalis.worker.admission import Admission, Lease, Refusal
+from vocalis.worker.fleet import FleetPlace
 from vocalis.worker.lag import LoopLagMonitor
 from vocalis.worker.metrics import CONTENT_TYPE, ErrorCounters, WorkerMetrics
 from vocalis.worker.ratelimit import AttemptLimiter
@@ -83,16 +85,24 @@ class Worker:
         attempt_burst: int = 10,
         lag_interval_s: float = 0.25,
         on_drain: Callable[[str, int], None] | None = None,
+        fleet: FleetPlace | None = None,
     ) -> None:
-        """`on_drain(why, running_calls)` is told when a drain starts (e.g. to print it)."""
+        """`on_drain(why, running_calls)` is told when a drain starts (e.g. to print it).
+        In a pool (`vocalis serve --workers N`), `fleet` is this worker's place: admission
+        counts against the pool's limit, `/metrics` shows the pool's sums and `/healthz`
+        says which worker answered."""
         self.on_drain = on_drain
-        self.admission = Admission(max_sessions)
+        self.fleet = fleet
+        book = fleet.table.slot(fleet.index) if fleet is not None else None
+        self.admission = Admission(max_sessions, book)
         self.limiter = AttemptLimiter(attempts_per_s, attempt_burst)
         self.drain_timeout_s = drain_timeout_s
         self.lag = LoopLagMonitor(lag_interval_s)
         self.errors = ErrorCounters()
         self.started_at = time.time()
-        self.metrics = WorkerMetrics(self.admission, self.lag, self.errors, self.started_at)
+        self.metrics = WorkerMetrics(
+            self.admission, self.lag, self.errors, self.started_at, fleet=fleet
+        )
         self._stop: asyncio.Event | None = None
         self._drain_deadline: asyncio.TimerHandle | None = None
         self._signals: list[signal.Signals] = []
@@ -105,6 +115,7 @@ class Worker:
         self._stop_event()
         self.lag.start()
         telemetry.observe_loop_lag(self.lag)
+        self.metrics.start()
 
     def _stop_event(self) -> asyncio.Event:
         if self._stop is None:
@@ -183,6 +194,7 @@ class Worker:
             loop.remove_signal_handler(sig)
         self._signals.clear()
         await self.lag.aclose()
+        await self.metrics.aclose()
 
     async def __aenter__(self) -> Worker:
         await self.start()
@@ -249,6 +261,14 @@ class Worker:
             "live_sessions": admission.live,
             "max_sessions": admission.max_sessions,
         }
+        if self.fleet is not None:
+            # A pool: the counts above are the pool's; which worker answered, and its own.
+            body["live_sessions"] = admission.book.fleet_live
+            body["worker"] = {
+                "index": self.fleet.index,
+                "pid": os.getpid(),
+                "live_sessions": admission.live,
+            }
         return (200 if status == "ok" else 503), body
 
     def metrics_text(self) -> str:

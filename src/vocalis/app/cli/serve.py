@@ -8,10 +8,14 @@ Streams). Each incoming connection gets its own `AgentSession` on the chosen rea
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from pathlib import Path
 
 from vocalis.app.endpoint import add_endpoint_arguments
+from vocalis.app.errors import UsageError
+
+WORKERS_ENV = "VOCALIS_WORKERS"
 
 EPILOG = """\
 examples:
@@ -103,6 +107,15 @@ def _add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
         "finish; a second signal stops at once.",
     )
     fleet.add_argument(
+        "--workers",
+        type=int,
+        default=os.environ.get(WORKERS_ENV) or None,
+        metavar="N",
+        help="worker processes sharing the ports (default: one per CPU core, or "
+        f"${WORKERS_ENV}); --max-sessions is a limit for all of them together; "
+        "1 = this process serves alone",
+    )
+    fleet.add_argument(
         "--max-sessions",
         type=int,
         metavar="N",
@@ -134,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `vocalis serve --help` stays instant.
     if args.reload:
         from vocalis.app.reload import serve_with_reload
+
+        if args.workers not in (None, 1):
+            # A restart must free the ports at once; a draining pool would hold them.
+            raise UsageError("--reload serves with one process; drop --workers")
+        os.environ[WORKERS_ENV] = "1"  # the restarted command serves alone
 
         return serve_with_reload(args.agent_ref)
     from vocalis.app.serve_run import serve

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute
 from vocalis.transports.web.guard import AttemptCheck, RequestGuard
 from vocalis.transports.web.headers import TrustedProxies
 from vocalis.transports.web.limits import HttpLimits
+from vocalis.transports.web.listeners import listening_socket
 from vocalis.transports.web.protocol import (
     ConnectionGuard,
     QueuedWebSocketProtocol,
@@ -150,21 +151,6 @@ class AcceptPause:
         self._server._start_serving()  # type: ignore[attr-defined]
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _name, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(1024)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def _uvicorn_config(
     app: RequestGuard, guard: ConnectionGuard, limits: HttpLimits
 ) -> uvicorn.Config:
@@ -225,7 +211,9 @@ class WebServer:
         secrets: Sequence[str] = (),
         calls: CallRegistry | None = None,
     ) -> WebServer:
-        """Bind `host:port` (0: any free port) and serve `routes` behind the guards.
+        """Bind `host:port` (0: any free port) and serve `routes` behind the guards; in a
+        worker of a pool, the supervisor's inherited socket for `host:port` is used instead
+        (`listeners.adopt`).
 
         `secrets` (endpoint tokens) are scrubbed from uvicorn's log lines while this runs;
         `calls` is the registry the call routes of `routes` register with.
@@ -241,7 +229,7 @@ class WebServer:
             unlimited_paths=frozenset(unlimited_paths),
         )
         config = _uvicorn_config(app, guard, limits)
-        sock = _bind(host, port)
+        sock = listening_socket(host, port)
         config.load()
         server = uvicorn.Server(config)
         # `Server.serve()` would set these up; `startup()` alone (our own socket, no signal

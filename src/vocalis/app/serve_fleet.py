@@ -1,0 +1,184 @@
+"""`vocalis serve --workers N`: the supervisor's side (bind, start the pool) and a worker's.
+
+Why inherited pre-bound sockets rather than SO_REUSEPORT: the supervisor binds each port
+once, so `--port 0` means one port for the whole fleet, a port in use is reported once at
+start, and no other process of the same user can join the port. All workers accept on the
+same queue: a connection waits in it until *some* worker accepts, and a worker whose loop is
+busy simply accepts less (with SO_REUSEPORT the kernel hashes each connection to one
+worker's queue, busy or not, and a dying worker's queued connections are reset).
+
+A worker runs today's single-process serve code unchanged (`serve_run`); `FleetMember` is
+what it needs to know about the fleet: its index, the shared table (fleet-wide admission,
+call numbers), which lines to print, and the channel to tell the supervisor it is ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from vocalis.app.errors import UsageError
+from vocalis.app.terminal import make_console
+from vocalis.transports._web import new_token
+from vocalis.transports.web.listeners import adopt, bind_listener
+from vocalis.worker.fleet import FleetPlace, FleetTable
+from vocalis.worker.spec import Listener, ListenerRole, WorkerSpec
+from vocalis.worker.supervisor import Supervisor
+
+__all__ = ["FleetMember", "default_workers", "join_fleet", "serve_fleet"]
+
+TOKEN_ENV = "VOCALIS_TOKEN"
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on (a call is pinned to one core's loop)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _wanted_ports(args: argparse.Namespace) -> list[tuple[ListenerRole, int]]:
+    """The ports `vocalis serve` listens on for these flags (the same rules as one process)."""
+    wanted: list[tuple[ListenerRole, int]] = []
+    main = bool(args.webrtc or args.playground or not args.twilio)
+    if main:
+        wanted.append(("call", args.port))
+    if args.twilio:
+        port = args.twilio_port
+        if port is None:
+            port = args.port + 1 if main and args.port else args.port
+        wanted.append(("twilio", port))
+    if args.admin_port is not None:
+        wanted.append(("admin", args.admin_port))
+    return wanted
+
+
+def _bind_all(args: argparse.Namespace) -> list[tuple[Listener, socket.socket]]:
+    bound: list[tuple[Listener, socket.socket]] = []
+    try:
+        for role, port in _wanted_ports(args):
+            sock = bind_listener(args.host, port)
+            actual = int(sock.getsockname()[1])
+            bound.append((Listener(role, args.host, actual, sock.fileno()), sock))
+    except OSError as exc:
+        for _listener, sock in bound:
+            sock.close()
+        raise UsageError(f"cannot listen on {args.host}: {exc.strerror or exc}") from exc
+    return bound
+
+
+@contextlib.contextmanager
+def _runtime_dir() -> Iterator[Path]:
+    """The fleet's private folder (mode 0700): the shared table and the metrics files."""
+    folder = Path(tempfile.mkdtemp(prefix="vocalis-fleet-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def worker_command() -> list[str]:
+    """This process' own command line (interpreter options included): each worker parses the
+    same flags and learns from its `WorkerSpec` that it is a worker."""
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
+def serve_fleet(args: argparse.Namespace) -> int:
+    """Bind the ports, run `args.workers` workers until SIGTERM/Ctrl-C drained them."""
+    console = make_console()
+    bound = _bind_all(args)
+    # One playground secret for the whole fleet (a page opened on one worker calls another).
+    secret = "" if os.environ.get(TOKEN_ENV) else new_token()
+    with _runtime_dir() as folder:
+        table = FleetTable.create(folder / "admission", args.workers)
+        metrics = folder / "metrics"
+        metrics.mkdir()
+        supervisor = Supervisor(
+            worker_command(),
+            table,
+            metrics,
+            bound,
+            secret=secret,
+            say=lambda line: console.print(line, highlight=False),
+        )
+        console.print(
+            f"supervisor (pid {os.getpid()}): starting {args.workers} workers", highlight=False
+        )
+        try:
+            code = asyncio.run(supervisor.run())
+        finally:
+            table.close()
+    console.print("stopped")
+    return code
+
+
+@dataclass
+class FleetMember:
+    """A worker process' place in the fleet (from its `WorkerSpec`)."""
+
+    spec: WorkerSpec
+    table: FleetTable
+    channel: socket.socket
+
+    @property
+    def index(self) -> int:
+        return self.spec.index
+
+    @property
+    def place(self) -> FleetPlace:
+        return FleetPlace(self.table, self.spec.index, self.spec.metrics_dir)
+
+    @property
+    def label(self) -> str:
+        return f"worker {self.spec.index}, pid {os.getpid()}"
+
+    def ready(self) -> None:
+        """Tell the supervisor this worker serves (it prints so, and stops treating an exit
+        as a start-up failure)."""
+        self.channel.sendall(b"ready\n")
+
+    def on_supervisor_gone(self, callback: Callable[[], None]) -> None:
+        """`callback` once the supervisor's end of the channel closes (it died or exited)."""
+        loop = asyncio.get_running_loop()
+        self.channel.setblocking(False)
+
+        def readable() -> None:
+            try:
+                data = self.channel.recv(64)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(self.channel.fileno())
+                callback()
+
+        loop.add_reader(self.channel.fileno(), readable)
+
+
+def join_fleet(args: argparse.Namespace) -> FleetMember | None:
+    """In a worker started by `serve_fleet`: adopt the inherited sockets (and point the flags
+    at their ports), open the shared table. None when this process serves alone."""
+    spec = WorkerSpec.from_env()
+    if spec is None:
+        return None
+    for listener in spec.listeners:
+        adopt(listener.host, listener.port, listener.fd)
+        if listener.role == "call":
+            args.port = listener.port
+        elif listener.role == "twilio":
+            args.twilio_port = listener.port
+        else:
+            args.admin_port = listener.port
+    channel = socket.socket(fileno=spec.channel_fd)
+    return FleetMember(spec, FleetTable.open(spec.table), channel)

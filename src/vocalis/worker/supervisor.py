@@ -1,0 +1,220 @@
+"""`Supervisor`: starts N worker processes on the fleet's sockets, replaces crashed ones, drains.
+
+Each worker is the same `vocalis serve` command line started again with a `WorkerSpec` in its
+environment; it inherits the listening sockets the supervisor bound (so the ports are bound
+once, port 0 included, and a bind error is reported once at start) and accepts on them like a
+single-process server. The supervisor itself serves nothing: it holds the sockets, the
+shared table and the metrics folder, and watches its children.
+
+* A worker that exits on its own is logged with its exit code or signal and replaced after a
+  back-off (`RestartPolicy`); its calls are counted as finished in the table. A worker that
+  fails with a usage error before it was ever ready (a bad flag, an unreachable endpoint)
+  stops the fleet with that code: restarting would only repeat it.
+* SIGTERM/SIGINT: no more restarts, SIGTERM to every worker (each drains: refuses new calls,
+  lets running calls finish up to `--drain-timeout`, exits); the supervisor exits 0 when all
+  have exited cleanly. A second signal is passed on (workers then stop at once).
+* Workers run in their own process group, so Ctrl-C in a terminal reaches the supervisor
+  only (one drain request, not two); if the supervisor dies, each worker sees its channel
+  close and drains by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vocalis.worker.fleet import FleetTable
+from vocalis.worker.restarts import GiveUp, RestartPolicy
+from vocalis.worker.spec import SPEC_ENV, Listener, WorkerSpec
+
+__all__ = ["EXIT_USAGE", "Supervisor", "describe_exit"]
+
+log = logging.getLogger("vocalis.worker.supervisor")
+
+EXIT_USAGE = 2  # `vocalis` exits with this on a usage error (vocalis.app.errors)
+READY = b"ready\n"
+# Where prometheus-client keeps each process' metric values (its multiprocess mode).
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def describe_exit(code: int) -> str:
+    """`exited with code 3` / `killed by SIGKILL` (asyncio reports a signal as -signum)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+@dataclass
+class _Slot:
+    index: int
+    policy: RestartPolicy
+    process: asyncio.subprocess.Process | None = None
+    ever_ready: bool = False
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs `command` as `table.workers` worker processes until stopped (see module doc)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        table: FleetTable,
+        metrics_dir: Path,
+        listeners: Sequence[tuple[Listener, socket.socket]],
+        *,
+        secret: str,
+        say: Callable[[str], None],
+        policy: Callable[[], RestartPolicy] = RestartPolicy,
+    ) -> None:
+        self.command = list(command)
+        self.table = table
+        self.metrics_dir = metrics_dir
+        self.listeners = list(listeners)
+        self.secret = secret
+        self.say = say
+        self._slots = [_Slot(i, policy()) for i in range(table.workers)]
+        self._stopping = asyncio.Event()
+        self._signalled = 0
+        self._failed: int | None = None
+        self._all_ready = False
+
+    async def run(self) -> int:
+        """Until every worker has exited after a stop; the exit code for the command."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, sig.name)
+        try:
+            await asyncio.gather(*(self._keep(slot) for slot in self._slots))
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self._close_listeners()
+        if self._failed is not None:
+            return self._failed
+        clean = all(code in (0, -signal.SIGTERM) for s in self._slots for code in s.exit_codes[-1:])
+        return 0 if clean else 1
+
+    def stop(self, why: str) -> None:
+        """Drain every worker (first call) or tell them to stop now (later calls)."""
+        self._signalled += 1
+        if self._stopping.is_set():
+            self.say(f"{why} again: workers stop now")
+        else:
+            self._stopping.set()
+            self.table.set_draining()
+            self.say(f"draining ({why}): {self._live_workers()} worker(s) finish their calls")
+            # No replacement will be started: the workers' copies are all that must stay open.
+            self._close_listeners()
+        for slot in self._slots:
+            if slot.process is not None and slot.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    slot.process.send_signal(signal.SIGTERM)
+
+    def _live_workers(self) -> int:
+        return sum(1 for s in self._slots if s.process and s.process.returncode is None)
+
+    def _close_listeners(self) -> None:
+        for _listener, sock in self.listeners:
+            sock.close()
+
+    async def _keep(self, slot: _Slot) -> None:
+        """Run worker `slot.index`, replacing it after a crash, until the fleet stops."""
+        first = True
+        while not self._stopping.is_set():
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            code, pid = await self._run_once(slot, announce=first and slot.index == 0)
+            first = False
+            slot.exit_codes.append(code)
+            lost = self.table.worker_ended(slot.index)
+            _forget_metrics(self.metrics_dir, pid)
+            if self._stopping.is_set():
+                self.say(f"worker {slot.index} (pid {pid}) {describe_exit(code)}")
+                return
+            if not slot.ever_ready and code == EXIT_USAGE:
+                self._fail(code, f"worker {slot.index} could not start ({describe_exit(code)})")
+                return
+            decision = slot.policy.crashed(loop.time() - started)
+            what = f"worker {slot.index} (pid {pid}) {describe_exit(code)}; {lost} call(s) lost"
+            if isinstance(decision, GiveUp):
+                self._fail(1, f"{what}; {decision.crashes_in_a_row} crashes in a row, giving up")
+                return
+            log.error("%s; restarting in %g s", what, decision.delay_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), decision.delay_s)
+
+    def _fail(self, code: int, message: str) -> None:
+        log.error("%s", message)
+        self._failed = code
+        self.stop("a worker failed")
+
+    async def _run_once(self, slot: _Slot, *, announce: bool) -> tuple[int, int]:
+        """Start worker `slot.index`, wait for it to exit: (exit code, pid)."""
+        ours, theirs = socket.socketpair()
+        spec = WorkerSpec(
+            index=slot.index,
+            workers=self.table.workers,
+            table=self.table.path,
+            metrics_dir=self.metrics_dir,
+            channel_fd=theirs.fileno(),
+            listeners=tuple(listener for listener, _sock in self.listeners),
+            announce=announce,
+            secret=self.secret,
+        )
+        env = {**os.environ, SPEC_ENV: spec.to_env(), METRICS_ENV: str(self.metrics_dir)}
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(theirs.fileno(), *(listener.fd for listener, _sock in self.listeners)),
+                process_group=0,
+            )
+        finally:
+            theirs.close()
+        slot.process = process
+        self.table.worker_started(slot.index, process.pid)
+        if self._stopping.is_set():  # stopped while it was starting
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        watcher = asyncio.create_task(self._watch_ready(slot, process.pid, ours))
+        try:
+            code = await process.wait()
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            ours.close()
+        return code, process.pid
+
+    async def _watch_ready(self, slot: _Slot, pid: int, channel: socket.socket) -> None:
+        """Read the worker's "ready"; keep our end open for as long as it lives."""
+        channel.setblocking(False)
+        loop = asyncio.get_running_loop()
+        line = await loop.sock_recv(channel, len(READY))
+        if line != READY:
+            return
+        slot.ever_ready = True
+        self.say(f"worker {slot.index} (pid {pid}) ready")
+        if not self._all_ready and all(s.ever_ready for s in self._slots):
+            self._all_ready = True
+            self.say(f"{len(self._slots)} workers ready")
+        await asyncio.Event().wait()
+
+
+def _forget_metrics(metrics_dir: Path, pid: int) -> None:
+    """A dead worker's live gauges leave the sum (its counters stay: totals never go back)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, str(metrics_dir))  # type: ignore[no-untyped-call]
