@@ -7,6 +7,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
 * ``input``: caller frames into the provider — 20 OpenAI sessions against `vocalis sim-server`
   (its own process, not billed), one 20 ms frame per session every 5 ms (4x real time, so the
   loop goes idle between rounds as it does live): CPU µs per frame (`append_audio` → socket).
+* ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
+  the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
   sink-second (the device timer and the frame bookkeeping).
 
@@ -34,9 +36,11 @@ from bench.common import (
     write_json,
     write_scenario,
 )
+from vocalis.audio.frame import AudioFrame
 from vocalis.providers.base import SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.transports.clocked import ClockedAudioSink
+from vocalis.transports.memory import MemoryAudioSource
 from vocalis.utils.clock import MonotonicClock
 
 
@@ -59,6 +63,42 @@ async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any
         for conn in conns:
             await conn.aclose()
     return cpu / (rounds * sessions) * 1e6
+
+
+async def source_path(sources: int = 100, rounds: int = 1500) -> dict[str, float]:
+    """CPU µs per caller frame from a transport's push to its consumer, both ways of
+    consuming: a task iterating `frames()` (a wake-up per frame) and `deliver()` (called
+    inside the push). The consumer only counts: what is left is the hand-over itself."""
+    frame = AudioFrame(np.zeros(480, dtype=np.int16), 24000)
+    result: dict[str, float] = {}
+    for path in ("frames", "deliver"):
+        counted = [0]
+
+        def count(_frame: AudioFrame, counted: list[int] = counted) -> None:
+            counted[0] += 1
+
+        async def consume(source: MemoryAudioSource, path: str = path) -> None:
+            if path == "deliver":
+                await source.deliver(24000, count)
+            else:
+                async for item in source.frames(24000):
+                    count(item)
+
+        feeds = [MemoryAudioSource(24000) for _ in range(sources)]
+        tasks = [asyncio.create_task(consume(source)) for source in feeds]
+        await asyncio.sleep(0.01)
+        cpu0 = time.process_time()
+        for _ in range(rounds):
+            for source in feeds:
+                source.push(frame)
+            await asyncio.sleep(0.005)
+        cpu = time.process_time() - cpu0
+        for source in feeds:
+            source.close()
+        await asyncio.gather(*tasks)
+        assert counted[0] == rounds * sources
+        result[f"source_{path}_us_per_frame"] = cpu / (rounds * sources) * 1e6
+    return result
 
 
 async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
@@ -92,6 +132,7 @@ async def run(rounds: int) -> dict[str, Any]:
     rows = []
     for _ in range(rounds):
         row = {"input_us_per_frame": round(await input_path(), 2)}
+        row.update({k: round(v, 2) for k, v in (await source_path()).items()})
         row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
         log(f"hotpath: {row}")
         rows.append(row)

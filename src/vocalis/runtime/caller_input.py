@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from vocalis.audio.frame import AudioFrame
 from vocalis.audio.vad import EnergyVAD
 from vocalis.conversation.history import History
 from vocalis.conversation.items import MessageItem
@@ -27,17 +28,25 @@ async def pump_caller_audio(
     clock: Clock,
     vad: EnergyVAD | None,
 ) -> None:
-    """Forward every caller frame; with local turns, feed the VAD's events to turn-taking."""
+    """Forward every caller frame; with local turns, feed the VAD's events to turn-taking.
+
+    Through `AudioSource.deliver`: a source fed by a callback calls `on_frame` inside its
+    own push, so a caller frame reaches the provider without an event-loop task hop.
+    """
     rate = provider.capabilities.input_sample_rate
     ms_per_sample = 1000.0 / rate
     timeline = turns.timeline
-    async for frame in source.frames(rate):
+    append_audio = provider.append_audio
+
+    def on_frame(frame: AudioFrame) -> None:
         samples = frame.samples
-        provider.append_audio(samples)
+        append_audio(samples)
         timeline.append(samples.shape[0] * ms_per_sample, clock.now())
         if vad is not None:
             for event in vad.process(samples):
                 turns.local_vad(event)
+
+    await source.deliver(rate, on_frame)
 
 
 async def pump_caller_text(

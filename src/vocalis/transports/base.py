@@ -17,7 +17,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,6 +175,17 @@ class AudioSource(abc.ABC):
     @abc.abstractmethod
     def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
         """Caller audio as mono int16 frames converted to `sample_rate`; ends on hang-up."""
+
+    async def deliver(self, sample_rate: int, on_frame: Callable[[AudioFrame], None]) -> None:
+        """Call `on_frame` with every frame `frames()` would yield; returns on hang-up.
+
+        The default iterates `frames()`. A source fed by a callback (a socket reader, a
+        device) overrides it to call `on_frame` inside its own push instead: a task wake-up
+        per caller frame per session is the largest cost of the input path (#17). Either
+        way an exception from `on_frame` ends the delivery and is raised here.
+        """
+        async for frame in self.frames(sample_rate):
+            on_frame(frame)
 
 
 class TextSink:

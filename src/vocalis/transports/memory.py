@@ -15,7 +15,8 @@ from typing import Any
 
 from vocalis.audio.frame import AudioFrame, Int16Array
 from vocalis.audio.resample import StreamResampler
-from vocalis.transports.base import AudioSource, PlayoutResult, TextSink, Transport
+from vocalis.transports._source import ChannelAudioSource, FrameConverter
+from vocalis.transports.base import PlayoutResult, TextSink, Transport
 from vocalis.transports.clocked import ClockedAudioSink, FrameCallback
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock
@@ -29,7 +30,28 @@ __all__ = [
 ]
 
 
-class MemoryAudioSource(AudioSource):
+class _FramesToRate:
+    """Frames at any rate → frames at the consumer's rate (a resampler per input rate)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._rate = sample_rate
+        self._resamplers: dict[int, StreamResampler] = {}
+
+    def convert(self, item: AudioFrame) -> AudioFrame | None:
+        if item.sample_rate == self._rate:
+            return item
+        rs = self._resamplers.get(item.sample_rate)
+        if rs is None:
+            rs = self._resamplers[item.sample_rate] = StreamResampler(item.sample_rate, self._rate)
+        out = rs.push(item.samples)
+        return AudioFrame(out, self._rate) if out.shape[0] else None
+
+    def tail(self) -> list[AudioFrame]:
+        tails = (rs.flush() for rs in self._resamplers.values())
+        return [AudioFrame(out, self._rate) for out in tails if out.shape[0]]
+
+
+class MemoryAudioSource(ChannelAudioSource[AudioFrame]):
     """Caller audio pushed by the test; `close()` is the hang-up.
 
     Frames are delivered as pushed (no pacing) and converted to the consumer's rate at the
@@ -37,9 +59,8 @@ class MemoryAudioSource(AudioSource):
     """
 
     def __init__(self, sample_rate: int = 24000) -> None:
+        super().__init__()
         self.sample_rate = sample_rate
-        self._channel: Channel[AudioFrame] = Channel()
-        self._consumed = False
         self._hung_up = asyncio.Event()
 
     def push(self, audio: AudioFrame | Int16Array) -> None:
@@ -59,36 +80,15 @@ class MemoryAudioSource(AudioSource):
             self.push(AudioFrame(frame.samples[offset : offset + step], frame.sample_rate))
 
     def close(self) -> None:
-        """Hang up: `frames()` ends after the queued audio."""
-        self._channel.close()
+        """Hang up: the consumer gets the queued audio, then the stream ends."""
+        super().close()
         self._hung_up.set()
-
-    @property
-    def closed(self) -> bool:
-        return self._channel.closed
 
     async def wait_closed(self) -> None:
         await self._hung_up.wait()
 
-    async def frames(self, sample_rate: int) -> AsyncIterator[AudioFrame]:
-        if self._consumed:
-            raise RuntimeError("MemoryAudioSource supports a single consumer")
-        self._consumed = True
-        resamplers: dict[int, StreamResampler] = {}
-        async for frame in self._channel:
-            if frame.sample_rate == sample_rate:
-                yield frame
-                continue
-            rs = resamplers.get(frame.sample_rate)
-            if rs is None:
-                rs = resamplers[frame.sample_rate] = StreamResampler(frame.sample_rate, sample_rate)
-            out = rs.push(frame.samples)
-            if out.shape[0]:
-                yield AudioFrame(out, sample_rate)
-        for rs in resamplers.values():
-            tail = rs.flush()
-            if tail.shape[0]:
-                yield AudioFrame(tail, sample_rate)
+    def _converter(self, sample_rate: int) -> FrameConverter[AudioFrame]:
+        return _FramesToRate(sample_rate)
 
 
 @dataclass(frozen=True, slots=True)
