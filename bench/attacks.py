@@ -136,6 +136,8 @@ async def _serve(src: Path, url: str, fd_limit: int = 0) -> tuple[Any, int, int]
         "serve",
         "examples/minimal_agent.py:agent",
         "--twilio",
+        "--workers",
+        "1",  # one process: its fd limit and memory are what the attacks measure
         "--port",
         "0",
         "--admin-port",
