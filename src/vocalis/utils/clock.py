@@ -163,8 +163,12 @@ class IdleTrackingExecutor(concurrent.futures.ThreadPoolExecutor):
     """The loop's default executor, knowing which jobs are in flight so `wait_idle` sees them.
 
     A finished job is counted done from the loop's own thread, after its result was handed
-    back (`call_soon_threadsafe` callbacks run in order), so there is no moment where the job
-    looks done while the task awaiting it is not yet ready to run.
+    back, so there is no moment where the job looks done while the task awaiting it is not
+    yet ready to run. The caller gets a relay future: the worker thread settles it (its
+    callbacks queue asyncio's hand-back on the loop) and only then queues the count-down, so
+    the two reach the loop in that order. (A done callback on the worker's own future would
+    be queued before asyncio's, and the loop could run it while the worker thread, preempted
+    between the two callbacks, had not queued the hand-back yet.)
     """
 
     grace_s = 2.0
@@ -194,13 +198,29 @@ class IdleTrackingExecutor(concurrent.futures.ThreadPoolExecutor):
         job = next(self._ids)
         with self._lock:
             self._jobs[job] = time.monotonic()
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(lambda _f: self._finished(job))
-        return future
+        inner = super().submit(fn, *args, **kwargs)
+        outer: concurrent.futures.Future[_T] = concurrent.futures.Future()
 
-    def _finished(self, job: int) -> None:
-        # Runs in the worker thread; the asyncio side's result callback is queued after it.
-        self._loop.call_soon_threadsafe(self._loop.call_soon, self._count_down, job)
+        def cancel_inner(relay: concurrent.futures.Future[_T]) -> None:
+            if relay.cancelled():  # the awaiting task was cancelled: drop the job if queued
+                inner.cancel()
+
+        outer.add_done_callback(cancel_inner)
+        inner.add_done_callback(lambda done: self._hand_back(done, outer, job))
+        return outer
+
+    def _hand_back(
+        self, done: concurrent.futures.Future[_T], relay: concurrent.futures.Future[_T], job: int
+    ) -> None:
+        """In the worker thread: settle the relay first, then queue the count-down behind it."""
+        with contextlib.suppress(concurrent.futures.InvalidStateError):  # relay cancelled
+            if done.cancelled():
+                relay.cancel()
+            elif (error := done.exception()) is not None:
+                relay.set_exception(error)
+            else:
+                relay.set_result(done.result())
+        self._loop.call_soon_threadsafe(self._count_down, job)
 
     def _count_down(self, job: int) -> None:
         with self._lock:
