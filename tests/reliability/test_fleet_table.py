@@ -2,7 +2,6 @@
 
 The table is shared memory between real processes: several processes racing for the last
 slots must never admit more than the limit, and a worker's death must give its slots back.
-The restart policy is a pure decision, checked as properties.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from hypothesis import strategies as st
 
 from vocalis.worker import Admission, Lease, Refusal
 from vocalis.worker.fleet import FleetTable
-from vocalis.worker.restarts import GiveUp, Restart, RestartPolicy
 
 
 def _race(path: str, index: int, attempts: int, limit: int, start: Event) -> None:
@@ -92,17 +90,3 @@ def test_admission_over_a_table_matches_one_process(
                     lease.release()
             assert table.fleet_live() == alone.live <= limit
         table.close()
-
-
-@given(st.lists(st.floats(0, 200), min_size=1, max_size=30))
-def test_restart_back_off_is_capped_and_gives_up_on_a_crash_loop(runs: list[float]) -> None:
-    policy = RestartPolicy(base_s=0.5, cap_s=30.0, stable_after_s=60.0, max_in_a_row=5)
-    in_a_row = 0
-    for ran_s in runs:
-        in_a_row = 1 if ran_s >= 60.0 else in_a_row + 1
-        decision = policy.crashed(ran_s)
-        if in_a_row > 5:
-            assert decision == GiveUp(in_a_row)
-            return
-        assert isinstance(decision, Restart)
-        assert decision.delay_s == min(30.0, 0.5 * 2 ** (in_a_row - 1))

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from vocalis.worker.fleet import FleetTable
 from vocalis.worker.lag import LAG_BUCKETS_S, LoopLagMonitor
+from vocalis.worker.metrics import admission_families
 
 __all__ = ["MIRROR_INTERVAL_S", "FleetCollector", "FleetMirror", "fleet_registry"]
 
@@ -64,30 +65,14 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         totals = self._table.totals()
-        yield GaugeMetricFamily(
-            "vocalis_live_sessions", "Calls in progress (all workers).", value=totals.live
+        yield from admission_families(
+            live=totals.live,
+            max_sessions=self._max_sessions,
+            draining=totals.draining,
+            accepted=totals.accepted,
+            finished=totals.finished,
+            refused=totals.refused,
         )
-        if self._max_sessions is not None:
-            yield GaugeMetricFamily(
-                "vocalis_max_sessions",
-                "Admission limit (--max-sessions).",
-                value=self._max_sessions,
-            )
-        yield GaugeMetricFamily(
-            "vocalis_draining",
-            "1 while draining (no new calls), else 0.",
-            value=1 if totals.draining else 0,
-        )
-        yield CounterMetricFamily("vocalis_sessions_accepted", "Calls admitted.", totals.accepted)
-        yield CounterMetricFamily(
-            "vocalis_sessions_finished", "Admitted calls that ended.", totals.finished
-        )
-        refused = CounterMetricFamily(
-            "vocalis_sessions_refused", "Calls refused, by reason.", labels=["reason"]
-        )
-        for reason, count in sorted(totals.refused.items()):
-            refused.add_metric([reason], count)
-        yield refused
         workers = GaugeMetricFamily(
             "vocalis_worker_live_sessions", "Calls in progress, by worker.", labels=["worker"]
         )

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client import generate_latest as _generate_latest
@@ -37,12 +38,20 @@ from prometheus_client.registry import Collector
 
 from vocalis.telemetry.prometheus import PrometheusCallMetrics
 from vocalis.transports.pacing import PACING
-from vocalis.worker.admission import Admission
+from vocalis.worker.admission import Admission, RefusalReason
 from vocalis.worker.fleet import FleetPlace
-from vocalis.worker.fleet_metrics import FleetMirror, fleet_registry
 from vocalis.worker.lag import LoopLagMonitor
 
-__all__ = ["CONTENT_TYPE", "ErrorCounters", "WorkerMetrics", "process_rss_bytes"]
+if TYPE_CHECKING:
+    from vocalis.worker.fleet_metrics import FleetMirror
+
+__all__ = [
+    "CONTENT_TYPE",
+    "ErrorCounters",
+    "WorkerMetrics",
+    "admission_families",
+    "process_rss_bytes",
+]
 
 # What `generate_latest` writes (the classic text format every Prometheus version reads).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -73,6 +82,33 @@ def process_rss_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
+def admission_families(
+    *,
+    live: int,
+    max_sessions: int | None,
+    draining: bool,
+    accepted: int,
+    finished: int,
+    refused: Mapping[RefusalReason, int],
+) -> Iterator[Metric]:
+    """The admission series: of one process, or of a pool (read from its shared table)."""
+    yield GaugeMetricFamily("vocalis_live_sessions", "Calls in progress.", value=live)
+    if max_sessions is not None:
+        yield GaugeMetricFamily(
+            "vocalis_max_sessions", "Admission limit (--max-sessions).", value=max_sessions
+        )
+    yield GaugeMetricFamily(
+        "vocalis_draining", "1 while draining (no new calls), else 0.", value=1 if draining else 0
+    )
+    yield CounterMetricFamily("vocalis_sessions_accepted", "Calls admitted.", value=accepted)
+    yield CounterMetricFamily(
+        "vocalis_sessions_finished", "Admitted calls that ended.", value=finished
+    )
+    yield _labelled(
+        "vocalis_sessions_refused", "Calls refused, by reason.", "reason", refused.items()
+    )
+
+
 class _WorkerCollector(Collector):
     """Admission, errors, loop lag and uptime, read from their owners at each scrape."""
 
@@ -88,33 +124,13 @@ class _WorkerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         admission = self._admission
-        yield GaugeMetricFamily(
-            "vocalis_live_sessions", "Calls in progress on this worker.", value=admission.live
-        )
-        if admission.max_sessions is not None:
-            yield GaugeMetricFamily(
-                "vocalis_max_sessions",
-                "Admission limit (--max-sessions).",
-                value=admission.max_sessions,
-            )
-        yield GaugeMetricFamily(
-            "vocalis_draining",
-            "1 while draining (no new calls), else 0.",
-            value=1 if admission.draining else 0,
-        )
-        yield CounterMetricFamily(
-            "vocalis_sessions_accepted", "Calls admitted.", value=admission.accepted_total
-        )
-        yield CounterMetricFamily(
-            "vocalis_sessions_finished",
-            "Admitted calls that ended.",
-            value=admission.finished_total,
-        )
-        yield _labelled(
-            "vocalis_sessions_refused",
-            "Calls refused, by reason.",
-            "reason",
-            admission.refused_total.items(),
+        yield from admission_families(
+            live=admission.live,
+            max_sessions=admission.max_sessions,
+            draining=admission.draining,
+            accepted=admission.accepted_total,
+            finished=admission.finished_total,
+            refused=admission.refused_total,
         )
         yield _labelled(
             "vocalis_errors",
@@ -212,6 +228,8 @@ class WorkerMetrics:
         self._mirror: FleetMirror | None = None
         self._exposed = self.registry
         if fleet is not None:
+            from vocalis.worker.fleet_metrics import FleetMirror, fleet_registry
+
             self._mirror = FleetMirror([self._collector, ProcessCollector(registry=None)], lag)
             self._exposed = fleet_registry(
                 fleet.table, admission.max_sessions, str(fleet.metrics_dir)

@@ -7,7 +7,7 @@ single-process server. The supervisor itself serves nothing: it holds the socket
 shared table and the metrics folder, and watches its children.
 
 * A worker that exits on its own is logged with its exit code or signal and replaced after a
-  back-off (`RestartPolicy`); its calls are counted as finished in the table. A worker that
+  back-off (`restart_policy`); its calls are counted as finished in the table. A worker that
   fails with a usage error before it was ever ready (a bad flag, an unreachable endpoint)
   stops the fleet with that code: restarting would only repeat it.
 * SIGTERM/SIGINT: no more restarts, SIGTERM to every worker (each drains: refuses new calls,
@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.worker.fleet import FleetTable
-from vocalis.worker.restarts import GiveUp, RestartPolicy
 from vocalis.worker.spec import SPEC_ENV, Listener, WorkerSpec
 
 __all__ = ["EXIT_USAGE", "Supervisor", "describe_exit"]
@@ -40,6 +40,16 @@ log = logging.getLogger("vocalis.worker.supervisor")
 
 EXIT_USAGE = 2  # `vocalis` exits with this on a usage error (vocalis.app.errors)
 READY = b"ready\n"
+
+
+def restart_policy() -> ReconnectPolicy:
+    """Crashed workers are restarted the way dropped provider sessions are reconnected: the
+    first crash after a stable minute at once, then with a doubling, jittered back-off up to
+    30 s; after 5 quick crashes in a row the pool stops (a crash loop must reach the service
+    manager as a failure, not burn the CPU the other workers' calls need)."""
+    return ReconnectPolicy(base_s=0.5, max_s=30.0, max_failures=5, stable_s=60.0)
+
+
 # Where prometheus-client keeps each process' metric values (its multiprocess mode).
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -57,7 +67,7 @@ def describe_exit(code: int) -> str:
 @dataclass
 class _Slot:
     index: int
-    policy: RestartPolicy
+    policy: ReconnectPolicy
     process: asyncio.subprocess.Process | None = None
     ever_ready: bool = False
     exit_codes: list[int] = field(default_factory=list)
@@ -75,7 +85,7 @@ class Supervisor:
         *,
         secret: str,
         say: Callable[[str], None],
-        policy: Callable[[], RestartPolicy] = RestartPolicy,
+        policy: Callable[[], ReconnectPolicy] = restart_policy,
     ) -> None:
         self.command = list(command)
         self.table = table
@@ -145,14 +155,15 @@ class Supervisor:
             if not slot.ever_ready and code == EXIT_USAGE:
                 self._fail(code, f"worker {slot.index} could not start ({describe_exit(code)})")
                 return
-            decision = slot.policy.crashed(loop.time() - started)
+            slot.policy.session_ended(loop.time() - started)
             what = f"worker {slot.index} (pid {pid}) {describe_exit(code)}; {lost} call(s) lost"
-            if isinstance(decision, GiveUp):
-                self._fail(1, f"{what}; {decision.crashes_in_a_row} crashes in a row, giving up")
+            if slot.policy.exhausted:
+                self._fail(1, f"{what}; {slot.policy.failures} crashes in a row, giving up")
                 return
-            log.error("%s; restarting in %g s", what, decision.delay_s)
+            delay = slot.policy.delay()
+            log.error("%s; restarting in %.2g s", what, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), decision.delay_s)
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     def _fail(self, code: int, message: str) -> None:
         log.error("%s", message)

@@ -1,0 +1,93 @@
+"""The pool supervisor with small real worker programs (no server): restarts, give-up, drain.
+
+The workers here are tiny Python programs speaking the supervisor's protocol (read the
+`WorkerSpec`, say "ready" on the channel, drain on SIGTERM), so the supervisor's decisions are
+checked on real processes and signals in a second or two; the full `vocalis serve --workers`
+is tested in test_serve_pool.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from vocalis.providers.reconnect import ReconnectPolicy
+from vocalis.worker.fleet import FleetTable
+from vocalis.worker.supervisor import Supervisor
+
+pytestmark = pytest.mark.timeout(60)
+
+# A worker that says it is ready, then waits for SIGTERM and exits 0.
+STEADY = """
+import os, signal, socket
+from vocalis.worker.spec import WorkerSpec
+spec = WorkerSpec.from_env()
+channel = socket.socket(fileno=spec.channel_fd)
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+channel.sendall(b"ready\\n")
+while True:
+    signal.pause()
+"""
+
+
+def fast_restarts() -> ReconnectPolicy:
+    return ReconnectPolicy(base_s=0.01, max_s=0.02, max_failures=2, stable_s=60.0)
+
+
+def supervisor(
+    tmp_path: Path, code: str, workers: int, lines: list[str], ready: asyncio.Event | None = None
+) -> Supervisor:
+    """A pool of `workers` running `code`; what it says goes to `lines` (and sets `ready` once
+    every worker was ready)."""
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if ready is not None and line.endswith("workers ready"):
+            ready.set()
+
+    table = FleetTable.create(tmp_path / "admission", workers)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    return Supervisor(
+        [sys.executable, "-c", code],
+        table,
+        metrics,
+        [],
+        secret="",
+        say=say,
+        policy=fast_restarts,
+    )
+
+
+async def test_a_crash_loop_stops_the_pool_with_exit_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines: list[str] = []
+    pool = supervisor(tmp_path, "raise SystemExit(3)", 1, lines)
+    assert await pool.run() == 1
+    crashes = [r.getMessage() for r in caplog.records if "exited with code 3" in r.getMessage()]
+    assert len(crashes) == 3  # two restarts, then the third crash in a row gives up
+    assert "restarting" in crashes[0] and "giving up" in crashes[-1]
+    assert pool.table.totals().starts_by_worker == (3,)
+
+
+async def test_a_usage_error_at_start_stops_the_pool_with_its_code(tmp_path: Path) -> None:
+    lines: list[str] = []
+    pool = supervisor(tmp_path, "raise SystemExit(2)", 2, lines)
+    assert await pool.run() == 2
+    assert sum(pool.table.totals().starts_by_worker) == 2  # nobody was restarted
+
+
+async def test_stop_drains_every_worker_and_exits_0(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ready = asyncio.Event()
+    pool = supervisor(tmp_path, STEADY, 2, lines, ready)
+    running = asyncio.create_task(pool.run())
+    await ready.wait()
+    assert "2 workers ready" in lines
+    pool.stop("test")
+    assert await running == 0
+    assert sum("exited with code 0" in line for line in lines) == 2
