@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from vocalis.conversation.items import (
+    ConversationItem,
     FunctionCallItem,
     FunctionCallOutputItem,
     MessageItem,
@@ -22,7 +23,7 @@ TOOL = ("name", "arguments", "output")
 
 
 def test_every_item_carries_the_core_keys_and_tools_their_pair() -> None:
-    items = [
+    items: list[ConversationItem] = [
         MessageItem("u1", "user", "Weather in Paris?"),
         MessageItem("a1", "assistant", "Let me check.", played_ms=900.0, generated_ms=900.0),
         FunctionCallItem("fc1", "call_1", "get_weather", '{"city": "Paris"}'),

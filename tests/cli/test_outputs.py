@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from cli_support import parse_timeline
 
@@ -26,7 +27,7 @@ from vocalis.runtime.events import (
 )
 from vocalis.transports.file import write_history_json
 
-HISTORY = {
+HISTORY: dict[str, list[dict[str, Any]]] = {
     "items": [
         {
             "id": "u1",
@@ -239,7 +240,7 @@ def test_runtime_events_serialize_with_relative_times() -> None:
     assert call["item"]["type"] == "function_call"
     metrics = TurnMetrics(
         "r1",
-        "server_vad",
+        "server",
         user_speech_end_at=101.0,
         first_audio_played_at=101.6,
         voice_to_voice_ms=612.34,
