@@ -71,6 +71,15 @@ async def test_preamble_tool_call_and_answer_match_on_both_sides() -> None:
         assert h.service_texts() == h.local_texts()
         sent = h.serving().session.client_messages
         assert sum("toolResponse" in m for m in sent) == 1
+        # Thinking from the call to the answer, never listening between (heard contract 6).
+        assert h.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "thinking",
+            "speaking",
+            "listening",
+        ]
 
 
 async def test_barge_in_during_the_tool_cancels_it_and_no_output_is_sent() -> None:

@@ -96,9 +96,10 @@ def answered(session: AgentSession, known: Collection[str] = ()) -> bool:
     """The agent is done: listening, no tool running, and the conversation ends with an
     assistant message that is not in `known` (the item ids that existed before the wait).
 
-    The state alone is not enough: between a tool's result and the follow-up request it is
-    `listening` for a moment, while the answer is still to come; the last item (a call, its
-    output, or an older message) says so.
+    The state alone is not enough: right after the caller's message is sent the agent is
+    still `listening` (its reply is not queued yet), and a follow-up the caller's new turn
+    replaced leaves a tool's output last; the last item (a call, its output, or an older
+    message) says whether the answer came.
     """
     history = session.history
     last = history[-1] if history else None

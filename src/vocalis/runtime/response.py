@@ -224,10 +224,9 @@ class ResponseRun:
         self.stop = StopReason.INTERRUPTED
         self.interrupt_source = source
         self.handle.interrupted = True
-        if not self.ctx.options.reply_after_interrupted_tools:
-            # No follow-up will tell the caller about these tools: nobody waits on them, so
-            # they no longer make the agent "thinking" (the caller has the floor).
-            self.tools.not_waited()
+        # The caller has the floor: these tools no longer make the agent "thinking" (a
+        # follow-up still requested for them does, once queued).
+        self.tools.not_waited()
         self._stop_pulling()
         if cancel_provider and not self._done.done():
             self.ctx.owner.spawn(self._cancel(), f"cancel:{self.response_id}")
@@ -307,7 +306,7 @@ class ResponseRun:
         await self._ended.wait()
         if self._tools_task is not None:
             await asyncio.wait({self._tools_task})
-        await self.tools.answer(waited=not self.interrupted, lost=lambda: self.lost)
+        await self.tools.answer(lost=lambda: self.lost)
 
     async def settle_on_close(self) -> None:
         """The session closed under this run (hang-up, `aclose`): record what was heard.

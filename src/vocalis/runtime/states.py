@@ -9,8 +9,20 @@ follow-up is pending, the caller spoke — and the agent state is recomputed fro
   its last segment ended) — so it starts once per response, not once per message;
 * `thinking` while a reply is expected but nothing plays yet: from the end of the caller's
   speech (when the provider will answer), a requested reply, a running response with nothing
-  played yet, or tool results waiting for their follow-up;
+  played yet, or a follow-up owed for a tool call;
 * `listening` otherwise.
+
+A follow-up is owed from the moment a response's tool call *arrives* (inside the provider's
+receive step, before that response can end) until the follow-up reply is in the scheduler's
+queue — which then keeps the agent `thinking` itself — or nobody waits for it any more (the
+caller took the floor, the session closes). Owing it from the call on, not from when the
+tool's output is sent, is what keeps the state from flickering to `listening` between the end
+of the calling response's playout and the follow-up request: the caller is not expected to
+speak there (heard contract 6: the state changes once per response). A failed or dropped
+follow-up leaves the queue, so the state still ends in `listening`: nothing hangs.
+
+Facts in, one derived state out, no I/O: `tests/runtime/test_states_properties.py` checks it
+over random fact sequences.
 """
 
 from __future__ import annotations
@@ -37,7 +49,8 @@ class StateTracker:
         self._speaking: set[str] = set()  # response ids in their playout window
         self._awaiting: set[str] = set()  # response ids running, nothing played yet
         self._expect_reply = False  # caller finished a turn the provider will answer
-        self._busy: set[str] = set()  # tokens: queued replies, tools awaiting a follow-up
+        self._replies_pending = 0  # the scheduler's queue plus the request in flight
+        self._owed: set[str] = set()  # response ids whose tool follow-up is owed
         self._started = False
         self._closed = False
         # Agent state sequence (for tests and reports).
@@ -69,7 +82,9 @@ class StateTracker:
         self._update()
 
     def interrupted(self) -> None:
-        """Barge-in: nothing plays any more; the caller has the floor."""
+        """Barge-in: nothing plays any more; the caller has the floor. (Each cut response
+        settles its own owed follow-up; one still requested for the cut tools makes the agent
+        `thinking` again once it is queued.)"""
         self._speaking.clear()
         self._awaiting.clear()
         self._expect_reply = False
@@ -79,12 +94,20 @@ class StateTracker:
         self._expect_reply = expected
         self._update()
 
-    def set_busy(self, token: str, busy: bool) -> None:
-        """Work the caller waits on (a queued reply, tools before their follow-up)."""
-        if busy:
-            self._busy.add(token)
-        else:
-            self._busy.discard(token)
+    def replies_pending(self, count: int) -> None:
+        """Replies queued or being requested (the scheduler's count, told on every change)."""
+        self._replies_pending = count
+        self._update()
+
+    def follow_up_owed(self, response_id: str) -> None:
+        """A tool call of `response_id` arrived: the caller will hear about it in a follow-up."""
+        self._owed.add(response_id)
+        self._update()
+
+    def follow_up_settled(self, response_id: str) -> None:
+        """The owed follow-up is queued (`replies_pending` counts it from now on), or nobody
+        waits for it any more (dropped, not wanted, the response's run ended)."""
+        self._owed.discard(response_id)
         self._update()
 
     def set_user(self, state: UserState) -> None:
@@ -102,7 +125,7 @@ class StateTracker:
             return "initializing"
         if self._speaking:
             return "speaking"
-        if self._awaiting or self._expect_reply or self._busy:
+        if self._awaiting or self._expect_reply or self._replies_pending or self._owed:
             return "thinking"
         return "listening"
 

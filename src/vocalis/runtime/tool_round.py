@@ -46,28 +46,38 @@ class ToolRound:
         self.calls: list[ToolCall] = []
         # The caller took the floor after playout: their new turn will see the outputs.
         self.followup_cancelled = False
-        self._token = f"tools:{generation.response_id}"
 
     # ------------------------------------------------------------------ calls in
 
     async def collect(self) -> None:
-        """Submit every complete call as it arrives (runs concurrently with playout)."""
-        async for call in self._generation.tool_calls:
-            self.calls.append(call)
-            self._on_progress()
-            self._ctx.executor.submit(call)
+        """Submit every complete call as it arrives (runs concurrently with playout).
+
+        Calls are taken inside the provider's receive step (`Channel.forward_to`), so every
+        call is known — and its follow-up owed — before its response can end: the agent stays
+        `thinking` from the end of the playout to the follow-up, never `listening` between.
+        """
+        calls = self._generation.tool_calls
+        calls.forward_to(self._take)
+        try:
+            await calls.wait_closed()
+        finally:
+            calls.stop_forwarding()
+
+    def _take(self, call: ToolCall) -> None:
+        self.calls.append(call)
+        self._on_progress()
+        self._ctx.executor.submit(call)
+        if not self._handle.interrupted and not self.followup_cancelled:
+            self._ctx.states.follow_up_owed(self._generation.response_id)
 
     # ------------------------------------------------------------------ outputs out
 
-    async def answer(self, *, waited: bool, lost: Callable[[], bool]) -> None:
+    async def answer(self, *, lost: Callable[[], bool]) -> None:
         """Give each call exactly one output (call once the response ended on the provider).
 
-        `waited`: the caller waits to hear about these results ("thinking" meanwhile);
         `lost()`: the response died with its connection (outputs wait for the re-sync).
         """
         ctx = self._ctx
-        if self.calls and waited and not self.followup_cancelled:
-            ctx.states.set_busy(self._token, True)
         for call in self.calls:
             run = ctx.executor.get(call.call_id)
             if run is None:
@@ -158,5 +168,6 @@ class ToolRound:
         self.not_waited()
 
     def not_waited(self) -> None:
-        """Nobody waits on these tools any more: they no longer make the agent "thinking"."""
-        self._ctx.states.set_busy(self._token, False)
+        """The follow-up is queued (the queue keeps the agent "thinking"), or nobody waits on
+        these tools any more: the owed follow-up no longer makes the agent "thinking"."""
+        self._ctx.states.follow_up_settled(self._generation.response_id)

@@ -70,7 +70,7 @@ def wire(parts: SessionParts, provider: RealtimeSession, config: TurnConfig) -> 
         parts.clock,
         start_run=parts.responses.start,
         on_error=lambda request, error: parts.emit(_reply_failed(request, error)),
-        on_queue_changed=lambda n: parts.states.set_busy("queue", n > 0),
+        on_queue_changed=parts.states.replies_pending,
     )
     turns = TurnDriver(
         TurnContext(
