@@ -22,6 +22,7 @@ import numpy as np
 from vocalis.audio.espeak import synthesize
 from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
 from vocalis.providers.base import TurnDetection
+from vocalis.providers.openai.realtime import OpenAIRealtimeSession
 from vocalis.runtime.events import ConversationItemAdded, ErrorEvent, SessionEvent
 from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.session import AgentSession
@@ -195,6 +196,12 @@ class SimHarness(SessionDriver):
     async def sim_session(self, n: int) -> SimSession:
         """The n-th (1-based) provider connection."""
         return await self.server.wait_for_session(n, within=self.wait_s)
+
+    @property
+    def provider_connected(self) -> bool:
+        """The session's OpenAI provider has its socket open (after a drop: reconnected)."""
+        provider = self.session.provider
+        return isinstance(provider, OpenAIRealtimeSession) and provider.connected
 
     def client_events(self, prefix: str, sim: SimSession | None = None) -> list[dict[str, Any]]:
         """Client events of one connection (the newest by default) whose type starts so."""

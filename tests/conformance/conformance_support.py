@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from session_harness_support import RATE as RATE  # re-exported for the scenarios
-from session_harness_support import FrameRecorder, SimHarness, server_vad
+from session_harness_support import FrameRecorder, SimHarness
+from session_harness_support import server_vad as server_vad
 from session_harness_support import silence as silence
 from session_harness_support import speech as speech
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
@@ -69,8 +70,8 @@ def check_provider_side(h: Harness) -> None:
             assert item_id not in deleted, f"caller audio {item_id} deleted"
             assert item_id not in created, f"caller audio {item_id} re-created as text"
             if not sim.closed:
-                item = sim.conversation.get(item_id)
-                assert item is not None and item.content[0]["type"] == "input_audio"
+                kept = sim.conversation.get(item_id)
+                assert kept is not None and kept.content[0]["type"] == "input_audio"
 
 
 @contextlib.asynccontextmanager

@@ -102,7 +102,7 @@ async def test_no_second_answer_when_the_caller_heard_it_all() -> None:
         await h.until(lambda: len(h.server.sessions) == 2)
         second_sim = h.server.sessions[1]
         # Re-synced and idle: give a re-request every chance to (wrongly) appear.
-        await h.until(lambda: h.session.provider is not None and h.session.provider.connected)
+        await h.until(lambda: h.provider_connected)
         await h.settled()
         await h.play(1.0)
         await h.settled()

@@ -47,6 +47,7 @@ async def test_s12_follow_up_waits_for_the_preamble_and_output_is_sent_once() ->
         await h.play_until(lambda: first.playout_finished)
         result = first.playout.pulled[0].result
         assert result is not None and result.status is PlayoutStatus.FULL
+        assert result.ended_at is not None
         assert finished_at and finished_at[0] < result.ended_at  # tool done mid-preamble
 
         follow = await h.response(1)
@@ -66,6 +67,7 @@ async def test_s12_follow_up_waits_for_the_preamble_and_output_is_sent_once() ->
         assert not h.assistant_messages()[0].interrupted
         answer = h.assistant_messages()[1]
         assert answer.text == ANSWER
+        assert follow.playout.first_played_at is not None
         gap = follow.playout.first_played_at - result.ended_at
         assert 0 <= gap <= 0.3
         [call] = h.calls()

@@ -26,7 +26,7 @@ async def test_s17_stalled_response_is_cancelled_and_session_recovers() -> None:
         run = await h.response(0, generated=False)
         await h.until(lambda: len(run.playout.pulled) == 1)
         item_id = run.playout.pulled[0].message.item_id
-        assert h.session.agent_state == "thinking"
+        assert h.session.agent_states[-1] == "thinking"
         await h.play(2.9)
         assert not run.stalled
         await h.play(0.2)

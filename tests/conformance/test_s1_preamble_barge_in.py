@@ -62,8 +62,11 @@ async def test_s1_barge_in_300ms_into_second_message() -> None:
 
         # Conversation order: caller, preamble, cut answer, then the caller's barge-in turn
         # (committed before the ledger settled, yet placed after the answer it cut).
-        await h.until(lambda: len([i for i in h.session.history if i.role == "user"]) == 2)
-        roles = [(i.role, i.id) for i in h.session.history if isinstance(i, MessageItem)]
+        def message_roles() -> list[tuple[str, str]]:
+            return [(i.role, i.id) for i in h.session.history if isinstance(i, MessageItem)]
+
+        await h.until(lambda: [r for r, _ in message_roles()].count("user") == 2)
+        roles = message_roles()
         assert [r for r, _ in roles[:4]] == ["user", "assistant", "assistant", "user"]
         assert [i for _, i in roles[1:3]] == [first.item_id, second.item_id]
         server_order = [i.id for i in h.server_items()]

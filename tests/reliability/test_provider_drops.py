@@ -88,7 +88,7 @@ async def find_hours(place: str) -> str:
 async def _reconnected(h: Harness) -> None:
     """The second connection is up, configured, and the history re-sync has run."""
     await h.sim_session(2)
-    await h.until(lambda: h.session.provider is not None and h.session.provider.connected)
+    await h.until(lambda: h.provider_connected)
     await h.settled()
 
 

@@ -209,7 +209,7 @@ async def test_watchdog_releases_a_response_the_provider_never_ends() -> None:
         r.provider.script.append(FakeResponse([FakeMessage("", 0)], finish=False, ack_cancel=False))
         first = r.session.generate_reply()
         await r.until(lambda: bool(r.session.responses))
-        assert r.session.agent_state == "thinking"
+        assert r.session.agent_states[-1] == "thinking"
         await r.play_until(lambda: first.done, limit_s=10)
         codes = [e.code for e in r.session.event_log if isinstance(e, ErrorEvent)]
         assert "response_stalled" in codes and "response_not_acknowledged" in codes
