@@ -15,23 +15,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from vocalis.audio.espeak import synthesize
-from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
 from vocalis.providers.base import TurnDetection
 from vocalis.providers.openai.realtime import OpenAIRealtimeSession
 from vocalis.runtime.events import ConversationItemAdded, ErrorEvent, SessionEvent
 from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.session import AgentSession
+from vocalis.sim.conversation import Item
 from vocalis.sim.server import SimServer
 from vocalis.sim.session import SimSession
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
 
 RATE = 24000
+E = TypeVar("E")
 FRAME_S = 0.02
 
 _SPEECH_CACHE: dict[str, np.ndarray] = {}
@@ -160,7 +167,7 @@ class FrameRecorder:
 class Tracker:
     """Every item that entered the history and every error event, in order."""
 
-    added: list[Any] = field(default_factory=list)
+    added: list[ConversationItem] = field(default_factory=list)
     errors: list[ErrorEvent] = field(default_factory=list)
 
     def attach(self, session: AgentSession) -> None:
@@ -211,11 +218,17 @@ class SimHarness(SessionDriver):
     def created_items(self, sim: SimSession | None = None) -> list[dict[str, Any]]:
         return [e["item"] for e in self.client_events("conversation.item.create", sim)]
 
-    def server_items(self) -> list[Any]:
+    def server_items(self) -> list[Item]:
         return list(self.sim.conversation.items)
 
-    def server_item(self, item_id: str) -> Any:
-        return self.sim.conversation.get(item_id)
+    def server_item(self, item_id: str) -> Item:
+        """The newest connection's copy of an item; missing is a test failure."""
+        item = self.sim.conversation.get(item_id)
+        assert item is not None, f"{item_id} is not in the provider's conversation"
+        return item
+
+    def server_has(self, item_id: str) -> bool:
+        return self.sim.conversation.get(item_id) is not None
 
     # ------------------------------------------------------------------ waiting (real time)
 
@@ -223,11 +236,9 @@ class SimHarness(SessionDriver):
         """No response running or being requested, no history re-sync due or running."""
         await self.until(self.quiet)
 
-    async def event(
-        self, kind: type[Any], predicate: Callable[[Any], bool] = lambda _e: True
-    ) -> Any:
+    async def event(self, kind: type[E], predicate: Callable[[E], bool] = lambda _e: True) -> E:
         """The first session event of `kind` matching `predicate` (waits for it)."""
-        found: list[Any] = []
+        found: list[E] = []
 
         def check() -> bool:
             found[:] = [e for e in self.session.event_log if isinstance(e, kind) and predicate(e)]
@@ -236,7 +247,7 @@ class SimHarness(SessionDriver):
         await self.until(check)
         return found[0]
 
-    def events(self, kind: type[Any]) -> list[Any]:
+    def events(self, kind: type[E]) -> list[E]:
         return [e for e in self.session.event_log if isinstance(e, kind)]
 
     def log(self) -> list[SessionEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from conformance_support import harness
 
 from vocalis.conversation.heard import word_spans
+from vocalis.conversation.items import MessageItem
 from vocalis.runtime.events import ConversationItemAdded, Interrupted
 
 TEXT = (
@@ -36,7 +37,7 @@ async def test_s11_ui_and_history_show_only_words_whose_audio_played() -> None:
         cut = truncate["audio_end_ms"]
         truth = len([w for w in words if w.end_ms <= cut])
         added = [e.item for e in h.events(ConversationItemAdded) if e.item.id == message.item_id]
-        assert len(added) == 1
+        assert len(added) == 1 and isinstance(added[0], MessageItem)
         heard = added[0].text
         assert abs(len(word_spans(heard)) - truth) <= 1
         assert abs(len(word_spans(shown_at_barge_in)) - truth) <= 1

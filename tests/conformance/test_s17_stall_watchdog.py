@@ -38,7 +38,7 @@ async def test_s17_stalled_response_is_cancelled_and_session_recovers() -> None:
         assert (await run.generation.done).status == "cancelled"
         assert h.session.agent_state == "listening"  # without the caller saying anything
         # Never audible: gone from the provider (deleted, or never added to its conversation).
-        await h.until(lambda: h.server_item(item_id) is None)
+        await h.until(lambda: not h.server_has(item_id))
         assert h.client_events("conversation.item.truncate") == []
         assert h.assistant_messages() == []
 

@@ -55,7 +55,7 @@ async def test_s1_barge_in_300ms_into_second_message() -> None:
         deletes = h.client_events("conversation.item.delete")
         assert [d["item_id"] for d in deletes] == [third.item_id]
         assert h.client_events("response.cancel") == []
-        await h.until(lambda: h.server_item(third.item_id) is None)
+        await h.until(lambda: not h.server_has(third.item_id))
         server_second = h.server_item(second.item_id)
         assert server_second.truncated_at_ms == int(cut.played_ms)
         assert h.server_item(first.item_id).truncated_at_ms is None

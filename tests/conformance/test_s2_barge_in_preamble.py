@@ -43,7 +43,7 @@ async def test_s2_barge_in_200ms_into_preamble() -> None:
         assert [d["item_id"] for d in h.client_events("conversation.item.delete")] == [
             second.item_id
         ]
-        await h.until(lambda: h.server_item(second.item_id) is None)
+        await h.until(lambda: not h.server_has(second.item_id))
         assert h.server_item(first.item_id).truncated_at_ms == int(cut.played_ms)
         # One message generation per item; the runtime never dropped item 2 as "unexpected".
         assert [v.segment_id for v in h.transport.text.verdicts][:2] == [

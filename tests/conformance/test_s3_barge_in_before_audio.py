@@ -28,7 +28,7 @@ async def test_s3_barge_in_before_first_audio_deletes_never_truncates_at_zero() 
         await h.until(lambda: len(run.playout.pulled) == 1)
         (pulled,) = run.playout.pulled
         item_id = pulled.message.item_id
-        await h.until(lambda: h.server_item(item_id) is not None)
+        await h.until(lambda: h.server_has(item_id))
         await h.play(0.05)
         assert pulled.message.audio_received_ms == 0
 
@@ -36,7 +36,7 @@ async def test_s3_barge_in_before_first_audio_deletes_never_truncates_at_zero() 
         await h.event(Interrupted)
         await h.until(lambda: run.settled)
         h.silence()
-        await h.until(lambda: h.server_item(item_id) is None)
+        await h.until(lambda: not h.server_has(item_id))
 
         assert h.client_events("conversation.item.truncate") == []
         assert [d["item_id"] for d in h.client_events("conversation.item.delete")] == [item_id]
