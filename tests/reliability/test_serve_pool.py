@@ -8,6 +8,7 @@ One pool (two workers, `--max-sessions 1` for the whole pool) goes through its l
 * a worker killed with SIGKILL is logged with its signal and replaced; the call it held no
   longer counts against the limit;
 * both workers take calls (the second call is accepted by the other worker);
+* with every worker frozen, the supervisor still answers /healthz and /livez on the admin port;
 * one `/metrics` scrape shows the pool's sums (the dead worker's accepted call included);
 * SIGTERM to the supervisor drains: new calls are refused, the running call goes on to its
   end, its history is written, every worker exits 0 and so does the supervisor.
@@ -74,13 +75,14 @@ async def pool_life(out: ServeOutput, url: str, admin: str, pos: int, pid: int) 
     await phone_a.answered()
 
     # The pool's limit: only the other worker can take this call, and it refuses it.
+    call_port = "http://" + url.split("/")[2]
     with stopped(first_pid):
         response = await refused(url)
         assert response.status_code == 503
         assert response.headers["X-Vocalis-Refusal"] == "at_capacity"
         assert b"at capacity (1/1 calls)" in response.body
-        status, body = await asyncio.to_thread(http_get, admin + "/healthz")
-    health = json.loads(body)
+        status, body = await asyncio.to_thread(http_get, call_port + "/healthz")
+    health = json.loads(body)  # the other worker's answer: the pool's counts, its own
     assert status == 503 and health["status"] == "full" and health["live_sessions"] == 1
     assert str(health["worker"]["index"]) != first_worker
     assert health["worker"]["live_sessions"] == 0
@@ -98,10 +100,17 @@ async def pool_life(out: ServeOutput, url: str, admin: str, pos: int, pid: int) 
     # The next call goes to the other worker: both have taken calls.
     with stopped(replacement):
         ws_c = await connect(url)
-    async with ws_c:
         phone_c = Phone(ws_c)
-        await phone_c.start()
+        await phone_c.start()  # the call (and its "connected" line) starts with this
         found, pos = await expect(out, CONNECTED, pos)
+        other_pid = int(found[3])
+        # Every worker frozen: the supervisor still answers the probes on the admin port.
+        with stopped(other_pid):
+            status, body = await asyncio.to_thread(http_get, admin + "/healthz")
+            assert (status, json.loads(body)["status"]) == (503, "full")
+            status, body = await asyncio.to_thread(http_get, admin + "/livez")
+            assert (status, json.loads(body)) == (200, {"status": "alive", "workers": 2})
+    async with ws_c:
         assert found[2] != first_worker
         call_c = found[1]
         await phone_c.say("Hello again.")

@@ -26,11 +26,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
+
 from vocalis.app.errors import UsageError
 from vocalis.app.terminal import make_console
 from vocalis.transports._web import new_token
+from vocalis.transports.web import WebServer
 from vocalis.transports.web.listeners import adopt, bind_listener
 from vocalis.worker.fleet import FleetPlace, FleetTable
+from vocalis.worker.pool_admin import PoolAdmin
 from vocalis.worker.spec import Listener, ListenerRole, WorkerSpec
 from vocalis.worker.supervisor import Supervisor
 
@@ -97,6 +101,8 @@ def serve_fleet(args: argparse.Namespace) -> int:
     """Bind the ports, run `args.workers` workers until SIGTERM/Ctrl-C drained them."""
     console = make_console()
     bound = _bind_all(args)
+    calls = [(listener, sock) for listener, sock in bound if listener.role != "admin"]
+    admin = next(((lst, sock) for lst, sock in bound if lst.role == "admin"), None)
     # One playground secret for the whole fleet (a page opened on one worker calls another).
     secret = "" if os.environ.get(TOKEN_ENV) else new_token()
     with _runtime_dir() as folder:
@@ -107,19 +113,40 @@ def serve_fleet(args: argparse.Namespace) -> int:
             worker_command(),
             table,
             metrics,
-            bound,
+            calls,
             secret=secret,
             say=lambda line: console.print(line, highlight=False),
         )
         console.print(
             f"supervisor (pid {os.getpid()}): starting {args.workers} workers", highlight=False
         )
+        pool_admin = PoolAdmin(table, args.max_sessions, str(metrics), supervisor.workers_serving)
         try:
-            code = asyncio.run(supervisor.run())
+            code = asyncio.run(_supervise(supervisor, pool_admin, admin, console))
         finally:
             table.close()
     console.print("stopped")
     return code
+
+
+async def _supervise(
+    supervisor: Supervisor,
+    pool_admin: PoolAdmin,
+    admin: tuple[Listener, socket.socket] | None,
+    console: Console,
+) -> int:
+    """Run the pool; the supervisor answers `--admin-port` itself until the pool stopped."""
+    server: WebServer | None = None
+    if admin is not None:
+        listener, sock = admin
+        adopt(listener.host, listener.port, sock)
+        server = await WebServer.start(pool_admin.routes(), listener.host, listener.port)
+        console.print(f"admin: http://{server.authority}/metrics", highlight=False)
+    try:
+        return await supervisor.run()
+    finally:
+        if server is not None:
+            await server.aclose()
 
 
 @dataclass
@@ -172,8 +199,9 @@ def join_fleet(args: argparse.Namespace) -> FleetMember | None:
     spec = WorkerSpec.from_env()
     if spec is None:
         return None
+    args.admin_port = None  # the supervisor serves it (`PoolAdmin`)
     for listener in spec.listeners:
-        adopt(listener.host, listener.port, listener.fd)
+        adopt(listener.host, listener.port, socket.socket(fileno=listener.fd))
         if listener.role == "call":
             args.port = listener.port
         elif listener.role == "twilio":

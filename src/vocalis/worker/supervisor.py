@@ -69,6 +69,7 @@ class _Slot:
     index: int
     policy: ReconnectPolicy
     process: asyncio.subprocess.Process | None = None
+    ready: bool = False  # the running process said it serves
     ever_ready: bool = False
     exit_codes: list[int] = field(default_factory=list)
 
@@ -130,6 +131,10 @@ class Supervisor:
             if slot.process is not None and slot.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     slot.process.send_signal(signal.SIGTERM)
+
+    def workers_serving(self) -> int:
+        """Workers running and ready now (0 while all are starting or being replaced)."""
+        return sum(1 for s in self._slots if s.ready)
 
     def _live_workers(self) -> int:
         return sum(1 for s in self._slots if s.process and s.process.returncode is None)
@@ -195,6 +200,7 @@ class Supervisor:
         finally:
             theirs.close()
         slot.process = process
+        slot.ready = False
         self.table.worker_started(slot.index, process.pid)
         if self._stopping.is_set():  # stopped while it was starting
             with contextlib.suppress(ProcessLookupError):
@@ -203,6 +209,7 @@ class Supervisor:
         try:
             code = await process.wait()
         finally:
+            slot.ready = False
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -216,7 +223,7 @@ class Supervisor:
         line = await loop.sock_recv(channel, len(READY))
         if line != READY:
             return
-        slot.ever_ready = True
+        slot.ready = slot.ever_ready = True
         self.say(f"worker {slot.index} (pid {pid}) ready")
         if not self._all_ready and all(s.ever_ready for s in self._slots):
             self._all_ready = True

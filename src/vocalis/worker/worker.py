@@ -64,13 +64,14 @@ class Closable(Protocol):
     async def wait_closed(self) -> None: ...
 
 
-def _no_store(response: Response) -> Response:
+def no_store(response: Response) -> Response:
+    """Health and metrics answers are about now: never cached by a proxy."""
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _json(status: int, payload: dict[str, Any]) -> Response:
-    return _no_store(Response(json.dumps(payload) + "\n", status, media_type="application/json"))
+def json_response(status: int, payload: dict[str, Any]) -> Response:
+    return no_store(Response(json.dumps(payload) + "\n", status, media_type="application/json"))
 
 
 class Worker:
@@ -223,7 +224,7 @@ class Worker:
         decision = self.limiter.check(client)
         if decision.allowed:
             return None
-        return _no_store(
+        return no_store(
             PlainTextResponse(
                 "Too Many Requests: slow down connection attempts\n",
                 429,
@@ -249,7 +250,7 @@ class Worker:
         headers: dict[str, str] = {"X-Vocalis-Refusal": refusal.reason}
         if refusal.retry_after_s is not None:
             headers["Retry-After"] = str(refusal.retry_after_s)
-        return _no_store(
+        return no_store(
             PlainTextResponse(f"Service Unavailable: {refusal.message}\n", 503, headers)
         )
 
@@ -276,13 +277,13 @@ class Worker:
 
     async def _healthz(self, request: Request) -> Response:
         status, body = self.health()
-        return _json(status, body)
+        return json_response(status, body)
 
     async def _livez(self, request: Request) -> Response:
-        return _json(200, {"status": "alive"})
+        return json_response(200, {"status": "alive"})
 
     async def _metrics(self, request: Request) -> Response:
-        return _no_store(Response(self.metrics_text(), media_type=CONTENT_TYPE))
+        return no_store(Response(self.metrics_text(), media_type=CONTENT_TYPE))
 
     def admin_routes(self) -> Sequence[BaseRoute]:
         """`/healthz`, `/livez`, `/metrics` (GET/HEAD), served on every port of the worker."""

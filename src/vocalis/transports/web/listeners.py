@@ -35,10 +35,9 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def adopt(host: str, port: int, fd: int) -> None:
-    """Serve `host:port` from the inherited listening socket `fd` (taken over by this process:
-    closing the server closes this process' copy only)."""
-    sock = socket.socket(fileno=fd)
+def adopt(host: str, port: int, sock: socket.socket) -> None:
+    """Serve `host:port` from the already bound, listening `sock` (e.g. inherited: closing the
+    server then closes this process' copy only)."""
     sock.setblocking(False)
     _ADOPTED[(host, port)] = sock
 
