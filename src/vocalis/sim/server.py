@@ -35,6 +35,7 @@ from vocalis.sim.admission import Admitted, admit, credential
 from vocalis.sim.brain import ScriptCursor
 from vocalis.sim.client_secrets import ClientSecretStore
 from vocalis.sim.dialect import Dialect
+from vocalis.sim.direct_ws import DIRECT_KEY, DirectSocket
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.log import EventLog
 from vocalis.sim.outbox import ABNORMAL_CLOSE, write_frame
@@ -263,6 +264,9 @@ class SimServer:
                 task.add_done_callback(tasks.discard)
                 return task
 
+            direct = websocket.scope.get(DIRECT_KEY)
+            if isinstance(direct, DirectSocket):
+                session.send_now = direct.send_text
             writer = group.create_task(self._writer(websocket, session))
             if self.refuse_beta and websocket.headers.get("openai-beta"):
                 session.emit_error(errors.beta_api_shape_disabled())
@@ -296,13 +300,23 @@ class SimServer:
             self.sessions.remove(old)
 
     async def _reader(self, websocket: WebSocket, session: SimSession) -> int:
-        """Feed client frames to the session; returns the close code once the peer is gone."""
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return int(message.get("code") or ABNORMAL_CLOSE)
-            text = message.get("text")
-            session.receive(text if text is not None else message.get("bytes") or b"")
+        """Feed client frames to the session; returns the close code once the peer is gone.
+
+        Under our uvicorn protocol the frames reach the session synchronously from the socket
+        (``direct_ws``); the loop below then only sees the disconnect."""
+        direct = websocket.scope.get(DIRECT_KEY)
+        if isinstance(direct, DirectSocket):
+            direct.on_message(session.receive)
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return int(message.get("code") or ABNORMAL_CLOSE)
+                text = message.get("text")
+                session.receive(text if text is not None else message.get("bytes") or b"")
+        finally:
+            if isinstance(direct, DirectSocket):
+                direct.on_message(None)
 
     async def _writer(self, websocket: WebSocket, session: SimSession) -> int | None:
         """Send the session's outbox; returns the close code it sent (1006 for a drop), or

@@ -17,6 +17,8 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vocalis.sim.direct_ws import DirectWebSocketProtocol
+
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # a 15 MiB append is ~20 MiB of base64 JSON
 GRACEFUL_SHUTDOWN_S = 2
 
@@ -83,7 +85,8 @@ class AsgiServer:
             lifespan="off",
             log_config=None,
             access_log=False,
-            ws="websockets-sansio",
+            # uvicorn's "websockets-sansio" protocol plus synchronous lanes (direct_ws.py).
+            ws=DirectWebSocketProtocol,
             ws_max_size=MAX_FRAME_BYTES,
             ws_per_message_deflate=False,
             ws_ping_interval=ws_ping_interval,

@@ -12,7 +12,6 @@ fire at their protocol positions through a handler per :class:`~vocalis.sim.scen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from vocalis.sim.recorder import Recorder
 from vocalis.sim.responses import ResponseRun
 from vocalis.sim.scenario import FaultKind, FaultSpec, Scenario
 from vocalis.sim.session_config import SessionConfig, SessionKind
+from vocalis.sim.wire_json import encode_event
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,11 @@ class SimSession:
         self.close_code: int | None = None
         self.closing = False
         self.outbox: asyncio.Queue[Frame] = asyncio.Queue()
+        # The socket's synchronous write lane (``direct_ws.DirectSocket.send_text``), set by
+        # the server: a frame with nothing queued ahead of it is written at once instead of
+        # waking the writer task. False from it (buffer full, closing) means "queue it".
+        self.send_now: Callable[[str], bool] | None = None
+        self._unsent = 0  # text frames queued on ``outbox`` and not yet written
         self._drives: dict[str, _Drive] = {}
         self._spawn: Spawn | None = None
         self._idle_timer: asyncio.Task[None] | None = None
@@ -201,7 +206,7 @@ class SimSession:
         full: dict[str, Any] = {"type": event["type"], "event_id": self.ids.event()}
         full.update(event)
         self.recorder.sent(full)
-        self.outbox.put_nowait(json.dumps(full, separators=(",", ":")))
+        self._send_text(encode_event(full))
 
     def emit_error(self, error: errors.RealtimeError, client_event_id: str | None = None) -> None:
         self.emit({"type": "error", "error": error.payload(client_event_id)})
@@ -211,6 +216,14 @@ class SimSession:
         if self.closing:
             return
         self.recorder.sent_raw(text)
+        self._send_text(text)
+
+    def _send_text(self, text: str) -> None:
+        """Write ``text`` now when nothing is queued ahead of it, else queue it (order kept)."""
+        send_now = self.send_now
+        if self._unsent == 0 and send_now is not None and send_now(text):
+            return
+        self._unsent += 1
         self.outbox.put_nowait(text)
 
     def _apply(self, outputs: list[Output]) -> None:
@@ -242,6 +255,7 @@ class SimSession:
 
     def frame_sent(self) -> None:
         """Called by the writer after each frame: releases a throttled response stream."""
+        self._unsent -= 1
         if self.outbox.qsize() <= _OUTBOX_LOW:
             self._drained.set()
 
@@ -249,7 +263,10 @@ class SimSession:
         while self.outbox.qsize() > _OUTBOX_HIGH and not self.closing:
             self._drained.clear()
             await self._drained.wait()
-        await asyncio.sleep(0)
+        if self.pace <= 0:
+            # Unpaced, a stream never waits for its clock: yield after each event so the
+            # client's events (cancel, truncate) interleave as they would on a real server.
+            await asyncio.sleep(0)
 
     def mark_closed(self, code: int | None) -> None:
         self.closed = True
