@@ -113,6 +113,19 @@ def test_silence_and_low_noise_produce_no_events() -> None:
     assert vad.flush() == []
 
 
+@pytest.mark.parametrize(("amplitude", "speech"), [(327, False), (328, True), (-328, True)])
+def test_level_just_below_or_above_the_threshold(amplitude: int, speech: bool) -> None:
+    # -40 dBFS is a mean square of 2**30 * 1e-4 = 107374.2: a constant 327 (106929) stays
+    # below it, 328 (107584) is above. Quiet chunks take a peak-only shortcut; it must give
+    # the same answer as the per-window energies at the very boundary.
+    level = np.full(RATE // 2, amplitude, dtype=np.int16)
+    vad = EnergyVAD(RATE, threshold_db=-40.0)
+    events = feed(vad, np.concatenate([np.zeros(RATE // 2, dtype=np.int16), level]), 960)
+    assert [e.kind for e in events] == (["speech_started"] if speech else [])
+    if speech:
+        assert events[0].onset_ms == pytest.approx(500.0)
+
+
 def test_loud_noise_is_speech_to_an_energy_vad() -> None:
     vad = EnergyVAD(RATE)
     events = feed(vad, np.concatenate([noise(1000, -80), noise(400, -20), noise(1000, -80)]), 480)
