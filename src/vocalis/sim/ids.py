@@ -15,11 +15,13 @@ _COUNTER_LEN = 8  # 62**8 ids per prefix per session: never wraps in practice
 
 
 def _base62(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
+    """``value`` in base 62, zero-padded to ``width`` (a loop per digit actually used: an
+    event id is minted per audio delta)."""
+    chars = ""
+    while value:
         value, digit = divmod(value, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(reversed(chars))
+        chars = _ALPHABET[digit] + chars
+    return chars.rjust(width, "0")
 
 
 class IdFactory:

@@ -32,11 +32,14 @@ class Recorder:
         # No records and no log (the CLI without --log): skip the per-event summary copy.
         self.keeps_summaries = limit != 0 or log is not None
         self._changed = asyncio.Event()
+        self._waiters = 0  # wait_until calls in progress
 
     def changed(self) -> None:
-        """Wake the waiters (after any state change worth re-checking)."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Wake the waiters (after any state change worth re-checking); nothing to do (and
+        no new Event per audio append) while nobody waits."""
+        if self._waiters:
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     def _keep(self, events: list[Event], summary: Event) -> None:
         limit = self._limit
@@ -85,9 +88,13 @@ class Recorder:
         self.changed()
 
     async def wait_until(self, predicate: Callable[[], bool], within: float) -> None:
-        async with asyncio.timeout(within):
-            while not predicate():
-                await self._changed.wait()
+        self._waiters += 1
+        try:
+            async with asyncio.timeout(within):
+                while not predicate():
+                    await self._changed.wait()
+        finally:
+            self._waiters -= 1
 
     async def wait_event(
         self, events: list[Event], event_type: str, after: int, within: float
