@@ -26,6 +26,7 @@ from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import alaw_encode, ulaw_encode
 from vocalis.sim.conversation import WordSpan
 from vocalis.sim.session_config import sample_rate, type_bytes_per_ms
+from vocalis.sim.wire_json import SafeText
 
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 200
@@ -67,12 +68,13 @@ def voice_for(openai_voice: str | dict[str, Any], override: str | None = None) -
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """One ``response.output_audio.delta`` payload and where it lies in the item (ms)."""
+    """One ``response.output_audio.delta`` payload and where it lies in the item (ms);
+    ``b64`` is marked :class:`SafeText` so each delta's JSON splices it in unread."""
 
     start_ms: float
     duration_ms: float
     nbytes: int
-    b64: str
+    b64: SafeText
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,7 +181,9 @@ def _chunks(audio: bytes, bpm: float, start_ms: int, total_ms: int, seed: int) -
         position = int(at_ms * bpm)
         nbytes = int(size * bpm)
         piece = audio[position : position + nbytes]
-        chunks.append(AudioChunk(float(at_ms), float(size), nbytes, b64encode_bytes(piece)))
+        chunks.append(
+            AudioChunk(float(at_ms), float(size), nbytes, SafeText(b64encode_bytes(piece)))
+        )
         at_ms += size
     return chunks
 
@@ -232,7 +236,7 @@ def chunks_cut_at(speech: Speech, cuts_ms: Sequence[float]) -> Iterator[AudioChu
         for start, stop in itertools.pairwise(bounds):
             first, last = int(start * bpm), int(stop * bpm)
             piece = speech.audio[first:last]
-            yield AudioChunk(start, stop - start, last - first, b64encode_bytes(piece))
+            yield AudioChunk(start, stop - start, last - first, SafeText(b64encode_bytes(piece)))
 
 
 def _spread(count: int, total_ms: float) -> list[tuple[float, float]]:
