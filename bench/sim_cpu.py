@@ -146,6 +146,17 @@ async def _continuous_session(
     return listener
 
 
+async def _synthesize_first(url: str, tls: ssl.SSLContext | None) -> None:
+    """One response up to its first audio delta: the sim renders (espeak) and caches the
+    scripted speech once, before the measured sessions start (rendering is not per session)."""
+    headers = {"Authorization": "Bearer sk-bench-local"}
+    async with connect(url, additional_headers=headers, max_size=None, ssl=tls) as ws:
+        await ws.send(_RESPONSE_CREATE)
+        async for message in ws:
+            if str(message).startswith(_DELTA_PREFIX):
+                return
+
+
 async def measure_continuous(
     sessions: int,
     seconds: float,
@@ -165,6 +176,7 @@ async def measure_continuous(
     extra = ["--tls"] if tls else []
     async with sim_process(scenario, pace=pace, extra_args=extra) as sim:
         context = _client_tls() if tls else None
+        await _synthesize_first(sim.url, context)
         loop = asyncio.get_running_loop()
         until = loop.time() + warmup + seconds
         clients = asyncio.gather(
