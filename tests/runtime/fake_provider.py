@@ -20,6 +20,7 @@ from vocalis.providers.base import (
     Generation,
     GenerationDone,
     GenerationStarted,
+    GenerationStatus,
     MessageGeneration,
     Modality,
     ProviderEvent,
@@ -138,7 +139,7 @@ class FakeSession(RealtimeSession):
             self.finish(generation, "completed")
         return generation
 
-    def finish(self, generation: Generation, status: str) -> None:
+    def finish(self, generation: Generation, status: GenerationStatus) -> None:
         self.active.pop(generation.response_id, None)
         for channel in (generation.messages, generation.tool_calls, generation.tool_call_deltas):
             channel.close()

@@ -22,6 +22,7 @@ from vocalis.conversation.ledger import (
     AnnouncedItem,
     Delete,
     MessageOutcome,
+    ProviderOp,
     ReplaceText,
     ResponseOutcome,
     ToolCallOutcome,
@@ -142,7 +143,7 @@ def _is_word_prefix(prefix: str, text: str) -> bool:
 def test_ledger_keeps_the_heard_contract(drawn: Drawn) -> None:
     result = settle_response(drawn.outcome)
     history = {item.id: item for item in result.items}
-    ops_by_item: dict[str, list[object]] = {}
+    ops_by_item: dict[str, list[ProviderOp]] = {}
     for op in result.ops:
         ops_by_item.setdefault(op.item_id, []).append(op)
     announced_ids = [a.item_id for a in drawn.outcome.announced]

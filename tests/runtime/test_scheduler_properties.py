@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,7 +101,7 @@ async def scenario(steps: list[str]) -> None:
             queued += 1
             wanted = step == "enqueue"
             scheduler.enqueue(
-                ReplyRequest("reply", SpeechHandle("reply"), still_wanted=lambda w=wanted: w)
+                ReplyRequest("reply", SpeechHandle("reply"), still_wanted=partial(bool, wanted))
             )
         elif step == "server":
             generation = provider.new()

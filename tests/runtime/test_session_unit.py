@@ -33,6 +33,7 @@ from vocalis.runtime.events import (
 )
 from vocalis.runtime.options import AgentSessionOptions, InterruptionOptions
 from vocalis.runtime.session import AgentSession
+from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.tools import function_tool
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock, wait_idle
@@ -496,10 +497,11 @@ async def test_events_tell_the_app_what_happened_in_order() -> None:
 async def test_history_metrics_do_not_depend_on_the_bounded_event_log() -> None:
     """The saved history keeps every turn's metrics even when the event log keeps 1 event."""
     async with rig(options=AgentSessionOptions(event_log_limit=1)) as r:
+        handles: list[SpeechHandle] = []
         for text in ("One.", "Two."):
             r.provider.script.append(FakeResponse([FakeMessage(text, 300)]))
-            handle = r.session.generate_reply()
-            await r.play_until(lambda h=handle: h.done)
+            handles.append(r.session.generate_reply())
+            await r.play_until(lambda: handles[-1].done)
         assert len(r.session.event_log) == 1
         metrics = r.session.history_json()["metrics"]
         assert len(metrics) == 2
