@@ -33,12 +33,21 @@ while True:
 """
 
 
+# A worker that says it is ready and then ignores SIGTERM (a drain that never ends).
+STUCK = STEADY.replace("lambda *_: os._exit(0)", "signal.SIG_IGN")
+
+
 def fast_restarts() -> ReconnectPolicy:
     return ReconnectPolicy(base_s=0.01, max_s=0.02, max_failures=2, stable_s=60.0)
 
 
 def supervisor(
-    tmp_path: Path, code: str, workers: int, lines: list[str], ready: asyncio.Event | None = None
+    tmp_path: Path,
+    code: str,
+    workers: int,
+    lines: list[str],
+    ready: asyncio.Event | None = None,
+    kill_after_s: float | None = None,
 ) -> Supervisor:
     """A pool of `workers` running `code`; what it says goes to `lines` (and sets `ready` once
     every worker was ready)."""
@@ -59,6 +68,7 @@ def supervisor(
         secret="",
         say=say,
         policy=fast_restarts,
+        kill_after_s=kill_after_s,
     )
 
 
@@ -91,3 +101,17 @@ async def test_stop_drains_every_worker_and_exits_0(tmp_path: Path) -> None:
     pool.stop("test")
     assert await running == 0
     assert sum("exited with code 0" in line for line in lines) == 2
+
+
+async def test_a_worker_stuck_in_its_drain_is_killed_after_the_backstop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines: list[str] = []
+    ready = asyncio.Event()
+    pool = supervisor(tmp_path, STUCK, 1, lines, ready, kill_after_s=0.5)
+    running = asyncio.create_task(pool.run())
+    await ready.wait()
+    pool.stop("test")
+    assert await running == 1  # not a clean drain
+    assert any("killed by SIGKILL" in line for line in lines)
+    assert any("still running 0.5 s after the stop" in r.getMessage() for r in caplog.records)

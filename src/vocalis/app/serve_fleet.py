@@ -41,6 +41,9 @@ from vocalis.worker.supervisor import Supervisor
 __all__ = ["FleetMember", "default_workers", "join_fleet", "serve_fleet"]
 
 TOKEN_ENV = "VOCALIS_TOKEN"
+# After --drain-timeout a worker closes its remaining calls (up to 10 s) and its servers (5 s):
+# one still running this much later is stuck and is killed by the supervisor.
+STRAGGLER_GRACE_S = 30.0
 
 
 def default_workers() -> int:
@@ -116,6 +119,7 @@ def serve_fleet(args: argparse.Namespace) -> int:
             calls,
             secret=secret,
             say=lambda line: console.print(line, highlight=False),
+            kill_after_s=args.drain_timeout + STRAGGLER_GRACE_S,
         )
         console.print(
             f"supervisor (pid {os.getpid()}): starting {args.workers} workers", highlight=False

@@ -87,7 +87,11 @@ class Supervisor:
         secret: str,
         say: Callable[[str], None],
         policy: Callable[[], ReconnectPolicy] = restart_policy,
+        kill_after_s: float | None = None,
     ) -> None:
+        """`kill_after_s`: a worker still running this long after a stop began is killed
+        (SIGKILL): a backstop for a worker whose own drain timeout failed to end it (set it
+        above `--drain-timeout` plus the time closing calls takes; None: never)."""
         self.command = list(command)
         self.table = table
         self.metrics_dir = metrics_dir
@@ -99,6 +103,7 @@ class Supervisor:
         self._signalled = 0
         self._failed: int | None = None
         self._all_ready = False
+        self.kill_after_s = kill_after_s
 
     async def run(self) -> int:
         """Until every worker has exited after a stop; the exit code for the command."""
@@ -127,10 +132,25 @@ class Supervisor:
             self.say(f"draining ({why}): {self._live_workers()} worker(s) finish their calls")
             # No replacement will be started: the workers' copies are all that must stay open.
             self._close_listeners()
+            if self.kill_after_s is not None:
+                asyncio.get_running_loop().call_later(self.kill_after_s, self._kill_stragglers)
         for slot in self._slots:
             if slot.process is not None and slot.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     slot.process.send_signal(signal.SIGTERM)
+
+    def _kill_stragglers(self) -> None:
+        for slot in self._slots:
+            process = slot.process
+            if process is not None and process.returncode is None:
+                log.error(
+                    "worker %d (pid %d) still running %g s after the stop: killing it",
+                    slot.index,
+                    process.pid,
+                    self.kill_after_s,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
 
     def workers_serving(self) -> int:
         """Workers running and ready now (0 while all are starting or being replaced)."""
