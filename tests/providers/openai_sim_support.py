@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from vocalis.sim.server import SimServer
 
 FAKE_KEY = "sk-test-DO-NOT-LOG-0123456789abcdef"
 WAIT = 10.0
+E = TypeVar("E")
 
 
 def base_url(server: SimServer) -> str:
@@ -57,10 +58,12 @@ class EventReader:
                 self._changed.clear()
                 await self._changed.wait()
 
-    async def wait_type(self, kind: type[Any], within: float = WAIT) -> Any:
-        return await self.wait_for(lambda e: isinstance(e, kind), within)
+    async def wait_type(self, kind: type[E], within: float = WAIT) -> E:
+        event = await self.wait_for(lambda e: isinstance(e, kind), within)
+        assert isinstance(event, kind)
+        return event
 
-    def of_type(self, kind: type[Any]) -> list[Any]:
+    def of_type(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]
 
     async def aclose(self) -> None:

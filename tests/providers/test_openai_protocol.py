@@ -8,6 +8,7 @@ streams, one done), so the assertions read like the runtime's view.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -184,7 +185,7 @@ def streams(core: OpenAIProtocol) -> Streams:
     return _STREAMS[id(core)]
 
 
-def feed(core: OpenAIProtocol, events: list[dict[str, Any]]) -> Outs:
+def feed(core: OpenAIProtocol, events: Sequence[object]) -> Outs:
     out = Outs()
     for event in events:
         out.extend(core.receive(event))
@@ -824,8 +825,9 @@ def test_full_multi_message_response_with_barge_in_outside_any_event_loop() -> N
     a, b = response.messages
     # One account per item, final in MessageEnded: what arrived, counted once.
     ended = {o.item_id: o for o in out if isinstance(o, MessageEnded)}
-    assert ended["A"] == MessageEnded("A", "completed", pytest.approx(200.0), "Let me check.")
-    assert ended["B"] == MessageEnded("B", "cancelled", pytest.approx(600.0), "It is sunny and")
+    assert ended["A"] == MessageEnded("A", "completed", ended["A"].received_ms, "Let me check.")
+    assert ended["B"] == MessageEnded("B", "cancelled", ended["B"].received_ms, "It is sunny and")
+    assert (ended["A"].received_ms, ended["B"].received_ms) == pytest.approx((200.0, 600.0))
     assert (a.account.received_ms, b.account.received_ms) == (ended["A"].received_ms, 600.0)
     assert core.mirror.audio_ms("B") == b.account.received_ms  # the mirror reads the account
     assert len(audio_of(b)) == 3 * 200 * 24 and b.audio.closed and b.text.closed

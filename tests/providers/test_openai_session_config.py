@@ -6,7 +6,12 @@ from typing import Any
 
 from openai_script import ev, message_deltas, message_end, message_start, response_created
 
-from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
 from vocalis.providers.base import Capabilities, SessionOptions, ToolSpec, TurnDetection
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.history import plan_history_ops, replay_history, unanswered_input
@@ -208,7 +213,7 @@ def wire(ops: list[Any]) -> list[tuple[str, str | None]]:
 
 async def test_sync_sends_nothing_when_heard_equals_provider() -> None:
     core = core_with_turn()
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem(id="u1", role="user", text="hi"),
         MessageItem(id="A1", role="assistant", text="Hel", played_ms=40.0, interrupted=True),
     ]
@@ -218,7 +223,7 @@ async def test_sync_sends_nothing_when_heard_equals_provider() -> None:
 
 async def test_sync_replaces_edited_text_deletes_dropped_and_creates_new() -> None:
     core = core_with_turn()
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem(id="sys", role="system", text="Be nice."),
         MessageItem(id="u1", role="user", text="hi there"),  # edited typed text
         MessageItem(id="A1", role="assistant", text="", played_ms=0.0),  # never heard
@@ -248,7 +253,7 @@ async def test_sync_never_deletes_running_or_newer_items() -> None:
     }
     core.receive(ev("conversation.item.added", previous_item_id="A2", item=u3))
     assert core.mirror.ids() == ["u1", "A1", "U2", "A2", "u3"]
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem(id="A1", role="assistant", text="Hello"),
         MessageItem(id="u3", role="user", text="x"),
     ]
@@ -284,7 +289,7 @@ async def test_replay_uses_heard_text_and_adds_newer_user_and_tool_items() -> No
         ),
     ]:
         core.receive(event)
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem(id="u1", role="user", text="hi"),
         MessageItem(id="A1", role="assistant", text="Hel", played_ms=40.0, interrupted=True),
     ]
@@ -304,7 +309,7 @@ async def test_replay_uses_heard_text_and_adds_newer_user_and_tool_items() -> No
 
 async def test_unanswered_input_is_caller_input_nothing_answers() -> None:
     core = core_with_turn()  # u1, A1, then the caller's U2: committed, no response yet
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem(id="u1", role="user", text="hi"),
         MessageItem(id="A1", role="assistant", text="Hello"),
     ]
@@ -343,7 +348,7 @@ async def test_unanswered_tool_output() -> None:
     output = {"id": "O", "type": "function_call_output", "call_id": "c1", "output": "18C"}
     for item in (call, output):
         core.receive(ev("conversation.item.added", item=item))
-    heard = [MessageItem(id="u1", role="user", text="hi")]
+    heard: list[ConversationItem] = [MessageItem(id="u1", role="user", text="hi")]
     replay = replay_history(core, heard, heard_seq=1)
     assert [i.id for i in replay][-2:] == ["F", "O"]
     assert unanswered_input(core, replay) == "O"
