@@ -133,10 +133,12 @@ def test_unreachable_endpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
 
 
-def test_unreachable_endpoint_on_serve_is_one_line_and_exit_2() -> None:
-    """`serve` probes the endpoint before listening: the same line, before any port opens."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreachable_endpoint_on_serve_is_one_line_and_exit_2(workers: str) -> None:
+    """`serve` probes the endpoint before listening: the same line, before any port opens;
+    a pool says it once too (its first worker fails before the others start)."""
     result = run_cli(
-        "serve", "examples/minimal_agent.py:agent", "--port", "0",
+        "serve", "examples/minimal_agent.py:agent", "--port", "0", "--workers", workers,
         "--realtime-url", "ws://no-such-host.invalid:9/v1/realtime",
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

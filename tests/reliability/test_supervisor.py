@@ -88,7 +88,9 @@ async def test_a_usage_error_at_start_stops_the_pool_with_its_code(tmp_path: Pat
     lines: list[str] = []
     pool = supervisor(tmp_path, "raise SystemExit(2)", 2, lines)
     assert await pool.run() == 2
-    assert sum(pool.table.totals().starts_by_worker) == 2  # nobody was restarted
+    # Worker 0 failed before it served: not restarted, and worker 1 never started.
+    assert pool.table.totals().starts_by_worker == (1, 0)
+    assert lines[-1] == "worker 0 could not start (exited with code 2): stopping"
 
 
 async def test_stop_drains_every_worker_and_exits_0(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ once, port 0 included, and a bind error is reported once at start) and accepts o
 single-process server. The supervisor itself serves nothing: it holds the sockets, the
 shared table and the metrics folder, and watches its children.
 
+* Worker 0 starts first, the others once it serves: a usage error (a bad flag, an
+  unreachable endpoint) is reported once.
 * A worker that exits on its own is logged with its exit code or signal and replaced after a
   back-off (`restart_policy`); its calls are counted as finished in the table. A worker that
   fails with a usage error before it was ever ready (a bad flag, an unreachable endpoint)
@@ -71,6 +73,7 @@ class _Slot:
     process: asyncio.subprocess.Process | None = None
     ready: bool = False  # the running process said it serves
     ever_ready: bool = False
+    became_ready: asyncio.Event = field(default_factory=asyncio.Event)
     exit_codes: list[int] = field(default_factory=list)
 
 
@@ -100,7 +103,6 @@ class Supervisor:
         self.say = say
         self._slots = [_Slot(i, policy()) for i in range(table.workers)]
         self._stopping = asyncio.Event()
-        self._signalled = 0
         self._failed: int | None = None
         self._all_ready = False
         self.kill_after_s = kill_after_s
@@ -111,7 +113,14 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
         try:
-            await asyncio.gather(*(self._keep(slot) for slot in self._slots))
+            # Worker 0 first: a flag or endpoint that cannot work fails once, in one line,
+            # before N workers each say so; the others start once it serves.
+            first = asyncio.create_task(self._keep(self._slots[0]))
+            serving = asyncio.create_task(self._slots[0].became_ready.wait())
+            await asyncio.wait({first, serving}, return_when=asyncio.FIRST_COMPLETED)
+            serving.cancel()
+            others = [] if self._stopping.is_set() else self._slots[1:]
+            await asyncio.gather(first, *(self._keep(slot) for slot in others))
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -123,13 +132,13 @@ class Supervisor:
 
     def stop(self, why: str) -> None:
         """Drain every worker (first call) or tell them to stop now (later calls)."""
-        self._signalled += 1
         if self._stopping.is_set():
             self.say(f"{why} again: workers stop now")
         else:
             self._stopping.set()
             self.table.set_draining()
-            self.say(f"draining ({why}): {self._live_workers()} worker(s) finish their calls")
+            if live := self._live_workers():
+                self.say(f"draining ({why}): {live} worker(s) finish their calls")
             # No replacement will be started: the workers' copies are all that must stay open.
             self._close_listeners()
             if self.kill_after_s is not None:
@@ -178,7 +187,10 @@ class Supervisor:
                 self.say(f"worker {slot.index} (pid {pid}) {describe_exit(code)}")
                 return
             if not slot.ever_ready and code == EXIT_USAGE:
-                self._fail(code, f"worker {slot.index} could not start ({describe_exit(code)})")
+                # The worker said why on stderr; stdout says what the pool does about it.
+                self.say(f"worker {slot.index} could not start ({describe_exit(code)}): stopping")
+                self._failed = code
+                self.stop("a worker could not start")
                 return
             slot.policy.session_ended(loop.time() - started)
             what = f"worker {slot.index} (pid {pid}) {describe_exit(code)}; {lost} call(s) lost"
@@ -237,18 +249,23 @@ class Supervisor:
         return code, process.pid
 
     async def _watch_ready(self, slot: _Slot, pid: int, channel: socket.socket) -> None:
-        """Read the worker's "ready"; keep our end open for as long as it lives."""
+        """Wait for the worker's "ready" line (nothing if it exits first)."""
         channel.setblocking(False)
         loop = asyncio.get_running_loop()
-        line = await loop.sock_recv(channel, len(READY))
-        if line != READY:
+        received = b""
+        while len(received) < len(READY):
+            chunk = await loop.sock_recv(channel, len(READY) - len(received))
+            if not chunk:
+                return
+            received += chunk
+        if received != READY:
             return
         slot.ready = slot.ever_ready = True
+        slot.became_ready.set()
         self.say(f"worker {slot.index} (pid {pid}) ready")
         if not self._all_ready and all(s.ever_ready for s in self._slots):
             self._all_ready = True
             self.say(f"{len(self._slots)} workers ready")
-        await asyncio.Event().wait()
 
 
 def _forget_metrics(metrics_dir: Path, pid: int) -> None:
