@@ -81,10 +81,15 @@ async def harness(
     agent: Agent | None = None,
     options: AgentSessionOptions | None = None,
     start: bool = True,
+    op_timeout_s: float = 10.0,
 ) -> AsyncIterator[Harness]:
     clock = ManualClock()
     async with SimServer(scenario=scenario, pace=0.0) as server:
-        model = OpenAIRealtimeModel(api_key=FAKE_KEY, base_url=server.url.removesuffix("/realtime"))
+        model = OpenAIRealtimeModel(
+            api_key=FAKE_KEY,
+            base_url=server.url.removesuffix("/realtime"),
+            op_timeout_s=op_timeout_s,
+        )
         recorder = FrameRecorder()
         transport = MemoryTransport(clock, on_frame=recorder)
         session = AgentSession(

@@ -109,7 +109,7 @@ async def test_barge_in_during_the_tool_cancels_it_and_no_output_is_sent() -> No
         # The tool did run: its output stays in the heard history (the runtime keeps it) and
         # reaches the fresh session as history, never as a toolResponse to the cancelled call.
         (output,) = h.outputs()
-        assert output.id.startswith("local_out_")
+        assert output.id == f"out_{output.call_id}"
         seed = h.serving().session.client_messages[1]["clientContent"]["turns"]
         assert any("functionResponse" in part for turn in seed for part in turn["parts"])
         preamble = next(m for m in h.assistant_messages() if m.interrupted)

@@ -168,9 +168,11 @@ class FakeSession(RealtimeSession):
         self.ops.append(("create", item))
         return item.id or f"item_{next(self._ids)}"
 
-    async def send_tool_output(self, call_id: str, output: str) -> str:
+    async def send_tool_output(
+        self, call_id: str, output: str, *, item_id: str | None = None
+    ) -> str:
         self.ops.append(("tool_output", (call_id, output)))
-        return f"out_{next(self._ids)}"
+        return item_id or f"out_{next(self._ids)}"
 
     async def sync_history(self, items: Sequence[ConversationItem]) -> None:
         self.ops.append(("sync", len(items)))

@@ -254,7 +254,9 @@ class RejectingOutputs(FakeSession):
         super().__init__()
         self.synced: list[list[str]] = []
 
-    async def send_tool_output(self, call_id: str, output: str) -> str:
+    async def send_tool_output(
+        self, call_id: str, output: str, *, item_id: str | None = None
+    ) -> str:
         self.ops.append(("tool_output", (call_id, output)))
         raise OperationError(
             ErrorKind.NOT_FOUND, f"Tool call ID {call_id!r} not found", code="invalid_value"

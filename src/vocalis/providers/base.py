@@ -453,8 +453,15 @@ class RealtimeSession(abc.ABC):
         """Insert an item; returns the provider item id."""
 
     @abc.abstractmethod
-    async def send_tool_output(self, call_id: str, output: str) -> str:
-        """Send a function_call_output (does not request a response)."""
+    async def send_tool_output(
+        self, call_id: str, output: str, *, item_id: str | None = None
+    ) -> str:
+        """Send a function_call_output (does not request a response); returns its item id.
+
+        `item_id`: the id the output item gets, chosen by the caller (the runtime derives it
+        from the call id), so sending it again — after a timeout, or by a history re-sync —
+        never creates a second output; None lets the provider choose.
+        """
 
     @abc.abstractmethod
     async def sync_history(self, items: Sequence[ConversationItem]) -> None:

@@ -11,6 +11,10 @@ result. It is sent at once unless its response was lost with its connection (the
 not exist in the new provider session yet: sending would be rejected as an unknown call id)
 or the provider rejects it; then the history holds it and the session's re-sync creates the
 call and its output there, in order, before any reply (the scheduler waits for that sync).
+
+The output item's id is chosen here, from the call id (`output_item_id`): the same on every
+attempt, so an output whose create timed out but went through is never created twice — the
+provider's retry and the re-sync find it under that id.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from vocalis.runtime.tools import ToolResult
 
 if TYPE_CHECKING:
     from vocalis.runtime.response import RunContext
+
+
+def output_item_id(call_id: str) -> str:
+    """The id of `call_id`'s output item: one output per call id, the same on every attempt."""
+    return f"out_{call_id}"
 
 
 class ToolRound:
@@ -94,13 +103,15 @@ class ToolRound:
                 ctx.request_resync()  # holds replies until the sync created call and output
             else:
                 output_id = await self._send(call, result)
-            self.record(call, result, output_id or f"local_out_{call.call_id}", key)
+            self.record(call, result, output_id or output_item_id(call.call_id), key)
 
     async def _send(self, call: ToolCall, result: ToolResult) -> str | None:
         """Send one output; None when the provider did not take it (the re-sync will)."""
         ctx = self._ctx
         try:
-            return await ctx.provider.send_tool_output(call.call_id, result.output)
+            return await ctx.provider.send_tool_output(
+                call.call_id, result.output, item_id=output_item_id(call.call_id)
+            )
         except OperationError as exc:
             ctx.emit(
                 ErrorEvent(
@@ -141,7 +152,7 @@ class ToolRound:
             run = ctx.executor.get(call.call_id)
             if call.call_id in answered or run is None or not run.future.done():
                 continue
-            self.record(call, run.future.result(), f"local_out_{call.call_id}")
+            self.record(call, run.future.result(), output_item_id(call.call_id))
 
     # ------------------------------------------------------------------ follow-up
 

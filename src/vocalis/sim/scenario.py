@@ -205,6 +205,16 @@ class ResponseSpec(_Model):
     faults: list[FaultSpec] = Field(default_factory=list)
 
 
+class LostAckSpec(_Model):
+    """Lose the acknowledgement of a client-created item: the item enters the conversation,
+    but its ``conversation.item.added`` and ``.done`` are never sent (a frame lost on the
+    way; the client's create times out although it went through). Counted per connection:
+    the ``occurrence``-th create of an ``item_type`` item."""
+
+    item_type: str = "function_call_output"
+    occurrence: int = Field(default=1, ge=1)
+
+
 class ServerSpec(_Model):
     """Connection-level behaviour."""
 
@@ -222,6 +232,7 @@ class ServerSpec(_Model):
     send_conversation_created: bool = True
     rate_limits_updated: bool = True
     voice: str = "marin"
+    lost_item_acks: list[LostAckSpec] = Field(default_factory=list)
 
 
 class BrainSpec(_Model):

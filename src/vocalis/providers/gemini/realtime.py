@@ -213,7 +213,9 @@ class GeminiRealtimeSession(RealtimeSession):
             self.protocol.client_turn_sent(item.id, role, getattr(item, "text", ""))
         return item.id
 
-    async def send_tool_output(self, call_id: str, output: str) -> str:
+    async def send_tool_output(
+        self, call_id: str, output: str, *, item_id: str | None = None
+    ) -> str:
         if call_id in self.protocol.cancelled_calls:
             raise OperationError(
                 ErrorKind.NOT_FOUND, "the model cancelled this call", "tool_call_cancelled"
@@ -222,7 +224,7 @@ class GeminiRealtimeSession(RealtimeSession):
         if name is None:
             raise OperationError(ErrorKind.NOT_FOUND, f"unknown call id {call_id}", "unknown_call")
         self._require_conn().send(wire.dumps(wire.tool_response(call_id, name, output)))
-        item_id = f"fo_{call_id}"
+        item_id = item_id or f"fo_{call_id}"
         self.protocol.tool_output_sent(call_id, item_id, output)
         return item_id
 

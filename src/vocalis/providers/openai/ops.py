@@ -6,7 +6,10 @@ Rejections are correlated by the echoed `event_id`; where the server sends `even
 they are matched by code or message to the oldest operation of the right kind. The one wire
 concern kept here is the "already shorter" retry: the server may measure an item's audio more
 coarsely than we count it (P5/P6) and refuses a cut past its own length; the cut is retried
-once at the server's length, which is all the caller can have heard.
+once at the server's length, which is all the caller can have heard. The other is an item
+create refused because our id is taken: the item exists (an earlier attempt whose ack was
+lost went through), which is what the create wanted — success, so a retried create is
+idempotent.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ logger = logging.getLogger(__name__)
 T_co = TypeVar("T_co", covariant=True)
 
 OpKind: TypeAlias = Literal[
-    "session.update", "response.create", "truncate", "delete", "create", "commit", "clear"
+    "session.update",
+    "response.create",
+    "truncate",
+    "delete",
+    "create",
+    "retrieve",
+    "commit",
+    "clear",
 ]
 
 # "Audio content of 2450ms is already shorter than 2535ms" (truncate past the server's length).
 _ALREADY_SHORTER = re.compile(r"audio content of (\d+)\s*ms is already shorter than (\d+)\s*ms")
+# "the item with id 'out_call_1' already exists" (a create under an id already taken).
+_ALREADY_EXISTS = re.compile(r"id '([^']+)' already exists", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +80,13 @@ class Pending:
     op_id: str
     kind: OpKind
     item_id: str | None = None
-    # create: the caller's id for the item and the wire item type (for the FIFO fallback).
+    # create: the caller's id for the item and the wire item type (for the FIFO fallback);
+    # the wire item and its anchor, for the mirror when the item turns out to exist already.
     local_id: str | None = None
     item_type: str | None = None
     role: str | None = None
+    wire_item: dict[str, Any] | None = None
+    previous_item_id: str | None = None
     # truncate: already retried at the server's own audio length (at most once).
     retried: bool = False
 
@@ -168,11 +183,17 @@ class OpRegistry:
     # ----------------------------------------------------------------- errors
 
     def on_error(
-        self, err: ErrorBody, *, server_vad: bool, on_gone: Callable[[str], None]
+        self,
+        err: ErrorBody,
+        *,
+        server_vad: bool,
+        on_gone: Callable[[str], None],
+        on_exists: Callable[[Pending], None],
     ) -> list[ErrorOutput]:
         """Outputs for one server `error`: its op's result and/or a `ProviderError`.
 
-        `on_gone(item_id)` is called when a delete found the item already gone (success).
+        `on_gone(item_id)` is called when a delete found the item already gone (success);
+        `on_exists(create)` when a create found its item already there (success).
         """
         code_raw = err.get("code")
         code = str(code_raw) if code_raw is not None else None
@@ -181,6 +202,9 @@ class OpRegistry:
         lowered = message.lower()
         event_id = err.get("event_id")
         pending = self._pending.pop(event_id, None) if isinstance(event_id, str) else None
+        exists = _ALREADY_EXISTS.search(message)
+        if pending is None and exists is not None:
+            pending = self.pop_oldest("create", item_id=exists.group(1))
         if pending is None:
             pending = self._correlate(code, lowered)
         error_type = err.get("type")
@@ -208,6 +232,10 @@ class OpRegistry:
             # Already gone is what we wanted (e.g. the server dropped it after a cancel).
             on_gone(pending.item_id or "")
             out.append(OpCompleted(pending.op_id, None))
+        elif pending.kind == "create" and exists is not None:
+            # Our id is taken: an earlier attempt whose ack was lost created it.
+            on_exists(pending)
+            out.append(OpCompleted(pending.op_id, pending.item_id))
         elif pending.kind == "commit" and server_vad and code == "input_audio_buffer_commit_empty":
             # The server VAD already committed this audio; our commit found it empty.
             out.append(OpCompleted(pending.op_id, None))
@@ -257,6 +285,8 @@ class OpRegistry:
             kind = "truncate"
         elif code == "item_create_invalid_previous_item_id" or "previous_item_id" in lowered:
             kind = "create"
+        elif code == "item_retrieve_invalid_item_id":
+            kind = "retrieve"
         if kind is None:
             return None
         return self.pop_oldest(kind)

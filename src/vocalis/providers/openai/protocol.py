@@ -39,7 +39,7 @@ from vocalis.providers.openai.assembly import ResponseAssembler
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
 from vocalis.providers.openai.mirror import ConversationMirror
-from vocalis.providers.openai.ops import ClientOp, OpRegistry, Send, Skip
+from vocalis.providers.openai.ops import ClientOp, OpRegistry, Pending, Send, Skip
 from vocalis.providers.openai.wire import (
     ErrorBody,
     ItemEvent,
@@ -50,6 +50,7 @@ from vocalis.providers.openai.wire import (
     item_create_event,
     response_cancel_event,
     response_create_event,
+    retrieve_event,
     session_update_event,
     truncate_event,
 )
@@ -72,7 +73,6 @@ _EVENT_ALIASES = {
 _IGNORED_EVENTS = frozenset(
     {
         "conversation.created",
-        "conversation.item.retrieved",
         "conversation.item.input_audio_transcription.segment",
         "rate_limits.updated",
         "response.content_part.done",
@@ -165,6 +165,7 @@ class OpenAIProtocol:
             "conversation.item.done": self._on_item_done,
             "conversation.item.truncated": self._on_item_truncated,
             "conversation.item.deleted": self._on_item_deleted,
+            "conversation.item.retrieved": self._on_item_retrieved,
             "conversation.item.input_audio_transcription.delta": i(self.inputs.delta),
             "conversation.item.input_audio_transcription.updated": i(self.inputs.updated),
             "conversation.item.input_audio_transcription.completed": (
@@ -290,8 +291,17 @@ class OpenAIProtocol:
             local_id=local_id,
             item_type=str(wire_item.get("type")),
             role=wire_item.get("role"),
+            wire_item=wire_item,
+            previous_item_id=previous_item_id,
         )
         return ClientOp(op_id, "create", item_create_event(op_id, wire_item, previous_item_id))
+
+    def retrieve(self, item_id: str) -> ClientOp[str]:
+        """`conversation.item.retrieve`; completes with the id when the server has the item
+        (the mirror learns it), fails `NOT_FOUND` when it does not. Asked after a create that
+        was not acknowledged in time, before creating it again."""
+        op_id = self.ops.register("retrieve", item_id=item_id)
+        return ClientOp(op_id, "retrieve", retrieve_event(op_id, item_id))
 
     def commit(self) -> ClientOp[str]:
         op_id = self.ops.register("commit")
@@ -377,8 +387,17 @@ class OpenAIProtocol:
                 body,
                 server_vad=self.server_vad,
                 on_gone=self._gone,
+                on_exists=self._exists,
             )
         )
+
+    def _exists(self, create: Pending) -> None:
+        """A create found its id taken: the item we sent is there (its ack was lost)."""
+        if create.wire_item is None or create.item_id is None:
+            return
+        previous = create.previous_item_id
+        self.mirror.on_item_added(create.wire_item, previous, anchored=previous is not None)
+        self.mirror.mark_client_created(create.item_id)
 
     def _gone(self, item_id: str) -> None:
         self.mirror.on_deleted(item_id)
@@ -433,6 +452,16 @@ class OpenAIProtocol:
             else:
                 self.aliases[pending.local_id] = item_id
         out.append(OpCompleted(pending.op_id, item_id))
+
+    def _on_item_retrieved(self, ev: ItemEvent, out: list[Output]) -> None:
+        item = ev["item"]
+        item_id = str(item["id"])
+        if item_id not in self.mirror:
+            self.mirror.on_item_added(dict(item), None, anchored=False)
+        pending = self.ops.pop_oldest("retrieve", item_id=item_id)
+        if pending is not None:
+            self.mirror.mark_client_created(item_id)  # asked for one of our creates
+            out.append(OpCompleted(pending.op_id, item_id))
 
     def _on_item_done(self, ev: ItemEvent, out: list[Output]) -> None:
         previous = ev.get("previous_item_id")

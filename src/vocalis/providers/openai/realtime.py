@@ -222,19 +222,36 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
     async def create_item(self, item: ConversationItem, previous_item_id: str | None = None) -> str:
         conn = await self._wait_ready()
         previous = self._core.resolve_id(previous_item_id) if previous_item_id else None
-        op = self._core.create(
-            to_wire_item(item, provider_item_id(item.id)),
-            local_id=item.id,
-            previous_item_id=previous,
-        )
+        wire_item = to_wire_item(item, provider_item_id(item.id))
+        op = self._core.create(wire_item, local_id=item.id, previous_item_id=previous)
         result = await self._request(conn, op)
+        if isinstance(result, OpFailed) and result.error.kind is ErrorKind.TIMEOUT:
+            result = await self._create_unless_there(conn, wire_item, item.id, previous)
         if isinstance(result, OpFailed):
             raise OperationError.from_error(result.error)
         return result.value
 
-    async def send_tool_output(self, call_id: str, output: str) -> str:
+    async def _create_unless_there(
+        self, conn: _Connection, wire_item: dict[str, Any], local_id: str, previous: str | None
+    ) -> OpResult[str]:
+        """A create not acknowledged in time may still have happened (its ack was lost or is
+        late): ask for the item by its id, and create it again only if the server lacks it.
+
+        Asking first matters: the real service appends a second item under a reused id
+        instead of refusing it. (A server that refuses the reused id is fine too: the core
+        takes "already exists" as success.) Never more than one more create.
+        """
+        found = await self._request(conn, self._core.retrieve(str(wire_item["id"])))
+        if isinstance(found, OpCompleted) or found.error.kind is not ErrorKind.NOT_FOUND:
+            return found
+        again = self._core.create(wire_item, local_id=local_id, previous_item_id=previous)
+        return await self._request(conn, again)
+
+    async def send_tool_output(
+        self, call_id: str, output: str, *, item_id: str | None = None
+    ) -> str:
         item = FunctionCallOutputItem(
-            id=f"vc_out_{next(self._ids)}", call_id=call_id, output=output
+            id=item_id or f"vc_out_{next(self._ids)}", call_id=call_id, output=output
         )
         return await self.create_item(item)
 

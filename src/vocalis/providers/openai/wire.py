@@ -147,6 +147,10 @@ def delete_event(event_id: str, item_id: str) -> dict[str, Any]:
     return {"type": "conversation.item.delete", "event_id": event_id, "item_id": item_id}
 
 
+def retrieve_event(event_id: str, item_id: str) -> dict[str, Any]:
+    return {"type": "conversation.item.retrieve", "event_id": event_id, "item_id": item_id}
+
+
 def session_update_event(event_id: str, session: dict[str, Any]) -> dict[str, Any]:
     return {"type": "session.update", "event_id": event_id, "session": session}
 

@@ -1,0 +1,72 @@
+"""A create under a client-chosen id is idempotent (the protocol core, no event loop).
+
+An output whose `conversation.item.create` timed out may have been created all the same (its
+ack was lost or late). The shell then asks for the item by id (`retrieve`) before creating it
+again; a server that refuses the reused id ("already exists") has the item too. Either way the
+create is a success and the mirror holds the item once — a re-sync has nothing to re-create.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openai_script import error, ev
+
+from vocalis.providers.base import ErrorKind, OpCompleted, OpFailed
+from vocalis.providers.openai.formats import audio_format
+from vocalis.providers.openai.protocol import OpenAIProtocol, Output
+
+OUTPUT = {"id": "out_call_1", "type": "function_call_output", "call_id": "call_1", "output": "{}"}
+
+
+def _core() -> OpenAIProtocol:
+    return OpenAIProtocol(audio_format=audio_format("pcm16"))
+
+
+def _feed(core: OpenAIProtocol, *events: dict[str, Any]) -> list[Output]:
+    return [out for event in events for out in core.receive(event)]
+
+
+def test_a_create_refused_as_already_existing_succeeds_and_the_mirror_has_the_item() -> None:
+    core = _core()
+    op = core.create(dict(OUTPUT), local_id="out_call_1", previous_item_id=None)
+    msg = "Error adding item: the item with id 'out_call_1' already exists."
+    out = _feed(core, error("item_duplicate_id", msg, op.op_id))
+    assert out == [OpCompleted(op.op_id, "out_call_1")]
+    assert core.mirror.ids() == ["out_call_1"]
+    # Also when the server does not echo our event id: matched by the id in the message.
+    other = core.create(dict(OUTPUT, id="out_call_2"), local_id="out_call_2", previous_item_id=None)
+    msg2 = "Error adding item: the item with id 'out_call_2' already exists."
+    assert _feed(core, error("item_duplicate_id", msg2, None)) == [
+        OpCompleted(other.op_id, "out_call_2")
+    ]
+    assert core.mirror.ids() == ["out_call_1", "out_call_2"]
+
+
+def test_retrieve_finds_an_item_whose_create_ack_was_lost() -> None:
+    core = _core()
+    create = core.create(dict(OUTPUT), local_id="out_call_1", previous_item_id=None)
+    core.forget(create.op_id)  # the shell gave up waiting for the ack
+    op = core.retrieve("out_call_1")
+    assert op.event == {
+        "type": "conversation.item.retrieve",
+        "event_id": op.op_id,
+        "item_id": "out_call_1",
+    }
+    out = _feed(core, ev("conversation.item.retrieved", item=dict(OUTPUT, status="completed")))
+    assert out == [OpCompleted(op.op_id, "out_call_1")]
+    assert core.mirror.ids() == ["out_call_1"]
+    assert core.mirror.get("out_call_1").created_by_client  # type: ignore[union-attr]
+
+
+def test_retrieve_of_an_item_the_server_lacks_fails_not_found() -> None:
+    core = _core()
+    op = core.retrieve("out_call_1")
+    msg = "Error retrieving item: the item with id 'out_call_1' does not exist."
+    for event_id in (op.op_id, None):  # echoed or not: matched by its code
+        if event_id is None:
+            op = core.retrieve("out_call_1")
+        [failed] = _feed(core, error("item_retrieve_invalid_item_id", msg, event_id))
+        assert isinstance(failed, OpFailed) and failed.op_id == op.op_id
+        assert failed.error.kind is ErrorKind.NOT_FOUND
+    assert core.mirror.ids() == []
