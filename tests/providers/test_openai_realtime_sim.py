@@ -35,6 +35,8 @@ from vocalis.providers.base import (
     TurnDetection,
 )
 
+pytestmark = pytest.mark.usefixtures("websocket_backend")
+
 WEATHER = ToolSpec(
     name="get_weather",
     description="Weather for a city.",

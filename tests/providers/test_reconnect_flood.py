@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from vocalis.providers.base import ErrorKind, SessionClosed, SessionOptions, SessionReconnected
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+
+pytestmark = pytest.mark.usefixtures("websocket_backend")
 
 
 async def test_accept_then_drop_every_connection_gives_up_after_the_cap() -> None:

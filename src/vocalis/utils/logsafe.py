@@ -65,11 +65,23 @@ def scrub(text: str) -> str:
     return _BEARER_RE.sub(r"\1<redacted>", text)
 
 
+def _scrub_arg(arg: object) -> object:
+    """Free-text arguments scrubbed; raw bytes too (picows logs the whole upgrade request)."""
+    if isinstance(arg, str):
+        return scrub(arg)
+    if isinstance(arg, bytes | bytearray):
+        text = bytes(arg).decode("latin-1")
+        cleaned = scrub(text)
+        return arg if cleaned == text else cleaned.encode("latin-1")
+    return arg
+
+
 class HeaderRedactor(logging.Filter):
     """Redacts secret header values in records of the WebSocket library's logger.
 
     websockets logs each handshake header as `"> %s: %s" % (name, value)`; any record whose
-    arguments name a secret header gets its value replaced, and free text is scrubbed.
+    arguments name a secret header gets its value replaced, and free text (str or bytes
+    arguments: picows logs the raw upgrade request) is scrubbed.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -79,7 +91,7 @@ class HeaderRedactor(logging.Filter):
             for i, arg in enumerate(new_args[:-1]):
                 if isinstance(arg, str) and arg.lower() in _SECRET_HEADERS:
                     new_args[i + 1] = "<redacted>"
-            record.args = tuple(scrub(a) if isinstance(a, str) else a for a in new_args)
+            record.args = tuple(_scrub_arg(a) for a in new_args)
         if isinstance(record.msg, str):
             record.msg = scrub(record.msg)
         return True

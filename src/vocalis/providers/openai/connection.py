@@ -12,12 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.protocol import State
-
 from vocalis.audio.frame import Int16Array
 from vocalis.providers.base import ProviderError
 from vocalis.providers.openai.appends import InputAppends
+from vocalis.providers.wsclient import ProviderSocket, SocketClosed
 
 
 class _Fatal(Exception):
@@ -26,16 +24,11 @@ class _Fatal(Exception):
         self.error = error
 
 
-# Above this many bytes waiting in the socket's write buffer, audio goes through the send
-# task again, which waits for the buffer to drain (flow control).
-_WRITE_NOW_LIMIT = 64 * 1024
-
-
 @dataclass(eq=False)
 class _Connection:
     """One socket, its send queue and its tasks; discarded as a whole when it dies."""
 
-    ws: ClientConnection
+    ws: ProviderSocket
     # Caller audio waiting to fill one append (None: every frame is its own append), and the
     # longest it may wait (real seconds) when no further frame comes to fill it.
     appends: InputAppends | None = None
@@ -95,26 +88,19 @@ class _Connection:
     def _write_now(self, message: str) -> bool:
         """Write `message` to the socket synchronously when nothing is queued ahead of it.
 
-        Why: per append, the queue, the send task's wake-up and websockets' async send
-        context cost more than the write itself (the largest item of the density profile).
-        The same frame is written that `ws.send` would write, in order: nothing is queued,
-        and the send task writes a message synchronously as soon as it takes it. False:
-        queue it (something is ahead, the socket is not open, or its buffer is full).
+        Why: per append, the queue, the send task's wake-up and the library's async send
+        cost more than the write itself (the largest item of the density profile). Order is
+        kept: nothing is queued, and the send task writes a message as soon as it takes it.
+        False: queue it (something is ahead, the socket is not open, or its buffer is full:
+        the send task waits for it to drain).
         """
-        ws = self.ws
-        if (
-            not self.queue.empty()
-            or ws.protocol.state is not State.OPEN
-            or ws.send_in_progress is not None
-            or ws.transport.get_write_buffer_size() > _WRITE_NOW_LIMIT
-        ):
+        if not self.queue.empty():
             return False
         try:
-            ws.protocol.send_text(message.encode())
-            ws.send_data()
-        except Exception:  # a failing socket: end it (as the send task would); it reconnects
+            return self.ws.write(message)
+        except SocketClosed:  # a failing socket: end it (as the send task would); it reconnects
             self.end("dropped")
-        return True
+            return True
 
     def send_event(self, event: dict[str, Any]) -> None:
         if self.alive:

@@ -3,7 +3,7 @@
 `SocketLifecycle` is the base of `OpenAIRealtimeSession` (realtime.py holds the public
 operations). Per socket: a `_Connection` with its send queue and two tasks; the receive loop
 decodes each frame and hands it to the sans-I/O core, then dispatches what the core produced
-(no `await` between the two: `bench/hooks.py` stamps raw receive times in `json.loads` here).
+(no `await` between the two; with picows it all runs inside the socket's read callback).
 
 Reconnects: on a dropped socket, on `session_expired`, and proactively before the provider's
 cap (`max_session_seconds`, once no response is active). Each new socket gets the full
@@ -20,9 +20,6 @@ import enum
 import json
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from vocalis.conversation.items import ConversationItem
 from vocalis.providers.base import (
@@ -46,6 +43,12 @@ from vocalis.providers.openai.session_config import build_session
 from vocalis.providers.openai.wire_items import provider_item_id, to_wire_item
 from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.providers.router import GenerationRouter
+from vocalis.providers.wsclient import (
+    HandshakeRejected,
+    SocketClosed,
+    SocketError,
+    open_socket,
+)
 from vocalis.utils.channel import Channel
 from vocalis.utils.logsafe import redacting_logger
 
@@ -195,7 +198,7 @@ class SocketLifecycle:
                 self._first.set_exception(OperationError.from_error(fatal.error))
             self._emit_closed("fatal", fatal.error)
             return _Attempt.STOP
-        except (OSError, WebSocketException, TimeoutError, OperationError) as exc:
+        except (OSError, SocketError, TimeoutError, OperationError) as exc:
             if not self._first.done():
                 self._first.set_exception(
                     exc
@@ -259,20 +262,21 @@ class SocketLifecycle:
         model = self._model
         headers = model._headers()
         try:
-            ws = await connect(
+            ws = await open_socket(
+                model.socket_backend,
                 model.url,
-                additional_headers=headers,
+                headers,
                 open_timeout=model.connect_timeout_s,
                 max_size=16 * 2**20,
-                compression=None,
                 logger=redacting_logger(_WS_LOGGER_NAME),
             )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (401, 403):
+        except HandshakeRejected as exc:
+            if exc.status in (401, 403):
                 raise _Fatal(
                     ProviderError(
-                        ErrorKind.FATAL, f"handshake rejected (HTTP {status})", "invalid_api_key"
+                        ErrorKind.FATAL,
+                        f"handshake rejected (HTTP {exc.status})",
+                        "invalid_api_key",
                     )
                 ) from None
             raise
@@ -360,18 +364,19 @@ class SocketLifecycle:
 
     async def _recv_loop(self, conn: _Connection) -> None:
         core = self._core
+
+        def on_message(raw: str | bytes) -> None:
+            if not conn.alive:  # ended (expired, fatal): nothing more of this socket
+                return
+            event = decode_server_frame(raw)
+            if event is None:
+                core.receive(None)  # counted as malformed by the core's limiter
+                return
+            for out in core.receive(event):
+                self._dispatch(conn, out)
+
         try:
-            async for raw in conn.ws:
-                event = decode_server_frame(raw)
-                if event is None:
-                    core.receive(None)  # counted as malformed by the core's limiter
-                    continue
-                for out in core.receive(event):
-                    self._dispatch(conn, out)
-                if not conn.alive:
-                    break
-        except ConnectionClosed:
-            pass
+            await conn.ws.run(on_message)
         finally:
             conn.end("session_expired" if conn.expired else "dropped")
             self._lose(conn, conn.ended.result())
@@ -381,7 +386,7 @@ class SocketLifecycle:
             while True:
                 message = await conn.queue.get()
                 await conn.ws.send(message)
-        except ConnectionClosed:
+        except SocketClosed:
             conn.end("session_expired" if conn.expired else "dropped")
 
     def _lose(self, conn: _Connection, reason: str) -> None:
@@ -412,4 +417,4 @@ class SocketLifecycle:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(conn.ws.close(), 2.0)
+            await conn.ws.close()

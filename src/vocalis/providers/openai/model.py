@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode, urlsplit
 
 from vocalis.providers.base import (
@@ -23,6 +23,7 @@ from vocalis.providers.base import (
 from vocalis.providers.openai.formats import AudioFormat, AudioFormatName
 from vocalis.providers.openai.formats import audio_format as lookup_audio_format
 from vocalis.providers.openai.session_config import Dialect
+from vocalis.providers.wsclient import SocketBackend, resolve_backend
 from vocalis.utils.clock import Clock, MonotonicClock
 
 if TYPE_CHECKING:
@@ -85,7 +86,9 @@ class OpenAIRealtimeModel(RealtimeModel):
     openai/v1`, `wss://api.x.ai/v1`); the socket is `<base_url>/realtime?model=<model>`.
     `input_chunk_ms` batches caller audio into one append per that many ms (default 40: half
     the messages of per-frame appends for at most 20 ms later provider VAD; 0 = every frame
-    is sent as it comes) — see `providers/openai/appends.py`.
+    is sent as it comes) — see `providers/openai/appends.py`. `websocket_backend` picks the
+    WebSocket library: `auto` (default) is picows when the `fast` extra is installed (about
+    half the CPU per message), else websockets — see `providers/wsclient.py`.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class OpenAIRealtimeModel(RealtimeModel):
         input_chunk_ms: int = DEFAULT_INPUT_CHUNK_MS,
         limits: ProviderLimits | None = None,
         clock: Clock | None = None,
+        websocket_backend: SocketBackend | Literal["auto"] = "auto",
     ) -> None:
         if dialect not in _DEFAULT_BASE_URLS:
             raise ValueError(f"unknown dialect {dialect!r}; use openai, azure or xai")
@@ -135,6 +139,9 @@ class OpenAIRealtimeModel(RealtimeModel):
             (os.environ[name] for name in _KEY_ENV[dialect] if os.environ.get(name)), None
         )
         self._capabilities = _capabilities(dialect, self.audio_format)
+        # Which WebSocket library carries the socket (`providers/wsclient.py`): picows when
+        # the `fast` extra is installed, else websockets; `VOCALIS_WEBSOCKET` overrides auto.
+        self.socket_backend: SocketBackend = resolve_backend(websocket_backend)
 
     def __repr__(self) -> str:  # never show the key
         return (

@@ -1,0 +1,179 @@
+"""The provider's WebSocket, on one of two client libraries: `websockets` or `picows`.
+
+Why two: per speaking session-second the provider socket carries ~25 audio appends out and
+~25 audio deltas in, and with `websockets` (pure-Python framing, a task wake-up per received
+message) that wire work alone costs more CPU than everything vocalis does with the audio
+(#17). `picows` (Cython, in the `fast` extra) frames and parses in C and hands each message
+to a callback inside the socket's read: measured 1.7–1.9x cheaper for the same traffic. It
+is the default when installed; `websockets` (always installed) otherwise, or when chosen
+with `backend=` / `VOCALIS_WEBSOCKET=websockets`.
+
+Both backends behave the same towards the session: the same URL schemes and TLS default
+(`ssl.create_default_context()`, so `SSL_CERT_FILE` applies), the same headers, the proxy
+from the environment (`websockets`' own rules), the same 16 MiB message limit, a refused
+handshake raised as `HandshakeRejected(status)`, any other failure to open as `OSError`,
+`TimeoutError` or `SocketError`, every received message handed over whole (text as `str`,
+binary as `bytes`), and a closed socket seen as `run()` returning / `SocketClosed` from
+`send()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Literal, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.protocol import State
+
+__all__ = [
+    "BACKEND_ENV",
+    "HandshakeRejected",
+    "OnMessage",
+    "ProviderSocket",
+    "SocketBackend",
+    "SocketClosed",
+    "SocketError",
+    "open_socket",
+    "resolve_backend",
+]
+
+SocketBackend = Literal["websockets", "picows"]
+OnMessage = Callable[[str | bytes], None]
+BACKEND_ENV = "VOCALIS_WEBSOCKET"
+
+# Above this many bytes waiting in the socket's write buffer, `write()` refuses and the
+# caller goes through `send()`, which waits for the buffer to drain (flow control).
+WRITE_NOW_LIMIT = 64 * 1024
+_CLOSE_TIMEOUT_S = 2.0
+
+
+class SocketError(Exception):
+    """The socket could not be opened or broke the WebSocket protocol."""
+
+
+class HandshakeRejected(SocketError):
+    """The server answered the upgrade with an HTTP status instead of a WebSocket."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"handshake rejected (HTTP {status})")
+        self.status = status
+
+
+class SocketClosed(Exception):
+    """`send()` on a socket that is closed or closing."""
+
+
+class ProviderSocket(Protocol):
+    """One open provider WebSocket, whichever library carries it."""
+
+    backend: SocketBackend
+
+    def write(self, message: str) -> bool:
+        """Write a text message now, without awaiting; False when that is not possible
+        (not open, a fragmented send in progress, or the write buffer above the limit):
+        then use `send()`. Raises `SocketClosed` when the write itself failed."""
+
+    async def send(self, message: str) -> None:
+        """Write a text message once the write buffer has room; `SocketClosed` if closed."""
+
+    async def run(self, on_message: OnMessage) -> None:
+        """Hand every received message to `on_message` until the socket closes, then return.
+
+        An exception from `on_message` closes the socket and is raised here.
+        """
+
+    async def close(self) -> None:
+        """Close handshake (bounded wait), then the TCP connection; idempotent."""
+
+
+def resolve_backend(backend: SocketBackend | Literal["auto"] | None = None) -> SocketBackend:
+    """`auto`/None: `VOCALIS_WEBSOCKET` if set, else picows when installed, else websockets."""
+    choice: str = backend or "auto"
+    if choice == "auto":
+        choice = os.environ.get(BACKEND_ENV, "") or "auto"
+    if choice == "auto":
+        return "picows" if importlib.util.find_spec("picows") is not None else "websockets"
+    if choice not in ("websockets", "picows"):
+        raise ValueError(f"unknown WebSocket backend {choice!r}; use websockets or picows")
+    if choice == "picows" and importlib.util.find_spec("picows") is None:
+        raise ValueError("the picows backend needs the `fast` extra: pip install 'vocalis[fast]'")
+    return "picows" if choice == "picows" else "websockets"
+
+
+async def open_socket(
+    backend: SocketBackend,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    open_timeout: float,
+    max_size: int,
+    logger: logging.Logger,
+) -> ProviderSocket:
+    """Open `url` (ws:// or wss://) with `headers` on `backend`."""
+    if backend == "picows":
+        from vocalis.providers.wsclient_picows import open_picows
+
+        return await open_picows(
+            url, headers, open_timeout=open_timeout, max_size=max_size, logger=logger
+        )
+    try:
+        ws = await connect(
+            url,
+            additional_headers=dict(headers),
+            open_timeout=open_timeout,
+            max_size=max_size,
+            compression=None,
+            logger=logger,
+        )
+    except InvalidStatus as exc:
+        raise HandshakeRejected(exc.response.status_code) from None
+    except WebSocketException as exc:
+        raise SocketError(f"{type(exc).__name__}: {exc}") from exc
+    return _WebsocketsSocket(ws)
+
+
+class _WebsocketsSocket:
+    """`websockets`' asyncio client behind `ProviderSocket`."""
+
+    backend: SocketBackend = "websockets"
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    def write(self, message: str) -> bool:
+        # The same frame `ws.send` would write, synchronously: per append, websockets' async
+        # send context costs more than the write itself.
+        ws = self._ws
+        if (
+            ws.protocol.state is not State.OPEN
+            or ws.send_in_progress is not None
+            or ws.transport.get_write_buffer_size() > WRITE_NOW_LIMIT
+        ):
+            return False
+        try:
+            ws.protocol.send_text(message.encode())
+            ws.send_data()
+        except Exception as exc:
+            raise SocketClosed(str(exc)) from exc
+        return True
+
+    async def send(self, message: str) -> None:
+        try:
+            await self._ws.send(message)
+        except ConnectionClosed as exc:
+            raise SocketClosed(str(exc)) from exc
+
+    async def run(self, on_message: OnMessage) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self._ws:
+                on_message(raw)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._ws.close(), _CLOSE_TIMEOUT_S)

@@ -1,0 +1,220 @@
+"""`ProviderSocket` on picows (the `fast` extra); imported only when that backend is chosen.
+
+picows hands each received frame to `WSListener.on_ws_frame` inside the socket's read: no
+task wake-up per message, framing and unmasking in C. What `websockets` does for us and
+picows leaves to the listener is done here: fragmented messages are reassembled (within the
+message limit), a text message is decoded as UTF-8 (invalid text closes with 1007), the
+peer's CLOSE is answered, and write flow control (`pause_writing`) gates `send()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from picows import (
+    WSCloseCode,
+    WSError,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
+from picows.common import WSHandshakeError, WSProtocolError
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
+
+from vocalis.providers.wsclient import (
+    WRITE_NOW_LIMIT,
+    HandshakeRejected,
+    OnMessage,
+    SocketBackend,
+    SocketClosed,
+    SocketError,
+)
+
+_CLOSE_TIMEOUT_S = 2.0
+
+
+class _QuietLog(logging.LoggerAdapter[logging.Logger]):
+    """picows' log lines on our (redacting) logger, its per-socket INFO lines as DEBUG.
+
+    An adapter, not the logger itself: given a `Logger`, picows logs through a child logger
+    per socket, which the parent's redacting filter does not see.
+    """
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        super().log(min(level, logging.DEBUG), msg, *args, **kwargs)
+
+
+class _Listener(WSListener):
+    """Messages to the consumer (kept until one is attached), writability, the end."""
+
+    def __init__(self, max_size: int) -> None:
+        self._max_size = max_size
+        self._on_message: OnMessage | None = None
+        self._early: list[str | bytes] = []  # arrived before `run()` attached (session.created)
+        self._fragments: list[bytes] = []
+        self._fragment_type = WSMsgType.TEXT
+        self._fragment_size = 0
+        self._failed = False
+        self.writable = asyncio.Event()
+        self.writable.set()
+
+    def attach(self, on_message: OnMessage) -> None:
+        self._on_message = on_message
+        early, self._early = self._early, []
+        # Only what arrived before a failure is here: deliver it all, as a queue would.
+        try:
+            for message in early:
+                on_message(message)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self._failed:  # picows parses the rest of this read before it disconnects
+            return
+        try:
+            self._on_frame(transport, frame)
+        except BaseException:
+            # As a consumer loop would stop: nothing after a bad message or a failing
+            # consumer reaches the consumer.
+            self._failed = True
+            raise
+
+    def _on_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if frame.fin:
+                self._deliver(kind, frame.get_payload_as_bytes())
+            else:
+                self._fragments, self._fragment_type = [], kind
+                self._fragment_size = 0
+                self._add_fragment(frame)
+        elif kind is WSMsgType.CONTINUATION:
+            self._add_fragment(frame)
+            if frame.fin:
+                payload = b"".join(self._fragments)
+                self._fragments = []
+                self._deliver(self._fragment_type, payload)
+        elif kind is WSMsgType.CLOSE:
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def _add_fragment(self, frame: WSFrame) -> None:
+        self._fragment_size += frame.payload_size
+        if self._fragment_size > self._max_size:
+            raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, "message too big")
+        self._fragments.append(frame.get_payload_as_bytes())
+
+    def _deliver(self, kind: WSMsgType, payload: bytes) -> None:
+        message: str | bytes = payload
+        if kind is WSMsgType.TEXT:
+            try:
+                message = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                raise WSProtocolError(WSCloseCode.INVALID_TEXT, "invalid UTF-8") from None
+        if self._on_message is None:
+            self._early.append(message)
+        else:
+            self._on_message(message)
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.writable.set()  # wake a waiting send(): it sees the socket closed
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+
+class _PicowsSocket:
+    """picows' transport and listener behind `ProviderSocket`."""
+
+    backend: SocketBackend = "picows"
+
+    def __init__(self, transport: WSTransport, listener: _Listener) -> None:
+        self._transport = transport
+        self._listener = listener
+
+    def _closed(self) -> bool:
+        transport = self._transport
+        return bool(transport.is_disconnected or transport.is_close_frame_sent)
+
+    def write(self, message: str) -> bool:
+        if (
+            self._closed()
+            or not self._listener.writable.is_set()
+            or self._transport.underlying_transport.get_write_buffer_size() > WRITE_NOW_LIMIT
+        ):
+            return False
+        try:
+            self._transport.send(WSMsgType.TEXT, message.encode())
+        except Exception as exc:
+            raise SocketClosed(str(exc)) from exc
+        return True
+
+    async def send(self, message: str) -> None:
+        await self._listener.writable.wait()
+        if self._closed():
+            raise SocketClosed("socket closed")
+        try:
+            self._transport.send(WSMsgType.TEXT, message.encode())
+        except Exception as exc:
+            raise SocketClosed(str(exc)) from exc
+
+    async def run(self, on_message: OnMessage) -> None:
+        self._listener.attach(on_message)
+        # A protocol violation closed it (as websockets ends with a close code): just ended.
+        with contextlib.suppress(WSProtocolError):
+            await self._transport.wait_disconnected()
+
+    async def close(self) -> None:
+        transport = self._transport
+        if transport.is_disconnected:
+            return
+        if not transport.is_close_frame_sent:
+            transport.send_close(WSCloseCode.OK)
+        try:
+            await asyncio.wait_for(transport.wait_disconnected(), _CLOSE_TIMEOUT_S)
+        except Exception:  # the peer never answered, or the socket broke: drop it
+            transport.disconnect(graceful=False)
+
+
+async def open_picows(
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    open_timeout: float,
+    max_size: int,
+    logger: logging.Logger,
+) -> _PicowsSocket:
+    """Open `url` with picows; errors as `open_socket` documents them."""
+    proxy = get_proxy(parse_uri(url))  # the environment's proxy, by websockets' own rules
+    try:
+        async with asyncio.timeout(open_timeout):
+            transport, listener = await ws_connect(
+                lambda: _Listener(max_size),
+                url,
+                extra_headers=dict(headers),
+                websocket_handshake_timeout=open_timeout,
+                max_frame_size=max_size,
+                logger_name=_QuietLog(logger, {}),
+                proxy=proxy,
+            )
+    except WSHandshakeError as exc:
+        status = exc.response.status if exc.response is not None else None
+        if status is not None and int(status) != 101:
+            raise HandshakeRejected(int(status)) from None
+        raise SocketError(f"{type(exc).__name__}: {exc}") from exc
+    except WSError as exc:
+        raise SocketError(f"{type(exc).__name__}: {exc}") from exc
+    assert isinstance(listener, _Listener)
+    return _PicowsSocket(transport, listener)
