@@ -7,6 +7,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
 * ``input``: caller frames into the provider — 20 OpenAI sessions against `vocalis sim-server`
   (its own process, not billed), one 20 ms frame per session every 5 ms (4x real time, so the
   loop goes idle between rounds as it does live): CPU µs per frame (`append_audio` → socket).
+* ``receive``: 20 OpenAI sessions against the sim speaking at 4x real time, back to back:
+  CPU ms per received audio-second (socket → JSON → base64 → core → router → consumer).
 * ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
@@ -28,6 +30,7 @@ import numpy as np
 
 from bench.common import (
     API_KEY,
+    CONTINUOUS_RESPONSE,
     REPO,
     RESULTS,
     log,
@@ -37,8 +40,9 @@ from bench.common import (
     write_scenario,
 )
 from vocalis.audio.frame import AudioFrame
-from vocalis.providers.base import SessionOptions
+from vocalis.providers.base import RealtimeSession, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.providers.wsclient import resolve_backend
 from vocalis.transports.clocked import ClockedAudioSink
 from vocalis.transports.memory import MemoryAudioSource
 from vocalis.utils.clock import MonotonicClock
@@ -63,6 +67,43 @@ async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any
         for conn in conns:
             await conn.aclose()
     return cpu / (rounds * sessions) * 1e6
+
+
+async def receive_path(sessions: int = 20, seconds: float = 6.0) -> float:
+    """CPU ms per received audio-second: provider audio deltas from the socket to a
+    forwarded consumer (frame parse, JSON, base64, core, router) — the output half of a
+    speaking session's wire work. The sim speaks at 4x real time, back to back."""
+    turns = int(seconds * 4 / 9) + 4
+    scenario = write_scenario(
+        REPO / "out" / "bench" / "hotpath_rx.json", [list(CONTINUOUS_RESPONSE)], repeat=turns
+    )
+    async with sim_process(scenario, pace=4.0) as sim:
+        model = OpenAIRealtimeModel(base_url=sim.base_url, api_key=API_KEY)
+        conns = [await model.connect(SessionOptions(turn_detection=None)) for _ in range(sessions)]
+        samples = [0]
+
+        def count(chunk: np.ndarray) -> None:
+            samples[0] += chunk.shape[0]
+
+        async def speak(conn: RealtimeSession) -> None:
+            while True:
+                generation = await conn.generate_reply()
+                async for message in generation.messages:
+                    message.audio.forward_to(count)
+                    message.text.forward_to(lambda _text: None)
+                await generation.done
+
+        tasks = [asyncio.create_task(speak(conn)) for conn in conns]
+        await asyncio.sleep(1.0)
+        cpu0, got0 = time.process_time(), samples[0]
+        await asyncio.sleep(seconds)
+        cpu, got = time.process_time() - cpu0, samples[0] - got0
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in conns:
+            await conn.aclose()
+    return cpu * 1000 / max(1e-9, got / 24000)
 
 
 async def source_path(sources: int = 100, rounds: int = 1500) -> dict[str, float]:
@@ -128,23 +169,52 @@ async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     return {"ms_per_sink_second": cpu * 1000 / (sinks * wall), "underruns": underruns}
 
 
-async def run(rounds: int) -> dict[str, Any]:
+MEASURES = ("input", "receive", "source", "sink")
+
+
+async def _round(only: tuple[str, ...]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    if "input" in only:
+        row["input_us_per_frame"] = round(await input_path(), 2)
+    if "receive" in only:
+        row["receive_ms_per_audio_s"] = round(await receive_path(), 3)
+    if "source" in only:
+        row.update({k: round(v, 2) for k, v in (await source_path()).items()})
+    if "sink" in only:
+        row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
+    return row
+
+
+async def run(rounds: int, only: tuple[str, ...] = MEASURES) -> dict[str, Any]:
     rows = []
     for _ in range(rounds):
-        row = {"input_us_per_frame": round(await input_path(), 2)}
-        row.update({k: round(v, 2) for k, v in (await source_path()).items()})
-        row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
+        row = await _round(only)
         log(f"hotpath: {row}")
         rows.append(row)
-    return {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "rounds": rows}
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        # What carried the work: the provider socket's library and the event loop.
+        "websocket": resolve_backend(),
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+        "rounds": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hotpath")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default=",".join(MEASURES), help="comma list of measures")
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--results", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    data = asyncio.run(run(args.rounds))
+    work = run(args.rounds, tuple(args.only.split(",")))
+    if args.loop == "uvloop":
+        import uvloop
+
+        data = uvloop.run(work)
+    else:
+        data = asyncio.run(work)
     out = write_json("hotpath", data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0
