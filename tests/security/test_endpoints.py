@@ -39,7 +39,7 @@ async def refused_status(url: str, **kwargs: Any) -> tuple[int, bytes]:
     with pytest.raises(InvalidStatus) as info:
         async with connect(url, logger=QUIET, **kwargs):
             pass
-    return info.value.response.status_code, info.value.response.body
+    return info.value.response.status_code, bytes(info.value.response.body)
 
 
 async def closed_with(ws: ClientConnection) -> tuple[int, str]:
@@ -76,7 +76,7 @@ async def test_playground_socket_refusals(query: str, origin: str | None, why: s
         own = f"http://127.0.0.1:{endpoint.port}"
         status, body = await refused_status(
             f"ws://127.0.0.1:{endpoint.port}/ws{query}",
-            origin=own if origin == "same" else origin,  # type: ignore[arg-type]
+            origin=own if origin == "same" else origin,
         )
         assert status == 403, why
         assert TOKEN.encode() not in body

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,7 +82,8 @@ async def test_a_stream_that_acknowledges_is_left_alone() -> None:
         await ws.send(json.dumps({"event": "start", "start": {"streamSid": "MZ1"}}))
         while not call.result.done():  # each mark acknowledged 4 s after the last one
             mark = asyncio.ensure_future(next_of(ws, "mark"))
-            done, _ = await asyncio.wait({mark, call.result}, return_when="FIRST_COMPLETED")
+            either: list[asyncio.Future[Any]] = [mark, call.result]
+            done, _ = await asyncio.wait(either, return_when="FIRST_COMPLETED")
             if mark not in done:
                 mark.cancel()
                 break
