@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+from openai.types.realtime import RealtimeFunctionToolParam
 from websockets.asyncio.client import ClientConnection, connect
 
 from vocalis.sim.server import SimServer
@@ -79,7 +81,8 @@ async def open_client(
         yield client
 
 
-WEATHER_TOOL = {
+# Typed with the OpenAI SDK's own tool shape: the sim must accept what the SDK sends.
+WEATHER_TOOL: RealtimeFunctionToolParam = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather for a city",
@@ -95,10 +98,8 @@ async def add_user_text(client: Client, text: str) -> dict[str, Any]:
     return await client.until("conversation.item.done")
 
 
-def pytest_collection_modifyitems(items: list[Any]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Simulator tests are fast; a hang should fail in seconds, not minutes."""
-    import pytest
-
     for item in items:
-        if "tests/sim/" in str(item.fspath) and item.get_closest_marker("timeout") is None:
+        if "tests/sim/" in str(item.path) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(30))

@@ -79,7 +79,8 @@ async def test_transcription_client_secret_and_validation_errors() -> None:
         assert bad.value.code == "integer_below_min_value"
         assert bad.value.param == "expires_after.seconds"
         with pytest.raises(openai.BadRequestError) as unknown:
-            await sdk.realtime.client_secrets.create(session={"type": "realtime", "voice": "x"})
+            unknown_key: Any = {"type": "realtime", "voice": "x"}  # not a session field
+            await sdk.realtime.client_secrets.create(session=unknown_key)
         assert unknown.value.code == "unknown_parameter"
 
 

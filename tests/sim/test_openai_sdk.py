@@ -25,7 +25,8 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.realtime import RealtimeServerEvent
+from openai.types.realtime import RealtimeServerEvent, RealtimeSessionCreateRequestParam
+from openai.types.websocket_connection_options import WebSocketConnectionOptions
 from pydantic import BaseModel, TypeAdapter
 
 from vocalis.audio.espeak import synthesize
@@ -120,9 +121,12 @@ async def _speak(connection: Any, text: str) -> None:
 async def _conversation(connection: Any) -> Recorder:
     rec = Recorder(connection)
     await rec.until("session.created")
-    transcription = {"model": "gpt-4o-mini-transcribe"}
-    session = {"type": "realtime", "tools": [WEATHER_TOOL], "instructions": "Be brief."}
-    session["audio"] = {"input": {"transcription": transcription}}
+    session: RealtimeSessionCreateRequestParam = {
+        "type": "realtime",
+        "tools": [WEATHER_TOOL],
+        "instructions": "Be brief.",
+        "audio": {"input": {"transcription": {"model": "gpt-4o-mini-transcribe"}}},
+    }
     await connection.session.update(session=session)
     await rec.until("session.updated")
     # A spoken turn answered by a preamble and a tool call.
@@ -244,7 +248,8 @@ async def test_openai_sdk_over_wss_against_sim_server_tls(tmp_path: Path) -> Non
         https = "https://" + url.removeprefix("wss://").split("/v1/")[0] + "/v1"
         context = ssl.create_default_context(cafile=str(cert))
         client = openai.AsyncOpenAI(api_key="sk-test", base_url=https)
-        options = {"ssl": context}
+        # The SDK hands these to websockets.connect, which takes `ssl`; its type omits it.
+        options: WebSocketConnectionOptions = {"ssl": context}  # type: ignore[typeddict-unknown-key]
         async with client.realtime.connect(
             model="gpt-realtime", websocket_connection_options=options
         ) as connection:

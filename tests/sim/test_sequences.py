@@ -62,7 +62,10 @@ def _message(i: int) -> list[tuple[str, int | None]]:
 
 
 def _head(i: int, *, message: bool = True) -> list[tuple[str, int | None]]:
-    head = [("response.output_item.added", i), ("conversation.item.added", i)]
+    head: list[tuple[str, int | None]] = [
+        ("response.output_item.added", i),
+        ("conversation.item.added", i),
+    ]
     return [*head, ("response.content_part.added", i)] if message else head
 
 
