@@ -8,12 +8,15 @@ is tested in test_serve_pool.py.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
 import pytest
 
+from vocalis.app.agent_ref import register_agent
+from vocalis.app.serve_fleet import worker_command
 from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.worker.fleet import FleetTable
 from vocalis.worker.supervisor import Supervisor
@@ -117,3 +120,15 @@ async def test_a_worker_stuck_in_its_drain_is_killed_after_the_backstop(
     assert await running == 1  # not a clean drain
     assert any("killed by SIGKILL" in line for line in lines)
     assert any("still running 0.5 s after the stop" in r.getMessage() for r in caplog.records)
+
+
+def test_workers_run_the_parsed_command_line_again() -> None:
+    argv = ["serve", "examples/minimal_agent.py:agent", "--workers", "2"]
+    args = argparse.Namespace(agent_ref=argv[1], command_line=argv)
+    assert worker_command(args) == [sys.executable, "-m", "vocalis.cli", *argv]
+
+
+def test_a_run_app_script_is_run_again_as_started() -> None:
+    ref = register_agent("pool_test_agent.py", object())
+    args = argparse.Namespace(agent_ref=ref, command_line=["serve", ref, "--workers", "2"])
+    assert worker_command(args) == [sys.executable, *sys.orig_argv[1:]]

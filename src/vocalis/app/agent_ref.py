@@ -43,6 +43,11 @@ def register_agent(name: str, agent: object) -> str:
     return name
 
 
+def is_registered(ref: str) -> bool:
+    """Was `ref` registered by `run_app` (only the script that registered it can load it)?"""
+    return ref in _REGISTERED
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """Split `target:name` (the last `:` wins, so Windows drive letters keep working)."""
     ref = ref.strip()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from vocalis.app.agent_ref import is_registered
 from vocalis.app.errors import UsageError
 from vocalis.app.terminal import make_console
 from vocalis.transports._web import new_token
@@ -94,15 +95,20 @@ def _runtime_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def worker_command() -> list[str]:
-    """This process' own command line (interpreter options included): each worker parses the
-    same flags and learns from its `WorkerSpec` that it is a worker."""
-    return [sys.executable, *sys.orig_argv[1:]]
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """The command line each worker runs: this command again (it learns from its
+    `WorkerSpec` that it is a worker). A `run_app` script is run again as it was started,
+    since only the script can register its agent; anything else is `python -m vocalis.cli`
+    with the arguments this process parsed."""
+    if is_registered(args.agent_ref):
+        return [sys.executable, *sys.orig_argv[1:]]
+    return [sys.executable, "-m", "vocalis.cli", *args.command_line]
 
 
 def serve_fleet(args: argparse.Namespace) -> int:
     """Bind the ports, run `args.workers` workers until SIGTERM/Ctrl-C drained them."""
     console = make_console()
+    command = worker_command(args)
     bound = _bind_all(args)
     calls = [(listener, sock) for listener, sock in bound if listener.role != "admin"]
     admin = next(((lst, sock) for lst, sock in bound if lst.role == "admin"), None)
@@ -113,7 +119,7 @@ def serve_fleet(args: argparse.Namespace) -> int:
         metrics = folder / "metrics"
         metrics.mkdir()
         supervisor = Supervisor(
-            worker_command(),
+            command,
             table,
             metrics,
             calls,

@@ -284,20 +284,22 @@ async def _listen(
     fleet_secret: str | None = None,
 ) -> tuple[list[ServedEndpoint], WebServer | None]:
     """Open the endpoints the flags ask for and print their URLs; on a port that cannot be
-    bound, close what was opened and say so in one line. A fleet's workers share one
-    playground secret (`fleet_secret`); `console` may be a quiet one (only one worker of a
-    fleet prints the URLs)."""
+    bound, close what was opened and say so in one line. Without `token` (from the
+    environment), the workers of a pool share the secret of this start (`fleet_secret`):
+    a URL must work on whichever worker accepts it. `console` may be a quiet one (only one
+    worker of a pool prints the URLs)."""
     from vocalis.transports.playground import serve_playground
     from vocalis.transports.twilio import serve_twilio
 
+    shared = token or fleet_secret
     served: list[ServedEndpoint] = []
     try:
         if args.webrtc:
-            rtc = await _serve_webrtc(args, handler, token, worker, trusted)
+            rtc = await _serve_webrtc(args, handler, shared, worker, trusted)
             served.append(rtc)
             console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
         elif args.playground or not args.twilio:
-            secret = token or fleet_secret or new_token()
+            secret = shared or new_token()
             playground = await serve_playground(
                 handler,
                 args.host,
@@ -314,7 +316,7 @@ async def _listen(
             if port is None:
                 port = args.port + 1 if served and args.port else args.port
             twilio = await serve_twilio(
-                handler, args.host, port, token=token, gate=worker, trusted=trusted
+                handler, args.host, port, token=shared, gate=worker, trusted=trusted
             )
             served.append(twilio)
             url = shown_url(twilio, token)

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = next((a for a in args_list if a in COMMANDS), None)
     parser = build_parser(selected)
     args = parser.parse_args(args_list)
+    args.command_line = list(args_list)  # as given: `serve --workers N` starts it again
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
