@@ -102,7 +102,10 @@ def worker_command(args: argparse.Namespace) -> list[str]:
     with the arguments this process parsed."""
     if is_registered(args.agent_ref):
         return [sys.executable, *sys.orig_argv[1:]]
-    return [sys.executable, "-m", "vocalis.cli", *args.command_line]
+    command_line: list[str] | None = getattr(args, "command_line", None)
+    if command_line is None:  # flags not parsed by the CLI: nothing to start again
+        raise UsageError("--workers N needs the `vocalis serve` command line; use --workers 1")
+    return [sys.executable, "-m", "vocalis.cli", *command_line]
 
 
 def serve_fleet(args: argparse.Namespace) -> int:
