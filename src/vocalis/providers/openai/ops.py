@@ -200,13 +200,8 @@ class OpRegistry:
         message = str(err.get("message") or "")
         # Matched case-insensitively; the server's wording of these texts is not stable.
         lowered = message.lower()
-        event_id = err.get("event_id")
-        pending = self._pending.pop(event_id, None) if isinstance(event_id, str) else None
         exists = _ALREADY_EXISTS.search(message)
-        if pending is None and exists is not None:
-            pending = self.pop_oldest("create", item_id=exists.group(1))
-        if pending is None:
-            pending = self._correlate(code, lowered)
+        pending = self._owner(err.get("event_id"), exists) or self._correlate(code, lowered)
         error_type = err.get("type")
         error = ProviderError(
             error_kind(code, str(error_type) if error_type is not None else None),
@@ -244,6 +239,14 @@ class OpRegistry:
         if error.fatal:
             out.append(error)
         return out
+
+    def _owner(self, event_id: object, exists: re.Match[str] | None) -> Pending | None:
+        """The op an error names: by our echoed event id, or a create by the item id an
+        "already exists" text names (the server may not echo the event id)."""
+        pending = self._pending.pop(event_id, None) if isinstance(event_id, str) else None
+        if pending is None and exists is not None:
+            pending = self.pop_oldest("create", item_id=exists.group(1))
+        return pending
 
     def _truncate_retry(self, pending: Pending, lowered: str) -> Send | None:
         """A cut the server found longer than its own copy of the audio: cut at its length.
