@@ -13,7 +13,7 @@ Split by job:
 * asyncio driver — :mod:`~vocalis.sim.session` (``SimSession``: pacing, outbox, commands,
   a handler per ``FaultKind``) and :mod:`~vocalis.sim.recorder` (what tests read);
 * serving — :mod:`~vocalis.sim.server` (Starlette routes, ``SimServer``),
-  :mod:`~vocalis.sim.serving` (embedded uvicorn), :mod:`~vocalis.sim.tls`,
+  :mod:`~vocalis.sim.serving` (the shared `WebServer`, sim limits), :mod:`~vocalis.sim.tls`,
   :mod:`~vocalis.sim.dialect` (other wire protocols, e.g. ``vocalis.sim.gemini``);
   ``vocalis sim-server`` (:mod:`~vocalis.sim.command`) runs it as a process.
 """

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route, Router, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from vocalis.sim import errors, http_api
+from vocalis.sim import errors, http_api, serving
 from vocalis.sim.admission import Admitted, admit, credential
 from vocalis.sim.brain import ScriptCursor
 from vocalis.sim.client_secrets import ClientSecretStore
@@ -40,9 +40,9 @@ from vocalis.sim.ids import IdFactory
 from vocalis.sim.log import EventLog
 from vocalis.sim.outbox import ABNORMAL_CLOSE, write_frame
 from vocalis.sim.scenario import Scenario, load_scenario
-from vocalis.sim.serving import AsgiServer
 from vocalis.sim.session import SimSession
 from vocalis.sim.tls import LocalCertificate, server_ssl_context
+from vocalis.transports.web.server import WebServer
 from vocalis.utils.logsafe import redacting_logger
 
 REALTIME_PATH = "/v1/realtime"
@@ -132,7 +132,7 @@ class SimServer:
         # Ephemeral keys minted by POST /v1/realtime/client_secrets (expiry on wall_clock).
         self.client_secrets = ClientSecretStore(default_model=default_model, now=wall_clock)
         self._secret_ids = IdFactory(f"{scenario.seed}:secrets")
-        self._server: AsgiServer | None = None
+        self._server: WebServer | None = None
         self._new_session = asyncio.Event()
 
     @property
@@ -175,13 +175,12 @@ class SimServer:
         # redacts Authorization / api-key values, so a client's key never hits a log.
         redacting_logger("uvicorn.error")
         context = server_ssl_context(self.tls) if self.tls is not None else None
-        self._server = AsgiServer(app, self.host, self.port, ssl_context=context)
-        await self._server.start()
+        self._server = await serving.serve(app, self.host, self.port, ssl_context=context)
         self.port = self._server.port
 
     async def stop(self) -> None:
         if self._server is not None:
-            await self._server.stop()
+            await self._server.aclose()
             self._server = None
         if self.event_log is not None:
             self.event_log.close()

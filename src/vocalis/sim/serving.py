@@ -1,30 +1,53 @@
-"""Run an ASGI app (Starlette) under uvicorn inside the caller's event loop.
+"""How the simulator is served: the shared `WebServer` (uvicorn + Starlette inside the
+caller's event loop) with the sim's own limits and WebSocket protocol, plus the TCP abort.
 
-Why not ``uvicorn.run``: the simulator is embedded in tests, benchmarks and the demo, so it
-must not install signal handlers, call ``sys.exit`` when a port is taken, or reconfigure
-logging. :class:`AsgiServer` binds the socket itself (so port 0 works and a bind error is an
-ordinary ``OSError``), hands it to uvicorn, and stops it on request. TLS is optional.
+Why the shared server: the sim is embedded in tests, benchmarks and the demo, so it must not
+install signal handlers, call ``sys.exit`` when a port is taken, or reconfigure logging —
+what `vocalis.transports.web.WebServer` already does for the transports (its own socket, so
+port 0 works and a bind error is an ordinary ``OSError``; TLS; an orderly stop). One
+embedded uvicorn in the code base, not two.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import ssl
-from collections.abc import Generator
 
-import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vocalis.sim.direct_ws import DirectWebSocketProtocol
+from vocalis.transports.web.limits import HttpLimits, default_pending_handshakes
+from vocalis.transports.web.server import WebServer
 
 MAX_FRAME_BYTES = 32 * 1024 * 1024  # a 15 MiB append is ~20 MiB of base64 JSON
-GRACEFUL_SHUTDOWN_S = 2
-
 
 ABORT_KEY = "vocalis.abort"
 """Scope key of a callable that drops the connection's TCP link at once (fault injection)."""
+
+
+def sim_limits() -> HttpLimits:
+    """A local test server's limits: real API frames can be large, and tests and benchmarks
+    open many sessions from one address at once (a listener for anonymous peers, like
+    `vocalis serve`'s, bounds that lower)."""
+    return HttpLimits(
+        max_message_bytes=MAX_FRAME_BYTES,
+        handshakes_per_address=default_pending_handshakes(),
+    )
+
+
+async def serve(
+    app: ASGIApp, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+) -> WebServer:
+    """Serve the sim's `app` on `host:port` (0: any free port); TLS with `ssl_context`."""
+    return await WebServer.start(
+        _with_abort(app),
+        host,
+        port,
+        limits=sim_limits(),
+        ssl_context=ssl_context,
+        # uvicorn's "websockets-sansio" protocol plus synchronous lanes (direct_ws.py).
+        websocket=DirectWebSocketProtocol,
+    )
 
 
 def _with_abort(app: ASGIApp) -> ASGIApp:
@@ -45,80 +68,3 @@ def _with_abort(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return wrapped
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its process-wide signal handlers (the host process owns signals)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (IPv4 or IPv6 by the host's address family)."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, port), family=family, backlog=2048)
-
-
-class AsgiServer:
-    """One uvicorn server for ``app`` on ``host:port``; ``ssl_context`` enables TLS.
-
-    ``await start()`` returns once it listens (``port`` is then the bound port); ``await
-    stop()`` closes the listener, asks open connections to close (WebSockets get 1012) and
-    waits up to :data:`GRACEFUL_SHUTDOWN_S` for their handlers.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        host: str,
-        port: int,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        ws_ping_interval: float | None = 20.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self._config = uvicorn.Config(
-            _with_abort(app),
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            # uvicorn's "websockets-sansio" protocol plus synchronous lanes (direct_ws.py).
-            ws=DirectWebSocketProtocol,
-            ws_max_size=MAX_FRAME_BYTES,
-            ws_per_message_deflate=False,
-            ws_ping_interval=ws_ping_interval,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-            server_header=False,
-        )
-        self._ssl = ssl_context
-        self._server: _EmbeddedServer | None = None
-        self._socket: socket.socket | None = None
-        self._main: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._socket = bind_socket(self.host, self.port)
-        self.port = self._socket.getsockname()[1]
-        config = self._config
-        config.load()
-        # Config.load builds its own context from files; the caller's context (already
-        # checked, possibly in memory) wins.
-        config.ssl = self._ssl
-        server = _EmbeddedServer(config)
-        server.lifespan = config.lifespan_class(config)
-        await server.startup(sockets=[self._socket])
-        self._server = server
-        self._main = asyncio.create_task(server.main_loop(), name="vocalis-asgi-main")
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.should_exit = True
-        if self._main is not None:
-            await self._main
-            self._main = None
-        await server.shutdown(sockets=[self._socket] if self._socket is not None else None)
-        self._socket = None

@@ -18,12 +18,15 @@ import contextlib
 import logging
 import re
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from vocalis.transports.web.guard import AttemptCheck, RequestGuard
 from vocalis.transports.web.headers import TrustedProxies
@@ -152,14 +155,17 @@ class AcceptPause:
 
 
 def _uvicorn_config(
-    app: RequestGuard, guard: ConnectionGuard, limits: HttpLimits
+    app: RequestGuard,
+    guard: ConnectionGuard,
+    limits: HttpLimits,
+    websocket: type[WebSocketsSansIOProtocol],
 ) -> uvicorn.Config:
     """uvicorn as an embedded library: our protocols and limits, no logging or lifespan of
     its own, no proxy-header trust (the guard decides that), no server header."""
     return uvicorn.Config(
         app,
         http=protocol_class(guard),
-        ws=QueuedWebSocketProtocol,
+        ws=websocket,
         ws_max_size=limits.max_message_bytes,
         ws_per_message_deflate=False,
         lifespan="off",
@@ -200,7 +206,7 @@ class WebServer:
     @classmethod
     async def start(
         cls,
-        routes: Sequence[BaseRoute],
+        routes: Sequence[BaseRoute] | ASGIApp,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -210,27 +216,35 @@ class WebServer:
         unlimited_paths: Iterable[str] = (),
         secrets: Sequence[str] = (),
         calls: CallRegistry | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        websocket: type[WebSocketsSansIOProtocol] = QueuedWebSocketProtocol,
     ) -> WebServer:
-        """Bind `host:port` (0: any free port) and serve `routes` behind the guards; in a
+        """Bind `host:port` (0: any free port) and serve `routes` — Starlette routes, or a
+        whole ASGI app (e.g. a `Router` with its own fallback) — behind the guards; in a
         worker of a pool, the supervisor's inherited socket for `host:port` is used instead
         (`listeners.adopt`).
 
         `secrets` (endpoint tokens) are scrubbed from uvicorn's log lines while this runs;
-        `calls` is the registry the call routes of `routes` register with.
+        `calls` is the registry the call routes of `routes` register with; `ssl_context`
+        serves TLS (https/wss) on the port; `websocket` is uvicorn's WebSocket protocol class
+        (the sim's has synchronous lanes, `sim/direct_ws.py`).
         """
         limits = limits or HttpLimits()
         trusted = trusted or TrustedProxies()
         guard = ConnectionGuard(limits, trusted)
         app = RequestGuard(
-            Starlette(routes=list(routes)),
+            Starlette(routes=list(routes)) if isinstance(routes, Sequence) else routes,
             limits=limits,
             trusted=trusted,
             attempt=attempt,
             unlimited_paths=frozenset(unlimited_paths),
         )
-        config = _uvicorn_config(app, guard, limits)
+        config = _uvicorn_config(app, guard, limits, websocket)
         sock = listening_socket(host, port)
         config.load()
+        # `Config.load` builds its own context from files; the caller's (already checked,
+        # possibly in memory) wins.
+        config.ssl = ssl_context
         server = uvicorn.Server(config)
         # `Server.serve()` would set these up; `startup()` alone (our own socket, no signal
         # handlers, no polling main loop) needs them set here.
