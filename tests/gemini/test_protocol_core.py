@@ -247,3 +247,25 @@ def test_a_replaced_connection_ends_what_it_was_streaming() -> None:
         ("disconnected", "connection_replaced")
     ]
     assert "c1" in core.cancelled_calls and core.idle  # the new session never saw the call
+
+
+def test_speech_positions_come_from_the_one_input_timeline() -> None:
+    """The caller audio's timeline has one owner, `core.input` (the shell appends to it and
+    replays from it): the speech events read their positions there, and it restarts only
+    when a new provider session does — never a second count to keep in step."""
+    core = GeminiProtocol()
+    core.input.append(np.zeros(16000, dtype=np.int16))  # 1 s at 16 kHz
+    core.receive(audio())
+    [started] = [
+        e for e in core.receive(content(interrupted=True)) if isinstance(e, InputSpeechStarted)
+    ]
+    assert started.audio_start_ms == 700.0  # the onset, 300 ms before the report
+    core.input.append(np.zeros(8000, dtype=np.int16))
+    core.receive(content(inputTranscription={"text": "Stop."}))
+    stopped = [e for e in core.receive(audio()) if isinstance(e, InputSpeechStopped)]
+    assert [e.audio_end_ms for e in stopped] == [1500.0]
+    assert core.generation_input_ms == 1500.0
+    core.connection_lost()  # the timeline is the session's: kept until the shell resets it
+    assert core.input.end_ms == 1500.0
+    core.input.reset()
+    assert core.input.end_ms == 0.0 and core.input.since(0.0) == []

@@ -60,6 +60,7 @@ from vocalis.providers.core_events import (
     ToolCallReady,
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
+from vocalis.providers.gemini.input_audio import RecentInput
 from vocalis.providers.gemini.wire import OUTPUT_RATE, decode_audio, duration_s, get
 from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.utils.logsafe import WarnLimiter
@@ -140,7 +141,10 @@ class GeminiProtocol:
         self.server_record: list[ServerTurn] = []
         self._handle_records: dict[str, int] = {}
         self.usage: list[dict[str, Any]] = []
-        self.input_ms = 0.0  # caller audio appended since the last reconnect (16 kHz timeline)
+        # The caller audio of this provider session's input timeline (16 kHz, ms from the
+        # last reconnect): its one owner. The shell appends to it and replays from it; the
+        # core reads the position for its speech events.
+        self.input = RecentInput()
         # Where the input timeline was when the last response started (a barge-in that
         # follows is after it: a re-seeded session replays the caller's audio from here).
         self.generation_input_ms = 0.0
@@ -270,7 +274,6 @@ class GeminiProtocol:
         self._expected_requests.clear()
         self._open_calls.clear()
         self._hold_next = False
-        self.input_ms = 0.0
         return out
 
     # -- server messages -------------------------------------------------------------------
@@ -317,7 +320,7 @@ class GeminiProtocol:
             out.append(InputTranscription(caller.item_id, caller.transcript.strip(), final=False))
         if get(content, "interrupted"):
             caller = self._caller_turn()
-            out.append(InputSpeechStarted(caller.item_id, max(0.0, self.input_ms - 300.0)))
+            out.append(InputSpeechStarted(caller.item_id, max(0.0, self.input.end_ms - 300.0)))
             if self._turn is not None:
                 self._end_response(self._turn, "cancelled", "turn_detected", out)
         model_turn = get(content, "modelTurn")
@@ -414,7 +417,7 @@ class GeminiProtocol:
             return self._turn
         caller = self._caller
         if caller is not None and not caller.committed:
-            out.append(InputSpeechStopped(caller.item_id, self.input_ms))
+            out.append(InputSpeechStopped(caller.item_id, self.input.end_ms))
             out.append(self._commit(caller))
         if caller is not None and not caller.answered:
             caller.answered = True
@@ -433,7 +436,7 @@ class GeminiProtocol:
             self._held = turn
         else:
             out.append(ResponseStarted(turn.response_id, request_id))
-        self.generation_input_ms = self.input_ms
+        self.generation_input_ms = self.input.end_ms
         return turn
 
     def _message(self, out: list[Output]) -> tuple[_Turn, ItemAccount]:

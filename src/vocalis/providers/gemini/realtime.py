@@ -53,7 +53,7 @@ from vocalis.providers.gemini.heard import (
     plan_heard_sync,
     record_of,
 )
-from vocalis.providers.gemini.input_audio import ManualTurn, RecentInput
+from vocalis.providers.gemini.input_audio import ManualTurn
 from vocalis.providers.gemini.model import CAPABILITIES, GeminiRealtimeModel
 from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, Output, SetupDone
 from vocalis.providers.reconnect import ReconnectPolicy
@@ -94,7 +94,6 @@ class GeminiRealtimeSession(RealtimeSession):
             max_failures=model.max_reconnect_attempts,
         )
         self._connected_at = 0.0
-        self.recent = RecentInput()
         self.manual_turn = ManualTurn()
         self.dropped_audio_samples = 0
         # What the heard contract cost (read by tests, bench and the closing notes).
@@ -122,14 +121,13 @@ class GeminiRealtimeSession(RealtimeSession):
             yield event
 
     def append_audio(self, samples: np.ndarray) -> None:
-        self.recent.append(samples)
-        self.protocol.input_ms = self.recent.end_ms
+        self.protocol.input.append(samples)
         if self._manual:
             self.manual_turn.append(samples)
             return
         conn = self._conn
         if self._paused:
-            return  # replayed from `recent` once the new connection is up
+            return  # replayed from `protocol.input` once the new connection is up
         if conn is None or not conn.alive:
             self.dropped_audio_samples += len(samples)
             return
@@ -328,7 +326,7 @@ class GeminiRealtimeSession(RealtimeSession):
         ``False`` (reported as a `ProviderError`) when the new one could not be opened."""
         async with self._switch_lock:
             old = self._conn
-            start = self.recent.end_ms if replay_from is None else replay_from
+            start = self.protocol.input.end_ms if replay_from is None else replay_from
             self._paused = True
             try:
                 new = await self._open(handle=handle, seed=seed)
@@ -347,7 +345,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 self._dispatch(new, out)
             self._fail_waiters()
             if not self._manual:
-                for chunk in self.recent.since(start):
+                for chunk in self.protocol.input.since(start):
                     new.send(wire.audio_frame(chunk))
             self._paused = False
             return True
@@ -395,8 +393,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 continue
             self._conn = new
             self.reconnects += 1
-            self.recent.reset()
-            self.protocol.input_ms = 0.0
+            self.protocol.input.reset()  # a new provider session counts input from zero
             reason_text = "session_expired" if conn.go_away else "dropped"
             replayed = tuple(t.item_id for t in self.protocol.server_record)
             self._events.send(SessionReconnected(reason_text, replayed))
