@@ -8,7 +8,6 @@ in one line with exit code 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from vocalis.app.agent_ref import load_agent
@@ -20,6 +19,7 @@ from vocalis.app.reports.live_view import LiveTranscript, LiveView
 from vocalis.app.reports.outputs import write_call_files
 from vocalis.app.terminal import make_console
 from vocalis.transports.file import FileTransport, WavInputError, load_input_wav
+from vocalis.utils import event_loop
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.logcontext import bind_call
 
@@ -69,7 +69,7 @@ def run_wav(args: argparse.Namespace) -> int:
     record = ConversationRecord()
     with view, bind_call(call="run"):
         try:
-            asyncio.run(
+            event_loop.run(
                 converse(
                     agent,
                     endpoint,

@@ -12,7 +12,6 @@ each call also leaves `DIR/call-N/{history.json,events.jsonl,timeline.html}`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import itertools
 import logging
@@ -47,6 +46,7 @@ from vocalis.transports._web import ServedEndpoint, new_token
 from vocalis.transports.base import CallInfo, Transport
 from vocalis.transports.playground import PlaygroundTextSink
 from vocalis.transports.web import TrustedProxies, WebServer
+from vocalis.utils import event_loop
 from vocalis.utils.clock import MonotonicClock
 from vocalis.utils.gc_tuning import settle_heap
 from vocalis.utils.logcontext import bind_call
@@ -422,6 +422,6 @@ def serve(args: argparse.Namespace) -> int:
     fleet_fields = bind_call(worker=member.index, pid=os.getpid()) if member is not None else None
     with fleet_fields or contextlib.nullcontext():
         try:
-            return asyncio.run(_serve(args, agents, endpoint, member))
+            return event_loop.run(_serve(args, agents, endpoint, member))
         except KeyboardInterrupt:
             return 0

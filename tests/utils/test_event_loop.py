@@ -1,0 +1,31 @@
+"""`vocalis.utils.event_loop`: serve and run use uvloop when installed, asyncio on request."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from vocalis.utils import event_loop
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+def test_uvloop_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(event_loop.LOOP_ENV, raising=False)
+    assert event_loop.loop_kind() == "uvloop"  # the `fast` extra is part of the dev setup
+    assert event_loop.run(_loop_module()).startswith("uvloop")
+
+
+def test_asyncio_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(event_loop.LOOP_ENV, "asyncio")
+    assert event_loop.loop_kind() == "asyncio"
+    assert event_loop.run(_loop_module()).startswith("asyncio")
+
+
+def test_a_wrong_choice_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(event_loop.LOOP_ENV, "tokio")
+    with pytest.raises(ValueError, match="auto, uvloop or asyncio"):
+        event_loop.loop_kind()
