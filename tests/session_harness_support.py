@@ -28,7 +28,7 @@ from vocalis.conversation.items import (
 )
 from vocalis.providers.base import TurnDetection
 from vocalis.providers.openai.realtime import OpenAIRealtimeSession
-from vocalis.runtime.events import ConversationItemAdded, ErrorEvent, SessionEvent
+from vocalis.runtime.events import AgentState, ConversationItemAdded, ErrorEvent, SessionEvent
 from vocalis.runtime.response import ResponseRun
 from vocalis.runtime.session import AgentSession
 from vocalis.sim.conversation import Item
@@ -40,6 +40,18 @@ from vocalis.utils.clock import ManualClock
 RATE = 24000
 E = TypeVar("E")
 FRAME_S = 0.02
+
+# The agent's states over a caller turn answered by a response that calls a tool and then its
+# follow-up: each changes once per response, never `listening` between the two (heard
+# contract 6).
+TOOL_ROUND_STATES: list[AgentState] = [
+    "listening",
+    "thinking",
+    "speaking",
+    "thinking",
+    "speaking",
+    "listening",
+]
 
 _SPEECH_CACHE: dict[str, np.ndarray] = {}
 

@@ -23,6 +23,7 @@ from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.session import AgentSession
+from vocalis.runtime.tools import function_tool
 from vocalis.sim.server import SimServer
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
@@ -31,6 +32,27 @@ FAKE_KEY = "sk-test-conformance-0123456789"
 
 
 Harness = SimHarness  # the shared harness (tests/session_harness_support.py)
+
+
+def weather_agent(
+    clock: ManualClock, *, tool_s: float = 0.0, ran: list[str] | None = None
+) -> Agent:
+    """An agent with one tool, `get_weather(city)`, that takes `tool_s` of session clock and
+    records each city it ran for in `ran`."""
+
+    @function_tool
+    async def get_weather(city: str) -> dict[str, object]:
+        """Current weather.
+
+        Args:
+            city: City name.
+        """
+        if ran is not None:
+            ran.append(city)
+        await clock.sleep(tool_s)
+        return {"city": city, "temp_c": 18}
+
+    return Agent("Weather agent.", tools=[get_weather])
 
 
 def check_provider_side(h: Harness) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conformance_support import harness
 
+from session_harness_support import TOOL_ROUND_STATES
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.tools import function_tool
 from vocalis.transports.base import PlayoutStatus
@@ -76,11 +77,4 @@ async def test_s12_follow_up_waits_for_the_preamble_and_output_is_sent_once() ->
         ids = [i.id for i in h.session.history]
         assert ids.index(preamble.item_id) < ids.index(call.id) < ids.index(output.id)
         assert ids.index(output.id) < ids.index(answer.id)
-        assert h.session.agent_states == [
-            "listening",
-            "thinking",
-            "speaking",
-            "thinking",
-            "speaking",
-            "listening",
-        ]
+        assert h.session.agent_states == TOOL_ROUND_STATES

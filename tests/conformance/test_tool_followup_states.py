@@ -8,28 +8,12 @@ would show the mic as open, a telephony bridge would re-arm its own VAD).
 
 from __future__ import annotations
 
-from conformance_support import harness
+from conformance_support import harness, weather_agent
 
-from vocalis.runtime.agent import Agent
+from session_harness_support import TOOL_ROUND_STATES
 from vocalis.runtime.events import AgentStateChanged
-from vocalis.runtime.tools import function_tool
-from vocalis.utils.clock import ManualClock
 
 ANSWER = "It is eighteen degrees and sunny in Paris."
-
-
-def _weather_agent(tool_s: float, clock: ManualClock) -> Agent:
-    @function_tool
-    async def get_weather(city: str) -> dict[str, object]:
-        """Current weather.
-
-        Args:
-            city: City name.
-        """
-        await clock.sleep(tool_s)
-        return {"city": city, "temp_c": 18}
-
-    return Agent("Weather agent.", tools=[get_weather])
 
 
 async def _states_of_a_tool_round(
@@ -39,7 +23,7 @@ async def _states_of_a_tool_round(
     async with harness(scenario, start=False) as h:
         changes: list[AgentStateChanged] = []
         h.session.on(AgentStateChanged, changes.append)
-        await h.session.start(_weather_agent(tool_s, h.clock))
+        await h.session.start(weather_agent(h.clock, tool_s=tool_s))
         h.say("What's the weather in Paris?")
         if heard_first:
             # The preamble plays to its end while the provider still generates the response.
@@ -69,15 +53,7 @@ async def test_a_tool_only_response_stays_thinking_until_the_follow_up_speaks() 
 
 async def test_a_slow_tool_after_a_preamble_stays_thinking_until_the_follow_up() -> None:
     states = await _states_of_a_tool_round({"items": [{"say": "Let me check."}, CALL]}, tool_s=2.0)
-    assert states == [
-        "initializing",
-        "listening",
-        "thinking",
-        "speaking",
-        "thinking",
-        "speaking",
-        "listening",
-    ]
+    assert states == ["initializing", *TOOL_ROUND_STATES]
 
 
 async def test_a_response_that_ends_after_its_preamble_played_stays_thinking() -> None:
@@ -96,12 +72,4 @@ async def test_a_response_that_ends_after_its_preamble_played_stays_thinking() -
         ],
     }
     states = await _states_of_a_tool_round(first, tool_s=0.0, heard_first=True)
-    assert states == [
-        "initializing",
-        "listening",
-        "thinking",
-        "speaking",
-        "thinking",
-        "speaking",
-        "listening",
-    ]
+    assert states == ["initializing", *TOOL_ROUND_STATES]

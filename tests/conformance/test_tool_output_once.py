@@ -9,11 +9,9 @@ the history under the runtime's id, and the follow-up answers the caller.
 
 from __future__ import annotations
 
-from conformance_support import check_provider_side, harness
+from conformance_support import check_provider_side, harness, weather_agent
 
-from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ErrorEvent
-from vocalis.runtime.tools import function_tool
 
 ANSWER = "It is eighteen degrees in Paris."
 SCENARIO = {
@@ -28,18 +26,7 @@ SCENARIO = {
 async def test_an_output_whose_ack_was_lost_exists_once_and_the_tool_ran_once() -> None:
     async with harness(SCENARIO, start=False, op_timeout_s=0.3) as h:
         ran: list[str] = []
-
-        @function_tool
-        async def get_weather(city: str) -> dict[str, object]:
-            """Current weather.
-
-            Args:
-                city: City name.
-            """
-            ran.append(city)
-            return {"city": city, "temp_c": 18}
-
-        await h.session.start(Agent("Weather agent.", tools=[get_weather]))
+        await h.session.start(weather_agent(h.clock, ran=ran))
         h.say("What's the weather in Paris?")
         await h.play_until(lambda: len(h.runs) > 1 and h.runs[1].settled)
         await h.settled()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from session_harness_support import TOOL_ROUND_STATES
 from vocalis import Agent, function_tool
 from vocalis.runtime.events import Interrupted
 
@@ -72,14 +73,7 @@ async def test_preamble_tool_call_and_answer_match_on_both_sides() -> None:
         sent = h.serving().session.client_messages
         assert sum("toolResponse" in m for m in sent) == 1
         # Thinking from the call to the answer, never listening between (heard contract 6).
-        assert h.session.agent_states == [
-            "listening",
-            "thinking",
-            "speaking",
-            "thinking",
-            "speaking",
-            "listening",
-        ]
+        assert h.session.agent_states == TOOL_ROUND_STATES
 
 
 async def test_barge_in_during_the_tool_cancels_it_and_no_output_is_sent() -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from session_harness_support import TOOL_ROUND_STATES
 from vocalis.runtime.events import AgentState, AgentStateChanged
 from vocalis.runtime.states import StateTracker
 from vocalis.utils.clock import ManualClock
@@ -251,14 +252,7 @@ def test_a_tool_round_changes_state_once_per_response() -> None:
         "tools_done",
     ):
         world.step(kind, 0)
-    assert [c.new for c in world.changes] == [
-        "listening",
-        "thinking",
-        "speaking",
-        "thinking",
-        "speaking",
-        "listening",
-    ]
+    assert [c.new for c in world.changes] == TOOL_ROUND_STATES
 
 
 def test_a_failed_follow_up_still_ends_in_listening() -> None:
