@@ -332,15 +332,9 @@ async def _listen(
     return served, admin
 
 
-async def _serve(
-    args: argparse.Namespace,
-    agents: AgentFactory,
-    endpoint: Endpoint,
-    member: FleetMember | None = None,
-) -> int:
-    console = make_console()
-    # In a fleet, one worker prints the URLs and the ready line; the supervisor says the rest.
-    announce = console if member is None or member.spec.announce else Console(quiet=True)
+def _make_worker(args: argparse.Namespace, console: Console, member: FleetMember | None) -> Worker:
+    """The process' admission, health, metrics and drain (a pool's member counts against the
+    pool's limit and says which worker it is when it drains)."""
     label = f" ({member.label})" if member is not None else ""
 
     def draining(why: str, running: int) -> None:
@@ -349,16 +343,28 @@ async def _serve(
             f"call(s), at most {args.drain_timeout:g} s (signal again to stop now)"
         )
 
-    # Several workers behind one load balancer must accept the same URL: a shared token from
-    # the environment (never a flag: command lines are visible to every local user).
-    token = os.environ.get(TOKEN_ENV) or None
-    trusted = _trusted_proxies(args.trust_proxy)
-    worker = Worker(
+    return Worker(
         args.max_sessions,
         drain_timeout_s=args.drain_timeout,
         on_drain=draining,
         fleet=member.place if member is not None else None,
     )
+
+
+async def _serve(
+    args: argparse.Namespace,
+    agents: AgentFactory,
+    endpoint: Endpoint,
+    member: FleetMember | None = None,
+) -> int:
+    console = make_console()
+    # In a pool, one worker prints the URLs and the ready line; the supervisor says the rest.
+    announce = console if member is None or member.spec.announce else Console(quiet=True)
+    # Several workers behind one load balancer must accept the same URL: a shared token from
+    # the environment (never a flag: command lines are visible to every local user).
+    token = os.environ.get(TOKEN_ENV) or None
+    trusted = _trusted_proxies(args.trust_proxy)
+    worker = _make_worker(args, console, member)
     async with open_endpoint(endpoint) as (url, api_key), worker:
         model = make_model(endpoint, url, api_key)
         # Say what is happening: an endpoint that does not answer takes a while to time out.

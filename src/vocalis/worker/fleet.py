@@ -142,6 +142,30 @@ class FleetTable:
             cells[self._cell(index, _PID)] = 0
             return live
 
+    def read(self, index: int, field: int) -> int:
+        """One counter of worker `index` (an aligned 8-byte read: no lock needed)."""
+        return int(self._cells[self._cell(index, field)])
+
+    def add(self, index: int, field: int, amount: int) -> None:
+        with self._locked() as cells:
+            cells[self._cell(index, field)] += amount
+
+    def take(self, index: int, limit: int | None) -> int | None:
+        """Admission for worker `index`: counted in (None) if fewer than `limit` calls run in
+        the whole pool, else the number running. One decision under the lock."""
+        with self._locked() as cells:
+            running = self._sum(cells, _LIVE)
+            if limit is not None and running >= limit:
+                return running
+            cells[self._cell(index, _LIVE)] += 1
+            cells[self._cell(index, _ACCEPTED)] += 1
+            return None
+
+    def give_back(self, index: int) -> None:
+        with self._locked() as cells:
+            cells[self._cell(index, _LIVE)] -= 1
+            cells[self._cell(index, _FINISHED)] += 1
+
     def close(self) -> None:
         self._cells.release()
         self._map.close()
@@ -154,11 +178,10 @@ class FleetSlot:
     def __init__(self, table: FleetTable, index: int) -> None:
         self.table = table
         self.index = index
-        self._row = _HEADER + _SLOT * index
 
     @property
     def live(self) -> int:
-        return int(self.table._cells[self._row + _LIVE])
+        return self.table.read(self.index, _LIVE)
 
     @property
     def fleet_live(self) -> int:
@@ -166,34 +189,24 @@ class FleetSlot:
 
     @property
     def accepted_total(self) -> int:
-        return int(self.table._cells[self._row + _ACCEPTED])
+        return self.table.read(self.index, _ACCEPTED)
 
     @property
     def finished_total(self) -> int:
-        return int(self.table._cells[self._row + _FINISHED])
+        return self.table.read(self.index, _FINISHED)
 
     @property
     def refused_total(self) -> dict[RefusalReason, int]:
-        cells = self.table._cells
-        return {reason: int(cells[self._row + cell]) for reason, cell in _REFUSAL_CELL.items()}
+        return {reason: self.table.read(self.index, cell) for reason, cell in _REFUSAL_CELL.items()}
 
     def take(self, limit: int | None) -> int | None:
-        with self.table._locked() as cells:
-            running = self.table._sum(cells, _LIVE)
-            if limit is not None and running >= limit:
-                return running
-            cells[self._row + _LIVE] += 1
-            cells[self._row + _ACCEPTED] += 1
-            return None
+        return self.table.take(self.index, limit)
 
     def give_back(self) -> None:
-        with self.table._locked() as cells:
-            cells[self._row + _LIVE] -= 1
-            cells[self._row + _FINISHED] += 1
+        self.table.give_back(self.index)
 
     def refused(self, reason: RefusalReason) -> None:
-        with self.table._locked() as cells:
-            cells[self._row + _REFUSAL_CELL[reason]] += 1
+        self.table.add(self.index, _REFUSAL_CELL[reason], 1)
 
 
 @dataclass(frozen=True, slots=True)
