@@ -70,3 +70,19 @@ def test_retrieve_of_an_item_the_server_lacks_fails_not_found() -> None:
         assert isinstance(failed, OpFailed) and failed.op_id == op.op_id
         assert failed.error.kind is ErrorKind.NOT_FOUND
     assert core.mirror.ids() == []
+
+
+def test_a_late_ack_of_an_abandoned_create_completes_no_other_create() -> None:
+    """Two outputs in flight; the first's create timed out. Its ack arriving late must not be
+    taken for the second's (the FIFO match for servers that ignore client ids)."""
+    core = _core()
+    first = core.create(dict(OUTPUT), local_id="out_call_1", previous_item_id=None)
+    second = core.create(
+        dict(OUTPUT, id="out_call_2"), local_id="out_call_2", previous_item_id=None
+    )
+    core.forget(first.op_id)
+    late = ev("conversation.item.added", item=dict(OUTPUT, status="completed"))
+    assert _feed(core, late) == []
+    assert core.mirror.ids() == ["out_call_1"]  # the mirror still learns it
+    added = ev("conversation.item.added", item=dict(OUTPUT, id="out_call_2", status="completed"))
+    assert _feed(core, added) == [OpCompleted(second.op_id, "out_call_2")]

@@ -147,6 +147,8 @@ class OpenAIProtocol:
         self.mirror = ConversationMirror(self.responses.accounts)
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
+        # Ids of creates given up on (timed out): their late `.added` completes nothing.
+        self._abandoned: set[str] = set()
         self.session: dict[str, Any] | None = None
         self._handlers = self._handler_table()
 
@@ -243,8 +245,12 @@ class OpenAIProtocol:
         self.ops.discard_request(op_id)
 
     def forget(self, op_id: str) -> None:
-        """Stop tracking an op (its caller gave up), so it cannot absorb a later reply."""
-        self.ops.pop(op_id)
+        """Stop tracking an op (its caller gave up), so it cannot absorb a later reply — nor
+        can its own late reply complete another op (a create's late `.added` is not taken
+        for a create whose id the server ignored)."""
+        pending = self.ops.pop(op_id)
+        if pending is not None and pending.kind == "create" and pending.item_id is not None:
+            self._abandoned.add(pending.item_id)
 
     def response_cancel(self, response_id: str | None = None) -> dict[str, Any]:
         """`response.cancel`; responses requested but not yet created are cancelled on arrival."""
@@ -328,6 +334,7 @@ class OpenAIProtocol:
         self.mirror.reset()
         self.responses.reset()
         self.inputs.reset()
+        self._abandoned.clear()
         self.session = None
 
     # ================================================================= server events
@@ -435,7 +442,9 @@ class OpenAIProtocol:
             anchored="previous_item_id" in ev,
         )
         pending = self.ops.pop_oldest("create", item_id=item_id)
-        if (
+        if item_id in self._abandoned:
+            self._abandoned.discard(item_id)
+        elif (
             pending is None
             and not self.responses.generating(item_id)
             and item_id not in self.inputs.committed
