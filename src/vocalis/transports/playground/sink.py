@@ -129,6 +129,9 @@ class PlaygroundAudioSink(AudioSink):
         # Report watchdog: runs on `clock` while the page holds audio it must report on.
         self._last_report_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
+        # Page reports received (starts, positions, ends, clears): proof the page is alive,
+        # e.g. that it goes on reporting while paused.
+        self.reports = 0
         self.clear_timeouts = 0
         self.report_timeouts = 0
 
@@ -214,8 +217,12 @@ class PlaygroundAudioSink(AudioSink):
 
     def _lookup(self, n: int) -> PlaygroundSegment | None:
         """The segment a page report is about; every report also feeds the watchdog."""
-        self._last_report_at = self.clock.now()
+        self._page_reported()
         return self._segments.get(n) or self._clearing.get(n)
+
+    def _page_reported(self) -> None:
+        self._last_report_at = self.clock.now()
+        self.reports += 1
 
     # ------------------------------------------------------------------ report watchdog
 
@@ -272,7 +279,7 @@ class PlaygroundAudioSink(AudioSink):
 
     def on_cleared(self, positions: list[tuple[int, int]]) -> None:
         """The page stopped: exact positions of the segments it still had."""
-        self._last_report_at = self.clock.now()
+        self._page_reported()
         for n, played in positions:
             seg = self._clearing.get(n)
             if seg is not None:
