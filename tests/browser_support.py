@@ -12,7 +12,7 @@ import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -20,6 +20,11 @@ import pytest
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
+
+if TYPE_CHECKING:  # playwright is imported when a browser starts, not at collection
+    from playwright.async_api import Browser
+
+    from vocalis.sim.server import SimServer
 
 CHROMIUM = os.environ.get("VOCALIS_CHROMIUM", "/usr/bin/chromium")
 
@@ -75,7 +80,7 @@ def question_wav(path: Path, *, tail_s: float = 0.5) -> Path:
 
 
 @asynccontextmanager
-async def launched_chromium(fake_mic: Path) -> AsyncIterator[Any]:
+async def launched_chromium(fake_mic: Path) -> AsyncIterator[Browser]:
     """Headless Chromium (a playwright `Browser`) whose microphone plays `fake_mic`."""
     from playwright import async_api as playwright_api
 
@@ -87,6 +92,16 @@ async def launched_chromium(fake_mic: Path) -> AsyncIterator[Any]:
             yield browser
         finally:
             await browser.close()
+
+
+def truncates(sim: SimServer) -> list[dict[str, Any]]:
+    """Every `conversation.item.truncate` the provider (all its connections) received."""
+    return [
+        event
+        for session in sim.sessions
+        for event in session.client_events
+        if event["type"] == "conversation.item.truncate"
+    ]
 
 
 async def until(predicate: Callable[[], bool]) -> None:

@@ -85,7 +85,7 @@ async def test_fake_page_reports_drive_segment_results() -> None:
             if mic >= 8000:
                 break
         transport.text_out.agent_state("speaking")
-        sink = transport.audio_out
+        sink = transport.sink
         seg1 = sink.begin_segment("m1", 24000)
         seg2 = sink.begin_segment("m2", 24000)
         seg1.push(np.full(4800, 100, dtype=np.int16))  # 200 ms

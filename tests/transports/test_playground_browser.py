@@ -9,8 +9,9 @@ client, with the caller's barge-in coming from the fake microphone through serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from browser_support import (
     launched_chromium,
     question_wav,
     store_scenario,
+    truncates,
     until,
 )
 from vocalis.audio.espeak import synthesize
@@ -28,17 +30,36 @@ from vocalis.conversation.heard import heard_prefix
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import PlayoutResult, PlayoutStatus
 from vocalis.transports.playground import PlaygroundTransport, serve_playground
+from vocalis.transports.playground.sink import PlaygroundAudioSink, PlaygroundSegment
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 pytestmark = pytest.mark.browser
 
 
+def frozen_over_reports(
+    sink: PlaygroundAudioSink, seg: PlaygroundSegment, reports: int
+) -> Callable[[], bool]:
+    """A condition: `seg`'s position has not moved over the page's last `reports` reports."""
+    since = (sink.reports, seg.played_ms)
+
+    def check() -> bool:
+        nonlocal since
+        if seg.played_ms != since[1]:
+            since = (sink.reports, seg.played_ms)
+        return sink.reports - since[0] >= reports
+
+    return check
+
+
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[object]:
+async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
     async with launched_chromium(question_wav(tmp_path / "caller.wav")) as instance:
         yield instance
 
 
-async def test_playground_scripted_barge_in(browser: object) -> None:
+async def test_playground_scripted_barge_in(browser: Browser) -> None:
     first = synthesize("Hello! I am a scripted agent.")
     second = synthesize(
         "Here is a long second message that you will interrupt well before it ends, "
@@ -62,7 +83,7 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
             text.user_transcript("caller_1", "Hi, what are your opening hours?", True)
             text.agent_state("speaking")
             # 2. Two messages back to back, words released as they play.
-            sink = transport.audio_out
+            sink = transport.sink
             seg1 = sink.begin_segment("msg_1", 24000)
             seg2 = sink.begin_segment("msg_2", 24000)
             seg3 = sink.begin_segment("msg_3", 24000)  # queued behind 2: never played
@@ -84,11 +105,11 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
             # on), then resumes from the same sample.
             await until(lambda: seg2.played_ms >= 400)
             sink.pause()
-            await asyncio.sleep(0.3)  # the pause reaches the worklet
-            held = seg2.played_ms
-            reports = sink._last_report_at
-            await asyncio.sleep(0.4)
-            assert seg2.played_ms == held and sink._last_report_at > reports
+            async with asyncio.timeout(5):  # the pause reaches the worklet: positions freeze
+                await until(frozen_over_reports(sink, seg2, 3))
+                held, reports = seg2.played_ms, sink.reports
+                await until(lambda: sink.reports >= reports + 3)  # reports go on while held
+            assert seg2.played_ms == held
             sink.resume()
             # 4. Barge-in once ~1.2 s of the second message has been played by the page.
             await until(lambda: seg2.played_ms >= 1200)
@@ -120,7 +141,7 @@ async def test_playground_scripted_barge_in(browser: object) -> None:
 
     endpoint = await serve_playground(on_call, port=0)
     async with endpoint:
-        page = await browser.new_page()  # type: ignore[attr-defined]
+        page = await browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(endpoint.url)
@@ -188,7 +209,7 @@ async def test_playground_against_sim_server(barge_in_mic: Path) -> None:
 
     answer = STORE_ANSWER
     scenario = store_scenario("playground_e2e")
-    histories: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    histories: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     async with SimServer(scenario=scenario, pace=1.0) as sim:
         model = OpenAIRealtimeModel(
             "gpt-realtime", api_key="sim-local", base_url=api_root(sim.url), reconnect=False
@@ -213,7 +234,8 @@ async def test_playground_against_sim_server(barge_in_mic: Path) -> None:
             await page.wait_for_selector(
                 ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=40_000
             )
-            await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+            async with asyncio.timeout(10):  # the truncate follows the history's update
+                await until(lambda: bool(truncates(sim)))
             bubbles = await page.eval_on_selector_all(
                 ".msg.agent",
                 """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
@@ -222,7 +244,7 @@ async def test_playground_against_sim_server(barge_in_mic: Path) -> None:
             )
             await page.click("#stop")
             history = await asyncio.wait_for(histories.get(), 15)
-        provider = sim.sessions[0]
+        sent_truncates = truncates(sim)
 
     first, second = bubbles[0], bubbles[1]
     assert first["verdict"] == "full" and first["text"] == "Sure, one moment."
@@ -231,17 +253,16 @@ async def test_playground_against_sim_server(barge_in_mic: Path) -> None:
     # The server's played position is the page player's own stop position.
     assert abs(float(second["played"]) - float(second["local"])) <= 1
 
-    items = {item["id"]: item for item in history["items"]}  # type: ignore[union-attr]
+    items = {item["id"]: item for item in history["items"]}
     heard = items[second["id"]]
     assert heard["interrupted"] is True
     assert heard["text"] == second["text"]  # page transcript == server history
     assert abs(heard["played_ms"] - float(second["played"])) <= 1
     assert items[first["id"]]["text"] == first["text"]
 
-    truncates = [e for e in provider.client_events if e["type"] == "conversation.item.truncate"]
-    assert [t["item_id"] for t in truncates] == [second["id"]]
+    assert [t["item_id"] for t in sent_truncates] == [second["id"]]
     # At the page's stop position — or, when the stop lands within the last 50 ms of the audio
     # the server generated before it cancelled (pace 1: generation runs just ahead of
     # playback), on the server's 50 ms accounting just below it (never beyond what was heard).
     played = float(second["played"])
-    assert played - 50 < truncates[0]["audio_end_ms"] <= played + 1
+    assert played - 50 < sent_truncates[0]["audio_end_ms"] <= played + 1

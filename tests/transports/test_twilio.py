@@ -24,6 +24,7 @@ from vocalis.audio.g711 import ulaw_encode
 from vocalis.transports.base import PlayoutStatus
 from vocalis.transports.twilio import TwilioProtocolError, TwilioTransport, parse_message
 from vocalis.transports.twilio.protocol import Media, Start, mark_message, media_message
+from vocalis.transports.twilio.sink import TwilioSegment
 from vocalis.transports.twilio.transport import serve_twilio
 
 SID = "MZ0123456789abcdef"
@@ -128,6 +129,9 @@ class FakeTwilio:
             else:
                 self.queue[0] = (kind, data[take:])
 
+    def queued_media_bytes(self) -> int:
+        return sum(len(data) for kind, data in self.queue if kind == "media")
+
     async def play_all(self) -> None:
         while self.queue:
             kind, data = self.queue[0]
@@ -221,7 +225,9 @@ async def test_twilio_call_framing_marks_clear_and_truncation() -> None:
         seg3 = sink.begin_segment("item_3", 24000)
         seg3.push(first.samples)
         seg3.end()
-        await asyncio.sleep(0.1)
+        # Twilio buffers all of message 3, then its end mark (sent after the last frame).
+        size = round(first.duration_ms * 8)
+        await until(lambda: fake.queued_media_bytes() == size and fake.queue[-1][0] == "mark")
         await fake.play_all()
         r3 = await asyncio.wait_for(seg3.wait_for_playout(), 5)
         assert r3.status is PlayoutStatus.FULL
@@ -330,6 +336,7 @@ async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged
     real pace, plays our answer only as far as it acknowledges marks, and the caller barges
     in; the runtime sends `clear`, and the provider's truncate is the last acknowledged mark."""
     from vocalis.app.conversation import api_root
+    from vocalis.conversation.items import MessageItem
     from vocalis.providers.base import TurnDetection
     from vocalis.providers.openai import OpenAIRealtimeModel
     from vocalis.runtime.agent import Agent
@@ -344,9 +351,23 @@ async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged
     )
     scenario = {"responses": [{"say": answer}, {"say": "Sure, go ahead."}]}
     histories: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sessions: list[AgentSession] = []
     options = AgentSessionOptions(
         turn_detection=TurnDetection(type="server_vad", silence_duration_ms=300)
     )
+
+    def answer_played_ms() -> float:
+        """The server's played position of the answer (its last acknowledged mark)."""
+        runs = sessions[0].responses if sessions else []
+        pulled = runs[0].playout.pulled if runs else []
+        segment = pulled[0].segment if pulled else None
+        return segment.played_ms if isinstance(segment, TwilioSegment) else 0.0
+
+    def reply_heard() -> bool:
+        """The second answer settled in the history: played to its acknowledged end."""
+        return not sessions[0].responses and any(
+            isinstance(i, MessageItem) and i.text == "Sure, go ahead." for i in sessions[0].history
+        )
 
     def caller(text: str, silence_ms: int) -> np.ndarray:
         voice = synthesize(text, sample_rate=8000).samples
@@ -359,6 +380,7 @@ async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged
 
         async def on_call(transport: TwilioTransport) -> None:
             session = AgentSession(model, transport, clock=MonotonicClock(), options=options)
+            sessions.append(session)
             await session.start(Agent("You answer questions about opening hours."))
             try:
                 await transport.wait_closed()
@@ -377,16 +399,17 @@ async def test_twilio_call_against_sim_server_truncates_at_the_last_acknowledged
                     fake.changed.clear()
                     await fake.changed.wait()
             await fake.play(1000)
-            await asyncio.sleep(0.1)  # the acknowledgements reach the server
+            await until(lambda: answer_played_ms() == 920.0)  # the acks reach the server
             # The caller barges in (Twilio keeps its buffer until told to clear).
             clear_before = sum(m["event"] == "clear" for m in fake.log)
             await fake.send_caller_audio(caller("Wait, stop please.", 0))
             await until(lambda: sum(m["event"] == "clear" for m in fake.log) > clear_before)
             await fake.send_caller_audio(np.zeros(8 * 600, dtype=np.int16))
-            # The next answer plays in full.
-            await until(lambda: bool(fake.queue))
-            await fake.play_all()
-            await asyncio.sleep(0.2)
+            # The next answer plays in full (as it arrives) until the server has settled it.
+            async with asyncio.timeout(10):
+                while not reply_heard():
+                    await fake.play_all()
+                    await asyncio.sleep(0.01)
             await ws.send(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
             history = await asyncio.wait_for(histories.get(), 10)
         provider = sim.sessions[0]

@@ -197,7 +197,7 @@ async def test_scripted_call_heard_position_matches_the_page_recording(browser: 
     base = state["starts"]["1"]
 
     def stream_ms(rtp: int) -> float:
-        return ((rtp - base) % 2**32) / 48
+        return float((rtp - base) % 2**32) / 48
 
     [mark] = dump["marks"]
     heard_ms = stream_ms(state["starts"]["2"]) + r2.played_ms  # the server's verdict

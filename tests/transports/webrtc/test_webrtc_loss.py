@@ -48,7 +48,9 @@ async def test_sim_call_with_one_packet_in_eight_lost(tmp_path: Path, relay: Los
         f"WEBRTC-LOSS dropped {relay.dropped} of {relay.dropped + relay.forwarded} packets; "
         f"page lost {stats['packetsLost']}, concealed {stats['concealedSamples'] / 48:.0f} ms"
     )
-    assert relay.dropped >= 50 and stats["packetsLost"] > 0 and stats["concealedSamples"] > 0
+    # The call ends once the provider has the truncate: ~380-400 of the agent's packets
+    # (7.6-8 s) passed the relay, ~48 were dropped, and the page counted its losses.
+    assert relay.dropped >= 40 and stats["packetsLost"] > 0 and stats["concealedSamples"] > 0
 
 
 def rtp_after(a: int, b: int) -> int:

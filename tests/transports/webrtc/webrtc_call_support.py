@@ -6,22 +6,26 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from browser_support import STORE_ANSWER, launched_chromium, store_scenario
+from browser_support import STORE_ANSWER, launched_chromium, store_scenario, truncates, until
 from vocalis.transports.base import Transport
 from vocalis.transports.webrtc import WebRTCTransport, serve_webrtc
 
 from .lossy_relay import LossyRelay
 
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Route
+
 SCENARIO = store_scenario("webrtc_e2e")
 
 
-async def through_relay(page: Any, relay: LossyRelay) -> None:
+async def through_relay(page: Page, relay: LossyRelay) -> None:
     """Route the page's media through `relay`: its offer's answer names only the relay."""
 
-    async def reroute(route: Any) -> None:
-        offer = json.loads(route.request.post_data)
+    async def reroute(route: Route) -> None:
+        offer = route.request.post_data_json
+        assert isinstance(offer, dict), "the page's offer is a JSON object"
         offer["sdp"] = relay.hide_browser(offer["sdp"])
         response = await route.fetch(post_data=json.dumps(offer))
         answer = await response.json()
@@ -71,7 +75,8 @@ async def sim_call(chromium_mic: Path, relay: LossyRelay | None = None) -> dict[
             await page.wait_for_selector(
                 ".msg.agent[data-verdict] ~ .msg.agent[data-verdict]", timeout=60_000
             )
-            await asyncio.sleep(1.0)  # the truncate and history update follow the verdict
+            async with asyncio.timeout(10):  # the truncate follows the history's update
+                await until(lambda: bool(truncates(sim)))
             bubbles = await page.eval_on_selector_all(
                 ".msg.agent",
                 """els => els.map(e => ({id: e.dataset.id, verdict: e.dataset.verdict,
@@ -87,18 +92,13 @@ async def sim_call(chromium_mic: Path, relay: LossyRelay | None = None) -> dict[
             )
             await page.click("#stop")
             history = await asyncio.wait_for(histories.get(), 15)
-        truncates = [
-            e
-            for session in sim.sessions
-            for e in session.client_events
-            if e["type"] == "conversation.item.truncate"
-        ]
+        sent_truncates = truncates(sim)
     return {
         "bubbles": bubbles,
         "state": state,
         "stats": stats,
         "history": history,
-        "truncates": truncates,
+        "truncates": sent_truncates,
         "sink": transports[0].sink,
     }
 
@@ -121,7 +121,7 @@ def check_heard_contract(call: dict[str, Any]) -> float:
     # The position the page reported when it muted, from the second message's first sample.
     state = call["state"]
     n = next(int(k) for k, v in state["ids"].items() if v == second["id"])
-    page_ms = ((state["clears"][-1]["rtp"] - state["starts"][str(n)]) % 2**32) / 48
+    page_ms = float((state["clears"][-1]["rtp"] - state["starts"][str(n)]) % 2**32) / 48
     assert abs(heard["played_ms"] - page_ms) <= 1
     [truncate] = call["truncates"]
     assert truncate["item_id"] == second["id"]
