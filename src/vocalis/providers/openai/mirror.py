@@ -43,7 +43,8 @@ class MirrorItem:
     type: str
     role: str | None = None
     status: str | None = None
-    # input/output text, or the audio transcript as far as the server reported it.
+    # input/output text, or the audio transcript as far as the server reported it; empty for
+    # the model's own audio messages (see `_voice_of_the_model`).
     text: str = ""
     has_audio: bool = False
     # Set by `conversation.item.truncated`; the server then drops the transcript.
@@ -100,8 +101,21 @@ def _apply_item_fields(entry: MirrorItem, item: dict[str, Any]) -> None:
             elif ptype in _TEXT_PARTS and part.get("text"):
                 texts.append(str(part["text"]))
         # The server empties the transcript of a truncated item; keep the mirror the same.
-        if entry.truncated_ms is None and texts:
-            entry.text = "".join(texts)
+        if entry.truncated_ms is None and texts and not _voice_of_the_model(entry):
+            text = "".join(texts)
+            if text != entry.text:  # equal: keep the copy the history may share
+                entry.text = text
+
+
+def _voice_of_the_model(entry: MirrorItem) -> bool:
+    """An assistant audio item the provider generated: its text is never read here.
+
+    Audio is the truth for it (`differs` never compares its text, a replay never takes an
+    assistant message from the mirror), and the text lives once already in the item's
+    account and the heard history; a second decoded copy per item was most of the mirror's
+    share of a long call's memory (#14).
+    """
+    return entry.role == "assistant" and entry.has_audio and not entry.created_by_client
 
 
 class ConversationMirror:
@@ -193,9 +207,9 @@ class ConversationMirror:
         self._insert(entry, previous_item_id, anchored=True)
 
     def on_transcript(self, item_id: str, transcript: str) -> None:
-        """Input transcription completed for a user audio item."""
+        """Input transcription completed for a user audio item (the history's copy of it)."""
         entry = self._items.get(item_id)
-        if entry is not None:
+        if entry is not None and transcript != entry.text:
             entry.text = transcript
 
     def on_truncated(self, item_id: str, audio_end_ms: int) -> None:

@@ -47,6 +47,7 @@ from vocalis.providers.openai.wire import (
     SessionEvent,
     buffer_event,
     delete_event,
+    intern_kept_fields,
     item_create_event,
     response_cancel_event,
     response_create_event,
@@ -359,6 +360,7 @@ class OpenAIProtocol:
                 # limiter's table or the log (#14).
                 self._warn.warn("unknown", "ignoring unknown server event type %r", etype[:80])
             return out
+        intern_kept_fields(event)
         try:
             handler(event, out)
         except _MALFORMED as exc:

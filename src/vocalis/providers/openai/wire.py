@@ -11,6 +11,7 @@ the server's length, a delete and a sub-1 ms cut's delete, ...).
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal, NotRequired, TypedDict
 
 # --------------------------------------------------------------------------- server events
@@ -126,6 +127,35 @@ class SessionEvent(TypedDict):
 def optional_str(value: object) -> str | None:
     """An optional wire field as text (ids arrive as strings, numbers or null)."""
     return str(value) if value is not None else None
+
+
+# Fields whose text the client keeps for the whole call (ids, and the item's kind).
+_EVENT_IDS = ("item_id", "response_id", "previous_item_id", "call_id")
+_ITEM_KEPT = ("id", "type", "role", "status", "call_id", "name")
+
+
+def intern_kept_fields(event: dict[str, Any]) -> None:
+    """Make every copy of an id (and of an item's type/role/status) one shared string.
+
+    Why: the JSON decoder builds a new string for every value of every event, and the client
+    keeps ids from many of them for the whole call (the mirror, the item accounts, aliases,
+    the history, the turn metrics): without this one item id is held five times over, and
+    "message"/"assistant"/"completed" once per item. `sys.intern` strings are freed with
+    their last user, so this bounds nothing away — it only removes the duplicates.
+    """
+    for key in _EVENT_IDS:
+        value = event.get(key)
+        if type(value) is str:
+            event[key] = sys.intern(value)
+    item = event.get("item")
+    if type(item) is dict:
+        for key in _ITEM_KEPT:
+            value = item.get(key)
+            if type(value) is str:
+                item[key] = sys.intern(value)
+    response = event.get("response")
+    if type(response) is dict and type(response.get("id")) is str:
+        response["id"] = sys.intern(response["id"])
 
 
 # --------------------------------------------------------------------------- client events
