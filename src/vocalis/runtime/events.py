@@ -9,8 +9,9 @@ gives an unbounded async iterator for apps that prefer `async for` (e.g. forward
 from __future__ import annotations
 
 import logging
+import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -227,16 +228,60 @@ SessionEvent: TypeAlias = (
 E = TypeVar("E", bound=SessionEvent)
 
 
+class RecentEvents:
+    """The most recent session events, in order, bounded by count and by bytes.
+
+    Why bytes: a long call emits events for as long as it lasts (~130 per minute of
+    conversation), and a count bound alone let every call of a worker hold thousands of
+    them — the largest share of a 10-minute call's growth after its history (#14). The size
+    is an estimate of what an event keeps alive (the object and its own strings and numbers;
+    an item or metrics it points to are kept by the history anyway). The oldest events go
+    first; per-turn metrics never depend on this log (the session keeps them apart).
+    """
+
+    def __init__(self, max_events: int | None, max_bytes: int | None) -> None:
+        self._events: deque[tuple[SessionEvent, int]] = deque()
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self.bytes = 0
+
+    def append(self, event: SessionEvent) -> None:
+        size = event_bytes(event)
+        events = self._events
+        events.append((event, size))
+        self.bytes += size
+        while (self._max_events is not None and len(events) > self._max_events) or (
+            self._max_bytes is not None and self.bytes > self._max_bytes and len(events) > 1
+        ):
+            self.bytes -= events.popleft()[1]
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[SessionEvent]:
+        return (event for event, _ in self._events)
+
+
+def event_bytes(event: SessionEvent) -> int:
+    """Estimated bytes `event` keeps alive of its own: the object, its strings and numbers."""
+    size = sys.getsizeof(event)
+    for name in type(event).__slots__:
+        value = getattr(event, name)
+        if isinstance(value, str | float | tuple):
+            size += sys.getsizeof(value)
+    return size
+
+
 class EventEmitter:
     """Typed fan-out of session events to callbacks and streams."""
 
-    def __init__(self, log_limit: int | None = 4096) -> None:
+    def __init__(self, log_limit: int | None = 4096, log_bytes: int | None = None) -> None:
         self._callbacks: dict[type[Any], list[Callable[[Any], None]]] = {}
         self._streams: list[Channel[SessionEvent]] = []
         # The most recent events, in order (tests and reports read it). Bounded so that a
-        # long call does not grow without end (the soak saw it among the per-call growth);
-        # subscribers (`on`, `stream`) see every event regardless.
-        self.log: deque[SessionEvent] = deque(maxlen=log_limit)
+        # long call does not grow without end; subscribers (`on`, `stream`) see every event
+        # regardless.
+        self.log = RecentEvents(log_limit, log_bytes)
 
     def on(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
         """Subscribe; returns a function that unsubscribes."""

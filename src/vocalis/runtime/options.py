@@ -54,6 +54,8 @@ class AgentSessionOptions:
         `"local"` turns it off on the provider; vocalis then runs a local energy VAD to detect
         caller speech, interrupt, commit the turn and request the reply.
     event_log_limit: how many recent events `event_log` keeps (subscribers see all of them).
+    event_log_bytes: the bytes those events may keep alive (estimated), so that a long call
+        does not hold its whole event stream.
     stall_timeout_s: a response that produces nothing (no message, audio, text or call) for
         this long is cancelled and the session returns to listening (P15-P18: the agent
         stuck "speaking" until the caller says "hello?").
@@ -86,6 +88,10 @@ class AgentSessionOptions:
     )
     # How many recent events `AgentSession.event_log` keeps (None: all; a long call then grows).
     event_log_limit: int | None = 4096
+    # ... and how many bytes they may keep alive (estimated; None: no byte bound). 16 KiB is
+    # the last ~150 events, a minute or two of conversation; the turn metrics of the saved
+    # history are kept apart and never depend on it.
+    event_log_bytes: int | None = 16_384
 
     @property
     def server_turn_detection(self) -> TurnDetection | None:

@@ -87,7 +87,7 @@ class AgentSession:
         self.transport = transport
         self.clock: Clock = clock or MonotonicClock()
         self.options = options or AgentSessionOptions()
-        self._emitter = EventEmitter(self.options.event_log_limit)
+        self._emitter = EventEmitter(self.options.event_log_limit, self.options.event_log_bytes)
         # Per-turn metrics belong to the saved history, so they are kept on their own rather
         # than read back from the (bounded) event log.
         self._turn_metrics: list[TurnMetrics] = []
