@@ -13,7 +13,7 @@ script can read any item without checking its type first. What does not apply is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 Role = Literal["user", "assistant", "system"]
@@ -40,7 +40,8 @@ class MessageItem:
     generated_text: str | None = None
     response_id: str | None = None
     created_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # More keys for the item's JSON (None: none — no empty dict per item of a long call).
+    extra: dict[str, Any] | None = None
 
     @property
     def type(self) -> Literal["message"]:
