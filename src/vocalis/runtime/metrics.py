@@ -10,7 +10,7 @@ stopped.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 
 import numpy as np
 
@@ -20,33 +20,58 @@ SILENCE_PEAK = 100
 
 
 class InputTimeline:
-    """Maps input-stream milliseconds to the clock time that audio was captured."""
+    """Maps input-stream milliseconds to the clock time that audio was captured.
+
+    The last `keep_frames` frames (a minute of 20 ms frames) live in two preallocated
+    arrays used as one ring: a deque of (float, float) tuples cost ~110 bytes per frame,
+    ~330 KB per call once full, allocated and freed 50 times a second (#14); this costs
+    16 bytes per frame, allocated once.
+    """
 
     def __init__(self, keep_frames: int = 3000) -> None:
-        # (stream position at the end of the frame in ms, clock time the frame arrived)
-        self._frames: deque[tuple[float, float]] = deque(maxlen=keep_frames)
+        if keep_frames < 1:
+            raise ValueError("keep_frames must be at least 1")
+        # Stream position at the end of each frame (ms) and the clock time it arrived.
+        self._ends = array("d", bytes(8 * keep_frames))
+        self._ats = array("d", bytes(8 * keep_frames))
+        self._next = 0  # slot of the next frame
+        self._count = 0
         self.stream_ms = 0.0
 
     def reset(self) -> None:
         """A new provider input stream starts at 0 ms (after a reconnect)."""
-        self._frames.clear()
+        self._next = self._count = 0
         self.stream_ms = 0.0
 
     def append(self, duration_ms: float, captured_at: float) -> None:
         self.stream_ms += duration_ms
-        self._frames.append((self.stream_ms, captured_at))
+        i = self._next
+        self._ends[i] = self.stream_ms
+        self._ats[i] = captured_at
+        self._next = i + 1 if i + 1 < len(self._ends) else 0
+        if self._count < len(self._ends):
+            self._count += 1
 
     def clock_time_of(self, stream_ms: float) -> float | None:
         """Clock time at which input position `stream_ms` was spoken (None if unknown)."""
-        frames = self._frames
-        if not frames:
+        count, size, ends = self._count, len(self._ends), self._ends
+        if not count:
             return None
-        for end_ms, at in frames:
-            if end_ms >= stream_ms:
-                # The frame holding that sample arrived at `at`; its end was "now" then.
-                return at - (end_ms - stream_ms) / 1000.0
-        end_ms, at = frames[-1]
-        return at + (stream_ms - end_ms) / 1000.0
+        oldest = self._next - count  # negative indexes wrap around the ring
+        # Frame ends only grow: the first frame ending at or after `stream_ms`, by bisection.
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if ends[(oldest + mid) % size] >= stream_ms:
+                hi = mid
+            else:
+                lo = mid + 1
+        if lo < count:
+            # The frame holding that sample arrived at `at`; its end was "now" then.
+            i = (oldest + lo) % size
+            return self._ats[i] - (ends[i] - stream_ms) / 1000.0
+        i = (self._next - 1) % size
+        return self._ats[i] + (stream_ms - ends[i]) / 1000.0
 
 
 def first_audible_offset(samples: np.ndarray, threshold: int = SILENCE_PEAK) -> int | None:

@@ -1,0 +1,57 @@
+"""`InputTimeline`'s ring answers exactly as the plain list of every frame it replaced."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vocalis.runtime.metrics import InputTimeline
+
+
+def reference(frames: list[tuple[float, float]], stream_ms: float) -> float | None:
+    """The original definition: a linear scan of the kept (end_ms, captured_at) frames."""
+    if not frames:
+        return None
+    for end_ms, at in frames:
+        if end_ms >= stream_ms:
+            return at - (end_ms - stream_ms) / 1000.0
+    end_ms, at = frames[-1]
+    return at + (stream_ms - end_ms) / 1000.0
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("append"),
+            st.floats(0.0, 100.0, allow_nan=False),
+            st.floats(0.0, 1e4, allow_nan=False),
+        ),
+        st.tuples(st.just("reset"), st.just(0.0), st.just(0.0)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=_STEPS,
+    keep=st.integers(1, 12),
+    queries=st.lists(st.floats(-50.0, 3000.0, allow_nan=False), max_size=8),
+)
+def test_ring_matches_the_list_of_the_last_frames(
+    steps: list[tuple[str, float, float]], keep: int, queries: list[float]
+) -> None:
+    timeline = InputTimeline(keep_frames=keep)
+    frames: list[tuple[float, float]] = []
+    stream_ms = 0.0
+    for op, duration, at in steps:
+        if op == "reset":
+            timeline.reset()
+            frames, stream_ms = [], 0.0
+        else:
+            timeline.append(duration, at)
+            stream_ms += duration
+            frames = [*frames, (stream_ms, at)][-keep:]
+        assert timeline.stream_ms == stream_ms
+        for q in queries:
+            assert timeline.clock_time_of(q) == reference(frames, q)
