@@ -13,7 +13,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, NamedTuple, TypeAlias, TypeVar
 
 from vocalis.conversation.items import ConversationItem
 from vocalis.providers.base import GenerationStatus
@@ -180,6 +180,53 @@ class TurnMetrics:
     messages: tuple[MessageMetrics, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
+        return SavedTurn.of(self).to_json()
+
+
+class SavedMessage(NamedTuple):
+    """What the saved history keeps of a `MessageMetrics`."""
+
+    item_id: str
+    generated_ms: float
+    played_ms: float
+    playout: str
+    generated_text: str
+
+
+class SavedTurn(NamedTuple):
+    """What the saved history keeps of a `TurnMetrics`: the fields of its JSON, no more.
+
+    Why a tuple: a call keeps one per response for as long as it lasts, and the event (14
+    fields, nine of them floats, plus ten per message) cost about 650 bytes per response
+    where this costs about 370 — ~130 bytes per history item of a long call (#14).
+    """
+
+    response_id: str
+    origin: str
+    voice_to_voice_ms: float | None
+    time_to_first_audio_ms: float | None
+    playback_latency_ms: float | None
+    interrupted: bool
+    status: str | None
+    messages: tuple[SavedMessage, ...]
+
+    @classmethod
+    def of(cls, event: TurnMetrics) -> SavedTurn:
+        return cls(
+            event.response_id,
+            event.origin,
+            event.voice_to_voice_ms,
+            event.time_to_first_audio_ms,
+            event.playback_latency_ms,
+            event.interrupted,
+            event.status,
+            tuple(
+                SavedMessage(m.item_id, m.generated_ms, m.played_ms, m.playout, m.generated_text)
+                for m in event.messages
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
         def r(value: float | None) -> float | None:
             return None if value is None else round(value, 1)
 
@@ -262,9 +309,17 @@ class RecentEvents:
         return (event for event, _ in self._events)
 
 
+# The log's own cost per event: the (event, size) pair and its slot in the deque.
+_ENTRY_BYTES = 72
+
+
 def event_bytes(event: SessionEvent) -> int:
-    """Estimated bytes `event` keeps alive of its own: the object, its strings and numbers."""
-    size = sys.getsizeof(event)
+    """Estimated bytes that logging `event` keeps alive.
+
+    The object, its own strings and numbers, and the log's entry for it; an item or metrics
+    it points to are kept by the history anyway.
+    """
+    size = _ENTRY_BYTES + sys.getsizeof(event)
     for name in type(event).__slots__:
         value = getattr(event, name)
         if isinstance(value, str | float | tuple):

@@ -39,6 +39,7 @@ from vocalis.runtime.events import (
     EventEmitter,
     ProviderConnected,
     ProviderReconnected,
+    SavedTurn,
     SessionClosedEvent,
     SessionEvent,
     TurnMetrics,
@@ -89,9 +90,9 @@ class AgentSession:
         self.options = options or AgentSessionOptions()
         self._emitter = EventEmitter(self.options.event_log_limit, self.options.event_log_bytes)
         # Per-turn metrics belong to the saved history, so they are kept on their own rather
-        # than read back from the (bounded) event log.
-        self._turn_metrics: list[TurnMetrics] = []
-        self._emitter.on(TurnMetrics, self._turn_metrics.append)
+        # than read back from the (bounded) event log — and only what the history's JSON has.
+        self._turn_metrics: list[SavedTurn] = []
+        self._emitter.on(TurnMetrics, lambda event: self._turn_metrics.append(SavedTurn.of(event)))
         # The transport's display (the playground's state badge) follows the agent state.
         self._emitter.on(AgentStateChanged, self._show_agent_state)
         self._owner = TaskOwner("session", on_error=self._task_failed)
@@ -278,7 +279,7 @@ class AgentSession:
     def history_json(self) -> dict[str, Any]:
         """JSON-serializable history plus per-turn metrics (the CLI writes this)."""
         data = self._history.to_json()
-        data["metrics"] = [event.to_json() for event in self._turn_metrics]
+        data["metrics"] = [turn.to_json() for turn in self._turn_metrics]
         return data
 
     @property
