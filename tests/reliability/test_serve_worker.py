@@ -90,13 +90,18 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
     assert not (tmp_path / "call-2").exists()  # the refused calls never started
 
 
-def test_workers_share_a_token_from_the_environment() -> None:
-    """Behind a load balancer every worker must accept the same Stream URL."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_workers_share_a_token_from_the_environment(workers: str) -> None:
+    """Behind a load balancer every worker must accept the same Stream URL; a pool of
+    workers on one machine never prints it either (nor logs it)."""
     proc = start_serve(
         "examples/minimal_agent.py:agent",
         "--twilio",
         "--port",
         "0",
+        "--workers",
+        workers,
+        "-v",
         env={"VOCALIS_TOKEN": "fleet-token-123456"},
     )
     lines: list[str] = []
@@ -105,7 +110,7 @@ def test_workers_share_a_token_from_the_environment() -> None:
         url = read_until(proc.stdout, r'Stream url="(\S+)"', lines).group(1)
         # A shared secret from the environment is never printed (stdout is often the log).
         assert url.endswith("/twilio/<VOCALIS_TOKEN>")
-        read_until(proc.stdout, r"Ctrl-C to stop", lines)
+        read_until(proc.stdout, r"Ctrl-C to stop" if workers == "1" else r"^2 workers ready", lines)
         from websockets.sync.client import connect as sync_connect
 
         with sync_connect(url.replace("<VOCALIS_TOKEN>", "fleet-token-123456")) as ws:
