@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from vocalis.app.agent_ref import register_agent
-from vocalis.app.serve_fleet import worker_command
+from vocalis.app.serve_fleet import FleetMember, worker_command
 from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.worker.fleet import FleetTable
+from vocalis.worker.spec import WorkerSpec
 from vocalis.worker.supervisor import Supervisor
 
 pytestmark = pytest.mark.timeout(60)
@@ -132,3 +134,26 @@ def test_a_run_app_script_is_run_again_as_started() -> None:
     ref = register_agent("pool_test_agent.py", object())
     args = argparse.Namespace(agent_ref=ref, command_line=["serve", ref, "--workers", "2"])
     assert worker_command(args) == [sys.executable, *sys.orig_argv[1:]]
+
+
+async def test_a_worker_learns_that_its_supervisor_is_gone(tmp_path: Path) -> None:
+    """The channel's far end closing (the supervisor exited or was killed) starts the drain."""
+    ours, theirs = socket.socketpair()
+    spec = WorkerSpec(
+        index=0,
+        workers=1,
+        table=tmp_path / "admission",
+        metrics_dir=tmp_path,
+        channel_fd=theirs.fileno(),
+        listeners=(),
+        announce=False,
+        secret="",
+    )
+    member = FleetMember(spec, FleetTable.create(spec.table, 1), theirs)
+    gone = asyncio.Event()
+    member.on_supervisor_gone(gone.set)
+    member.ready()
+    assert ours.recv(64) == b"ready\n"
+    assert not gone.is_set()
+    ours.close()
+    await gone.wait()
