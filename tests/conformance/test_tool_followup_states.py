@@ -8,10 +8,17 @@ would show the mic as open, a telephony bridge would re-arm its own VAD).
 
 from __future__ import annotations
 
-from conformance_support import harness, weather_agent
+from conformance_support import FAKE_KEY, harness, weather_agent
 
 from session_harness_support import TOOL_ROUND_STATES
+from vocalis.conversation.items import MessageItem
+from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+from vocalis.runtime.context import answered, wait_until
 from vocalis.runtime.events import AgentStateChanged
+from vocalis.runtime.session import AgentSession
+from vocalis.sim.server import SimServer
+from vocalis.transports.text import TextTransport
+from vocalis.utils.clock import ManualClock
 
 ANSWER = "It is eighteen degrees and sunny in Paris."
 
@@ -73,3 +80,22 @@ async def test_a_response_that_ends_after_its_preamble_played_stays_thinking() -
     }
     states = await _states_of_a_tool_round(first, tool_s=0.0, heard_first=True)
     assert states == ["initializing", *TOOL_ROUND_STATES]
+
+
+async def test_a_typed_question_with_a_tool_round_thinks_until_the_answer() -> None:
+    """`vocalis chat`'s path: text only, the sim streaming at real pace, so the preamble's text
+    has ended long before the response does. The agent thinks from the question to the
+    answer — before the fix it went `thinking, listening, thinking` around the call."""
+    scenario = {"responses": [{"items": [{"say": "Let me check."}, CALL]}, {"say": ANSWER}]}
+    async with SimServer(scenario=scenario, pace=1.0) as server:
+        model = OpenAIRealtimeModel(api_key=FAKE_KEY, base_url=server.url.removesuffix("/realtime"))
+        transport = TextTransport()
+        clock = ManualClock()
+        async with AgentSession(model, transport, clock=clock) as session:
+            await session.start(weather_agent(clock))
+            known = {item.id for item in session.history}
+            transport.send("What's the weather in Paris?")
+            await wait_until(session, lambda: answered(session, known), 30)
+            last = session.history[-1]
+            assert isinstance(last, MessageItem) and last.text == ANSWER
+            assert session.agent_states == ["listening", "thinking", "listening"]
