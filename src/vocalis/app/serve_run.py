@@ -400,7 +400,8 @@ async def _serve(
         finally:
             for endpoint_handle in served:
                 await endpoint_handle.aclose()
-        announce.print("stopped")
+        if member is None:  # a pool's supervisor says when the pool stopped
+            console.print("stopped")
     return 0
 
 
