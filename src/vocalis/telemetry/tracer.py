@@ -70,7 +70,8 @@ _MAX_ERROR_CHARS = 300
 class Observable(Protocol):
     """What the tracer needs from a session: its clock and typed subscriptions."""
 
-    clock: Clock
+    @property
+    def clock(self) -> Clock: ...  # read only: a session with a ManualClock fits
 
     def on(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]: ...
 

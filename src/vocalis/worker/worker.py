@@ -46,7 +46,7 @@ from vocalis.worker.metrics import CONTENT_TYPE, ErrorCounters, WorkerMetrics
 from vocalis.worker.ratelimit import AttemptLimiter
 
 if TYPE_CHECKING:
-    from vocalis.runtime.session import AgentSession
+    from vocalis.telemetry.tracer import Observable
     from vocalis.transports.web import HttpLimits, WebServer
 
 __all__ = ["ADMIN_PATHS", "Closable", "Worker", "drain_on"]
@@ -206,7 +206,7 @@ class Worker:
 
     # ================================================================= calls
 
-    def observe(self, session: AgentSession) -> None:
+    def observe(self, session: Observable) -> None:
         """Count a call's errors and facts (`AgentSession` events) in `/metrics`."""
         from vocalis.runtime.events import ErrorEvent
 
