@@ -31,7 +31,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from session_harness_support import RATE as RATE  # re-exported for the fault cases
-from session_harness_support import FrameRecorder, SimHarness, server_vad
+from session_harness_support import FrameRecorder, SimHarness
+from session_harness_support import server_vad as server_vad
 from session_harness_support import silence as silence  # re-exported for the fault cases
 from session_harness_support import speech as speech  # re-exported for the fault cases
 from vocalis.conversation.items import (

@@ -40,10 +40,11 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
     )
     lines: list[str] = []
     try:
-        assert proc.stdout is not None
-        stream_url = read_until(proc.stdout, r'Stream url="(\S+)"', lines).group(1)
-        admin = read_until(proc.stdout, r"admin: (http://\S+)/metrics", lines).group(1)
-        read_until(proc.stdout, r"at most 1 calls at once", lines)
+        out = proc.stdout
+        assert out is not None
+        stream_url = read_until(out, r'Stream url="(\S+)"', lines).group(1)
+        admin = read_until(out, r"admin: (http://\S+)/metrics", lines).group(1)
+        read_until(out, r"at most 1 calls at once", lines)
 
         async def scenario() -> None:
             async with connect(stream_url) as ws:
@@ -52,7 +53,8 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
                 await phone.say("Hello, can you hear me?")
                 await phone.answered()
 
-                # S29: a second call 100 ms later is refused, clearly.
+                # S29: a second call 100 ms later is refused, clearly (the sleep is the
+                # scenario's spacing; the first call is answered, so it holds the slot).
                 await asyncio.sleep(0.1)
                 response = await refused(stream_url)
                 assert response.status_code == 503
@@ -66,7 +68,7 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
 
                 # SIGTERM: drain. New calls are refused; the running call goes on.
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.to_thread(read_until, proc.stdout, r"draining", lines)
+                await asyncio.to_thread(read_until, out, r"draining", lines)
                 response = await refused(stream_url)
                 assert response.status_code == 503
                 assert response.headers["X-Vocalis-Refusal"] == "draining"
@@ -78,8 +80,8 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
                 await phone.hang_up()
 
         asyncio.run(scenario())
-        read_until(proc.stdout, r"call 1.* ended; wrote", lines)
-        read_until(proc.stdout, r"stopped", lines)
+        read_until(out, r"call 1.* ended; wrote", lines)
+        read_until(out, r"stopped", lines)
         proc.wait(timeout=30)
     finally:
         kill_if_running(proc)

@@ -68,6 +68,7 @@ async def test_caller_hangs_up_mid_answer() -> None:
         assert run.settled
         (kept,) = h.assistant_messages()
         assert kept.id == message.item_id and kept.interrupted
+        assert kept.played_ms is not None
         assert 1000 <= kept.played_ms <= 1040 and LONG.startswith(kept.text) and kept.text
         closed = [e for e in h.session.event_log if isinstance(e, SessionClosedEvent)]
         assert len(closed) == 1

@@ -12,7 +12,7 @@ import os
 import signal
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.message import Message
 from typing import Any
@@ -182,8 +182,8 @@ async def test_s29_two_calls_100ms_apart_exactly_one_accepted() -> None:
     async with Worker(max_sessions=1) as worker, endpoint(worker) as (_server, addr):
         url = f"ws://{addr}/call?token={TOKEN}"
         async with connect(url) as first:
-            await echo(first)
-            await asyncio.sleep(0.1)
+            await echo(first)  # the first call is admitted and live
+            await asyncio.sleep(0.1)  # S29's spacing (the stimulus, not a wait for state)
             response = await refused(url)
             assert response.status_code == 503
             assert response.headers["X-Vocalis-Refusal"] == "at_capacity"
@@ -313,9 +313,11 @@ async def test_separate_admin_port() -> None:
 
 async def test_session_errors_are_counted() -> None:
     from vocalis.runtime.events import ErrorEvent, EventEmitter
+    from vocalis.utils.clock import ManualClock
 
     class FakeSession:
         def __init__(self) -> None:
+            self.clock = ManualClock()
             self.emitter = EventEmitter()
             self.on = self.emitter.on
 
@@ -331,7 +333,7 @@ async def test_session_errors_are_counted() -> None:
 # --------------------------------------------------------------------------- drain
 
 
-async def wait_until(predicate: Any, within: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], bool], within: float = 10.0) -> None:
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
             await asyncio.sleep(0.005)
