@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _by_name(call: TracedCall, name: str) -> list[ReadableSpan]:
-    return sorted((s for s in call.spans if s.name == name), key=lambda s: s.start_time)
+    return sorted((s for s in call.spans if s.name == name), key=lambda s: s.start_time or 0)
 
 
 def _parent(call: TracedCall, span: ReadableSpan) -> ReadableSpan | None:

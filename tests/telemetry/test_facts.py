@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vocalis.runtime.events import MessageMetrics, TurnMetrics
+from vocalis.runtime.speech import SpeechKind
 from vocalis.telemetry.config import TelemetryConfig
 from vocalis.telemetry.facts import response_facts, turn_latency_s
 
@@ -31,7 +32,7 @@ def test_facts_count_each_message_once_and_latency_is_never_negative(
     messages: list[MessageMetrics],
     speech_end: float | None,
     first_played: float | None,
-    origin: str,
+    origin: SpeechKind,
 ) -> None:
     metrics = TurnMetrics(
         response_id="r",
