@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from fake_provider import FakeMessage, FakeResponse, FakeSession, tone
@@ -14,6 +15,7 @@ from vocalis.audio.espeak import synthesize
 from vocalis.conversation.items import ConversationItem, FunctionCallOutputItem, MessageItem
 from vocalis.providers.base import (
     ErrorKind,
+    Generation,
     InputSpeechStarted,
     InputSpeechStopped,
     OperationError,
@@ -295,6 +297,47 @@ async def test_rejected_tool_output_is_kept_and_synced_before_the_follow_up() ->
         sync = kinds.index("sync")
         assert kinds.index("tool_output") < sync < follow_up
         assert provider.synced[0][-2:] == ["function_call", "function_call_output"]
+
+
+class RefusingFollowUps(FakeSession):
+    """A provider that refuses every reply after the first (a non-retried error kind)."""
+
+    async def generate_reply(self, **kwargs: Any) -> Generation:
+        if self.kinds().count("response.create"):
+            self.ops.append(("response.create", kwargs))
+            raise OperationError(ErrorKind.INVALID, "refused", code="invalid_value")
+        return await super().generate_reply(**kwargs)
+
+
+async def test_a_refused_follow_up_still_ends_in_listening_without_a_flicker() -> None:
+    """Nothing hangs: the follow-up owed for the tool is refused, and the agent, `thinking`
+    since the calling response's playout ended, goes to `listening` once — not before."""
+
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Find an order."""
+        return "shipped"
+
+    provider = RefusingFollowUps()
+    async with rig(agent=Agent("Orders.", tools=[lookup]), provider=provider) as r:
+        provider.script.append(
+            FakeResponse(
+                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
+            )
+        )
+        r.session.generate_reply()
+        await r.play_until(lambda: provider.kinds().count("response.create") == 2)
+        await r.until(r.idle)
+        failed = [e for e in r.session.event_log if isinstance(e, ErrorEvent)]
+        assert [e.operation for e in failed] == ["response.create"]
+        assert r.session.agent_state == "listening"
+        assert r.session.agent_states == [
+            "listening",
+            "thinking",
+            "speaking",
+            "thinking",
+            "listening",
+        ]
 
 
 async def test_update_agent_switches_instructions_and_tools_live() -> None:
