@@ -248,6 +248,23 @@ async def test_failing_tool_becomes_an_error_output_and_a_follow_up() -> None:
         assert r.provider.kinds().count("response.create") == 2
 
 
+@function_tool
+def lookup(order_id: str) -> str:
+    """Find an order."""
+    return "shipped"
+
+
+def orders_agent() -> Agent:
+    return Agent("Orders.", tools=[lookup])
+
+
+def checking_with_a_call() -> FakeResponse:
+    """A preamble and one `lookup` call (`c1`)."""
+    return FakeResponse(
+        [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
+    )
+
+
 class RejectingOutputs(FakeSession):
     """A provider that refuses tool outputs (e.g. "Tool call ID … not found") and records
     what each history sync held."""
@@ -273,18 +290,9 @@ async def test_rejected_tool_output_is_kept_and_synced_before_the_follow_up() ->
     """Issue #20: a rejected output is never dropped. It stays in the history, the re-sync
     puts call then output on the provider, and only then is the follow-up requested."""
 
-    @function_tool
-    def lookup(order_id: str) -> str:
-        """Find an order."""
-        return "shipped"
-
     provider = RejectingOutputs()
-    async with rig(agent=Agent("Orders.", tools=[lookup]), provider=provider) as r:
-        provider.script.append(
-            FakeResponse(
-                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
-            )
-        )
+    async with rig(agent=orders_agent(), provider=provider) as r:
+        provider.script.append(checking_with_a_call())
         provider.script.append(FakeResponse([FakeMessage("It has shipped.", 300)]))
         r.session.generate_reply()
         await r.play_until(lambda: len(r.assistant()) == 2)
@@ -313,18 +321,9 @@ async def test_a_refused_follow_up_still_ends_in_listening_without_a_flicker() -
     """Nothing hangs: the follow-up owed for the tool is refused, and the agent, `thinking`
     since the calling response's playout ended, goes to `listening` once — not before."""
 
-    @function_tool
-    def lookup(order_id: str) -> str:
-        """Find an order."""
-        return "shipped"
-
     provider = RefusingFollowUps()
-    async with rig(agent=Agent("Orders.", tools=[lookup]), provider=provider) as r:
-        provider.script.append(
-            FakeResponse(
-                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
-            )
-        )
+    async with rig(agent=orders_agent(), provider=provider) as r:
+        provider.script.append(checking_with_a_call())
         r.session.generate_reply()
         await r.play_until(lambda: provider.kinds().count("response.create") == 2)
         await r.until(r.idle)
