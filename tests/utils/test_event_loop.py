@@ -1,4 +1,4 @@
-"""`vocalis.utils.event_loop`: serve and run use uvloop when installed, asyncio on request."""
+"""`vocalis.utils.event_loop`: run uses uvloop when installed; serve asyncio unless asked."""
 
 from __future__ import annotations
 
@@ -29,3 +29,11 @@ def test_a_wrong_choice_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(event_loop.LOOP_ENV, "tokio")
     with pytest.raises(ValueError, match="auto, uvloop or asyncio"):
         event_loop.loop_kind()
+
+
+def test_serve_prefers_asyncio_unless_uvloop_is_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vocalis serve` passes auto="asyncio": its accept pause needs asyncio's Server."""
+    monkeypatch.delenv(event_loop.LOOP_ENV, raising=False)
+    assert event_loop.loop_kind(auto="asyncio") == "asyncio"
+    monkeypatch.setenv(event_loop.LOOP_ENV, "uvloop")
+    assert event_loop.loop_kind(auto="asyncio") == "uvloop"

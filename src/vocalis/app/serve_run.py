@@ -429,6 +429,7 @@ def serve(args: argparse.Namespace) -> int:
     fleet_fields = bind_call(worker=member.index, pid=os.getpid()) if member is not None else None
     with fleet_fields or contextlib.nullcontext():
         try:
-            return event_loop.run(_serve(args, agents, endpoint, member))
+            # asyncio unless VOCALIS_LOOP=uvloop: the accept pause needs asyncio's Server.
+            return event_loop.run(_serve(args, agents, endpoint, member), auto="asyncio")
         except KeyboardInterrupt:
             return 0

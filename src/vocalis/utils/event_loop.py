@@ -1,9 +1,14 @@
-"""The event loop a vocalis process runs on: uvloop when installed, asyncio's own otherwise.
+"""The event loop a vocalis process runs on: uvloop or asyncio's own.
 
 Why: every caller frame, provider message and playback tick of every session is an event
 loop callback; uvloop (libuv, in the `fast` extra) makes each of them cheaper. It is a
 drop-in loop, so nothing else changes; `VOCALIS_LOOP=asyncio` opts out (e.g. to rule the
 loop out when chasing a bug).
+
+A caller may prefer asyncio when nothing is asked for: `vocalis serve` does, because its
+slow-handshake defence pauses accepting through asyncio's `Server` (`AcceptPause`), which
+uvloop's server does not offer; `VOCALIS_LOOP=uvloop` trades that defence for the cheaper
+loop on a worker that sits behind a proxy which terminates slow clients.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ LoopKind = Literal["uvloop", "asyncio"]
 LOOP_ENV = "VOCALIS_LOOP"
 
 
-def loop_kind() -> LoopKind:
-    """uvloop when importable (and not on Windows), unless `VOCALIS_LOOP=asyncio`."""
+def loop_kind(auto: LoopKind = "uvloop") -> LoopKind:
+    """`VOCALIS_LOOP` when set; otherwise `auto` (uvloop only when importable, not on Windows)."""
     choice = os.environ.get(LOOP_ENV, "") or "auto"
     if choice not in ("auto", "uvloop", "asyncio"):
         raise ValueError(f"{LOOP_ENV} must be auto, uvloop or asyncio, got {choice!r}")
+    if choice == "auto":
+        choice = auto
     if choice == "asyncio" or os.name == "nt":
         return "asyncio"
     available = importlib.util.find_spec("uvloop") is not None
@@ -34,9 +41,9 @@ def loop_kind() -> LoopKind:
     return "uvloop" if available else "asyncio"
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run(main)` on the loop `loop_kind()` picks."""
-    if loop_kind() == "uvloop":
+def run(main: Coroutine[Any, Any, T], *, auto: LoopKind = "uvloop") -> T:
+    """`asyncio.run(main)` on the loop `loop_kind(auto)` picks."""
+    if loop_kind(auto) == "uvloop":
         import uvloop
 
         return uvloop.run(main)
