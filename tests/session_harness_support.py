@@ -85,8 +85,13 @@ class SessionDriver:
     session: AgentSession
     transport: MemoryTransport
     clock: ManualClock
+    recorder: FrameRecorder
     runs: list[ResponseRun]
     wait_s: ClassVar[float] = 15.0
+
+    def segment_started(self, item_id: str) -> bool:
+        """Segment `item_id` has played at least one frame (the caller heard it begin)."""
+        return bool(self.recorder.pieces_of(item_id))
 
     def watch_runs(self) -> None:
         """Record every ResponseRun the session starts (the session forgets settled ones)."""
@@ -307,10 +312,6 @@ class SimHarness(SessionDriver):
     async def finish(self, run: ResponseRun) -> None:
         """Play until `run` settled (its audio out, its ledger applied)."""
         await self.play_until(lambda: run.settled)
-
-    def segment_started(self, item_id: str) -> bool:
-        """Segment `item_id` has played at least one frame (the caller heard it begin)."""
-        return bool(self.recorder.pieces_of(item_id))
 
     # ------------------------------------------------------------------ caller
 

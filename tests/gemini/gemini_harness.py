@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from session_harness_support import FRAME_S, FrameRecorder, SessionDriver, server_vad, speech
 from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
@@ -25,6 +25,7 @@ from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
 
 MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
+E = TypeVar("E")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class GeminiHarness(SessionDriver):
 
     def service_texts(self) -> list[tuple[str, str]]:
         """(role, text) of every turn the serving Gemini session holds, in order."""
-        return self.serving().session.history.texts()
+        return list(self.serving().session.history.texts())
 
     def local_texts(self) -> list[tuple[str, str]]:
         """(role, text) of the local (heard) history, roles as Gemini names them."""
@@ -73,7 +74,7 @@ class GeminiHarness(SessionDriver):
     async def settled(self) -> None:
         await self.until(self.quiet)
 
-    async def event(self, kind: type[Any]) -> Any:
+    async def event(self, kind: type[E]) -> E:
         """The first session event of ``kind`` (waits for it)."""
         await self.until(lambda: any(isinstance(e, kind) for e in self.session.event_log))
         return next(e for e in self.session.event_log if isinstance(e, kind))
@@ -89,12 +90,6 @@ class GeminiHarness(SessionDriver):
     def start_talking(self, text: str) -> None:
         """The caller starts talking over the agent; `silence()` later ends the turn."""
         self.transport.source.push(speech(text))
-
-    def segment_started(self, item_id: str) -> bool:
-        for seg in list(self.transport.sink._segments):
-            if seg.id == item_id:
-                return seg.started.done() and not seg.started.cancelled()
-        return False
 
 
 @contextlib.asynccontextmanager

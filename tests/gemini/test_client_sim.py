@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+from vocalis.conversation.items import (
+    ConversationItem,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    MessageItem,
+)
 from vocalis.providers.base import (
     ErrorKind,
     Generation,
@@ -205,7 +210,7 @@ async def test_heard_checkpoint_reseeds_a_fresh_session(server: SimServer) -> No
     _speak(session, "Stop, thanks.", silence_after_ms=0)
     first = await sims.wait_for_connection(1)
     await first.wait_for(lambda s: s.history.turns[-1].interrupted)
-    heard = [
+    heard: list[ConversationItem] = [
         MessageItem("user_000001", "user", "What is the weather in Paris?"),
         MessageItem(g1.announced_item_ids[0], "assistant", "Let me check the weather for you."),
         FunctionCallItem(f"fc_{call.call_id}", call.call_id, "get_weather", call.arguments),

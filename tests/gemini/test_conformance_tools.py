@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from session_harness_support import TOOL_ROUND_STATES
 from vocalis import Agent, function_tool
@@ -11,7 +12,7 @@ from vocalis.runtime.events import Interrupted
 from .gemini_harness import gemini_harness
 
 PREAMBLE = "Let me check the weather for you."
-SCENARIO = {
+SCENARIO: dict[str, Any] = {
     "server": {"script_scope": "server"},
     "responses": [
         {

@@ -81,7 +81,12 @@ def test_every_client_message_is_a_valid_sdk_live_client_message() -> None:
     import numpy as np
     from google.genai import types
 
-    from vocalis.conversation.items import FunctionCallItem, FunctionCallOutputItem, MessageItem
+    from vocalis.conversation.items import (
+        ConversationItem,
+        FunctionCallItem,
+        FunctionCallOutputItem,
+        MessageItem,
+    )
     from vocalis.providers.gemini import wire
 
     model = GeminiRealtimeModel("gemini-x", api_key="k")
@@ -90,7 +95,7 @@ def test_every_client_message_is_a_valid_sdk_live_client_message() -> None:
         voice="Puck",
         tools=(ToolSpec("f", "F.", {"type": "object", "properties": {"a": {"type": "string"}}}),),
     )
-    history = [
+    history: list[ConversationItem] = [
         MessageItem("u1", "user", "Hello"),
         MessageItem("m1", "assistant", "Hi there"),
         FunctionCallItem("fc", "c1", "f", '{"a": "x"}'),

@@ -4,7 +4,7 @@ sockets), and the heard-contract planning as hypothesis properties."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from hypothesis import given, settings
@@ -40,6 +40,7 @@ from vocalis.providers.gemini.heard import (
 from vocalis.providers.gemini.protocol import GeminiProtocol, GoAway, SetupDone
 
 PCM = np.arange(480, dtype=np.int16)  # 20 ms at 24 kHz
+E = TypeVar("E")
 
 
 def audio(*, urlsafe: bool = False, snake: bool = False) -> dict[str, Any]:
@@ -54,6 +55,12 @@ def audio(*, urlsafe: bool = False, snake: bool = False) -> dict[str, Any]:
 
 def content(**body: Any) -> dict[str, Any]:
     return {"serverContent": body}
+
+
+def of(kind: type[E], event: object) -> E:
+    """`event`, checked to be a `kind` (a test failure otherwise)."""
+    assert isinstance(event, kind), event
+    return event
 
 
 def kinds(events: list[Any]) -> list[str]:
@@ -78,7 +85,8 @@ def test_spoken_turn_sequence() -> None:
         "MessageStarted",
         "AudioDelta",
     ]
-    assert first[2].final and first[2].text == "What is the weather?"
+    transcript = of(InputTranscription, first[2])
+    assert transcript.final and transcript.text == "What is the weather?"
     started = first[4]
     assert isinstance(started, MessageStarted) and started.account.received_ms == 20.0
     more = core.receive(audio(urlsafe=True, snake=True)) + core.receive(
@@ -87,7 +95,7 @@ def test_spoken_turn_sequence() -> None:
     assert kinds(more) == ["AudioDelta", "TextDelta"] and started.account.received_ms == 40.0
     end = core.receive(content(generationComplete=True))
     assert kinds(end) == ["AudioEnded", "TextEnded", "MessageEnded", "ResponseEnded"]
-    done = end[-1].done
+    done = of(ResponseEnded, end[-1]).done
     assert (done.status, done.output_item_ids) == ("completed", (started.item_id,))
     assert core.receive(content(turnComplete=True)) == []  # the turn already ended
     assert [(t.kind, t.text) for t in core.server_record] == [
@@ -111,7 +119,7 @@ def test_tool_call_ends_the_response_and_the_continuation_is_held_back() -> None
     ]
     ready = out[4]
     assert isinstance(ready, ToolCallReady) and ready.call.arguments == '{"city":"Paris"}'
-    assert out[-1].done.reason == "tool_call"
+    assert of(ResponseEnded, out[-1]).done.reason == "tool_call"
     again = core.receive({"toolCall": {"functionCalls": [call]}})
     assert not any(isinstance(e, ToolCallReady) for e in again)  # exactly once per call id
 
@@ -132,7 +140,8 @@ def test_barge_in_cancels_and_a_cut_held_answer_never_surfaces() -> None:
     assert [
         (type(e).__name__, getattr(e, "status", None)) for e in out if isinstance(e, MessageEnded)
     ] == [("MessageEnded", "cancelled")]
-    assert out[-1].done.status == "cancelled" and out[-1].done.reason == "turn_detected"
+    done = of(ResponseEnded, out[-1]).done
+    assert done.status == "cancelled" and done.reason == "turn_detected"
 
     core.tool_output_sent("c9", "fo_c9", "{}")  # the service will answer by itself
     core.receive(audio())

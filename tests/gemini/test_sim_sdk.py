@@ -132,8 +132,8 @@ async def test_sdk_holds_a_spoken_turn_with_tool_call_and_barge_in(server: SimSe
     # The SDK spelled its messages its own way; the server read them all.
     spellings = {next(iter(m)) for m in conn.session.client_messages}
     assert {"setup", "realtime_input", "tool_response"} <= spellings
-    for message in conn.session.server_messages:
-        assert_strict(json.dumps(_with_audio(message)))
+    for sent in conn.session.server_messages:
+        assert_strict(json.dumps(_with_audio(sent)))
 
 
 async def test_constrained_path_and_ephemeral_token_header(server: SimServer) -> None:
