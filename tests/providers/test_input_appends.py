@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from openai_sim_support import client_types, sim_session, until
 
 from vocalis.audio.codec import b64decode_pcm16, b64encode_pcm16
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.providers.openai.appends import InputAppends
+
+from .openai_sim_support import client_types, sim_session, until
 
 PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 

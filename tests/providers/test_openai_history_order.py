@@ -18,7 +18,6 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openai_script import ev
 
 from vocalis.conversation.items import (
     ConversationItem,
@@ -29,6 +28,8 @@ from vocalis.conversation.items import (
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.history import plan_history_ops
 from vocalis.providers.openai.protocol import OpenAIProtocol
+
+from .openai_script import ev
 
 Step = str  # "speech" | "say" | "call" | "output"
 

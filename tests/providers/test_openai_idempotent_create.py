@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from openai_script import error, ev
-
 from vocalis.providers.base import ErrorKind, OpCompleted, OpFailed
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import OpenAIProtocol, Output
+
+from .openai_script import error, ev
 
 OUTPUT = {"id": "out_call_1", "type": "function_call_output", "call_id": "call_1", "output": "{}"}
 

@@ -14,18 +14,6 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pytest
-from openai_script import (
-    audio_b64,
-    error,
-    ev,
-    function_call,
-    message_deltas,
-    message_end,
-    message_start,
-    response_created,
-    response_done,
-    user_turn,
-)
 
 from vocalis.providers.base import (
     ErrorKind,
@@ -59,6 +47,19 @@ from vocalis.providers.core_events import (
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.ops import ClientOp, Send, Skip
 from vocalis.providers.openai.protocol import OpenAIProtocol, Output
+
+from .openai_script import (
+    audio_b64,
+    error,
+    ev,
+    function_call,
+    message_deltas,
+    message_end,
+    message_start,
+    response_created,
+    response_done,
+    user_turn,
+)
 
 T = TypeVar("T")
 

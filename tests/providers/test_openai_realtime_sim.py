@@ -10,16 +10,6 @@ import json
 import math
 
 import pytest
-from openai_sim_support import (
-    append_in_frames,
-    client_types,
-    consume,
-    silence,
-    sim_session,
-    tone,
-    until,
-    wait_audio,
-)
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import (
@@ -33,6 +23,17 @@ from vocalis.providers.base import (
     SessionOptions,
     ToolSpec,
     TurnDetection,
+)
+
+from .openai_sim_support import (
+    append_in_frames,
+    client_types,
+    consume,
+    silence,
+    sim_session,
+    tone,
+    until,
+    wait_audio,
 )
 
 pytestmark = pytest.mark.usefixtures("websocket_backend")

@@ -12,14 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_sim_support import (
-    FAKE_KEY,
-    append_in_frames,
-    consume,
-    silence,
-    sim_session,
-    tone,
-)
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import (
@@ -38,6 +30,15 @@ from vocalis.providers.base import (
 from vocalis.providers.openai.realtime import OpenAIRealtimeSession
 from vocalis.sim.log import read_log
 from vocalis.sim.server import SimServer
+
+from .openai_sim_support import (
+    FAKE_KEY,
+    append_in_frames,
+    consume,
+    silence,
+    sim_session,
+    tone,
+)
 
 pytestmark = pytest.mark.usefixtures("websocket_backend")
 

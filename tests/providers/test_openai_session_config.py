@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from openai_script import ev, message_deltas, message_end, message_start, response_created
-
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallItem,
@@ -18,6 +16,8 @@ from vocalis.providers.openai.history import plan_history_ops, replay_history, u
 from vocalis.providers.openai.protocol import OpenAIProtocol
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.providers.openai.session_config import build_session, session_diff
+
+from .openai_script import ev, message_deltas, message_end, message_start, response_created
 
 PCM = audio_format("pcm16")
 TOOL = ToolSpec("lookup", "Look something up.", {"type": "object", "properties": {}})
