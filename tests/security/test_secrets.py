@@ -1,7 +1,8 @@
 """The API key never appears in anything a run leaves behind.
 
 A full `vocalis run` (subprocess, the real CLI) against a sim-server that *requires* the key,
-with every logger at DEBUG (the WebSocket library's handshake headers included), a scripted
+with every logger at DEBUG (the WebSocket library's handshake headers included), on each
+provider socket backend (`websockets` logs the handshake headers, `picows` does not), a scripted
 preamble + tool call + answer, and every output written: history, events, recording, timeline,
 stdout/stderr, the debug log, the sim-server's own JSONL log. Then every byte of every file is
 searched for the key (and for a long fragment of it). A second run fails on purpose (the
@@ -17,11 +18,13 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from websockets.sync.server import serve as sync_serve
 
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.frame import AudioFrame
 from vocalis.audio.wav import write_wav
+from vocalis.providers.wsclient import BACKEND_ENV, SocketBackend
 from vocalis.sim.server import run_sim_server_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,8 +59,12 @@ def caller_wav(path: Path) -> None:
     write_wav(path, AudioFrame(samples, 24000))
 
 
-def run_cli(tmp: Path, url: str, extra: list[str]) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    tmp: Path, url: str, extra: list[str], backend: SocketBackend | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_API_KEY": FAKE_KEY, "PYTHONUNBUFFERED": "1"}
+    if backend is not None:
+        env[BACKEND_ENV] = backend
     # -vvv: every library at DEBUG (the CLI sets the root level; the debug log keeps all).
     argv = ["run", "-vvv", *extra, "--realtime-url", url]
     return subprocess.run(
@@ -85,7 +92,8 @@ def leaks(tmp: Path, *texts: str) -> list[str]:
     return found
 
 
-def test_full_run_leaves_no_trace_of_the_key(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["websockets", "picows"])
+def test_full_run_leaves_no_trace_of_the_key(tmp_path: Path, backend: SocketBackend) -> None:
     (tmp_path / "scenario.yaml").write_text(SCENARIO)
     caller_wav(tmp_path / "caller.wav")
     sim_log = tmp_path / "sim.jsonl"
@@ -110,13 +118,16 @@ def test_full_run_leaves_no_trace_of_the_key(tmp_path: Path) -> None:
                 "--max-seconds",
                 "90",
             ],
+            backend,
         )
     assert done.returncode == 0, done.stderr[-2000:]
     history = (tmp_path / "history.json").read_text()
     assert "get_weather" in history and "Paris" in history  # the run really happened
     debug = (tmp_path / "debug.log").read_text()
-    assert "Authorization" in debug  # the handshake headers were logged at DEBUG ...
-    assert "<redacted>" in debug  # ... with the key redacted
+    assert "vocalis.providers.openai" in debug  # the provider socket logged at DEBUG ...
+    if backend == "websockets":  # ... and this library logs the handshake headers ...
+        assert "Authorization" in debug
+        assert "<redacted>" in debug  # ... with the key redacted
     assert sim_log.stat().st_size > 0
     assert leaks(tmp_path, done.stdout, done.stderr) == []
 
