@@ -17,18 +17,19 @@ import asyncio
 import binascii
 import contextlib
 import json
+import logging
 import time
 from collections import deque
 from typing import Protocol
 
 import numpy as np
-from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import API_KEY, DEVICE_BUFFER_S, FRAME_MS, FRAME_SAMPLES, RATE, GapCounter
 from bench.hooks import InstrumentedSink, Recorder, install_raw_stamp
 from vocalis.audio.frame import AudioFrame
 from vocalis.providers.openai.model import DEFAULT_INPUT_CHUNK_MS
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+from vocalis.providers.wsclient import ProviderSocket, SocketBackend, open_socket
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import Interrupted, TurnMetrics
 from vocalis.runtime.session import AgentSession
@@ -174,10 +175,16 @@ _RESPONSE_CREATE = '{"type":"response.create"}'
 
 
 class BareClient(_Device):
-    """The floor: wire I/O, JSON, base64 and a paced player tick — nothing else."""
+    """The floor: wire I/O, JSON, base64 and a paced player tick — nothing else.
 
-    def __init__(self) -> None:
-        self._ws: ClientConnection | None = None
+    On `websockets` (mode ``bare``: what any Python client pays) or picows (``bare-picows``:
+    the floor of the same wire library vocalis uses with the `fast` extra), through the
+    provider's socket adapter (`vocalis.providers.wsclient`) so both are driven alike.
+    """
+
+    def __init__(self, backend: SocketBackend = "websockets") -> None:
+        self._backend: SocketBackend = backend
+        self._ws: ProviderSocket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue: deque[np.ndarray] = deque()
         self._queued = 0
@@ -196,11 +203,13 @@ class BareClient(_Device):
         self.clear_latency_ms: list[float] = []
 
     async def start(self, base_url: str) -> None:
-        self._ws = await connect(
+        self._ws = await open_socket(
+            self._backend,
             f"{base_url}/realtime?model=gpt-realtime",
-            additional_headers={"Authorization": f"Bearer {API_KEY}"},
-            compression=None,
+            {"Authorization": f"Bearer {API_KEY}"},
+            open_timeout=30,
             max_size=16 * 2**20,
+            logger=logging.getLogger("bench.bare"),
         )
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._recv()), loop.create_task(self._player())]
@@ -228,35 +237,37 @@ class BareClient(_Device):
     async def _recv(self) -> None:
         assert self._ws is not None
         with contextlib.suppress(Exception):
-            async for raw in self._ws:
-                t_raw = time.perf_counter()
-                event = json.loads(raw)
-                kind = event["type"]
-                if kind == "response.output_audio.delta":
-                    audio = np.frombuffer(binascii.a2b_base64(event["delta"]), dtype="<i2")
-                    self._queue.append(audio)
-                    self._queued += audio.shape[0]
-                    self._wake.set()
-                    if self._first_pending:
-                        self._first_pending = False
-                        self.push_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
-                elif kind == "input_audio_buffer.speech_started":
-                    busy = bool(self._queued or self._playing)
-                    self._queue.clear()
-                    self._queued = 0
-                    self._offset = 0
-                    self._playing = False
-                    if busy:
-                        self._interruptions += 1
-                        self.clear_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
-                elif kind == "response.output_item.added":
-                    self._first_pending = True
-                elif kind == "response.created":
-                    self._response_done = False
-                elif kind == "response.done":
-                    self._responses += 1
-                    self._response_done = True
-                    self._wake.set()
+            await self._ws.run(self._on_message)
+
+    def _on_message(self, raw: str | bytes) -> None:
+        t_raw = time.perf_counter()
+        event = json.loads(raw)
+        kind = event["type"]
+        if kind == "response.output_audio.delta":
+            audio = np.frombuffer(binascii.a2b_base64(event["delta"]), dtype="<i2")
+            self._queue.append(audio)
+            self._queued += audio.shape[0]
+            self._wake.set()
+            if self._first_pending:
+                self._first_pending = False
+                self.push_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
+        elif kind == "input_audio_buffer.speech_started":
+            busy = bool(self._queued or self._playing)
+            self._queue.clear()
+            self._queued = 0
+            self._offset = 0
+            self._playing = False
+            if busy:
+                self._interruptions += 1
+                self.clear_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
+        elif kind == "response.output_item.added":
+            self._first_pending = True
+        elif kind == "response.created":
+            self._response_done = False
+        elif kind == "response.done":
+            self._responses += 1
+            self._response_done = True
+            self._wake.set()
 
     async def _player(self) -> None:
         loop = asyncio.get_running_loop()
@@ -311,8 +322,7 @@ class BareClient(_Device):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ws.close(), 2.0)
+            await self._ws.close()
 
 
 def make_client(
@@ -321,5 +331,7 @@ def make_client(
     if mode == "vocalis":
         return VocalisAgent(instrument=instrument, input_chunk_ms=input_chunk_ms)
     if mode == "bare":
-        return BareClient()
+        return BareClient("websockets")
+    if mode == "bare-picows":
+        return BareClient("picows")
     raise ValueError(f"unknown client mode {mode!r}")

@@ -9,9 +9,11 @@ Per N, every variant runs as its own point (fresh sim process, `bench.density.ru
 (``default``) or settled by `vocalis.utils.gc_tuning.settle_heap` (``tuned``), optionally with
 caller audio per provider append in ms (``vocalis:default:20`` = one append per 20 ms frame,
 the behaviour before batching) and on ``uvloop`` (``vocalis:tuned::uvloop``); ``bare`` is the
-wire-only floor (`bench.agents.BareClient`). Output: ``bench/results/density_continuous.json``
-(one run appended per invocation: before/after comparisons live in one file) with the CPU ratio
-of every vocalis point to the bare point of the same N.
+wire-only floor (`bench.agents.BareClient`) on websockets, ``bare-picows`` the same on picows
+(the library vocalis uses when the `fast` extra is installed; ``bare-picows:::uvloop``).
+Output: ``bench/results/density_continuous.json`` (one run appended per invocation:
+before/after comparisons live in one file) with the CPU ratio of every vocalis point to the
+bare point of the same N.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(180)
 TINY = density.Timing(warmup_s=0.5, window_s=1.0, quiet_wait_s=0.0)
 
 
-@pytest.mark.parametrize("mode", ["vocalis", "bare"])
+@pytest.mark.parametrize("mode", ["vocalis", "bare", "bare-picows"])
 async def test_density_point_runs(mode: str, tmp_path: Path) -> None:
     point = await density.run_point(mode, 2, 1, TINY, tmp_path, instrument=True)
     assert point["connected"] == 2
@@ -84,3 +84,6 @@ async def test_hotpath_measures_run() -> None:
     assert await hotpath.input_path(sessions=2, rounds=20) > 0
     sink = await hotpath.sink_path(sinks=3, seconds=0.2)
     assert sink["ms_per_sink_second"] > 0
+    assert await hotpath.receive_path(sessions=2, seconds=0.5) > 0
+    source = await hotpath.source_path(sources=3, rounds=20)
+    assert source["source_frames_us_per_frame"] > 0 and source["source_deliver_us_per_frame"] > 0
