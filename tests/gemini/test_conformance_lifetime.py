@@ -27,6 +27,7 @@ async def _first_turn(h: GeminiHarness, *, play_all: bool = True) -> Any:
     run = await h.response(0)
     if play_all:
         await h.play_until(lambda: run.settled)
+        await h.settled()  # and the heard checkpoint that follows it ran: between turns
     return run
 
 
@@ -34,6 +35,7 @@ async def _second_turn(h: GeminiHarness) -> None:
     h.say("And tomorrow?")
     run = await h.response(1)
     await h.play_until(lambda: run.settled)
+    await h.settled()
 
 
 async def test_drop_between_turns_resumes_the_same_conversation() -> None:
@@ -101,6 +103,9 @@ async def _barge_in(h: GeminiHarness) -> tuple[str, str]:
     h.start_talking("And tomorrow?")
     await h.event(Interrupted)
     await h.until(lambda: run.settled)
+    # The heard checkpoint (note or re-seed) reaches the service before the caller's turn ends
+    # (caller audio goes out inside the push; the checkpoint runs on its own task).
+    await h.settled()
     h.silence(900)
     await h.until(lambda: h.service_texts()[-1:] == [("model", "Tomorrow will be cloudy.")])
     heard = next(m for m in h.assistant_messages() if m.id == message.item_id)
