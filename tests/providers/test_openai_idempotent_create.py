@@ -72,6 +72,19 @@ def test_retrieve_of_an_item_the_server_lacks_fails_not_found() -> None:
     assert core.mirror.ids() == []
 
 
+def test_a_not_found_without_event_id_fails_the_retrieve_it_names() -> None:
+    """Two retrieves in flight (two outputs timed out); the server's error echoes no event id.
+    Failing the older one instead would have the shell create an item the server has."""
+    core = _core()
+    first = core.retrieve("out_call_1")
+    second = core.retrieve("out_call_2")
+    msg = "Error retrieving item: the item with id 'out_call_2' does not exist."
+    [failed] = _feed(core, error("item_retrieve_invalid_item_id", msg, None))
+    assert isinstance(failed, OpFailed) and failed.op_id == second.op_id
+    found = _feed(core, ev("conversation.item.retrieved", item=dict(OUTPUT, status="completed")))
+    assert found == [OpCompleted(first.op_id, "out_call_1")]
+
+
 def test_a_late_ack_of_an_abandoned_create_completes_no_other_create() -> None:
     """Two outputs in flight; the first's create timed out. Its ack arriving late must not be
     taken for the second's (the FIFO match for servers that ignore client ids)."""

@@ -44,6 +44,8 @@ OpKind: TypeAlias = Literal[
 _ALREADY_SHORTER = re.compile(r"audio content of (\d+)\s*ms is already shorter than (\d+)\s*ms")
 # "the item with id 'out_call_1' already exists" (a create under an id already taken).
 _ALREADY_EXISTS = re.compile(r"id '([^']+)' already exists", re.IGNORECASE)
+# "Error retrieving item: the item with id 'out_call_1' does not exist." (delete, truncate alike)
+_MISSING = re.compile(r"\bthe item with id '([^']+)' does not exist", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +203,9 @@ class OpRegistry:
         # Matched case-insensitively; the server's wording of these texts is not stable.
         lowered = message.lower()
         exists = _ALREADY_EXISTS.search(message)
-        pending = self._owner(err.get("event_id"), exists) or self._correlate(code, lowered)
+        pending = self._owner(err.get("event_id"), exists) or self._correlate(
+            code, lowered, _MISSING.search(message)
+        )
         error_type = err.get("type")
         error = ProviderError(
             error_kind(code, str(error_type) if error_type is not None else None),
@@ -268,8 +272,15 @@ class OpRegistry:
             return Send(delete_event(pending.op_id, pending.item_id))
         return Send(truncate_event(pending.op_id, pending.item_id, server_ms))
 
-    def _correlate(self, code: str | None, lowered: str) -> Pending | None:
-        """The op an error without (or with an unknown) `event_id` belongs to."""
+    def _correlate(
+        self, code: str | None, lowered: str, missing: re.Match[str] | None
+    ) -> Pending | None:
+        """The op an error without (or with an unknown) `event_id` belongs to.
+
+        A delete, truncate or retrieve of an item the server lacks is matched by the id the
+        message names when one of that kind is pending for it: with two retrieves in flight,
+        failing the wrong one would re-create an output the server already has.
+        """
         kind: OpKind | None = None
         if code == "conversation_already_has_active_response" or (
             "already has an active response" in lowered
@@ -292,4 +303,8 @@ class OpRegistry:
             kind = "retrieve"
         if kind is None:
             return None
+        if missing is not None and kind in ("delete", "truncate", "retrieve"):
+            named = self.pop_oldest(kind, item_id=missing.group(1))
+            if named is not None:
+                return named
         return self.pop_oldest(kind)
