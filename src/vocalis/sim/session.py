@@ -378,7 +378,12 @@ class SimSession:
         for element in run.stream():
             if isinstance(element, float):
                 if self.pace > 0:
-                    await self._sleep(drive, started + element / 1000.0 / self.pace - loop.time())
+                    # A plain sleep: waking early on a cancel is not needed (the core already
+                    # sent its events; the stream just stops here) and a timeout context per
+                    # pacing point costs two exceptions when it expires.
+                    delay = started + element / 1000.0 / self.pace - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                     if self._over(drive):
                         return
                 continue
