@@ -38,6 +38,22 @@ async def test_drop_closes_abruptly_at_position() -> None:
         assert "response.done" not in session.server_types()
 
 
+def test_drop_closes_abruptly_on_uvloop() -> None:
+    # uvloop's transports are not asyncio.Transport subclasses: the drop must still abort.
+    uvloop = pytest.importorskip("uvloop")
+    scenario = _with({"kind": "drop", "after_event": "response.output_item.added"})
+
+    async def run() -> tuple[str, int | None]:
+        async with SimServer(scenario=scenario) as server, open_client(server) as client:
+            await client.send("response.create")
+            await _read_until_dropped(client)
+            session = await server.wait_for_session()
+            await session.wait_for(lambda s: s.closed)
+            return str(client.events[-1]["type"]), session.close_code
+
+    assert uvloop.run(run()) == ("response.output_item.added", 1006)
+
+
 async def test_stall_then_resume() -> None:
     scenario = _with({"kind": "stall", "seconds": 0.01, "after_audio_ms": {"item": 0, "ms": 300}})
     async with SimServer(scenario=scenario) as server, open_client(server) as client:

@@ -179,7 +179,10 @@ async def test_three_concurrent_conversations_do_not_mix(tmp_path: Path) -> None
     assert len(by_session) == 3
 
 
-def test_cli_runs_as_a_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_cli_runs_as_a_process(tmp_path: Path, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
     log = tmp_path / "cli.jsonl"
     process = subprocess.Popen(
         [
@@ -193,6 +196,8 @@ def test_cli_runs_as_a_process(tmp_path: Path) -> None:
             "0",
             "--log",
             str(log),
+            "--loop",
+            loop,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -12,7 +12,9 @@ import contextlib
 import importlib
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from yaml import YAMLError
@@ -28,6 +30,7 @@ from vocalis.sim.tls import (
 )
 
 PROTOCOLS = ("openai", "gemini")
+LOOPS = ("asyncio", "uvloop")
 
 
 def _port(text: str) -> int:
@@ -74,6 +77,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cert", help="with --tls: your own PEM certificate (needs --key)")
     parser.add_argument("--key", help="with --tls: the PEM private key of --cert")
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="asyncio",
+        help="event loop: asyncio's (default) or uvloop (the 'fast' extra)",
+    )
     parser.add_argument(
         "--no-auth",
         action="store_true",
@@ -146,6 +155,18 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
+def _runner(loop: str) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """``asyncio.run``, or ``uvloop.run`` when asked for (opt-in until measured on a quiet
+    machine: docs/sim-server.md, "Capacity")."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise _UsageError("--loop uvloop needs uvloop (the 'fast' extra)") from None
+        return uvloop.run
+    return asyncio.run
+
+
 def run(args: argparse.Namespace) -> int:
     # Every problem with what the user asked for (a scenario that is missing or invalid, a
     # port that cannot be bound) is one clear line and exit code 2, like every other command.
@@ -153,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vocalis sim-server: no scenario file at {args.scenario}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(args))
+        _runner(args.loop)(_serve(args))
     except (_UsageError, CertificateError) as exc:
         print(f"vocalis sim-server: {exc}", file=sys.stderr)
         return 2

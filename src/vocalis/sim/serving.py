@@ -10,7 +10,6 @@ embedded uvicorn in the code base, not two.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -63,8 +62,10 @@ def _with_abort(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
-            if isinstance(transport, asyncio.Transport):
-                scope[ABORT_KEY] = transport.abort
+            # Duck-typed: uvloop's transports have abort() but are not asyncio.Transport.
+            abort = getattr(transport, "abort", None)
+            if callable(abort):
+                scope[ABORT_KEY] = abort
         await app(scope, receive, send)
 
     return wrapped
