@@ -190,3 +190,19 @@ async def test_tls_uses_the_default_trust_store(
         monkeypatch.setenv("SSL_CERT_FILE", str(cert.cert_path))
         sock = await opened(websocket_backend, url)
         assert await received(sock) == ["secure"]
+
+
+async def test_a_normal_socket_logs_nothing_at_info(
+    websocket_backend: SocketBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("hi")
+
+    async with server(handler) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        assert await received(sock) == ["hi"]
+        await sock.close()
+    # picows announces every socket at INFO; one line per call is noise, so it is DEBUG here.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith(LOG.name)] == []

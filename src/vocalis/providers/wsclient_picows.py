@@ -48,7 +48,7 @@ class _QuietLog(logging.LoggerAdapter[logging.Logger]):
     """
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        super().log(min(level, logging.DEBUG), msg, *args, **kwargs)
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
 class _Listener(WSListener):
