@@ -937,6 +937,28 @@ def test_oversized_audio_is_dropped_not_counted() -> None:
     assert message.account.received_ms == pytest.approx(300.0)
 
 
+def test_a_provider_announcing_items_without_end_ends_the_call() -> None:
+    """Empty items cost memory no text or audio bound sees: past the item bound the call ends.
+
+    Items already tracked are still updated; nothing past the bound is kept; the fatal
+    error is reported once however many items keep coming.
+    """
+    core = make_core(limits=ProviderLimits(max_call_items=3))
+    feed(core, user_turn("U1"))
+    feed(core, [response_created("R1"), *message_start("R1", "A", 0, "U1")])
+    empty = [{"id": f"X{i}", "type": "message", "role": "user", "content": []} for i in range(5)]
+    out = feed(core, [ev("conversation.item.added", item=item) for item in empty])
+    errors = [o for o in out if isinstance(o, ProviderError)]
+    assert [(e.kind, e.code) for e in errors] == [(ErrorKind.FATAL, "item_budget")]
+    assert core.mirror.ids() == ["U1", "A", "X0"]
+    out = feed(core, [*message_start("R1", "B", 1, "A"), *user_turn("U2")])
+    assert "B" not in core.mirror and "U2" not in core.mirror
+    assert not [o for o in out if isinstance(o, ProviderError)]  # reported once
+    done = ev("conversation.item.done", item={**empty[0], "status": "completed"})
+    feed(core, [done])  # a tracked item is still updated
+    assert core.mirror.get("X0").status == "completed"  # type: ignore[union-attr]
+
+
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_item_text_chars"):
         ProviderLimits(max_item_text_chars=0)

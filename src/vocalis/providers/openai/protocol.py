@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 from vocalis.providers.base import (
+    ErrorKind,
     OpCompleted,
     OpFailed,
+    ProviderError,
     ProviderEvent,
     ProviderLimits,
 )
@@ -69,6 +71,17 @@ _EVENT_ALIASES = {
     "response.text.done": "response.output_text.done",
     "conversation.item.created": "conversation.item.added",
 }
+
+# Events that can make the client track one more item (`ProviderLimits.max_call_items`).
+_NEW_ITEM_EVENTS = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.done",
+        "input_audio_buffer.committed",
+        "response.output_item.added",
+        "response.output_item.done",
+    }
+)
 
 # Known events that carry nothing the runtime needs.
 _IGNORED_EVENTS = frozenset(
@@ -152,6 +165,7 @@ class OpenAIProtocol:
         self._abandoned: set[str] = set()
         self.session: dict[str, Any] | None = None
         self._handlers = self._handler_table()
+        self._item_budget_spent = False
 
     def _handler_table(self) -> dict[str, _Handler]:
         """Server event type -> handler: one table, so an unknown type is one dict miss."""
@@ -361,6 +375,8 @@ class OpenAIProtocol:
                 self._warn.warn("unknown", "ignoring unknown server event type %r", etype[:80])
             return out
         intern_kept_fields(event)
+        if etype in _NEW_ITEM_EVENTS and self._over_item_budget(event, out):
+            return out
         try:
             handler(event, out)
         except _MALFORMED as exc:
@@ -372,6 +388,30 @@ class OpenAIProtocol:
                 _short(exc),
             )
         return out
+
+    def _over_item_budget(self, event: dict[str, Any], out: list[Output]) -> bool:
+        """A new item past `ProviderLimits.max_call_items`: end the call (once), keep nothing.
+
+        Items the client already tracks (a `.done` after `.added`) are always taken.
+        """
+        item = event.get("item")
+        item_id = item.get("id") if isinstance(item, dict) else event.get("item_id")
+        if item_id in self.mirror or item_id in self.responses.accounts:
+            return False
+        limit = self.limits.max_call_items
+        if len(self.mirror) < limit and len(self.responses.accounts) < limit:
+            return False
+        if not self._item_budget_spent:
+            self._item_budget_spent = True
+            out.append(
+                ProviderError(
+                    ErrorKind.FATAL,
+                    f"the provider announced more than {limit} items "
+                    "(ProviderLimits.max_call_items); ending the call",
+                    "item_budget",
+                )
+            )
+        return True
 
     # ----------------------------------------------------------------- session and errors
 
