@@ -25,9 +25,9 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import ssl
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,6 @@ async def measure_continuous(
     tls: bool,
     append_ms: int,
     warmup: float = WARMUP_S,
-    sim_args: Sequence[str] = (),
     stagger: float = CYCLE_S,
 ) -> dict[str, Any]:
     """Server CPU per session-second under the continuous-speech load (module docs).
@@ -194,7 +193,7 @@ async def measure_continuous(
     scenario = write_scenario(
         REPO / "out" / "bench" / "sim_cpu_continuous.json", [CONTINUOUS_RESPONSE], repeat=1000
     )
-    extra = [*sim_args, "--tls"] if tls else list(sim_args)
+    extra = ["--tls"] if tls else []
     listeners = [_Listener() for _ in range(sessions)]
     async with sim_process(scenario, pace=pace, extra_args=extra) as sim:
         context = _client_tls() if tls else None
@@ -231,7 +230,7 @@ async def measure_continuous(
         "seconds": round(wall, 2),
         "pace": pace,
         "tls": tls,
-        "sim_args": list(sim_args),
+        "sim_loop": os.environ.get("VOCALIS_LOOP", "default"),
         "append_ms": append_ms,
         # What the window carried (the load actually applied): responses completed, audio
         # deltas and seconds of audio delivered per session-second.
@@ -255,9 +254,7 @@ def _client_tls() -> ssl.SSLContext:
     return client_ssl_context(ensure_local_certificate())
 
 
-async def measure(
-    sessions: int, seconds: float, pace: float, tls: bool, sim_args: Sequence[str] = ()
-) -> dict[str, Any]:
+async def measure(sessions: int, seconds: float, pace: float, tls: bool) -> dict[str, Any]:
     cycle = caller_cycle(PERIOD_S)
     frames = [
         base64.b64encode(cycle[i : i + FRAME_SAMPLES].tobytes()).decode()
@@ -266,7 +263,7 @@ async def measure(
     scenario = write_scenario(
         REPO / "out" / "bench" / "sim_cpu.json", [(PREAMBLE, ANSWER)], repeat=1000
     )
-    extra = [*sim_args, "--tls"] if tls else list(sim_args)
+    extra = ["--tls"] if tls else []
     async with sim_process(scenario, pace=pace, extra_args=extra) as sim:
         context = _client_tls() if tls else None
         loop = asyncio.get_running_loop()
@@ -301,15 +298,14 @@ def main() -> None:
     parser.add_argument("--sim-loop", choices=("auto", "asyncio", "uvloop"), default="auto")
     parser.add_argument("--label", default="")
     args = parser.parse_args()
-    # "auto" passes nothing, so the same command measures builds without --loop too.
-    sim_args = [] if args.sim_loop == "auto" else ["--loop", args.sim_loop]
+    # The sim process inherits VOCALIS_LOOP ("auto": whatever the sim-server defaults to).
+    if args.sim_loop != "auto":
+        os.environ["VOCALIS_LOOP"] = args.sim_loop
     if args.load == "continuous":
         pace = 2.0 if args.pace is None else args.pace
-        job = measure_continuous(
-            args.sessions, args.seconds, pace, args.tls, args.append_ms, sim_args=sim_args
-        )
+        job = measure_continuous(args.sessions, args.seconds, pace, args.tls, args.append_ms)
     else:
-        job = measure(args.sessions, args.seconds, args.pace or 1.0, args.tls, sim_args)
+        job = measure(args.sessions, args.seconds, args.pace or 1.0, args.tls)
     result = asyncio.run(job)
     result["label"] = args.label
     print(json.dumps(result))

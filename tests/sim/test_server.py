@@ -196,14 +196,12 @@ def test_cli_runs_as_a_process(tmp_path: Path, loop: str) -> None:
             "0",
             "--log",
             str(log),
-            "--loop",
-            loop,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "VOCALIS_LOOP": loop},
     )
     try:
         assert process.stdout is not None

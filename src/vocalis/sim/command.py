@@ -12,9 +12,7 @@ import contextlib
 import importlib
 import signal
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 from yaml import YAMLError
@@ -28,9 +26,10 @@ from vocalis.sim.tls import (
     load_certificate,
     trust_instructions,
 )
+from vocalis.utils.event_loop import loop_kind
+from vocalis.utils.event_loop import run as run_loop
 
 PROTOCOLS = ("openai", "gemini")
-LOOPS = ("asyncio", "uvloop")
 
 
 def _port(text: str) -> int:
@@ -77,12 +76,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cert", help="with --tls: your own PEM certificate (needs --key)")
     parser.add_argument("--key", help="with --tls: the PEM private key of --cert")
-    parser.add_argument(
-        "--loop",
-        choices=LOOPS,
-        default="asyncio",
-        help="event loop: asyncio's (default) or uvloop (the 'fast' extra)",
-    )
     parser.add_argument(
         "--no-auth",
         action="store_true",
@@ -155,26 +148,22 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
-def _runner(loop: str) -> Callable[[Coroutine[Any, Any, None]], None]:
-    """``asyncio.run``, or ``uvloop.run`` when asked for (opt-in until measured on a quiet
-    machine: docs/sim-server.md, "Capacity")."""
-    if loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise _UsageError("--loop uvloop needs uvloop (the 'fast' extra)") from None
-        return uvloop.run
-    return asyncio.run
-
-
 def run(args: argparse.Namespace) -> int:
     # Every problem with what the user asked for (a scenario that is missing or invalid, a
     # port that cannot be bound) is one clear line and exit code 2, like every other command.
     if args.scenario is not None and not Path(args.scenario).is_file():
         print(f"vocalis sim-server: no scenario file at {args.scenario}", file=sys.stderr)
         return 2
+    # asyncio's loop unless VOCALIS_LOOP=uvloop (vocalis.utils.event_loop): uvloop is not
+    # measured to help the sim yet, and new sessions' handshakes lagged more on it when the
+    # machine was starved (docs/sim-server.md, "Capacity").
     try:
-        _runner(args.loop)(_serve(args))
+        loop = loop_kind(auto="asyncio")
+    except ValueError as exc:
+        print(f"vocalis sim-server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_loop(_serve(args), auto=loop)
     except (_UsageError, CertificateError) as exc:
         print(f"vocalis sim-server: {exc}", file=sys.stderr)
         return 2
