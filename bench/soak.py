@@ -483,6 +483,7 @@ class Slot:
     clock_s: float = 0.0  # call time of the finished calls
     failures: list[str] = field(default_factory=list)
     incomplete: int = 0
+    problems: list[str] = field(default_factory=list)
     items: list[int] = field(default_factory=list)
 
 
@@ -529,6 +530,7 @@ async def rolling_phase(
                 line.clock_s += call.clock.now()
                 line.calls += 1
                 line.incomplete += not call.stats.complete
+                line.problems.extend(f"call {line.calls}: {p}" for p in call.stats.problems)
                 line.items.append(call.stats.history_items)
                 await call.aclose()
             length = call_seconds
@@ -554,6 +556,7 @@ async def rolling_phase(
         "calls": sum(line.calls for line in lines),
         "failed_calls": [f for line in lines for f in line.failures],
         "incomplete_histories": sum(line.incomplete for line in lines),
+        "history_problems": [f"slot {line.index} {p}" for line in lines for p in line.problems],
         "history_items_per_call_max": max(items, default=0),
         "rss_warm_mb": round(rss_warm, 1),
         "rss_end_mb": round(rss_end, 1),
