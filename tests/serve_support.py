@@ -110,3 +110,9 @@ class ServeOutput:
     def text(self) -> str:
         with self._changed:
             return "".join(self.lines)
+
+    def all_text(self, timeout: float = 10) -> str:
+        """Everything printed, once the server closed its output (e.g. after a kill)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended, timeout)
+            return "".join(self.lines)

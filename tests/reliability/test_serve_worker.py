@@ -17,7 +17,7 @@ import pytest
 from phone_support import Phone, http_get, metric, refused
 from websockets.asyncio.client import connect
 
-from serve_support import kill_if_running, read_until, start_serve
+from serve_support import ServeOutput, kill_if_running, read_until, start_serve
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,13 +38,11 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
         str(tmp_path),
         env={"COLUMNS": "200"},
     )
-    lines: list[str] = []
+    output = ServeOutput(proc)
     try:
-        out = proc.stdout
-        assert out is not None
-        stream_url = read_until(out, r'Stream url="(\S+)"', lines).group(1)
-        admin = read_until(out, r"admin: (http://\S+)/metrics", lines).group(1)
-        read_until(out, r"at most 1 calls at once", lines)
+        stream_url = output.expect(r'Stream url="(\S+)"')[0].group(1)
+        admin = output.expect(r"admin: (http://\S+)/metrics")[0].group(1)
+        _, ready = output.expect(r"at most 1 calls at once")
 
         async def scenario() -> None:
             async with connect(stream_url) as ws:
@@ -68,7 +66,7 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
 
                 # SIGTERM: drain. New calls are refused; the running call goes on.
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.to_thread(read_until, out, r"draining", lines)
+                await asyncio.to_thread(output.expect, r"draining", ready)
                 response = await refused(stream_url)
                 assert response.status_code == 503
                 assert response.headers["X-Vocalis-Refusal"] == "draining"
@@ -80,16 +78,22 @@ def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
                 await phone.hang_up()
 
         asyncio.run(scenario())
-        read_until(out, r"call 1.* ended; wrote", lines)
-        read_until(out, r"stopped", lines)
+        _, ended = output.expect(r"call 1.* ended; wrote", ready)
+        output.expect(r"^stopped", ended)
         proc.wait(timeout=30)
+        assert proc.returncode == 0
+        items = json.loads((tmp_path / "call-1" / "history.json").read_text())["items"]
+        answers = [i for i in items if i.get("role") == "assistant"]
+        assert len(answers) >= 2 and all(a["played_ms"] > 0 for a in answers[:2])
+        assert not (tmp_path / "call-2").exists()  # the refused calls never started
+    except BaseException as failure:
+        # Whatever failed (a timeout in the scenario, a refused call, a bad exit, the
+        # history), the server's own account is the evidence: attach all it printed.
+        kill_if_running(proc)
+        failure.add_note(f"server output:\n{output.all_text()}")
+        raise
     finally:
         kill_if_running(proc)
-    assert proc.returncode == 0, "".join(lines)
-    items = json.loads((tmp_path / "call-1" / "history.json").read_text())["items"]
-    answers = [i for i in items if i.get("role") == "assistant"]
-    assert len(answers) >= 2 and all(a["played_ms"] > 0 for a in answers[:2])
-    assert not (tmp_path / "call-2").exists()  # the refused calls never started
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
