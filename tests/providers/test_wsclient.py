@@ -2,12 +2,15 @@
 
 Against real `websockets` servers on port 0: headers, refused handshakes, TLS with the
 default trust store (`SSL_CERT_FILE`), whole messages (fragmented, binary), the 16 MiB-style
-size limit and invalid text as a closed socket, the peer's close, our close handshake.
+size limit and invalid text as a closed socket, the peer's close (with and without a code),
+our close handshake, keepalive against a silent peer, the key never sent across origins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.frames import Close
 from websockets.http11 import Request, Response
 
 from vocalis.providers.base import ErrorKind, OperationError, SessionOptions
@@ -206,3 +210,92 @@ async def test_a_normal_socket_logs_nothing_at_info(
         await sock.close()
     # picows announces every socket at INFO; one line per call is noise, so it is DEBUG here.
     assert [r.getMessage() for r in caplog.records if r.name.startswith(LOG.name)] == []
+
+
+async def test_a_close_without_a_code_is_answered_validly(websocket_backend: SocketBackend) -> None:
+    answers: list[Close | None] = []
+    answered = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        ws.protocol.send_close()  # a CLOSE frame with no status code (read as 1005)
+        ws.send_data()
+        await ws.wait_closed()
+        answers.append(ws.protocol.close_rcvd)  # None: our answer was not a valid CLOSE
+        answered.set()
+
+    async with server(handler) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        assert await received(sock) == []
+        await sock.close()
+        async with asyncio.timeout(10):
+            await answered.wait()
+    assert answers[0] is not None and answers[0].code in (1000, 1005)
+
+
+async def test_a_silent_peer_ends_run_by_keepalive(websocket_backend: SocketBackend) -> None:
+    """A peer that completed the handshake and then answers nothing (a half-open TCP link):
+    without keepalive `run()` would wait forever and the session would never reconnect."""
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    done = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        await done.wait()  # reads nothing, answers no ping
+        writer.close()
+
+    srv = await asyncio.start_server(silent, "127.0.0.1", 0)
+    try:
+        port = srv.sockets[0].getsockname()[1]
+        sock = await open_socket(
+            websocket_backend,
+            f"ws://127.0.0.1:{port}/x",
+            {},
+            open_timeout=5,
+            max_size=2**20,
+            logger=LOG,
+            keepalive_s=0.2,
+        )
+        assert await received(sock) == []  # ended (within the 10 s bound), not hanging
+        await sock.close()
+    finally:
+        done.set()
+        srv.close()
+
+
+async def test_the_key_never_follows_a_redirect_to_another_origin(
+    websocket_backend: SocketBackend,
+) -> None:
+    seen: list[str | None] = []
+
+    async def elsewhere(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        seen.append(ws.request.headers.get("Authorization"))
+        await ws.close()
+
+    async def never(ws: ServerConnection) -> None:
+        raise AssertionError("never upgraded")
+
+    async with server(elsewhere) as other:  # 127.0.0.1 vs localhost: another origin
+
+        def moved(connection: ServerConnection, request: Request) -> Response:
+            return Response(302, "Found", Headers({"Location": f"ws://localhost:{other}/x"}), b"")
+
+        async with server(never, process_request=moved) as port:
+            try:
+                sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+            except HandshakeRejected as refused:  # picows: a redirect is refused
+                assert refused.status == 302
+            else:  # websockets: followed, without the credentials
+                await sock.close()
+                assert seen == [None]
+    assert "Bearer k" not in seen

@@ -10,11 +10,16 @@ with `backend=` / `VOCALIS_WEBSOCKET=websockets`.
 
 Both backends behave the same towards the session: the same URL schemes and TLS default
 (`ssl.create_default_context()`, so `SSL_CERT_FILE` applies), the same headers, the proxy
-from the environment (`websockets`' own rules), the same 16 MiB message limit, a refused
-handshake raised as `HandshakeRejected(status)`, any other failure to open as `OSError`,
-`TimeoutError` or `SocketError`, every received message handed over whole (text as `str`,
-binary as `bytes`), and a closed socket seen as `run()` returning / `SocketClosed` from
-`send()`.
+from the environment (`websockets`' own rules), the same 16 MiB message limit, the same
+keepalive (a ping after `KEEPALIVE_S` without one answered, the socket closed when its pong
+does not come within `KEEPALIVE_S`: a half-open connection ends `run()` instead of hanging
+the session), a refused handshake raised as `HandshakeRejected(status)`, any other failure
+to open as `OSError`, `TimeoutError` or `SocketError`, every received message handed over
+whole (text as `str`, binary as `bytes`), and a closed socket seen as `run()` returning /
+`SocketClosed` from `send()`. Redirects: `websockets` follows them and drops the
+`Authorization` header on a cross-origin one; picows would resend it to any host, so on
+picows a redirect is refused (`HandshakeRejected(30x)`; the OpenAI endpoint does not
+redirect).
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ BACKEND_ENV = "VOCALIS_WEBSOCKET"
 # caller goes through `send()`, which waits for the buffer to drain (flow control).
 WRITE_NOW_LIMIT = 64 * 1024
 _CLOSE_TIMEOUT_S = 2.0
+# Keepalive ping interval and pong timeout (websockets' defaults, now said for both backends).
+KEEPALIVE_S = 20.0
 
 
 class SocketError(Exception):
@@ -114,13 +121,22 @@ async def open_socket(
     open_timeout: float,
     max_size: int,
     logger: logging.Logger,
+    keepalive_s: float = KEEPALIVE_S,
 ) -> ProviderSocket:
-    """Open `url` (ws:// or wss://) with `headers` on `backend`."""
+    """Open `url` (ws:// or wss://) with `headers` on `backend`.
+
+    `keepalive_s`: ping after this long without a ping answered; no pong within it closes
+    the socket (a dead peer must end `run()`, or the session never reconnects)."""
     if backend == "picows":
         from vocalis.providers.wsclient_picows import open_picows
 
         return await open_picows(
-            url, headers, open_timeout=open_timeout, max_size=max_size, logger=logger
+            url,
+            headers,
+            open_timeout=open_timeout,
+            max_size=max_size,
+            logger=logger,
+            keepalive_s=keepalive_s,
         )
     try:
         ws = await connect(
@@ -130,6 +146,11 @@ async def open_socket(
             max_size=max_size,
             compression=None,
             logger=logger,
+            ping_interval=keepalive_s,
+            ping_timeout=keepalive_s,
+            # How long a failing socket waits for the peer's TCP close (default 10 s): a
+            # dead peer never sends it, and the session's reconnect waits on `run()`.
+            close_timeout=_CLOSE_TIMEOUT_S,
         )
     except InvalidStatus as exc:
         raise HandshakeRejected(exc.response.status_code) from None

@@ -104,7 +104,10 @@ class _Listener(WSListener):
                 self._deliver(self._fragment_type, payload)
         elif kind is WSMsgType.CLOSE:
             if not transport.is_close_frame_sent:
-                transport.send_close(frame.get_close_code())
+                # Echo the peer's code; a CLOSE without one reads as NO_INFO (0), which
+                # picows would put on the wire: an invalid code a strict peer fails on.
+                code = frame.get_close_code()
+                transport.send_close(WSCloseCode.OK if code == WSCloseCode.NO_INFO else code)
             transport.disconnect()
 
     def _add_fragment(self, frame: WSFrame) -> None:
@@ -195,8 +198,10 @@ async def open_picows(
     open_timeout: float,
     max_size: int,
     logger: logging.Logger,
+    keepalive_s: float,
 ) -> _PicowsSocket:
-    """Open `url` with picows; errors as `open_socket` documents them."""
+    """Open `url` with picows; errors, keepalive and redirects as `open_socket` and the
+    `wsclient` module document them."""
     proxy = get_proxy(parse_uri(url))  # the environment's proxy, by websockets' own rules
     try:
         async with asyncio.timeout(open_timeout):
@@ -208,6 +213,12 @@ async def open_picows(
                 max_frame_size=max_size,
                 logger_name=_QuietLog(logger, {}),
                 proxy=proxy,
+                enable_auto_ping=True,
+                auto_ping_idle_timeout=keepalive_s,
+                auto_ping_reply_timeout=keepalive_s,
+                # picows resends every header (our Authorization) to wherever a redirect
+                # points, another origin included: refuse redirects instead.
+                max_redirects=0,
             )
     except WSHandshakeError as exc:
         status = exc.response.status if exc.response is not None else None
