@@ -242,35 +242,45 @@ class EnergyVAD:
             return events
 
         for i, is_voiced in enumerate(voiced.tolist()):
-            index = base + i
-            if not self._in_speech:
-                if not is_voiced:
-                    self._cand_start, self._cand_windows = -1, 0
-                    continue
-                if self._cand_start < 0:
-                    self._cand_start = index
-                self._cand_windows += 1
-                if self._cand_windows >= self._min_speech_windows:
-                    onset = self._window_ms(self._cand_start)
-                    at = max(onset - self.prefix_padding_ms, self._last_stop_ms, 0.0)
-                    events.append(VADEvent("speech_started", at, onset, self._window_ms(index + 1)))
-                    self._in_speech = True
-                    self._silence_windows = 0
-                    self._last_voiced_end = index + 1
-                    self._cand_start, self._cand_windows = -1, 0
-            elif is_voiced:
-                self._silence_windows = 0
-                self._last_voiced_end = index + 1
-            else:
-                self._silence_windows += 1
-                if self._silence_windows >= self._min_silence_windows:
-                    end = self._window_ms(self._last_voiced_end)
-                    decided = self._window_ms(index + 1)
-                    events.append(VADEvent("speech_stopped", decided, end, decided))
-                    self._in_speech = False
-                    self._last_stop_ms = decided
-                    self._silence_windows = 0
+            event = self._step(base + i, is_voiced)
+            if event is not None:
+                events.append(event)
         return events
+
+    def _step(self, index: int, is_voiced: bool) -> VADEvent | None:
+        """Window `index` of a chunk with both kinds of window: the event it decides, if any.
+
+        Apart from `process` so the quiet and all-voiced chunks (most of a call) never pay
+        a call per window."""
+        if not self._in_speech:
+            if not is_voiced:
+                self._cand_start, self._cand_windows = -1, 0
+                return None
+            if self._cand_start < 0:
+                self._cand_start = index
+            self._cand_windows += 1
+            if self._cand_windows < self._min_speech_windows:
+                return None
+            onset = self._window_ms(self._cand_start)
+            at = max(onset - self.prefix_padding_ms, self._last_stop_ms, 0.0)
+            self._in_speech = True
+            self._silence_windows = 0
+            self._last_voiced_end = index + 1
+            self._cand_start, self._cand_windows = -1, 0
+            return VADEvent("speech_started", at, onset, self._window_ms(index + 1))
+        if is_voiced:
+            self._silence_windows = 0
+            self._last_voiced_end = index + 1
+            return None
+        self._silence_windows += 1
+        if self._silence_windows < self._min_silence_windows:
+            return None
+        end = self._window_ms(self._last_voiced_end)
+        decided = self._window_ms(index + 1)
+        self._in_speech = False
+        self._last_stop_ms = decided
+        self._silence_windows = 0
+        return VADEvent("speech_stopped", decided, end, decided)
 
     def flush(self) -> list[VADEvent]:
         """End of input: close an open speech segment at the current position.
