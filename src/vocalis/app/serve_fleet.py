@@ -36,7 +36,7 @@ from vocalis.transports.web import WebServer
 from vocalis.transports.web.listeners import adopt, bind_listener
 from vocalis.worker.fleet import FleetPlace, FleetTable
 from vocalis.worker.pool_admin import PoolAdmin
-from vocalis.worker.spec import Listener, ListenerRole, WorkerSpec
+from vocalis.worker.spec import SPEC_ENV, Listener, ListenerRole, WorkerSpec
 from vocalis.worker.supervisor import Supervisor
 
 __all__ = ["FleetMember", "default_workers", "join_fleet", "serve_fleet"]
@@ -212,6 +212,9 @@ def join_fleet(args: argparse.Namespace) -> FleetMember | None:
     spec = WorkerSpec.from_env()
     if spec is None:
         return None
+    # Read once, then gone: a process this worker starts (a tool's subprocess) must not
+    # inherit the fleet's playground secret, nor take itself for a member of the pool.
+    del os.environ[SPEC_ENV]
     args.admin_port = None  # the supervisor serves it (`PoolAdmin`)
     for listener in spec.listeners:
         adopt(listener.host, listener.port, socket.socket(fileno=listener.fd))
