@@ -59,6 +59,7 @@ def default_options() -> AgentSessionOptions:
         turn_detection=TurnDetection(silence_duration_ms=300),
         input_transcription_model="gpt-4o-mini-transcribe",
         event_log_limit=None,
+        event_log_bytes=None,
     )
 
 
