@@ -40,6 +40,7 @@ class Phone:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.media = 0
+        self.media_at_speech_end = 0
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -56,9 +57,16 @@ class Phone:
         await self.ws.send(json.dumps({"event": "start", "streamSid": SID, "start": start}))
 
     async def say(self, text: str) -> None:
+        """The caller speaks `text`, then stays silent for a second (so server VAD ends the
+        turn); the agent's answer may start, or even end, while the silence is still sent."""
         clip = synthesize(text, sample_rate=8000)
-        audio = np.concatenate([np.asarray(clip.samples, np.int16), np.zeros(8000, np.int16)])
-        payload = ulaw_encode(audio)
+        await self._send(ulaw_encode(np.asarray(clip.samples, np.int16)))
+        # The answer to this turn is what arrives from here on: the speech is over, so a
+        # barged-in earlier answer was cleared, and no reply can come before the speech ended.
+        self.media_at_speech_end = self.media
+        await self._send(ulaw_encode(np.zeros(8000, np.int16)))
+
+    async def _send(self, payload: bytes) -> None:
         for offset in range(0, len(payload), 160):
             chunk = base64.b64encode(payload[offset : offset + 160]).decode()
             media = {"track": "inbound", "payload": chunk}
@@ -66,10 +74,13 @@ class Phone:
             await asyncio.sleep(0.01)  # 2x real time: inside the pacing budget (2 s slack)
 
     async def answered(self, within: float = 30.0) -> None:
-        """The agent's voice comes back (media frames)."""
-        seen = self.media
+        """The agent's voice comes back (media frames) after the caller's last speech.
+
+        Counted from the end of the speech, not from when `say` returned: on a starved
+        machine the whole answer can arrive while the trailing silence is still being sent,
+        and no frame would come after it."""
         async with asyncio.timeout(within):
-            while self.media < seen + 10:  # noqa: ASYNC110 - counted by the reader task
+            while self.media < self.media_at_speech_end + 10:  # noqa: ASYNC110 - reader task
                 await asyncio.sleep(0.02)
 
     async def hang_up(self) -> None:
