@@ -229,6 +229,9 @@ class Supervisor:
                 pass_fds=(theirs.fileno(), *(listener.fd for listener, _sock in self.listeners)),
                 process_group=0,
             )
+        except BaseException:
+            ours.close()  # no worker to talk to
+            raise
         finally:
             theirs.close()
         slot.process = process
