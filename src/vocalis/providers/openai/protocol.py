@@ -15,8 +15,9 @@ Client operations (`session_update`, `response_create`, `truncate`, ...) return 
 event to send. Nothing here imports asyncio, holds a future, a channel or a clock, so the
 core runs — and is tested — outside any event loop. Jobs are split by module: `ops.py`
 (operations in flight, error correlation), `assembly.py` (responses, messages, tool calls,
-item accounts), `inputs.py` (caller audio and transcripts), `wire.py` (event shapes); this
-module owns the conversation items (the mirror) and the dispatch.
+item accounts), `inputs.py` (caller audio and transcripts), `wire.py` (event shapes),
+`event_kinds.py` (which server events are aliases, ignored or item-creating); this module
+owns the conversation items (the mirror) and the dispatch.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ from vocalis.providers.base import (
 from vocalis.providers.core_events import CoreEvent
 from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.assembly import ResponseAssembler
+from vocalis.providers.openai.event_kinds import (
+    EVENT_ALIASES,
+    IGNORED_EVENTS,
+    MALFORMED,
+    NEW_ITEM_EVENTS,
+)
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
 from vocalis.providers.openai.mirror import ConversationMirror
@@ -60,56 +67,6 @@ from vocalis.providers.openai.wire import (
 from vocalis.utils.logsafe import WarnLimiter
 
 logger = logging.getLogger(__name__)
-
-# Beta-era / clone names of GA events (xAI and Azure's legacy surface still send some).
-_EVENT_ALIASES = {
-    "response.audio.delta": "response.output_audio.delta",
-    "response.audio.done": "response.output_audio.done",
-    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
-    "response.audio_transcript.done": "response.output_audio_transcript.done",
-    "response.text.delta": "response.output_text.delta",
-    "response.text.done": "response.output_text.done",
-    "conversation.item.created": "conversation.item.added",
-}
-
-# Events that can make the client track one more item (`ProviderLimits.max_call_items`).
-_NEW_ITEM_EVENTS = frozenset(
-    {
-        "conversation.item.added",
-        "conversation.item.done",
-        "input_audio_buffer.committed",
-        "response.output_item.added",
-        "response.output_item.done",
-    }
-)
-
-# Known events that carry nothing the runtime needs.
-_IGNORED_EVENTS = frozenset(
-    {
-        "conversation.created",
-        "conversation.item.input_audio_transcription.segment",
-        "rate_limits.updated",
-        "response.content_part.done",
-        "input_audio_buffer.timeout_triggered",
-        "input_audio_buffer.dtmf_event_received",
-        "output_audio_buffer.started",
-        "output_audio_buffer.stopped",
-        "output_audio_buffer.cleared",
-        "response.mcp_call_arguments.delta",
-        "response.mcp_call_arguments.done",
-        "response.mcp_call.in_progress",
-        "response.mcp_call.completed",
-        "response.mcp_call.failed",
-        "mcp_list_tools.in_progress",
-        "mcp_list_tools.completed",
-        "mcp_list_tools.failed",
-        "ping",
-    }
-)
-
-# A malformed event is skipped with a warning; these are what a bad field raises. OverflowError:
-# an index of Infinity in int() (found by fuzzing).
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,20 +323,20 @@ class OpenAIProtocol:
         if not isinstance(etype, str):
             self._warn.warn("malformed", "ignoring server event without a string 'type'")
             return out
-        etype = _EVENT_ALIASES.get(etype, etype)
+        etype = EVENT_ALIASES.get(etype, etype)
         handler = self._handlers.get(etype)
         if handler is None:
-            if etype not in _IGNORED_EVENTS:
+            if etype not in IGNORED_EVENTS:
                 # One key for every unknown type: a peer inventing types cannot grow the
                 # limiter's table or the log (#14).
                 self._warn.warn("unknown", "ignoring unknown server event type %r", etype[:80])
             return out
         intern_kept_fields(event)
-        if etype in _NEW_ITEM_EVENTS and self._over_item_budget(event, out):
+        if etype in NEW_ITEM_EVENTS and self._over_item_budget(event, out):
             return out
         try:
             handler(event, out)
-        except _MALFORMED as exc:
+        except MALFORMED as exc:
             self._warn.warn(
                 "malformed",
                 "ignoring malformed %s event (%s: %s)",

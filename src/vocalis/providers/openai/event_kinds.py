@@ -1,0 +1,60 @@
+"""How the OpenAI protocol core classifies server event types before dispatching them.
+
+Why a module of its own: these tables are wire vocabulary (what GA clones call an event,
+what carries nothing for the runtime, what can add one more tracked item), they change
+when the API does, and the dispatcher in `protocol.py` should not grow with them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EVENT_ALIASES", "IGNORED_EVENTS", "MALFORMED", "NEW_ITEM_EVENTS"]
+
+# Beta-era / clone names of GA events (xAI and Azure's legacy surface still send some).
+EVENT_ALIASES = {
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "conversation.item.created": "conversation.item.added",
+}
+
+# Events that can make the client track one more item (`ProviderLimits.max_call_items`).
+NEW_ITEM_EVENTS = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.done",
+        "input_audio_buffer.committed",
+        "response.output_item.added",
+        "response.output_item.done",
+    }
+)
+
+# Known events that carry nothing the runtime needs.
+IGNORED_EVENTS = frozenset(
+    {
+        "conversation.created",
+        "conversation.item.input_audio_transcription.segment",
+        "rate_limits.updated",
+        "response.content_part.done",
+        "input_audio_buffer.timeout_triggered",
+        "input_audio_buffer.dtmf_event_received",
+        "output_audio_buffer.started",
+        "output_audio_buffer.stopped",
+        "output_audio_buffer.cleared",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.mcp_call.failed",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "mcp_list_tools.failed",
+        "ping",
+    }
+)
+
+# A malformed event is skipped with a warning; these are what a bad field raises. OverflowError:
+# an index of Infinity in int() (found by fuzzing).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
