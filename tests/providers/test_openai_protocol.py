@@ -959,6 +959,15 @@ def test_a_provider_announcing_items_without_end_ends_the_call() -> None:
     assert core.mirror.get("X0").status == "completed"  # type: ignore[union-attr]
 
 
+def test_an_item_id_that_is_not_a_string_is_skipped_not_raised() -> None:
+    """Found by the mutator fuzzer: the item-budget check ran before the malformed-event guard,
+    so a list as `item_id` raised TypeError (unhashable) out of `receive`."""
+    core = make_core()
+    for bad in (["item_1"], {}, 7):
+        out = core.receive(ev("input_audio_buffer.committed", item_id=bad, previous_item_id=None))
+        assert not [o for o in out if isinstance(o, ProviderError)]
+
+
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_item_text_chars"):
         ProviderLimits(max_item_text_chars=0)

@@ -353,6 +353,8 @@ class OpenAIProtocol:
         """
         item = event.get("item")
         item_id = item.get("id") if isinstance(item, dict) else event.get("item_id")
+        if not isinstance(item_id, str):
+            return False  # malformed: the handler refuses it with a warning
         if item_id in self.mirror or item_id in self.responses.accounts:
             return False
         limit = self.limits.max_call_items
