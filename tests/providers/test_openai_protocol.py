@@ -963,6 +963,7 @@ def test_an_item_id_that_is_not_a_string_is_skipped_not_raised() -> None:
     """Found by the mutator fuzzer: the item-budget check ran before the malformed-event guard,
     so a list as `item_id` raised TypeError (unhashable) out of `receive`."""
     core = make_core()
+    bad: object
     for bad in (["item_1"], {}, 7):
         out = core.receive(ev("input_audio_buffer.committed", item_id=bad, previous_item_id=None))
         assert not [o for o in out if isinstance(o, ProviderError)]
