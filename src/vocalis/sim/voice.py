@@ -21,12 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from vocalis.audio.codec import b64encode_bytes
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import alaw_encode, ulaw_encode
 from vocalis.sim.conversation import WordSpan
 from vocalis.sim.session_config import sample_rate, type_bytes_per_ms
-from vocalis.sim.wire_json import SafeText
+from vocalis.sim.wire_json import SafeText, base64_text
 
 MIN_CHUNK_MS = 20
 MAX_CHUNK_MS = 200
@@ -181,9 +180,7 @@ def _chunks(audio: bytes, bpm: float, start_ms: int, total_ms: int, seed: int) -
         position = int(at_ms * bpm)
         nbytes = int(size * bpm)
         piece = audio[position : position + nbytes]
-        chunks.append(
-            AudioChunk(float(at_ms), float(size), nbytes, SafeText(b64encode_bytes(piece)))
-        )
+        chunks.append(AudioChunk(float(at_ms), float(size), nbytes, base64_text(piece)))
         at_ms += size
     return chunks
 
@@ -236,7 +233,7 @@ def chunks_cut_at(speech: Speech, cuts_ms: Sequence[float]) -> Iterator[AudioChu
         for start, stop in itertools.pairwise(bounds):
             first, last = int(start * bpm), int(stop * bpm)
             piece = speech.audio[first:last]
-            yield AudioChunk(start, stop - start, last - first, SafeText(b64encode_bytes(piece)))
+            yield AudioChunk(start, stop - start, last - first, base64_text(piece))
 
 
 def _spread(count: int, total_ms: float) -> list[tuple[float, float]]:

@@ -3,16 +3,18 @@
 Why: an ``response.output_audio.delta`` is mostly its base64 ``delta`` (2–7 KB for 20–200 ms
 of 24 kHz audio), and ``json.dumps`` walks every character of it looking for something to
 escape — per delta, per session — although the sim made that text itself, from cached
-chunks, in an alphabet that never needs escaping. :class:`SafeText` marks such text once
-(when a clip is chunked); :func:`encode_event` writes the rest of the event with ``json``
-and puts a trailing ``SafeText`` value in place unread. The bytes are exactly what
-``json.dumps(event, separators=(",", ":"))`` gives.
+chunks, in an alphabet that never needs escaping. :func:`base64_text` marks such text
+:class:`SafeText` once (when a clip is chunked); :func:`encode_event` writes the rest of the
+event with ``json`` and puts a trailing ``SafeText`` value in place unread. The bytes are
+exactly what ``json.dumps(event, separators=(",", ":"))`` gives.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from vocalis.audio.codec import b64encode_bytes
 
 _SEPARATORS = (",", ":")
 
@@ -22,6 +24,12 @@ class SafeText(str):
     e.g. standard base64. Only code that produced the text itself may mark it."""
 
     __slots__ = ()
+
+
+def base64_text(data: bytes | bytearray | memoryview) -> SafeText:
+    """Standard base64 of ``data``, marked :class:`SafeText`: the one way the sim marks text
+    safe, so the mark cannot land on text that was not made here in a safe alphabet."""
+    return SafeText(b64encode_bytes(data))
 
 
 def encode_event(event: dict[str, Any]) -> str:
