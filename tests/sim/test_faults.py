@@ -9,6 +9,8 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 
 from vocalis.sim.log import b64_len
 from vocalis.sim.server import SimServer
+from vocalis.utils.event_loop import LOOP_ENV
+from vocalis.utils.event_loop import run as run_loop
 
 from .conftest import open_client
 
@@ -26,32 +28,28 @@ async def _read_until_dropped(client: Any) -> None:
             await client.recv()
 
 
-async def test_drop_closes_abruptly_at_position() -> None:
+async def _drop_at_position() -> tuple[str, int | None, list[str]]:
+    """A drop after the first output item: the client's last event, the server's close code
+    and the event types it sent."""
     scenario = _with({"kind": "drop", "after_event": "response.output_item.added"})
     async with SimServer(scenario=scenario) as server, open_client(server) as client:
         await client.send("response.create")
         await _read_until_dropped(client)
-        assert client.events[-1]["type"] == "response.output_item.added"
         session = await server.wait_for_session()
         await session.wait_for(lambda s: s.closed)
-        assert session.close_code == 1006
-        assert "response.done" not in session.server_types()
+        return str(client.events[-1]["type"]), session.close_code, session.server_types()
 
 
-def test_drop_closes_abruptly_on_uvloop() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_drop_closes_abruptly_at_position(loop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # uvloop's transports are not asyncio.Transport subclasses: the drop must still abort.
-    uvloop = pytest.importorskip("uvloop")
-    scenario = _with({"kind": "drop", "after_event": "response.output_item.added"})
-
-    async def run() -> tuple[str, int | None]:
-        async with SimServer(scenario=scenario) as server, open_client(server) as client:
-            await client.send("response.create")
-            await _read_until_dropped(client)
-            session = await server.wait_for_session()
-            await session.wait_for(lambda s: s.closed)
-            return str(client.events[-1]["type"]), session.close_code
-
-    assert uvloop.run(run()) == ("response.output_item.added", 1006)
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    monkeypatch.setenv(LOOP_ENV, loop)
+    last, code, sent = run_loop(_drop_at_position())
+    assert last == "response.output_item.added"
+    assert code == 1006
+    assert "response.done" not in sent
 
 
 async def test_stall_then_resume() -> None:
