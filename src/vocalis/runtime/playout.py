@@ -196,7 +196,17 @@ class ResponsePlayout:
         segment opens and the queued audio reaches the sink here, instead of after the run's
         and the playout's tasks were scheduled (two event-loop hops on the first-audio path).
         """
-        if self._sink is None or self.stopped or self.pulled or self._owner.closed:
+        if self._sink is None or self.stopped or self.pulled:
+            return
+        self._begin_announced()
+
+    def _begin_announced(self) -> None:
+        """Begin the message the provider announced already, if any, ahead of `run`.
+
+        Not on a closing session: its owner takes no new tasks (`_begin` spawns the text
+        pump), and the run is being torn down anyway.
+        """
+        if self._owner.closed:
             return
         message = self.generation.messages.try_recv()
         if message is not None:
@@ -233,12 +243,8 @@ class ResponsePlayout:
             return
         pulled.sync.audio_complete = True
         segment.end()
-        # A session closing as the provider ends the audio: its owner takes no new tasks, and
-        # the run is being torn down anyway, so the next message is not begun.
-        if self._next is None and not self._owner.closed:
-            message = self.generation.messages.try_recv()
-            if message is not None:
-                self._next = self._begin(message)
+        if self._next is None:
+            self._begin_announced()
 
     async def _complete(self, pulled: PulledMessage) -> None:
         """The rest of a message: its audio's end, or its text (voiced by TTS if configured)."""
