@@ -11,6 +11,7 @@ and calls `feed_pcm()`.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import AsyncIterator, Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -42,8 +43,9 @@ class ChannelAudioSource(AudioSource, Generic[T]):
         self._channel: Channel[T] = Channel()
         self._consumed = False
 
+    @abc.abstractmethod
     def _converter(self, sample_rate: int) -> FrameConverter[T]:
-        raise NotImplementedError
+        """What each queued item becomes at `sample_rate` (a fresh one per consumer)."""
 
     def _claim(self, sample_rate: int) -> FrameConverter[T]:
         if self._consumed:
