@@ -108,6 +108,31 @@ async def test_stop_forwarding_queues_again_for_recv() -> None:
         await channel.recv()
 
 
+async def test_forward_until_closed_stops_forwarding_when_its_consumer_is_cancelled() -> None:
+    channel: Channel[int] = Channel()
+    got: list[int] = []
+    consumer = asyncio.create_task(channel.forward_until_closed(got.append))
+    await asyncio.sleep(0)
+    channel.send(1)
+    assert got == [1]  # synchronously, inside send()
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    channel.send(2)  # queued for a later consumer, not handed to the gone one
+    assert got == [1]
+    assert await channel.recv() == 2
+
+
+async def test_forward_until_closed_returns_at_close_and_raises_its_error() -> None:
+    channel: Channel[int] = Channel()
+    consumer = asyncio.create_task(channel.forward_until_closed(lambda item: None))
+    await asyncio.sleep(0)
+    assert not consumer.done()
+    channel.close(RuntimeError("socket dropped"))
+    with pytest.raises(RuntimeError, match="socket dropped"):
+        await consumer
+
+
 def test_on_close_runs_synchronously_once_at_close_or_at_once_when_closed() -> None:
     channel: Channel[int] = Channel()
     calls: list[str] = []

@@ -65,12 +65,7 @@ class ToolRound:
         call is known — and its follow-up owed — before its response can end: the agent stays
         `thinking` from the end of the playout to the follow-up, never `listening` between.
         """
-        calls = self._generation.tool_calls
-        calls.forward_to(self._take)
-        try:
-            await calls.wait_closed()
-        finally:
-            calls.stop_forwarding()
+        await self._generation.tool_calls.forward_until_closed(self._take)
 
     def _take(self, call: ToolCall) -> None:
         self.calls.append(call)

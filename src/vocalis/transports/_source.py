@@ -83,12 +83,7 @@ class ChannelAudioSource(AudioSource, Generic[T]):
             if frame is not None:
                 on_frame(frame)
 
-        channel = self._channel
-        channel.forward_to(forward)
-        try:
-            await channel.wait_closed()  # raises what `on_frame` raised
-        finally:
-            channel.stop_forwarding()
+        await self._channel.forward_until_closed(forward)  # raises what `on_frame` raised
         for frame in converter.tail():
             on_frame(frame)
 

@@ -70,6 +70,18 @@ class Channel(Generic[T]):
         while items and self._forward is callback:
             self._deliver(callback, items.popleft())
 
+    async def forward_until_closed(self, callback: Callable[[T], None]) -> None:
+        """`forward_to(callback)` until the channel closes; raise its error, if any.
+
+        When this returns or is cancelled (the consumer is gone), later items queue again
+        instead of reaching a callback nobody answers for.
+        """
+        self.forward_to(callback)
+        try:
+            await self.wait_closed()
+        finally:
+            self.stop_forwarding()
+
     def stop_forwarding(self) -> None:
         """Queue items again (e.g. the consumer stopped); idempotent."""
         self._forward = None
