@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -53,6 +55,7 @@ def supervisor(
     lines: list[str],
     ready: asyncio.Event | None = None,
     kill_after_s: float | None = None,
+    command: list[str] | None = None,
 ) -> Supervisor:
     """A pool of `workers` running `code`; what it says goes to `lines` (and sets `ready` once
     every worker was ready)."""
@@ -66,7 +69,7 @@ def supervisor(
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     return Supervisor(
-        [sys.executable, "-c", code],
+        command or [sys.executable, "-c", code],
         table,
         metrics,
         [],
@@ -87,6 +90,58 @@ async def test_a_crash_loop_stops_the_pool_with_exit_1(
     assert len(crashes) == 3  # two restarts, then the third crash in a row gives up
     assert "restarting" in crashes[0] and "giving up" in crashes[-1]
     assert pool.table.totals().starts_by_worker == (3,)
+
+
+# Runs as an executable file: the first start crashes after moving its own file away (its
+# replacement then cannot be started); once the file is back, a STEADY worker.
+COMES_BACK = (
+    """
+import os, sys
+if not os.path.exists(sys.argv[0] + ".crashed"):
+    open(sys.argv[0] + ".crashed", "w").close()
+    os.rename(sys.argv[0], sys.argv[0] + ".away")
+    raise SystemExit(3)
+"""
+    + STEADY
+)
+
+
+class _PutBack(logging.Handler):
+    """Moves the worker program back once the supervisor logs that it could not start it."""
+
+    def __init__(self, program: Path) -> None:
+        super().__init__()
+        self.program = program
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "could not be started" in record.getMessage():
+            os.rename(f"{self.program}.away", self.program)
+
+
+async def test_a_worker_that_cannot_be_started_is_retried_after_a_back_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    program = tmp_path / "worker"
+    program.write_text(f"#!{sys.executable}\n{COMES_BACK}")
+    program.chmod(0o700)
+    lines: list[str] = []
+    ready = asyncio.Event()
+    pool = supervisor(tmp_path, "", 1, lines, ready, command=[str(program)])
+    put_back = _PutBack(program)
+    logging.getLogger("vocalis.worker.supervisor").addHandler(put_back)
+    try:
+        running = asyncio.create_task(pool.run())
+        await asyncio.wait(
+            {running, asyncio.create_task(ready.wait())}, return_when="FIRST_COMPLETED"
+        )
+        assert ready.is_set(), lines  # the pool did not end: the third start serves
+    finally:
+        logging.getLogger("vocalis.worker.supervisor").removeHandler(put_back)
+    pool.stop("test")
+    assert await running == 0
+    failed = [r.getMessage() for r in caplog.records if "could not be started" in r.getMessage()]
+    assert len(failed) == 1 and "restarting in" in failed[0]
+    assert pool.table.totals().starts_by_worker == (2,)
 
 
 async def test_a_usage_error_at_start_stops_the_pool_with_its_code(tmp_path: Path) -> None:

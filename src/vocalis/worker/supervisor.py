@@ -10,6 +10,7 @@ shared table and the metrics folder, and watches its children.
   unreachable endpoint) is reported once.
 * A worker that exits on its own is logged with its exit code or signal and replaced after a
   back-off (`restart_policy`); its calls are counted as finished in the table. A worker that
+  cannot be started at all (fork or exec fails) is retried the same way. A worker that
   fails with a usage error before it was ever ready (a bad flag, an unreachable endpoint)
   stops the fleet with that code: restarting would only repeat it.
 * SIGTERM/SIGINT: no more restarts, SIGTERM to every worker (each drains: refuses new calls,
@@ -174,33 +175,50 @@ class Supervisor:
 
     async def _keep(self, slot: _Slot) -> None:
         """Run worker `slot.index`, replacing it after a crash, until the fleet stops."""
-        first = True
+        announce = slot.index == 0
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            loop = asyncio.get_running_loop()
             started = loop.time()
-            code, pid = await self._run_once(slot, announce=first and slot.index == 0)
-            first = False
-            slot.exit_codes.append(code)
-            lost = self.table.worker_ended(slot.index)
-            _forget_metrics(self.metrics_dir, pid)
-            if self._stopping.is_set():
-                self.say(f"worker {slot.index} (pid {pid}) {describe_exit(code)}")
-                return
-            if not slot.ever_ready and code == EXIT_USAGE:
-                # The worker said why on stderr; stdout says what the pool does about it.
-                self.say(f"worker {slot.index} could not start ({describe_exit(code)}): stopping")
-                self._failed = code
-                self.stop("a worker could not start")
-                return
-            slot.policy.session_ended(loop.time() - started)
-            what = f"worker {slot.index} (pid {pid}) {describe_exit(code)}; {lost} call(s) lost"
+            try:
+                code, pid = await self._run_once(slot, announce=announce)
+            except OSError as exc:
+                # Not even started (out of processes or memory, the program being replaced by
+                # an upgrade): a failure like a crash, backed off and retried like one.
+                if self._stopping.is_set():
+                    return
+                slot.policy.connect_failed()
+                what = f"worker {slot.index} could not be started ({exc})"
+            else:
+                announce = False
+                ended = self._ended(slot, code, pid)
+                if ended is None:
+                    return
+                slot.policy.session_ended(loop.time() - started)
+                what = ended
             if slot.policy.exhausted:
-                self._fail(1, f"{what}; {slot.policy.failures} crashes in a row, giving up")
+                self._fail(1, f"{what}; {slot.policy.failures} failures in a row, giving up")
                 return
             delay = slot.policy.delay()
             log.error("%s; restarting in %.2g s", what, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def _ended(self, slot: _Slot, code: int, pid: int) -> str | None:
+        """Worker `slot.index` (`pid`) exited with `code`: count its calls as finished; what
+        to log before restarting it, or None when it is not to be restarted."""
+        slot.exit_codes.append(code)
+        lost = self.table.worker_ended(slot.index)
+        _forget_metrics(self.metrics_dir, pid)
+        if self._stopping.is_set():
+            self.say(f"worker {slot.index} (pid {pid}) {describe_exit(code)}")
+            return None
+        if not slot.ever_ready and code == EXIT_USAGE:
+            # The worker said why on stderr; stdout says what the pool does about it.
+            self.say(f"worker {slot.index} could not start ({describe_exit(code)}): stopping")
+            self._failed = code
+            self.stop("a worker could not start")
+            return None
+        return f"worker {slot.index} (pid {pid}) {describe_exit(code)}; {lost} call(s) lost"
 
     def _fail(self, code: int, message: str) -> None:
         log.error("%s", message)
