@@ -959,14 +959,26 @@ def test_a_provider_announcing_items_without_end_ends_the_call() -> None:
     assert core.mirror.get("X0").status == "completed"  # type: ignore[union-attr]
 
 
-def test_an_item_id_that_is_not_a_string_is_skipped_not_raised() -> None:
-    """Found by the mutator fuzzer: the item-budget check ran before the malformed-event guard,
-    so a list as `item_id` raised TypeError (unhashable) out of `receive`."""
+def test_an_item_id_that_is_not_a_string_does_not_raise() -> None:
+    """Found by the mutator fuzzer: the item-budget check ran outside the malformed-event
+    guard, so a list as `item_id` raised TypeError (unhashable) out of `receive`."""
     core = make_core()
     bad: object
     for bad in (["item_1"], {}, 7):
         out = core.receive(ev("input_audio_buffer.committed", item_id=bad, previous_item_id=None))
         assert not [o for o in out if isinstance(o, ProviderError)]
+
+
+def test_item_ids_that_are_not_strings_count_against_the_item_bound() -> None:
+    """The handlers keep such an item (under `str()` of its id), so the bound must see it:
+    a peer sending numeric ids cannot grow the call past `max_call_items`."""
+    core = make_core(limits=ProviderLimits(max_call_items=2))
+    committed = [
+        ev("input_audio_buffer.committed", item_id=n, previous_item_id=None) for n in range(5)
+    ]
+    errors = [o for o in feed(core, committed) if isinstance(o, ProviderError)]
+    assert [(e.kind, e.code) for e in errors] == [(ErrorKind.FATAL, "item_budget")]
+    assert sorted(core.mirror.ids()) == ["0", "1"]
 
 
 def test_limits_must_be_positive() -> None:

@@ -332,10 +332,9 @@ class OpenAIProtocol:
                 self._warn.warn("unknown", "ignoring unknown server event type %r", etype[:80])
             return out
         intern_kept_fields(event)
-        if etype in NEW_ITEM_EVENTS and self._over_item_budget(event, out):
-            return out
         try:
-            handler(event, out)
+            if etype not in NEW_ITEM_EVENTS or not self._over_item_budget(event, out):
+                handler(event, out)
         except MALFORMED as exc:
             self._warn.warn(
                 "malformed",
@@ -349,12 +348,12 @@ class OpenAIProtocol:
     def _over_item_budget(self, event: dict[str, Any], out: list[Output]) -> bool:
         """A new item past `ProviderLimits.max_call_items`: end the call (once), keep nothing.
 
-        Items the client already tracks (a `.done` after `.added`) are always taken.
+        Items the client already tracks (a `.done` after `.added`) are always taken. The id
+        is read as the handlers read it (`str()` of it, inside the malformed-event guard): an
+        id that is not text is still an item they would keep, so it must count too.
         """
         item = event.get("item")
-        item_id = item.get("id") if isinstance(item, dict) else event.get("item_id")
-        if not isinstance(item_id, str):
-            return False  # malformed: the handler refuses it with a warning
+        item_id = str(item["id"] if isinstance(item, dict) else event["item_id"])
         if item_id in self.mirror or item_id in self.responses.accounts:
             return False
         limit = self.limits.max_call_items
