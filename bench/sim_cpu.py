@@ -28,6 +28,7 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import (
     ANSWER,
+    API_KEY,
     CONTINUOUS_RESPONSE,
     FRAME_MS,
     FRAME_SAMPLES,
@@ -56,22 +58,36 @@ _RESPONSE_CREATE = '{"type":"response.create"}'
 _DELTA_PREFIX = '{"type":"response.output_audio.delta"'
 
 
-async def _caller(ws: ClientConnection, frames: list[str], until: float) -> None:
+def _connect(url: str, tls: ssl.SSLContext | None, **options: Any) -> connect:
+    """A client connection to the sim as every bench session opens it."""
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    return connect(url, additional_headers=headers, max_size=None, ssl=tls, **options)
+
+
+def _append(pcm: bytes) -> str:
+    """The ``input_audio_buffer.append`` text frame carrying ``pcm``."""
+    return json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+    )
+
+
+async def _paced(
+    ws: ClientConnection, messages: Sequence[str], period_s: float, until: float
+) -> None:
+    """Send ``messages`` in a cycle, one per ``period_s`` at real time (late sends catch up)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     index = 0
     while loop.time() < until:
-        payload = frames[index % len(frames)]
-        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": payload}))
+        await ws.send(messages[index % len(messages)])
         index += 1
-        await asyncio.sleep(max(0.0, start + index * FRAME_MS / 1000 - loop.time()))
+        await asyncio.sleep(max(0.0, start + index * period_s - loop.time()))
 
 
-async def _session(url: str, frames: list[str], until: float, tls: ssl.SSLContext | None) -> int:
+async def _session(url: str, appends: list[str], until: float, tls: ssl.SSLContext | None) -> int:
     done = 0
-    headers = {"Authorization": "Bearer sk-bench-local"}
-    async with connect(url, additional_headers=headers, max_size=None, ssl=tls) as ws:
-        sender = asyncio.create_task(_caller(ws, frames, until))
+    async with _connect(url, tls) as ws:
+        sender = asyncio.create_task(_paced(ws, appends, FRAME_MS / 1000, until))
         try:
             async with asyncio.timeout(max(0.1, until - asyncio.get_running_loop().time())):
                 async for message in ws:
@@ -119,17 +135,6 @@ class _Listener:
         return self.responses, self.deltas, self.audio_ms
 
 
-async def _appender(ws: ClientConnection, frame: str, period_s: float, until: float) -> None:
-    """Silence at real time, one append per ``period_s`` (late appends catch up)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    index = 0
-    while loop.time() < until:
-        await ws.send(frame)
-        index += 1
-        await asyncio.sleep(max(0.0, start + index * period_s - loop.time()))
-
-
 async def _continuous_session(
     listener: _Listener,
     url: str,
@@ -139,14 +144,11 @@ async def _continuous_session(
     until: float,
     tls: ssl.SSLContext | None,
 ) -> None:
-    headers = {"Authorization": "Bearer sk-bench-local"}
     loop = asyncio.get_running_loop()
     await asyncio.sleep(delay)
-    async with connect(
-        url, additional_headers=headers, max_size=None, ssl=tls, open_timeout=OPEN_TIMEOUT_S
-    ) as ws:
+    async with _connect(url, tls, open_timeout=OPEN_TIMEOUT_S) as ws:
         listener.connected = True
-        sender = asyncio.create_task(_appender(ws, append, append_ms / 1000, until))
+        sender = asyncio.create_task(_paced(ws, [append], append_ms / 1000, until))
         await ws.send(_RESPONSE_CREATE)
         try:
             async with asyncio.timeout(max(0.1, until - loop.time())):
@@ -164,8 +166,7 @@ async def _continuous_session(
 async def _synthesize_first(url: str, tls: ssl.SSLContext | None) -> None:
     """One response up to its first audio delta: the sim renders (espeak) and caches the
     scripted speech once, before the measured sessions start (rendering is not per session)."""
-    headers = {"Authorization": "Bearer sk-bench-local"}
-    async with connect(url, additional_headers=headers, max_size=None, ssl=tls) as ws:
+    async with _connect(url, tls) as ws:
         await ws.send(_RESPONSE_CREATE)
         async for message in ws:
             if str(message).startswith(_DELTA_PREFIX):
@@ -186,10 +187,7 @@ async def measure_continuous(
     Sessions start spread over ``stagger`` seconds (one response cycle by default), so the
     window sees a steady mix of generating and listening sessions whatever its length; it
     opens ``warmup`` seconds after the last session started."""
-    silence = bytes(RATE * append_ms // 1000 * 2)
-    append = json.dumps(
-        {"type": "input_audio_buffer.append", "audio": base64.b64encode(silence).decode()}
-    )
+    append = _append(bytes(RATE * append_ms // 1000 * 2))  # silence
     scenario = write_scenario(
         REPO / "out" / "bench" / "sim_cpu_continuous.json", [CONTINUOUS_RESPONSE], repeat=1000
     )
@@ -256,8 +254,8 @@ def _client_tls() -> ssl.SSLContext:
 
 async def measure(sessions: int, seconds: float, pace: float, tls: bool) -> dict[str, Any]:
     cycle = caller_cycle(PERIOD_S)
-    frames = [
-        base64.b64encode(cycle[i : i + FRAME_SAMPLES].tobytes()).decode()
+    appends = [
+        _append(cycle[i : i + FRAME_SAMPLES].tobytes())
         for i in range(0, cycle.shape[0], FRAME_SAMPLES)
     ]
     scenario = write_scenario(
@@ -270,7 +268,7 @@ async def measure(sessions: int, seconds: float, pace: float, tls: bool) -> dict
         until = loop.time() + seconds
         cpu0, wall0 = sim.cpu_seconds(), time.perf_counter()
         results = await asyncio.gather(
-            *(_session(sim.url, frames, until, context) for _ in range(sessions))
+            *(_session(sim.url, appends, until, context) for _ in range(sessions))
         )
         cpu = sim.cpu_seconds() - cpu0
         wall = time.perf_counter() - wall0
