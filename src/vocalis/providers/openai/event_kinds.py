@@ -7,7 +7,7 @@ when the API does, and the dispatcher in `protocol.py` should not grow with them
 
 from __future__ import annotations
 
-__all__ = ["EVENT_ALIASES", "IGNORED_EVENTS", "MALFORMED", "NEW_ITEM_EVENTS"]
+__all__ = ["EVENT_ALIASES", "IGNORED_EVENTS", "MALFORMED", "NEW_ITEM_EVENTS", "STREAMED_DELTAS"]
 
 # Beta-era / clone names of GA events (xAI and Azure's legacy surface still send some).
 EVENT_ALIASES = {
@@ -28,6 +28,18 @@ NEW_ITEM_EVENTS = frozenset(
         "input_audio_buffer.committed",
         "response.output_item.added",
         "response.output_item.done",
+    }
+)
+
+# Content deltas of a message: the most frequent events (an audio delta every ~40 ms per
+# speaking session). Their ids are only looked up (the message's state holds its own copy),
+# never kept, so `intern_kept_fields` has nothing to share on them and is skipped (~1 us
+# each). (Only content for a never-announced item keeps its delta's id: one copy, warned.)
+STREAMED_DELTAS = frozenset(
+    {
+        "response.output_audio.delta",
+        "response.output_audio_transcript.delta",
+        "response.output_text.delta",
     }
 )
 

@@ -44,6 +44,7 @@ from vocalis.providers.openai.event_kinds import (
     IGNORED_EVENTS,
     MALFORMED,
     NEW_ITEM_EVENTS,
+    STREAMED_DELTAS,
 )
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
@@ -331,7 +332,8 @@ class OpenAIProtocol:
                 # limiter's table or the log (#14).
                 self._warn.warn("unknown", "ignoring unknown server event type %r", etype[:80])
             return out
-        intern_kept_fields(event)
+        if etype not in STREAMED_DELTAS:
+            intern_kept_fields(event)
         try:
             if etype not in NEW_ITEM_EVENTS or not self._over_item_budget(event, out):
                 handler(event, out)
