@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from vocalis.utils.clock import IdleTrackingExecutor, ManualClock, wait_idle
 
@@ -70,3 +71,26 @@ async def test_a_hanging_thread_stops_counting_after_the_grace() -> None:
     assert not hung.done()
     stop.set()
     await hung
+
+
+async def test_a_job_counts_done_only_after_its_result_was_handed_back() -> None:
+    """The count-down reaches the loop after the awaiting side's hand-back, however long the
+    worker thread takes between the two (here: a hand-back callback held up 0.2 s, as a
+    thread preempted there would be). Otherwise `wait_idle` could see no job and no ready
+    task while the task awaiting the result has not been woken yet."""
+    executor = IdleTrackingExecutor.install(asyncio.get_running_loop())
+    executor.grace_s = 60.0  # only the count-down ends the wait below
+    handed_back = threading.Event()
+
+    def slow_hand_back(_future: object) -> None:
+        time.sleep(0.2)
+        handed_back.set()
+
+    go = threading.Event()
+    future = executor.submit(lambda: go.wait(5.0) and 42)
+    future.add_done_callback(slow_hand_back)  # asyncio's `wrap_future` registers here too
+    go.set()
+    while executor.fresh_jobs():
+        await executor.wait_for_change()
+    assert handed_back.is_set()
+    assert future.result() == 42
