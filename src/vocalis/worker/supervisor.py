@@ -75,7 +75,7 @@ class _Slot:
     ready: bool = False  # the running process said it serves
     ever_ready: bool = False
     became_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    exit_codes: list[int] = field(default_factory=list)
+    exit_code: int | None = None  # of its last process (None: none has exited)
 
 
 class Supervisor:
@@ -128,7 +128,7 @@ class Supervisor:
             self._close_listeners()
         if self._failed is not None:
             return self._failed
-        clean = all(code in (0, -signal.SIGTERM) for s in self._slots for code in s.exit_codes[-1:])
+        clean = all(s.exit_code in (None, 0, -signal.SIGTERM) for s in self._slots)
         return 0 if clean else 1
 
     def stop(self, why: str) -> None:
@@ -206,7 +206,7 @@ class Supervisor:
     def _ended(self, slot: _Slot, code: int, pid: int) -> str | None:
         """Worker `slot.index` (`pid`) exited with `code`: count its calls as finished; what
         to log before restarting it, or None when it is not to be restarted."""
-        slot.exit_codes.append(code)
+        slot.exit_code = code
         lost = self.table.worker_ended(slot.index)
         _forget_metrics(self.metrics_dir, pid)
         if self._stopping.is_set():
