@@ -36,7 +36,7 @@ from vocalis.transports.web import WebServer
 from vocalis.transports.web.listeners import adopt, bind_listener
 from vocalis.worker.fleet import FleetPlace, FleetTable
 from vocalis.worker.pool_admin import PoolAdmin
-from vocalis.worker.spec import SPEC_ENV, Listener, ListenerRole, WorkerSpec
+from vocalis.worker.spec import READY, SPEC_ENV, Listener, ListenerRole, WorkerSpec
 from vocalis.worker.supervisor import Supervisor
 
 __all__ = ["FleetMember", "default_workers", "join_fleet", "serve_fleet"]
@@ -185,7 +185,7 @@ class FleetMember:
     def ready(self) -> None:
         """Tell the supervisor this worker serves (it prints so, and stops treating an exit
         as a start-up failure)."""
-        self.channel.sendall(b"ready\n")
+        self.channel.sendall(READY)
 
     def on_supervisor_gone(self, callback: Callable[[], None]) -> None:
         """`callback` once the supervisor's end of the channel closes (it died or exited)."""

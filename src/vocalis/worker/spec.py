@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-__all__ = ["SPEC_ENV", "Listener", "ListenerRole", "WorkerSpec"]
+__all__ = ["READY", "SPEC_ENV", "Listener", "ListenerRole", "WorkerSpec"]
 
 SPEC_ENV = "VOCALIS_WORKER_SPEC"
+# What a worker sends up its channel once it serves (`WorkerSpec.channel_fd`).
+READY = b"ready\n"
 
 # Which port of `vocalis serve` a socket is: --port (playground/WebRTC), Twilio, --admin-port.
 ListenerRole = Literal["call", "twilio", "admin"]

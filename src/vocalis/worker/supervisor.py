@@ -35,14 +35,13 @@ from pathlib import Path
 
 from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.worker.fleet import FleetTable
-from vocalis.worker.spec import SPEC_ENV, Listener, WorkerSpec
+from vocalis.worker.spec import READY, SPEC_ENV, Listener, WorkerSpec
 
 __all__ = ["EXIT_USAGE", "Supervisor", "describe_exit"]
 
 log = logging.getLogger("vocalis.worker.supervisor")
 
 EXIT_USAGE = 2  # `vocalis` exits with this on a usage error (vocalis.app.errors)
-READY = b"ready\n"
 
 
 def restart_policy() -> ReconnectPolicy:
