@@ -215,14 +215,12 @@ def join_fleet(args: argparse.Namespace) -> FleetMember | None:
     # Read once, then gone: a process this worker starts (a tool's subprocess) must not
     # inherit the fleet's playground secret, nor take itself for a member of the pool.
     del os.environ[SPEC_ENV]
-    args.admin_port = None  # the supervisor serves it (`PoolAdmin`)
+    args.admin_port = None  # the supervisor serves it (`PoolAdmin`) and keeps its socket
     for listener in spec.listeners:
         adopt(listener.host, listener.port, socket.socket(fileno=listener.fd))
         if listener.role == "call":
             args.port = listener.port
         elif listener.role == "twilio":
             args.twilio_port = listener.port
-        else:
-            args.admin_port = listener.port
     channel = socket.socket(fileno=spec.channel_fd)
     return FleetMember(spec, FleetTable.open(spec.table), channel)
