@@ -1,4 +1,4 @@
-"""A fake Twilio phone and small HTTP helpers for the `vocalis serve` fleet tests.
+"""A fake Twilio phone, the server it calls and small HTTP helpers for the fleet tests.
 
 Shared by test_serve_worker.py (one process) and test_serve_pool.py (`--workers N`).
 """
@@ -9,8 +9,11 @@ import asyncio
 import base64
 import json
 import re
+import subprocess
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +21,51 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from serve_support import ServeOutput, kill_if_running, start_serve
 from vocalis.audio.espeak import synthesize
 from vocalis.audio.g711 import ulaw_encode
 
 SID = "MZ00112233445566778899"
+
+
+@dataclass(frozen=True)
+class PhoneServer:
+    """A running `vocalis serve --twilio`, everything it prints, and the URLs it printed."""
+
+    proc: subprocess.Popen[str]
+    output: ServeOutput
+    stream_url: str
+    admin: str  # http://host:port of --admin-port
+
+
+def start_phone_server(out: Path, *flags: str) -> PhoneServer:
+    """The minimal agent for phone calls, one call at a time (`--max-sessions 1`, with
+    `flags` added), on port 0 with an admin port, its call files in `out`; returned once it
+    printed its Stream URL and admin URL (the caller kills `proc` when done)."""
+    proc = start_serve(
+        "examples/minimal_agent.py:agent",
+        "--twilio",
+        "--port",
+        "0",
+        "--admin-port",
+        "0",
+        "--max-sessions",
+        "1",
+        "--pace",
+        "4",
+        "--out",
+        str(out),
+        *flags,
+        env={"COLUMNS": "200"},
+    )
+    output = ServeOutput(proc)
+    try:
+        stream_url = output.expect(r'Stream url="(\S+)"')[0].group(1)
+        admin = output.expect(r"admin: (http://\S+)/metrics")[0].group(1)
+    except BaseException:
+        kill_if_running(proc)
+        raise
+    return PhoneServer(proc, output, stream_url, admin)
 
 
 def http_get(url: str) -> tuple[int, str]:

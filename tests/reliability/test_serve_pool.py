@@ -27,11 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from phone_support import Phone, http_get, metric, refused
+from phone_support import Phone, http_get, metric, refused, start_phone_server
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from serve_support import ServeOutput, kill_if_running, start_serve
+from serve_support import ServeOutput, kill_if_running
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -141,29 +141,11 @@ async def pool_life(out: ServeOutput, url: str, admin: str, pos: int, pid: int) 
 
 
 def test_pool_limit_restart_metrics_and_drain(tmp_path: Path) -> None:
-    proc = start_serve(
-        "examples/minimal_agent.py:agent",
-        "--twilio",
-        "--port",
-        "0",
-        "--admin-port",
-        "0",
-        "--workers",
-        "2",
-        "--max-sessions",
-        "1",
-        "--pace",
-        "4",
-        "--out",
-        str(tmp_path),
-        env={"COLUMNS": "200"},
-    )
-    out = ServeOutput(proc)
+    server = start_phone_server(tmp_path, "--workers", "2")
+    proc, out = server.proc, server.output
     try:
-        url = out.expect(r'Stream url="(\S+)"')[0].group(1)
-        admin = out.expect(r"admin: (http://\S+)/metrics")[0].group(1)
         _, pos = out.expect(r"^2 workers ready")
-        drained = asyncio.run(pool_life(out, url, admin, pos, proc.pid))
+        drained = asyncio.run(pool_life(out, server.stream_url, server.admin, pos, proc.pid))
         out.expect(r"^stopped", pos)
         proc.wait(timeout=60)
     finally:

@@ -14,34 +14,18 @@ import signal
 from pathlib import Path
 
 import pytest
-from phone_support import Phone, http_get, metric, refused
+from phone_support import Phone, http_get, metric, refused, start_phone_server
 from websockets.asyncio.client import connect
 
-from serve_support import ServeOutput, kill_if_running, read_until, start_serve
+from serve_support import kill_if_running, read_until, start_serve
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def test_serve_admission_and_sigterm_drain(tmp_path: Path) -> None:
-    proc = start_serve(
-        "examples/minimal_agent.py:agent",
-        "--twilio",
-        "--port",
-        "0",
-        "--admin-port",
-        "0",
-        "--max-sessions",
-        "1",
-        "--pace",
-        "4",
-        "--out",
-        str(tmp_path),
-        env={"COLUMNS": "200"},
-    )
-    output = ServeOutput(proc)
+    server = start_phone_server(tmp_path)
+    proc, output, stream_url, admin = server.proc, server.output, server.stream_url, server.admin
     try:
-        stream_url = output.expect(r'Stream url="(\S+)"')[0].group(1)
-        admin = output.expect(r"admin: (http://\S+)/metrics")[0].group(1)
         _, ready = output.expect(r"at most 1 calls at once")
 
         async def scenario() -> None:
