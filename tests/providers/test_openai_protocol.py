@@ -602,7 +602,7 @@ def test_cancel_before_created_cancels_the_late_response() -> None:
 def test_timed_out_request_is_cancelled_when_it_arrives() -> None:
     core = make_core()
     reply = core.response_create()
-    core.discard_request(reply.op_id)
+    core.forget(reply.op_id)  # the shell gave up waiting (timeout)
     assert core.idle
     out = feed(core, [response_created("R9", metadata={"client_event_id": reply.op_id})])
     assert [type(o) for o in out] == [ResponseStarted, Send]

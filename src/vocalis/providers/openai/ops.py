@@ -101,6 +101,8 @@ class OpRegistry:
         self._pending: dict[str, Pending] = {}
         # `response.create`s given up (timeout, cancel) before their response was created.
         self._cancel_on_create: set[str] = set()
+        # Item ids of creates given up (timeout): their late `.added` completes no other op.
+        self._abandoned_creates: set[str] = set()
 
     def register(self, kind: OpKind, **fields: Any) -> str:
         op_id = f"vc_{kind.replace('.', '_')}_{next(self._ids)}"
@@ -146,11 +148,18 @@ class OpRegistry:
 
     # ----------------------------------------------------------------- abandoned requests
 
-    def discard_request(self, op_id: str) -> None:
-        """Give up on a `response.create`: its response is cancelled if it shows up late."""
+    def abandon(self, op_id: str) -> None:
+        """Its caller gave up on `op_id` (timeout): stop tracking it, so it cannot absorb a
+        later reply, and remember what its own late reply must not do. A `response.create`'s
+        response is cancelled when it shows up; a create's late `.added` is not taken for
+        another create (the match for servers that ignore our item ids)."""
         pending = self._pending.pop(op_id, None)
-        if pending is not None and pending.kind == "response.create":
+        if pending is None:
+            return
+        if pending.kind == "response.create":
             self._cancel_on_create.add(op_id)
+        elif pending.kind == "create" and pending.item_id is not None:
+            self._abandoned_creates.add(pending.item_id)
 
     def cancel_requested(self) -> None:
         """Every reply requested but not created yet is cancelled when it arrives."""
@@ -159,13 +168,15 @@ class OpRegistry:
                 self._cancel_on_create.add(pending.op_id)
 
     def take_cancel_on_create(self, request_id: str) -> bool:
-        if request_id in self._cancel_on_create:
-            self._cancel_on_create.discard(request_id)
-            return True
-        return False
+        return _take(self._cancel_on_create, request_id)
+
+    def take_abandoned_create(self, item_id: str) -> bool:
+        """True once for the item of a create given up on (see `abandon`)."""
+        return _take(self._abandoned_creates, item_id)
 
     def fail_all(self, reason: str) -> list[OpFailed]:
-        """The connection is gone: every pending operation fails as DISCONNECTED."""
+        """The connection is gone: every pending operation fails as DISCONNECTED (and no
+        late reply of an abandoned one can come: the next socket is a new provider session)."""
         failed = [
             OpFailed(
                 pending.op_id,
@@ -180,6 +191,7 @@ class OpRegistry:
         ]
         self._pending.clear()
         self._cancel_on_create.clear()
+        self._abandoned_creates.clear()
         return failed
 
     # ----------------------------------------------------------------- errors
@@ -308,3 +320,11 @@ class OpRegistry:
             if named is not None:
                 return named
         return self.pop_oldest(kind)
+
+
+def _take(ids: set[str], key: str) -> bool:
+    """Remove `key` from `ids`; whether it was there."""
+    if key in ids:
+        ids.discard(key)
+        return True
+    return False

@@ -119,8 +119,6 @@ class OpenAIProtocol:
         self.mirror = ConversationMirror(self.responses.accounts)
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
-        # Ids of creates given up on (timed out): their late `.added` completes nothing.
-        self._abandoned: set[str] = set()
         self.session: dict[str, Any] | None = None
         self._handlers = self._handler_table()
         self._item_budget_spent = False
@@ -213,17 +211,12 @@ class OpenAIProtocol:
         op_id = self.ops.register("response.create")
         return ClientOp(op_id, "response.create", response_create_event(op_id, response))
 
-    def discard_request(self, op_id: str) -> None:
-        """Give up on a `response.create` (timeout): cancel its response if it shows up late."""
-        self.ops.discard_request(op_id)
-
     def forget(self, op_id: str) -> None:
         """Stop tracking an op (its caller gave up), so it cannot absorb a later reply — nor
-        can its own late reply complete another op (a create's late `.added` is not taken
-        for a create whose id the server ignored)."""
-        pending = self.ops.pop(op_id)
-        if pending is not None and pending.kind == "create" and pending.item_id is not None:
-            self._abandoned.add(pending.item_id)
+        can its own late reply complete another op (`OpRegistry.abandon`: a late response is
+        cancelled, a create's late `.added` is not taken for a create whose id the server
+        ignored)."""
+        self.ops.abandon(op_id)
 
     def response_cancel(self, response_id: str | None = None) -> dict[str, Any]:
         """`response.cancel`; responses requested but not yet created are cancelled on arrival."""
@@ -307,7 +300,6 @@ class OpenAIProtocol:
         self.mirror.reset()
         self.responses.reset()
         self.inputs.reset()
-        self._abandoned.clear()
         self.session = None
 
     # ================================================================= server events
@@ -444,10 +436,10 @@ class OpenAIProtocol:
             anchored="previous_item_id" in ev,
         )
         pending = self.ops.pop_oldest("create", item_id=item_id)
-        if item_id in self._abandoned:
-            self._abandoned.discard(item_id)
-        elif (
+        abandoned = self.ops.take_abandoned_create(item_id)
+        if (
             pending is None
+            and not abandoned
             and not self.responses.generating(item_id)
             and item_id not in self.inputs.committed
             and item.get("status") != "in_progress"  # response output, not one of ours

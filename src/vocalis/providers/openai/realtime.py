@@ -321,10 +321,7 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             return cast("OpResult[T]", await asyncio.wait_for(future, self._model.op_timeout_s))
         except TimeoutError:
             self._ops.pop(op.op_id, None)
-            if op.kind == "response.create":
-                self._core.discard_request(op.op_id)  # a late response.created gets cancelled
-            else:
-                self._core.forget(op.op_id)
+            self._core.forget(op.op_id)  # e.g. a late response.created gets cancelled
             return OpFailed(
                 op.op_id,
                 local_error(
