@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -628,23 +628,23 @@ async def soak(
         "rss_start_mb": round(rss_start, 1),
         "event_log_limit": event_log_limit,
     }
+    # Started in this order, one at a time, each followed by its leak accounting.
+    phases: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
     if sessions and lockstep:
-        result["concurrent"] = await concurrent_phase(url, sessions, call_seconds, event_log_limit)
-        alive, fds = await settle_leaks(before, fds_before)
-        result["concurrent"]["leaked_tasks"] = alive
-        result["concurrent"]["leaked_fds"] = max(0, fds)
+        phases["concurrent"] = lambda: concurrent_phase(
+            url, sessions, call_seconds, event_log_limit
+        )
     if sessions and rolling_window_s:
-        result["rolling"] = await rolling_phase(url, sessions, call_seconds, rolling_window_s)
-        alive, fds = await settle_leaks(before, fds_before)
-        result["rolling"]["leaked_tasks"] = alive
-        result["rolling"]["leaked_fds"] = max(0, fds)
+        phases["rolling"] = lambda: rolling_phase(url, sessions, call_seconds, rolling_window_s)
     if sequential:
-        result["sequential"] = await sequential_phase(
+        phases["sequential"] = lambda: sequential_phase(
             url, sequential, min(warm_after, sequential), event_log_limit
         )
+    for name, phase in phases.items():
+        result[name] = await phase()
         alive, fds = await settle_leaks(before, fds_before)
-        result["sequential"]["leaked_tasks"] = alive
-        result["sequential"]["leaked_fds"] = max(0, fds)
+        result[name]["leaked_tasks"] = alive
+        result[name]["leaked_fds"] = max(0, fds)
     return result
 
 
