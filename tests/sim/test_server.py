@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -39,7 +40,10 @@ async def test_beta_header_is_refused() -> None:
         assert server.sessions[0].server_types() == ["error"]
 
 
-async def test_other_paths_and_missing_auth_are_refused() -> None:
+async def test_other_paths_and_missing_auth_are_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
     async with SimServer() as server:
         base = f"ws://{server.host}:{server.port}"
         with pytest.raises(InvalidStatus) as not_found:
@@ -54,6 +58,11 @@ async def test_other_paths_and_missing_auth_are_refused() -> None:
             event = json.loads(await ws.recv())
             assert event["type"] == "session.created"
             assert event["session"]["model"] == "gpt-realtime"
+    # A refusal is the handshake's outcome, not a server error (it used to log an ERROR
+    # "returned without completing handshake" per refused client).
+    refusals = [r for r in caplog.records if r.name.startswith("uvicorn")]
+    assert any("401" in r.getMessage() for r in refusals)
+    assert not [r for r in refusals if r.levelno >= logging.WARNING]
 
 
 async def test_browser_subprotocol_auth() -> None:

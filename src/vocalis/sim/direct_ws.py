@@ -16,7 +16,9 @@ WebSocket scope may take both lanes:
   caller must use the ASGI ``send`` instead (handshake not done, closing or closed, or the
   transport's write buffer over its high-water mark: the awaited path is the flow control).
 
-Everything else (handshake, pings, close, HTTP denial responses) is uvicorn's own code.
+Everything else (handshake, pings, close, HTTP denial responses) is the protocol
+`vocalis.transports.web.WebServer` serves every WebSocket with: uvicorn's own code, reading
+ahead a few messages until a handler is set, and quiet about refused handshakes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 from websockets.http11 import Request
+
+from vocalis.transports.web.protocol import QueuedWebSocketProtocol
 
 DIRECT_KEY = "vocalis.direct"
 """Scope key of the connection's :class:`DirectSocket` (absent under other servers)."""
@@ -47,8 +50,9 @@ class DirectSocket(Protocol):
     def send_text(self, text: str) -> bool: ...
 
 
-class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O ``websockets`` protocol plus the :class:`DirectSocket` lanes."""
+class DirectWebSocketProtocol(QueuedWebSocketProtocol):
+    """The transports' WebSocket protocol (`QueuedWebSocketProtocol`: read-ahead, quiet
+    refusals) plus the :class:`DirectSocket` lanes."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
