@@ -104,7 +104,6 @@ class Supervisor:
         self._slots = [_Slot(i, policy()) for i in range(table.workers)]
         self._stopping = asyncio.Event()
         self._failed: int | None = None
-        self._all_ready = False
         self.kill_after_s = kill_after_s
 
     async def run(self) -> int:
@@ -280,11 +279,12 @@ class Supervisor:
             received += chunk
         if received != READY:
             return
+        first = not slot.ever_ready
         slot.ready = slot.ever_ready = True
         slot.became_ready.set()
         self.say(f"worker {slot.index} (pid {pid}) ready")
-        if not self._all_ready and all(s.ever_ready for s in self._slots):
-            self._all_ready = True
+        # Once: when the last slot serves for the first time (a replacement says only its line).
+        if first and all(s.ever_ready for s in self._slots):
             self.say(f"{len(self._slots)} workers ready")
 
 
