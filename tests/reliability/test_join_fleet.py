@@ -1,4 +1,5 @@
-"""A worker process joins its pool from the spec its supervisor put in its environment."""
+"""A worker process joins its pool from the spec its supervisor put in its environment, on
+the ports the single-process rules pick."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vocalis.app.serve_fleet import join_fleet
+from vocalis.app.serve_fleet import join_fleet, serves_page, twilio_port
 from vocalis.transports.web.listeners import bind_listener, listening_socket
 from vocalis.worker.fleet import FleetTable
 from vocalis.worker.spec import SPEC_ENV, Listener, WorkerSpec
@@ -52,3 +53,28 @@ def test_the_spec_and_its_secret_leave_the_environment_once_read(
             member.table.close()
         ours.close()
         table.close()
+
+
+@pytest.mark.parametrize(
+    ("flags", "page", "twilio"),
+    [
+        ({"twilio": True}, False, 8000),  # Twilio alone: on --port
+        ({"twilio": True, "playground": True}, True, 8001),  # after the page's port
+        ({"twilio": True, "webrtc": True, "port": 0}, True, 0),  # 0 stays "any free port"
+        ({"twilio": True, "playground": True, "twilio_port": 9000}, True, 9000),
+        ({}, True, 8001),  # no --twilio: the playground only
+    ],
+)
+def test_the_page_and_twilio_ports_follow_the_flags(
+    flags: dict[str, object], page: bool, twilio: int
+) -> None:
+    defaults: dict[str, object] = {
+        "port": 8000,
+        "twilio_port": None,
+        "twilio": False,
+        "playground": False,
+        "webrtc": False,
+    }
+    args = argparse.Namespace(**{**defaults, **flags})
+    assert serves_page(args) is page
+    assert twilio_port(args) == twilio

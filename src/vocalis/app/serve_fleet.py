@@ -39,7 +39,14 @@ from vocalis.worker.pool_admin import PoolAdmin
 from vocalis.worker.spec import READY, SPEC_ENV, Listener, ListenerRole, WorkerSpec
 from vocalis.worker.supervisor import Supervisor
 
-__all__ = ["FleetMember", "default_workers", "join_fleet", "serve_fleet"]
+__all__ = [
+    "FleetMember",
+    "default_workers",
+    "join_fleet",
+    "serve_fleet",
+    "serves_page",
+    "twilio_port",
+]
 
 TOKEN_ENV = "VOCALIS_TOKEN"
 # After --drain-timeout a worker closes its remaining calls (up to 10 s) and its servers (5 s):
@@ -55,17 +62,26 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def serves_page(args: argparse.Namespace) -> bool:
+    """Does `vocalis serve` open the playground (or WebRTC) page on `--port`?"""
+    return bool(args.webrtc or args.playground or not args.twilio)
+
+
+def twilio_port(args: argparse.Namespace) -> int:
+    """The Twilio port: `--twilio-port`, else the one after a page's `--port` (0 stays 0:
+    any free port), else `--port` itself."""
+    if args.twilio_port is not None:
+        return int(args.twilio_port)
+    return int(args.port + 1 if serves_page(args) and args.port else args.port)
+
+
 def _wanted_ports(args: argparse.Namespace) -> list[tuple[ListenerRole, int]]:
     """The ports `vocalis serve` listens on for these flags (the same rules as one process)."""
     wanted: list[tuple[ListenerRole, int]] = []
-    main = bool(args.webrtc or args.playground or not args.twilio)
-    if main:
+    if serves_page(args):
         wanted.append(("call", args.port))
     if args.twilio:
-        port = args.twilio_port
-        if port is None:
-            port = args.port + 1 if main and args.port else args.port
-        wanted.append(("twilio", port))
+        wanted.append(("twilio", twilio_port(args)))
     if args.admin_port is not None:
         wanted.append(("admin", args.admin_port))
     return wanted

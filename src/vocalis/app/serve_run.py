@@ -37,7 +37,14 @@ from vocalis.app.errors import UsageError
 from vocalis.app.page_events import describe_agent, forward_events
 from vocalis.app.reports.live_view import LiveTranscript, render_line
 from vocalis.app.reports.outputs import write_call_files
-from vocalis.app.serve_fleet import FleetMember, default_workers, join_fleet, serve_fleet
+from vocalis.app.serve_fleet import (
+    FleetMember,
+    default_workers,
+    join_fleet,
+    serve_fleet,
+    serves_page,
+    twilio_port,
+)
 from vocalis.app.terminal import make_console
 from vocalis.providers.base import OperationError, RealtimeModel, SessionOptions
 from vocalis.runtime.agent import Agent
@@ -298,7 +305,7 @@ async def _listen(
             rtc = await _serve_webrtc(args, handler, shared, worker, trusted)
             served.append(rtc)
             console.print(f"playground (WebRTC): open [bold]{shown_url(rtc, token)}[/bold]")
-        elif args.playground or not args.twilio:
+        elif serves_page(args):
             secret = shared or new_token()
             playground = await serve_playground(
                 handler,
@@ -312,11 +319,8 @@ async def _listen(
             served.append(playground)
             console.print(f"playground: open [bold]{shown_url(playground, token)}[/bold]")
         if args.twilio:
-            port = args.twilio_port
-            if port is None:
-                port = args.port + 1 if served and args.port else args.port
             twilio = await serve_twilio(
-                handler, args.host, port, token=shared, gate=worker, trusted=trusted
+                handler, args.host, twilio_port(args), token=shared, gate=worker, trusted=trusted
             )
             served.append(twilio)
             url = shown_url(twilio, token)
