@@ -224,30 +224,6 @@ async def test_watchdog_releases_a_response_the_provider_never_ends() -> None:
         assert r.assistant()[-1].text == "Hello again."
 
 
-async def test_failing_tool_becomes_an_error_output_and_a_follow_up() -> None:
-    @function_tool
-    def lookup(order_id: str) -> str:
-        """Find an order."""
-        raise KeyError(order_id)
-
-    async with rig(agent=Agent("Orders.", tools=[lookup])) as r:
-        r.provider.script.append(
-            FakeResponse(
-                [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
-            )
-        )
-        r.provider.script.append(FakeResponse([FakeMessage("I could not find it.", 300)]))
-        r.session.generate_reply()
-        await r.play_until(lambda: len(r.assistant()) == 2)
-        (output,) = [args for kind, args in r.provider.ops if kind == "tool_output"]
-        assert output[0] == "c1" and "KeyError" in json.loads(output[1])["error"]
-        finished = [e for e in r.session.event_log if isinstance(e, ToolCallFinished)]
-        assert finished and finished[0].is_error
-        outputs = [i for i in r.session.history if isinstance(i, FunctionCallOutputItem)]
-        assert outputs and outputs[0].is_error
-        assert r.provider.kinds().count("response.create") == 2
-
-
 @function_tool
 def lookup(order_id: str) -> str:
     """Find an order."""
@@ -263,6 +239,26 @@ def checking_with_a_call() -> FakeResponse:
     return FakeResponse(
         [FakeMessage("Checking.", 300)], calls=[("c1", "lookup", '{"order_id": "42"}')]
     )
+
+
+async def test_failing_tool_becomes_an_error_output_and_a_follow_up() -> None:
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Find an order."""
+        raise KeyError(order_id)
+
+    async with rig(agent=Agent("Orders.", tools=[lookup])) as r:
+        r.provider.script.append(checking_with_a_call())
+        r.provider.script.append(FakeResponse([FakeMessage("I could not find it.", 300)]))
+        r.session.generate_reply()
+        await r.play_until(lambda: len(r.assistant()) == 2)
+        (output,) = [args for kind, args in r.provider.ops if kind == "tool_output"]
+        assert output[0] == "c1" and "KeyError" in json.loads(output[1])["error"]
+        finished = [e for e in r.session.event_log if isinstance(e, ToolCallFinished)]
+        assert finished and finished[0].is_error
+        outputs = [i for i in r.session.history if isinstance(i, FunctionCallOutputItem)]
+        assert outputs and outputs[0].is_error
+        assert r.provider.kinds().count("response.create") == 2
 
 
 class RejectingOutputs(FakeSession):
