@@ -11,6 +11,7 @@ stopped.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 
 import numpy as np
 
@@ -58,14 +59,9 @@ class InputTimeline:
         if not count:
             return None
         oldest = self._next - count  # negative indexes wrap around the ring
-        # Frame ends only grow: the first frame ending at or after `stream_ms`, by bisection.
-        lo, hi = 0, count
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ends[(oldest + mid) % size] >= stream_ms:
-                hi = mid
-            else:
-                lo = mid + 1
+        # Frame ends only grow: the first frame (counted from the oldest) ending at or after
+        # `stream_ms`.
+        lo = bisect_left(range(count), stream_ms, key=lambda k: ends[(oldest + k) % size])
         if lo < count:
             # The frame holding that sample arrived at `at`; its end was "now" then.
             i = (oldest + lo) % size
