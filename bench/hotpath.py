@@ -103,7 +103,9 @@ async def receive_path(sessions: int = 20, seconds: float = 6.0) -> float:
         await asyncio.gather(*tasks, return_exceptions=True)
         for conn in conns:
             await conn.aclose()
-    return cpu * 1000 / max(1e-9, got / 24000)
+    if not got:  # a broken receive path must not pass as an enormous (or any) figure
+        raise RuntimeError("hotpath receive: no audio arrived in the measured window")
+    return cpu * 1000 / (got / 24000)
 
 
 async def source_path(sources: int = 100, rounds: int = 1500) -> dict[str, float]:
