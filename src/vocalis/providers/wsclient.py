@@ -55,7 +55,9 @@ BACKEND_ENV = "VOCALIS_WEBSOCKET"
 # Above this many bytes waiting in the socket's write buffer, `write()` refuses and the
 # caller goes through `send()`, which waits for the buffer to drain (flow control).
 WRITE_NOW_LIMIT = 64 * 1024
-_CLOSE_TIMEOUT_S = 2.0
+# How long `close()` waits for the peer's side of the close (and websockets for its TCP
+# close) before dropping the connection: a dead peer never answers.
+CLOSE_TIMEOUT_S = 2.0
 # Keepalive ping interval and pong timeout (websockets' defaults, now said for both backends).
 KEEPALIVE_S = 20.0
 
@@ -150,7 +152,7 @@ async def open_socket(
             ping_timeout=keepalive_s,
             # How long a failing socket waits for the peer's TCP close (default 10 s): a
             # dead peer never sends it, and the session's reconnect waits on `run()`.
-            close_timeout=_CLOSE_TIMEOUT_S,
+            close_timeout=CLOSE_TIMEOUT_S,
         )
     except InvalidStatus as exc:
         raise HandshakeRejected(exc.response.status_code) from None
@@ -197,4 +199,4 @@ class _WebsocketsSocket:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ws.close(), _CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(self._ws.close(), CLOSE_TIMEOUT_S)

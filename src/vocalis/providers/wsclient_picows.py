@@ -29,6 +29,7 @@ from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
 from vocalis.providers.wsclient import (
+    CLOSE_TIMEOUT_S,
     WRITE_NOW_LIMIT,
     HandshakeRejected,
     OnMessage,
@@ -36,8 +37,6 @@ from vocalis.providers.wsclient import (
     SocketClosed,
     SocketError,
 )
-
-_CLOSE_TIMEOUT_S = 2.0
 
 
 class _QuietLog(logging.LoggerAdapter[logging.Logger]):
@@ -186,7 +185,7 @@ class _PicowsSocket:
         if not transport.is_close_frame_sent:
             transport.send_close(WSCloseCode.OK)
         try:
-            await asyncio.wait_for(transport.wait_disconnected(), _CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(transport.wait_disconnected(), CLOSE_TIMEOUT_S)
         except Exception:  # the peer never answered, or the socket broke: drop it
             transport.disconnect(graceful=False)
 
