@@ -157,16 +157,17 @@ class _PicowsSocket:
             or self._transport.underlying_transport.get_write_buffer_size() > WRITE_NOW_LIMIT
         ):
             return False
-        try:
-            self._transport.send(WSMsgType.TEXT, message.encode())
-        except Exception as exc:
-            raise SocketClosed(str(exc)) from exc
+        self._send_text(message)
         return True
 
     async def send(self, message: str) -> None:
         await self._listener.writable.wait()
         if self._closed():
             raise SocketClosed("socket closed")
+        self._send_text(message)
+
+    def _send_text(self, message: str) -> None:
+        """One text frame on the transport; a failing write is `SocketClosed`."""
         try:
             self._transport.send(WSMsgType.TEXT, message.encode())
         except Exception as exc:
