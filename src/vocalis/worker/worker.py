@@ -259,12 +259,12 @@ class Worker:
         status = "ok" if admission.accepting else "draining" if admission.draining else "full"
         body: dict[str, Any] = {
             "status": status,
-            "live_sessions": admission.live,
+            # The calls the limit counts: this process', or in a pool the whole pool's.
+            "live_sessions": admission.book.fleet_live,
             "max_sessions": admission.max_sessions,
         }
         if self.fleet is not None:
-            # A pool: the counts above are the pool's; which worker answered, and its own.
-            body["live_sessions"] = admission.book.fleet_live
+            # A pool: which worker answered, and its own calls.
             body["worker"] = {
                 "index": self.fleet.index,
                 "pid": os.getpid(),
