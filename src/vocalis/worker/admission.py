@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-__all__ = ["Admission", "AdmissionBook", "Lease", "LocalBook", "Refusal", "RefusalReason"]
+__all__ = [
+    "Admission",
+    "AdmissionBook",
+    "AdmissionCounts",
+    "Lease",
+    "LocalBook",
+    "Refusal",
+    "RefusalReason",
+]
 
 RefusalReason = Literal["at_capacity", "draining"]
 
@@ -32,6 +40,18 @@ class Refusal:
     message: str
     # Seconds after which trying *this* worker again makes sense (None: do not retry here).
     retry_after_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionCounts:
+    """Admission's counts at one moment: of one process (`Admission.counts`) or of a pool
+    (`FleetTable.totals`); what `/metrics` shows of either."""
+
+    live: int
+    accepted: int
+    finished: int
+    refused: Mapping[RefusalReason, int]
+    draining: bool
 
 
 class Lease:
@@ -159,6 +179,17 @@ class Admission:
     @property
     def refused_total(self) -> Mapping[RefusalReason, int]:
         return self.book.refused_total
+
+    def counts(self) -> AdmissionCounts:
+        """This process' counts now (its draining state; the book's numbers)."""
+        book = self.book
+        return AdmissionCounts(
+            live=book.live,
+            accepted=book.accepted_total,
+            finished=book.finished_total,
+            refused=dict(book.refused_total),
+            draining=self.draining,
+        )
 
     def admit(self, kind: str = "call") -> Lease | Refusal:
         """A lease for a new call, or the reason it cannot come in (counted either way)."""

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vocalis.worker.admission import RefusalReason
+from vocalis.worker.admission import AdmissionCounts, RefusalReason
 
 __all__ = ["FleetPlace", "FleetSlot", "FleetTable", "FleetTotals"]
 
@@ -41,16 +41,11 @@ _REFUSAL_CELL: dict[RefusalReason, int] = {
 
 
 @dataclass(frozen=True, slots=True)
-class FleetTotals:
+class FleetTotals(AdmissionCounts):
     """The fleet's counts at one moment (read under the lock: consistent with each other)."""
 
-    live: int
-    accepted: int
-    finished: int
-    refused: dict[RefusalReason, int]
     live_by_worker: tuple[int, ...]
     starts_by_worker: tuple[int, ...]
-    draining: bool
 
 
 class FleetTable:

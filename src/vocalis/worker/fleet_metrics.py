@@ -65,14 +65,7 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         totals = self._table.totals()
-        yield from admission_families(
-            live=totals.live,
-            max_sessions=self._max_sessions,
-            draining=totals.draining,
-            accepted=totals.accepted,
-            finished=totals.finished,
-            refused=totals.refused,
-        )
+        yield from admission_families(totals, self._max_sessions)
         workers = GaugeMetricFamily(
             "vocalis_worker_live_sessions", "Calls in progress, by worker.", labels=["worker"]
         )

@@ -38,7 +38,7 @@ from prometheus_client.registry import Collector
 
 from vocalis.telemetry.prometheus import PrometheusCallMetrics
 from vocalis.transports.pacing import PACING
-from vocalis.worker.admission import Admission, RefusalReason
+from vocalis.worker.admission import Admission, AdmissionCounts
 from vocalis.worker.fleet import FleetPlace
 from vocalis.worker.lag import LoopLagMonitor
 
@@ -82,30 +82,24 @@ def process_rss_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
-def admission_families(
-    *,
-    live: int,
-    max_sessions: int | None,
-    draining: bool,
-    accepted: int,
-    finished: int,
-    refused: Mapping[RefusalReason, int],
-) -> Iterator[Metric]:
+def admission_families(counts: AdmissionCounts, max_sessions: int | None) -> Iterator[Metric]:
     """The admission series: of one process, or of a pool (read from its shared table)."""
-    yield GaugeMetricFamily("vocalis_live_sessions", "Calls in progress.", value=live)
+    yield GaugeMetricFamily("vocalis_live_sessions", "Calls in progress.", value=counts.live)
     if max_sessions is not None:
         yield GaugeMetricFamily(
             "vocalis_max_sessions", "Admission limit (--max-sessions).", value=max_sessions
         )
     yield GaugeMetricFamily(
-        "vocalis_draining", "1 while draining (no new calls), else 0.", value=1 if draining else 0
+        "vocalis_draining",
+        "1 while draining (no new calls), else 0.",
+        value=1 if counts.draining else 0,
     )
-    yield CounterMetricFamily("vocalis_sessions_accepted", "Calls admitted.", value=accepted)
+    yield CounterMetricFamily("vocalis_sessions_accepted", "Calls admitted.", value=counts.accepted)
     yield CounterMetricFamily(
-        "vocalis_sessions_finished", "Admitted calls that ended.", value=finished
+        "vocalis_sessions_finished", "Admitted calls that ended.", value=counts.finished
     )
     yield _labelled(
-        "vocalis_sessions_refused", "Calls refused, by reason.", "reason", refused.items()
+        "vocalis_sessions_refused", "Calls refused, by reason.", "reason", counts.refused.items()
     )
 
 
@@ -123,15 +117,7 @@ class _WorkerCollector(Collector):
         self.connections_closed: list[Mapping[str, int]] = []
 
     def collect(self) -> Iterator[Metric]:
-        admission = self._admission
-        yield from admission_families(
-            live=admission.live,
-            max_sessions=admission.max_sessions,
-            draining=admission.draining,
-            accepted=admission.accepted_total,
-            finished=admission.finished_total,
-            refused=admission.refused_total,
-        )
+        yield from admission_families(self._admission.counts(), self._admission.max_sessions)
         yield _labelled(
             "vocalis_errors",
             "Errors by kind: session_error (reported, recovered), session_fatal (ended a "
