@@ -32,41 +32,39 @@ class InputTimeline:
     def __init__(self, keep_frames: int = 3000) -> None:
         if keep_frames < 1:
             raise ValueError("keep_frames must be at least 1")
-        # Stream position at the end of each frame (ms) and the clock time it arrived.
+        # Stream position at the end of each frame (ms) and the clock time it arrived; frame
+        # number k of the stream lives in slot k % keep_frames.
         self._ends = array("d", bytes(8 * keep_frames))
         self._ats = array("d", bytes(8 * keep_frames))
-        self._next = 0  # slot of the next frame
-        self._count = 0
+        self._size = keep_frames
+        self._appended = 0  # frames of this stream so far; the ring keeps the last `_size`
         self.stream_ms = 0.0
 
     def reset(self) -> None:
         """A new provider input stream starts at 0 ms (after a reconnect)."""
-        self._next = self._count = 0
+        self._appended = 0
         self.stream_ms = 0.0
 
     def append(self, duration_ms: float, captured_at: float) -> None:
         self.stream_ms += duration_ms
-        i = self._next
+        i = self._appended % self._size
         self._ends[i] = self.stream_ms
         self._ats[i] = captured_at
-        self._next = i + 1 if i + 1 < len(self._ends) else 0
-        if self._count < len(self._ends):
-            self._count += 1
+        self._appended += 1
 
     def clock_time_of(self, stream_ms: float) -> float | None:
         """Clock time at which input position `stream_ms` was spoken (None if unknown)."""
-        count, size, ends = self._count, len(self._ends), self._ends
-        if not count:
+        appended, size, ends = self._appended, self._size, self._ends
+        if not appended:
             return None
-        oldest = self._next - count  # negative indexes wrap around the ring
-        # Frame ends only grow: the first frame (counted from the oldest) ending at or after
-        # `stream_ms`.
-        lo = bisect_left(range(count), stream_ms, key=lambda k: ends[(oldest + k) % size])
-        if lo < count:
+        kept = range(max(appended - size, 0), appended)  # frame numbers still in the ring
+        # Frame ends only grow: the first kept frame ending at or after `stream_ms`.
+        found = bisect_left(kept, stream_ms, key=lambda k: ends[k % size])
+        if found < len(kept):
             # The frame holding that sample arrived at `at`; its end was "now" then.
-            i = (oldest + lo) % size
+            i = kept[found] % size
             return self._ats[i] - (ends[i] - stream_ms) / 1000.0
-        i = (self._next - 1) % size
+        i = (appended - 1) % size
         return self._ats[i] + (stream_ms - ends[i]) / 1000.0
 
 
