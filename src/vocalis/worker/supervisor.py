@@ -251,7 +251,6 @@ class Supervisor:
         finally:
             theirs.close()
         slot.process = process
-        slot.ready = False
         self.table.worker_started(slot.index, process.pid)
         if self._stopping.is_set():  # stopped while it was starting
             with contextlib.suppress(ProcessLookupError):
