@@ -1,4 +1,4 @@
-"""The pool's shared admission table and restart policy, without servers.
+"""The pool's shared admission table, without servers (restarts: test_supervisor.py).
 
 The table is shared memory between real processes: several processes racing for the last
 slots must never admit more than the limit, and a worker's death must give its slots back.
