@@ -969,6 +969,17 @@ def test_an_item_id_that_is_not_a_string_does_not_raise() -> None:
         assert not [o for o in out if isinstance(o, ProviderError)]
 
 
+def test_items_announced_by_retrieve_replies_count_against_the_item_bound() -> None:
+    """A `conversation.item.retrieved` for an item the mirror lacks adds it (asked or not),
+    so a peer sending them without end is bounded like one announcing items."""
+    core = make_core(limits=ProviderLimits(max_call_items=2))
+    empty = [{"id": f"X{i}", "type": "message", "role": "user", "content": []} for i in range(5)]
+    out = feed(core, [ev("conversation.item.retrieved", item=item) for item in empty])
+    errors = [o for o in out if isinstance(o, ProviderError)]
+    assert [(e.kind, e.code) for e in errors] == [(ErrorKind.FATAL, "item_budget")]
+    assert core.mirror.ids() == ["X0", "X1"]
+
+
 def test_item_ids_that_are_not_strings_count_against_the_item_bound() -> None:
     """The handlers keep such an item (under `str()` of its id), so the bound must see it:
     a peer sending numeric ids cannot grow the call past `max_call_items`."""

@@ -25,6 +25,7 @@ NEW_ITEM_EVENTS = frozenset(
     {
         "conversation.item.added",
         "conversation.item.done",
+        "conversation.item.retrieved",
         "input_audio_buffer.committed",
         "response.output_item.added",
         "response.output_item.done",
