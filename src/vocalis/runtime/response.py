@@ -226,7 +226,7 @@ class ResponseRun:
         self.handle.interrupted = True
         # The caller has the floor: these tools no longer make the agent "thinking" (a
         # follow-up still requested for them does, once queued).
-        self.tools.not_waited()
+        self.tools.settle_follow_up()
         self._stop_pulling()
         if cancel_provider and not self._done.done():
             self.ctx.owner.spawn(self._cancel(), f"cancel:{self.response_id}")
@@ -270,7 +270,7 @@ class ResponseRun:
             self.tools.follow_up(interrupted=self.interrupted)
         finally:
             watchdog.cancel()
-            self.tools.not_waited()
+            self.tools.settle_follow_up()
             await self.playout.close()
             self.phase = ResponsePhase.SETTLED
             cut = self.stop in (StopReason.INTERRUPTED, StopReason.CLOSED)

@@ -166,14 +166,14 @@ class ToolRound:
                     still_wanted=lambda: not self.followup_cancelled,
                 )
             )
-        self.not_waited()
+        self.settle_follow_up()
 
     def cancel_follow_up(self) -> None:
         """The caller took the floor: their turn's reply will see the tool outputs."""
         self.followup_cancelled = True
-        self.not_waited()
+        self.settle_follow_up()
 
-    def not_waited(self) -> None:
-        """The follow-up is queued (the queue keeps the agent "thinking"), or nobody waits on
-        these tools any more: the owed follow-up no longer makes the agent "thinking"."""
+    def settle_follow_up(self) -> None:
+        """The follow-up owed since the first call is queued (the queue keeps the agent
+        "thinking" from now on), or nobody waits for it any more. Idempotent."""
         self._ctx.states.follow_up_settled(self._generation.response_id)
