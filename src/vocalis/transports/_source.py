@@ -20,7 +20,7 @@ from vocalis.audio.resample import StreamResampler
 from vocalis.transports.base import AudioSource
 from vocalis.utils.channel import Channel
 
-__all__ = ["ChannelAudioSource", "FixedRateAudioSource", "FrameConverter"]
+__all__ = ["ChannelAudioSource", "FixedRateAudioSource", "FrameConverter", "PcmToRate"]
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -88,7 +88,7 @@ class ChannelAudioSource(AudioSource, Generic[T]):
             on_frame(frame)
 
 
-class _PcmToRate:
+class PcmToRate:
     """int16 chunks at one fixed rate → frames at the consumer's rate."""
 
     def __init__(self, source_rate: int, sample_rate: int) -> None:
@@ -116,4 +116,4 @@ class FixedRateAudioSource(ChannelAudioSource[Int16Array]):
         self._channel.send(pcm)
 
     def _converter(self, sample_rate: int) -> FrameConverter[Int16Array]:
-        return _PcmToRate(self.source_rate, sample_rate)
+        return PcmToRate(self.source_rate, sample_rate)

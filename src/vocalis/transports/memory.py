@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vocalis.audio.frame import AudioFrame, Int16Array
-from vocalis.audio.resample import StreamResampler
-from vocalis.transports._source import ChannelAudioSource, FrameConverter
+from vocalis.transports._source import ChannelAudioSource, FrameConverter, PcmToRate
 from vocalis.transports.base import PlayoutResult, TextSink, Transport
 from vocalis.transports.clocked import ClockedAudioSink, FrameCallback
 from vocalis.utils.channel import Channel
@@ -31,24 +30,22 @@ __all__ = [
 
 
 class _FramesToRate:
-    """Frames at any rate → frames at the consumer's rate (a resampler per input rate)."""
+    """Frames at any rate → frames at the consumer's rate (a converter per input rate)."""
 
     def __init__(self, sample_rate: int) -> None:
         self._rate = sample_rate
-        self._resamplers: dict[int, StreamResampler] = {}
+        self._by_rate: dict[int, PcmToRate] = {}
 
     def convert(self, item: AudioFrame) -> AudioFrame | None:
         if item.sample_rate == self._rate:
             return item
-        rs = self._resamplers.get(item.sample_rate)
-        if rs is None:
-            rs = self._resamplers[item.sample_rate] = StreamResampler(item.sample_rate, self._rate)
-        out = rs.push(item.samples)
-        return AudioFrame(out, self._rate) if out.shape[0] else None
+        converter = self._by_rate.get(item.sample_rate)
+        if converter is None:
+            converter = self._by_rate[item.sample_rate] = PcmToRate(item.sample_rate, self._rate)
+        return converter.convert(item.samples)
 
     def tail(self) -> list[AudioFrame]:
-        tails = (rs.flush() for rs in self._resamplers.values())
-        return [AudioFrame(out, self._rate) for out in tails if out.shape[0]]
+        return [frame for converter in self._by_rate.values() for frame in converter.tail()]
 
 
 class MemoryAudioSource(ChannelAudioSource[AudioFrame]):
