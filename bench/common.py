@@ -16,12 +16,14 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from vocalis.utils.event_loop import LoopKind
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
@@ -132,6 +134,20 @@ async def server_cpu_window(
         "server_cpu_ms_per_call_s": round((cpu1 - cpu0) / window / calls * 1000, 3),
         "server_rss_mb": round(rss / 2**20, 1),
     }
+
+
+T = TypeVar("T")
+
+
+def run_on(loop: LoopKind, main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on exactly the loop a bench's ``--loop`` names. Not
+    `vocalis.utils.event_loop.run`: that one lets ``VOCALIS_LOOP`` override the choice, and
+    the bench passes ``VOCALIS_LOOP`` on to the processes it measures, not to itself."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def machine_busy_seconds() -> float:

@@ -54,6 +54,7 @@ from bench.common import (
     log,
     machine_busy_seconds,
     rss_bytes,
+    run_on,
     sim_process,
     stats,
     wait_quiet,
@@ -275,12 +276,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
-    if args.loop == "uvloop":
-        import uvloop
-
-        result = uvloop.run(_worker(args))
-    else:
-        result = asyncio.run(_worker(args))
+    result = run_on(args.loop, _worker(args))
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 

@@ -35,6 +35,7 @@ from bench.common import (
     RESULTS,
     log,
     machine,
+    run_on,
     sim_process,
     write_json,
     write_scenario,
@@ -210,13 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--results", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    work = run(args.rounds, tuple(args.only.split(",")))
-    if args.loop == "uvloop":
-        import uvloop
-
-        data = uvloop.run(work)
-    else:
-        data = asyncio.run(work)
+    data = run_on(args.loop, run(args.rounds, tuple(args.only.split(","))))
     out = write_json("hotpath", data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0
