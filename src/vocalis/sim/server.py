@@ -263,8 +263,8 @@ class SimServer:
                 task.add_done_callback(tasks.discard)
                 return task
 
-            direct = websocket.scope.get(DIRECT_KEY)
-            if isinstance(direct, DirectSocket):
+            direct = _direct_socket(websocket)
+            if direct is not None:
                 session.send_now = direct.send_text
             writer = group.create_task(self._writer(websocket, session))
             if self.refuse_beta and websocket.headers.get("openai-beta"):
@@ -277,7 +277,7 @@ class SimServer:
                 session.start(spawn)
                 if self.session_max_seconds:
                     spawn(self._expire_after(session, self.session_max_seconds))
-            reader = group.create_task(self._reader(websocket, session))
+            reader = group.create_task(self._reader(websocket, session, direct))
             done, _ = await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
             for task in (reader, writer, *tasks):
                 task.cancel()
@@ -298,13 +298,14 @@ class SimServer:
         for old in closed[: max(0, len(closed) - limit)]:
             self.sessions.remove(old)
 
-    async def _reader(self, websocket: WebSocket, session: SimSession) -> int:
+    async def _reader(
+        self, websocket: WebSocket, session: SimSession, direct: DirectSocket | None
+    ) -> int:
         """Feed client frames to the session; returns the close code once the peer is gone.
 
-        Under our uvicorn protocol the frames reach the session synchronously from the socket
-        (``direct_ws``); the loop below then only sees the disconnect."""
-        direct = websocket.scope.get(DIRECT_KEY)
-        if isinstance(direct, DirectSocket):
+        With ``direct`` the frames reach the session synchronously from the socket; the loop
+        below then only sees the disconnect."""
+        if direct is not None:
             direct.on_message(session.receive)
         try:
             while True:
@@ -314,7 +315,7 @@ class SimServer:
                 text = message.get("text")
                 session.receive(text if text is not None else message.get("bytes") or b"")
         finally:
-            if isinstance(direct, DirectSocket):
+            if direct is not None:
                 direct.on_message(None)
 
     async def _writer(self, websocket: WebSocket, session: SimSession) -> int | None:
@@ -332,6 +333,12 @@ class SimServer:
     async def _expire_after(self, session: SimSession, seconds: float) -> None:
         await asyncio.sleep(seconds)
         session.expire()
+
+
+def _direct_socket(websocket: WebSocket) -> DirectSocket | None:
+    """The connection's synchronous lanes when our uvicorn protocol serves it (direct_ws)."""
+    direct = websocket.scope.get(DIRECT_KEY)
+    return direct if isinstance(direct, DirectSocket) else None
 
 
 class SimServerThread:
