@@ -48,6 +48,7 @@ from bench.common import (
     sim_process,
     write_scenario,
 )
+from vocalis.sim.log import b64_len
 
 PERIOD_S = 6.0
 WARMUP_S = 3.0
@@ -116,7 +117,7 @@ class _Listener:
         """Account one server frame; returns the loop time to ask for the next response at."""
         text = message if isinstance(message, str) else message.decode()
         if text.startswith(_DELTA_PREFIX):
-            samples = len(base64.b64decode(json.loads(text)["delta"])) // 2
+            samples = b64_len(json.loads(text)["delta"]) // 2
             self.deltas += 1
             ms = samples * 1000.0 / RATE
             self.audio_ms += ms
