@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -124,6 +125,8 @@ async def pool_life(out: ServeOutput, url: str, admin: str, pos: int, pid: int) 
         assert metric(text, 'vocalis_sessions_refused_total{reason="at_capacity"}') == 1
         assert metric(text, "vocalis_live_sessions") == 1
         assert metric(text, "vocalis_worker_starts_total") == 3
+        # Admission comes from the table alone (the workers' own copies are not mirrored).
+        assert len(re.findall(r"^vocalis_sessions_accepted_total ", text, re.MULTILINE)) == 1
 
         # SIGTERM: every worker drains; the running call goes on to its end.
         os.kill(pid, signal.SIGTERM)

@@ -42,18 +42,6 @@ _GAUGE_MODES: dict[str, GaugeMode] = {
     "process_start_time_seconds": "livemin",
     "process_max_fds": "livemax",
 }
-# Families the shared table answers exactly, or fed natively: never mirrored.
-_NOT_MIRRORED = frozenset(
-    {
-        "vocalis_live_sessions",
-        "vocalis_max_sessions",
-        "vocalis_draining",
-        "vocalis_sessions_accepted",
-        "vocalis_sessions_finished",
-        "vocalis_sessions_refused",
-        "vocalis_event_loop_lag_seconds",
-    }
-)
 
 
 class FleetCollector(Collector):
@@ -110,10 +98,10 @@ class FleetMirror:
         lag.on_sample = lag_histogram.observe
 
     def publish(self) -> None:
+        # Counters and gauges: a histogram cannot be copied from its buckets, so the one the
+        # sources have (loop lag) is fed sample by sample instead.
         for source in self._sources:
             for family in source.collect():
-                if family.name in _NOT_MIRRORED:
-                    continue
                 if family.type == "counter":
                     self._counter(family)
                 elif family.type == "gauge":

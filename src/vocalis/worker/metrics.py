@@ -103,13 +103,21 @@ def admission_families(counts: AdmissionCounts, max_sessions: int | None) -> Ite
     )
 
 
-class _WorkerCollector(Collector):
-    """Admission, errors, loop lag and uptime, read from their owners at each scrape."""
+class _AdmissionCollector(Collector):
+    """This process' admission series (a pool's come from its shared table instead)."""
 
-    def __init__(
-        self, admission: Admission, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float
-    ) -> None:
+    def __init__(self, admission: Admission) -> None:
         self._admission = admission
+
+    def collect(self) -> Iterator[Metric]:
+        return admission_families(self._admission.counts(), self._admission.max_sessions)
+
+
+class _WorkerCollector(Collector):
+    """Errors, loop lag, pacing, early closes and uptime: what only this process knows, read
+    from their owners at each scrape (in a pool, `FleetMirror` copies these)."""
+
+    def __init__(self, lag: LoopLagMonitor, errors: ErrorCounters, started_at: float) -> None:
         self._lag = lag
         self._errors = errors
         self._started_at = started_at
@@ -117,7 +125,6 @@ class _WorkerCollector(Collector):
         self.connections_closed: list[Mapping[str, int]] = []
 
     def collect(self) -> Iterator[Metric]:
-        yield from admission_families(self._admission.counts(), self._admission.max_sessions)
         yield _labelled(
             "vocalis_errors",
             "Errors by kind: session_error (reported, recovered), session_fatal (ended a "
@@ -206,7 +213,8 @@ class WorkerMetrics:
         fleet: FleetPlace | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self._collector = _WorkerCollector(admission, lag, errors, started_at)
+        self._collector = _WorkerCollector(lag, errors, started_at)
+        self.registry.register(_AdmissionCollector(admission))
         self.registry.register(self._collector)
         ProcessCollector(registry=self.registry)  # process_* (CPU, RSS, fds, start time)
         self.calls = PrometheusCallMetrics(self.registry)
