@@ -13,6 +13,7 @@ from typing import Any
 from vocalis.providers.base import ErrorKind, OpCompleted, OpFailed
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import OpenAIProtocol, Output
+from vocalis.providers.openai.wire_items import provider_item_id
 
 from .openai_script import error, ev
 
@@ -57,6 +58,29 @@ def test_retrieve_finds_an_item_whose_create_ack_was_lost() -> None:
     assert out == [OpCompleted(op.op_id, "out_call_1")]
     assert core.mirror.ids() == ["out_call_1"]
     assert core.mirror.get("out_call_1").created_by_client  # type: ignore[union-attr]
+
+
+def test_a_caller_id_the_server_cannot_take_maps_to_its_item_on_every_success() -> None:
+    """A caller id too long for the API goes out hashed (`provider_item_id`); whichever way
+    the create is confirmed, the caller's id then resolves to that item (a re-sync or a
+    replay must not take the item for a missing one and create it again)."""
+    long_id = "out_" + "c" * 40
+    pid = provider_item_id(long_id)
+    refused = "Error adding item: the item with id '%s' already exists."
+    for confirm in ("added", "already exists", "retrieved"):
+        core = _core()
+        create = core.create(dict(OUTPUT, id=pid), local_id=long_id, previous_item_id=None)
+        if confirm == "added":
+            out = _feed(core, ev("conversation.item.added", item=dict(OUTPUT, id=pid)))
+        elif confirm == "already exists":
+            out = _feed(core, error("item_duplicate_id", refused % pid, create.op_id))
+        else:
+            core.forget(create.op_id)
+            create = core.retrieve(pid, local_id=long_id)
+            out = _feed(core, ev("conversation.item.retrieved", item=dict(OUTPUT, id=pid)))
+        assert out == [OpCompleted(create.op_id, pid)], confirm
+        assert core.resolve_id(long_id) == pid, confirm
+        assert core.mirror.get(pid).created_by_client, confirm  # type: ignore[union-attr]
 
 
 def test_retrieve_of_an_item_the_server_lacks_fails_not_found() -> None:

@@ -268,11 +268,12 @@ class OpenAIProtocol:
         )
         return ClientOp(op_id, "create", item_create_event(op_id, wire_item, previous_item_id))
 
-    def retrieve(self, item_id: str) -> ClientOp[str]:
+    def retrieve(self, item_id: str, *, local_id: str | None = None) -> ClientOp[str]:
         """`conversation.item.retrieve`; completes with the id when the server has the item
-        (the mirror learns it), fails `NOT_FOUND` when it does not. Asked after a create that
-        was not acknowledged in time, before creating it again."""
-        op_id = self.ops.register("retrieve", item_id=item_id)
+        (the mirror learns it, and that `local_id`'s create made it), fails `NOT_FOUND` when
+        it does not. Asked after a create that was not acknowledged in time, before creating
+        it again."""
+        op_id = self.ops.register("retrieve", item_id=item_id, local_id=local_id)
         return ClientOp(op_id, "retrieve", retrieve_event(op_id, item_id))
 
     def commit(self) -> ClientOp[str]:
@@ -398,7 +399,7 @@ class OpenAIProtocol:
             return
         previous = create.previous_item_id
         self.mirror.on_item_added(create.wire_item, previous, anchored=previous is not None)
-        self.mirror.mark_client_created(create.item_id)
+        self._created(create, create.item_id)
 
     def _gone(self, item_id: str) -> None:
         self.mirror.on_deleted(item_id)
@@ -448,13 +449,19 @@ class OpenAIProtocol:
             pending = self.ops.pop_create_like(item.get("type"), item.get("role"))
         if pending is None:
             return
-        self.mirror.mark_client_created(item_id)
-        if pending.local_id is not None:
-            if pending.local_id == item_id:
-                self.aliases.pop(pending.local_id, None)
-            else:
-                self.aliases[pending.local_id] = item_id
+        self._created(pending, item_id)
         out.append(OpCompleted(pending.op_id, item_id))
+
+    def _created(self, op: Pending, item_id: str) -> None:
+        """`op` (a create, or the retrieve asked after one) found its item on the server:
+        the mirror marks it ours and the caller's id maps to it — however the success came
+        (`.added`, "already exists", `.retrieved`)."""
+        self.mirror.mark_client_created(item_id)
+        if op.local_id is not None:
+            if op.local_id == item_id:
+                self.aliases.pop(op.local_id, None)
+            else:
+                self.aliases[op.local_id] = item_id
 
     def _on_item_retrieved(self, ev: ItemEvent, out: list[Output]) -> None:
         item = ev["item"]
@@ -462,8 +469,8 @@ class OpenAIProtocol:
         if item_id not in self.mirror:
             self.mirror.on_item_added(dict(item), None, anchored=False)
         pending = self.ops.pop_oldest("retrieve", item_id=item_id)
-        if pending is not None:
-            self.mirror.mark_client_created(item_id)  # asked for one of our creates
+        if pending is not None:  # asked for one of our creates
+            self._created(pending, item_id)
             out.append(OpCompleted(pending.op_id, item_id))
 
     def _on_item_done(self, ev: ItemEvent, out: list[Output]) -> None:

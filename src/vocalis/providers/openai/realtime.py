@@ -241,7 +241,8 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
         instead of refusing it. (A server that refuses the reused id is fine too: the core
         takes "already exists" as success.) Never more than one more create.
         """
-        found = await self._request(conn, self._core.retrieve(str(wire_item["id"])))
+        retrieve = self._core.retrieve(str(wire_item["id"]), local_id=local_id)
+        found = await self._request(conn, retrieve)
         if isinstance(found, OpCompleted) or found.error.kind is not ErrorKind.NOT_FOUND:
             return found
         again = self._core.create(wire_item, local_id=local_id, previous_item_id=previous)
