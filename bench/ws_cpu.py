@@ -79,12 +79,11 @@ async def _call(port: int, seconds: float, lags: list[float], counts: list[int])
 
         task = asyncio.create_task(reader())
         n = 0
-        while (elapsed := loop.time() - start) < seconds:
+        while loop.time() - start < seconds:
             sent_at.append(loop.time())
             await ws.send(media)
             n += 1
             await asyncio.sleep(max(0.0, start + n * FRAME_S - loop.time()))
-        del elapsed
         await ws.send(json.dumps({"event": "stop", "stop": {}}))
         await asyncio.wait_for(task, 10)
 
