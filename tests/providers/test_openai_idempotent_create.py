@@ -44,6 +44,19 @@ def test_a_create_refused_as_already_existing_succeeds_and_the_mirror_has_the_it
     assert core.mirror.ids() == ["out_call_1", "out_call_2"]
 
 
+def test_an_already_existing_item_created_at_the_start_is_mirrored_there() -> None:
+    """`previous_item_id="root"` (a history re-sync's first item) means the conversation's
+    start, on the wire as in the mirror; it names no item to insert after."""
+    core = _core()
+    _feed(core, ev("conversation.item.added", item=dict(OUTPUT, id="A"), previous_item_id=None))
+    op = core.create(dict(OUTPUT), local_id="out_call_1", previous_item_id="root")
+    msg = "Error adding item: the item with id 'out_call_1' already exists."
+    assert _feed(core, error("item_duplicate_id", msg, op.op_id)) == [
+        OpCompleted(op.op_id, "out_call_1")
+    ]
+    assert core.mirror.ids() == ["out_call_1", "A"]
+
+
 def test_retrieve_finds_an_item_whose_create_ack_was_lost() -> None:
     core = _core()
     create = core.create(dict(OUTPUT), local_id="out_call_1", previous_item_id=None)

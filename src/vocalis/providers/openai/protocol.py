@@ -397,8 +397,12 @@ class OpenAIProtocol:
         """A create found its id taken: the item we sent is there (its ack was lost)."""
         if create.wire_item is None or create.item_id is None:
             return
-        previous = create.previous_item_id
-        self.mirror.on_item_added(create.wire_item, previous, anchored=previous is not None)
+        previous = create.previous_item_id  # as sent: None appends, "root" is the start
+        self.mirror.on_item_added(
+            create.wire_item,
+            None if previous == "root" else previous,
+            anchored=previous is not None,
+        )
         self._created(create, create.item_id)
 
     def _gone(self, item_id: str) -> None:
