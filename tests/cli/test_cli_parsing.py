@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,20 @@ def test_bad_agent_ref_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"vocalis run: error: agent file not found: {tmp_path}/missing.py"
+    ]
+
+
+def test_bad_loop_choice_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    monkeypatch.setenv("VOCALIS_LOOP", "bogus")
+    assert cli.main(["serve", "examples/minimal_agent.py:agent", "--port", "0"]) == 2
+    gc.collect()  # a coroutine built but never run would warn now
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "vocalis serve: error: VOCALIS_LOOP must be auto, uvloop or asyncio, got 'bogus'"
     ]
 
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from vocalis.app.errors import EXIT_USAGE, UsageError
 from vocalis.app.logs import add_logging_arguments, cli_logging
+from vocalis.utils.event_loop import LoopChoiceError
 
 
 class _Command(Protocol):
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _configure_telemetry()
             return _load(args.command).run(args)
-        except UsageError as exc:
+        except (UsageError, LoopChoiceError) as exc:
             # One clear line, no traceback: a wrong path, endpoint or file is not a crash.
             print(f"vocalis {args.command}: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
