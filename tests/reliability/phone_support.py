@@ -85,6 +85,7 @@ class Phone:
         self.ws = ws
         self.media = 0
         self.media_at_speech_end = 0
+        self._media_came = asyncio.Condition()
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -92,6 +93,8 @@ class Phone:
             message = json.loads(raw)
             if message["event"] == "media":
                 self.media += 1
+                async with self._media_came:
+                    self._media_came.notify_all()
             elif message["event"] == "mark":  # played at once: echo every mark
                 await self.ws.send(raw)
 
@@ -123,9 +126,9 @@ class Phone:
         Counted from the end of the speech, not from when `say` returned: on a starved
         machine the whole answer can arrive while the trailing silence is still being sent,
         and no frame would come after it."""
-        async with asyncio.timeout(within):
-            while self.media < self.media_at_speech_end + 10:  # noqa: ASYNC110 - reader task
-                await asyncio.sleep(0.02)
+        wanted = self.media_at_speech_end + 10
+        async with asyncio.timeout(within), self._media_came:
+            await self._media_came.wait_for(lambda: self.media >= wanted)
 
     async def hang_up(self) -> None:
         await self.ws.send(json.dumps({"event": "stop", "streamSid": SID, "stop": {}}))
