@@ -13,6 +13,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
   sink-second (the device timer and the frame bookkeeping).
+* ``follow``: 100 `TranscriptSync`s releasing the words of a speaking session's two messages
+  (the 1 s and the 9 s reply) as their segments play, at 4x real time: CPU µs per followed
+  audio-second (the transcript follow loop and the heard-word arithmetic, no audio device).
 
 Compare builds by running it in each checkout, alternating; ``--rounds`` repeats both.
 Output: ``bench/results/hotpath.json``.
@@ -44,8 +47,10 @@ from vocalis.audio.frame import AudioFrame
 from vocalis.providers.base import RealtimeSession, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
 from vocalis.providers.wsclient import resolve_backend
+from vocalis.runtime.transcript import TranscriptSync
+from vocalis.transports.base import OutputSegment, PlayoutStatus
 from vocalis.transports.clocked import ClockedAudioSink
-from vocalis.transports.memory import MemoryAudioSource
+from vocalis.transports.memory import MemoryAudioSource, MemoryTextSink
 from vocalis.utils.clock import MonotonicClock
 
 
@@ -172,7 +177,83 @@ async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     return {"ms_per_sink_second": cpu * 1000 / (sinks * wall), "underruns": underruns}
 
 
-MEASURES = ("input", "receive", "source", "sink")
+class _ScaledClock:
+    """The real clock running `speed` times faster (a session's time at 4x real time)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+
+    def now(self) -> float:
+        return time.monotonic() * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    async def sleep_until(self, deadline: float) -> None:
+        await self.sleep(deadline - self.now())
+
+
+class _PlayingSegment(OutputSegment):
+    """A segment that plays `duration_ms` on `clock` from its creation, with no device behind
+    it: what is measured is the follow loop, not a sink's frame bookkeeping."""
+
+    def __init__(self, segment_id: str, clock: _ScaledClock, duration_ms: float) -> None:
+        super().__init__(segment_id, 24000)
+        self._clock = clock
+        self._duration_ms = duration_ms
+        self._mark_started(clock.now())
+
+    def push(self, samples: np.ndarray) -> None:
+        self._accept(samples)
+
+    def end(self) -> None:
+        self._ended = True
+
+    @property
+    def played_ms(self) -> float:
+        return min((self._clock.now() - (self._started_at or 0.0)) * 1000.0, self._duration_ms)
+
+    def conclude(self) -> None:
+        self._conclude(PlayoutStatus.FULL, self._duration_ms, self._clock.now())
+
+
+async def follow_path(followers: int = 100, speed: float = 4.0) -> float:
+    """CPU µs per followed audio-second of `followers` sessions speaking both replies of the
+    continuous load; the transcript arrives ahead of the audio, word by word (as providers
+    send it), and every reply is checked to have released exactly its text."""
+    clock = _ScaledClock(speed)
+    texts = MemoryTextSink()
+    loop = asyncio.get_running_loop()
+    durations = [len(text) * 55.0 for text in CONTINUOUS_RESPONSE]
+
+    async def speak(k: int) -> None:
+        for j, (text, duration_ms) in enumerate(zip(CONTINUOUS_RESPONSE, durations, strict=True)):
+            segment = _PlayingSegment(f"s{k}m{j}", clock, duration_ms)
+            sync = TranscriptSync(segment.id, texts, clock)
+            sync.audio_ms, sync.audio_complete = duration_ms, True
+            task = asyncio.create_task(sync.follow(segment))
+            words = text.split(" ")
+            for i, word in enumerate(words):
+                sync.add_text(word if i == len(words) - 1 else word + " ")
+            sync.text_complete = True
+            loop.call_later(duration_ms / 1000.0 / speed, segment.conclude)
+            sync.finish(await segment.wait_for_playout())
+            await task
+
+    cpu0 = time.process_time()
+    tasks = []
+    for k in range(followers):
+        tasks.append(asyncio.create_task(speak(k)))
+        await asyncio.sleep(0.0005)  # sessions start at different phases, as calls do
+    await asyncio.gather(*tasks)
+    cpu = time.process_time() - cpu0
+    for k in range(followers):
+        for j, text in enumerate(CONTINUOUS_RESPONSE):
+            assert texts.agent_texts[f"s{k}m{j}"] == text
+    return cpu / (followers * sum(durations) / 1000.0) * 1e6
+
+
+MEASURES = ("input", "receive", "source", "sink", "follow")
 
 
 async def _round(only: tuple[str, ...]) -> dict[str, Any]:
@@ -185,6 +266,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row.update({k: round(v, 2) for k, v in (await source_path()).items()})
     if "sink" in only:
         row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
+    if "follow" in only:
+        row["follow_us_per_audio_s"] = round(await follow_path(), 1)
     return row
 
 

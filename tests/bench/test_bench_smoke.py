@@ -87,3 +87,10 @@ async def test_hotpath_measures_run() -> None:
     assert await hotpath.receive_path(sessions=2, seconds=0.5) > 0
     source = await hotpath.source_path(sources=3, rounds=20)
     assert source["source_frames_us_per_frame"] > 0 and source["source_deliver_us_per_frame"] > 0
+
+
+async def test_hotpath_follow_measure_runs() -> None:
+    """Every followed reply released exactly its text (checked inside the measure)."""
+    from bench import hotpath
+
+    assert await hotpath.follow_path(followers=3, speed=40.0) > 0
