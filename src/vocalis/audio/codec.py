@@ -2,32 +2,79 @@
 
 Why it exists: realtime provider protocols (OpenAI Realtime ``input_audio_buffer.append``,
 ``response.output_audio.delta``; Twilio media streams) carry audio as base64 text inside JSON.
-This runs for every audio frame in both directions, so it uses ``binascii`` directly (C speed,
-no intermediate ``bytes`` copies on encode) and validates strictly so that a malformed peer
+This runs for every audio frame in both directions, so it uses C codecs directly (no
+intermediate ``bytes`` copies on encode) and validates strictly so that a malformed peer
 message fails with a clear ``ValueError`` instead of silently dropping characters.
+
+Backends: with the ``fast`` extra installed, ``pybase64`` (SIMD; ~8x faster decode, ~6x
+encode than ``binascii`` on audio-delta sizes) does the work. Acceptance stays exactly the
+standard library's ``a2b_base64(strict_mode=True)``: pybase64 ``validate=True`` accepts a
+subset of it (it also refuses a complete quantum followed by a stray ``=``, which strict mode
+decodes), so whatever pybase64 refuses goes to the standard library, which decodes it or raises
+its own error. Same bytes out for every input, same inputs refused.
 """
 
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
 from vocalis.audio.frame import Int16Array
 
 __all__ = [
+    "BASE64_BACKEND",
+    "Base64Backend",
     "b64decode_bytes",
     "b64decode_pcm16",
     "b64encode_bytes",
     "b64encode_pcm16",
 ]
 
+Base64Backend = Literal["pybase64", "binascii"]
+
 _PCM16_LE = np.dtype("<i2")
+
+
+def _strict_decode(data: str | bytes) -> bytes:
+    """The reference decoder (standard library, strict mode) with the codec's error."""
+    try:
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"invalid base64 audio data ({len(data)} chars): {exc}") from None
+
+
+def _stdlib_encode(data: bytes | bytearray | memoryview) -> str:
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
+
+
+_decode: Callable[[str | bytes], bytes]
+_encode: Callable[[bytes | bytearray | memoryview], str]
+try:
+    from pybase64 import b64decode as _fast_b64decode
+    from pybase64 import b64encode_as_string as _fast_b64encode
+except ImportError:  # pragma: no cover - exercised only without the ``fast`` extra
+    BASE64_BACKEND: Base64Backend = "binascii"
+    _decode = _strict_decode
+    _encode = _stdlib_encode
+else:
+    BASE64_BACKEND = "pybase64"
+
+    def _fast_decode(data: str | bytes) -> bytes:
+        try:
+            return _fast_b64decode(data, validate=True)
+        except ValueError:  # binascii.Error too: the reference decides (and words the error)
+            return _strict_decode(data)
+
+    _decode = _fast_decode
+    _encode = _fast_b64encode
 
 
 def b64encode_bytes(data: bytes | bytearray | memoryview) -> str:
     """Standard base64 (with padding, no newlines) of ``data`` as ``str``."""
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+    return _encode(data)
 
 
 def b64decode_bytes(data: str | bytes) -> bytes:
@@ -36,10 +83,7 @@ def b64decode_bytes(data: str | bytes) -> bytes:
     Raises ``ValueError`` with a short reason; the input itself is not echoed because it can
     be large.
     """
-    try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"invalid base64 audio data ({len(data)} chars): {exc}") from None
+    return _decode(data)
 
 
 def b64encode_pcm16(samples: Int16Array) -> str:
@@ -51,7 +95,7 @@ def b64encode_pcm16(samples: Int16Array) -> str:
         raise TypeError(f"samples must have dtype int16, got {samples.dtype}")
     if not samples.flags.c_contiguous or samples.dtype.byteorder == ">":
         samples = np.ascontiguousarray(samples, dtype=_PCM16_LE)
-    return binascii.b2a_base64(samples.data.cast("B"), newline=False).decode("ascii")
+    return _encode(samples.data.cast("B"))
 
 
 def b64decode_pcm16(data: str | bytes) -> Int16Array:
@@ -60,7 +104,7 @@ def b64decode_pcm16(data: str | bytes) -> Int16Array:
     The array is a read-only view over the decoded bytes (zero extra copy); call ``.copy()``
     before modifying it in place. Raises ``ValueError`` on invalid base64 or an odd byte count.
     """
-    raw = b64decode_bytes(data)
+    raw = _decode(data)
     if len(raw) % 2:
         raise ValueError(f"PCM16 audio must have an even number of bytes, got {len(raw)}")
     arr = np.frombuffer(raw, dtype=_PCM16_LE)

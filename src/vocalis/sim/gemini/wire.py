@@ -14,10 +14,11 @@ This is the sim's own code: it shares nothing with the client in ``vocalis.provi
 
 from __future__ import annotations
 
-import binascii
 import json
 import re
 from typing import Any
+
+from vocalis.audio.codec import b64decode_bytes
 
 __all__ = [
     "WireError",
@@ -73,8 +74,8 @@ def b64decode_any(data: object, what: str) -> bytes:
     raw = data.encode("ascii", "replace").translate(_URLSAFE)
     raw += b"=" * (-len(raw) % 4)
     try:
-        return binascii.a2b_base64(raw, strict_mode=True)
-    except (binascii.Error, ValueError):
+        return b64decode_bytes(raw)
+    except ValueError:
         raise WireError(f"Invalid value at '{what}' (TYPE_BYTES), Base64 decoding failed") from None
 
 
