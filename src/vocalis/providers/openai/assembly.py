@@ -15,8 +15,6 @@ What makes the heard contract hold at this layer:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 from vocalis.providers.base import (
@@ -24,7 +22,6 @@ from vocalis.providers.base import (
     GenerationStatus,
     ItemAccount,
     MessageStatus,
-    Modality,
     OpCompleted,
     ProviderError,
     ProviderLimits,
@@ -34,11 +31,8 @@ from vocalis.providers.core_events import (
     AudioDelta,
     AudioEnded,
     CoreEvent,
-    ItemAnnounced,
     MessageEnded,
-    MessageStarted,
     ResponseEnded,
-    ResponseStarted,
     TextDelta,
     TextEnded,
     ToolCallStreaming,
@@ -48,6 +42,7 @@ from vocalis.providers.openai.calls import CallTracker, PendingCall
 from vocalis.providers.openai.errors import error_kind
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.ops import OpRegistry, Send
+from vocalis.providers.openai.responses import Message, ResponseBook, RunningResponse
 from vocalis.providers.openai.wire import (
     ArgumentsEvent,
     ContentEvent,
@@ -74,28 +69,9 @@ def _message_status(response_status: GenerationStatus) -> MessageStatus:
     return "incomplete"
 
 
-@dataclass(slots=True)
-class _Message:
-    item_id: str
-    modalities: tuple[Modality, ...]
-    account: ItemAccount
-    audio_open: bool = True
-    text_open: bool = True
-    # The item's own end status when it stopped early; the response's end says why.
-    stopped: MessageStatus | None = None
-
-
-@dataclass(slots=True)
-class _Response:
-    response_id: str
-    audio_out: bool
-    announced: list[str] = field(default_factory=list)
-    messages: dict[str, _Message] = field(default_factory=dict)
-    calls: dict[str, PendingCall] = field(default_factory=dict)
-
-
 class ResponseAssembler:
-    """Running responses of one session, and the accounts of their message items."""
+    """`response.*` events of one session in, value events out; the state they create (which
+    responses run, their items and accounts) is kept by a `ResponseBook`."""
 
     def __init__(
         self,
@@ -107,58 +83,57 @@ class ResponseAssembler:
         warn: WarnLimiter,
     ) -> None:
         self.audio_format = audio_format
-        self.output_audio = True  # session default; a response may override it
         self.limits = limits
         self._bounds = bounds
         self._ops = ops
         self._warn = warn
-        self._responses: dict[str, _Response] = {}
-        self._item_response: dict[str, _Response] = {}
+        self.book = ResponseBook(warn)
+        # The book's table, read directly by `_message_for` (one lookup per content delta).
+        self._item_response = self.book.item_response
         self._calls = CallTracker(bounds)
-        # Item id -> its account, for the whole provider session (the mirror reads it).
-        self.accounts: dict[str, ItemAccount] = {}
 
     # ----------------------------------------------------------------- queries
 
     @property
+    def output_audio(self) -> bool:
+        """The session default (a response may override it)."""
+        return self.book.output_audio
+
+    @output_audio.setter
+    def output_audio(self, value: bool) -> None:
+        self.book.output_audio = value
+
+    @property
+    def accounts(self) -> dict[str, ItemAccount]:
+        """Item id -> its account, for the whole provider session (the mirror reads it)."""
+        return self.book.accounts
+
+    @property
     def running(self) -> bool:
-        return bool(self._responses)
+        return self.book.running
 
     def active_item_ids(self) -> set[str]:
         """Output items of responses still running (never edited by a history sync)."""
-        return {item_id for r in self._responses.values() for item_id in r.announced}
+        return self.book.active_item_ids()
 
     def generating(self, item_id: str) -> bool:
-        return item_id in self._item_response
+        return self.book.generating(item_id)
 
     def received_ms(self, item_id: str) -> float:
-        account = self.accounts.get(item_id)
-        return account.received_ms if account is not None else 0.0
+        return self.book.received_ms(item_id)
 
     # ----------------------------------------------------------------- responses
-
-    def _start(
-        self, response_id: str, request_id: str | None, modalities: object, out: list[Any]
-    ) -> _Response:
-        if isinstance(modalities, list) and modalities:
-            audio_out = "audio" in modalities
-        else:
-            audio_out = self.output_audio
-        response = _Response(response_id, audio_out)
-        self._responses[response_id] = response
-        out.append(ResponseStarted(response_id, request_id))
-        return response
 
     def on_response_created(self, ev: ResponseEvent, out: list[AssemblyOutput]) -> None:
         resp = ev["response"]
         response_id = str(resp["id"])
-        if response_id in self._responses:
+        if response_id in self.book.responses:
             return
         metadata = resp.get("metadata")
         request_id = optional_str(
             metadata.get("client_event_id") if isinstance(metadata, dict) else None
         )
-        self._start(response_id, request_id, resp.get("output_modalities"), out)
+        self.book.start(response_id, request_id, resp.get("output_modalities"), out)
         if request_id is None:
             return
         if self._ops.take_cancel_on_create(request_id):
@@ -171,70 +146,11 @@ class ResponseAssembler:
             else:
                 self._ops.put_back(pending)
 
-    def _response_for(self, ev: Mapping[str, Any], out: list[Any]) -> _Response:
-        """The response an event belongs to; started implicitly if `.created` was missed."""
-        response_id = ev.get("response_id")
-        if response_id is not None:
-            response = self._responses.get(str(response_id))
-            if response is not None:
-                return response
-        item_id = ev.get("item_id")
-        if item_id is not None and str(item_id) in self._item_response:
-            return self._item_response[str(item_id)]
-        if response_id is None:
-            raise KeyError("response_id")
-        self._warn.warn(
-            "implicit_response",
-            "response events for %s arrived before response.created; starting it",
-            response_id,
-        )
-        return self._start(str(response_id), None, None, out)
-
     def on_output_item_added(self, ev: OutputItemEvent, out: list[AssemblyOutput]) -> None:
-        response = self._response_for(ev, out)
-        self._announce(response, ev["item"], ev.get("output_index"), out)
+        response = self.book.response_for(ev, out)
+        self.book.announce(response, ev["item"], ev.get("output_index"), out)
 
-    def _announce(
-        self, response: _Response, item: WireItem, output_index: object, out: list[Any]
-    ) -> None:
-        """Register an output item of `response` (idempotent)."""
-        item_id = str(item["id"])
-        if item_id in self._item_response:
-            return
-        index = (
-            int(cast(Any, output_index)) if output_index is not None else len(response.announced)
-        )
-        response.announced.append(item_id)
-        self._item_response[item_id] = response
-        item_type = item.get("type", "message")
-        if item_type == "message":
-            modalities: tuple[Modality, ...] = (
-                ("audio", "text") if response.audio_out else ("text",)
-            )
-            account = ItemAccount(item_id)
-            self.accounts[item_id] = account
-            message = _Message(item_id, modalities, account, audio_open=response.audio_out)
-            response.messages[item_id] = message
-            out.append(
-                MessageStarted(
-                    response.response_id,
-                    item_id,
-                    index,
-                    modalities,
-                    optional_str(item.get("phase")),
-                    account,
-                )
-            )
-            return
-        if item_type == "function_call":
-            response.calls[item_id] = PendingCall(
-                item_id=item_id,
-                call_id=str(item.get("call_id") or ""),
-                name=str(item.get("name") or ""),
-            )
-        out.append(ItemAnnounced(response.response_id, item_id))
-
-    def _message_for(self, ev: ContentEvent, out: list[AssemblyOutput]) -> _Message:
+    def _message_for(self, ev: ContentEvent, out: list[AssemblyOutput]) -> Message:
         item_id = str(ev["item_id"])
         response = self._item_response.get(item_id)
         if response is not None:
@@ -242,13 +158,15 @@ class ResponseAssembler:
             if message is not None:
                 return message
         # Content for an item never announced: announce it now rather than drop audio.
-        response = self._response_for(ev, out)
+        response = self.book.response_for(ev, out)
         self._warn.warn(
             "implicit_item",
             "content for item %s arrived before response.output_item.added",
             item_id,
         )
-        self._announce(response, {"id": item_id, "type": "message"}, ev.get("output_index"), out)
+        self.book.announce(
+            response, {"id": item_id, "type": "message"}, ev.get("output_index"), out
+        )
         return response.messages[item_id]
 
     # ----------------------------------------------------------------- message content
@@ -292,7 +210,7 @@ class ResponseAssembler:
         if delta and message.text_open:
             self._add_text(message, delta, out)
 
-    def _add_text(self, message: _Message, delta: str, out: list[AssemblyOutput]) -> None:
+    def _add_text(self, message: Message, delta: str, out: list[AssemblyOutput]) -> None:
         """Count `delta` into the account, within the item's and the call's text bounds."""
         delta = self._bounds.admit(message.item_id, message.account.text_chars, delta)
         if not delta:
@@ -300,7 +218,7 @@ class ResponseAssembler:
         message.account.add_text(delta)
         out.append(TextDelta(message.item_id, delta))
 
-    def _finish_text(self, message: _Message, full: object, out: list[AssemblyOutput]) -> None:
+    def _finish_text(self, message: Message, full: object, out: list[AssemblyOutput]) -> None:
         """End a message's text; add the tail if the server's full text has more."""
         if not message.text_open:
             return
@@ -318,7 +236,7 @@ class ResponseAssembler:
         self._finish_text(self._message_for(ev, out), ev.get("text"), out)
 
     def _end_message(
-        self, message: _Message, status: MessageStatus, out: list[AssemblyOutput]
+        self, message: Message, status: MessageStatus, out: list[AssemblyOutput]
     ) -> None:
         """The account becomes final (once); the message's streams end with it."""
         account = message.account
@@ -333,8 +251,8 @@ class ResponseAssembler:
         item_id = str(item["id"])
         response = self._item_response.get(item_id)
         if response is None:
-            response = self._response_for(ev, out)
-            self._announce(response, item, ev.get("output_index"), out)
+            response = self.book.response_for(ev, out)
+            self.book.announce(response, item, ev.get("output_index"), out)
         item_type = item.get("type", "message")
         if item_type == "message":
             message = response.messages[item_id]
@@ -362,9 +280,9 @@ class ResponseAssembler:
 
     def _call_for(
         self, ev: ArgumentsEvent, out: list[AssemblyOutput]
-    ) -> tuple[_Response, PendingCall]:
+    ) -> tuple[RunningResponse, PendingCall]:
         item_id = str(ev["item_id"])
-        response = self._item_response.get(item_id) or self._response_for(ev, out)
+        response = self._item_response.get(item_id) or self.book.response_for(ev, out)
         call = response.calls.get(item_id)
         if call is None:
             item: WireItem = {"id": item_id, "type": "function_call"}
@@ -372,7 +290,7 @@ class ResponseAssembler:
                 item["call_id"] = str(ev.get("call_id"))
             if ev.get("name") is not None:
                 item["name"] = str(ev.get("name"))
-            self._announce(response, item, ev.get("output_index"), out)
+            self.book.announce(response, item, ev.get("output_index"), out)
             call = response.calls[item_id]
         return response, call
 
@@ -398,7 +316,7 @@ class ResponseAssembler:
 
     def _emit_call(
         self,
-        response: _Response,
+        response: RunningResponse,
         item_id: str,
         call_id: object,
         name: object,
@@ -416,7 +334,7 @@ class ResponseAssembler:
     def on_response_done(self, ev: ResponseEvent, out: list[AssemblyOutput]) -> None:
         resp = ev["response"]
         response_id = str(resp["id"])
-        response = self._responses.get(response_id)
+        response = self.book.responses.get(response_id)
         raw_status = str(resp.get("status") or "completed")
         status = cast(GenerationStatus, raw_status if raw_status in _STATUSES else "failed")
         details = resp.get("status_details")
@@ -431,7 +349,7 @@ class ResponseAssembler:
         output = resp.get("output")
         for item in output if isinstance(output, list) else ():
             if isinstance(item, dict) and "id" in item:
-                self._announce(response, item, None, out)
+                self.book.announce(response, item, None, out)
                 if item.get("type") == "function_call" and item.get("status") == "completed":
                     self._emit_call(
                         response,
@@ -462,21 +380,18 @@ class ResponseAssembler:
                 )
             )
 
-    def _finish(self, response: _Response, done: GenerationDone, out: list[Any]) -> None:
+    def _finish(self, response: RunningResponse, done: GenerationDone, out: list[Any]) -> None:
         """End every message of `response` still open, then the response (exactly once)."""
-        self._responses.pop(response.response_id, None)
+        self.book.close(response)
         status = _message_status(done.status)
         for message in response.messages.values():
             early = message.stopped if done.status == "completed" else None
             self._end_message(message, early or status, out)
-        for item_id in response.announced:
-            if self._item_response.get(item_id) is response:
-                del self._item_response[item_id]
         out.append(ResponseEnded(done))
 
     def connection_lost(self, reason: str, out: list[Any]) -> None:
         """Every running response ends as "disconnected" (its messages first)."""
-        for response in list(self._responses.values()):
+        for response in list(self.book.responses.values()):
             done = GenerationDone(
                 response.response_id,
                 "disconnected",
@@ -488,4 +403,4 @@ class ResponseAssembler:
 
     def reset(self) -> None:
         """A fresh provider session: item ids (and their accounts) start over."""
-        self.accounts.clear()
+        self.book.accounts.clear()
