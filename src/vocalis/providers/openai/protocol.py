@@ -14,10 +14,11 @@ produced, in order:
 Client operations (`session_update`, `response_create`, `truncate`, ...) return the wire
 event to send. Nothing here imports asyncio, holds a future, a channel or a clock, so the
 core runs — and is tested — outside any event loop. Jobs are split by module: `ops.py`
-(operations in flight, error correlation), `assembly.py` (responses, messages, tool calls,
-item accounts), `inputs.py` (caller audio and transcripts), `wire.py` (event shapes),
-`event_kinds.py` (which server events are aliases, ignored or item-creating); this module
-owns the conversation items (the mirror) and the dispatch.
+(operations in flight, error correlation), `assembly.py` (response events: messages, tool
+calls), `responses.py` (which responses and items run, their accounts), `inputs.py` (caller
+audio and transcripts), `items.py` (conversation items: the mirror, the caller's ids),
+`wire.py` (event shapes), `event_kinds.py` (which server events are aliases, ignored or
+item-creating); this module owns the client operations and the dispatch.
 """
 
 from __future__ import annotations
@@ -29,10 +30,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
 from vocalis.providers.base import (
-    ErrorKind,
     OpCompleted,
     OpFailed,
-    ProviderError,
     ProviderEvent,
     ProviderLimits,
 )
@@ -48,11 +47,10 @@ from vocalis.providers.openai.event_kinds import (
 )
 from vocalis.providers.openai.formats import AudioFormat
 from vocalis.providers.openai.inputs import InputTracker
-from vocalis.providers.openai.mirror import ConversationMirror
-from vocalis.providers.openai.ops import ClientOp, OpRegistry, Pending, Send, Skip
+from vocalis.providers.openai.items import ConversationItems
+from vocalis.providers.openai.ops import ClientOp, OpRegistry, Send, Skip
 from vocalis.providers.openai.wire import (
     ErrorBody,
-    ItemEvent,
     ItemRefEvent,
     SessionEvent,
     buffer_event,
@@ -116,16 +114,16 @@ class OpenAIProtocol:
         )
         self.responses.output_audio = output_audio
         self.inputs = InputTracker(self.limits, bounds, self._warn)
-        self.mirror = ConversationMirror(self.responses.accounts)
-        # Caller (runtime) item id -> provider item id, kept across reconnects.
-        self.aliases: dict[str, str] = {}
+        self.items = ConversationItems(
+            limits=self.limits, ops=self.ops, responses=self.responses, inputs=self.inputs
+        )
+        self.mirror = self.items.mirror
         self.session: dict[str, Any] | None = None
         self._handlers = self._handler_table()
-        self._item_budget_spent = False
 
     def _handler_table(self) -> dict[str, _Handler]:
         """Server event type -> handler: one table, so an unknown type is one dict miss."""
-        r, i = self.responses, self._inputs
+        r, i, c = self.responses, self._inputs, self.items
         return {
             "error": self._on_error,
             "session.created": self._on_session_created,
@@ -134,11 +132,11 @@ class OpenAIProtocol:
             "input_audio_buffer.speech_stopped": i(self.inputs.speech_stopped),
             "input_audio_buffer.committed": self._on_committed,
             "input_audio_buffer.cleared": self._on_cleared,
-            "conversation.item.added": self._on_item_added,
-            "conversation.item.done": self._on_item_done,
-            "conversation.item.truncated": self._on_item_truncated,
-            "conversation.item.deleted": self._on_item_deleted,
-            "conversation.item.retrieved": self._on_item_retrieved,
+            "conversation.item.added": c.on_item_added,
+            "conversation.item.done": c.on_item_done,
+            "conversation.item.truncated": c.on_item_truncated,
+            "conversation.item.deleted": c.on_item_deleted,
+            "conversation.item.retrieved": c.on_item_retrieved,
             "conversation.item.input_audio_transcription.delta": i(self.inputs.delta),
             "conversation.item.input_audio_transcription.updated": i(self.inputs.updated),
             "conversation.item.input_audio_transcription.completed": (
@@ -195,7 +193,7 @@ class OpenAIProtocol:
 
     def resolve_id(self, item_id: str) -> str:
         """The provider id for a caller's item id (identity when never remapped)."""
-        return self.aliases.get(item_id, item_id)
+        return self.items.resolve_id(item_id)
 
     def pending_op_ids(self) -> list[str]:
         return self.ops.ids()
@@ -328,7 +326,7 @@ class OpenAIProtocol:
         if etype not in STREAMED_DELTAS:
             intern_kept_fields(event)
         try:
-            if etype not in NEW_ITEM_EVENTS or not self._over_item_budget(event, out):
+            if etype not in NEW_ITEM_EVENTS or not self.items.over_item_budget(event, out):
                 handler(event, out)
         except MALFORMED as exc:
             self._warn.warn(
@@ -339,32 +337,6 @@ class OpenAIProtocol:
                 _short(exc),
             )
         return out
-
-    def _over_item_budget(self, event: dict[str, Any], out: list[Output]) -> bool:
-        """A new item past `ProviderLimits.max_call_items`: end the call (once), keep nothing.
-
-        Items the client already tracks (a `.done` after `.added`) are always taken. The id
-        is read as the handlers read it (`str()` of it, inside the malformed-event guard): an
-        id that is not text is still an item they would keep, so it must count too.
-        """
-        item = event.get("item")
-        item_id = str(item["id"] if isinstance(item, dict) else event["item_id"])
-        if item_id in self.mirror or item_id in self.responses.accounts:
-            return False
-        limit = self.limits.max_call_items
-        if len(self.mirror) < limit and len(self.responses.accounts) < limit:
-            return False
-        if not self._item_budget_spent:
-            self._item_budget_spent = True
-            out.append(
-                ProviderError(
-                    ErrorKind.FATAL,
-                    f"the provider announced more than {limit} items "
-                    "(ProviderLimits.max_call_items); ending the call",
-                    "item_budget",
-                )
-            )
-        return True
 
     # ----------------------------------------------------------------- session and errors
 
@@ -388,26 +360,10 @@ class OpenAIProtocol:
             self.ops.on_error(
                 body,
                 server_vad=self.server_vad,
-                on_gone=self._gone,
-                on_exists=self._exists,
+                on_gone=self.items.gone,
+                on_exists=self.items.exists,
             )
         )
-
-    def _exists(self, create: Pending) -> None:
-        """A create found its id taken: the item we sent is there (its ack was lost)."""
-        if create.wire_item is None or create.item_id is None:
-            return
-        previous = create.previous_item_id  # as sent: None appends, "root" is the start
-        self.mirror.on_item_added(
-            create.wire_item,
-            None if previous == "root" else previous,
-            anchored=previous is not None,
-        )
-        self._created(create, create.item_id)
-
-    def _gone(self, item_id: str) -> None:
-        self.mirror.on_deleted(item_id)
-        self.responses.accounts.pop(item_id, None)
 
     # ----------------------------------------------------------------- input audio
 
@@ -428,70 +384,3 @@ class OpenAIProtocol:
         final = self.inputs.completed(ev)
         self.mirror.on_transcript(final.item_id, final.text)
         out.append(final)
-
-    # ----------------------------------------------------------------- conversation items
-
-    def _on_item_added(self, ev: ItemEvent, out: list[Output]) -> None:
-        item = ev["item"]
-        item_id = str(item["id"])
-        previous = ev.get("previous_item_id")
-        self.mirror.on_item_added(
-            dict(item),
-            str(previous) if previous is not None else None,
-            anchored="previous_item_id" in ev,
-        )
-        pending = self.ops.pop_oldest("create", item_id=item_id)
-        abandoned = self.ops.take_abandoned_create(item_id)
-        if (
-            pending is None
-            and not abandoned
-            and not self.responses.generating(item_id)
-            and item_id not in self.inputs.committed
-            and item.get("status") != "in_progress"  # response output, not one of ours
-        ):
-            # Server ignored our requested id: match the oldest create of the same kind.
-            pending = self.ops.pop_create_like(item.get("type"), item.get("role"))
-        if pending is None:
-            return
-        self._created(pending, item_id)
-        out.append(OpCompleted(pending.op_id, item_id))
-
-    def _created(self, op: Pending, item_id: str) -> None:
-        """`op` (a create, or the retrieve asked after one) found its item on the server:
-        the mirror marks it ours and the caller's id maps to it — however the success came
-        (`.added`, "already exists", `.retrieved`)."""
-        self.mirror.mark_client_created(item_id)
-        if op.local_id is not None:
-            if op.local_id == item_id:
-                self.aliases.pop(op.local_id, None)
-            else:
-                self.aliases[op.local_id] = item_id
-
-    def _on_item_retrieved(self, ev: ItemEvent, out: list[Output]) -> None:
-        item = ev["item"]
-        item_id = str(item["id"])
-        if item_id not in self.mirror:
-            self.mirror.on_item_added(dict(item), None, anchored=False)
-        pending = self.ops.pop_oldest("retrieve", item_id=item_id)
-        if pending is not None:  # asked for one of our creates
-            self._created(pending, item_id)
-            out.append(OpCompleted(pending.op_id, item_id))
-
-    def _on_item_done(self, ev: ItemEvent, out: list[Output]) -> None:
-        previous = ev.get("previous_item_id")
-        self.mirror.on_item_done(dict(ev["item"]), str(previous) if previous is not None else None)
-
-    def _on_item_truncated(self, ev: ItemRefEvent, out: list[Output]) -> None:
-        item_id = str(ev["item_id"])
-        audio_end_ms = int(ev.get("audio_end_ms") or 0)
-        self.mirror.on_truncated(item_id, audio_end_ms)
-        pending = self.ops.pop_oldest("truncate", item_id=item_id)
-        if pending is not None:
-            out.append(OpCompleted(pending.op_id, audio_end_ms))
-
-    def _on_item_deleted(self, ev: ItemRefEvent, out: list[Output]) -> None:
-        item_id = str(ev["item_id"])
-        self._gone(item_id)
-        pending = self.ops.pop_oldest("delete", item_id=item_id)
-        if pending is not None:
-            out.append(OpCompleted(pending.op_id, None))
