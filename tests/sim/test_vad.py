@@ -264,3 +264,23 @@ async def test_idle_timeout_triggers_commit_and_response() -> None:
             ("user", 100.0),
             ("assistant", 0.0),
         ]
+
+
+async def test_silence_without_speech_is_not_kept_with_server_vad() -> None:
+    """Half a minute of silence on server VAD keeps only the prefix padding plus the onset
+    look-back (1.3 s), as the real API keeps only padded speech; without the bound the sim
+    held every appended byte (48 bytes per ms, ~29 MB per session per 10 minutes)."""
+    async with (
+        SimServer() as server,
+        open_client(server, manual_turns=False) as client,
+    ):
+        await client.send("session.update", session={"type": "realtime"})
+        await client.until("session.updated")
+        await _append(client, bytes(48 * 30_000), 48 * 1000)  # 30 s of silence, 1 s appends
+        await client.send("input_audio_buffer.commit")
+        committed = await client.until("input_audio_buffer.committed")
+        await client.until("conversation.item.done")
+        user = server.sessions[0].conversation.items[0]
+        assert (user.id, user.role) == (committed["item_id"], "user")
+        assert user.audio_ms == 300 + 1000  # prefix padding + onset look-back
+        assert client.of_type("input_audio_buffer.speech_started") == []

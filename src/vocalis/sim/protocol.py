@@ -254,9 +254,12 @@ class ProtocolCore:
             )
         audio = decode_audio(data)
         self.input.append(audio)
-        if self.detector is not None:
-            for turn_event in self.detector.feed(audio):
+        detector = self.detector
+        if detector is not None:
+            for turn_event in detector.feed(audio):
                 self._turn(turn_event)
+            if not detector.in_speech:
+                self.input.drop_before(self.input.total_ms - detector.idle_keep_ms)
 
     def _turn(self, turn: TurnEvent) -> None:
         if turn.kind == "speech_started":

@@ -22,6 +22,10 @@ from vocalis.sim.session_config import TurnDetection, sample_rate
 
 _EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 500, "auto": 500, "high": 250}
 MIN_SPEECH_MS = 100
+# Outside speech the buffer keeps the prefix padding plus this much: a speech start is
+# confirmed only after MIN_SPEECH_MS of voice, so its padded start can lie a little further
+# back than the prefix alone (a whole second is ample for any append size's detection lag).
+_ONSET_LOOKBACK_MS = 1000.0
 
 
 def decode_input(data: bytes, fmt_type: str) -> np.ndarray[Any, np.dtype[np.int16]]:
@@ -125,6 +129,15 @@ class TurnDetector:
     @property
     def in_speech(self) -> bool:
         return self._vad.in_speech
+
+    @property
+    def idle_keep_ms(self) -> float:
+        """How much uncommitted audio to keep while nobody speaks.
+
+        The real API keeps only the padded speech of a turn; without this bound a session on
+        server VAD that hears no speech keeps every appended byte (~170 KB per minute).
+        """
+        return self._vad.prefix_padding_ms + _ONSET_LOOKBACK_MS
 
     def feed(self, audio: bytes) -> list[TurnEvent]:
         samples = decode_input(audio, self.fmt_type)
