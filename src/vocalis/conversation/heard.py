@@ -95,6 +95,33 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD.finditer(text)]
 
 
+class GrowingText:
+    """A message's text as it streams in, with its word spans kept up to date.
+
+    Why: the transcript follower asks "how many words were heard?" several times a second for
+    every speaking session; rescanning the whole text for its words on every poll was most of
+    that cost. Text only ever grows at its end, so a delta can change only the last word (when
+    the text ended inside it) and add words after it: only that tail is scanned again.
+    `spans` is always `word_spans(text)`.
+    """
+
+    __slots__ = ("spans", "text")
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.spans: list[tuple[int, int]] = []
+
+    def extend(self, delta: str) -> None:
+        if not delta:
+            return
+        spans = self.spans
+        end = len(self.text)
+        # The last word continues into `delta` only if the text ended inside it.
+        start = spans.pop()[0] if spans and spans[-1][1] == end else end
+        self.text += delta
+        spans.extend(m.span() for m in _WORD.finditer(self.text, start))
+
+
 def heard_word_count(
     text: str,
     played_ms: float,
@@ -105,7 +132,28 @@ def heard_word_count(
     ms_per_char: float = DEFAULT_MS_PER_CHAR,
 ) -> int:
     """Number of leading words of `text` whose audio (mostly) played."""
-    spans = word_spans(text)
+    return count_heard(
+        word_spans(text),
+        played_ms,
+        audio_ms,
+        word_timings=word_timings,
+        audio_complete=audio_complete,
+        ms_per_char=ms_per_char,
+    )
+
+
+def count_heard(
+    spans: Sequence[tuple[int, int]],
+    played_ms: float,
+    audio_ms: float,
+    *,
+    word_timings: Sequence[TimedWord] | None = None,
+    audio_complete: bool = True,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
+) -> int:
+    """`heard_word_count` of the text whose `word_spans` are `spans` (computed once by the
+    caller, e.g. `GrowingText`). The text's length without trailing whitespace is where its
+    last word ends."""
     if not spans or played_ms <= 0:
         return 0
     if word_timings:
@@ -120,8 +168,8 @@ def heard_word_count(
             # tail, but never below the timed words already proven heard.
             return max(
                 count,
-                heard_word_count(
-                    text,
+                count_heard(
+                    spans,
                     played_ms,
                     audio_ms,
                     audio_complete=audio_complete,
@@ -129,20 +177,24 @@ def heard_word_count(
                 ),
             )
         return count
-    text_len = len(text.rstrip())
+    text_len = spans[-1][1]
     span_ms = audio_ms if audio_complete else max(audio_ms, text_len * ms_per_char)
     if span_ms <= 0:
         return 0
     if played_ms >= span_ms:
         return len(spans)
-    count = 0
-    for start, end in spans:
-        mid_ms = (start + end) / 2.0 / text_len * span_ms
-        if mid_ms <= played_ms:
-            count += 1
+    # Word middles grow with their offsets, so "the middle played" holds for a leading run of
+    # words: a binary search for its end instead of a walk over every word (same test, same
+    # float expression, so the same count — NaN positions included: none heard).
+    low, high = 0, len(spans)
+    while low < high:
+        mid = (low + high) // 2
+        start, end = spans[mid]
+        if (start + end) / 2.0 / text_len * span_ms <= played_ms:
+            low = mid + 1
         else:
-            break
-    return count
+            high = mid
+    return low
 
 
 def heard_prefix(
@@ -159,8 +211,9 @@ def heard_prefix(
     Always `text[:k]` for some k at the end of a word (or ""), so stored text is verbatim model
     output, never re-spaced or re-punctuated.
     """
-    count = heard_word_count(
-        text,
+    spans = word_spans(text)
+    count = count_heard(
+        spans,
         played_ms,
         audio_ms,
         word_timings=word_timings,
@@ -169,5 +222,4 @@ def heard_prefix(
     )
     if count == 0:
         return ""
-    spans = word_spans(text)
     return text[: spans[count - 1][1]]
