@@ -3,12 +3,20 @@
 * `VocalisAgent` — the product: a full `AgentSession` (OpenAI GA client, runtime, heard ledger,
   transcript sync) on a `MemoryTransport` whose sink is the real-time `ClockedAudioSink`.
 * `BareClient` — the baseline floor: what *any* Python client must do for the same traffic and
-  nothing more — one WebSocket, base64 + string concat per input frame, `json.loads` of every
-  server event, base64 decode of audio deltas into a queue, and a 20 ms player tick per session
-  that pops one frame (counting underruns the same way). No history, no ledger, no truncation.
+  nothing more — one WebSocket, base64 + string concat per input append, `json.loads` of every
+  server event, base64 decode of audio deltas into a queue, and a 20 ms player tick that pops
+  one frame (counting underruns the same way). No history, no ledger, no truncation.
 
 The ratio vocalis / bare is the cost of everything the framework adds on top of the wire.
-Both take caller audio through `feed(frame)`, called by the benchmark's real-time caller task.
+Both take caller audio through `feed_now(frame)` (synchronous, as a socket callback would hand
+it over), called by the worker's one paced feeder (`bench.density.CallerFeeder`), or through
+`feed(frame)` awaited by a caller task per session (the old harness, ``caller="task"``).
+
+Same device and wire work for both (``caller="feeder"``): the bare client's player rides the
+same per-process `SharedTicker` as vocalis's `ClockedAudioSink`, and it sends caller audio in
+appends of the same size as vocalis's default (`DEFAULT_INPUT_CHUNK_MS`). With
+``caller="task"`` it keeps the old harness's per-session player task and one append per frame
+(more wake-ups and sends than vocalis: a baseline that cost more than it had to).
 """
 
 from __future__ import annotations
@@ -24,7 +32,15 @@ from typing import Protocol
 
 import numpy as np
 
-from bench.common import API_KEY, DEVICE_BUFFER_S, FRAME_MS, FRAME_SAMPLES, RATE, GapCounter
+from bench.common import (
+    API_KEY,
+    DEVICE_BUFFER_S,
+    FRAME_MS,
+    FRAME_SAMPLES,
+    RATE,
+    CallerMode,
+    GapCounter,
+)
 from bench.hooks import InstrumentedSink, Recorder, install_raw_stamp
 from vocalis.audio.frame import AudioFrame
 from vocalis.providers.openai.model import DEFAULT_INPUT_CHUNK_MS
@@ -34,6 +50,7 @@ from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import Interrupted, TurnMetrics
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.memory import MemoryTransport
+from vocalis.transports.ticker import SharedTicker, shared_ticker
 from vocalis.utils.clock import Clock, MonotonicClock
 
 INSTRUCTIONS = "You are the vocalis benchmark agent."
@@ -43,6 +60,9 @@ class Client(Protocol):
     async def start(self, base_url: str) -> None: ...
 
     async def feed(self, frame: np.ndarray) -> None: ...
+
+    def feed_now(self, frame: np.ndarray) -> None:
+        """Caller audio handed over synchronously (from the feeder's timer callback)."""
 
     def keep_speaking(self) -> None:
         """Continuous-speech load: request the next response whenever one has played."""
@@ -135,6 +155,9 @@ class VocalisAgent(_Device):
     async def feed(self, frame: np.ndarray) -> None:
         self.transport.source.push(AudioFrame(frame, RATE))
 
+    def feed_now(self, frame: np.ndarray) -> None:
+        self.transport.source.push(AudioFrame(frame, RATE))
+
     def keep_speaking(self) -> None:
         session = self.session
         assert session is not None
@@ -182,8 +205,15 @@ class BareClient(_Device):
     provider's socket adapter (`vocalis.providers.wsclient`) so both are driven alike.
     """
 
-    def __init__(self, backend: SocketBackend = "websockets") -> None:
+    def __init__(
+        self,
+        backend: SocketBackend = "websockets",
+        *,
+        caller: CallerMode = "task",
+        input_chunk_ms: int | None = None,
+    ) -> None:
         self._backend: SocketBackend = backend
+        self._caller: CallerMode = caller
         self._ws: ProviderSocket | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._queue: deque[np.ndarray] = deque()
@@ -197,6 +227,17 @@ class BareClient(_Device):
         self._wake = asyncio.Event()
         self._first_pending = False
         self._continuous = False
+        # feeder mode: caller audio batched like vocalis's appends, sent by a synchronous
+        # write (a send task only when the socket's buffer is full: flow control).
+        chunk_ms = DEFAULT_INPUT_CHUNK_MS if input_chunk_ms is None else input_chunk_ms
+        self._chunk_samples = RATE * chunk_ms // 1000
+        self._pending: list[np.ndarray] = []
+        self._pending_samples = 0
+        self._backlog: deque[str] = deque()
+        # feeder mode: the device's timeline on the shared ticker.
+        self._ticker: SharedTicker | None = None
+        self._anchor = 0.0
+        self._k = 0
         self.gaps = GapCounter(time.perf_counter, DEVICE_BUFFER_S)
         # Same two latencies as the vocalis hooks, measured in the bare receive path (ms).
         self.push_latency_ms: list[float] = []
@@ -212,7 +253,11 @@ class BareClient(_Device):
             logger=logging.getLogger("bench.bare"),
         )
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._recv()), loop.create_task(self._player())]
+        self._tasks = [loop.create_task(self._recv())]
+        if self._caller == "feeder":
+            self._ticker = shared_ticker(FRAME_MS / 1000.0)
+        else:
+            self._tasks.append(loop.create_task(self._player()))
 
     async def feed(self, frame: np.ndarray) -> None:
         ws = self._ws
@@ -220,6 +265,39 @@ class BareClient(_Device):
             return
         encoded = binascii.b2a_base64(frame.data.cast("B"), newline=False).decode("ascii")
         await ws.send(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
+
+    def feed_now(self, frame: np.ndarray) -> None:
+        if self._ws is None:
+            return
+        self._pending.append(frame)
+        self._pending_samples += frame.shape[0]
+        if self._pending_samples < self._chunk_samples:
+            return
+        pending = self._pending
+        audio = pending[0] if len(pending) == 1 else np.concatenate(pending)
+        self._pending = []
+        self._pending_samples = 0
+        encoded = binascii.b2a_base64(audio.data.cast("B"), newline=False).decode("ascii")
+        self._write(_APPEND_PREFIX + encoded + _APPEND_SUFFIX)
+
+    def _write(self, message: str) -> None:
+        """Write now, or behind what is already waiting for the socket's buffer to drain."""
+        assert self._ws is not None
+        try:
+            if not self._backlog and self._ws.write(message):
+                return
+        except Exception:  # a closed socket: the session is over, as `feed` would find
+            return
+        self._backlog.append(message)
+        if len(self._backlog) == 1:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._drain()))
+
+    async def _drain(self) -> None:
+        assert self._ws is not None
+        with contextlib.suppress(Exception):
+            while self._backlog:
+                await self._ws.send(self._backlog[0])
+                self._backlog.popleft()
 
     def keep_speaking(self) -> None:
         self._continuous = True
@@ -247,7 +325,7 @@ class BareClient(_Device):
             audio = np.frombuffer(binascii.a2b_base64(event["delta"]), dtype="<i2")
             self._queue.append(audio)
             self._queued += audio.shape[0]
-            self._wake.set()
+            self._audio_ready()
             if self._first_pending:
                 self._first_pending = False
                 self.push_latency_ms.append((time.perf_counter() - t_raw) * 1000.0)
@@ -267,7 +345,55 @@ class BareClient(_Device):
         elif kind == "response.done":
             self._responses += 1
             self._response_done = True
+            self._audio_ready()
+
+    def _audio_ready(self) -> None:
+        ticker = self._ticker
+        if ticker is None:
             self._wake.set()
+        elif not self._playing and self._queued:
+            # As `ClockedAudioSink`: a fresh device timeline from now, the first frame on the
+            # next loop turn, the rest on the shared ticks.
+            self._playing = True
+            self._anchor = time.monotonic()
+            self._k = 0
+            asyncio.get_running_loop().call_soon(self._first_tick)
+            ticker.add(self)
+
+    def _first_tick(self) -> None:
+        self.on_shared_tick(time.monotonic())
+
+    def on_shared_tick(self, now: float) -> bool:
+        """`SharedTicker` step: play every frame due by `now`; False once idle."""
+        frame_s = FRAME_MS / 1000.0
+        while self._playing and self._anchor + self._k * frame_s <= now:
+            due = self._anchor + self._k * frame_s
+            if not self._play_frame():
+                self._playing = False
+                if self._continuous and self._response_done:
+                    self._request_reply()
+                break
+            self.gaps.late(now - due)
+            self._k += 1
+        return self._playing
+
+    def _play_frame(self) -> bool:
+        """Pop one frame; False when the response has played out (the device goes idle)."""
+        need = FRAME_SAMPLES
+        while need and self._queue:
+            head = self._queue[0]
+            take = min(need, head.shape[0] - self._offset)
+            self._offset += take
+            need -= take
+            self._queued -= take
+            if self._offset == head.shape[0]:
+                self._queue.popleft()
+                self._offset = 0
+        if need:
+            if self._response_done and not self._queued:
+                return need < FRAME_SAMPLES
+            self._underruns += 1
+        return True
 
     async def _player(self) -> None:
         loop = asyncio.get_running_loop()
@@ -326,12 +452,16 @@ class BareClient(_Device):
 
 
 def make_client(
-    mode: str, *, instrument: bool = False, input_chunk_ms: int | None = None
+    mode: str,
+    *,
+    instrument: bool = False,
+    input_chunk_ms: int | None = None,
+    caller: CallerMode = "task",
 ) -> Client:
     if mode == "vocalis":
         return VocalisAgent(instrument=instrument, input_chunk_ms=input_chunk_ms)
     if mode == "bare":
-        return BareClient("websockets")
+        return BareClient("websockets", caller=caller, input_chunk_ms=input_chunk_ms)
     if mode == "bare-picows":
-        return BareClient("picows")
+        return BareClient("picows", caller=caller, input_chunk_ms=input_chunk_ms)
     raise ValueError(f"unknown client mode {mode!r}")

@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,9 @@ API_KEY = "sk-bench-local"  # the sim accepts any key; never a real one
 # The simulated playback device of the continuous-speech load holds one 40 ms chunk: a frame
 # handed over more than this after its due time left the device without audio (a gap).
 DEVICE_BUFFER_S = 0.040
+# How the harness drives a client: one paced feeder per process and the shared player tick
+# ("feeder"), or a caller task per session (and the bare client's own player task: "task").
+CallerMode = Literal["feeder", "task"]
 
 # The scripted conversation: one short caller line, a two-message answer (preamble + answer).
 CALLER_LINE = "Where is my order?"

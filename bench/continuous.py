@@ -11,6 +11,11 @@ caller audio per provider append in ms (``vocalis:default:20`` = one append per 
 the behaviour before batching) and on ``uvloop`` (``vocalis:tuned::uvloop``); ``bare`` is the
 wire-only floor (`bench.agents.BareClient`) on websockets, ``bare-picows`` the same on picows
 (the library vocalis uses when the `fast` extra is installed; ``bare-picows:::uvloop``).
+A fifth field picks the simulated callers: ``feeder`` (default: one paced timer per worker
+process hands every session its frame, the bare client's player on the shared ticker) or
+``task`` (the harness before: a caller task per session, and the bare client's own player
+task and one append per frame) — ``vocalis:tuned::uvloop:task`` next to
+``vocalis:tuned::uvloop`` shows what the harness itself cost.
 Output: ``bench/results/density_continuous.json`` (one run appended per invocation:
 before/after comparisons live in one file) with the CPU ratio of every vocalis point to the
 bare point of the same N.
@@ -26,20 +31,24 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from bench import density
-from bench.common import REPO, RESULTS, append_run, log, machine, ratio
+from bench.common import REPO, RESULTS, CallerMode, append_run, log, machine, ratio
 
 GcMode = Literal["default", "tuned"]
 LoopMode = Literal["asyncio", "uvloop"]
 
 
 def _variant(text: str, timing: density.Timing) -> density.Timing:
-    """``mode[:gc[:input_chunk_ms[:loop]]]``, e.g. ``vocalis:tuned:20:uvloop``."""
-    _mode, gc_mode, chunk, loop = [*text.split(":"), "", "", ""][:4]
+    """``mode[:gc[:input_chunk_ms[:loop[:caller]]]]``, e.g. ``vocalis:tuned:20:uvloop`` or
+    ``bare-picows:::uvloop:task`` (the old per-session caller tasks)."""
+    _mode, gc_mode, chunk, loop, caller = [*text.split(":"), "", "", "", ""][:5]
+    if caller not in ("", "feeder", "task"):
+        raise ValueError(f"variant {text!r}: caller must be feeder or task, not {caller!r}")
     return replace(
         timing,
         gc=cast(GcMode, gc_mode or "default"),
         input_chunk_ms=int(chunk) if chunk else None,
         loop=cast(LoopMode, loop or "asyncio"),
+        caller=cast(CallerMode, caller or "feeder"),
     )
 
 

@@ -15,9 +15,13 @@ Setup per point (N sessions, W worker processes, client mode):
 * the sim server in its own process (fresh per point), answering every caller turn with a
   scripted two-message response (preamble + answer) at ``pace`` x real time;
 * W agent worker processes (``python -m bench.density --worker ...``), N/W sessions each;
-* per session, a caller task streams a real espeak line followed by silence, in 20 ms frames at
+* per session, the caller streams a real espeak line followed by silence, in 20 ms frames at
   real time, forever (a phone line never stops sending); server VAD turns each line into a
   response every ``period`` seconds; the agent plays it on the real-time `ClockedAudioSink`;
+* the callers of a worker are one `CallerFeeder`: one timer per process that hands every
+  session its frame each 20 ms, as a deployment's socket callbacks hand over network frames —
+  not a task per call, whose 50 wake-ups per session-second would be billed to the agent
+  (``Timing.caller="task"`` keeps that old per-session caller task for comparisons);
 * after all sessions are connected and a warm-up, a measurement window records event-loop lag
   (a 10 ms probe task), sink underruns, process CPU, RSS, and completed responses.
 
@@ -34,6 +38,7 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -48,6 +53,7 @@ from bench.common import (
     PREAMBLE,
     RATE,
     REPO,
+    CallerMode,
     LagProbe,
     caller_cycle,
     frames_of,
@@ -89,6 +95,9 @@ class Timing:
     input_chunk_ms: int | None = None
     # The worker's event loop: asyncio's own, or uvloop (the `fast` extra).
     loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # The simulated callers: one paced feeder per worker ("feeder"), or the old harness's
+    # task per session ("task", which also gives the bare client its own player task).
+    caller: CallerMode = "feeder"
 
 
 def _silence_frames(frame_ms: int) -> list[Any]:
@@ -128,6 +137,51 @@ class GcPauses:
 # =========================================================================== worker process
 
 
+class CallerFeeder:
+    """Every caller of this worker process on one timer: each ``frame_s`` of real time, every
+    session gets its next frame (late ticks catch up frame by frame, in session order).
+
+    Why: a deployment receives caller frames in socket callbacks; a task per call waking 50
+    times a second is the benchmark's own cost, and it was billed to the agent under test.
+    Each session keeps its own offset into the caller's audio (as the per-session callers did).
+    """
+
+    def __init__(
+        self,
+        feeds: list[Callable[[Any], None]],
+        frames: list[Any],
+        offsets: list[int],
+        frame_s: float,
+    ) -> None:
+        self._feeds = feeds
+        self._frames = frames
+        self._offsets = offsets
+        self._frame_s = frame_s
+        self._k = 0
+        self._start = 0.0
+        self._handle: asyncio.Handle | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._start = loop.time()
+        self._handle = loop.call_soon(self._tick, loop)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        frames = self._frames
+        n = len(frames)
+        due = int((loop.time() - self._start) / self._frame_s) + 1  # frames due by now
+        for k in range(self._k, due):
+            for feed, offset in zip(self._feeds, self._offsets, strict=True):
+                feed(frames[(offset + k) % n])
+        self._k = due
+        self._handle = loop.call_at(self._start + due * self._frame_s, self._tick, loop)
+
+
 async def _caller(client: Any, frames: list[Any], offset: int, frame_ms: int) -> None:
     """A caller's line: one frame per frame of real time (late frames catch up)."""
     loop = asyncio.get_running_loop()
@@ -158,7 +212,10 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
 
     async def open_one() -> None:
         client = make_client(
-            args.mode, instrument=args.instrument, input_chunk_ms=args.input_chunk_ms
+            args.mode,
+            instrument=args.instrument,
+            input_chunk_ms=args.input_chunk_ms,
+            caller=args.caller,
         )
         async with gate:
             try:
@@ -179,10 +236,19 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     if args.load == "continuous":
         for c in clients:
             c.keep_speaking()
-    callers = [
-        asyncio.create_task(_caller(c, frames, rng.randrange(len(frames)), args.frame_ms))
-        for c in clients
-    ]
+    offsets = [rng.randrange(len(frames)) for _ in clients]
+    feeder: CallerFeeder | None = None
+    callers: list[asyncio.Task[None]] = []
+    if args.caller == "feeder":
+        feeder = CallerFeeder(
+            [c.feed_now for c in clients], frames, offsets, args.frame_ms / 1000.0
+        )
+        feeder.start()
+    else:
+        callers = [
+            asyncio.create_task(_caller(c, frames, offset, args.frame_ms))
+            for c, offset in zip(clients, offsets, strict=True)
+        ]
     await asyncio.sleep(args.warmup)
     print("WINDOW_START", flush=True)
     profiler = None
@@ -249,6 +315,8 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             if getattr(c, "recorder", None) is not None
             for x in c.recorder.underrun_at_ms
         ]
+    if feeder is not None:
+        feeder.stop()
     for task in callers:
         task.cancel()
     await asyncio.gather(*callers, return_exceptions=True)
@@ -273,6 +341,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--gc", choices=["default", "tuned"], default="default")
     parser.add_argument("--input-chunk-ms", type=int, help="vocalis: caller audio per append")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--caller", choices=["feeder", "task"], default="feeder")
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
@@ -372,7 +441,7 @@ async def run_point(
                 "--gc",
                 timing.gc,
             ]
-            cmd += ["--loop", timing.loop]
+            cmd += ["--loop", timing.loop, "--caller", timing.caller]
             if timing.input_chunk_ms is not None:
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
@@ -465,6 +534,7 @@ def _aggregate(
         "gc": timing.gc,
         "input_chunk_ms": timing.input_chunk_ms,
         "loop": timing.loop,
+        "caller": timing.caller,
         "sessions": sessions,
         "workers": workers,
         "frame_ms": timing.frame_ms,

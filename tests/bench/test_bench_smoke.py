@@ -6,6 +6,7 @@ ran its traffic and produced the fields the report needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,9 +65,11 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
     from bench import continuous
 
     timing = replace(TINY, load="continuous")
-    result = await continuous.run([2], 1, ["vocalis:tuned", "bare"], timing, tmp_path)
+    variants = ["vocalis:tuned", "bare", "vocalis:tuned:::task", "bare::::task"]
+    result = await continuous.run([2], 1, variants, timing, tmp_path)
     points = {p["variant"]: p for p in result["points"]}
-    assert set(points) == {"vocalis:tuned", "bare"}
+    assert set(points) == set(variants)
+    assert [points[v]["caller"] for v in variants] == ["feeder", "feeder", "task", "task"]
     for point in points.values():
         assert point["connected"] == 2 and point["failed_sessions"] == 0
         assert point["device_frames"] > 0  # responses were requested and played
@@ -94,3 +97,28 @@ async def test_hotpath_follow_measure_runs() -> None:
     from bench import hotpath
 
     assert await hotpath.follow_path(followers=3, speed=40.0) > 0
+
+
+async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
+    """One timer feeds every session consecutive frames of its own offset, none skipped."""
+    import asyncio
+
+    frames = list(range(7))
+    got: list[list[int]] = [[], [], []]
+    done = asyncio.Event()
+
+    def feed_to(i: int) -> Callable[[int], None]:
+        def feed(frame: int) -> None:
+            got[i].append(frame)
+            if len(got[-1]) >= 12:
+                done.set()
+
+        return feed
+
+    feeder = density.CallerFeeder([feed_to(i) for i in range(3)], frames, [0, 3, 6], 0.002)
+    feeder.start()
+    await done.wait()
+    feeder.stop()
+    for offset, seen in zip([0, 3, 6], got, strict=True):
+        assert seen[:12] == [(offset + k) % 7 for k in range(12)]
+    assert len(got[0]) == len(got[1]) == len(got[2])  # session order within each frame time
