@@ -326,23 +326,49 @@ class ClockedAudioSink(AudioSink):
     def _play_frame(self, tick: float) -> bool:
         """Resolve finished segments, then send one frame. False when there is nothing to tick."""
         segments = self._segments
-        rate = self.sample_rate
-        on_frame = self.on_frame
         # 1. Segments whose last sample went out during the previous frame are now complete.
         while segments:
             head = segments[0]
-            if head._ended and head._queued == 0:
+            if head._queued:
+                break
+            if head._ended:
                 segments.popleft()
                 head._finish(PlayoutStatus.FULL if head._played else PlayoutStatus.SKIPPED, tick)
+            elif head._played:
+                break  # started and starving: an underrun below
             else:
-                break
-        if not segments:
+                return False  # nothing to play yet and not started: no ticking, no underrun
+        else:
             return False
-        head = segments[0]
-        if head._played == 0 and head._queued == 0:
-            return False  # nothing to play yet and not started: no ticking, no underrun
-        # 2. Fill one frame from the queue, back to back across segments.
         need = self.frame_samples
+        chunk = head._chunks[0] if head._queued else None
+        if chunk is not None and head._offset + need <= chunk.shape[0]:
+            # The common frame: inside one pushed chunk of the head segment. The same steps
+            # as the general fill below, without its loops (this runs per sink per frame).
+            if head._started_at is None:
+                head._mark_started(tick)
+            start = head._offset
+            stop = start + need
+            if stop == chunk.shape[0]:
+                head._chunks.popleft()
+                head._offset = 0
+            else:
+                head._offset = stop
+            head._queued -= need
+            head._played += need
+            head._last_end = tick + need / self.sample_rate
+            if self.on_frame is not None:
+                self.on_frame(chunk[start:stop], head.id, tick)
+            self.frames_played += 1
+            return True
+        return self._fill_frame(tick, need)
+
+    def _fill_frame(self, tick: float, need: int) -> bool:
+        """A frame across chunks or segments, or short of audio (see `_play_frame`)."""
+        segments = self._segments
+        rate = self.sample_rate
+        on_frame = self.on_frame
+        # 2. Fill one frame from the queue, back to back across segments.
         pos = 0
         for seg in segments:
             while need and seg._queued:
