@@ -3,8 +3,9 @@
 It does just enough of the protocol for a session to start (`session.created`, an answer to
 every `session.update`), then runs one attack: a flood of caller-transcript deltas (each
 re-emitted by the client as the whole text so far), a never-ending agent transcript, one huge
-audio delta, or audio forever. Loopback only; used by tests/security (small, bounded sizes)
-and by `python -m bench.attacks` (the sizes of the red-team report, with RSS measured).
+audio delta, audio forever, or many empty items never announced. Loopback only; used by
+tests/security (small, bounded sizes) and by `python -m bench.attacks` (the sizes of the
+red-team report, with RSS measured).
 """
 
 from __future__ import annotations
@@ -111,11 +112,43 @@ def huge_audio(seconds: float) -> Attack:
     return attack
 
 
+def empty_items(count: int) -> Attack:
+    """`count` items that no text or audio bound sees, for ids the provider never announced:
+    a one-character agent text delta for each of `count` // 2 output items (one response,
+    never created or ended) and an empty final transcript for each of the rest (caller items
+    never committed). Each would become one item of the call's history."""
+
+    async def attack(send: Send) -> None:
+        for n in range(count):
+            if n % 2 == 0:
+                event = {
+                    "type": "response.output_text.delta",
+                    "response_id": "resp_x",
+                    "item_id": f"item_o{n}",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": "a",
+                }
+            else:
+                event = {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": f"item_c{n}",
+                    "content_index": 0,
+                    "transcript": "",
+                }
+            await send(event)
+
+    return attack
+
+
 class HostileProvider:
     """`async with HostileProvider(attack) as url:` — a realtime endpoint that attacks."""
 
-    def __init__(self, attack: Attack) -> None:
+    def __init__(self, attack: Attack, *, start_on: str = "session.update") -> None:
+        """The attack starts when the client first sends a `start_on` event (a test that
+        must hold the session before the attack asks for it with e.g. `response.create`)."""
         self.attack = attack
+        self.start_on = start_on
         self.client_events: list[str] = []
         self.audio_appended_bytes = 0
         self.attack_done = asyncio.Event()
@@ -138,8 +171,8 @@ class HostileProvider:
                 if kind == "session.update":
                     merged = {**session, **(event.get("session") or {})}
                     await send({"type": "session.updated", "event_id": "e1", "session": merged})
-                    if attacking is None:
-                        attacking = asyncio.create_task(self._run(send))
+                if kind == self.start_on and attacking is None:
+                    attacking = asyncio.create_task(self._run(send))
         except ConnectionClosed:
             pass
         finally:

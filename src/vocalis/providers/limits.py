@@ -40,11 +40,14 @@ class ProviderLimits:
     # Partial caller transcripts are reported (cumulative) up to this length; beyond it only
     # the final transcript is (each partial event carries a copy of the text so far).
     partial_transcript_chars: int = 1_024
-    # Conversation items the client tracks for one provider session (its mirror entries) and
-    # output items it accounts for per call. Each costs ~0.3 KB however empty: a provider
-    # announcing items without end would grow the call without a text or audio bound ever
-    # applying. Past it the call ends (dropping entries would make a re-sync re-create
-    # them). A 10-minute call has ~340 items; the default is ~5 hours of conversation.
+    # Items per call: the output and caller items a provider core reports to the runtime
+    # (counted for the whole call, however they came: announced, or content for an id never
+    # announced), and the entries it holds at once (its mirror of the provider conversation,
+    # running responses). Each costs ~0.3 KB in the core however empty, ~1.1 KB with the
+    # runtime's history item: a provider sending items without end would grow the call
+    # without a text or audio bound ever applying. Past it the call ends with one fatal
+    # `item_budget` error (dropping items would make a re-sync re-create them). A 10-minute
+    # call has ~340 items; the default is ~5 hours of conversation. (`item_bound.py`)
     max_call_items: int = 10_000
 
     def __post_init__(self) -> None:

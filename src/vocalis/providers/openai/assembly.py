@@ -9,7 +9,8 @@ What makes the heard contract hold at this layer:
   here; every message ends (`MessageEnded`) before its response ends (`ResponseEnded`), also
   when the connection is lost;
 * a `ToolCallReady` is emitted exactly once per `call_id`, whichever done-event comes first;
-* content for a response or item never announced starts it implicitly (audio is not dropped).
+* content for a response or item never announced starts it implicitly (audio is not dropped)
+  — and counts against the call's item bound like an announced one (`providers/item_bound`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from vocalis.providers.core_events import (
     TextEnded,
     ToolCallStreaming,
 )
+from vocalis.providers.item_bound import ItemBound
 from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.providers.openai.calls import CallTracker, PendingCall
 from vocalis.providers.openai.errors import error_kind
@@ -80,6 +82,7 @@ class ResponseAssembler:
         ops: OpRegistry,
         limits: ProviderLimits,
         bounds: TextBounds,
+        item_bound: ItemBound,
         warn: WarnLimiter,
     ) -> None:
         self.audio_format = audio_format
@@ -87,7 +90,7 @@ class ResponseAssembler:
         self._bounds = bounds
         self._ops = ops
         self._warn = warn
-        self.book = ResponseBook(warn)
+        self.book = ResponseBook(warn, item_bound)
         # The book's table, read directly by `_message_for` (one lookup per content delta).
         self._item_response = self.book.item_response
         self._calls = CallTracker(bounds)

@@ -20,7 +20,9 @@ EVENT_ALIASES = {
     "conversation.item.created": "conversation.item.added",
 }
 
-# Events that can make the client track one more item (`ProviderLimits.max_call_items`).
+# Events that announce an item the mirror will hold: checked against the mirror's size
+# (`ProviderLimits.max_call_items`) before dispatch. Output and caller items are also counted
+# where they are made, whatever event makes them (`responses.py`, `inputs.py`).
 NEW_ITEM_EVENTS = frozenset(
     {
         "conversation.item.added",

@@ -19,6 +19,7 @@ from vocalis.providers.base import (
     InputTranscription,
     ProviderLimits,
 )
+from vocalis.providers.item_bound import ItemBound
 from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.wire import ItemRefEvent, optional_str
 from vocalis.utils.logsafe import WarnLimiter
@@ -40,9 +41,12 @@ class _Transcript:
 class InputTracker:
     """Committed caller items and their transcripts in progress (one provider session)."""
 
-    def __init__(self, limits: ProviderLimits, bounds: TextBounds, warn: WarnLimiter) -> None:
+    def __init__(
+        self, limits: ProviderLimits, bounds: TextBounds, item_bound: ItemBound, warn: WarnLimiter
+    ) -> None:
         self.limits = limits
         self._bounds = bounds
+        self._item_bound = item_bound
         self._warn = warn
         self.committed: set[str] = set()
         self._transcripts: dict[str, _Transcript] = {}
@@ -67,15 +71,31 @@ class InputTracker:
 
     def committed_item(self, ev: ItemRefEvent) -> InputAudioCommitted:
         item_id = str(ev["item_id"])
-        self.committed.add(item_id)
+        if item_id not in self.committed:
+            self._item_bound.take()
+            self.committed.add(item_id)
         return InputAudioCommitted(item_id, optional_str(ev.get("previous_item_id")))
+
+    def forget(self, item_id: str) -> None:
+        """The provider deleted the item (its count stays: the runtime's history keeps it)."""
+        self.committed.discard(item_id)
 
     # ----------------------------------------------------------------- transcription
 
+    def _transcript(self, item_id: str) -> _Transcript:
+        """The item's transcript so far; a transcript of an item never committed is a caller
+        item too (the runtime keeps its final text): it counts against the item bound."""
+        transcript = self._transcripts.get(item_id)
+        if transcript is None:
+            if item_id not in self.committed:
+                self._item_bound.take()
+            transcript = self._transcripts[item_id] = _Transcript()
+        return transcript
+
     def _grow(self, item_id: str, text: str) -> str:
         """`text` (a cumulative or final transcript) as far as the bounds admit its growth."""
-        transcript = self._transcripts.get(item_id)
-        had = transcript.chars if transcript is not None else 0
+        transcript = self._transcript(item_id)
+        had = transcript.chars
         kept = text[:had] + self._bounds.admit(item_id, had, text[had:])
         self._transcripts[item_id] = _Transcript([kept], len(kept))
         return kept
@@ -83,7 +103,7 @@ class InputTracker:
     def delta(self, ev: ItemRefEvent) -> InputTranscription | None:
         """A transcript delta; reported while the text stays under the partial bound."""
         item_id = str(ev["item_id"])
-        transcript = self._transcripts.setdefault(item_id, _Transcript())
+        transcript = self._transcript(item_id)
         delta = self._bounds.admit(item_id, transcript.chars, str(ev.get("delta") or ""))
         if not delta:
             return None

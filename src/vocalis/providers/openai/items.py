@@ -1,4 +1,4 @@
-"""Conversation items as the server reports them: the mirror, the caller's ids, the item bound.
+"""Conversation items as the server reports them: the mirror and the caller's ids.
 
 Why a module of its own: `conversation.item.*` events (and an "already exists" error) change
 what the provider conversation holds; `protocol.py` dispatches them here and keeps the client
@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vocalis.providers.base import (
-    ErrorKind,
-    OpCompleted,
-    ProviderError,
-    ProviderLimits,
-)
+from vocalis.providers.base import OpCompleted
+from vocalis.providers.item_bound import ItemBound
 from vocalis.providers.openai.assembly import ResponseAssembler
 from vocalis.providers.openai.inputs import InputTracker
 from vocalis.providers.openai.mirror import ConversationMirror
@@ -29,49 +25,36 @@ class ConversationItems:
     def __init__(
         self,
         *,
-        limits: ProviderLimits,
+        bound: ItemBound,
         ops: OpRegistry,
         responses: ResponseAssembler,
         inputs: InputTracker,
     ) -> None:
-        self.limits = limits
+        self._bound = bound
         self._ops = ops
         self._responses = responses
         self._inputs = inputs
         self.mirror = ConversationMirror(responses.accounts)
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
-        self._item_budget_spent = False
 
     def resolve_id(self, item_id: str) -> str:
         """The provider id for a caller's item id (identity when never remapped)."""
         return self.aliases.get(item_id, item_id)
 
-    def over_item_budget(self, event: dict[str, Any], out: list[Any]) -> bool:
-        """A new item past `ProviderLimits.max_call_items`: end the call (once), keep nothing.
+    def check_new_item(self, event: dict[str, Any]) -> None:
+        """Before an event that may add an item to the mirror: past `max_call_items` items
+        held, raise `OverItemBound` (the call ends, nothing is kept).
 
-        Items the client already tracks (a `.done` after `.added`) are always taken. The id
-        is read as the handlers read it (`str()` of it, inside the malformed-event guard): an
-        id that is not text is still an item they would keep, so it must count too.
+        Items the client already tracks (a `.done` after `.added`, a caller item) are always
+        taken. The id is read as the handlers read it (`str()` of it, inside the malformed-
+        event guard): an id that is not text is still an item they would keep, so it counts.
         """
         item = event.get("item")
         item_id = str(item["id"] if isinstance(item, dict) else event["item_id"])
         if item_id in self.mirror or item_id in self._responses.accounts:
-            return False
-        limit = self.limits.max_call_items
-        if len(self.mirror) < limit and len(self._responses.accounts) < limit:
-            return False
-        if not self._item_budget_spent:
-            self._item_budget_spent = True
-            out.append(
-                ProviderError(
-                    ErrorKind.FATAL,
-                    f"the provider announced more than {limit} items "
-                    "(ProviderLimits.max_call_items); ending the call",
-                    "item_budget",
-                )
-            )
-        return True
+            return
+        self._bound.check(len(self.mirror))
 
     # ----------------------------------------------------------------- events
 
@@ -157,3 +140,4 @@ class ConversationItems:
     def gone(self, item_id: str) -> None:
         self.mirror.on_deleted(item_id)
         self._responses.accounts.pop(item_id, None)
+        self._inputs.forget(item_id)

@@ -36,6 +36,7 @@ from vocalis.providers.base import (
     ProviderLimits,
 )
 from vocalis.providers.core_events import CoreEvent
+from vocalis.providers.item_bound import ItemBound, OverItemBound
 from vocalis.providers.limits import TextBounds
 from vocalis.providers.openai.assembly import ResponseAssembler
 from vocalis.providers.openai.event_kinds import (
@@ -105,17 +106,20 @@ class OpenAIProtocol:
         self.ops = OpRegistry()
         # Text bounds are per call: they survive reconnects like this object does.
         bounds = TextBounds(self.limits, self._warn)
+        # Per call too: every table that grows per item asks it (`providers/item_bound.py`).
+        self.item_bound = ItemBound(self.limits)
         self.responses = ResponseAssembler(
             audio_format=audio_format,
             ops=self.ops,
             limits=self.limits,
             bounds=bounds,
+            item_bound=self.item_bound,
             warn=self._warn,
         )
         self.responses.output_audio = output_audio
-        self.inputs = InputTracker(self.limits, bounds, self._warn)
+        self.inputs = InputTracker(self.limits, bounds, self.item_bound, self._warn)
         self.items = ConversationItems(
-            limits=self.limits, ops=self.ops, responses=self.responses, inputs=self.inputs
+            bound=self.item_bound, ops=self.ops, responses=self.responses, inputs=self.inputs
         )
         self.mirror = self.items.mirror
         self.session: dict[str, Any] | None = None
@@ -326,8 +330,11 @@ class OpenAIProtocol:
         if etype not in STREAMED_DELTAS:
             intern_kept_fields(event)
         try:
-            if etype not in NEW_ITEM_EVENTS or not self.items.over_item_budget(event, out):
-                handler(event, out)
+            if etype in NEW_ITEM_EVENTS:
+                self.items.check_new_item(event)
+            handler(event, out)
+        except OverItemBound:  # one item past `max_call_items`: the call ends
+            self.item_bound.refused(out)
         except MALFORMED as exc:
             self._warn.warn(
                 "malformed",

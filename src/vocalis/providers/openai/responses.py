@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from vocalis.providers.base import ItemAccount, MessageStatus, Modality
 from vocalis.providers.core_events import ItemAnnounced, MessageStarted, ResponseStarted
+from vocalis.providers.item_bound import ItemBound
 from vocalis.providers.openai.calls import PendingCall
 from vocalis.providers.openai.wire import WireItem, optional_str
 from vocalis.utils.logsafe import WarnLimiter
@@ -44,9 +45,10 @@ class RunningResponse:
 class ResponseBook:
     """Running responses, their output items, and the accounts of message items."""
 
-    def __init__(self, warn: WarnLimiter) -> None:
+    def __init__(self, warn: WarnLimiter, bound: ItemBound) -> None:
         self.output_audio = True  # session default; a response may override it
         self._warn = warn
+        self._bound = bound
         self.responses: dict[str, RunningResponse] = {}
         # Output item id -> its running response (until the response ends).
         self.item_response: dict[str, RunningResponse] = {}
@@ -75,6 +77,7 @@ class ResponseBook:
             audio_out = "audio" in modalities
         else:
             audio_out = self.output_audio
+        self._bound.check(len(self.responses))
         response = RunningResponse(response_id, audio_out)
         self.responses[response_id] = response
         out.append(ResponseStarted(response_id, request_id))
@@ -102,13 +105,15 @@ class ResponseBook:
     def announce(
         self, response: RunningResponse, item: WireItem, output_index: object, out: list[Any]
     ) -> None:
-        """Register an output item of `response` (idempotent)."""
+        """Register an output item of `response` (idempotent); it counts against the call's
+        item bound however it came (announced, or content for an id never announced)."""
         item_id = str(item["id"])
         if item_id in self.item_response:
             return
         index = (
             int(cast(Any, output_index)) if output_index is not None else len(response.announced)
         )
+        self._bound.take()
         response.announced.append(item_id)
         self.item_response[item_id] = response
         item_type = item.get("type", "message")
