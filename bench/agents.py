@@ -57,6 +57,8 @@ INSTRUCTIONS = "You are the vocalis benchmark agent."
 
 
 class Client(Protocol):
+    done_at: list[float]
+
     async def start(self, base_url: str) -> None: ...
 
     async def feed(self, frame: np.ndarray) -> None: ...
@@ -89,6 +91,8 @@ class _Device:
     """The simulated playback device's counters (`GapCounter`), the same for both clients."""
 
     gaps: GapCounter
+    # perf_counter() of every completed response: shows whether sessions run in lockstep.
+    done_at: list[float]
 
     @property
     def device_gaps(self) -> int:
@@ -116,6 +120,7 @@ class VocalisAgent(_Device):
         # The simulated device: one chunk of DEVICE_BUFFER_S; a frame handed over later than
         # that after its tick is a gap the listener hears.
         self.gaps = GapCounter(self.clock.now, DEVICE_BUFFER_S)
+        self.done_at = []
         self.transport = MemoryTransport(
             self.clock, RATE, output_rate=RATE, frame_ms=FRAME_MS, on_frame=self.gaps.on_frame
         )
@@ -147,6 +152,7 @@ class VocalisAgent(_Device):
 
     def _on_metrics(self, event: TurnMetrics) -> None:
         self._responses += 1
+        self.done_at.append(time.perf_counter())
         self.metrics.append(event)
 
     def _on_interrupted(self, event: Interrupted) -> None:
@@ -239,6 +245,7 @@ class BareClient(_Device):
         self._anchor = 0.0
         self._k = 0
         self.gaps = GapCounter(time.perf_counter, DEVICE_BUFFER_S)
+        self.done_at = []
         # Same two latencies as the vocalis hooks, measured in the bare receive path (ms).
         self.push_latency_ms: list[float] = []
         self.clear_latency_ms: list[float] = []
@@ -344,6 +351,7 @@ class BareClient(_Device):
             self._response_done = False
         elif kind == "response.done":
             self._responses += 1
+            self.done_at.append(time.perf_counter())
             self._response_done = True
             self._audio_ready()
 

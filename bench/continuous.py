@@ -58,6 +58,8 @@ async def run(
     variants: list[str],
     timing: density.Timing,
     scratch: Path = REPO / "out" / "bench",
+    *,
+    stalls: Path | None = None,
 ) -> dict[str, Any]:
     scratch.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any I/O
     points: list[dict[str, Any]] = []
@@ -65,8 +67,16 @@ async def run(
         by_variant: dict[str, dict[str, Any]] = {}
         for variant in variants:
             mode = variant.split(":")[0]
-            point = await density.run_point(mode, n, workers, _variant(variant, timing), scratch)
+            watch = None
+            if stalls is not None:
+                stalls.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a local mkdir
+                watch = stalls / f"stalls_{variant.replace(':', '_')}_{n}.json"
+            point = await density.run_point(
+                mode, n, workers, _variant(variant, timing), scratch, stalls=watch
+            )
             point["variant"] = variant
+            if watch is not None and watch.exists():
+                point["stalls_file"] = str(watch)
             by_variant[variant] = point
             log(
                 f"continuous {variant} x{workers} N={n}: lag p99/max {point['lag_p99_ms']}/"
@@ -108,10 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=4.0)
     parser.add_argument("--window", type=float, default=12.0)
     parser.add_argument("--results", help="results directory (default bench/results)")
+    parser.add_argument(
+        "--stalls",
+        help="directory: the first worker of each point records its loop stalls there "
+        "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
+    )
     args = parser.parse_args(argv)
     timing = density.Timing(warmup_s=args.warmup, window_s=args.window, load="continuous")
     counts = [int(x) for x in args.sessions.split(",")]
-    data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing))
+    stalls = Path(args.stalls) if args.stalls else None
+    data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing, stalls=stalls))
     out = write_runs(data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0

@@ -137,6 +137,15 @@ class GcPauses:
 # =========================================================================== worker process
 
 
+def _max_per_bin(times: list[float], width: float) -> int:
+    """The most ``times`` that fall into one ``width``-second bin."""
+    bins: dict[int, int] = {}
+    for t in times:
+        key = int(t / width)
+        bins[key] = bins.get(key, 0) + 1
+    return max(bins.values(), default=0)
+
+
 class CallerFeeder:
     """Every caller of this worker process on one timer: each ``frame_s`` of real time, every
     session gets its next frame (late ticks catch up frame by frame, in session order).
@@ -259,6 +268,12 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         profiler.start()
     probe = LagProbe()
     probe.start()
+    watch = None
+    if args.stalls:
+        from bench.stalls import StallWatch
+
+        watch = StallWatch()
+        watch.start()
     pauses = GcPauses()
     gc.callbacks.append(pauses)
     g0 = sum(c.device_gaps for c in clients)
@@ -276,12 +291,18 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     wall1 = time.perf_counter()
     lag = await probe.stop()
     gc.callbacks.remove(pauses)
+    stalls = None
+    if watch is not None:
+        stalls = watch.stop([t for c in clients for t in c.done_at])
     # What one full collection costs with every session alive (the stall when it does run).
     t_full = time.perf_counter()
     gc.collect()
     full_ms = (time.perf_counter() - t_full) * 1000.0
     if profiler is not None:
         profiler.stop()
+    if stalls is not None:
+        # After the window, like the profile: the file write is not measured.
+        Path(args.stalls).write_text(json.dumps(stalls, indent=1), encoding="utf-8")  # noqa: ASYNC240
     print("WINDOW_END", flush=True)
     result = {
         "sessions": len(clients),
@@ -296,6 +317,10 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         "interruptions": sum(c.interruptions for c in clients) - i0,
         "device_gaps": sum(c.device_gaps for c in clients) - g0,
         "device_frames": sum(c.device_frames for c in clients),
+        # Completed responses per 100 ms of the window (lockstep sessions end together).
+        "done_per_100ms_max": _max_per_bin(
+            [t for c in clients for t in c.done_at if wall0 <= t < wall1], 0.1
+        ),
         "gc": pauses.summary(),
         # Objects a full collection walks (the frozen start-up heap excluded).
         "gc_tracked": len(gc.get_objects()),
@@ -343,6 +368,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--caller", choices=["feeder", "task"], default="feeder")
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
+    parser.add_argument("--stalls", help="write the loop stalls seen (bench.stalls, JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
     result = run_on(args.loop, _worker(args))
@@ -401,6 +427,7 @@ async def run_point(
     scratch: Path,
     *,
     profile: Path | None = None,
+    stalls: Path | None = None,
     instrument: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -446,6 +473,8 @@ async def run_point(
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
                 cmd += ["--profile", str(profile)]
+            if stalls is not None and index == 0:
+                cmd += ["--stalls", str(stalls)]
             if instrument:
                 cmd.append("--instrument")
             procs.append(
@@ -547,6 +576,7 @@ def _aggregate(
         "underruns": underruns,
         "device_gaps": gaps,
         "device_frames": sum(r.get("device_frames", 0) for r in ok_results),
+        "done_per_100ms_max": max((r.get("done_per_100ms_max", 0) for r in ok_results), default=0),
         "gc_collections": gc_n,
         "gc_tracked_objects": sum(r.get("gc_tracked", 0) for r in ok_results),
         "gc_full_collection_ms": max((r.get("gc_full_ms", 0.0) for r in ok_results), default=0.0),

@@ -122,3 +122,27 @@ async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
     for offset, seen in zip([0, 3, 6], got, strict=True):
         assert seen[:12] == [(offset + k) % 7 for k in range(12)]
     assert len(got[0]) == len(got[1]) == len(got[2])  # session order within each frame time
+
+
+async def test_stall_watch_names_what_blocked_the_loop() -> None:
+    """A callback that holds the loop shows up as a stall whose stacks name it."""
+    import asyncio
+    import time
+
+    from bench.stalls import StallWatch
+
+    def hold_the_loop() -> None:
+        time.sleep(0.15)  # the loop thread is stuck here: no beat, the watchdog samples
+
+    watch = StallWatch()
+    watch.start()
+    await asyncio.sleep(0.02)
+    response_done = time.perf_counter()  # a mark just before the stall
+    hold_the_loop()
+    await asyncio.sleep(0.05)  # a few beats: the stall is closed
+    stalls = watch.stop(marks=[response_done])
+    blocked = [
+        s for s in stalls if any("hold_the_loop" in f for st in s["stacks"] for f in st["stack"])
+    ]
+    assert blocked, stalls
+    assert blocked[0]["samples"] >= 1 and blocked[0]["marks_1s_before"] == 1
