@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 from vocalis.conversation.heard import GrowingText, TimedWord, count_heard
 from vocalis.providers.base import ItemAccount
-from vocalis.runtime.tasks import wait_for
+from vocalis.runtime.follow_ticker import follow_ticker
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
 from vocalis.utils.clock import Clock
 
@@ -34,7 +34,8 @@ class SupportsPosition(Protocol):
 
 
 class TranscriptSync:
-    """Per-segment word release, polled on the session clock every `interval` seconds.
+    """Per-segment word release, polled on the session clock every `interval` seconds (by the
+    clock's shared `FollowTicker`, not a timer of its own).
 
     Fed by its owner: `add_text()` deltas, the item's `account` (the provider's count of the
     audio received so far, read here, never counted again; a TTS-voiced message sets
@@ -131,23 +132,32 @@ class TranscriptSync:
             if segment.started.cancelled():
                 return  # skipped: nothing was heard
             raise
-        # One waiter for the segment's result, reused by every poll: `wait_for` leaves a
-        # future alone on timeout, while a coroutine would cost a task created and cancelled
-        # per poll (measured: the follow loop's CPU drops by ~35%, bench/results/profile.json).
-        resolved = asyncio.ensure_future(segment.wait_for_playout())
+        if segment.done:
+            return
         # Decided once per segment: a runtime-checkable Protocol check walks the protocol's
         # members on every call (~3% of a loaded agent's time when it ran per poll).
         position = segment if isinstance(segment, SupportsPosition) else None
+
+        def poll() -> None:
+            if segment.done:
+                return  # resolved: `finish` has the last word
+            if position is not None:
+                self.release_heard(position.played_ms)
+            else:
+                self.release_heard((self._clock.now() - started_at) * 1000.0)
+
+        poll()
+        # Later polls come from the clock's shared ticker (one timer for every session);
+        # this task only waits for the segment's verdict or a poll's error.
+        ticker = follow_ticker(self._clock, self._interval)
+        failed = ticker.add(poll)
+        resolved = asyncio.ensure_future(segment.wait_for_playout())
         try:
-            while not segment.done:
-                if position is not None:
-                    played = position.played_ms
-                else:
-                    played = (self._clock.now() - started_at) * 1000.0
-                self.release_heard(played)
-                # Poll on the session clock, but return as soon as the segment resolves.
-                await wait_for(resolved, self._clock, self._interval)
+            await asyncio.wait((resolved, failed), return_when=asyncio.FIRST_COMPLETED)
+            if failed.done():
+                failed.result()  # a poll raised (e.g. the text sink): this follow fails
         finally:
+            ticker.discard(poll)
             resolved.cancel()  # no helper outlives the call (a no-op once resolved)
 
     def finish(self, result: PlayoutResult) -> None:
