@@ -183,7 +183,10 @@ class CallerFeeder:
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         frames = self._frames
         n = len(frames)
-        due = int((loop.time() - self._start) / self._frame_s) + 1  # frames due by now
+        # Frames due by now; at least the one this tick was scheduled for (a loop may run a
+        # timer up to its clock resolution early: uvloop by ~1 ms — without this the tick
+        # would feed nothing and re-arm for the same moment, spinning until it comes).
+        due = max(self._k + 1, int((loop.time() - self._start) / self._frame_s) + 1)
         for k in range(self._k, due):
             for feed, offset in zip(self._feeds, self._offsets, strict=True):
                 feed(frames[(offset + k) % n])

@@ -11,6 +11,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   CPU ms per received audio-second (socket → JSON → base64 → core → router → consumer).
 * ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
+* ``caller``: the density harness's own simulated callers, 100 sessions whose ``feed`` only
+  counts, at 4x real time: CPU µs per caller frame with a task per session (the old harness)
+  and with the one `CallerFeeder` per process (what is billed to the agent either way).
 * ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
   sink-second (the device timer and the frame bookkeeping).
 * ``follow``: 100 `TranscriptSync`s releasing the words of a speaking session's two messages
@@ -150,6 +153,48 @@ async def source_path(sources: int = 100, rounds: int = 1500) -> dict[str, float
     return result
 
 
+class _CountingClient:
+    """A density client whose caller audio only counts: what is left is the harness."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    async def feed(self, frame: object) -> None:
+        self.frames += 1
+
+    def feed_now(self, frame: object) -> None:
+        self.frames += 1
+
+
+async def caller_path(sessions: int = 100, seconds: float = 3.0) -> dict[str, float]:
+    """CPU µs per caller frame of the density harness's callers: a task per session vs the
+    one paced feeder (both at 4x real time: 5 ms frames)."""
+    from bench.density import CallerFeeder, _caller
+
+    frames = [np.zeros(480, dtype=np.int16)]
+    frame_s = 0.005
+    result: dict[str, float] = {}
+    for mode in ("task", "feeder"):
+        clients = [_CountingClient() for _ in range(sessions)]
+        cpu0 = time.process_time()
+        if mode == "feeder":
+            feeder = CallerFeeder([c.feed_now for c in clients], frames, [0] * sessions, frame_s)
+            feeder.start()
+            await asyncio.sleep(seconds)
+            feeder.stop()
+        else:
+            tasks = [asyncio.create_task(_caller(c, frames, 0, 5)) for c in clients]
+            await asyncio.sleep(seconds)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        cpu = time.process_time() - cpu0
+        fed = sum(c.frames for c in clients)
+        assert fed >= sessions, "the callers fed nothing"
+        result[f"caller_{mode}_us_per_frame"] = cpu / fed * 1e6
+    return result
+
+
 async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     """CPU ms per playing sink-second of real-time clocked sinks (and their underruns)."""
     played = [0]
@@ -253,7 +298,7 @@ async def follow_path(followers: int = 100, speed: float = 4.0) -> float:
     return cpu / (followers * sum(durations) / 1000.0) * 1e6
 
 
-MEASURES = ("input", "receive", "source", "sink", "follow")
+MEASURES = ("input", "receive", "source", "caller", "sink", "follow")
 
 
 async def _round(only: tuple[str, ...]) -> dict[str, Any]:
@@ -264,6 +309,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row["receive_ms_per_audio_s"] = round(await receive_path(), 3)
     if "source" in only:
         row.update({k: round(v, 2) for k, v in (await source_path()).items()})
+    if "caller" in only:
+        row.update({k: round(v, 2) for k, v in (await caller_path()).items()})
     if "sink" in only:
         row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
     if "follow" in only:

@@ -90,6 +90,8 @@ async def test_hotpath_measures_run() -> None:
     assert await hotpath.receive_path(sessions=2, seconds=0.5) > 0
     source = await hotpath.source_path(sources=3, rounds=20)
     assert source["source_frames_us_per_frame"] > 0 and source["source_deliver_us_per_frame"] > 0
+    caller = await hotpath.caller_path(sessions=3, seconds=0.1)
+    assert caller["caller_task_us_per_frame"] > 0 and caller["caller_feeder_us_per_frame"] > 0
 
 
 async def test_hotpath_follow_measure_runs() -> None:
