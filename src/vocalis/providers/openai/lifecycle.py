@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +35,7 @@ from vocalis.providers.base import (
 from vocalis.providers.openai.appends import InputAppends
 from vocalis.providers.openai.connection import _Connection, _Fatal
 from vocalis.providers.openai.formats import AudioFormat
+from vocalis.providers.openai.frames import decode_server_frame
 from vocalis.providers.openai.history import replay_history, unanswered_input
 from vocalis.providers.openai.ops import ClientOp
 from vocalis.providers.openai.protocol import OpenAIProtocol, Output
@@ -65,32 +65,6 @@ class _Attempt(enum.Enum):
 
     RETRY = "retry"
     STOP = "stop"
-
-
-def decode_server_frame(raw: str | bytes) -> Any | None:
-    """One server frame as JSON, or None when it is not JSON at all.
-
-    `RecursionError` counts as "not JSON": a frame of nested brackets (`[[[[…`, cheap inside
-    the 16 MiB frame limit) exceeds the decoder's recursion limit, and letting that escape
-    killed the receive loop — the reply was cut and the session reconnected (found by
-    bench/fuzz.py). `NaN`/`Infinity` are refused as well.
-    """
-    try:
-        if isinstance(raw, str):
-            return _DECODER.decode(raw)
-        return json.loads(raw, parse_constant=_reject_constant)  # bytes: encoding detection
-    except (ValueError, RecursionError):
-        return None
-
-
-def _reject_constant(name: str) -> Any:
-    """`NaN`/`Infinity` are not JSON (RFC 8259); Python's decoder accepts them by default."""
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-# One decoder for every text frame: `json.loads` with any keyword builds a new decoder (and
-# scanner) per call — a third of the parse time of an audio delta event.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 class SocketLifecycle:

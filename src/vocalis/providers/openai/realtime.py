@@ -50,8 +50,9 @@ from vocalis.providers.base import (
 from vocalis.providers.core_events import CORE_EVENT_TYPES
 from vocalis.providers.openai.connection import _Connection
 from vocalis.providers.openai.errors import local_error
+from vocalis.providers.openai.frames import decode_server_frame
 from vocalis.providers.openai.history import plan_history_ops
-from vocalis.providers.openai.lifecycle import SocketLifecycle, decode_server_frame
+from vocalis.providers.openai.lifecycle import SocketLifecycle
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.model import OpenAIRealtimeModel
 from vocalis.providers.openai.ops import ClientOp, Send, Skip
