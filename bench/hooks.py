@@ -2,11 +2,11 @@
 
 What the latency and truncation numbers need, and where it is taken:
 
-* **raw receive time** of a server event: a shim replaces the `json` module *inside*
+* **raw receive time** of a server event: a shim replaces `decode_server_frame` *inside*
   `vocalis.providers.openai.lifecycle` (the session's socket half) and stamps `perf_counter()`
-  just before each `loads` —
+  just before each decode —
   i.e. when the WebSocket handed over the message, before any vocalis code touched it. The
-  provider's receive loop calls `core.receive(event)` right after `loads` with no `await`
+  provider's receive loop calls `core.receive(event)` right after the decode with no `await`
   between, so a per-session wrapper of `core.receive` reads that stamp and knows which
   session the event belongs to.
 * **first frame handed to the sink**: `InstrumentedSink.begin_segment` wraps each segment's
@@ -19,9 +19,8 @@ What the latency and truncation numbers need, and where it is taken:
 
 from __future__ import annotations
 
-import json
 import time
-import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,16 +34,15 @@ _BYTES_PER_MS = RATE * 2 / 1000.0
 
 
 class _RawStamp:
-    """`json` stand-in for the provider module: stamps the moment each message is parsed."""
+    """Wraps the provider module's frame decoder: stamps the moment each message is parsed."""
 
-    def __init__(self) -> None:
+    def __init__(self, decode: Callable[[str | bytes], Any]) -> None:
         self.last = 0.0
-        self.dumps = json.dumps
-        self.JSONDecodeError = json.JSONDecodeError
+        self._decode = decode
 
-    def loads(self, raw: str | bytes, *args: Any, **kwargs: Any) -> Any:
+    def decode(self, raw: str | bytes) -> Any:
         self.last = time.perf_counter()
-        return json.loads(raw, *args, **kwargs)
+        return self._decode(raw)
 
 
 _STAMP: _RawStamp | None = None
@@ -54,16 +52,15 @@ def install_raw_stamp() -> _RawStamp:
     """Idempotently put the stamping shim into the provider module (bench processes only)."""
     global _STAMP
     if _STAMP is None:
-        from vocalis.providers.openai import lifecycle
+        from vocalis.providers.openai import frames, lifecycle
 
-        _STAMP = _RawStamp()
-        if getattr(lifecycle, "json", None) is not json:
+        if getattr(lifecycle, "decode_server_frame", None) is not frames.decode_server_frame:
             raise RuntimeError(
-                "bench hooks: vocalis.providers.openai.lifecycle no longer uses json"
+                "bench hooks: vocalis.providers.openai.lifecycle no longer decodes frames "
+                "with frames.decode_server_frame"
             )
-        lifecycle.json = types.SimpleNamespace(  # type: ignore[attr-defined,assignment]
-            loads=_STAMP.loads, dumps=json.dumps, JSONDecodeError=json.JSONDecodeError
-        )
+        _STAMP = _RawStamp(frames.decode_server_frame)
+        lifecycle.decode_server_frame = _STAMP.decode  # type: ignore[attr-defined]
     return _STAMP
 
 
