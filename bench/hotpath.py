@@ -9,6 +9,11 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   loop goes idle between rounds as it does live): CPU µs per frame (`append_audio` → socket).
 * ``receive``: 20 OpenAI sessions against the sim speaking at 4x real time, back to back:
   CPU ms per received audio-second (socket → JSON → base64 → core → router → consumer).
+* ``push``: the whole caller input path of a real session — 20 full `AgentSession`s
+  (`bench.agents.VocalisAgent`: memory transport, runtime, OpenAI client) against the sim, each
+  pushed a 20 ms frame every 5 ms (4x real time), no reply requested: CPU µs per frame from
+  the transport push to the socket write (source, timeline, provider append, the session's
+  idle tasks included).
 * ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``caller``: the density harness's own simulated callers, 100 sessions whose ``feed`` only
@@ -75,6 +80,30 @@ async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any
             cpu = time.process_time() - cpu0
         for conn in conns:
             await conn.aclose()
+    return cpu / (rounds * sessions) * 1e6
+
+
+async def push_path(sessions: int = 20, rounds: int = 1500) -> float:
+    """CPU µs per caller frame from `MemoryTransport`'s push to the provider socket, in
+    full sessions (what a deployment pays per caller frame, end to end)."""
+    from bench.agents import VocalisAgent  # the full runtime; only this measure needs it
+
+    scenario = write_scenario(REPO / "out" / "bench" / "hotpath_push.json", [["Okay."]])
+    async with sim_process(scenario, pace=2.0) as sim:
+        agents = [VocalisAgent() for _ in range(sessions)]
+        for agent in agents:
+            await agent.start(sim.base_url)
+        frame = AudioFrame(np.zeros(480, dtype=np.int16), 24000)
+        cpu = 0.0
+        for measured in (False, True):  # warm-up, then the measured rounds
+            cpu0 = time.process_time()
+            for _ in range(rounds if measured else 100):
+                for agent in agents:
+                    agent.transport.source.push(frame)
+                await asyncio.sleep(0.005)
+            cpu = time.process_time() - cpu0
+        for agent in agents:
+            await agent.aclose()
     return cpu / (rounds * sessions) * 1e6
 
 
@@ -298,13 +327,15 @@ async def follow_path(followers: int = 100, speed: float = 4.0) -> float:
     return cpu / (followers * sum(durations) / 1000.0) * 1e6
 
 
-MEASURES = ("input", "receive", "source", "caller", "sink", "follow")
+MEASURES = ("input", "push", "receive", "source", "caller", "sink", "follow")
 
 
 async def _round(only: tuple[str, ...]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     if "input" in only:
         row["input_us_per_frame"] = round(await input_path(), 2)
+    if "push" in only:
+        row["push_us_per_frame"] = round(await push_path(), 2)
     if "receive" in only:
         row["receive_ms_per_audio_s"] = round(await receive_path(), 3)
     if "source" in only:
