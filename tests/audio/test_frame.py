@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from vocalis.audio import AudioFrame, ms_to_samples, pcm16_bytes_to_ms, samples_to_ms
 
@@ -108,3 +110,60 @@ def test_to_mono_mixes_channels_by_rounded_mean_and_keeps_mono_frames() -> None:
     assert mono.channels == 1 and mono.sample_rate == 8000
     assert mono.samples.tolist() == [200, 0, -100]
     assert mono.to_mono() is mono
+
+
+# ---------------------------------------------------------------- validation fast path
+
+
+def _reference_check(samples: object, sample_rate: object, channels: object) -> None:
+    """The validation `AudioFrame` did before its fast path, verbatim (the oracle)."""
+    for name, value in (("sample_rate", sample_rate), ("channels", channels)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(samples, np.ndarray):
+        raise TypeError(f"samples must be a numpy int16 array, got {type(samples).__name__}")
+    if samples.dtype != np.int16:
+        raise TypeError(f"samples must have dtype int16, got {samples.dtype}")
+    if channels == 1:
+        if samples.ndim != 1:
+            raise ValueError(f"mono samples must have shape (n,), got {samples.shape}")
+    elif samples.ndim != 2 or samples.shape[1] != channels:
+        raise ValueError(f"bad shape {samples.shape}")
+
+
+class _SubArray(np.ndarray):
+    pass
+
+
+_DTYPES = st.sampled_from([np.int16, np.dtype("<i2"), np.dtype(">i2"), np.int32, np.float32])
+_SHAPES = st.sampled_from([(0,), (3,), (4, 1), (4, 2), (2, 3), (1, 1, 2)])
+_SAMPLES = st.one_of(
+    st.builds(lambda dt, sh: np.zeros(sh, dtype=dt), _DTYPES, _SHAPES),
+    st.builds(lambda sh: np.zeros(sh, dtype=np.int16).view(_SubArray), _SHAPES),
+    st.builds(lambda sh: np.zeros(sh, dtype=np.int16)[::-1], _SHAPES),  # a strided view
+    st.just([0, 1, 2]),
+    st.just(b"\x00\x00"),
+)
+_NUMBERS = st.one_of(
+    st.integers(-2, 48000), st.just(True), st.just(False), st.just(24000.0), st.just("24000")
+)
+
+
+@given(samples=_SAMPLES, sample_rate=_NUMBERS, channels=_NUMBERS)
+@settings(max_examples=300)
+@example(np.zeros(3, np.int16), 24000, True)  # a bool is an int, and True == 1
+@example(np.zeros(3, np.int16), True, 1)
+@example(np.zeros(3, np.int16), 24000.0, 1)
+@example(np.zeros(3, np.dtype(">i2")), 24000, 1)
+@example(np.zeros(3, np.int16).view(_SubArray), 24000, 1)
+def test_frame_accepts_and_refuses_exactly_what_the_full_checks_did(
+    samples: object, sample_rate: object, channels: object
+) -> None:
+    try:
+        _reference_check(samples, sample_rate, channels)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            AudioFrame(samples, sample_rate, channels)  # type: ignore[arg-type]
+    else:
+        frame = AudioFrame(samples, sample_rate, channels)  # type: ignore[arg-type]
+        assert frame.samples is samples
