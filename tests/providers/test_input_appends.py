@@ -81,3 +81,32 @@ async def test_a_partial_chunk_is_not_held_back_when_the_caller_pauses() -> None
         await until(lambda: "input_audio_buffer.append" in client_types(sim.client_events))
         (append,) = [e for e in sim.client_events if e["type"] == "input_audio_buffer.append"]
         assert append["audio"] == 960
+
+
+async def test_frames_for_a_dead_socket_are_never_written() -> None:
+    """Liveness is checked per append, not per frame: a frame that completes a chunk on a
+    socket that ended is dropped, and so is a partial chunk when it is flushed."""
+    from vocalis.providers.openai.connection import _Connection
+
+    class RecordingSocket:
+        backend = "picows"
+
+        def __init__(self) -> None:
+            self.written: list[str] = []
+
+        def write(self, message: str) -> bool:
+            self.written.append(message)
+            return True
+
+    ws = RecordingSocket()
+    conn = _Connection(ws, appends=InputAppends(b64encode_pcm16, 960), hold_s=0.04)  # type: ignore[arg-type]
+    frame = np.ones(480, dtype=np.int16)
+    conn.send_audio(frame)
+    conn.send_audio(frame)  # a full 40 ms chunk: written at once
+    assert [len(_audio_of(m)) for m in ws.written] == [960]
+    conn.send_audio(frame)  # a partial chunk, then the socket ends
+    conn.end("dropped")
+    conn.send_audio(frame)  # completes the chunk of a dead socket
+    conn.send_audio(frame)
+    conn.flush_audio()
+    assert len(ws.written) == 1 and conn.queue.empty()

@@ -37,11 +37,12 @@ async def pump_caller_audio(
     ms_per_sample = 1000.0 / rate
     timeline = turns.timeline
     append_audio = provider.append_audio
+    now = clock.now
 
     def on_frame(frame: AudioFrame) -> None:
         samples = frame.samples
         append_audio(samples)
-        timeline.append(samples.shape[0] * ms_per_sample, clock.now())
+        timeline.append(len(samples) * ms_per_sample, now())
         if vad is not None:
             for event in vad.process(samples):
                 turns.local_vad(event)

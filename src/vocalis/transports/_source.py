@@ -77,9 +77,10 @@ class ChannelAudioSource(AudioSource, Generic[T]):
         ended), later pushes queue again instead of calling a consumer that is gone.
         """
         converter = self._claim(sample_rate)
+        convert = converter.convert
 
         def forward(item: T) -> None:
-            frame = converter.convert(item)
+            frame = convert(item)
             if frame is not None:
                 on_frame(frame)
 

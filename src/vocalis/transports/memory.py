@@ -63,7 +63,7 @@ class MemoryAudioSource(ChannelAudioSource[AudioFrame]):
     def push(self, audio: AudioFrame | Int16Array) -> None:
         """Queue caller audio (an `AudioFrame` at any rate, or int16 mono at `sample_rate`)."""
         frame = audio if isinstance(audio, AudioFrame) else AudioFrame(audio, self.sample_rate)
-        self._channel.send(frame.to_mono())
+        self._channel.send(frame if frame.channels == 1 else frame.to_mono())
 
     async def speak(
         self, audio: AudioFrame | Int16Array, clock: Clock, *, frame_ms: int = 20

@@ -49,11 +49,14 @@ class Channel(Generic[T]):
         if self._closed:
             return
         forward = self._forward
-        if forward is not None:
-            self._deliver(forward, item)
+        if forward is None:
+            self._items.append(item)
+            self._wake()
             return
-        self._items.append(item)
-        self._wake()
+        try:  # `_deliver`, inlined: this is once per caller frame and per audio delta
+            forward(item)
+        except Exception as exc:
+            self._fail(exc)
 
     def forward_to(self, callback: Callable[[T], None]) -> None:
         """Hand items to `callback` synchronously instead of queueing them.
@@ -90,9 +93,13 @@ class Channel(Generic[T]):
         try:
             callback(item)
         except Exception as exc:
-            self._forward = None
-            self._items.clear()
-            self.close(exc)
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """The forwarding consumer raised: stop forwarding, drop the rest, close with it."""
+        self._forward = None
+        self._items.clear()
+        self.close(exc)
 
     async def wait_closed(self) -> None:
         """Wait until the channel is closed; raise its error, if any.

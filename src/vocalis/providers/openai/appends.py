@@ -48,8 +48,9 @@ class InputAppends:
     def add(self, samples: Int16Array) -> str | None:
         """Queue ``samples``; the append event once a chunk is complete, else None."""
         self._pending.append(samples)
-        self._pending_samples += samples.shape[0]
-        if self._pending_samples < self._chunk:
+        pending = self._pending_samples + len(samples)
+        if pending < self._chunk:
+            self._pending_samples = pending
             return None
         return self.flush()
 

@@ -60,22 +60,28 @@ class _Connection:
             self.ended.set_result(reason)
 
     def send_audio(self, samples: Int16Array) -> None:
-        """Caller audio, batched by `appends`; nothing is queued for a dead socket.
+        """Caller audio, batched by `appends`; nothing is written to a dead socket.
 
-        A partial chunk is sent after `hold_s` at the latest: a source that pauses (a file
-        that ended, push-to-talk) must not keep its last words from the provider's VAD.
+        Liveness is checked once per append, not per frame: frames given to a socket that
+        died are only ever held in its partial chunk, which dies with it (`end` stops the
+        hold timer and `flush_audio` checks again). A partial chunk is sent after `hold_s`
+        at the latest: a source that pauses (a file that ended, push-to-talk) must not keep
+        its last words from the provider's VAD.
         """
-        if not self.alive or self.appends is None:
+        appends = self.appends
+        if appends is None:
             return
-        message = self.appends.add(samples)
-        if message is not None:
-            if self._hold is not None:
-                self._hold.cancel()
-                self._hold = None
-            if not self._write_now(message):
-                self.queue.put_nowait(message)
-        elif self._hold is None:
-            self._hold = asyncio.get_running_loop().call_later(self.hold_s, self.flush_audio)
+        message = appends.add(samples)
+        if message is None:
+            if self._hold is None and self.alive:
+                self._hold = asyncio.get_running_loop().call_later(self.hold_s, self.flush_audio)
+            return
+        hold = self._hold
+        if hold is not None:
+            hold.cancel()
+            self._hold = None
+        if self.alive and not self._write_now(message):
+            self.queue.put_nowait(message)
 
     def flush_audio(self) -> None:
         """Send the pending partial chunk now (before another event, or when held too long)."""
