@@ -158,7 +158,7 @@ def test_connection_loss_ends_everything_and_resume_trims_the_record() -> None:
     lost = core.connection_lost()
     assert isinstance(lost[-1], ResponseEnded) and lost[-1].done.status == "disconnected"
     assert len(core.server_record) == 2
-    core.resumed("h1")
+    core.record.resumed("h1")
     assert len(core.server_record) == 1  # the service restores the state of the handle
     assert core.receive({"goAway": {"timeLeft": "9.5s"}}) == [GoAway(9.5)]
 

@@ -19,9 +19,10 @@ Gemini's model differs from OpenAI's in ways absorbed here, so the runtime does 
 * caller turns have no ids either: a user item id is minted when a turn shows up (its
   transcription, the barge-in, or the model answering it) and committed when the model answers.
 
-It also keeps the **server record**: what the service holds in its history, turn by turn
-(model turns as *sent*: the transcript of every audio chunk received) — the input of the
-heard-contract strategy in :mod:`~vocalis.providers.gemini.heard`.
+It also fills the **server record** (:mod:`~vocalis.providers.gemini.record`): what the
+service holds in its history, turn by turn (model turns as *sent*: the transcript of every
+audio chunk received) — the input of the heard-contract strategy in
+:mod:`~vocalis.providers.gemini.heard`.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from vocalis.providers.core_events import (
 )
 from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.input_audio import RecentInput
+from vocalis.providers.gemini.record import ServerRecord
 from vocalis.providers.gemini.wire import OUTPUT_RATE, decode_audio, duration_s, get
 from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.utils.logsafe import WarnLimiter
@@ -137,10 +139,9 @@ class GeminiProtocol:
         # the client ended a manual turn) the service's own next response is held back.
         self._open_calls: set[str] = set()
         self._hold_next = False
-        self.resume_handle: str | None = None
-        self.server_record: list[ServerTurn] = []
-        self._handle_records: dict[str, int] = {}
-        self.usage: list[dict[str, Any]] = []
+        self.record = ServerRecord()
+        # The latest usage report (a response's end carries it).
+        self.usage: dict[str, Any] | None = None
         # The caller audio of this provider session's input timeline (16 kHz, ms from the
         # last reconnect): its one owner. The shell appends to it and replays from it; the
         # core reads the position for its speech events.
@@ -150,6 +151,11 @@ class GeminiProtocol:
         self.generation_input_ms = 0.0
 
     # -- state queries ---------------------------------------------------------------------
+
+    @property
+    def server_record(self) -> list[ServerTurn]:
+        """What the service holds, turn by turn (`record.py`)."""
+        return self.record.turns
 
     @property
     def generating(self) -> bool:
@@ -215,13 +221,13 @@ class GeminiProtocol:
     def tool_output_sent(self, call_id: str, output_item_id: str, output: str) -> None:
         self._open_calls.discard(call_id)
         record = ServerTurn("function_response", output_item_id, output, call_id=call_id)
-        self.server_record.append(record)
+        self.record.append(record)
         if not self._open_calls:
             self._hold_next = True
 
     def client_turn_sent(self, item_id: str, role: str, text: str) -> None:
         kind: TurnKind = "model" if role == "assistant" else "user"
-        self.server_record.append(ServerTurn(kind, item_id, text))
+        self.record.append(ServerTurn(kind, item_id, text))
 
     def cancel_local(self) -> list[Output]:
         """The runtime cancelled the running turn: its streams end now (Gemini has no cancel;
@@ -231,24 +237,6 @@ class GeminiProtocol:
         if turn is not None and not turn.ended:
             self._end_response(turn, "cancelled", "client_cancelled", out, keep=True)
         return out
-
-    def accept_heard(self, heard: dict[str, str]) -> None:
-        """A correction note told the model what was heard: stop reporting these turns."""
-        for turn in self.server_record:
-            if turn.item_id in heard:
-                turn.text = heard[turn.item_id]
-
-    def reseeded(self, record: list[ServerTurn]) -> None:
-        """A fresh connection was seeded: the server holds exactly ``record``."""
-        self.server_record = list(record)
-        self.resume_handle = None
-        self._handle_records.clear()
-
-    def resumed(self, handle: str) -> None:
-        """A connection resumed ``handle``: the server holds the record as of that handle."""
-        length = self._handle_records.get(handle)
-        if length is not None:
-            del self.server_record[length:]
 
     def connection_replaced(self) -> list[Output]:
         """A new connection replaced the old one (re-seed, planned resume): what the old one
@@ -298,11 +286,10 @@ class GeminiProtocol:
             out.append(GoAway(duration_s(get(go_away, "timeLeft")) or 0.0))
         update = get(message, "sessionResumptionUpdate")
         if isinstance(update, dict) and get(update, "resumable") and get(update, "newHandle"):
-            self.resume_handle = str(get(update, "newHandle"))
-            self._handle_records[self.resume_handle] = len(self.server_record)
+            self.record.new_handle(str(get(update, "newHandle")))
         usage = get(message, "usageMetadata")
         if isinstance(usage, dict):
-            self.usage.append(usage)
+            self.usage = usage
         return out
 
     def _on_content(self, content: dict[str, Any], out: list[Output]) -> None:
@@ -384,7 +371,7 @@ class GeminiProtocol:
             turn.item_ids.append(item_id)
             arguments = json.dumps(call.get("args") or {}, separators=(",", ":"))
             record = ServerTurn("function_call", item_id, arguments, call_id=call_id)
-            self.server_record.append(record)
+            self.record.append(record)
             self._emit(turn, ItemAnnounced(turn.response_id, item_id), out)
             ready = ToolCallReady(ToolCall(item_id, call_id, name, arguments, turn.response_id))
             self._emit(turn, ready, out)
@@ -399,8 +386,8 @@ class GeminiProtocol:
 
     def _commit(self, caller: _CallerTurn) -> InputAudioCommitted:
         caller.committed = True
-        previous = self.server_record[-1].item_id if self.server_record else None
-        self.server_record.append(ServerTurn("user", caller.item_id, caller.transcript.strip()))
+        previous = self.record.last_item_id()
+        self.record.append(ServerTurn("user", caller.item_id, caller.transcript.strip()))
         return InputAudioCommitted(caller.item_id, previous)
 
     def _emit(self, turn: _Turn, event: CoreEvent, out: list[Output]) -> None:
@@ -424,9 +411,7 @@ class GeminiProtocol:
             if caller.transcript:
                 text = caller.transcript.strip()
                 out.append(InputTranscription(caller.item_id, text, True))
-                for entry in self.server_record:
-                    if entry.item_id == caller.item_id:
-                        entry.text = text
+                self.record.set_text(caller.item_id, text)
         request_id = self._expected_requests.pop(0) if self._expected_requests else None
         held = request_id is None and self._hold_next
         self._hold_next = False
@@ -449,7 +434,7 @@ class GeminiProtocol:
             )
             turn.item_ids.append(item_id)
             turn.record = ServerTurn("model", item_id, "")
-            self.server_record.append(turn.record)
+            self.record.append(turn.record)
             self._emit(turn, started, out)
         return turn, turn.message
 
@@ -487,7 +472,8 @@ class GeminiProtocol:
             message_status = status
         if turn.message is not None:
             self._end_message(turn, message_status, out)
-        usage = self.usage[-1] if self.usage else None
-        done = GenerationDone(turn.response_id, status, reason, None, tuple(turn.item_ids), usage)
+        done = GenerationDone(
+            turn.response_id, status, reason, None, tuple(turn.item_ids), self.usage
+        )
         self._emit(turn, ResponseEnded(done), out)
         turn.ended = True

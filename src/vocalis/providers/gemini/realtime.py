@@ -136,7 +136,7 @@ class GeminiRealtimeSession(RealtimeSession):
     async def update_options(self, options: SessionOptions) -> None:
         """Gemini fixes the setup per connection: a new connection resumes with the new one."""
         self._options = options
-        handle = self.protocol.resume_handle
+        handle = self.protocol.record.resume_handle
         await self._switch(handle=handle, seed=None if handle else self._heard, replay_from=None)
 
     async def commit_audio(self) -> None:
@@ -246,7 +246,7 @@ class GeminiRealtimeSession(RealtimeSession):
             if strategy is HeardStrategy.CORRECT_THEN_RESEED:
                 self._corrected.update(cut.item_id for cut in plan.unheard)  # re-seed later
             else:
-                self.protocol.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
+                self.protocol.record.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
             self.corrections += 1
 
     async def aclose(self) -> None:
@@ -302,13 +302,13 @@ class GeminiRealtimeSession(RealtimeSession):
                 ErrorKind.SERVER, "the server did not confirm the setup", "no_setup_complete"
             )
         if handle is not None:
-            self.protocol.resumed(handle)
+            self.protocol.record.resumed(handle)
         if seed is not None:
             turns = wire.history_turns(seed)
             if turns:
                 conn.send(wire.dumps(wire.client_content(turns, turn_complete=False)))
             self.seeded_turns += len(turns)
-            self.protocol.reseeded(record_of(seed))
+            self.protocol.record.reseeded(record_of(seed))
         conn.tasks = [
             self._spawn(pump(conn, self._on_message), f"gemini-recv-{conn.index}"),
             self._spawn(drain(conn), f"gemini-send-{conn.index}"),
@@ -379,7 +379,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self._policy.session_ended(loop.time() - self._connected_at, planned=conn.go_away)
         while not self._policy.exhausted:
             await asyncio.sleep(self._policy.delay())
-            handle = self.protocol.resume_handle
+            handle = self.protocol.record.resume_handle
             try:
                 new = await self._open(handle=handle, seed=None if handle else self._heard)
             except OperationError as exc:
@@ -388,7 +388,7 @@ class GeminiRealtimeSession(RealtimeSession):
                     self._closing = True
                     return
                 if handle is not None and exc.kind is ErrorKind.INVALID:
-                    self.protocol.resume_handle = None  # the handle expired: seed instead
+                    self.protocol.record.resume_handle = None  # the handle expired: seed instead
                 self._policy.connect_failed()
                 continue
             self._conn = new
@@ -466,7 +466,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 await self._idle.wait()
         if conn is not self._conn or self._closing:
             return
-        handle = self.protocol.resume_handle
+        handle = self.protocol.record.resume_handle
         await self._switch(handle=handle, seed=None if handle else self._heard, replay_from=None)
         self.reconnects += 1
 
