@@ -1,11 +1,11 @@
-"""A hostile OpenAI-Realtime-protocol provider, for the attacks of issue #14.
+"""Hostile providers (OpenAI Realtime and Gemini Live protocols), for the attacks of #14.
 
-It does just enough of the protocol for a session to start (`session.created`, an answer to
-every `session.update`), then runs one attack: a flood of caller-transcript deltas (each
-re-emitted by the client as the whole text so far), a never-ending agent transcript, one huge
-audio delta, audio forever, or many empty items never announced. Loopback only; used by
-tests/security (small, bounded sizes) and by `python -m bench.attacks` (the sizes of the
-red-team report, with RSS measured).
+Each does just enough of its protocol for a session to start (OpenAI: `session.created`, an
+answer to every `session.update`; Gemini: `setupComplete`), then runs one attack: a flood of
+caller-transcript deltas (each re-emitted by the client as the whole text so far), a
+never-ending agent transcript, one huge audio delta, audio forever, or many empty items never
+announced. Loopback only; used by tests/security (small, bounded sizes) and by
+`python -m bench.attacks` (the sizes of the red-team report, with RSS measured).
 """
 
 from __future__ import annotations
@@ -192,3 +192,50 @@ class HostileProvider:
         async with serve(self._handle, "127.0.0.1", 0, max_size=None) as server:
             port = server.sockets[0].getsockname()[1]
             yield f"ws://127.0.0.1:{port}/v1/realtime"
+
+
+# --------------------------------------------------------------------------- Gemini Live
+
+
+def gemini_empty_items(count: int) -> Attack:
+    """Gemini Live: `count` items no text or audio bound sees — alternately a caller turn (one
+    transcription character) and a model turn (one text character, complete at once)."""
+
+    async def attack(send: Send) -> None:
+        for n in range(count):
+            if n % 2 == 0:
+                content: dict[str, Any] = {"inputTranscription": {"text": "h"}}
+            else:
+                content = {"modelTurn": {"parts": [{"text": "a"}]}, "turnComplete": True}
+            await send({"serverContent": content})
+
+    return attack
+
+
+class HostileGemini:
+    """`async with HostileGemini(attack).serving() as base_url:` — a Gemini Live endpoint
+    that answers the setup, then attacks (any path: the client's URL names the service)."""
+
+    def __init__(self, attack: Attack) -> None:
+        self.attack = attack
+        self.attack_done = asyncio.Event()
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        async def send(event: dict[str, Any]) -> None:
+            await ws.send(json.dumps(event))
+
+        try:
+            await ws.recv()  # the setup
+            await send({"setupComplete": {}})
+            await self.attack(send)
+            self.attack_done.set()
+            async for _ in ws:  # caller audio and turns: ignored
+                pass
+        except ConnectionClosed:
+            pass
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        async with serve(self._handle, "127.0.0.1", 0, max_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            yield f"ws://127.0.0.1:{port}"

@@ -1,5 +1,9 @@
 """A provider's items are bounded per call, however it makes them (issue #14, per-call bound).
 
+The Gemini core had no item bound at all: every model turn, caller turn and function call
+became one more item (and one more turn of its server record), and resumption handles,
+usage reports and cancelled call ids (any id the service named) were kept without end.
+
 `ProviderLimits.max_call_items` held only for events that create an item
 (`conversation.item.added`, `response.output_item.added`, ...). Content for an id the
 provider never announced — an agent text or audio delta, a function-call arguments delta, a
@@ -15,13 +19,14 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from bench.hostile import HostileProvider, empty_items
+from bench.hostile import HostileGemini, HostileProvider, empty_items, gemini_empty_items
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vocalis.providers.base import (
     ErrorKind,
     GenerationStarted,
+    InputAudioCommitted,
     InputTranscription,
     OperationError,
     ProviderError,
@@ -30,6 +35,8 @@ from vocalis.providers.base import (
     SessionOptions,
 )
 from vocalis.providers.core_events import ItemAnnounced, MessageStarted
+from vocalis.providers.gemini import GeminiRealtimeModel
+from vocalis.providers.gemini.protocol import GeminiProtocol
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import OpenAIProtocol
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
@@ -80,7 +87,9 @@ def reported_items(outputs: Sequence[object]) -> set[str]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, KINDS - 1), st.integers(0, 400)), max_size=300))
+@given(
+    st.lists(st.tuples(st.integers(0, KINDS - 1), st.integers(0, 400)), min_size=40, max_size=300)
+)
 def test_content_for_items_never_announced_counts_against_the_item_bound(
     events: list[tuple[int, int]],
 ) -> None:
@@ -157,4 +166,70 @@ async def test_a_hostile_provider_sending_empty_items_ends_the_call_within_the_b
     generations = [e.generation for e in events if isinstance(e, GenerationStarted)]
     announced = {i for g in generations for i in g.announced_item_ids}
     callers = {e.item_id for e in events if isinstance(e, InputTranscription)}
+    assert len(announced | callers) <= LIMIT
+
+
+# --------------------------------------------------------------------------- Gemini Live
+
+
+def gemini_event(kind: int, n: int) -> dict[str, Any]:
+    """One hostile Gemini message: each kind makes the core start one more item."""
+    messages: list[dict[str, Any]] = [
+        {"serverContent": {"inputTranscription": {"text": "h"}}},
+        {"serverContent": {"modelTurn": {"parts": [{"text": "a"}]}}},
+        {"serverContent": {"turnComplete": True}},
+        {"serverContent": {"interrupted": True}},
+        {"toolCall": {"functionCalls": [{"id": f"c{n}", "name": "f", "args": {}}]}},
+        {"toolCallCancellation": {"ids": [f"c{n}", f"never{n}"]}},
+        {"sessionResumptionUpdate": {"resumable": True, "newHandle": f"h{n}"}},
+        {"usageMetadata": {"totalTokenCount": n}},
+    ]
+    return messages[kind]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 400)), min_size=40, max_size=300))
+def test_a_gemini_service_cannot_make_a_call_hold_more_items_than_the_bound(
+    events: list[tuple[int, int]],
+) -> None:
+    limit = 4  # small: a random stream passes it often
+    core = GeminiProtocol(limits=ProviderLimits(max_call_items=limit))
+    outputs: list[object] = []
+    for kind, n in events:
+        outputs += core.receive(gemini_event(kind, n))
+    errors = [o for o in outputs if isinstance(o, ProviderError)]
+    assert all(e.code == "item_budget" and e.kind is ErrorKind.FATAL for e in errors)
+    assert len(errors) <= 1
+    reported = {o.item_id for o in outputs if isinstance(o, MessageStarted | ItemAnnounced)}
+    reported |= {o.item_id for o in outputs if isinstance(o, InputAudioCommitted)}
+    assert len(reported) <= limit
+    assert len(core.server_record) <= limit
+    assert len(core.cancelled_calls) <= limit  # only calls it made
+
+
+async def test_a_hostile_gemini_service_sending_empty_turns_ends_the_call() -> None:
+    """End to end over a loopback socket, as for OpenAI: the session closes `fatal` with the
+    same `item_budget` error, and the runtime was told about no more than the bound."""
+    service = HostileGemini(gemini_empty_items(400))
+    async with service.serving() as base_url:
+        model = GeminiRealtimeModel(
+            api_key="test-hostile-key",
+            base_url=base_url,
+            limits=ProviderLimits(max_call_items=LIMIT),
+            reconnect=False,
+        )
+        session = await model.connect(SessionOptions())
+        events: list[object] = []
+        try:
+            async with asyncio.timeout(20):
+                async for event in session.events():
+                    events.append(event)
+        finally:
+            await session.aclose()
+    closed = [e for e in events if isinstance(e, SessionClosed)]
+    assert [c.reason for c in closed] == ["fatal"]
+    assert closed[0].error is not None and closed[0].error.code == "item_budget"
+    generations = [e.generation for e in events if isinstance(e, GenerationStarted)]
+    announced = {i for g in generations for i in g.announced_item_ids}
+    callers = {e.item_id for e in events if isinstance(e, InputAudioCommitted)}
     assert len(announced | callers) <= LIMIT

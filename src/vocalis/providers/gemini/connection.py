@@ -17,7 +17,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from vocalis.providers.base import ErrorKind, OperationError
+from vocalis.providers.base import ErrorKind, OperationError, ProviderError
 from vocalis.providers.gemini.errors import close_error, http_kind
 from vocalis.utils.logsafe import redacting_logger
 
@@ -36,6 +36,8 @@ class Connection:
     # Replaced by a newer connection: its messages are ignored, its end is not a loss.
     retired: bool = False
     go_away: bool = False
+    # Set when this side ends the call (a provider past a per-call bound): the close's error.
+    fatal: ProviderError | None = None
 
     @property
     def alive(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from vocalis.providers.base import Capabilities, RealtimeModel, SessionOptions
+from vocalis.providers.base import Capabilities, ProviderLimits, RealtimeModel, SessionOptions
 from vocalis.providers.gemini import wire
 from vocalis.providers.gemini.endpoint import (
     DEFAULT_API_VERSION,
@@ -61,6 +61,7 @@ class GeminiRealtimeModel(RealtimeModel):
         op_timeout_s: float = 10.0,
         connect_timeout_s: float = 15.0,
         continuation_grace_s: float = 15.0,
+        limits: ProviderLimits | None = None,
     ) -> None:
         self.model = model
         self._api_key = api_key if api_key is not None else api_key_from_env()
@@ -75,6 +76,8 @@ class GeminiRealtimeModel(RealtimeModel):
         self.reconnect_backoff_max_s = reconnect_backoff_max_s
         self.op_timeout_s = op_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        # What the service may make one call hold (the same bounds as every provider's).
+        self.limits = limits or ProviderLimits()
         self.continuation_grace_s = continuation_grace_s
 
     def __repr__(self) -> str:  # never show the key

@@ -64,6 +64,7 @@ from vocalis.providers.gemini.heard import ServerTurn, TurnKind
 from vocalis.providers.gemini.input_audio import RecentInput
 from vocalis.providers.gemini.record import ServerRecord
 from vocalis.providers.gemini.wire import OUTPUT_RATE, decode_audio, duration_s, get
+from vocalis.providers.item_bound import ItemBound, OverItemBound
 from vocalis.providers.limits import TextBounds, admit_item_audio
 from vocalis.utils.logsafe import WarnLimiter
 
@@ -128,6 +129,8 @@ class GeminiProtocol:
         self.limits = limits or ProviderLimits()
         self._warn = warn_limiter or WarnLimiter(logger)
         self._text_bounds = TextBounds(self.limits, self._warn)
+        # Model, caller and function-call items: counted per call (`providers/item_bound.py`).
+        self.item_bound = ItemBound(self.limits)
         self._ids = itertools.count(1)
         self._turn: _Turn | None = None
         self._held: _Turn | None = None
@@ -268,6 +271,13 @@ class GeminiProtocol:
 
     def receive(self, message: dict[str, Any]) -> list[Output]:
         out: list[Output] = []
+        try:
+            self._on_message(message, out)
+        except OverItemBound:  # one item past `max_call_items`: the call ends
+            self.item_bound.refused(out)
+        return out
+
+    def _on_message(self, message: dict[str, Any], out: list[Output]) -> None:
         if get(message, "setupComplete") is not None:
             out.append(SetupDone())
         content = get(message, "serverContent")
@@ -278,9 +288,9 @@ class GeminiProtocol:
             self._on_tool_call(tool_call, out)
         cancellation = get(message, "toolCallCancellation")
         if isinstance(cancellation, dict):
-            ids = [i for i in get(cancellation, "ids") or [] if isinstance(i, str)]
-            self.cancelled_calls.update(ids)
-            self._open_calls.difference_update(ids)
+            ids = [i for i in get(cancellation, "ids") or [] if str(i) in self.call_names]
+            self.cancelled_calls.update(map(str, ids))  # calls it made (#14: not any id)
+            self._open_calls.difference_update(map(str, ids))
         go_away = get(message, "goAway")
         if isinstance(go_away, dict):
             out.append(GoAway(duration_s(get(go_away, "timeLeft")) or 0.0))
@@ -290,7 +300,6 @@ class GeminiProtocol:
         usage = get(message, "usageMetadata")
         if isinstance(usage, dict):
             self.usage = usage
-        return out
 
     def _on_content(self, content: dict[str, Any], out: list[Output]) -> None:
         transcription = get(content, "inputTranscription")
@@ -364,6 +373,7 @@ class GeminiProtocol:
             call_id = str(call.get("id") or self.new_id("call"))
             if call_id in self.call_names:
                 continue  # exactly once per call id
+            self.item_bound.take()
             name = str(call.get("name") or "")
             self.call_names[call_id] = name
             self._open_calls.add(call_id)
@@ -381,6 +391,7 @@ class GeminiProtocol:
 
     def _caller_turn(self) -> _CallerTurn:
         if self._caller is None or self._caller.committed or self._caller.answered:
+            self.item_bound.take()
             self._caller = _CallerTurn(self.new_id("user"))
         return self._caller
 
@@ -427,6 +438,7 @@ class GeminiProtocol:
     def _message(self, out: list[Output]) -> tuple[_Turn, ItemAccount]:
         turn = self._ensure_turn(out)
         if turn.message is None:
+            self.item_bound.take()
             item_id = self.new_id("model")
             turn.message = ItemAccount(item_id)
             started = MessageStarted(

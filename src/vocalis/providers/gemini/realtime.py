@@ -71,7 +71,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self._model = model
         self._options = options
         modality: Modality = "audio" if "audio" in options.output_modalities else "text"
-        self.protocol = GeminiProtocol(modality=modality)
+        self.protocol = GeminiProtocol(modality=modality, limits=model.limits)
         self._manual = options.turn_detection is None
         self._events: Channel[ProviderEvent] = Channel()
         self.router = GenerationRouter(self._events.send)
@@ -369,8 +369,10 @@ class GeminiRealtimeSession(RealtimeSession):
             await self._recover(conn, code, reason)
 
     async def _recover(self, conn: Connection, code: int | None, reason: str) -> None:
-        error = close_error(code, reason, after_go_away=conn.go_away)
+        error = conn.fatal or close_error(code, reason, after_go_away=conn.go_away)
         self._end_streams()
+        if conn.fatal is not None:
+            await self._retire(conn)  # ended on this side: the socket is still open
         if error.fatal or not self._model.reconnect:
             self._emit_closed("fatal" if error.fatal else "disconnected", error)
             self._closing = True
@@ -451,6 +453,9 @@ class GeminiRealtimeSession(RealtimeSession):
                 conn.go_away = True
                 self._spawn(self._resume_before(conn, out.seconds_left), "gemini-go-away")
             return
+        if isinstance(out, ProviderError) and out.fatal and conn is not None:
+            conn.fatal = out  # the core ends the call (the item bound): the close says why
+            conn.end(None, "fatal")
         self._events.send(out)
 
     async def _release_later(self) -> None:
