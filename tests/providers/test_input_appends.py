@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vocalis.audio.codec import b64decode_pcm16, b64encode_pcm16
+from vocalis.providers.base import InputSpeechStarted, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
-from vocalis.providers.openai.appends import InputAppends
+from vocalis.providers.openai.appends import QUIET_PEAK, InputAppends, is_quiet
 
-from .openai_sim_support import client_types, sim_session, until
+from .openai_sim_support import append_in_frames, client_types, silence, sim_session, tone, until
 
 PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 
@@ -58,9 +59,16 @@ def test_input_chunk_ms_is_bounded() -> None:
         OpenAIRealtimeModel(api_key="sk-x", input_chunk_ms=10_000)
 
 
-@pytest.mark.parametrize(("chunk_ms", "expected_ms"), [(40, [40, 40, 20]), (0, [20] * 5)])
-async def test_commit_flushes_pending_audio_first(chunk_ms: int, expected_ms: list[int]) -> None:
-    frames = [np.full(480, k + 1, dtype=np.int16) for k in range(5)]  # 5 x 20 ms at 24 kHz
+@pytest.mark.parametrize(
+    ("chunk_ms", "level", "expected_ms"),
+    [(40, 1000, [40, 40, 20]), (0, 1000, [20] * 5), (40, 1, [100]), (40, 0, [100])],
+)
+async def test_commit_flushes_pending_audio_first(
+    chunk_ms: int, level: int, expected_ms: list[int]
+) -> None:
+    """Audio with sound goes in normal chunks; quiet audio (levels 0 and 1) outside a caller
+    turn is held up to the quiet chunk — and a commit sends whatever is pending first."""
+    frames = [np.full(480, level * (k + 1), dtype=np.int16) for k in range(5)]  # 5 x 20 ms
     async with sim_session(input_chunk_ms=chunk_ms) as (server, session, _reader):
         for frame in frames:
             session.append_audio(frame)
@@ -110,3 +118,75 @@ async def test_frames_for_a_dead_socket_are_never_written() -> None:
     conn.send_audio(frame)
     conn.flush_audio()
     assert len(ws.written) == 1 and conn.queue.empty()
+
+
+_LEVELS = st.sampled_from([0, 1, QUIET_PEAK, QUIET_PEAK + 1, 8000])
+
+
+@given(
+    chunk=st.integers(1, 1000),
+    quiet_chunk=st.integers(0, 3000),
+    frames=st.lists(st.tuples(st.integers(1, 600), _LEVELS, st.booleans()), max_size=40),
+)
+def test_quiet_batching_holds_only_quiet_audio_outside_a_turn(
+    chunk: int, quiet_chunk: int, frames: list[tuple[int, int, bool]]
+) -> None:
+    """Every sample once and in order; audio with sound (or any audio inside a caller turn)
+    goes no later than the normal chunk; quiet audio waits at most the quiet chunk."""
+    appends = InputAppends(b64encode_pcm16, chunk, quiet_chunk)
+    rng = np.random.default_rng(len(frames))
+    sent: list[np.ndarray] = []
+    given_frames: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    for size, level, in_turn in frames:
+        frame = (rng.choice([-1, 1], size) * level).astype(np.int16)
+        appends.in_turn = in_turn
+        given_frames.append(frame)
+        pending.append(frame)
+        message = appends.add(frame)
+        held = sum(len(p) for p in pending)
+        if message is None:
+            normal_due = held >= chunk
+            assert not (normal_due and (in_turn or not all(map(is_quiet, pending))))
+            assert held < max(chunk, quiet_chunk)
+            assert appends.pending_samples == held
+        else:
+            audio = _audio_of(message)
+            np.testing.assert_array_equal(audio, np.concatenate(pending))
+            sent.append(audio)
+            pending = []
+    tail = appends.flush()
+    if tail is not None:
+        sent.append(_audio_of(tail))
+    joined = np.concatenate(sent) if sent else np.zeros(0, np.int16)
+    expected = np.concatenate(given_frames) if given_frames else np.zeros(0, np.int16)
+    np.testing.assert_array_equal(joined, expected)
+
+
+def test_is_quiet_is_within_the_peak_both_ways() -> None:
+    assert is_quiet(np.zeros(0, np.int16)) and is_quiet(np.full(4, QUIET_PEAK, np.int16))
+    assert is_quiet(np.full(4, -QUIET_PEAK, np.int16))
+    assert not is_quiet(np.array([0, QUIET_PEAK + 1], np.int16))
+    assert not is_quiet(np.array([-QUIET_PEAK - 1, 0], np.int16))
+    assert not is_quiet(np.array([-32768], np.int16))
+
+
+async def test_quiet_batching_follows_the_provider_turn() -> None:
+    """Against the sim's server VAD: silence before any turn goes in 200 ms appends, the
+    caller's tone in 40 ms ones, and once the server said the turn started, silence too."""
+    async with sim_session(options=SessionOptions()) as (server, session, reader):
+        sim = server.sessions[0]
+
+        def appended_ms() -> list[int]:
+            events = sim.client_events
+            return [e["audio"] // 48 for e in events if e["type"] == "input_audio_buffer.append"]
+
+        append_in_frames(session, silence(400))
+        await until(lambda: appended_ms() == [200, 200])
+        append_in_frames(session, tone(400))
+        await reader.wait_type(InputSpeechStarted)
+        await until(lambda: sum(appended_ms()) == 800)
+        assert appended_ms()[2:] == [40] * 10
+        append_in_frames(session, silence(120))  # a pause inside the turn: not held longer
+        await until(lambda: sum(appended_ms()) == 920)
+        assert appended_ms()[12:] == [40, 40, 40]

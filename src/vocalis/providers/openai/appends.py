@@ -6,6 +6,15 @@ a JSON parse per frame on the provider's. Two frames per append halve all of it;
 that the provider's VAD sees the audio up to one chunk minus one frame later (20 ms for the
 40 ms default — `bench/input_chunk.py` measures the turn-detection latency per chunk size).
 
+Quiet audio goes in larger appends (``quiet_chunk_samples``, 200 ms by default): while the
+provider's VAD is *not* inside a caller turn (no ``speech_started`` pending its
+``speech_stopped``), a frame whose every sample is within ±``QUIET_PEAK`` (−50 dBFS) carries
+nothing a VAD decides on — holding it longer delays no turn start (the first frame with sound
+completes the chunk and everything goes at once) and no turn end (inside a turn every frame
+uses the normal chunk). A caller is silent most of a call (while the agent speaks), so this
+removes most of the per-append cost then. A line whose noise floor is above −50 dBFS simply
+keeps the normal chunk.
+
 Order is kept: pending audio is flushed before any other client event on the socket (a
 ``commit`` or a ``response.create`` never overtakes audio that came before it). Pending audio
 belongs to its socket and is dropped with it, like everything else queued for a dead socket.
@@ -21,38 +30,77 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 
-__all__ = ["InputAppends"]
+__all__ = ["QUIET_PEAK", "InputAppends", "is_quiet"]
 
 # The hot path builds this event by concatenation (no JSON encoder per frame).
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 _APPEND_SUFFIX = '"}'
 
+# A frame whose samples all lie within ±QUIET_PEAK (−50 dBFS; int16 full scale is 32767) is
+# quiet: far below any speech a VAD starts a turn on, above digital and most line silence.
+QUIET_PEAK = 100
+
+
+def is_quiet(samples: Int16Array) -> bool:
+    """Every sample within ±`QUIET_PEAK` (two reductions, no temporary array)."""
+    if not len(samples):
+        return True
+    return bool(
+        np.maximum.reduce(samples) <= QUIET_PEAK and np.minimum.reduce(samples) >= -QUIET_PEAK
+    )
+
 
 class InputAppends:
-    """Collects caller samples until ``chunk_samples`` are pending, then yields one append."""
+    """Collects caller samples until ``chunk_samples`` are pending (``quiet_chunk_samples``
+    while the audio is quiet outside a caller turn), then yields one append."""
 
-    __slots__ = ("_chunk", "_encode", "_pending", "_pending_samples")
+    __slots__ = ("_chunk", "_encode", "_pending", "_pending_samples", "_quiet_chunk", "in_turn")
 
-    def __init__(self, encode_b64: Callable[[Int16Array], str], chunk_samples: int) -> None:
+    def __init__(
+        self,
+        encode_b64: Callable[[Int16Array], str],
+        chunk_samples: int,
+        quiet_chunk_samples: int = 0,
+    ) -> None:
         if chunk_samples < 1:
             raise ValueError("chunk_samples must be at least 1")
         self._encode = encode_b64
         self._chunk = chunk_samples
+        # At most the normal chunk disables quiet batching (every frame uses `chunk_samples`).
+        self._quiet_chunk = max(quiet_chunk_samples, chunk_samples)
         self._pending: list[Int16Array] = []
         self._pending_samples = 0
+        # Whether the provider's VAD is inside a caller turn (its `speech_started` came, its
+        # `speech_stopped` not yet): then no audio is held beyond the normal chunk. Set by
+        # the session from the provider's events.
+        self.in_turn = False
 
     @property
     def pending_samples(self) -> int:
         return self._pending_samples
 
+    @property
+    def holding_quiet(self) -> bool:
+        """Audio beyond a normal chunk is pending (held as quiet): its hold is the longer one."""
+        return self._pending_samples >= self._chunk
+
     def add(self, samples: Int16Array) -> str | None:
         """Queue ``samples``; the append event once a chunk is complete, else None."""
         self._pending.append(samples)
         pending = self._pending_samples + len(samples)
-        if pending < self._chunk:
+        if pending < self._chunk or (
+            pending < self._quiet_chunk and not self.in_turn and self._all_quiet(samples)
+        ):
             self._pending_samples = pending
             return None
         return self.flush()
+
+    def _all_quiet(self, samples: Int16Array) -> bool:
+        """Is everything pending quiet? Each frame is looked at once: the frames of a normal
+        partial chunk when it first would go out, every later one as it comes."""
+        if self._pending_samples >= self._chunk:  # already held as quiet: all checked
+            return is_quiet(samples)
+        return all(is_quiet(frame) for frame in self._pending)
 
     def flush(self) -> str | None:
         """The append event of everything pending (None when nothing is)."""

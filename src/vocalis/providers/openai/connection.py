@@ -33,6 +33,8 @@ class _Connection:
     # longest it may wait (real seconds) when no further frame comes to fill it.
     appends: InputAppends | None = None
     hold_s: float = 0.0
+    # How long quiet audio held beyond a normal chunk may wait (from the partial's start).
+    quiet_hold_s: float = 0.0
     _hold: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
     queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     ended: asyncio.Future[str] = field(
@@ -74,7 +76,7 @@ class _Connection:
         message = appends.add(samples)
         if message is None:
             if self._hold is None and self.alive:
-                self._hold = asyncio.get_running_loop().call_later(self.hold_s, self.flush_audio)
+                self._hold = asyncio.get_running_loop().call_later(self.hold_s, self._held)
             return
         hold = self._hold
         if hold is not None:
@@ -82,6 +84,16 @@ class _Connection:
             self._hold = None
         if self.alive and not self._write_now(message):
             self.queue.put_nowait(message)
+
+    def _held(self) -> None:
+        """A partial chunk waited `hold_s`: send it, unless it is held as quiet — then it
+        may wait until `quiet_hold_s` from the same start (`appends.py` says why)."""
+        appends = self.appends
+        if appends is not None and appends.holding_quiet and self.quiet_hold_s > self.hold_s:
+            delay = self.quiet_hold_s - self.hold_s
+            self._hold = asyncio.get_running_loop().call_later(delay, self.flush_audio)
+            return
+        self.flush_audio()
 
     def flush_audio(self) -> None:
         """Send the pending partial chunk now (before another event, or when held too long)."""

@@ -257,8 +257,11 @@ class SocketLifecycle:
         self._core.connection_opened()
         conn = _Connection(
             ws,
-            appends=InputAppends(self._fmt.encode_b64, model.input_chunk_samples),
+            appends=InputAppends(
+                self._fmt.encode_b64, model.input_chunk_samples, model.quiet_input_chunk_samples
+            ),
             hold_s=model.input_chunk_ms / 1000.0,
+            quiet_hold_s=model.quiet_input_chunk_ms / 1000.0,
         )
         conn.tasks = [
             asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv"),

@@ -65,6 +65,10 @@ def _capabilities(dialect: Dialect, fmt: AudioFormat) -> Capabilities:
 # onset/offset (bench/input_chunk.py). 100 ms would save more but delays barge-in detection
 # by up to 80 ms — audible as the agent talking over the caller.
 DEFAULT_INPUT_CHUNK_MS = 40
+# Quiet caller audio outside a caller turn (the caller listening to the agent) per append:
+# nothing a VAD decides on, so it may wait longer; the first frame with sound sends it all.
+# 200 ms: a fifth of the appends of the normal chunk for most of a call (appends.py).
+DEFAULT_QUIET_INPUT_CHUNK_MS = 200
 MAX_INPUT_CHUNK_MS = 200
 
 
@@ -86,7 +90,10 @@ class OpenAIRealtimeModel(RealtimeModel):
     openai/v1`, `wss://api.x.ai/v1`); the socket is `<base_url>/realtime?model=<model>`.
     `input_chunk_ms` batches caller audio into one append per that many ms (default 40: half
     the messages of per-frame appends for at most 20 ms later provider VAD; 0 = every frame
-    is sent as it comes) — see `providers/openai/appends.py`. `websocket_backend` picks the
+    is sent as it comes); `quiet_input_chunk_ms` (default 200, 0 = off) is the chunk for
+    quiet audio (every sample within −50 dBFS) while the provider's VAD is not inside a
+    caller turn — the caller listening — which no turn decision waits on; see
+    `providers/openai/appends.py`. `websocket_backend` picks the
     WebSocket library: `auto` (default) is picows when the `fast` extra is installed (about
     half the CPU per message), else websockets — see `providers/wsclient.py`.
     """
@@ -108,6 +115,7 @@ class OpenAIRealtimeModel(RealtimeModel):
         op_timeout_s: float = 10.0,
         connect_timeout_s: float = 15.0,
         input_chunk_ms: int = DEFAULT_INPUT_CHUNK_MS,
+        quiet_input_chunk_ms: int = DEFAULT_QUIET_INPUT_CHUNK_MS,
         limits: ProviderLimits | None = None,
         clock: Clock | None = None,
         websocket_backend: SocketBackend | Literal["auto"] = "auto",
@@ -124,7 +132,12 @@ class OpenAIRealtimeModel(RealtimeModel):
         if not self.base_url:
             raise ValueError("Azure needs base_url='https://<resource>.openai.azure.com/openai/v1'")
         self.audio_format = lookup_audio_format(audio_format)
+        if not 0 <= quiet_input_chunk_ms <= MAX_INPUT_CHUNK_MS:
+            raise ValueError(
+                f"quiet_input_chunk_ms must be 0..{MAX_INPUT_CHUNK_MS}, got {quiet_input_chunk_ms}"
+            )
         self.input_chunk_ms = input_chunk_ms
+        self.quiet_input_chunk_ms = quiet_input_chunk_ms
         self.max_session_seconds = max_session_seconds
         self.reconnect = reconnect
         self.max_reconnect_attempts = max_reconnect_attempts
@@ -157,6 +170,12 @@ class OpenAIRealtimeModel(RealtimeModel):
     def input_chunk_samples(self) -> int:
         """Caller samples (at the wire rate) per append; 1 sends every frame as it comes."""
         return max(1, self.audio_format.sample_rate * self.input_chunk_ms // 1000)
+
+    @property
+    def quiet_input_chunk_samples(self) -> int:
+        """Caller samples per append while quiet outside a caller turn (at most the normal
+        chunk: quiet audio is batched like any other)."""
+        return self.audio_format.sample_rate * self.quiet_input_chunk_ms // 1000
 
     @property
     def url(self) -> str:

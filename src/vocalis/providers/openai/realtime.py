@@ -36,6 +36,8 @@ from vocalis.providers.base import (
     Capabilities,
     ErrorKind,
     Generation,
+    InputSpeechStarted,
+    InputSpeechStopped,
     Modality,
     OpCompleted,
     OperationError,
@@ -376,6 +378,12 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             if isinstance(out, ProviderError) and out.fatal:
                 conn.fatal = out
                 conn.end("fatal")
+            elif (
+                isinstance(out, InputSpeechStarted | InputSpeechStopped)
+                and conn.appends is not None
+            ):
+                # Inside a caller turn no audio is held as quiet (appends.py).
+                conn.appends.in_turn = isinstance(out, InputSpeechStarted)
             self._events.send(out)
 
     def _emit_closed(self, reason: str, error: ProviderError | None = None) -> None:
