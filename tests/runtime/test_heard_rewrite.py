@@ -22,6 +22,7 @@ from vocalis.conversation.heard import (
     count_heard,
     heard_prefix,
     heard_word_count,
+    next_heard_ms,
     word_spans,
 )
 from vocalis.runtime.transcript import TranscriptSync
@@ -201,3 +202,64 @@ def test_follower_releases_what_it_released_before(
     assert sync.released == ref.released
     shown = [e.data["text"] for e in texts.events if e.kind == "agent_text"]
     assert shown == ref.shown
+
+
+@settings(max_examples=600, deadline=None)
+@given(TEXTS, MS, st.booleans(), MS, st.lists(st.floats(0.0, 1.0), max_size=5))
+def test_the_count_holds_until_the_next_boundary(
+    text: str, audio: float, complete: bool, p0: float, fractions: list[float]
+) -> None:
+    spans = word_spans(text)
+    count = count_heard(spans, p0, audio, audio_complete=complete)
+    until = next_heard_ms(spans, count, audio, audio_complete=complete)
+    if not p0 < until:
+        return
+    for fraction in fractions:
+        p = p0 + (until - p0) * fraction if until != float("inf") else p0 / max(fraction, 1e-3)
+        if p0 <= p < until:
+            assert count_heard(spans, p, audio, audio_complete=complete) == count
+    if until != float("inf") and until > 0:
+        assert count_heard(spans, until, audio, audio_complete=complete) > count
+
+
+HEARD_STEPS = st.one_of(
+    st.tuples(st.just("text"), TEXTS),
+    st.tuples(
+        st.just("count"),
+        st.tuples(
+            st.one_of(st.sampled_from([300.0, 700.0, 1200.0, 2500.0]), st.floats(0.0, 6000.0), MS),
+            st.one_of(st.sampled_from([0.0, 1000.0, 5000.0]), MS),  # repeats: reuse
+            st.one_of(st.none(), TIMINGS),
+            st.booleans(),
+        ),
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(HEARD_STEPS, max_size=40))
+def test_growing_text_counts_what_count_heard_counts(steps: list[tuple[str, object]]) -> None:
+    """The remembered count is only ever reused where counting again gives the same."""
+    grown = GrowingText()
+    for kind, value in steps:
+        if kind == "text":
+            assert isinstance(value, str)
+            grown.extend(value)
+            continue
+        assert isinstance(value, tuple)
+        played, audio, timings, complete = value
+        assert grown.heard(
+            played, audio, word_timings=timings, audio_complete=complete
+        ) == count_heard(grown.spans, played, audio, word_timings=timings, audio_complete=complete)
+
+
+def test_a_remembered_count_is_dropped_when_text_or_audio_changes() -> None:
+    text = "one two three four five six"  # 27 characters: 1485 ms at the default rate
+    grown = GrowingText()
+    grown.extend(text)
+    assert grown.heard(700.0, 1000.0) == count_heard(grown.spans, 700.0, 1000.0) == 4
+    # Same position and audio, audio no longer complete: spread over 1485 ms, fewer words.
+    assert grown.heard(700.0, 1000.0, audio_complete=False) == 3
+    assert grown.heard(700.0, 2000.0) == 2  # more audio, same position: fewer words
+    grown.extend(" seven eight")  # a longer text: each word's share of the audio shrinks
+    assert grown.heard(700.0, 2000.0) == 3

@@ -19,6 +19,7 @@ Two sources of timing, best first:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,11 +106,14 @@ class GrowingText:
     `spans` is always `word_spans(text)`.
     """
 
-    __slots__ = ("spans", "text")
+    __slots__ = ("_window", "spans", "text")
 
     def __init__(self) -> None:
         self.text = ""
         self.spans: list[tuple[int, int]] = []
+        # The last estimate: (audio_ms, audio_complete, from_ms, next_ms, count) — `count`
+        # holds for every position in [from_ms, next_ms) while the text and audio stay.
+        self._window: tuple[float, bool, float, float, int] | None = None
 
     def extend(self, delta: str) -> None:
         if not delta:
@@ -120,6 +124,63 @@ class GrowingText:
         start = spans.pop()[0] if spans and spans[-1][1] == end else end
         self.text += delta
         spans.extend(m.span() for m in _WORD.finditer(self.text, start))
+        self._window = None
+
+    def heard(
+        self,
+        played_ms: float,
+        audio_ms: float,
+        *,
+        word_timings: Sequence[TimedWord] | None = None,
+        audio_complete: bool = True,
+    ) -> int:
+        """`count_heard` of this text, recounted by the estimate only once the position
+        crossed the next word boundary (a word lasts several polls of a follower)."""
+        if word_timings:
+            return count_heard(
+                self.spans,
+                played_ms,
+                audio_ms,
+                word_timings=word_timings,
+                audio_complete=audio_complete,
+            )
+        window = self._window
+        if (
+            window is not None
+            and window[0] == audio_ms
+            and window[1] is audio_complete
+            and window[2] <= played_ms < window[3]
+        ):
+            return window[4]
+        count = count_heard(self.spans, played_ms, audio_ms, audio_complete=audio_complete)
+        next_ms = next_heard_ms(self.spans, count, audio_ms, audio_complete=audio_complete)
+        self._window = (audio_ms, audio_complete, played_ms, next_ms, count)
+        return count
+
+
+def next_heard_ms(
+    spans: Sequence[tuple[int, int]],
+    count: int,
+    audio_ms: float,
+    *,
+    audio_complete: bool = True,
+    ms_per_char: float = DEFAULT_MS_PER_CHAR,
+) -> float:
+    """Up to where the estimate (no word timings) keeps crediting `count` words.
+
+    If `count_heard(spans, p0, …) == count`, it stays `count` for every position in
+    `[p0, next_heard_ms(…))`: the count never falls as the position grows, and it rises
+    only where the next word's middle (or the end of the audio) is reached — computed with
+    `count_heard`'s own expression, so the boundary is exact. `inf` when it never rises.
+    """
+    if count >= len(spans):
+        return math.inf
+    text_len = spans[-1][1]
+    span_ms = audio_ms if audio_complete else max(audio_ms, text_len * ms_per_char)
+    if not span_ms > 0:  # also NaN: no word is ever credited
+        return math.inf
+    start, end = spans[count]
+    return min((start + end) / 2.0 / text_len * span_ms, span_ms)
 
 
 def heard_word_count(

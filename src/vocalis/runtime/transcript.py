@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from vocalis.conversation.heard import GrowingText, TimedWord, count_heard
+from vocalis.conversation.heard import GrowingText, TimedWord
 from vocalis.providers.base import ItemAccount
 from vocalis.runtime.follow_ticker import follow_ticker
 from vocalis.transports.base import OutputSegment, PlayoutResult, PlayoutStatus, TextSink
@@ -90,12 +90,11 @@ class TranscriptSync:
         """Release the words heard at `played_ms` of the segment (one poll of `follow`).
 
         The same text `heard_prefix` gives, without its cost: the word spans are kept per
-        delta, and a poll whose heard words end within what was already released (most polls:
-        a word lasts several of them) stops after counting.
+        delta, the count is redone only when the position crossed a word boundary, and a
+        poll whose heard words end within what was already released stops there.
         """
         spans = self._text.spans
-        count = count_heard(
-            spans,
+        count = self._text.heard(
             played_ms,
             self.audio_ms,
             word_timings=self.word_timings,
