@@ -7,7 +7,9 @@ espeak speech): per chunk size, the wall time from the moment the caller *spoke*
 last speech frame (the frame was handed to the client) to the moment the client received
 ``speech_started`` / ``speech_stopped``. The 20 ms row (one append per frame) is the baseline
 of the same run; the numbers include the server's own VAD windows (silence duration, padding),
-so only the differences between rows are the cost of batching.
+so only the differences between rows are the cost of batching. Each chunk size runs with
+quiet batching off (``--quiet 0``) and on (200 ms, the default): the baseline row is the
+first chunk size with the first quiet value.
 
 Output: ``bench/results/input_chunk.json``.
 """
@@ -43,9 +45,11 @@ from vocalis.providers.openai import OpenAIRealtimeModel
 SILENCE_S = 1.2
 
 
-async def _turns(base_url: str, chunk_ms: int, turns: int) -> dict[str, list[float]]:
+async def _turns(base_url: str, chunk_ms: int, turns: int, quiet_ms: int) -> dict[str, list[float]]:
     """`turns` caller lines at real time; latency of the VAD events per turn (ms)."""
-    model = OpenAIRealtimeModel(base_url=base_url, api_key=API_KEY, input_chunk_ms=chunk_ms)
+    model = OpenAIRealtimeModel(
+        base_url=base_url, api_key=API_KEY, input_chunk_ms=chunk_ms, quiet_input_chunk_ms=quiet_ms
+    )
     session = await model.connect(SessionOptions(output_modalities=("text",)))
     speech = caller_speech()
     silence = np.zeros(int(SILENCE_S * RATE), dtype=np.int16)
@@ -84,19 +88,28 @@ async def _turns(base_url: str, chunk_ms: int, turns: int) -> dict[str, list[flo
     return out
 
 
-async def run(chunks: list[int], turns: int) -> dict[str, Any]:
+async def run(chunks: list[int], turns: int, quiet: list[int] | None = None) -> dict[str, Any]:
     scratch = REPO / "out" / "bench"
-    scenario = write_scenario(scratch / "input_chunk.json", [["Okay."]], repeat=4 * turns)
+    quiet = quiet or [0]
+    scenario = write_scenario(
+        scratch / "input_chunk.json", [["Okay."]], repeat=4 * turns * len(quiet)
+    )
     rows: list[dict[str, Any]] = []
     async with sim_process(scenario, pace=2.0) as sim:
-        for chunk in chunks:
-            got = await _turns(sim.base_url, chunk, turns)
-            row: dict[str, Any] = {"input_chunk_ms": chunk, **{k: stats(v) for k, v in got.items()}}
-            rows.append(row)
-            log(
-                f"input_chunk {chunk} ms: speech_started p50 {row['speech_started_ms']['p50']} "
-                f"ms, speech_stopped p50 {row['speech_stopped_ms']['p50']} ms"
-            )
+        for quiet_ms in quiet:
+            for chunk in chunks:
+                got = await _turns(sim.base_url, chunk, turns, quiet_ms)
+                row: dict[str, Any] = {
+                    "input_chunk_ms": chunk,
+                    "quiet_input_chunk_ms": quiet_ms,
+                    **{k: stats(v) for k, v in got.items()},
+                }
+                rows.append(row)
+                log(
+                    f"input_chunk {chunk} ms (quiet {quiet_ms} ms): speech_started p50 "
+                    f"{row['speech_started_ms']['p50']} ms, speech_stopped p50 "
+                    f"{row['speech_stopped_ms']['p50']} ms"
+                )
     base = rows[0]
     for row in rows:
         for key in ("speech_started_ms", "speech_stopped_ms"):
@@ -108,9 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.input_chunk")
     parser.add_argument("--chunks", default="20,40,100")
     parser.add_argument("--turns", type=int, default=6)
+    parser.add_argument(
+        "--quiet", default="0,200", help="quiet_input_chunk_ms values (0 = quiet batching off)"
+    )
     parser.add_argument("--results", help="results directory (default bench/results)")
     args = parser.parse_args(argv)
-    data = asyncio.run(run([int(x) for x in args.chunks.split(",")], args.turns))
+    chunks = [int(x) for x in args.chunks.split(",")]
+    data = asyncio.run(run(chunks, args.turns, [int(x) for x in args.quiet.split(",")]))
     out = write_json("input_chunk", data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0
