@@ -149,3 +149,13 @@ async def test_stall_watch_names_what_blocked_the_loop() -> None:
     ]
     assert blocked, stalls
     assert blocked[0]["samples"] >= 1 and blocked[0]["marks_1s_before"] == 1
+
+
+async def test_input_chunk_measures_turns_with_quiet_batching_off_and_on() -> None:
+    from bench import input_chunk
+
+    result = await input_chunk.run([40], turns=1, quiet=[0, 200])
+    rows = result["rows"]
+    assert [row["quiet_input_chunk_ms"] for row in rows] == [0, 200]
+    for row in rows:  # the sim's VAD saw the turn start and end either way
+        assert row["speech_started_ms"]["n"] == 1 and row["speech_stopped_ms"]["n"] == 1
