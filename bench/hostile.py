@@ -166,12 +166,12 @@ class HostileProvider:
                 kind = event.get("type")
                 if kind == "input_audio_buffer.append":
                     self.audio_appended_bytes += len(event.get("audio", "")) * 3 // 4
-                    continue
-                self.client_events.append(str(kind))
+                else:
+                    self.client_events.append(str(kind))
                 if kind == "session.update":
                     merged = {**session, **(event.get("session") or {})}
                     await send({"type": "session.updated", "event_id": "e1", "session": merged})
-                if kind == self.start_on and attacking is None:
+                if kind == self.start_on and attacking is None:  # after its answer, if any
                     attacking = asyncio.create_task(self._run(send))
         except ConnectionClosed:
             pass

@@ -16,13 +16,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from bench.hostile import HostileGemini, HostileProvider, empty_items, gemini_empty_items
+import numpy as np
+from bench.common import REPO
+from bench.hostile import (
+    HostileGemini,
+    HostileProvider,
+    Send,
+    empty_items,
+    gemini_empty_items,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vocalis.audio.frame import AudioFrame
+from vocalis.audio.wav import write_wav
 from vocalis.providers.base import (
     ErrorKind,
     GenerationStarted,
@@ -233,3 +246,46 @@ async def test_a_hostile_gemini_service_sending_empty_turns_ends_the_call() -> N
     announced = {i for g in generations for i in g.announced_item_ids}
     callers = {e.item_id for e in events if isinstance(e, InputAudioCommitted)}
     assert len(announced | callers) <= LIMIT
+
+
+# --------------------------------------------------------------------------- `vocalis run`
+
+
+async def _quota_gone(send: Send) -> None:
+    error = {"code": "insufficient_quota", "message": "You exceeded your current quota."}
+    await send({"type": "error", "event_id": "e9", "error": error})
+
+
+async def test_a_fatal_provider_error_ends_vocalis_run_with_its_reason(tmp_path: Path) -> None:
+    """`vocalis run` waited for the caller's input to end (and the agent to be idle) after the
+    session had closed on a fatal provider error — the item bound's end included — then
+    reported a timeout instead of the reason. A 60 s caller file with a 20 s deadline: only a
+    run that stops when the session does ends with the provider's reason."""
+    wav = tmp_path / "caller.wav"
+    write_wav(wav, AudioFrame(np.zeros(24000 * 60, dtype=np.int16), 24000))
+    provider = HostileProvider(_quota_gone, start_on="input_audio_buffer.append")  # in the call
+    async with provider.serving() as url:
+        env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "vocalis.cli",
+            "run",
+            "examples/minimal_agent.py:agent",
+            "--input",
+            str(wav),
+            "--realtime-url",
+            url,
+            "--max-seconds",
+            "20",
+            "--quiet",
+            cwd=REPO,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await asyncio.wait_for(proc.communicate(), 60)
+    stderr = err.decode()
+    assert proc.returncode == 1, stderr
+    assert "exceeded your current quota" in stderr
+    assert "did not finish" not in stderr

@@ -135,7 +135,10 @@ class EventRecorder:
 
 
 def agent_idle(session: AgentSession, sink: AudioSink | None) -> bool:
-    """No response active or queued, no tool waiting for its follow-up, nothing playing."""
+    """No response active or queued, no tool waiting for its follow-up, nothing playing —
+    or the session is closed (a fatal provider error): nothing more will come."""
+    if session.agent_state == "closed":
+        return True
     if sink is None:
         return session.agent_state == "listening"
     pending = getattr(sink, "pending_segments", 0)
@@ -155,6 +158,22 @@ async def _wait_idle(
         else:
             idle_since = None
         await clock.sleep(0.05)
+
+
+async def _caller_or_session_ended(transport: Transport, session: AgentSession) -> None:
+    """The caller's side ended, or the session did (a fatal provider error: the call is over
+    even though the caller's input may go on)."""
+    waits = {
+        asyncio.ensure_future(transport.wait_closed()),
+        asyncio.ensure_future(session.wait_closed()),
+    }
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in done:
+            wait.result()  # a failure of either is the run's
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 # How long the CLI waits for an endpoint to accept a session: long enough for a slow real API
@@ -305,7 +324,7 @@ async def converse(
         record.origin = call.recorder.origin
         try:
             async with asyncio.timeout(max_seconds):
-                await transport.wait_closed()
+                await _caller_or_session_ended(transport, call.session)
                 if not until_idle:
                     view.model.hung_up = True
                 else:
