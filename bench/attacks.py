@@ -7,6 +7,10 @@ a change (`git worktree add /tmp/before <commit>` then `--src /tmp/before/src`):
 * `transcript` / `agent-text`: a provider streams caller-transcript deltas, or an agent
   transcript that never ends (`--deltas` × 200 chars); `huge-audio`: one audio delta of
   `--deltas`/10 seconds → peak RSS of `vocalis run`, size of its events.jsonl, wall time.
+* `empty-items` / `gemini-empty-items`: an OpenAI / Gemini Live provider sends `--deltas`
+  items no text or audio bound sees (content for ids never announced; empty turns) → the
+  call's peak RSS above the same run against an idle provider (the per-call bound of
+  docs/reliability.md), and whether the call ended with the `item_budget` error.
 * `audio-flood`: a Twilio client sends caller audio as fast as it can for 5 s → seconds of
   audio the provider received (cost amplification).
 * `slow-handshakes`: 1,500 unfinished request heads from 60 addresses against
@@ -32,7 +36,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import REPO, log, write_json
-from bench.hostile import Flood, HostileProvider, agent_text, huge_audio, transcript_deltas
+from bench.hostile import (
+    Flood,
+    HostileGemini,
+    HostileProvider,
+    agent_text,
+    empty_items,
+    gemini_empty_items,
+    huge_audio,
+    transcript_deltas,
+)
 
 TOKEN = "attack-bench-token-123"
 RUNNER = """
@@ -82,6 +95,43 @@ def _caller_wav(path: Path, seconds: float = 3.0) -> None:
 # --------------------------------------------------------------------------- attacks
 
 
+async def _run_call(
+    src: Path, url: str, *extra: str, max_seconds: float = 120
+) -> tuple[str, int | None, float, int | None, bool]:
+    """One `vocalis run` call against `url`: its output, exit code, wall time, events size,
+    and whether the call ended on the item bound (an `item_budget` error in its events)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, events = Path(tmp) / "caller.wav", Path(tmp) / "events.jsonl"
+        _caller_wav(wav)
+        started = time.monotonic()
+        proc = await _cli(
+            src,
+            0,
+            "run",
+            "examples/minimal_agent.py:agent",
+            "--input",
+            str(wav),
+            "--realtime-url",
+            url,
+            "--events",
+            str(events),
+            "--max-seconds",
+            str(max_seconds),
+            "--quiet",
+            *extra,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 600)
+        wall = time.monotonic() - started
+        size = events.stat().st_size if events.exists() else None
+        item_budget = size is not None and b'"code": "item_budget"' in events.read_bytes()
+    return out.decode(errors="replace"), proc.returncode, wall, size, item_budget
+
+
+def _peak_rss_mb(text: str) -> float | None:
+    found = re.search(r"MAXRSS_KB=(\d+)", text)
+    return round(int(found.group(1)) / 1024, 1) if found else None
+
+
 async def provider_flood(src: Path, attack: str, deltas: int) -> dict[str, Any]:
     """`vocalis run` against a hostile provider; its peak RSS and events.jsonl size."""
     flood = Flood(events=deltas, chunk_chars=200)
@@ -91,42 +141,54 @@ async def provider_flood(src: Path, attack: str, deltas: int) -> dict[str, Any]:
         "huge-audio": huge_audio(deltas / 10),  # --deltas 4000: one 400 s audio delta
     }[attack]
     provider = HostileProvider(chosen)
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, events = Path(tmp) / "caller.wav", Path(tmp) / "events.jsonl"
-        _caller_wav(wav)
-        async with provider.serving() as url:
-            started = time.monotonic()
-            proc = await _cli(
-                src,
-                0,
-                "run",
-                "examples/minimal_agent.py:agent",
-                "--input",
-                str(wav),
-                "--realtime-url",
-                url,
-                "--events",
-                str(events),
-                "--max-seconds",
-                "120",
-                "--quiet",
-            )
-            out, _ = await asyncio.wait_for(proc.communicate(), 600)
-            wall = time.monotonic() - started
-        text = out.decode(errors="replace")
-        found = re.search(r"MAXRSS_KB=(\d+)", text)
-        return {
-            "provider_traffic_mb": round(
-                deltas / 10 * 48000 * 4 / 3 / 2**20
-                if attack == "huge-audio"
-                else deltas * 200 / 2**20,
-                2,
-            ),
-            "peak_rss_mb": round(int(found.group(1)) / 1024, 1) if found else None,
-            "events_jsonl_mb": round(events.stat().st_size / 2**20, 2) if events.exists() else None,
-            "exit_code": proc.returncode,
-            "wall_s": round(wall, 1),
-        }
+    async with provider.serving() as url:
+        text, code, wall, size, _ = await _run_call(src, url)
+    return {
+        "provider_traffic_mb": round(
+            deltas / 10 * 48000 * 4 / 3 / 2**20 if attack == "huge-audio" else deltas * 200 / 2**20,
+            2,
+        ),
+        "peak_rss_mb": _peak_rss_mb(text),
+        "events_jsonl_mb": round(size / 2**20, 2) if size is not None else None,
+        "exit_code": code,
+        "wall_s": round(wall, 1),
+    }
+
+
+async def _idle(send: Any) -> None:
+    await asyncio.Event().wait()
+
+
+async def empty_items_flood(src: Path, attack: str, items: int) -> dict[str, Any]:
+    """One call's peak RSS under `items` empty items, above the same call with an idle peer.
+
+    The idle run is the floor (interpreter, imports, one call's fixed state): what the attack
+    adds above it is the call's own growth, the figure docs/reliability.md bounds per call.
+    """
+    gemini = attack == "gemini-empty-items"
+    extra = ("--provider", "gemini") if gemini else ()
+    peaks: dict[str, float | None] = {}
+    for name, chosen in (("idle", _idle), ("attack", None)):
+        server: HostileGemini | HostileProvider
+        if gemini:
+            server = HostileGemini(chosen or gemini_empty_items(items))
+        else:
+            server = HostileProvider(chosen or empty_items(items))
+        async with server.serving() as url:
+            text, code, wall, _size, ended = await _run_call(src, url, *extra, max_seconds=120)
+        peaks[name] = _peak_rss_mb(text)
+    idle, attacked = peaks["idle"], peaks["attack"]
+    return {
+        "items_sent": items,
+        "idle_peak_rss_mb": idle,
+        "peak_rss_mb": attacked,
+        "call_rss_mb": round(attacked - idle, 1) if idle and attacked else None,
+        "ended_item_budget": ended,
+        # 1 when the run waited for its deadline: `vocalis run` does not stop when the
+        # session ends on a fatal provider error (it waits for the caller's side).
+        "exit_code": code,
+        "wall_s": round(wall, 1),
+    }
 
 
 async def _serve(src: Path, url: str, fd_limit: int = 0) -> tuple[Any, int, int]:
@@ -311,14 +373,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "attack",
-        choices=["transcript", "agent-text", "huge-audio", "audio-flood", "slow-handshakes"],
+        choices=[
+            "transcript",
+            "agent-text",
+            "huge-audio",
+            "empty-items",
+            "gemini-empty-items",
+            "audio-flood",
+            "slow-handshakes",
+        ],
     )
     parser.add_argument("--src", type=Path, default=REPO / "src")
     parser.add_argument("--label", default="current")
-    parser.add_argument("--deltas", type=int, default=4000, help="transcript deltas of 200 chars")
+    parser.add_argument(
+        "--deltas",
+        type=int,
+        default=4000,
+        help="transcript deltas of 200 chars; items for the empty-items attacks",
+    )
     args = parser.parse_args(argv)
     if args.attack in ("transcript", "agent-text", "huge-audio"):
         result = asyncio.run(provider_flood(args.src, args.attack, args.deltas))
+    elif args.attack in ("empty-items", "gemini-empty-items"):
+        result = asyncio.run(empty_items_flood(args.src, args.attack, args.deltas))
     elif args.attack == "audio-flood":
         result = asyncio.run(audio_flood(args.src))
     else:
