@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 from vocalis.audio.codec import b64decode_pcm16, b64encode_pcm16
 from vocalis.providers.base import InputSpeechStarted, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
-from vocalis.providers.openai.appends import QUIET_PEAK, InputAppends, is_quiet
+from vocalis.providers.openai.appends import (
+    QUIET_PEAK,
+    SOUND_HANGOVER_QUIET_CHUNKS,
+    InputAppends,
+    is_quiet,
+)
 
 from .openai_sim_support import append_in_frames, client_types, silence, sim_session, tone, until
 
@@ -161,6 +166,19 @@ def test_quiet_batching_holds_only_quiet_audio_outside_a_turn(
     joined = np.concatenate(sent) if sent else np.zeros(0, np.int16)
     expected = np.concatenate(given_frames) if given_frames else np.zeros(0, np.int16)
     np.testing.assert_array_equal(joined, expected)
+
+
+def test_after_sound_quiet_audio_keeps_the_normal_chunk_for_the_hangover() -> None:
+    appends = InputAppends(b64encode_pcm16, 960, 4800)  # 40 ms, quiet 200 ms at 24 kHz
+    loud, quiet = np.full(480, 8000, np.int16), np.zeros(480, np.int16)
+    sizes: list[int] = []
+    for frame in [loud, loud] + [quiet] * 100:
+        message = appends.add(frame)
+        if message is not None:
+            sizes.append(len(_audio_of(message)))
+    hangover = SOUND_HANGOVER_QUIET_CHUNKS * 4800 // 960  # normal chunks after the sound
+    assert sizes[: 1 + hangover] == [960] * (1 + hangover)
+    assert set(sizes[1 + hangover :]) == {4800}  # then quiet batching again
 
 
 def test_is_quiet_is_within_the_peak_both_ways() -> None:

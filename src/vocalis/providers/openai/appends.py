@@ -30,7 +30,7 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 
-__all__ = ["QUIET_PEAK", "InputAppends", "is_quiet"]
+__all__ = ["QUIET_PEAK", "SOUND_HANGOVER_QUIET_CHUNKS", "InputAppends", "is_quiet"]
 
 # The hot path builds this event by concatenation (no JSON encoder per frame).
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
@@ -39,6 +39,9 @@ _APPEND_SUFFIX = '"}'
 # A frame whose samples all lie within ±QUIET_PEAK (−50 dBFS; int16 full scale is 32767) is
 # quiet: far below any speech a VAD starts a turn on, above digital and most line silence.
 QUIET_PEAK = 100
+# After a frame with sound, this many quiet chunks' worth of audio (1 s at 200 ms) goes in
+# normal chunks without a level check: a pause between words is not held longer either.
+SOUND_HANGOVER_QUIET_CHUNKS = 5
 
 
 def is_quiet(samples: Int16Array) -> bool:
@@ -54,7 +57,15 @@ class InputAppends:
     """Collects caller samples until ``chunk_samples`` are pending (``quiet_chunk_samples``
     while the audio is quiet outside a caller turn), then yields one append."""
 
-    __slots__ = ("_chunk", "_encode", "_pending", "_pending_samples", "_quiet_chunk", "in_turn")
+    __slots__ = (
+        "_chunk",
+        "_encode",
+        "_pending",
+        "_pending_samples",
+        "_quiet_chunk",
+        "_unchecked",
+        "in_turn",
+    )
 
     def __init__(
         self,
@@ -70,6 +81,10 @@ class InputAppends:
         self._quiet_chunk = max(quiet_chunk_samples, chunk_samples)
         self._pending: list[Int16Array] = []
         self._pending_samples = 0
+        # Samples still to go in normal chunks without a level check after a frame with sound
+        # (SOUND_HANGOVER_QUIET_CHUNKS of them): speech is sound most of the time, and a
+        # level check per chunk would cost more than quiet batching saves while it lasts.
+        self._unchecked = 0
         # Whether the provider's VAD is inside a caller turn (its `speech_started` came, its
         # `speech_stopped` not yet): then no audio is held beyond the normal chunk. Set by
         # the session from the provider's events.
@@ -97,10 +112,18 @@ class InputAppends:
 
     def _all_quiet(self, samples: Int16Array) -> bool:
         """Is everything pending quiet? Each frame is looked at once: the frames of a normal
-        partial chunk when it first would go out, every later one as it comes."""
+        partial chunk when it first would go out, every later one as it comes — unless a
+        frame with sound came less than the hangover ago (then: no, without looking)."""
+        if self._unchecked > 0:
+            self._unchecked -= self._pending_samples + len(samples)
+            return False
         if self._pending_samples >= self._chunk:  # already held as quiet: all checked
-            return is_quiet(samples)
-        return all(is_quiet(frame) for frame in self._pending)
+            quiet = is_quiet(samples)
+        else:
+            quiet = all(is_quiet(frame) for frame in self._pending)
+        if not quiet:
+            self._unchecked = SOUND_HANGOVER_QUIET_CHUNKS * self._quiet_chunk
+        return quiet
 
     def flush(self) -> str | None:
         """The append event of everything pending (None when nothing is)."""
