@@ -119,12 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=12.0)
     parser.add_argument("--results", help="results directory (default bench/results)")
     parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.0,
+        help="spread the sessions' first requests over this many seconds (0: all at once, "
+        "responses in lockstep); keep --warmup above it",
+    )
+    parser.add_argument(
         "--stalls",
         help="directory: the first worker of each point records its loop stalls there "
         "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
     )
     args = parser.parse_args(argv)
-    timing = density.Timing(warmup_s=args.warmup, window_s=args.window, load="continuous")
+    timing = density.Timing(
+        warmup_s=args.warmup, window_s=args.window, load="continuous", spread_s=args.spread
+    )
     counts = [int(x) for x in args.sessions.split(",")]
     stalls = Path(args.stalls) if args.stalls else None
     data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing, stalls=stalls))

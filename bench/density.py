@@ -98,6 +98,10 @@ class Timing:
     # The simulated callers: one paced feeder per worker ("feeder"), or the old harness's
     # task per session ("task", which also gives the bare client its own player task).
     caller: CallerMode = "feeder"
+    # continuous load: the sessions' first requests spread evenly over this many seconds
+    # (0: all at once, so every session's responses start and end together — the issue's
+    # load; a spread of a response cycle is a steady mix, as independent calls would be).
+    spread_s: float = 0.0
 
 
 def _silence_frames(frame_ms: int) -> list[Any]:
@@ -246,8 +250,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*(open_one() for _ in range(args.sessions)))
     connect_s = time.perf_counter() - t_connect
     if args.load == "continuous":
-        for c in clients:
-            c.keep_speaking()
+        loop = asyncio.get_running_loop()
+        for i, c in enumerate(clients):
+            loop.call_later(args.spread * i / max(1, len(clients)), c.keep_speaking)
     offsets = [rng.randrange(len(frames)) for _ in clients]
     feeder: CallerFeeder | None = None
     callers: list[asyncio.Task[None]] = []
@@ -305,7 +310,8 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         profiler.stop()
     if stalls is not None:
         # After the window, like the profile: the file write is not measured.
-        Path(args.stalls).write_text(json.dumps(stalls, indent=1), encoding="utf-8")  # noqa: ASYNC240
+        report = {"stalls": stalls, "gc_censuses": watch.censuses if watch else []}
+        Path(args.stalls).write_text(json.dumps(report, indent=1), encoding="utf-8")  # noqa: ASYNC240
     print("WINDOW_END", flush=True)
     result = {
         "sessions": len(clients),
@@ -370,6 +376,9 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--input-chunk-ms", type=int, help="vocalis: caller audio per append")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--caller", choices=["feeder", "task"], default="feeder")
+    parser.add_argument(
+        "--spread", type=float, default=0.0, help="continuous: first requests over s"
+    )
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--stalls", help="write the loop stalls seen (bench.stalls, JSON) here")
     parser.add_argument("--instrument", action="store_true", help="record added latency")
@@ -471,7 +480,14 @@ async def run_point(
                 "--gc",
                 timing.gc,
             ]
-            cmd += ["--loop", timing.loop, "--caller", timing.caller]
+            cmd += [
+                "--loop",
+                timing.loop,
+                "--caller",
+                timing.caller,
+                "--spread",
+                str(timing.spread_s),
+            ]
             if timing.input_chunk_ms is not None:
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
@@ -567,6 +583,7 @@ def _aggregate(
         "input_chunk_ms": timing.input_chunk_ms,
         "loop": timing.loop,
         "caller": timing.caller,
+        "spread_s": timing.spread_s,
         "sessions": sessions,
         "workers": workers,
         "frame_ms": timing.frame_ms,

@@ -44,6 +44,20 @@ class Stall:
     stacks: Counter[tuple[str, ...]] = field(default_factory=Counter)
 
 
+def _census(generation: int) -> dict[str, Any]:
+    """The objects a collection of ``generation`` is about to walk (young ones included),
+    counted by type, and the largest containers among them (a long list costs its length)."""
+    objects = [o for g in range(generation + 1) for o in gc.get_objects(g)]
+    types = Counter(type(o).__name__ for o in objects)
+    sized = [(len(o), type(o).__name__) for o in objects if isinstance(o, list | dict | set)]
+    return {
+        "generation": generation,
+        "objects": len(objects),
+        "types": types.most_common(12),
+        "largest": sorted(sized, reverse=True)[:8],
+    }
+
+
 def _stack(frame: Any, depth: int = 14) -> tuple[str, ...]:
     """The innermost ``depth`` frames of ``frame``'s stack as ``func (file:line)``, leaf last."""
     out: list[str] = []
@@ -77,6 +91,8 @@ class StallWatch:
         # Every collection: (start, generation, wall ms), matched to stalls afterwards.
         self.collections: list[tuple[float, int, float]] = []
         self._gc_t0 = 0.0
+        # What the first middle/full collections walked: object counts by type.
+        self.censuses: list[dict[str, Any]] = []
 
     def start(self) -> None:
         self._loop_ident = threading.get_ident()
@@ -101,6 +117,9 @@ class StallWatch:
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
+            generation = info["generation"]
+            if generation >= 1 and len(self.censuses) < 8:
+                self.censuses.append(_census(generation))
             self._gc_t0 = time.perf_counter()
         else:
             ms = (time.perf_counter() - self._gc_t0) * 1000.0

@@ -64,7 +64,7 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
 
     from bench import continuous
 
-    timing = replace(TINY, load="continuous")
+    timing = replace(TINY, load="continuous", spread_s=0.2)
     variants = ["vocalis:tuned", "bare", "vocalis:tuned:::task", "bare::::task"]
     result = await continuous.run([2], 1, variants, timing, tmp_path)
     points = {p["variant"]: p for p in result["points"]}
