@@ -141,6 +141,14 @@ def empty_items(count: int) -> Attack:
     return attack
 
 
+async def _stop(attacking: asyncio.Future[None] | None) -> None:
+    """The client went away: the attack stops with it."""
+    if attacking is not None:
+        attacking.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await attacking
+
+
 class HostileProvider:
     """`async with HostileProvider(attack) as url:` — a realtime endpoint that attacks."""
 
@@ -159,7 +167,7 @@ class HostileProvider:
 
         session = {"type": "realtime", "object": "realtime.session", "id": "sess_hostile"}
         await send({"type": "session.created", "session": session})
-        attacking: asyncio.Task[None] | None = None
+        attacking: asyncio.Future[None] | None = None
         try:
             async for raw in ws:
                 event = json.loads(raw)
@@ -176,10 +184,7 @@ class HostileProvider:
         except ConnectionClosed:
             pass
         finally:
-            if attacking is not None:
-                attacking.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await attacking
+            await _stop(attacking)
 
     async def _run(self, send: Send) -> None:
         try:
@@ -224,15 +229,18 @@ class HostileGemini:
         async def send(event: dict[str, Any]) -> None:
             await ws.send(json.dumps(event))
 
+        attacking: asyncio.Future[None] | None = None
         try:
             await ws.recv()  # the setup
             await send({"setupComplete": {}})
-            await self.attack(send)
-            self.attack_done.set()
-            async for _ in ws:  # caller audio and turns: ignored
-                pass
+            attacking = asyncio.ensure_future(self.attack(send))
+            attacking.add_done_callback(lambda _: self.attack_done.set())
+            async for _ in ws:  # caller audio and turns: read (a full socket would stall the
+                pass  # client), ignored; the loop ends when the client closes
         except ConnectionClosed:
             pass
+        finally:
+            await _stop(attacking)
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:

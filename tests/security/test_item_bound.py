@@ -90,6 +90,20 @@ def content_for(kind: int, n: int) -> dict[str, Any]:
 KINDS = 13
 
 
+def assert_ended_on_the_item_bound(
+    events: list[object], caller_item: type[InputTranscription | InputAudioCommitted]
+) -> None:
+    """The session closed `fatal` with `item_budget`, and the runtime was told about no more
+    than `LIMIT` items: output items of its generations and caller items."""
+    closed = [e for e in events if isinstance(e, SessionClosed)]
+    assert [c.reason for c in closed] == ["fatal"]
+    assert closed[0].error is not None and closed[0].error.code == "item_budget"
+    generations = [e.generation for e in events if isinstance(e, GenerationStarted)]
+    announced = {i for g in generations for i in g.announced_item_ids}
+    callers = {e.item_id for e in events if isinstance(e, caller_item)}
+    assert len(announced | callers) <= LIMIT
+
+
 def reported_items(outputs: Sequence[object]) -> set[str]:
     """Item ids the core reported to the runtime: each becomes part of the call's state there."""
     ids: set[str] = set()
@@ -173,13 +187,7 @@ async def test_a_hostile_provider_sending_empty_items_ends_the_call_within_the_b
                 await reader
         finally:
             await session.aclose()
-    closed = [e for e in events if isinstance(e, SessionClosed)]
-    assert [c.reason for c in closed] == ["fatal"]
-    assert closed[0].error is not None and closed[0].error.code == "item_budget"
-    generations = [e.generation for e in events if isinstance(e, GenerationStarted)]
-    announced = {i for g in generations for i in g.announced_item_ids}
-    callers = {e.item_id for e in events if isinstance(e, InputTranscription)}
-    assert len(announced | callers) <= LIMIT
+    assert_ended_on_the_item_bound(events, InputTranscription)
 
 
 # --------------------------------------------------------------------------- Gemini Live
@@ -239,13 +247,7 @@ async def test_a_hostile_gemini_service_sending_empty_turns_ends_the_call() -> N
                     events.append(event)
         finally:
             await session.aclose()
-    closed = [e for e in events if isinstance(e, SessionClosed)]
-    assert [c.reason for c in closed] == ["fatal"]
-    assert closed[0].error is not None and closed[0].error.code == "item_budget"
-    generations = [e.generation for e in events if isinstance(e, GenerationStarted)]
-    announced = {i for g in generations for i in g.announced_item_ids}
-    callers = {e.item_id for e in events if isinstance(e, InputAudioCommitted)}
-    assert len(announced | callers) <= LIMIT
+    assert_ended_on_the_item_bound(events, InputAudioCommitted)
 
 
 # --------------------------------------------------------------------------- `vocalis run`
