@@ -175,6 +175,10 @@ class CallStats:
     event_log: int = 0
     complete: bool = False
     problems: list[str] = field(default_factory=list)
+    # Barge-ins that came before any of the answer was heard (a loaded machine can deliver the
+    # caller's words before the answer's first audio plays): the heard contract then wants
+    # the answer gone from the history, not kept as interrupted.
+    unheard_cuts: int = 0
 
 
 class Call:
@@ -196,15 +200,20 @@ class Call:
         self.stats = CallStats()
         self._metrics = 0
         self._interrupts = 0
+        self._played_ms: dict[str, float] = {}  # response id -> ms of it the caller heard
+        self._cut: list[str] = []  # the response each barge-in turn cut
+        self._last_cut: tuple[str, ...] = ()
         self.session.on(TurnMetrics, self._count_metrics)
         self.session.on(Interrupted, self._count_interrupts)
         self.session.on(ErrorEvent, lambda e: self.stats.errors.append(str(e.code)))
 
-    def _count_metrics(self, _event: TurnMetrics) -> None:
+    def _count_metrics(self, event: TurnMetrics) -> None:
         self._metrics += 1
+        self._played_ms[event.response_id] = sum(m.played_ms for m in event.messages)
 
-    def _count_interrupts(self, _event: Interrupted) -> None:
+    def _count_interrupts(self, event: Interrupted) -> None:
         self._interrupts += 1
+        self._last_cut = event.response_ids
 
     @property
     def idle(self) -> bool:
@@ -267,6 +276,7 @@ class Call:
             interrupts = self._interrupts
             barge = self._speak(BARGE_IN, silence=False)
             await self._until(lambda: self._interrupts > interrupts, play=False)
+            self._cut.extend(self._last_cut)
             await self._advance(barge)
             self.transport.source.push(SILENCE)
         await self._until(lambda: self._metrics >= target and self.idle)
@@ -301,16 +311,25 @@ class Call:
         expected_users = turns["plain"] + turns["tool"] + 2 * turns["interrupt"]
         if len(users) != expected_users:
             problems.append(f"{len(users)} user items for {expected_users} caller turns")
-        expected_answers = turns["plain"] + 2 * turns["tool"] + 2 * turns["interrupt"]
+        # A cut answer stays (as interrupted) exactly when some of it was heard.
+        unheard = sum(1 for rid in self._cut if self._played_ms.get(rid, 0.0) <= 0.0)
+        self.stats.unheard_cuts = unheard
+        heard_cuts = turns["interrupt"] - unheard
+        expected_answers = turns["plain"] + 2 * turns["tool"] + turns["interrupt"] + heard_cuts
         if len(answers) != expected_answers:
-            problems.append(f"{len(answers)} answers, expected {expected_answers}")
+            problems.append(
+                f"{len(answers)} answers, expected {expected_answers} ({unheard} cut unheard)"
+            )
         if len(calls) != turns["tool"] or sorted(c.call_id for c in calls) != sorted(
             o.call_id for o in outputs
         ):
             problems.append(f"{len(calls)} calls / {len(outputs)} outputs for {turns['tool']}")
         cut = [a for a in answers if a.interrupted]
-        if len(cut) != turns["interrupt"] or any(not LONG.startswith(a.text) for a in cut):
-            problems.append(f"{len(cut)} interrupted answers for {turns['interrupt']} barge-ins")
+        if len(cut) != heard_cuts or any(not LONG.startswith(a.text) for a in cut):
+            problems.append(
+                f"{len(cut)} interrupted answers for {turns['interrupt']} barge-ins "
+                f"({unheard} before any audio was heard)"
+            )
         if any(not a.played_ms for a in answers):
             problems.append("an answer in the history was never heard")
         self.stats.complete = not problems
@@ -447,6 +466,7 @@ async def concurrent_phase(
         "failed_sessions": [s.failure for s in stats if s.failure],
         "incomplete_histories": [s.problems for s in stats if s.problems],
         "complete_histories": sum(s.complete for s in stats),
+        "barge_ins_before_any_audio": sum(s.unheard_cuts for s in stats),
         "errors": sorted({e for s in stats for e in s.errors}),
         "rss_warm_mb": round(rss_warm, 1),
         "rss_end_mb": round(rss_end, 1),
@@ -485,6 +505,7 @@ class Slot:
     incomplete: int = 0
     problems: list[str] = field(default_factory=list)
     items: list[int] = field(default_factory=list)
+    unheard_cuts: int = 0
 
 
 async def rolling_phase(
@@ -530,6 +551,7 @@ async def rolling_phase(
                 line.clock_s += call.clock.now()
                 line.calls += 1
                 line.incomplete += not call.stats.complete
+                line.unheard_cuts += call.stats.unheard_cuts
                 line.problems.extend(f"call {line.calls}: {p}" for p in call.stats.problems)
                 line.items.append(call.stats.history_items)
                 await call.aclose()
@@ -556,6 +578,7 @@ async def rolling_phase(
         "calls": sum(line.calls for line in lines),
         "failed_calls": [f for line in lines for f in line.failures],
         "incomplete_histories": sum(line.incomplete for line in lines),
+        "barge_ins_before_any_audio": sum(line.unheard_cuts for line in lines),
         "history_problems": [f"slot {line.index} {p}" for line in lines for p in line.problems],
         "history_items_per_call_max": max(items, default=0),
         "rss_warm_mb": round(rss_warm, 1),
