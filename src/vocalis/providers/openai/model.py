@@ -92,7 +92,8 @@ class OpenAIRealtimeModel(RealtimeModel):
     the messages of per-frame appends for at most 20 ms later provider VAD; 0 = every frame
     is sent as it comes); `quiet_input_chunk_ms` (default 200, 0 = off) is the chunk for
     quiet audio (every sample within −50 dBFS) while the provider's VAD is not inside a
-    caller turn — the caller listening — which no turn decision waits on; see
+    caller turn — the caller listening — which no turn decision waits on (it applies with
+    `input_chunk_ms=0` too; set both to 0 for strictly one append per frame); see
     `providers/openai/appends.py`. `websocket_backend` picks the
     WebSocket library: `auto` (default) is picows when the `fast` extra is installed (about
     half the CPU per message), else websockets — see `providers/wsclient.py`.
