@@ -419,20 +419,8 @@ class BareClient(_Device):
             k = 0
             self._playing = True
             while self._playing:
-                need = FRAME_SAMPLES
-                while need and self._queue:
-                    head = self._queue[0]
-                    take = min(need, head.shape[0] - self._offset)
-                    self._offset += take
-                    need -= take
-                    self._queued -= take
-                    if self._offset == head.shape[0]:
-                        self._queue.popleft()
-                        self._offset = 0
-                if need:
-                    if self._response_done and not self._queued:
-                        break
-                    self._underruns += 1
+                if not self._play_frame():
+                    break
                 late(loop.time() - (start + k * frame_s))
                 k += 1
                 await asyncio.sleep(max(0.0, start + k * frame_s - loop.time()))
