@@ -110,3 +110,43 @@ async def test_a_cancelled_follower_leaves_the_ticker() -> None:
     assert _ticker_tasks() == []
     sink.clear()
     await sink.aclose()
+
+
+class _CancellingScreen(MemoryTextSink):
+    """Shows words and, on the first, cancels another follower (mid-tick)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.victim: asyncio.Task[None] | None = None
+
+    def agent_text(self, segment_id: str, text: str) -> None:
+        super().agent_text(segment_id, text)
+        if self.victim is not None:
+            self.victim.cancel()
+            self.victim = None
+
+
+async def test_a_follower_cancelled_mid_tick_is_not_polled_again() -> None:
+    """A follower cancelled by something earlier in the same tick shows no more words, as if
+    its own timer had been cancelled."""
+    clock = ManualClock()
+    sink = ClockedAudioSink(clock)
+    segment = sink.begin_segment("q", 24000)
+    segment.push(np.full(24000, 1000, dtype=np.int16))
+    segment.end()
+    first_screen, second_screen = _CancellingScreen(), MemoryTextSink()
+    first = TranscriptSync("q", first_screen, clock, interval=0.05)
+    second = TranscriptSync("q", second_screen, clock, interval=0.05)
+    for sync in (first, second):
+        sync.add_text("one two three four five six seven eight")
+        sync.audio_ms, sync.audio_complete, sync.text_complete = 1000.0, True, True
+    first_task = asyncio.create_task(first.follow(segment))
+    second_task = asyncio.create_task(second.follow(segment))
+    first_screen.victim = second_task
+    await clock.run_until(0.5, step=0.01)
+    assert first_screen.agent_texts["q"]  # the first follower released words
+    assert second_task.cancelled()
+    assert second_screen.agent_texts.get("q", "") == ""  # polled after the cancel: nothing
+    sink.clear()
+    await first_task
+    await sink.aclose()

@@ -149,10 +149,13 @@ class TranscriptSync:
             return
         # Decided once per segment (it was ~3% of a loaded agent's time when checked per poll).
         position = _position_of(segment)
+        follower = asyncio.current_task()
 
         def poll() -> None:
             if segment.done:
                 return  # resolved: `finish` has the last word
+            if follower is not None and follower.cancelling():
+                return  # stopped (e.g. the session is closing): not one word more
             if position is not None:
                 self.release_heard(position.played_ms)
             else:
