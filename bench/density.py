@@ -280,7 +280,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     if args.stalls:
         from bench.stalls import StallWatch
 
-        watch = StallWatch()
+        watch = StallWatch(censuses=args.gc_census)
         watch.start()
     pauses = GcPauses()
     gc.callbacks.append(pauses)
@@ -381,6 +381,12 @@ def worker_main(argv: list[str]) -> int:
     )
     parser.add_argument("--profile", help="write pyinstrument top entries (JSON) here")
     parser.add_argument("--stalls", help="write the loop stalls seen (bench.stalls, JSON) here")
+    parser.add_argument(
+        "--gc-census",
+        type=int,
+        default=0,
+        help="with --stalls: count what the first N middle/full collections walk (lengthens them)",
+    )
     parser.add_argument("--instrument", action="store_true", help="record added latency")
     args = parser.parse_args(argv)
     result = run_on(args.loop, _worker(args))

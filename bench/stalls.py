@@ -75,7 +75,12 @@ class StallWatch:
     """Records every stretch the loop was late by more than ``threshold_s`` (see module doc)."""
 
     def __init__(
-        self, threshold_s: float = 0.020, beat_s: float = 0.005, poll_s: float = 0.002
+        self,
+        threshold_s: float = 0.020,
+        beat_s: float = 0.005,
+        poll_s: float = 0.002,
+        *,
+        censuses: int = 0,
     ) -> None:
         self.threshold_s = threshold_s
         self._beat_s = beat_s
@@ -91,7 +96,9 @@ class StallWatch:
         # Every collection: (start, generation, wall ms), matched to stalls afterwards.
         self.collections: list[tuple[float, int, float]] = []
         self._gc_t0 = 0.0
-        # What the first middle/full collections walked: object counts by type.
+        # What the first ``censuses`` middle/full collections walked, by type. Off by default:
+        # a census walks the heap inside the collection's stall and lengthens it.
+        self._census_left = censuses
         self.censuses: list[dict[str, Any]] = []
 
     def start(self) -> None:
@@ -118,7 +125,8 @@ class StallWatch:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             generation = info["generation"]
-            if generation >= 1 and len(self.censuses) < 8:
+            if generation >= 1 and self._census_left > 0:
+                self._census_left -= 1
                 self.censuses.append(_census(generation))
             self._gc_t0 = time.perf_counter()
         else:
