@@ -203,6 +203,8 @@ class Call:
         self._played_ms: dict[str, float] = {}  # response id -> ms of it the caller heard
         self._cut: list[str] = []  # the response each barge-in turn cut
         self._last_cut: tuple[str, ...] = ()
+        # What each response did, kept for the report of a history that fails the check.
+        self._turn_log: list[str] = []
         self.session.on(TurnMetrics, self._count_metrics)
         self.session.on(Interrupted, self._count_interrupts)
         self.session.on(ErrorEvent, lambda e: self.stats.errors.append(str(e.code)))
@@ -210,6 +212,12 @@ class Call:
     def _count_metrics(self, event: TurnMetrics) -> None:
         self._metrics += 1
         self._played_ms[event.response_id] = sum(m.played_ms for m in event.messages)
+        self._turn_log.append(
+            f"{event.response_id[-5:]} {event.status} cut={event.interrupted} "
+            + ",".join(
+                f"{m.item_id[-5:]}:{m.played_ms:.0f}/{m.generated_ms:.0f}" for m in event.messages
+            )
+        )
 
     def _count_interrupts(self, event: Interrupted) -> None:
         self._interrupts += 1
@@ -333,9 +341,22 @@ class Call:
         if any(not a.played_ms for a in answers):
             problems.append("an answer in the history was never heard")
         self.stats.complete = not problems
+        if problems:
+            problems.append(self._evidence(history))
         self.stats.history_items = len(history)
         self.stats.history_bytes = len(json.dumps(self.session.history_json()))
         self.stats.event_log = len(self.session.event_log)
+
+    def _evidence(self, history: Any) -> str:
+        """Both sides of a failed check: the responses as played, the history as kept."""
+        kept = [
+            f"{item.id[-5:]} {item.role} {'cut ' if item.interrupted else ''}"
+            f"{item.played_ms or 0:.0f}ms {item.text[:12]!r}"
+            for item in history
+            if isinstance(item, MessageItem)
+        ]
+        cuts = [rid[-5:] for rid in self._cut]
+        return f"responses {self._turn_log} | cuts {cuts} | history {kept}"
 
     async def aclose(self) -> None:
         await self.session.aclose()
