@@ -32,6 +32,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +96,28 @@ def _caller_wav(path: Path, seconds: float = 3.0) -> None:
 # --------------------------------------------------------------------------- attacks
 
 
+@dataclass
+class CallRun:
+    """What one `vocalis run` call under attack left: its output (with the peak RSS line),
+    exit code, wall time, events.jsonl size, whether it ended on the item bound (an
+    `item_budget` error among its events) and the items of its saved history."""
+
+    text: str
+    code: int | None
+    wall_s: float
+    events_bytes: int | None
+    item_budget: bool
+    history_items: int | None
+
+
 async def _run_call(
-    src: Path, url: str, *extra: str, max_seconds: float = 120
-) -> tuple[str, int | None, float, int | None, bool]:
-    """One `vocalis run` call against `url`: its output, exit code, wall time, events size,
-    and whether the call ended on the item bound (an `item_budget` error in its events)."""
+    src: Path, url: str, *extra: str, max_seconds: float = 120, caller_s: float = 3.0
+) -> CallRun:
+    """One `vocalis run` call against `url` with `caller_s` of (silent) caller audio."""
     with tempfile.TemporaryDirectory() as tmp:
         wav, events = Path(tmp) / "caller.wav", Path(tmp) / "events.jsonl"
-        _caller_wav(wav)
+        history = Path(tmp) / "history.json"
+        _caller_wav(wav, caller_s)
         started = time.monotonic()
         proc = await _cli(
             src,
@@ -115,6 +130,8 @@ async def _run_call(
             url,
             "--events",
             str(events),
+            "--history",
+            str(history),
             "--max-seconds",
             str(max_seconds),
             "--quiet",
@@ -123,8 +140,14 @@ async def _run_call(
         out, _ = await asyncio.wait_for(proc.communicate(), 600)
         wall = time.monotonic() - started
         size = events.stat().st_size if events.exists() else None
-        item_budget = size is not None and b'"code": "item_budget"' in events.read_bytes()
-    return out.decode(errors="replace"), proc.returncode, wall, size, item_budget
+        return CallRun(
+            out.decode(errors="replace"),
+            proc.returncode,
+            wall,
+            size,
+            size is not None and b'"code": "item_budget"' in events.read_bytes(),
+            len(json.loads(history.read_text())["items"]) if history.exists() else None,
+        )
 
 
 def _peak_rss_mb(text: str) -> float | None:
@@ -142,16 +165,17 @@ async def provider_flood(src: Path, attack: str, deltas: int) -> dict[str, Any]:
     }[attack]
     provider = HostileProvider(chosen)
     async with provider.serving() as url:
-        text, code, wall, size, _ = await _run_call(src, url)
+        run = await _run_call(src, url)
+    size = run.events_bytes
     return {
         "provider_traffic_mb": round(
             deltas / 10 * 48000 * 4 / 3 / 2**20 if attack == "huge-audio" else deltas * 200 / 2**20,
             2,
         ),
-        "peak_rss_mb": _peak_rss_mb(text),
+        "peak_rss_mb": _peak_rss_mb(run.text),
         "events_jsonl_mb": round(size / 2**20, 2) if size is not None else None,
-        "exit_code": code,
-        "wall_s": round(wall, 1),
+        "exit_code": run.code,
+        "wall_s": round(run.wall_s, 1),
     }
 
 
@@ -159,7 +183,9 @@ async def _idle(send: Any) -> None:
     await asyncio.Event().wait()
 
 
-async def empty_items_flood(src: Path, attack: str, items: int) -> dict[str, Any]:
+async def empty_items_flood(
+    src: Path, attack: str, items: int, caller_s: float = 45.0
+) -> dict[str, Any]:
     """One call's peak RSS under `items` empty items, above the same call with an idle peer.
 
     The idle run is the floor (interpreter, imports, one call's fixed state): what the attack
@@ -167,7 +193,7 @@ async def empty_items_flood(src: Path, attack: str, items: int) -> dict[str, Any
     """
     gemini = attack == "gemini-empty-items"
     extra = ("--provider", "gemini") if gemini else ()
-    peaks: dict[str, float | None] = {}
+    runs: dict[str, CallRun] = {}
     for name, chosen in (("idle", _idle), ("attack", None)):
         server: HostileGemini | HostileProvider
         if gemini:
@@ -175,19 +201,20 @@ async def empty_items_flood(src: Path, attack: str, items: int) -> dict[str, Any
         else:
             server = HostileProvider(chosen or empty_items(items))
         async with server.serving() as url:
-            text, code, wall, _size, ended = await _run_call(src, url, *extra, max_seconds=120)
-        peaks[name] = _peak_rss_mb(text)
-    idle, attacked = peaks["idle"], peaks["attack"]
+            # A long caller file (the same for both): the call lasts until the flood is taken
+            # in (or refused).
+            runs[name] = await _run_call(src, url, *extra, max_seconds=300, caller_s=caller_s)
+    idle, attacked = _peak_rss_mb(runs["idle"].text), _peak_rss_mb(runs["attack"].text)
+    run = runs["attack"]
     return {
         "items_sent": items,
+        "history_items": run.history_items,
         "idle_peak_rss_mb": idle,
         "peak_rss_mb": attacked,
         "call_rss_mb": round(attacked - idle, 1) if idle and attacked else None,
-        "ended_item_budget": ended,
-        # 1 when the run waited for its deadline: `vocalis run` does not stop when the
-        # session ends on a fatal provider error (it waits for the caller's side).
-        "exit_code": code,
-        "wall_s": round(wall, 1),
+        "ended_item_budget": run.item_budget,
+        "exit_code": run.code,
+        "wall_s": round(run.wall_s, 1),
     }
 
 

@@ -219,7 +219,8 @@ def gemini_empty_items(count: int) -> Attack:
 
 class HostileGemini:
     """`async with HostileGemini(attack).serving() as base_url:` — a Gemini Live endpoint
-    that answers the setup, then attacks (any path: the client's URL names the service)."""
+    that answers the setup, then attacks (any path: the client's URL names the service) — on
+    every connection, so a client that re-seeds or resumes gets the attack again."""
 
     def __init__(self, attack: Attack) -> None:
         self.attack = attack
