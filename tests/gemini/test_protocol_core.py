@@ -278,3 +278,31 @@ def test_speech_positions_come_from_the_one_input_timeline() -> None:
     assert core.input.end_ms == 1500.0
     core.input.reset()
     assert core.input.end_ms == 0.0 and core.input.since(0.0) == []
+
+
+def test_a_checkpoint_does_not_judge_the_response_still_streaming() -> None:
+    """The answer after a tool output can stream before the runtime's heard checkpoint of the
+    response that called the tool: its turn is not "unheard" yet (judging it re-seeded the
+    session and lost the scripted answer in `vocalis run --provider gemini`)."""
+    core = GeminiProtocol()
+    core.receive(audio())
+    core.receive(content(outputTranscription={"text": "Let me check."}))
+    call = {"id": "c1", "name": "get_weather", "args": {"city": "Paris"}}
+    preamble = of(ResponseEnded, core.receive({"toolCall": {"functionCalls": [call]}})[-1])
+    core.tool_output_sent("c1", "fo_c1", '{"sky": "sunny"}')
+    core.receive(content(outputTranscription={"text": "It is"}))  # the answer, held back
+    answer = [t.item_id for t in core.server_record if t.kind == "model"][-1]
+    assert core.unsettled_items == {answer}
+    settled = core.record.settled(core.unsettled_items)
+    assert answer not in {t.item_id for t in settled}
+    heard = [
+        MessageItem(id=item_id, role="assistant", text="Let me check.")
+        for item_id in preamble.done.output_item_ids
+        if item_id.startswith("model")
+    ]
+    assert plan_heard_sync(HeardStrategy.RESEED, settled, heard) == NoChange()
+    assert isinstance(plan_heard_sync(HeardStrategy.RESEED, core.server_record, heard), Reseed)
+    core.receive(content(generationComplete=True))
+    assert core.unsettled_items == {answer}  # complete, but held back: nobody heard it yet
+    core.claim_held("req_1")
+    assert core.unsettled_items == frozenset()  # the runtime's now: judged once it settles

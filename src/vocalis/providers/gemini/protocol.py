@@ -167,6 +167,13 @@ class GeminiProtocol:
         return turn is not None and not turn.ended and not turn.held
 
     @property
+    def unsettled_items(self) -> frozenset[str]:
+        """Model items of a response still streaming, or held back (even complete): unplayed."""
+        live = self._turn if self._turn is not None and not self._turn.ended else None
+        turns = (t for t in (live, self._held) if t is not None)
+        return frozenset(item for turn in turns for item in turn.item_ids)
+
+    @property
     def holding(self) -> bool:
         """A held-back response exists (claim it with :meth:`claim_held`)."""
         return self._held is not None

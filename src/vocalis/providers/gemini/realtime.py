@@ -230,7 +230,7 @@ class GeminiRealtimeSession(RealtimeSession):
         """The heard checkpoint: make the service's memory match ``items`` (see heard.py)."""
         self._heard = list(items)
         strategy = self._model.heard_strategy
-        record = self.protocol.server_record
+        record = self.protocol.record.settled(self.protocol.unsettled_items)
         plan = plan_heard_sync(strategy, record, items, frozenset(self._corrected))
         if isinstance(plan, Reseed):
             replay_from = self.protocol.generation_input_ms

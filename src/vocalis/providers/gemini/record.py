@@ -29,6 +29,17 @@ class ServerRecord:
     def append(self, turn: ServerTurn) -> None:
         self.turns.append(turn)
 
+    def settled(self, unsettled: frozenset[str]) -> list[ServerTurn]:
+        """The turns a heard checkpoint may judge: not those of a response still in progress.
+
+        A checkpoint can land while the service already streams its next response (the answer
+        after a tool output arrives fast); that turn is not unheard, it is not played yet, and
+        judging it would re-seed it away.
+        """
+        if not unsettled:
+            return self.turns
+        return [turn for turn in self.turns if turn.item_id not in unsettled]
+
     def last_item_id(self) -> str | None:
         return self.turns[-1].item_id if self.turns else None
 
