@@ -126,13 +126,24 @@ def main(argv: list[str] | None = None) -> int:
         "responses in lockstep); keep --warmup above it",
     )
     parser.add_argument(
+        "--line",
+        choices=["silence", "noise"],
+        default="silence",
+        help="the caller's line while the agent speaks: digital silence, or noise at about "
+        "-40 dBFS (no quiet batching of caller audio)",
+    )
+    parser.add_argument(
         "--stalls",
         help="directory: the first worker of each point records its loop stalls there "
         "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
     )
     args = parser.parse_args(argv)
     timing = density.Timing(
-        warmup_s=args.warmup, window_s=args.window, load="continuous", spread_s=args.spread
+        warmup_s=args.warmup,
+        window_s=args.window,
+        load="continuous",
+        spread_s=args.spread,
+        line=args.line,
     )
     counts = [int(x) for x in args.sessions.split(",")]
     stalls = Path(args.stalls) if args.stalls else None

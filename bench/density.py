@@ -77,6 +77,9 @@ NOISY_RETRIES = 2
 NOISE_BUDGET_S = [150.0]
 
 
+LineKind = Literal["silence", "noise"]
+
+
 @dataclass(frozen=True)
 class Timing:
     warmup_s: float = 4.0
@@ -102,10 +105,23 @@ class Timing:
     # (0: all at once, so every session's responses start and end together — the issue's
     # load; a spread of a response cycle is a steady mix, as independent calls would be).
     spread_s: float = 0.0
+    # continuous load: what the caller's line carries while the agent speaks. "silence" is
+    # digital zero (a muted mic, a quiet PSTN line); "noise" is steady noise at about -40 dBFS
+    # (a room, a headset): above the provider client's quiet threshold, so no quiet batching.
+    line: LineKind = "silence"
 
 
-def _silence_frames(frame_ms: int) -> list[Any]:
-    return [np.zeros(RATE * frame_ms // 1000, dtype=np.int16)]
+NOISE_PEAK = 330  # about -40 dBFS of int16 full scale
+NOISE_FRAMES = 50  # one second of distinct frames, cycled
+
+
+def _line_frames(frame_ms: int, line: LineKind) -> list[Any]:
+    samples = RATE * frame_ms // 1000
+    if line == "silence":
+        return [np.zeros(samples, dtype=np.int16)]
+    rng = np.random.default_rng(7)
+    noise = rng.integers(-NOISE_PEAK, NOISE_PEAK + 1, size=(NOISE_FRAMES, samples))
+    return list(noise.astype(np.int16))
 
 
 class GcPauses:
@@ -217,7 +233,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     from bench.agents import make_client
 
     if args.load == "continuous":
-        frames = _silence_frames(args.frame_ms)
+        frames = _line_frames(args.frame_ms, args.line)
     else:
         frames = frames_of(caller_cycle(args.period, frame_ms=args.frame_ms), args.frame_ms)
     rng = random.Random(args.seed)
@@ -376,6 +392,7 @@ def worker_main(argv: list[str]) -> int:
     parser.add_argument("--input-chunk-ms", type=int, help="vocalis: caller audio per append")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--caller", choices=["feeder", "task"], default="feeder")
+    parser.add_argument("--line", choices=["silence", "noise"], default="silence")
     parser.add_argument(
         "--spread", type=float, default=0.0, help="continuous: first requests over s"
     )
@@ -493,6 +510,8 @@ async def run_point(
                 timing.caller,
                 "--spread",
                 str(timing.spread_s),
+                "--line",
+                timing.line,
             ]
             if timing.input_chunk_ms is not None:
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
@@ -590,6 +609,7 @@ def _aggregate(
         "loop": timing.loop,
         "caller": timing.caller,
         "spread_s": timing.spread_s,
+        "line": timing.line,
         "sessions": sessions,
         "workers": workers,
         "frame_ms": timing.frame_ms,

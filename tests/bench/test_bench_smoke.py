@@ -81,6 +81,20 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
     assert "## Density, continuous speech" in summary
 
 
+async def test_continuous_load_on_a_noisy_line(tmp_path: Path) -> None:
+    """The caller's line as noise (no quiet batching): same load, recorded as such."""
+    from dataclasses import replace
+
+    from bench import continuous
+
+    timing = replace(TINY, load="continuous", spread_s=0.2, line="noise")
+    result = await continuous.run([2], 1, ["vocalis:tuned", "bare"], timing, tmp_path)
+    for point in result["points"]:
+        assert point["line"] == "noise"
+        assert point["connected"] == 2 and point["failed_sessions"] == 0
+        assert point["device_frames"] > 0
+
+
 async def test_hotpath_measures_run() -> None:
     from bench import hotpath
 
