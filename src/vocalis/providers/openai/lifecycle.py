@@ -45,6 +45,7 @@ from vocalis.providers.reconnect import ReconnectPolicy
 from vocalis.providers.router import GenerationRouter
 from vocalis.providers.wsclient import (
     HandshakeRejected,
+    ProviderSocket,
     SocketClosed,
     SocketError,
     open_socket,
@@ -231,15 +232,14 @@ class SocketLifecycle:
         err = ProviderError(ErrorKind.UNAVAILABLE, message, "reconnect_failed")
         self._emit_closed("reconnect_failed", err)
 
-    async def _open(self, *, replay: bool) -> tuple[_Connection, tuple[str, ...]]:
-        """Open a socket, configure the session, replay history; returns the live connection."""
+    async def _open_socket(self) -> ProviderSocket:
+        """The WebSocket handshake; a refused key (401/403) is fatal, not retried."""
         model = self._model
-        headers = model._headers()
         try:
-            ws = await open_socket(
+            return await open_socket(
                 model.socket_backend,
                 model.url,
-                headers,
+                model._headers(),
                 open_timeout=model.connect_timeout_s,
                 max_size=16 * 2**20,
                 logger=redacting_logger(_WS_LOGGER_NAME),
@@ -254,6 +254,11 @@ class SocketLifecycle:
                     )
                 ) from None
             raise
+
+    async def _open(self, *, replay: bool) -> tuple[_Connection, tuple[str, ...]]:
+        """Open a socket, configure the session, replay history; returns the live connection."""
+        model = self._model
+        ws = await self._open_socket()
         self._core.connection_opened()
         conn = _Connection(
             ws,
