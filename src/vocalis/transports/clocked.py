@@ -347,18 +347,10 @@ class ClockedAudioSink(AudioSink):
             # as the general fill below, without its loops (this runs per sink per frame).
             if head._started_at is None:
                 head._mark_started(tick)
-            start = head._offset
-            stop = start + need
-            if stop == chunk.shape[0]:
-                head._chunks.popleft()
-                head._offset = 0
-            else:
-                head._offset = stop
-            head._queued -= need
-            head._played += need
+            piece = head._take(need)
             head._last_end = tick + need / self.sample_rate
             if self.on_frame is not None:
-                self.on_frame(chunk[start:stop], head.id, tick)
+                self.on_frame(piece, head.id, tick)
             self.frames_played += 1
             return True
         return self._fill_frame(tick, need)
