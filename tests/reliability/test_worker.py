@@ -58,7 +58,7 @@ def test_admission_is_exact_and_says_why() -> None:
     assert "at capacity (1/1 calls)" in second.message and second.retry_after_s == 1
     first.release()
     first.release()  # idempotent
-    assert admission.live == 0 and admission.finished_total == 1
+    assert admission.live == 0 and admission.counts().finished == 1
     third = admission.admit()
     assert isinstance(third, Lease)
     idle: list[str] = []
@@ -70,7 +70,7 @@ def test_admission_is_exact_and_says_why() -> None:
     assert idle == []
     third.release()
     assert idle == ["idle"]
-    assert admission.refused_total == {"at_capacity": 1, "draining": 1}
+    assert admission.counts().refused == {"at_capacity": 1, "draining": 1}
     with pytest.raises(ValueError, match="at least 1"):
         Admission(0)
 
@@ -195,8 +195,8 @@ async def test_s29_two_calls_100ms_apart_exactly_one_accepted() -> None:
         await wait_until(lambda: worker.live_sessions == 0)
         async with connect(url) as again:
             await echo(again)
-        assert worker.admission.accepted_total == 2
-        assert worker.admission.refused_total["at_capacity"] == 1
+        assert worker.admission.counts().accepted == 2
+        assert worker.admission.counts().refused["at_capacity"] == 1
 
 
 async def test_s29_simultaneous_calls_exactly_one_accepted() -> None:
@@ -221,7 +221,7 @@ async def test_unauthenticated_attempts_never_take_a_slot() -> None:
     async with Worker(max_sessions=1) as worker, endpoint(worker) as (_server, addr):
         response = await refused(f"ws://{addr}/call?token=wrong")
         assert response.status_code == 403
-        assert worker.admission.accepted_total == 0 and worker.live_sessions == 0
+        assert worker.admission.counts().accepted == 0 and worker.live_sessions == 0
         assert TOKEN.encode() not in response.body
 
 
@@ -360,7 +360,7 @@ async def test_sigterm_drain_refuses_new_calls_and_lets_running_calls_finish() -
             assert not stopped.done()
         await asyncio.wait_for(stopped, 10)  # the last call ended: the worker stops
         assert worker.live_sessions == 0 and not worker.drain_timed_out
-        assert worker.admission.refused_total["draining"] == 1
+        assert worker.admission.counts().refused["draining"] == 1
 
 
 async def test_drain_timeout_closes_what_is_left() -> None:

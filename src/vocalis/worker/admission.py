@@ -168,18 +168,6 @@ class Admission:
         """Calls running in this process (a drain waits for these)."""
         return self.book.live
 
-    @property
-    def accepted_total(self) -> int:
-        return self.book.accepted_total
-
-    @property
-    def finished_total(self) -> int:
-        return self.book.finished_total
-
-    @property
-    def refused_total(self) -> Mapping[RefusalReason, int]:
-        return self.book.refused_total
-
     def counts(self) -> AdmissionCounts:
         """This process' counts now (its draining state; the book's numbers)."""
         book = self.book
