@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+from bench.attacks import _run_call
 from bench.common import REPO
 from bench.hostile import (
     HostileGemini,
@@ -34,8 +31,6 @@ from bench.hostile import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vocalis.audio.frame import AudioFrame
-from vocalis.audio.wav import write_wav
 from vocalis.providers.base import (
     ErrorKind,
     GenerationStarted,
@@ -258,36 +253,14 @@ async def _quota_gone(send: Send) -> None:
     await send({"type": "error", "event_id": "e9", "error": error})
 
 
-async def test_a_fatal_provider_error_ends_vocalis_run_with_its_reason(tmp_path: Path) -> None:
+async def test_a_fatal_provider_error_ends_vocalis_run_with_its_reason() -> None:
     """`vocalis run` waited for the caller's input to end (and the agent to be idle) after the
     session had closed on a fatal provider error — the item bound's end included — then
     reported a timeout instead of the reason. A 60 s caller file with a 20 s deadline: only a
     run that stops when the session does ends with the provider's reason."""
-    wav = tmp_path / "caller.wav"
-    write_wav(wav, AudioFrame(np.zeros(24000 * 60, dtype=np.int16), 24000))
     provider = HostileProvider(_quota_gone, start_on="input_audio_buffer.append")  # in the call
     async with provider.serving() as url:
-        env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "vocalis.cli",
-            "run",
-            "examples/minimal_agent.py:agent",
-            "--input",
-            str(wav),
-            "--realtime-url",
-            url,
-            "--max-seconds",
-            "20",
-            "--quiet",
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _out, err = await asyncio.wait_for(proc.communicate(), 60)
-    stderr = err.decode()
-    assert proc.returncode == 1, stderr
-    assert "exceeded your current quota" in stderr
-    assert "did not finish" not in stderr
+        run = await _run_call(REPO / "src", url, max_seconds=20, caller_s=60)
+    assert run.code == 1, run.text
+    assert "exceeded your current quota" in run.text
+    assert "did not finish" not in run.text
