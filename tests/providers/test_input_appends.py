@@ -189,6 +189,38 @@ def test_is_quiet_is_within_the_peak_both_ways() -> None:
     assert not is_quiet(np.array([-32768], np.int16))
 
 
+def _within_peak(samples: np.ndarray) -> bool:
+    """The rule, sample by sample in Python ints (no numpy overflow at -32768)."""
+    return all(-QUIET_PEAK <= int(x) <= QUIET_PEAK for x in samples.tolist())
+
+
+_EDGES = [0, 1, -1, QUIET_PEAK, -QUIET_PEAK, QUIET_PEAK + 1, -QUIET_PEAK - 1, 32767, -32768]
+
+
+@given(
+    size=st.integers(0, 1200),
+    # Mostly digital zero (the byte-comparison path) with a few edge or random samples set.
+    spikes=st.lists(
+        st.tuples(st.integers(0, 1199), st.sampled_from(_EDGES) | st.integers(-32768, 32767)),
+        max_size=4,
+    ),
+    layout=st.sampled_from(["native", "strided", "big-endian"]),
+)
+def test_is_quiet_decides_exactly_the_peak_rule(
+    size: int, spikes: list[tuple[int, int]], layout: str
+) -> None:
+    samples = np.zeros(size * 2 if layout == "strided" else size, np.int16)
+    if layout == "strided":  # a non-contiguous view: every other sample of a longer buffer
+        samples[1::2] = 32767  # loud samples between, never part of the view
+        samples = samples[::2]
+    for at, value in spikes:
+        if at < size:
+            samples[at] = value
+    if layout == "big-endian":
+        samples = samples.astype(">i2")
+    assert is_quiet(samples) == _within_peak(samples)
+
+
 async def test_quiet_batching_follows_the_provider_turn() -> None:
     """Against the sim's server VAD: silence before any turn goes in 200 ms appends, the
     caller's tone in 40 ms ones, and once the server said the turn started, silence too."""

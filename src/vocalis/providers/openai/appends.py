@@ -25,6 +25,7 @@ Sans-I/O: the connection decides when to send; this only decides what.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,9 +45,23 @@ QUIET_PEAK = 100
 SOUND_HANGOVER_QUIET_CHUNKS = 5
 
 
+@lru_cache(maxsize=4)
+def _zeros(nbytes: int) -> bytes:
+    """Digital silence of ``nbytes`` (a line's frames come in one or two sizes)."""
+    return bytes(nbytes)
+
+
 def is_quiet(samples: Int16Array) -> bool:
-    """Every sample within ±`QUIET_PEAK` (two reductions, no temporary array)."""
-    if not len(samples):
+    """Every sample within ±`QUIET_PEAK`.
+
+    Why the byte comparison first: a silent line (a muted mic, a quiet PSTN line) sends
+    digital zero, and comparing a frame's bytes with zero bytes of its size costs a tenth of
+    the two numpy reductions (each a ufunc dispatch, ~1.3 µs on a 20 ms frame). All bytes zero
+    means every sample is 0, so the decision is the same; any other frame takes the
+    reductions (no temporary array: `np.abs` would allocate and overflow at -32768).
+    """
+    raw = samples.tobytes()
+    if raw == _zeros(len(raw)):  # the empty frame too: nothing in it is loud
         return True
     return bool(
         np.maximum.reduce(samples) <= QUIET_PEAK and np.minimum.reduce(samples) >= -QUIET_PEAK
