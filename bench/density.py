@@ -115,7 +115,7 @@ NOISE_PEAK = 330  # about -40 dBFS of int16 full scale
 NOISE_FRAMES = 50  # one second of distinct frames, cycled
 
 
-def _line_frames(frame_ms: int, line: LineKind) -> list[Any]:
+def line_frames(frame_ms: int, line: LineKind) -> list[Any]:
     samples = RATE * frame_ms // 1000
     if line == "silence":
         return [np.zeros(samples, dtype=np.int16)]
@@ -233,7 +233,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     from bench.agents import make_client
 
     if args.load == "continuous":
-        frames = _line_frames(args.frame_ms, args.line)
+        frames = line_frames(args.frame_ms, args.line)
     else:
         frames = frames_of(caller_cycle(args.period, frame_ms=args.frame_ms), args.frame_ms)
     rng = random.Random(args.seed)

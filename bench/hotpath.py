@@ -13,7 +13,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   (`bench.agents.VocalisAgent`: memory transport, runtime, OpenAI client) against the sim, each
   pushed a 20 ms frame every 5 ms (4x real time), no reply requested: CPU µs per frame from
   the transport push to the socket write (source, timeline, provider append, the session's
-  idle tasks included).
+  idle tasks included). The caller's line is digital silence (held in 200 ms appends).
+* ``push-noise``: the same with the caller's line at about -40 dBFS of noise (the
+  ``bench.continuous --line noise`` frames: above the quiet threshold, 40 ms appends).
 * ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``caller``: the density harness's own simulated callers, 100 sessions whose ``feed`` only
@@ -35,13 +37,15 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.common import (
     API_KEY,
     CONTINUOUS_RESPONSE,
+    FRAME_MS,
+    RATE,
     REPO,
     RESULTS,
     log,
@@ -60,6 +64,9 @@ from vocalis.transports.base import OutputSegment, PlayoutStatus
 from vocalis.transports.clocked import ClockedAudioSink
 from vocalis.transports.memory import MemoryAudioSource, MemoryTextSink
 from vocalis.utils.clock import MonotonicClock
+
+if TYPE_CHECKING:
+    from bench.density import LineKind
 
 
 async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any) -> float:
@@ -83,21 +90,26 @@ async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any
     return cpu / (rounds * sessions) * 1e6
 
 
-async def push_path(sessions: int = 20, rounds: int = 1500) -> float:
+async def push_path(sessions: int = 20, rounds: int = 1500, line: LineKind = "silence") -> float:
     """CPU µs per caller frame from `MemoryTransport`'s push to the provider socket, in
-    full sessions (what a deployment pays per caller frame, end to end)."""
+    full sessions (what a deployment pays per caller frame, end to end). ``line`` is what the
+    caller's line carries, as in `bench.continuous --line`: digital silence (quiet batching
+    sends it in 200 ms appends) or noise at about -40 dBFS (every frame above the quiet
+    threshold: 40 ms appends)."""
     from bench.agents import VocalisAgent  # the full runtime; only this measure needs it
+    from bench.density import line_frames
 
     scenario = write_scenario(REPO / "out" / "bench" / "hotpath_push.json", [["Okay."]])
     async with sim_process(scenario, pace=2.0) as sim:
         agents = [VocalisAgent() for _ in range(sessions)]
         for agent in agents:
             await agent.start(sim.base_url)
-        frame = AudioFrame(np.zeros(480, dtype=np.int16), 24000)
+        frames = [AudioFrame(samples, RATE) for samples in line_frames(FRAME_MS, line)]
         cpu = 0.0
         for measured in (False, True):  # warm-up, then the measured rounds
             cpu0 = time.process_time()
-            for _ in range(rounds if measured else 100):
+            for k in range(rounds if measured else 100):
+                frame = frames[k % len(frames)]
                 for agent in agents:
                     agent.transport.source.push(frame)
                 await asyncio.sleep(0.005)
@@ -327,7 +339,7 @@ async def follow_path(followers: int = 100, speed: float = 4.0) -> float:
     return cpu / (followers * sum(durations) / 1000.0) * 1e6
 
 
-MEASURES = ("input", "push", "receive", "source", "caller", "sink", "follow")
+MEASURES = ("input", "push", "push-noise", "receive", "source", "caller", "sink", "follow")
 
 
 async def _round(only: tuple[str, ...]) -> dict[str, Any]:
@@ -336,6 +348,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row["input_us_per_frame"] = round(await input_path(), 2)
     if "push" in only:
         row["push_us_per_frame"] = round(await push_path(), 2)
+    if "push-noise" in only:
+        row["push_noise_us_per_frame"] = round(await push_path(line="noise"), 2)
     if "receive" in only:
         row["receive_ms_per_audio_s"] = round(await receive_path(), 3)
     if "source" in only:

@@ -100,6 +100,7 @@ async def test_hotpath_measures_run() -> None:
 
     assert await hotpath.input_path(sessions=2, rounds=20) > 0
     assert await hotpath.push_path(sessions=2, rounds=20) > 0
+    assert await hotpath.push_path(sessions=2, rounds=20, line="noise") > 0
     sink = await hotpath.sink_path(sinks=3, seconds=0.2)
     assert sink["ms_per_sink_second"] > 0
     assert await hotpath.receive_path(sessions=2, seconds=0.5) > 0
