@@ -26,6 +26,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
 * ``follow``: 100 `TranscriptSync`s releasing the words of a speaking session's two messages
   (the 1 s and the 9 s reply) as their segments play, at 4x real time: CPU µs per followed
   audio-second (the transcript follow loop and the heard-word arithmetic, no audio device).
+* ``turnaround``: full sessions speaking one short reply after another: the fixed CPU µs per
+  response boundary, separated from the audio's share (`bench/turnaround.py`).
 
 Compare builds by running it in each checkout, alternating; ``--rounds`` repeats both.
 Output: ``bench/results/hotpath.json``.
@@ -55,6 +57,7 @@ from bench.common import (
     write_json,
     write_scenario,
 )
+from bench.turnaround import turnaround_path
 from vocalis.audio.frame import AudioFrame
 from vocalis.providers.base import RealtimeSession, SessionOptions
 from vocalis.providers.openai import OpenAIRealtimeModel
@@ -339,7 +342,17 @@ async def follow_path(followers: int = 100, speed: float = 4.0) -> float:
     return cpu / (followers * sum(durations) / 1000.0) * 1e6
 
 
-MEASURES = ("input", "push", "push-noise", "receive", "source", "caller", "sink", "follow")
+MEASURES = (
+    "input",
+    "push",
+    "push-noise",
+    "receive",
+    "source",
+    "caller",
+    "sink",
+    "follow",
+    "turnaround",
+)
 
 
 async def _round(only: tuple[str, ...]) -> dict[str, Any]:
@@ -360,6 +373,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
     if "follow" in only:
         row["follow_us_per_audio_s"] = round(await follow_path(), 1)
+    if "turnaround" in only:
+        row.update({k: round(v, 1) for k, v in (await turnaround_path()).items()})
     return row
 
 

@@ -117,6 +117,16 @@ async def test_hotpath_follow_measure_runs() -> None:
     assert await hotpath.follow_path(followers=3, speed=40.0) > 0
 
 
+async def test_hotpath_turnaround_measure_runs() -> None:
+    """Both replies complete in full sessions; the split has a positive audio share."""
+    from bench.turnaround import turnaround_path
+
+    result = await turnaround_path(sessions=2, seconds=2.5, warmup=0.5)
+    assert result["turnaround_long_audio_ms"] > result["turnaround_short_audio_ms"] > 0
+    assert result["turnaround_long_us_per_response"] > 0
+    assert result["turnaround_short_us_per_response"] > 0
+
+
 async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
     """One timer feeds every session consecutive frames of its own offset, none skipped."""
     import asyncio
