@@ -1,7 +1,8 @@
 """When a scripted fault fires: matching protocol positions, each fault exactly once.
 
 Sans-I/O: the session asks after every event of a response which faults are due; what a
-fault *does* (close the socket, stall, send garbage) is the session's business.
+fault *does* (close the socket, stall, send garbage) is the session's business. The
+connection-level faults (`LostReplies`) are asked per client request.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from vocalis.sim.scenario import FaultSpec
+from vocalis.sim.scenario import FaultSpec, ServerSpec
 
 
 class FaultTracker:
@@ -58,3 +59,30 @@ class FaultTracker:
                 ):
                     due.append(fault)
         return self._take(due)
+
+
+class LostReplies:
+    """The replies one connection never sends: the ack of the n-th client create of an item
+    type (`server.lost_item_acks`), the answer to the n-th retrieve (`server.lost_retrieves`)."""
+
+    def __init__(self, server: ServerSpec, connection: int) -> None:
+        self._server = server
+        self._connection = connection  # the server's n-th connection, 1-based
+        self._creates: dict[str, int] = {}
+        self._retrieves = 0
+
+    def ack_lost(self, item_type: str) -> bool:
+        count = self._creates[item_type] = self._creates.get(item_type, 0) + 1
+        return any(
+            spec.item_type == item_type
+            and spec.occurrence == count
+            and spec.connection in (None, self._connection)
+            for spec in self._server.lost_item_acks
+        )
+
+    def retrieve_lost(self) -> bool:
+        self._retrieves += 1
+        return any(
+            spec.occurrence == self._retrieves and spec.connection in (None, self._connection)
+            for spec in self._server.lost_retrieves
+        )

@@ -31,6 +31,7 @@ from vocalis.sim.commands import (
     StopResponse,
 )
 from vocalis.sim.conversation import Conversation
+from vocalis.sim.faults import LostReplies
 from vocalis.sim.ids import IdFactory
 from vocalis.sim.input_events import (
     committed_events,
@@ -117,7 +118,7 @@ class ProtocolCore:
         self.runs: dict[str, ResponseRun] = {}  # every response in flight, by id
         self._created: set[str] = set()
         self._pending_user_item: str | None = None
-        self._creates: dict[str, int] = {}  # client creates per item type (lost_item_acks)
+        self._lost = LostReplies(server, connection=index + 1)
         self._out: list[Output] = []
 
     def _emit(self, event: dict[str, Any]) -> None:
@@ -342,22 +343,19 @@ class ProtocolCore:
         )
         previous_id = envelope.optional_string(event, "previous_item_id")
         previous = self.conversation.insert(item, previous_id)
-        if self._ack_lost(item.type):
+        if self._lost.ack_lost(item.type):
             self._out.append(Note(f"ack of {item.id} lost (scenario lost_item_acks)"))
             return
         wire = item.to_wire()
         self._emit({"type": "conversation.item.added", "previous_item_id": previous, "item": wire})
         self._emit({"type": "conversation.item.done", "previous_item_id": previous, "item": wire})
 
-    def _ack_lost(self, item_type: str) -> bool:
-        count = self._creates[item_type] = self._creates.get(item_type, 0) + 1
-        return any(
-            spec.item_type == item_type and spec.occurrence == count
-            for spec in self.scenario.server.lost_item_acks
-        )
-
     def _retrieve_item(self, event: dict[str, Any]) -> None:
-        item = self.conversation.retrieve(envelope.string(event, "item_id"))
+        item_id = envelope.string(event, "item_id")
+        if self._lost.retrieve_lost():
+            self._out.append(Note(f"retrieve of {item_id} lost (scenario lost_retrieves)"))
+            return
+        item = self.conversation.retrieve(item_id)
         self._emit(
             {"type": "conversation.item.retrieved", "item": item.to_wire(include_audio=True)}
         )

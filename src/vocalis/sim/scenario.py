@@ -213,6 +213,18 @@ class LostAckSpec(_Model):
 
     item_type: str = "function_call_output"
     occurrence: int = Field(default=1, ge=1)
+    # Only on the server's n-th connection (1-based); None: on every connection.
+    connection: int | None = Field(default=None, ge=1)
+
+
+class LostRetrieveSpec(_Model):
+    """Lose the answer to a ``conversation.item.retrieve``: the server reads it but neither
+    ``conversation.item.retrieved`` nor an error is ever sent (the client's retrieve times
+    out). Counted per connection: the ``occurrence``-th retrieve."""
+
+    occurrence: int = Field(default=1, ge=1)
+    # Only on the server's n-th connection (1-based); None: on every connection.
+    connection: int | None = Field(default=None, ge=1)
 
 
 class ServerSpec(_Model):
@@ -233,6 +245,7 @@ class ServerSpec(_Model):
     rate_limits_updated: bool = True
     voice: str = "marin"
     lost_item_acks: list[LostAckSpec] = Field(default_factory=list)
+    lost_retrieves: list[LostRetrieveSpec] = Field(default_factory=list)
 
 
 class BrainSpec(_Model):

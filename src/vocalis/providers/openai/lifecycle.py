@@ -99,6 +99,9 @@ class SocketLifecycle:
     async def _request(self, conn: _Connection, op: ClientOp[T]) -> OpResult[T]:
         raise NotImplementedError
 
+    async def _create(self, conn: _Connection, op: ClientOp[str]) -> OpResult[str]:
+        raise NotImplementedError
+
     async def _start(self) -> None:
         self._main = asyncio.create_task(self._run(), name="openai-realtime-session")
         await self._first
@@ -309,7 +312,7 @@ class SocketLifecycle:
             )
             for item in items
         ]
-        results = await asyncio.gather(*(self._request(conn, op) for op in ops))
+        results = await asyncio.gather(*(self._create(conn, op) for op in ops))
         replayed: list[str] = []
         for item, result in zip(items, results, strict=True):
             if isinstance(result, OpCompleted):

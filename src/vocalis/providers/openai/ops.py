@@ -58,6 +58,9 @@ class ClientOp(Generic[T_co]):
     op_id: str
     kind: OpKind
     event: dict[str, Any]
+    # A create's caller id for its item: a retry of the create (or the retrieve asked
+    # instead) maps it to the provider's id the same way.
+    local_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

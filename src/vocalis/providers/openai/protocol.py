@@ -268,7 +268,8 @@ class OpenAIProtocol:
             wire_item=wire_item,
             previous_item_id=previous_item_id,
         )
-        return ClientOp(op_id, "create", item_create_event(op_id, wire_item, previous_item_id))
+        event = item_create_event(op_id, wire_item, previous_item_id)
+        return ClientOp(op_id, "create", event, local_id=local_id)
 
     def retrieve(self, item_id: str, *, local_id: str | None = None) -> ClientOp[str]:
         """`conversation.item.retrieve`; completes with the id when the server has the item

@@ -73,6 +73,8 @@ __all__ = ["OpenAIRealtimeModel", "OpenAIRealtimeSession", "decode_server_frame"
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _WS_LOGGER_NAME = "vocalis.providers.openai.ws"
+# Retrieves of an unacknowledged create's item before its socket counts as deaf.
+_FIND_ATTEMPTS = 3
 
 
 # --------------------------------------------------------------------------- connection
@@ -227,29 +229,57 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
         previous = self._core.resolve_id(previous_item_id) if previous_item_id else None
         wire_item = to_wire_item(item, provider_item_id(item.id))
         op = self._core.create(wire_item, local_id=item.id, previous_item_id=previous)
-        result = await self._request(conn, op)
-        if isinstance(result, OpFailed) and result.error.kind is ErrorKind.TIMEOUT:
-            result = await self._create_unless_there(conn, wire_item, item.id, previous)
+        result = await self._create(conn, op)
         if isinstance(result, OpFailed):
             raise OperationError.from_error(result.error)
         return result.value
 
-    async def _create_unless_there(
-        self, conn: _Connection, wire_item: dict[str, Any], local_id: str, previous: str | None
-    ) -> OpResult[str]:
-        """A create not acknowledged in time may still have happened (its ack was lost or is
-        late): ask for the item by its id, and create it again only if the server lacks it.
+    async def _create(self, conn: _Connection, op: ClientOp[str]) -> OpResult[str]:
+        """Send a create; one not acknowledged in time is never simply sent again.
 
-        Asking first matters: the real service appends a second item under a reused id
-        instead of refusing it. (A server that refuses the reused id is fine too: the core
-        takes "already exists" as success.) Never more than one more create.
+        It may still have happened (its ack was lost or is late): ask for the item by its id
+        (`_find`), and create it again only if the server says it lacks it. Asking first
+        matters: the real service appends a second item under a reused id instead of
+        refusing it. (A server that refuses the reused id is fine too: the core takes
+        "already exists" as success.) Never more than one more create.
         """
-        retrieve = self._core.retrieve(str(wire_item["id"]), local_id=local_id)
-        found = await self._request(conn, retrieve)
-        if isinstance(found, OpCompleted) or found.error.kind is not ErrorKind.NOT_FOUND:
-            return found
-        again = self._core.create(wire_item, local_id=local_id, previous_item_id=previous)
-        return await self._request(conn, again)
+        result = await self._request(conn, op)
+        retried = False
+        while isinstance(result, OpFailed) and result.error.kind is ErrorKind.TIMEOUT:
+            found = await self._find(conn, op)
+            missing = isinstance(found, OpFailed) and found.error.kind is ErrorKind.NOT_FOUND
+            if retried or not missing:
+                return found
+            retried = True
+            event = op.event
+            op = self._core.create(
+                event["item"],
+                local_id=op.local_id or str(event["item"]["id"]),
+                previous_item_id=event.get("previous_item_id"),
+            )
+            result = await self._request(conn, op)
+        return result
+
+    async def _find(self, conn: _Connection, create: ClientOp[str]) -> OpResult[str]:
+        """Whether the server holds the item of an unacknowledged create: completed with its
+        id, or failed `NOT_FOUND` only when the server said so.
+
+        A retrieve changes nothing, so a late answer is asked for again. A server that
+        answers none is deaf: whether the item exists cannot be known on its socket, so the
+        socket is dropped (`DISCONNECTED`). The item is then in no provider session the
+        client will talk to, and the history re-sync creates it once in the fresh one.
+        """
+        item_id = str(create.event["item"]["id"])
+        for _ in range(_FIND_ATTEMPTS):
+            retrieve = self._core.retrieve(item_id, local_id=create.local_id)
+            found = await self._request(conn, retrieve)
+            if isinstance(found, OpCompleted) or found.error.kind is not ErrorKind.TIMEOUT:
+                return found
+        conn.end("unresponsive")
+        message = f"no answer whether {item_id} was created; reconnecting"
+        logger.warning("realtime server did not answer %d retrieves; reconnecting", _FIND_ATTEMPTS)
+        error = local_error(ErrorKind.DISCONNECTED, message, operation="create", item_id=item_id)
+        return OpFailed(create.op_id, error)
 
     async def send_tool_output(
         self, call_id: str, output: str, *, item_id: str | None = None
@@ -273,7 +303,7 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             ops = plan_history_ops(self._core, list(items))
             if not ops:
                 return
-            results = await asyncio.gather(*(self._request(conn, op) for op in ops))
+            results = await asyncio.gather(*(self._send_op(conn, op) for op in ops))
         for result in results:
             self._report_failure(result)
 
@@ -334,6 +364,12 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
                     operation=op.kind,
                 ),
             )
+
+    async def _send_op(self, conn: _Connection, op: ClientOp[object]) -> OpResult[object]:
+        """`_request`, except that a create goes through `_create` (never sent twice blind)."""
+        if op.kind == "create":
+            return await self._create(conn, cast("ClientOp[str]", op))
+        return await self._request(conn, op)
 
     def _report_failure(self, result: OpResult[object]) -> None:
         """A rejected fire-and-forget op becomes a (non-fatal) `ProviderError` event.
