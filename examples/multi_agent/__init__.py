@@ -1,0 +1,1 @@
+"""The multi-agent example: triage hands the caller to billing (one module per example)."""
