@@ -17,6 +17,7 @@ from vocalis.providers.openai.appends import (
     InputAppends,
     is_quiet,
 )
+from vocalis.providers.openai.formats import AUDIO_FORMATS, AudioFormatName
 
 from .openai_sim_support import append_in_frames, client_types, silence, sim_session, tone, until
 
@@ -156,9 +157,9 @@ def test_quiet_batching_holds_only_quiet_audio_outside_a_turn(
             assert held < max(chunk, quiet_chunk)
             assert appends.pending_samples == held
         else:
-            audio = _audio_of(message)
-            np.testing.assert_array_equal(audio, np.concatenate(pending))
-            sent.append(audio)
+            # Exactly the event of the pending audio (a silent batch's is built once).
+            assert message == PREFIX + b64encode_pcm16(np.concatenate(pending)) + '"}'
+            sent.append(_audio_of(message))
             pending = []
     tail = appends.flush()
     if tail is not None:
@@ -166,6 +167,24 @@ def test_quiet_batching_holds_only_quiet_audio_outside_a_turn(
     joined = np.concatenate(sent) if sent else np.zeros(0, np.int16)
     expected = np.concatenate(given_frames) if given_frames else np.zeros(0, np.int16)
     np.testing.assert_array_equal(joined, expected)
+
+
+@pytest.mark.parametrize("fmt", sorted(AUDIO_FORMATS))
+def test_a_silent_batch_is_the_event_of_its_audio_in_every_format(fmt: AudioFormatName) -> None:
+    """Digital zero in every wire format (G.711's zero is not zero bytes): the shared silent
+    event is the one the format's encoder makes of the same samples."""
+    encode = AUDIO_FORMATS[fmt].encode_b64
+    appends = InputAppends(encode, 160, 800)  # 8 kHz: 20 ms chunks, quiet 100 ms
+    frames = [np.zeros(80, np.int16)] * 12 + [np.full(80, 1, np.int16)] + [np.zeros(80, np.int16)]
+    messages = [m for m in map(appends.add, frames) if m is not None]
+    messages.append(appends.flush() or "")
+    assert (
+        messages
+        == [
+            PREFIX + encode(np.zeros(800, np.int16)) + '"}',  # a quiet batch of digital zero
+            PREFIX + encode(np.concatenate(frames[10:14])) + '"}',  # quiet, not all zero
+        ]
+    )
 
 
 def test_after_sound_quiet_audio_keeps_the_normal_chunk_for_the_hangover() -> None:

@@ -31,7 +31,7 @@ import numpy as np
 
 from vocalis.audio.frame import Int16Array
 
-__all__ = ["QUIET_PEAK", "SOUND_HANGOVER_QUIET_CHUNKS", "InputAppends", "is_quiet"]
+__all__ = ["QUIET_PEAK", "SOUND_HANGOVER_QUIET_CHUNKS", "InputAppends", "is_quiet", "is_zero"]
 
 # The hot path builds this event by concatenation (no JSON encoder per frame).
 _APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
@@ -51,17 +51,31 @@ def _zeros(nbytes: int) -> bytes:
     return bytes(nbytes)
 
 
+def is_zero(samples: Int16Array) -> bool:
+    """Digital silence: every sample is 0 (the empty frame too).
+
+    Why bytes: a silent line (a muted mic, a quiet PSTN line) sends digital zero, and
+    comparing a frame's bytes with zero bytes of its size costs a tenth of a numpy reduction
+    (each a ufunc dispatch, ~1.3 µs on a 20 ms frame). All bytes zero means every sample is 0.
+    """
+    raw = samples.tobytes()
+    return raw == _zeros(len(raw))
+
+
+@lru_cache(maxsize=8)
+def _silence_append(encode_b64: Callable[[Int16Array], str], samples: int) -> str:
+    """The append event of ``samples`` of digital silence: the same text every time, shared
+    by every session with that encoder (one per wire format)."""
+    return _APPEND_PREFIX + encode_b64(np.zeros(samples, np.int16)) + _APPEND_SUFFIX
+
+
 def is_quiet(samples: Int16Array) -> bool:
     """Every sample within ±`QUIET_PEAK`.
 
-    Why the byte comparison first: a silent line (a muted mic, a quiet PSTN line) sends
-    digital zero, and comparing a frame's bytes with zero bytes of its size costs a tenth of
-    the two numpy reductions (each a ufunc dispatch, ~1.3 µs on a 20 ms frame). All bytes zero
-    means every sample is 0, so the decision is the same; any other frame takes the
+    Digital zero is recognised by its bytes first (`is_zero`); any other frame takes two
     reductions (no temporary array: `np.abs` would allocate and overflow at -32768).
     """
-    raw = samples.tobytes()
-    if raw == _zeros(len(raw)):  # the empty frame too: nothing in it is loud
+    if is_zero(samples):
         return True
     return bool(
         np.maximum.reduce(samples) <= QUIET_PEAK and np.minimum.reduce(samples) >= -QUIET_PEAK
@@ -145,7 +159,13 @@ class InputAppends:
         pending = self._pending
         if not pending:
             return None
-        audio = pending[0] if len(pending) == 1 else np.concatenate(pending)
         self._pending = []
         self._pending_samples = 0
+        if all(map(is_zero, pending)):
+            # A silent line's quiet batch: the same event every time, built once. Saves the
+            # concatenation, the encoding and two copies of the event text per append
+            # (about 2% of the agent's CPU on a silent line); a frame with any non-zero
+            # sample stops the check at once.
+            return _silence_append(self._encode, sum(map(len, pending)))
+        audio = pending[0] if len(pending) == 1 else np.concatenate(pending)
         return _APPEND_PREFIX + self._encode(audio) + _APPEND_SUFFIX
