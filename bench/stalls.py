@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,11 +81,17 @@ class StallWatch:
         poll_s: float = 0.002,
         *,
         censuses: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+        on_sample: Callable[[], None] | None = None,
     ) -> None:
         self.threshold_s = threshold_s
         self._beat_s = beat_s
         self._poll_s = poll_s
-        self._beat = time.perf_counter()
+        # The time every beat, stall and collection is read on (a test drives its own), and
+        # a hook the watchdog thread calls after each stack it sampled (a test waits on it).
+        self._clock = clock
+        self._on_sample = on_sample
+        self._beat = clock()
         self._origin = self._beat
         self._loop_ident = threading.get_ident()
         self._handle: asyncio.TimerHandle | None = None
@@ -103,13 +109,13 @@ class StallWatch:
 
     def start(self) -> None:
         self._loop_ident = threading.get_ident()
-        self._origin = self._beat = time.perf_counter()
+        self._origin = self._beat = self._clock()
         self._beat_tick(asyncio.get_running_loop())
         gc.callbacks.append(self._on_gc)
         self._thread.start()
 
     def stop(self, marks: Sequence[float] = ()) -> list[dict[str, Any]]:
-        """End watching; each stall's summary counts the ``marks`` (perf_counter times, e.g.
+        """End watching; each stall's summary counts the ``marks`` (times on the clock, e.g.
         completed responses) from 1 s before it to its end: a burst of sessions in lockstep."""
         self._stop.set()
         self._thread.join()
@@ -119,7 +125,7 @@ class StallWatch:
         return [self._summary(s, sorted(marks)) for s in self.stalls]
 
     def _beat_tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._beat = time.perf_counter()
+        self._beat = self._clock()
         self._handle = loop.call_later(self._beat_s, self._beat_tick, loop)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -128,15 +134,16 @@ class StallWatch:
             if generation >= 1 and self._census_left > 0:
                 self._census_left -= 1
                 self.censuses.append(_census(generation))
-            self._gc_t0 = time.perf_counter()
+            self._gc_t0 = self._clock()
         else:
-            ms = (time.perf_counter() - self._gc_t0) * 1000.0
+            ms = (self._clock() - self._gc_t0) * 1000.0
             self.collections.append((self._gc_t0, info["generation"], ms))
 
     def _watch(self) -> None:
         frames = sys._current_frames
+        clock, on_sample = self._clock, self._on_sample
         while not self._stop.wait(self._poll_s):
-            now = time.perf_counter()
+            now = clock()
             beat = self._beat
             current = self._current
             if now - beat - self._beat_s > self.threshold_s:
@@ -145,6 +152,8 @@ class StallWatch:
                 frame = frames().get(self._loop_ident)
                 if frame is not None:
                     current.stacks[_stack(frame)] += 1
+                    if on_sample is not None:
+                        on_sample()
             elif current is not None and beat > current.start:
                 current.wall_ms = (beat - current.start - self._beat_s) * 1000.0
                 seen_s = max(1e-6, now - current.seen)

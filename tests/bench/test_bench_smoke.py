@@ -153,27 +153,37 @@ async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
 
 
 async def test_stall_watch_names_what_blocked_the_loop() -> None:
-    """A callback that holds the loop shows up as a stall whose stacks name it."""
+    """A callback that holds the loop shows up as a stall whose stacks name it.
+
+    Deterministic: the watch reads a clock the test moves, and the loop is held until the
+    watchdog has sampled it (no fixed sleep decides whether the stall is seen)."""
     import asyncio
-    import time
+    import threading
 
     from bench.stalls import StallWatch
 
-    def hold_the_loop() -> None:
-        time.sleep(0.15)  # the loop thread is stuck here: no beat, the watchdog samples
+    now = [100.0]
+    sampled = threading.Event()
+    watch = StallWatch(clock=lambda: now[0], on_sample=sampled.set)
 
-    watch = StallWatch()
+    def hold_the_loop() -> None:
+        now[0] += 0.150  # 150 ms without a beat on the watch's clock
+        assert sampled.wait(30.0), "the watchdog never sampled the held loop"
+
     watch.start()
-    await asyncio.sleep(0.02)
-    response_done = time.perf_counter()  # a mark just before the stall
+    response_done = now[0]  # a mark just before the stall
     hold_the_loop()
-    await asyncio.sleep(0.05)  # a few beats: the stall is closed
-    stalls = watch.stop(marks=[response_done])
-    blocked = [
-        s for s in stalls if any("hold_the_loop" in f for st in s["stacks"] for f in st["stack"])
-    ]
-    assert blocked, stalls
-    assert blocked[0]["samples"] >= 1 and blocked[0]["marks_1s_before"] == 1
+    async with asyncio.timeout(30.0):  # the loop beats again: the watch closes the stall
+        while not watch.stalls:  # noqa: ASYNC110 - state owned by the watchdog thread
+            await asyncio.sleep(0.001)
+    stalls = watch.stop(marks=[response_done, response_done - 2.0])
+    assert len(stalls) == 1, stalls
+    [stall] = stalls
+    assert stall["wall_ms"] == 145.0  # 150 ms late, less the one beat (5 ms) it was due in
+    assert stall["at_s"] == 0.0 and stall["marks_1s_before"] == 1
+    assert stall["samples"] >= 1
+    # Sampled while held (samples after it, before the next beat, show the loop's own code).
+    assert any("hold_the_loop" in f for st in stall["stacks"] for f in st["stack"])
 
 
 async def test_input_chunk_measures_turns_with_quiet_batching_off_and_on() -> None:
