@@ -91,9 +91,10 @@ class StallWatch:
         # a hook the watchdog thread calls after each stack it sampled (a test waits on it).
         self._clock = clock
         self._on_sample = on_sample
-        self._beat = clock()
-        self._origin = self._beat
-        self._loop_ident = threading.get_ident()
+        # Set by `start`, on the loop's thread: its first beat, and the thread to sample.
+        self._beat: float
+        self._origin: float
+        self._loop_ident: int
         self._handle: asyncio.TimerHandle | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="stall-watch", daemon=True)
