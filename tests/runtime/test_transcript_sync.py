@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import numpy as np
 
@@ -130,4 +132,33 @@ async def test_full_segment_releases_everything_skipped_releases_nothing() -> No
     assert (await syncs[1][1].wait_for_playout()).status is PlayoutStatus.SKIPPED
     assert texts.agent_texts["a"] == "Hello there friend"
     assert "b" not in texts.agent_texts
+    await sink.aclose()
+
+
+async def test_a_cancelled_follow_is_freed_without_the_cyclic_collector() -> None:
+    """`wait_played` cancels a follow still running; its CancelledError keeps the follow's
+    frame, which must not hold the task itself (a cycle: the response it belongs to would
+    wait for the collector instead of being freed when it settles)."""
+    clock = ManualClock()
+    sink = ClockedAudioSink(clock)
+    segment = sink.begin_segment("a", 24000)
+    segment.push(np.full(24000, 1000, dtype=np.int16))
+    segment.end()
+    sync = TranscriptSync("a", MemoryTextSink(), clock, interval=0.05)
+    sync.add_text(TEXT)
+    sync.audio_ms, sync.audio_complete, sync.text_complete = 1000.0, True, True
+    gc.collect()
+    gc.disable()
+    try:
+        task = asyncio.create_task(sync.follow(segment))
+        await settle()
+        await clock.advance(0.1)
+        task.cancel()
+        await asyncio.wait({task})
+        assert task.cancelled()
+        follow = weakref.ref(task)
+        del task
+        assert follow() is None
+    finally:
+        gc.enable()
     await sink.aclose()

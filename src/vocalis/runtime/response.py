@@ -56,6 +56,7 @@ from vocalis.runtime.events import (
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.playout import ResponsePlayout
 from vocalis.runtime.response_phase import ResponsePhase, StopReason
+from vocalis.runtime.run_hooks import RunHooks
 from vocalis.runtime.scheduler import ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
@@ -117,6 +118,7 @@ class ResponseRun:
         self.user_speech_end_at = user_speech_end_at
         self.requested_at = requested_at
         self.created_at = ctx.clock.now()
+        self._hooks = RunHooks(self)  # not bound methods: no run <-> playout cycle
         self.playout = ResponsePlayout(
             generation,
             sink=ctx.sink,
@@ -125,11 +127,11 @@ class ResponseRun:
             owner=ctx.owner,
             sample_rate=ctx.sample_rate,
             tts=ctx.options.tts_fallback,
-            on_progress=self.progress,
-            on_first_frame=self.first_frame,
+            on_progress=self._hooks.progress,
+            on_first_frame=self._hooks.first_frame,
             transcript_interval=ctx.options.transcript_interval_s,
         )
-        self.tools = ToolRound(ctx, generation, handle, on_progress=self.progress)
+        self.tools = ToolRound(ctx, generation, handle, on_progress=self._hooks.progress)
         self.phase = ResponsePhase.PLAYING
         self.stop: StopReason | None = None
         self.interrupt_source: InterruptSource | None = None
@@ -275,6 +277,7 @@ class ResponseRun:
             self.phase = ResponsePhase.SETTLED
             cut = self.stop in (StopReason.INTERRUPTED, StopReason.CLOSED)
             self.handle._finish(interrupted=cut)
+            self._hooks.release()
             ctx.on_settled(self)
 
     async def _play(self) -> None:

@@ -174,6 +174,11 @@ class TranscriptSync:
         finally:
             ticker.discard(poll)
             resolved.cancel()  # no helper outlives the call (a no-op once resolved)
+            # A cancelled follow (the usual end: `wait_played` cancels it once the segment
+            # resolved) keeps its CancelledError, whose traceback keeps this frame: holding
+            # our own task here made a cycle that dragged the whole response (segments,
+            # channels, tasks) into the cyclic collector instead of freeing it at once.
+            follower = None
 
     def finish(self, result: PlayoutResult) -> None:
         if result.status is PlayoutStatus.FULL:
