@@ -38,6 +38,7 @@ from bench.common import (
     FRAME_MS,
     FRAME_SAMPLES,
     RATE,
+    SIM_AUTH,
     CallerMode,
     GapCounter,
 )
@@ -254,7 +255,7 @@ class BareClient(_Device):
         self._ws = await open_socket(
             self._backend,
             f"{base_url}/realtime?model=gpt-realtime",
-            {"Authorization": f"Bearer {API_KEY}"},
+            SIM_AUTH,
             open_timeout=30,
             max_size=16 * 2**20,
             logger=logging.getLogger("bench.bare"),

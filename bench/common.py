@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from websockets.asyncio.client import connect
 
 from vocalis.utils.event_loop import LoopKind
 
@@ -31,6 +32,8 @@ RATE = 24000
 FRAME_MS = 20
 FRAME_SAMPLES = RATE * FRAME_MS // 1000
 API_KEY = "sk-bench-local"  # the sim accepts any key; never a real one
+# What every bench client sends the sim to authenticate (vocalis' own clients send their key).
+SIM_AUTH = {"Authorization": f"Bearer {API_KEY}"}
 # The simulated playback device of the continuous-speech load holds one 40 ms chunk: a frame
 # handed over more than this after its due time left the device without audio (a gap).
 DEVICE_BUFFER_S = 0.040
@@ -55,6 +58,12 @@ LONG_RESPONSE = (
     "I found your order from last week in our system.",
     "It shipped yesterday from our warehouse and should arrive on Friday afternoon.",
 )
+
+
+def connect_sim(url: str, **options: Any) -> connect:
+    """A websockets client connection to the sim, authenticated as every bench client is
+    (`options`: websockets' own, e.g. ``max_size``, ``ssl``, ``compression``)."""
+    return connect(url, additional_headers=SIM_AUTH, **options)
 
 
 # --------------------------------------------------------------------------- statistics

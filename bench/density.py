@@ -47,7 +47,6 @@ import numpy as np
 
 from bench.common import (
     ANSWER,
-    API_KEY,
     CONTINUOUS_RESPONSE,
     FRAME_MS,
     PREAMBLE,
@@ -56,6 +55,7 @@ from bench.common import (
     CallerMode,
     LagProbe,
     caller_cycle,
+    connect_sim,
     frames_of,
     log,
     machine_busy_seconds,
@@ -433,13 +433,9 @@ async def _sim_rtt(base_url: str, seconds: float, every: float = 0.05) -> list[f
     """The sim's responsiveness, probed from outside the agents: round trips of an
     ``input_audio_buffer.clear`` (answered at once) on a connection of our own. A late sim
     delivers audio late, and its underruns are then not the agent's doing."""
-    from websockets.asyncio.client import connect
-
     rtts: list[float] = []
     try:
-        async with connect(
-            f"{base_url}/realtime", additional_headers={"Authorization": f"Bearer {API_KEY}"}
-        ) as ws:
+        async with connect_sim(f"{base_url}/realtime") as ws:
             await ws.recv()  # session.created
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:

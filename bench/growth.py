@@ -24,17 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
-
 from bench.agents import VocalisAgent
 from bench.common import (
     ANSWER,
-    API_KEY,
     FRAME_MS,
     PREAMBLE,
     REPO,
     caller_cycle,
     caller_speech,
+    connect_sim,
     frames_of,
     log,
     ratio,
@@ -170,9 +168,8 @@ async def _vocalis(base_url: str, checkpoints: list[float]) -> dict[str, Any]:
 
 async def _bare(base_url: str, checkpoints: list[float]) -> dict[str, Any]:
     """Same traffic, wire work only: append encode+send, event parse + audio decode."""
-    ws = await connect(
+    ws = await connect_sim(
         f"{base_url}/realtime?model=gpt-realtime",
-        additional_headers={"Authorization": f"Bearer {API_KEY}"},
         compression=None,
         max_size=16 * 2**20,
     )

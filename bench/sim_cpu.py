@@ -36,7 +36,6 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import (
     ANSWER,
-    API_KEY,
     CONTINUOUS_RESPONSE,
     FRAME_MS,
     FRAME_SAMPLES,
@@ -44,6 +43,7 @@ from bench.common import (
     RATE,
     REPO,
     caller_cycle,
+    connect_sim,
     machine,
     sim_process,
     write_scenario,
@@ -60,9 +60,8 @@ _DELTA_PREFIX = '{"type":"response.output_audio.delta"'
 
 
 def _connect(url: str, tls: ssl.SSLContext | None, **options: Any) -> connect:
-    """A client connection to the sim as every bench session opens it."""
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    return connect(url, additional_headers=headers, max_size=None, ssl=tls, **options)
+    """A client connection to the sim as every bench session of this measure opens it."""
+    return connect_sim(url, max_size=None, ssl=tls, **options)
 
 
 def _append(pcm: bytes) -> str:
