@@ -20,6 +20,8 @@ runtime's heard history, with no I/O:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from vocalis.conversation.items import (
     ConversationItem,
     FunctionCallItem,
@@ -45,15 +47,98 @@ def differs(entry: MirrorItem, item: ConversationItem) -> bool:
     return entry.type != "function_call_output" or entry.output != item.output
 
 
-def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> list[ClientOp[object]]:
-    """Client ops (registered with `core`) that make the provider conversation equal `items`."""
+@dataclass(slots=True)
+class SyncedPrefix:
+    """The first history items a sync found equal on the provider, in place and in order.
+
+    Why: the runtime re-syncs after every response, and a plan over the whole call costs
+    ~3 µs per history item (a long call: milliseconds per response, all at once when many
+    sessions finish together). While the mirror's order changed only by appends
+    (`ConversationMirror.layout`), none of the prefix's entries changed (`touched`), no
+    alias moved, and the history still starts with the same item objects, that prefix
+    needs nothing and the plan covers only what follows it — with exactly the operations a
+    plan over everything would make. Items are compared by identity: the runtime replaces
+    a history item rather than editing what the provider's copy depends on (a caller
+    transcript that arrives later updates the mirror too, which touches the entry).
+    """
+
+    items: list[ConversationItem] = field(default_factory=list)
+    pids: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    layout: int = -1
+    alias_changes: int = -1
+
+    def valid_length(self, core: OpenAIProtocol, items: list[ConversationItem]) -> int:
+        """How much of the prefix still holds for `items` (consumes the mirror's touches)."""
+        mirror = core.mirror
+        touched, mirror.touched = mirror.touched, set()
+        if mirror.layout != self.layout or core.items.alias_changes != self.alias_changes:
+            self.truncate(0)
+            return 0
+        held = min(len(self.items), len(items))
+        for item_id in touched:
+            at = self.index.get(item_id)
+            if at is not None and at < held:
+                held = at
+        if self.items[:held] != items[:held]:  # same objects: one C loop, no __eq__ call
+            held = next(i for i in range(held) if self.items[i] != items[i])
+        self.truncate(held)
+        return held
+
+    def truncate(self, length: int) -> None:
+        for pid in self.pids[length:]:
+            del self.index[pid]
+        del self.items[length:]
+        del self.pids[length:]
+
+    def extend(
+        self,
+        core: OpenAIProtocol,
+        items: list[ConversationItem],
+        local: list[tuple[str, int]],
+        changed: set[str],
+    ) -> None:
+        """After a plan with no operations: the items (`local`: planned pid, index in
+        `items`) that now match the provider one for one, up to the first that does not."""
+        mirror = core.mirror
+        start = at = len(self.items)
+        order = mirror.ids_from(start)
+        for pid, index in local:
+            # A skipped or duplicate item in between, another order, a difference left
+            # alone (protected) or an item still being generated ends the prefix.
+            k = at - start
+            if index != at or k >= len(order) or order[k] != pid or pid in changed:
+                break
+            entry = mirror.get(pid)
+            if entry is None or entry.status == "in_progress":
+                break
+            self.items.append(items[at])
+            self.pids.append(pid)
+            self.index[pid] = at
+            at += 1
+        self.layout = mirror.layout
+        self.alias_changes = core.items.alias_changes
+
+
+def plan_history_ops(
+    core: OpenAIProtocol, items: list[ConversationItem], synced: SyncedPrefix | None = None
+) -> list[ClientOp[object]]:
+    """Client ops (registered with `core`) that make the provider conversation equal `items`.
+
+    With `synced` (one per session, kept between calls) only what follows the prefix the
+    last call found equal is planned; the operations are the same.
+    """
+    skip = synced.valid_length(core, items) if synced is not None else 0
     mirror = core.mirror
-    remote = mirror.ids()
-    positions = {item_id: i for i, item_id in enumerate(remote)}
+    remote = mirror.ids_from(skip)
+    positions = {item_id: skip + i for i, item_id in enumerate(remote)}
+    held = synced.index if synced is not None and skip else {}
     by_pid: dict[str, ConversationItem] = {}
     local: list[str] = []
+    planned: list[tuple[str, int]] = []  # (pid, index in items) of each planned item
     changed: set[str] = set()
-    for item in items:
+    for index in range(skip, len(items)):
+        item = items[index]
         pid = core.resolve_id(item.id)
         entry = mirror.get(pid)
         if entry is None:
@@ -63,20 +148,43 @@ def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> lis
             never_heard = item.role == "assistant" and item.played_ms == 0
             if entry is None or never_heard:
                 continue  # nothing to create; an unheard provider item gets deleted
-        if pid in by_pid:
+        if pid in by_pid or pid in held:
             continue
         by_pid[pid] = item
         local.append(pid)
+        planned.append((pid, index))
         if entry is not None and differs(entry, item):
             changed.add(pid)
+    ops = _ops_for(core, remote, positions, local, by_pid, changed, skip, synced)
+    if synced is not None and not ops:
+        synced.extend(core, items, planned, changed)
+    return ops
+
+
+def _ops_for(
+    core: OpenAIProtocol,
+    remote: list[str],
+    positions: dict[str, int],
+    local: list[str],
+    by_pid: dict[str, ConversationItem],
+    changed: set[str],
+    skip: int,
+    synced: SyncedPrefix | None,
+) -> list[ClientOp[object]]:
+    """The plan of `plan_history_ops` past its first `skip` items (equal on both sides)."""
+    mirror = core.mirror
     protected = core.active_item_ids()
     known = [positions[pid] for pid in local if pid in positions]
-    newest = max(known) if known else -1
-    for entry in mirror.items():
+    # The skipped prefix is known too: its last item is the newest one unless later ones are.
+    newest = max(known) if known else skip - 1
+    any_known = bool(known) or skip > 0
+    for item_id in remote:
+        entry = mirror.get(item_id)
+        assert entry is not None
         if entry.status == "in_progress" or (
-            positions[entry.id] > newest and (known or not entry.created_by_client)
+            positions[item_id] > newest and (any_known or not entry.created_by_client)
         ):
-            protected.add(entry.id)
+            protected.add(item_id)
     # The provider's own audio items are never moved by delete + create (that would make
     # them text): when the orders disagree, the text items around them move instead.
     pinned = {
@@ -87,7 +195,10 @@ def plan_history_ops(core: OpenAIProtocol, items: list[ConversationItem]) -> lis
         and entry.has_audio
         and not entry.created_by_client
     }
-    plan = plan_sync(remote, local, changed=changed, protected=protected, pinned=pinned)
+    anchor = synced.pids[skip - 1] if synced is not None and skip else None
+    plan = plan_sync(
+        remote, local, changed=changed, protected=protected, pinned=pinned, anchor=anchor
+    )
     ops: list[ClientOp[object]] = []
     for pid in plan.deletes:
         decision = core.delete(pid)

@@ -37,6 +37,8 @@ class ConversationItems:
         self.mirror = ConversationMirror(responses.accounts)
         # Caller (runtime) item id -> provider item id, kept across reconnects.
         self.aliases: dict[str, str] = {}
+        # Counts changes of `aliases` (a sync's checked prefix holds only while it is unchanged).
+        self.alias_changes = 0
 
     def resolve_id(self, item_id: str) -> str:
         """The provider id for a caller's item id (identity when never remapped)."""
@@ -88,11 +90,13 @@ class ConversationItems:
         the mirror marks it ours and the caller's id maps to it — however the success came
         (`.added`, "already exists", `.retrieved`)."""
         self.mirror.mark_client_created(item_id)
-        if op.local_id is not None:
-            if op.local_id == item_id:
-                self.aliases.pop(op.local_id, None)
+        local_id = op.local_id
+        if local_id is not None and self.aliases.get(local_id, local_id) != item_id:
+            self.alias_changes += 1
+            if local_id == item_id:
+                del self.aliases[local_id]
             else:
-                self.aliases[op.local_id] = item_id
+                self.aliases[local_id] = item_id
 
     def on_item_retrieved(self, ev: ItemEvent, out: list[Any]) -> None:
         item = ev["item"]

@@ -33,6 +33,8 @@ from vocalis.providers.base import ItemAccount
 
 _TEXT_PARTS = frozenset({"input_text", "text", "output_text"})
 _AUDIO_PARTS = frozenset({"input_audio", "audio", "output_audio"})
+# Changed entries remembered between two syncs, at most (then a sync plans everything).
+_TOUCHED_MAX = 256
 
 
 @dataclass(slots=True)
@@ -127,11 +129,21 @@ class ConversationMirror:
         # The core's accounts of output items (read only; empty when used standalone).
         self._accounts: Mapping[str, ItemAccount] = accounts if accounts is not None else {}
         self._seq = 0
+        # What changed since a sync last looked (`history.SyncedPrefix`): `layout` counts
+        # every change of the order other than an append at the end (a move, an insert before
+        # the end, a delete, a reset); `touched` holds the ids of entries whose fields changed
+        # (the sync clears it). With both, a sync per response checks only what is new.
+        self.layout = 0
+        self.touched: set[str] = set()
 
     # ----------------------------------------------------------------- reading
 
     def ids(self) -> list[str]:
         return list(self._order)
+
+    def ids_from(self, start: int) -> list[str]:
+        """The ids from position `start` on (a sync that skips a prefix copies only the rest)."""
+        return self._order[start:]
 
     def items(self) -> list[MirrorItem]:
         return [self._items[i] for i in self._order]
@@ -162,17 +174,34 @@ class ConversationMirror:
 
     # ----------------------------------------------------------------- updates
 
+    def _touch(self, item_id: str) -> None:
+        """Note a changed entry for the next sync; past a bound, count it as a new layout
+        (nothing reads `touched` when no sync runs: it must not grow with the call)."""
+        touched = self.touched
+        touched.add(item_id)
+        if len(touched) > _TOUCHED_MAX:
+            touched.clear()
+            self.layout += 1
+
     def _insert(self, entry: MirrorItem, previous_item_id: str | None, anchored: bool) -> None:
         """Insert after `previous_item_id`; `None` with `anchored` means the start, else append."""
+        order = self._order
         if entry.id in self._items:
-            self._order.remove(entry.id)
+            order.remove(entry.id)
+            self.layout += 1
         if anchored and previous_item_id is None:
-            self._order.insert(0, entry.id)
+            if order:
+                self.layout += 1
+            order.insert(0, entry.id)
         elif previous_item_id is not None and previous_item_id in self._items:
-            self._order.insert(self._order.index(previous_item_id) + 1, entry.id)
+            at = order.index(previous_item_id) + 1
+            if at != len(order):
+                self.layout += 1
+            order.insert(at, entry.id)
         else:
-            self._order.append(entry.id)
+            order.append(entry.id)
         self._items[entry.id] = entry
+        self._touch(entry.id)
 
     def on_item_added(
         self, item: dict[str, Any], previous_item_id: str | None, *, anchored: bool = True
@@ -188,6 +217,8 @@ class ConversationMirror:
             self._seq += 1
             entry = MirrorItem(id=item_id, type=str(item.get("type") or "message"), seq=self._seq)
             self._insert(entry, previous_item_id, anchored)
+        else:
+            self._touch(item_id)
         _apply_item_fields(entry, item)
         return entry
 
@@ -196,6 +227,7 @@ class ConversationMirror:
         if item_id not in self._items:
             self.on_item_added(item, previous_item_id, anchored=previous_item_id is not None)
             return
+        self._touch(item_id)
         _apply_item_fields(self._items[item_id], item)
 
     def on_committed(self, item_id: str, previous_item_id: str | None) -> None:
@@ -211,26 +243,31 @@ class ConversationMirror:
         entry = self._items.get(item_id)
         if entry is not None and transcript != entry.text:
             entry.text = transcript
+            self._touch(item_id)
 
     def on_truncated(self, item_id: str, audio_end_ms: int) -> None:
         entry = self._items.get(item_id)
         if entry is not None:
             entry.truncated_ms = audio_end_ms
             entry.text = ""
+            self._touch(item_id)
 
     def on_deleted(self, item_id: str) -> None:
         if self._items.pop(item_id, None) is not None:
             self._order.remove(item_id)
+            self.layout += 1
 
     def mark_client_created(self, item_id: str) -> None:
         entry = self._items.get(item_id)
         if entry is not None:
             entry.created_by_client = True
+            self._touch(item_id)
 
     def reset(self) -> None:
         """A new provider session starts empty (item ids do not survive a reconnect)."""
         self._items.clear()
         self._order.clear()
+        self.layout += 1
 
 
 # --------------------------------------------------------------------------- the diff
@@ -296,6 +333,7 @@ def plan_sync(
     changed: AbstractSet[str] = frozenset(),
     protected: AbstractSet[str] = frozenset(),
     pinned: AbstractSet[str] = frozenset(),
+    anchor: str | None = None,
 ) -> SyncPlan:
     """Minimal delete/create plan from `remote` (provider ids, in order) to `local`.
 
@@ -306,6 +344,9 @@ def plan_sync(
     either, and the plan keeps them in order first: when the two sides order a pinned item and
     an unpinned one differently, the unpinned one moves (a tool output is deleted and created
     after the caller's audio turn, never the other way round).
+
+    `anchor`: the id both sides hold, in place, right before the two sequences (a sync that
+    plans only what follows a prefix already equal): the first create goes after it.
     """
     remote_index = {item_id: i for i, item_id in enumerate(remote)}
     candidates = [
@@ -324,7 +365,7 @@ def plan_sync(
     # Anchor each create on the previous wanted item that is in order: an in-order kept item
     # or an item just created. A protected item left out of order must not be an anchor, or
     # items created after it would land in its (wrong) place.
-    previous: str | None = None
+    previous = anchor
     for item_id in local:
         if item_id not in kept_set:
             creates.append((item_id, previous))

@@ -53,7 +53,7 @@ from vocalis.providers.core_events import CORE_EVENT_TYPES
 from vocalis.providers.openai.connection import _Connection
 from vocalis.providers.openai.errors import local_error
 from vocalis.providers.openai.frames import decode_server_frame
-from vocalis.providers.openai.history import plan_history_ops
+from vocalis.providers.openai.history import SyncedPrefix, plan_history_ops
 from vocalis.providers.openai.lifecycle import SocketLifecycle
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.model import OpenAIRealtimeModel
@@ -106,6 +106,8 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
         # The heard history last given by the runtime, and the mirror position at that time.
         self._heard: list[ConversationItem] = []
         self._heard_seq = 0
+        # What the last sync found already equal on both sides (a sync plans only the rest).
+        self._synced = SyncedPrefix()
         # One sync at a time: a sync plans from the mirror, which learns of its creates only
         # when the server confirms them, so two overlapping syncs would create an item twice.
         self._sync_lock = asyncio.Lock()
@@ -300,7 +302,7 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             conn = await self._wait_ready()
             self._heard = list(items)
             self._heard_seq = self._core.mirror.seq
-            ops = plan_history_ops(self._core, list(items))
+            ops = plan_history_ops(self._core, self._heard, self._synced)
             if not ops:
                 return
             results = await asyncio.gather(*(self._send_op(conn, op) for op in ops))
