@@ -159,13 +159,14 @@ class InputAppends:
         pending = self._pending
         if not pending:
             return None
+        held_as_quiet = self.holding_quiet
         self._pending = []
         self._pending_samples = 0
-        if all(map(is_zero, pending)):
+        if held_as_quiet and all(map(is_zero, pending)):
             # A silent line's quiet batch: the same event every time, built once. Saves the
             # concatenation, the encoding and two copies of the event text per append
-            # (about 2% of the agent's CPU on a silent line); a frame with any non-zero
-            # sample stops the check at once.
+            # (about 2% of the agent's CPU on a silent line). Only a batch held as quiet is
+            # looked at: a normal chunk (speech, a noisy line) pays nothing for it.
             return _silence_append(self._encode, sum(map(len, pending)))
         audio = pending[0] if len(pending) == 1 else np.concatenate(pending)
         return _APPEND_PREFIX + self._encode(audio) + _APPEND_SUFFIX
