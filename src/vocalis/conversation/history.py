@@ -26,6 +26,9 @@ class History:
     def __init__(self) -> None:
         self._keys: list[int] = []
         self._items: list[ConversationItem] = []
+        # id -> item: an add (one per response and turn) and a `get` find an item without
+        # walking a long call's history; only a replace or remove looks for its position.
+        self._by_id: dict[str, ConversationItem] = {}
         self._seq = itertools.count(1)
 
     def next_key(self) -> int:
@@ -37,6 +40,7 @@ class History:
         existing = self.index_of(item.id)
         if existing is not None:
             self._items[existing] = item
+            self._by_id[item.id] = item
             return
         if not 0 <= sub < 1 << _SUB_BITS:
             raise ValueError(f"sub-position {sub} out of range")
@@ -44,22 +48,22 @@ class History:
         index = bisect.bisect_right(self._keys, order)
         self._keys.insert(index, order)
         self._items.insert(index, item)
+        self._by_id[item.id] = item
 
     def get(self, item_id: str) -> ConversationItem | None:
-        index = self.index_of(item_id)
-        return None if index is None else self._items[index]
+        return self._by_id.get(item_id)
 
     def index_of(self, item_id: str) -> int | None:
-        for index, item in enumerate(self._items):
-            if item.id == item_id:
-                return index
-        return None
+        if item_id not in self._by_id:
+            return None
+        return next(i for i, item in enumerate(self._items) if item.id == item_id)
 
     def remove(self, item_id: str) -> None:
         index = self.index_of(item_id)
         if index is not None:
             del self._items[index]
             del self._keys[index]
+            del self._by_id[item_id]
 
     def items(self) -> list[ConversationItem]:
         return list(self._items)
