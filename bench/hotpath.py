@@ -60,7 +60,7 @@ from bench.common import (
 from bench.turnaround import turnaround_path
 from vocalis.audio.frame import AudioFrame
 from vocalis.providers.base import RealtimeSession, SessionOptions
-from vocalis.providers.openai import OpenAIRealtimeModel
+from vocalis.providers.openai import OpenAIRealtimeModel, OpenAIRealtimeSession
 from vocalis.providers.wsclient import resolve_backend
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import OutputSegment, PlayoutStatus
@@ -88,9 +88,17 @@ async def input_path(sessions: int = 20, rounds: int = 1500, **model_kwargs: Any
                     conn.append_audio(frame)
                 await asyncio.sleep(0.005)
             cpu = time.process_time() - cpu0
+        # A dead socket drops appends silently: the figure would be the cost of nothing.
+        _require(all(conn.connected for conn in conns), "input: a session lost its socket")
         for conn in conns:
             await conn.aclose()
     return cpu / (rounds * sessions) * 1e6
+
+
+def _require(ok: bool, what: str) -> None:
+    """A measure whose workload did not run as described must not pass as a figure."""
+    if not ok:
+        raise RuntimeError(f"hotpath {what}")
 
 
 async def push_path(sessions: int = 20, rounds: int = 1500, line: LineKind = "silence") -> float:
@@ -117,6 +125,9 @@ async def push_path(sessions: int = 20, rounds: int = 1500, line: LineKind = "si
                     agent.transport.source.push(frame)
                 await asyncio.sleep(0.005)
             cpu = time.process_time() - cpu0
+        providers = [agent.session.provider if agent.session else None for agent in agents]
+        connected = [isinstance(p, OpenAIRealtimeSession) and p.connected for p in providers]
+        _require(all(connected), f"push ({line}): a session lost its socket")
         for agent in agents:
             await agent.aclose()
     return cpu / (rounds * sessions) * 1e6
@@ -241,10 +252,10 @@ async def caller_path(sessions: int = 100, seconds: float = 3.0) -> dict[str, fl
 
 async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     """CPU ms per playing sink-second of real-time clocked sinks (and their underruns)."""
-    played = [0]
+    playing: set[str] = set()
 
     def on_frame(piece: np.ndarray, segment_id: str, at: float) -> None:
-        played[0] += 1
+        playing.add(segment_id)
 
     devices = [
         ClockedAudioSink(MonotonicClock(), 24000, 20, on_frame=on_frame) for _ in range(sinks)
@@ -261,6 +272,7 @@ async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     await asyncio.sleep(seconds)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     underruns = sum(s.underruns for s in devices)
+    _require(len(playing) == sinks, f"sink: {sinks - len(playing)} of {sinks} sinks played nothing")
     for sink in devices:
         await sink.aclose()
     return {"ms_per_sink_second": cpu * 1000 / (sinks * wall), "underruns": underruns}

@@ -1,13 +1,17 @@
 """Smoke: every benchmark runs end to end at a minimal size, so `make bench` cannot rot.
 
-No timing assertions (timings are benchmark output, never pass/fail): only that each benchmark
-ran its traffic and produced the fields the report needs.
+No timing assertions (timings are benchmark output, never pass/fail): each benchmark ran its
+traffic, produced the fields the report needs, and its figures hang together — the relations
+between fields hold and each figure is in a range only a unit or denominator error leaves
+(not a speed threshold: a slow machine stays far inside it).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bench.common import write_json
@@ -18,15 +22,31 @@ from bench import bargein, density, growth
 pytestmark = pytest.mark.timeout(180)
 
 TINY = density.Timing(warmup_s=0.5, window_s=1.0, quiet_wait_s=0.0)
+# One agent process on this machine: a core-second per second at most, with room for its
+# helper threads; a figure in seconds read as ms, or a per-session share not divided by the
+# sessions, lands far outside.
+MAX_AGENT_CORES = 2.0
+
+
+def check_point(point: dict[str, Any], sessions: int) -> None:
+    """A density point's figures agree with each other and with its load."""
+    assert point["connected"] == sessions and point["failed_sessions"] == 0, point["failures"]
+    assert 0 <= point["lag_p50_ms"] <= point["lag_p99_ms"] <= point["lag_max_ms"]
+    for count in ("underruns", "device_gaps", "responses", "interruptions"):
+        assert isinstance(point[count], int) and point[count] >= 0, count
+    # cpu_ms_per_session_s is the agent's CPU spread over its sessions: the same CPU.
+    cores = point["agent_cpu_cores"]
+    assert 0 < cores <= MAX_AGENT_CORES * point["workers"]
+    assert math.isclose(point["cpu_ms_per_session_s"] * sessions / 1000, cores, abs_tol=2e-3)
+    # A Python process with numpy and the runtime: tens of MB, never bytes or terabytes.
+    assert 10 < point["rss_total_mb"] < 4000
+    assert point["rss_per_session_mb"] <= max(point["rss_added_mb"], 0.0) + 1e-9
 
 
 @pytest.mark.parametrize("mode", ["vocalis", "bare", "bare-picows"])
 async def test_density_point_runs(mode: str, tmp_path: Path) -> None:
     point = await density.run_point(mode, 2, 1, TINY, tmp_path, instrument=True)
-    assert point["connected"] == 2
-    assert point["failed_sessions"] == 0
-    for key in ("lag_p50_ms", "lag_p99_ms", "underruns", "cpu_ms_per_session_s", "rss_total_mb"):
-        assert key in point
+    check_point(point, 2)
     density.marginals([point])
 
 
@@ -71,11 +91,15 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
     assert set(points) == set(variants)
     assert [points[v]["caller"] for v in variants] == ["feeder", "feeder", "task", "task"]
     for point in points.values():
-        assert point["connected"] == 2 and point["failed_sessions"] == 0
-        assert point["device_frames"] > 0  # responses were requested and played
-        for key in ("lag_max_ms", "device_gaps", "gc_max_pause_ms", "gc_full_collection_ms"):
-            assert key in point
-    assert points["vocalis:tuned"]["ratio_cpu_vs_bare"] is not None
+        check_point(point, 2)
+        # Continuous speech: every session's device played (a frame every 20 ms once audio
+        # arrived); a point whose sessions never spoke has none.
+        assert point["device_frames"] >= 2
+        assert set(point["gc_max_pause_ms"]) == {"gen0", "gen1", "gen2"}
+        assert point["gc_full_collection_ms"] >= 0
+    vocalis, bare = points["vocalis:tuned"], points["bare"]
+    expected = vocalis["cpu_ms_per_session_s"] / bare["cpu_ms_per_session_s"]
+    assert math.isclose(vocalis["ratio_cpu_vs_bare"], expected, rel_tol=0.01)
     continuous.write_runs(result, tmp_path)
     summary = write_summary(tmp_path).read_text(encoding="utf-8")
     assert "## Density, continuous speech" in summary
@@ -91,30 +115,42 @@ async def test_continuous_load_on_a_noisy_line(tmp_path: Path) -> None:
     result = await continuous.run([2], 1, ["vocalis:tuned", "bare"], timing, tmp_path)
     for point in result["points"]:
         assert point["line"] == "noise"
-        assert point["connected"] == 2 and point["failed_sessions"] == 0
-        assert point["device_frames"] > 0
+        check_point(point, 2)
+        assert point["device_frames"] >= 2
 
 
 async def test_hotpath_measures_run() -> None:
     from bench import hotpath
 
-    assert await hotpath.input_path(sessions=2, rounds=20) > 0
-    assert await hotpath.push_path(sessions=2, rounds=20) > 0
-    assert await hotpath.push_path(sessions=2, rounds=20, line="noise") > 0
+    # Each measure checks its own workload ran (sockets alive, every sink played, every frame
+    # delivered, audio received) and raises otherwise; here: per-unit figures in units.
+    per_frame_us = [
+        await hotpath.input_path(sessions=2, rounds=20),
+        await hotpath.push_path(sessions=2, rounds=20),
+        await hotpath.push_path(sessions=2, rounds=20, line="noise"),
+    ]
+    for us in per_frame_us:  # a 20 ms frame's work: µs, never a frame's wall time or more
+        assert 0 < us < 20_000
     sink = await hotpath.sink_path(sinks=3, seconds=0.2)
-    assert sink["ms_per_sink_second"] > 0
-    assert await hotpath.receive_path(sessions=2, seconds=0.5) > 0
+    assert set(sink) == {"ms_per_sink_second", "underruns"}
+    assert 0 < sink["ms_per_sink_second"] < 1000  # ms of CPU per sink-second: below 1 s
+    assert isinstance(sink["underruns"], int) and sink["underruns"] >= 0
+    receive_ms = await hotpath.receive_path(sessions=2, seconds=0.5)
+    assert 0 < receive_ms < 1000  # CPU ms per received audio-second
     source = await hotpath.source_path(sources=3, rounds=20)
-    assert source["source_frames_us_per_frame"] > 0 and source["source_deliver_us_per_frame"] > 0
+    assert set(source) == {"source_frames_us_per_frame", "source_deliver_us_per_frame"}
+    assert all(0 < us < 20_000 for us in source.values())
     caller = await hotpath.caller_path(sessions=3, seconds=0.1)
-    assert caller["caller_task_us_per_frame"] > 0 and caller["caller_feeder_us_per_frame"] > 0
+    assert set(caller) == {"caller_task_us_per_frame", "caller_feeder_us_per_frame"}
+    assert all(0 < us < 20_000 for us in caller.values())
 
 
 async def test_hotpath_follow_measure_runs() -> None:
     """Every followed reply released exactly its text (checked inside the measure)."""
     from bench import hotpath
 
-    assert await hotpath.follow_path(followers=3, speed=40.0) > 0
+    us = await hotpath.follow_path(followers=3, speed=40.0)
+    assert 0 < us < 1_000_000  # CPU µs per followed audio-second: below the second itself
 
 
 async def test_hotpath_turnaround_measure_runs() -> None:
@@ -122,9 +158,16 @@ async def test_hotpath_turnaround_measure_runs() -> None:
     from bench.turnaround import turnaround_path
 
     result = await turnaround_path(sessions=2, seconds=2.5, warmup=0.5)
-    assert result["turnaround_long_audio_ms"] > result["turnaround_short_audio_ms"] > 0
-    assert result["turnaround_long_us_per_response"] > 0
-    assert result["turnaround_short_us_per_response"] > 0
+    short_ms, long_ms = result["turnaround_short_audio_ms"], result["turnaround_long_audio_ms"]
+    # Played in full: espeak's "Okay." is about 0.5 s, the long reply about 2 s.
+    assert 200 < short_ms < 1000 < long_ms < 4000
+    short_us = result["turnaround_short_us_per_response"]
+    long_us = result["turnaround_long_us_per_response"]
+    assert 0 < short_us < 1_000_000 and 0 < long_us < 1_000_000  # µs per response
+    # The split is the line through the two replies: fixed part + audio part of each.
+    per_ms, fixed = result["turnaround_audio_ms_per_audio_s"], result["turnaround_us_per_response"]
+    assert math.isclose(fixed + per_ms * short_ms, short_us, rel_tol=1e-6, abs_tol=1e-3)
+    assert math.isclose(fixed + per_ms * long_ms, long_us, rel_tol=1e-6, abs_tol=1e-3)
 
 
 async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
