@@ -50,7 +50,8 @@ from vocalis.providers.wsclient import ProviderSocket, SocketBackend, open_socke
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import Interrupted, TurnMetrics
 from vocalis.runtime.session import AgentSession
-from vocalis.transports.memory import MemoryTransport
+from vocalis.transports.base import PlayoutResult
+from vocalis.transports.memory import MemoryTextSink, MemoryTransport
 from vocalis.transports.ticker import SharedTicker, shared_ticker
 from vocalis.utils.clock import Clock, MonotonicClock
 
@@ -104,6 +105,31 @@ class _Device:
         return self.gaps.frames
 
 
+class _ShownNowhere(MemoryTextSink):
+    """The words and states a deployment shows the caller, shown nowhere and not kept.
+
+    Why: `MemoryTransport`'s text sink is a test recorder: it keeps every text event of the
+    call (~10 a second while the agent speaks), memory a deployment's text sink (a page or a
+    phone line) does not hold, and the bare client has no equivalent of. Measured as the
+    product's, it grew every speaking session's memory for as long as the call lasted.
+    """
+
+    def agent_text(self, segment_id: str, text: str) -> None:
+        pass
+
+    def agent_segment_ended(self, segment_id: str, result: PlayoutResult, heard_text: str) -> None:
+        pass
+
+    def user_transcript(self, item_id: str, text: str, final: bool) -> None:
+        pass
+
+    def agent_state(self, state: str) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+
 class VocalisAgent(_Device):
     """A full `AgentSession` as a deployment would run it (one per caller)."""
 
@@ -125,6 +151,7 @@ class VocalisAgent(_Device):
         self.transport = MemoryTransport(
             self.clock, RATE, output_rate=RATE, frame_ms=FRAME_MS, on_frame=self.gaps.on_frame
         )
+        self.transport.text = _ShownNowhere()
         self.recorder: Recorder | None = None
         if instrument:
             self.recorder = Recorder()
