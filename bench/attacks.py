@@ -10,7 +10,8 @@ a change (`git worktree add /tmp/before <commit>` then `--src /tmp/before/src`):
 * `empty-items` / `gemini-empty-items`: an OpenAI / Gemini Live provider sends `--deltas`
   items no text or audio bound sees (content for ids never announced; empty turns) → the
   call's peak RSS above the same run against an idle provider (the per-call bound of
-  docs/reliability.md), and whether the call ended with the `item_budget` error.
+  docs/reliability.md), and the errors that ended the call (`item_budget`,
+  `response_budget`).
 * `audio-flood`: a Twilio client sends caller audio as fast as it can for 5 s → seconds of
   audio the provider received (cost amplification).
 * `slow-handshakes`: 1,500 unfinished request heads from 60 addresses against
@@ -108,6 +109,8 @@ class CallRun:
     events_bytes: int | None
     item_budget: bool
     history_items: int | None
+    # The codes of the errors that ended the call (`item_budget`, `response_budget`, ...).
+    fatal_codes: tuple[str, ...] = ()
 
 
 async def _run_call(
@@ -147,7 +150,17 @@ async def _run_call(
             size,
             size is not None and b'"code": "item_budget"' in events.read_bytes(),
             len(json.loads(history.read_text())["items"]) if history.exists() else None,
+            _fatal_codes(events) if size is not None else (),
         )
+
+
+def _fatal_codes(events: Path) -> tuple[str, ...]:
+    records = (json.loads(line) for line in events.read_text().splitlines() if line)
+    return tuple(
+        str(r.get("code"))
+        for r in records
+        if r.get("type") == "error" and r.get("recoverable") is False
+    )
 
 
 def _peak_rss_mb(text: str) -> float | None:
@@ -213,6 +226,7 @@ async def empty_items_flood(
         "peak_rss_mb": attacked,
         "call_rss_mb": round(attacked - idle, 1) if idle and attacked else None,
         "ended_item_budget": run.item_budget,
+        "ended_on": list(dict.fromkeys(run.fatal_codes)),
         "exit_code": run.code,
         "wall_s": round(run.wall_s, 1),
     }

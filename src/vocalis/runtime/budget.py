@@ -26,6 +26,11 @@ class CallBudget:
     max_event_log_bytes: int = 4 * 1_048_576
     # Agent audio a sink holds or has sent ahead of what the caller has heard.
     max_audio_ahead_s: float = 120.0
+    # Provider responses started and not yet settled (playing, queued or settling). A real
+    # provider answers one turn at a time (a barge-in leaves one or two settling); a peer that
+    # starts responses faster than they play made the call hold every one of them — its run,
+    # tasks and streams, ~25 KB each (5,000 Gemini turns: +130 MB). Past it the call ends.
+    max_open_responses: int = 32
 
     def __post_init__(self) -> None:
         for f in fields(self):

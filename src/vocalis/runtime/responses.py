@@ -6,6 +6,10 @@ Either way the turn-taking core hears of it first — it may decide that a reply
 backchannel must not play — and hears again when the run settled (a checkpoint re-sync, an
 answer owed after a lost connection). Observers (`AgentSession.on_response`) see each run as it
 starts.
+
+The table is bounded (`CallBudget.max_open_responses`): the provider decides how many
+responses it starts, and each one holds its run until it has played and settled. A response
+past the bound gets no run; the session is told once (`on_over_bound`) and ends the call.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import Generation
+from vocalis.runtime.budget import DEFAULT_BUDGET
 from vocalis.runtime.observe import ResponseView
 from vocalis.runtime.response import ResponseRun, RunContext
 from vocalis.runtime.scheduler import ReplyRequest
@@ -21,12 +26,23 @@ from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.turn_driver import TurnDriver
 from vocalis.runtime.turns import CancelResponse, ResponseBegan, ResponseSettled
 
+# The error code of a call ended by `CallBudget.max_open_responses`.
+RESPONSE_BUDGET_CODE = "response_budget"
+
 
 class ResponseTable:
     """Responses started and not yet settled, in start order."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        on_over_bound: Callable[[int], None],
+        max_open: int = DEFAULT_BUDGET.max_open_responses,
+    ) -> None:
         self.runs: dict[str, ResponseRun] = {}
+        self.max_open = max_open
+        self._on_over_bound = on_over_bound
+        self._over_bound = False
         self._watchers: list[Callable[[ResponseRun], None]] = []
         self._ctx: RunContext | None = None
         self._turns: TurnDriver | None = None
@@ -48,7 +64,11 @@ class ResponseTable:
 
     def on_generation(self, generation: Generation) -> None:
         """The provider started a response (ours or its own)."""
-        if self._ctx is None or generation.response_id in self.runs:
+        if self._ctx is None or generation.response_id in self.runs or self._over_bound:
+            return
+        if len(self.runs) >= self.max_open:
+            self._over_bound = True  # no run for it, nor for any later one: the call ends
+            self._on_over_bound(self.max_open)
             return
         scheduler = self._ctx.scheduler
         scheduler.track(generation)

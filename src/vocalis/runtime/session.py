@@ -48,7 +48,7 @@ from vocalis.runtime.events import (
 from vocalis.runtime.observe import SessionSnapshot
 from vocalis.runtime.options import AgentSessionOptions
 from vocalis.runtime.response import ResponseRun, RunContext
-from vocalis.runtime.responses import ResponseTable
+from vocalis.runtime.responses import RESPONSE_BUDGET_CODE, ResponseTable
 from vocalis.runtime.scheduler import ReplyRequest, ReplyScheduler
 from vocalis.runtime.speech import SpeechHandle
 from vocalis.runtime.states import StateTracker
@@ -110,7 +110,7 @@ class AgentSession:
         self._scheduler: ReplyScheduler | None = None
         self._ctx: RunContext | None = None
         self._agent: Agent | None = None
-        self._responses = ResponseTable()
+        self._responses = ResponseTable(on_over_bound=self._over_response_bound)
         self._parts = SessionParts(
             transport=transport,
             clock=self.clock,
@@ -384,6 +384,28 @@ class AgentSession:
                         ErrorEvent(event.error.message, code=event.error.code, recoverable=False)
                     )
         self._require_turns().provider_event(event)
+
+    def _over_response_bound(self, limit: int) -> None:
+        """The provider started more responses than a call may hold open: end the call."""
+        if self._closing:
+            return
+        self._emitter.emit(
+            ErrorEvent(
+                f"the provider started more than {limit} responses not yet played "
+                "(CallBudget.max_open_responses); ending the call",
+                code=RESPONSE_BUDGET_CODE,
+                recoverable=False,
+            )
+        )
+        self._owner.spawn(self._end_on_response_bound(), "close-on-response-bound")
+
+    async def _end_on_response_bound(self) -> None:
+        # The provider goes first: it keeps reading (and queueing for nobody) while the runs
+        # settle, as long as the peer floods — like a provider that ended the call itself.
+        if self._provider is not None:
+            await self._provider.aclose()
+        self._close_reason = f"fatal provider error: {RESPONSE_BUDGET_CODE}"
+        await self.aclose()
 
     def _show_agent_state(self, event: AgentStateChanged) -> None:
         text_sink = self.transport.text_out
