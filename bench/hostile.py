@@ -225,12 +225,20 @@ class HostileGemini:
     def __init__(self, attack: Attack) -> None:
         self.attack = attack
         self.attack_done = asyncio.Event()
+        # How each connection ended, as this side saw it (1000: the client's close was
+        # answered; 1006: the client dropped the socket without one), and a wake-up per end.
+        self.close_codes: list[int | None] = []
+        self.connection_ended = asyncio.Event()
+        self.connections = 0
+        self.connection_opened = asyncio.Event()
 
     async def _handle(self, ws: ServerConnection) -> None:
         async def send(event: dict[str, Any]) -> None:
             await ws.send(json.dumps(event))
 
         attacking: asyncio.Future[None] | None = None
+        self.connections += 1
+        self.connection_opened.set()
         try:
             await ws.recv()  # the setup
             await send({"setupComplete": {}})
@@ -242,6 +250,9 @@ class HostileGemini:
             pass
         finally:
             await _stop(attacking)
+            await ws.wait_closed()
+            self.close_codes.append(ws.close_code)
+            self.connection_ended.set()
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:

@@ -8,6 +8,7 @@ ever reaches a new one, and a ``retired`` connection's late messages are ignored
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import Callable
@@ -32,7 +33,9 @@ class Connection:
     ended: asyncio.Future[tuple[int | None, str]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The reader (`pump`) and the writer (`drain`), started by the shell.
+    reader: asyncio.Task[None] | None = None
+    writer: asyncio.Task[None] | None = None
     # Replaced by a newer connection: its messages are ignored, its end is not a loss.
     retired: bool = False
     go_away: bool = False
@@ -50,6 +53,19 @@ class Connection:
     def end(self, code: int | None, reason: str) -> None:
         if not self.ended.done():
             self.ended.set_result((code, reason))
+
+    async def retire(self) -> None:
+        """Stop sending, close the socket, end. The reader goes on (discarding: retired) until
+        the close completes: a reader stopped first left a flooding peer's frames unread, so
+        its close answer was never seen and each close took the full close timeout (10 s)."""
+        self.retired = True
+        if self.writer is not None:
+            self.writer.cancel()
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+        if self.reader is not None:
+            self.reader.cancel()
+        self.end(1000, "replaced")
 
 
 async def open_socket(

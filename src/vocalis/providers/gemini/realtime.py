@@ -253,9 +253,10 @@ class GeminiRealtimeSession(RealtimeSession):
         if self._closing:
             return
         self._closing = True
-        conn = self._conn
-        if conn is not None:
-            await self._retire(conn)
+        async with self._switch_lock:  # a switch under way ends first: its socket goes too
+            conn = self._conn
+            if conn is not None:
+                await conn.retire()
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -309,10 +310,8 @@ class GeminiRealtimeSession(RealtimeSession):
                 conn.send(wire.dumps(wire.client_content(turns, turn_complete=False)))
             self.seeded_turns += len(turns)
             self.protocol.record.reseeded(record_of(seed))
-        conn.tasks = [
-            self._spawn(pump(conn, self._on_message), f"gemini-recv-{conn.index}"),
-            self._spawn(drain(conn), f"gemini-send-{conn.index}"),
-        ]
+        conn.reader = self._spawn(pump(conn, self._on_message), f"gemini-recv-{conn.index}")
+        conn.writer = self._spawn(drain(conn), f"gemini-send-{conn.index}")
         return conn
 
     async def _switch(
@@ -325,6 +324,8 @@ class GeminiRealtimeSession(RealtimeSession):
         """Replace the connection (re-seed, planned resume, new options) without losing audio;
         ``False`` (reported as a `ProviderError`) when the new one could not be opened."""
         async with self._switch_lock:
+            if self._closing:
+                return False  # a checkpoint during the close: no new socket nobody closes
             old = self._conn
             start = self.protocol.input.end_ms if replay_from is None else replay_from
             self._paused = True
@@ -340,7 +341,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 return False
             self._conn = new
             if old is not None:
-                await self._retire(old)
+                await old.retire()
             for out in self.protocol.connection_replaced():
                 self._dispatch(new, out)
             self._fail_waiters()
@@ -349,14 +350,6 @@ class GeminiRealtimeSession(RealtimeSession):
                     new.send(wire.audio_frame(chunk))
             self._paused = False
             return True
-
-    async def _retire(self, conn: Connection) -> None:
-        conn.retired = True
-        for task in conn.tasks:
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await conn.ws.close()
-        conn.end(1000, "replaced")
 
     async def _supervise(self) -> None:
         """Wait for the live connection to end; reconnect or close on a loss."""
@@ -372,7 +365,7 @@ class GeminiRealtimeSession(RealtimeSession):
         error = conn.fatal or close_error(code, reason, after_go_away=conn.go_away)
         self._end_streams()
         if conn.fatal is not None:
-            await self._retire(conn)  # ended on this side: the socket is still open
+            await conn.retire()  # ended on this side: the socket is still open
         if error.fatal or not self._model.reconnect:
             self._emit_closed("fatal" if error.fatal else "disconnected", error)
             self._closing = True
