@@ -9,7 +9,7 @@ the history under the runtime's id, and the follow-up answers the caller.
 
 from __future__ import annotations
 
-from conformance_support import check_provider_side, harness, weather_agent
+from conformance_support import Harness, check_provider_side, harness, weather_agent
 
 from vocalis.runtime.events import ErrorEvent, ProviderReconnected, ResponseStarted
 
@@ -23,31 +23,35 @@ SCENARIO = {
 }
 
 
+async def _ask_and_check_once(h: Harness) -> None:
+    """The caller asks; the tool runs once, the follow-up answers, and the output exists
+    once: on the provider after its call, created once there, once in the history under
+    the runtime's id."""
+    ran: list[str] = []
+    await h.session.start(weather_agent(h.clock, ran=ran))
+    h.say("What's the weather in Paris?")
+    await h.play_until(lambda: len(h.runs) > 1 and h.runs[1].settled)
+    await h.settled()
+
+    assert ran == ["Paris"]
+    assert h.assistant_messages()[-1].text == ANSWER
+    outputs = [i for i in h.server_items() if i.type == "function_call_output"]
+    assert [(i.id, i.call_id) for i in outputs] == [("out_call_w", "call_w")]
+    check_provider_side(h)
+    creates = [item["id"] for item in h.created_items() if item["type"] == "function_call_output"]
+    assert creates == ["out_call_w"]
+    assert [o.id for o in h.outputs()] == ["out_call_w"]
+    assert not [e for e in h.events(ErrorEvent) if e.operation == "tool_output"]
+
+
 async def test_an_output_whose_ack_was_lost_exists_once_and_the_tool_ran_once() -> None:
     async with harness(SCENARIO, start=False, op_timeout_s=0.3) as h:
-        ran: list[str] = []
-        await h.session.start(weather_agent(h.clock, ran=ran))
-        h.say("What's the weather in Paris?")
-        await h.play_until(lambda: len(h.runs) > 1 and h.runs[1].settled)
-        await h.settled()
-
-        assert ran == ["Paris"]
-        assert h.assistant_messages()[-1].text == ANSWER
-        # The ack really was lost.
+        await _ask_and_check_once(h)
+        # The ack really was lost; the client asked for the item instead of creating it again.
         assert any("lost (scenario lost_item_acks)" in note for note in h.sim.notes)
-        # Once on the provider, after its call; once in the history, under the runtime's id.
-        outputs = [i for i in h.server_items() if i.type == "function_call_output"]
-        assert [(i.id, i.call_id) for i in outputs] == [("out_call_w", "call_w")]
-        check_provider_side(h)
-        # The client asked for the item instead of creating it again.
-        creates = [
-            item["id"] for item in h.created_items() if item["type"] == "function_call_output"
-        ]
-        assert creates == ["out_call_w"]
         assert [e["item_id"] for e in h.client_events("conversation.item.retrieve")] == [
             "out_call_w"
         ]
-        assert [o.id for o in h.outputs()] == ["out_call_w"]
         assert not [e for e in h.events(ErrorEvent) if e.operation == "tool_output"]
 
 
@@ -66,28 +70,13 @@ async def test_an_output_whose_create_and_retrieve_both_timed_out_is_not_created
     second output under the reused id): the client asks once more, finds it, and the output
     reaches the provider once."""
     async with harness(LOST_RETRIEVE, start=False, op_timeout_s=0.3) as h:
-        ran: list[str] = []
-        await h.session.start(weather_agent(h.clock, ran=ran))
-        h.say("What's the weather in Paris?")
-        await h.play_until(lambda: len(h.runs) > 1 and h.runs[1].settled)
-        await h.settled()
-
-        assert ran == ["Paris"]
-        assert h.assistant_messages()[-1].text == ANSWER
+        await _ask_and_check_once(h)
         assert any("lost (scenario lost_retrieves)" in note for note in h.sim.notes)
         assert len(h.server.sessions) == 1  # a late answer is no reason to reconnect
-        creates = [
-            item["id"] for item in h.created_items() if item["type"] == "function_call_output"
-        ]
-        assert creates == ["out_call_w"]
         assert [e["item_id"] for e in h.client_events("conversation.item.retrieve")] == [
             "out_call_w",
             "out_call_w",
         ]
-        outputs = [i for i in h.server_items() if i.type == "function_call_output"]
-        assert [(i.id, i.call_id) for i in outputs] == [("out_call_w", "call_w")]
-        check_provider_side(h)
-        assert [o.id for o in h.outputs()] == ["out_call_w"]
 
 
 DEAF = {
