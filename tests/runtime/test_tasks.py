@@ -8,7 +8,7 @@ import pytest
 
 from vocalis.runtime.metrics import InputTimeline, first_audible_offset
 from vocalis.runtime.tasks import TaskOwner, wait_for
-from vocalis.utils.clock import ManualClock, settle
+from vocalis.utils.clock import ManualClock, MonotonicClock, settle
 
 
 async def test_wait_for_times_out_on_the_given_clock_only() -> None:
@@ -43,6 +43,51 @@ async def test_wait_for_cancels_a_coroutine_on_timeout_and_raises_its_errors() -
 
     with pytest.raises(ValueError, match="rejected"):
         await wait_for(boom(), clock, 1.0)
+
+
+async def test_wait_for_on_the_real_clock_keeps_the_same_promises() -> None:
+    """The real clock's path (the loop's own timer): done, timed out, failed, cancelled."""
+    clock = MonotonicClock()
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[int] = loop.create_future()
+    waiter = asyncio.create_task(wait_for(future, clock, 60.0))
+    await settle()
+    future.set_result(1)
+    assert await waiter is True
+
+    pending: asyncio.Future[int] = loop.create_future()
+    assert await wait_for(pending, clock, 0.001) is False
+    assert not pending.done()  # a future passed in is left alone
+
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    assert await wait_for(forever(), clock, 0.001) is False
+    assert cancelled.is_set()  # an owned coroutine is cancelled and awaited
+
+    async def boom() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("rejected")
+
+    with pytest.raises(ValueError, match="rejected"):
+        await wait_for(boom(), clock, 60.0)
+
+    # Cancelling the wait cancels an owned coroutine, never a future passed in.
+    left: asyncio.Future[int] = loop.create_future()
+    cancelled.clear()
+    waits = [asyncio.create_task(wait_for(left, clock, 60.0))]
+    waits.append(asyncio.create_task(wait_for(forever(), clock, 60.0)))
+    await settle()
+    for wait in waits:
+        wait.cancel()
+    results = await asyncio.gather(*waits, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert not left.done() and cancelled.is_set()
 
 
 async def test_task_owner_reports_failures_and_cancels_everything_on_close() -> None:
