@@ -16,6 +16,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   idle tasks included). The caller's line is digital silence (held in 200 ms appends).
 * ``push-noise``: the same with the caller's line at about -40 dBFS of noise (the
   ``bench.continuous --line noise`` frames: above the quiet threshold, 40 ms appends).
+* ``appends``: the provider client's append batching alone (`InputAppends`, no socket, no
+  loop) over the same two lines: CPU µs per frame of the level check, quiet batching and the
+  append text (best of 5; steady on a busy machine, unlike the socket measures).
 * ``source``: 100 in-memory caller sources, a frame each every 5 ms: CPU µs per frame from
   the push to the consumer, iterated by a task (``frames()``) vs forwarded (``deliver()``).
 * ``caller``: the density harness's own simulated callers, 100 sessions whose ``feed`` only
@@ -221,6 +224,30 @@ class _CountingClient:
         self.frames += 1
 
 
+def appends_path(frames: int = 20000, reps: int = 5) -> dict[str, float]:
+    """CPU µs per caller frame of the provider client's append batching alone (no socket, no
+    loop): `InputAppends.add` over the continuous bench's caller lines, silent and -40 dBFS
+    noise — the level check, quiet batching and the append text. Best of ``reps`` runs: the
+    piece of `push` that per-frame micro-work changes, without the socket's noise."""
+    from bench.density import line_frames
+    from vocalis.providers.openai.appends import InputAppends
+    from vocalis.providers.openai.formats import AUDIO_FORMATS
+
+    encode = AUDIO_FORMATS["pcm16"].encode_b64
+    row: dict[str, float] = {}
+    for line in ("silence", "noise"):
+        pieces = line_frames(FRAME_MS, line)
+        best = float("inf")
+        for _ in range(reps):
+            appends = InputAppends(encode, RATE * 40 // 1000, RATE * 200 // 1000)
+            cpu0 = time.process_time()
+            for k in range(frames):
+                appends.add(pieces[k % len(pieces)])
+            best = min(best, time.process_time() - cpu0)
+        row[f"appends_{line}_us_per_frame"] = best / frames * 1e6
+    return row
+
+
 async def caller_path(sessions: int = 100, seconds: float = 3.0) -> dict[str, float]:
     """CPU µs per caller frame of the density harness's callers: a task per session vs the
     one paced feeder (both at 4x real time: 5 ms frames)."""
@@ -358,6 +385,7 @@ MEASURES = (
     "input",
     "push",
     "push-noise",
+    "appends",
     "receive",
     "source",
     "caller",
@@ -379,6 +407,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row["receive_ms_per_audio_s"] = round(await receive_path(), 3)
     if "source" in only:
         row.update({k: round(v, 2) for k, v in (await source_path()).items()})
+    if "appends" in only:
+        row.update({k: round(v, 3) for k, v in appends_path().items()})
     if "caller" in only:
         row.update({k: round(v, 2) for k, v in (await caller_path()).items()})
     if "sink" in only:

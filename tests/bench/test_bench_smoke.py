@@ -131,6 +131,9 @@ async def test_hotpath_measures_run() -> None:
     ]
     for us in per_frame_us:  # a 20 ms frame's work: µs, never a frame's wall time or more
         assert 0 < us < 20_000
+    appends = hotpath.appends_path(frames=200, reps=1)
+    assert set(appends) == {"appends_silence_us_per_frame", "appends_noise_us_per_frame"}
+    assert all(0 < us < 20_000 for us in appends.values())
     sink = await hotpath.sink_path(sinks=3, seconds=0.2)
     assert set(sink) == {"ms_per_sink_second", "underruns"}
     assert 0 < sink["ms_per_sink_second"] < 1000  # ms of CPU per sink-second: below 1 s
