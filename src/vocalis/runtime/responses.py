@@ -72,14 +72,18 @@ class ResponseTable:
             return
         scheduler = self._ctx.scheduler
         scheduler.track(generation)
-        if generation.request_id is not None and scheduler.inflight is not None:
-            return  # ours: the scheduler starts its run with the request's options
-        self.start(generation, None)
+        ours = generation.request_id is not None and scheduler.inflight is not None
+        # Ours runs with the request's options, started here rather than when the scheduler's
+        # task resumes from its request (one event-loop turn later): the first message and
+        # its audio may be queued already, and go to the sink now (the first-audio path).
+        self.start(generation, scheduler.inflight if ours else None)
 
     def start(self, generation: Generation, request: ReplyRequest | None) -> None:
         ctx, turns = self._ctx, self._turns
         if ctx is None or turns is None or generation.response_id in self.runs:
             return
+        if request is not None and request.handle.response_id == generation.response_id:
+            return  # started already, as the provider announced it (`on_generation`)
         if request is None:
             handle = SpeechHandle("server")
             speech_end, turns.speech_end_at = turns.speech_end_at, None

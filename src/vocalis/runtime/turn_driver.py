@@ -393,8 +393,10 @@ class TurnDriver:
         ctx = self.ctx
         targets = [run for run in ctx.runs() if run.may_still_play]
         inflight = ctx.scheduler.inflight
-        if inflight is not None and inflight.handle.interrupted:
-            inflight = None
+        if inflight is not None and (
+            inflight.handle.interrupted or inflight.handle.response_id is not None
+        ):
+            inflight = None  # cut already, or its response runs (a target above)
         if not targets and inflight is None:
             return False
         protected = [run.allow_interruptions for run in targets]
