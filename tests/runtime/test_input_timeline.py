@@ -55,3 +55,17 @@ def test_ring_matches_the_list_of_the_last_frames(
         assert timeline.stream_ms == stream_ms
         for q in queries:
             assert timeline.clock_time_of(q) == reference(frames, q)
+
+
+def test_the_default_ring_answers_exactly_for_the_last_20_seconds() -> None:
+    """A minute of 20 ms frames, each a little late: a speech end up to 20 s back maps to
+    the clock time its frame was captured at (the ring keeps that much by default)."""
+    timeline = InputTimeline()
+    frames: list[tuple[float, float]] = []
+    for k in range(3000):
+        at = 100.0 + k * 0.02 + (k % 7) * 0.001
+        timeline.append(20.0, at)
+        frames.append((timeline.stream_ms, at))
+    newest = timeline.stream_ms
+    for back_ms in (0.0, 510.0, 2_000.0, 19_970.0):
+        assert timeline.clock_time_of(newest - back_ms) == reference(frames, newest - back_ms)

@@ -23,13 +23,16 @@ SILENCE_PEAK = 100
 class InputTimeline:
     """Maps input-stream milliseconds to the clock time that audio was captured.
 
-    The last `keep_frames` frames (a minute of 20 ms frames) live in two preallocated
-    arrays used as one ring: a deque of (float, float) tuples cost ~110 bytes per frame,
-    ~330 KB per call once full, allocated and freed 50 times a second (#14); this costs
-    16 bytes per frame, allocated once.
+    The last `keep_frames` frames live in two preallocated arrays used as one ring: a deque
+    of (float, float) tuples cost ~110 bytes per frame, ~330 KB per call once full,
+    allocated and freed 50 times a second (#14); this costs 16 bytes per frame, allocated
+    once. The default keeps 20 s of 20 ms frames (16 KB per call; a minute cost 48 KB, the
+    largest single object of a speaking session, #17): the only positions looked up are
+    where the caller's speech stopped, reported a silence window (0.2-2 s) plus the
+    provider's delay later. An older position is placed from the oldest kept frame.
     """
 
-    def __init__(self, keep_frames: int = 3000) -> None:
+    def __init__(self, keep_frames: int = 1000) -> None:
         if keep_frames < 1:
             raise ValueError("keep_frames must be at least 1")
         # Stream position at the end of each frame (ms) and the clock time it arrived; frame
