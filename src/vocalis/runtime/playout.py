@@ -35,7 +35,6 @@ from vocalis.runtime.metrics import first_audible_offset
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.transcript import TranscriptSync
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutResult, TextSink
-from vocalis.utils.channel import ChannelClosed
 from vocalis.utils.clock import Clock
 
 # A message's end status → who cut it short when it was not the caller (see `CutBy`).
@@ -168,16 +167,13 @@ class ResponsePlayout:
         """
         try:
             while not self.stopped:
-                # Begun already (by `prestart`, or as the previous audio ended), else the next.
+                # Begun already (by `prestart`, or as the previous audio ended), else the next
+                # one, begun as the provider announces it.
                 pulled, self._next = self._next, None
                 if pulled is None:
-                    try:
-                        message = await self.generation.messages.recv()
-                    except ChannelClosed:
+                    pulled = await self._announced()
+                    if pulled is None:
                         break
-                    if self.stopped:
-                        break
-                    pulled = self._begin(message)
                 await self._complete(pulled)
         finally:
             for pulled in self.pulled:
@@ -187,6 +183,44 @@ class ResponsePlayout:
 
     def stop(self) -> None:
         self.stopped = True
+
+    async def _announced(self) -> PulledMessage | None:
+        """The next message, begun inside the provider's receive step that announces it
+        (None once the generation has no more, or pulling stopped).
+
+        Why not `await messages.recv()`: the task would resume a loop turn after the
+        announcement, and the message's first audio (often in the same socket read) would
+        wait for it. Forwarding begins the message — segment open, audio forwarded — at once.
+        """
+        messages = self.generation.messages
+        message = messages.try_recv()
+        if message is not None:
+            return None if self.stopped else self._begin(message)
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[PulledMessage | None] = loop.create_future()
+
+        def take(message: MessageGeneration) -> None:
+            messages.stop_forwarding()  # one message; the next waits for this one's audio
+            if arrived.done():
+                return
+            try:
+                arrived.set_result(None if self.stopped else self._begin(message))
+            except Exception as exc:  # seen where `run` awaits, as `recv` would raise it
+                arrived.set_exception(exc)
+
+        def ended() -> None:
+            if not arrived.done():
+                arrived.set_result(None)
+
+        messages.forward_to(take)
+        messages.on_close(ended)
+        try:
+            pulled = await arrived
+        finally:
+            messages.stop_forwarding()
+        if pulled is None and messages.closed:
+            await messages.wait_closed()  # raises the generation's error, as `recv` did
+        return pulled
 
     def prestart(self) -> None:
         """Take the first message now, synchronously, if the provider announced it already.
