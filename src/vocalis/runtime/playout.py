@@ -83,6 +83,14 @@ class PulledMessage:
     def has_provider_audio(self) -> bool:
         return "audio" in self.message.modalities and not self.via_tts
 
+    @property
+    def received_ms(self) -> float:
+        """Audio of this message in ms: the provider's account of the item, or what the sink
+        was given when the TTS fallback voiced it (or nothing did)."""
+        if self.has_provider_audio:
+            return self.message.account.received_ms
+        return self.segment.pushed_ms if self.segment is not None else 0.0
+
     def outcome(self, *, stalled: bool = False) -> MessageOutcome:
         """How this message went out; `stalled`: the watchdog cancelled the response (so a
         cancelled item was cut by the provider's silence, not by the caller)."""
@@ -100,10 +108,7 @@ class PulledMessage:
             played = 0.0
         else:
             playout, played = "skipped", 0.0
-        if self.has_provider_audio:
-            received = message.account.received_ms
-        else:  # voiced by the TTS fallback (or not at all): the audio the sink was given
-            received = self.segment.pushed_ms if self.segment is not None else 0.0
+        received = self.received_ms
         complete = message.status == "completed" or not self.has_provider_audio
         rate = None if complete else speech_rate(self.text_marks, received)
         return MessageOutcome(

@@ -27,7 +27,7 @@ def turn_metrics(run: ResponseRun, result: LedgerResult) -> TurnMetrics:
     messages = tuple(
         MessageMetrics(
             item_id=p.message.item_id,
-            generated_ms=p.outcome().received_ms,
+            generated_ms=p.received_ms,
             played_ms=p.result.played_ms if p.result is not None else 0.0,
             playout=p.result.status.value if p.result is not None else "skipped",
             generated_text=p.message.account.text,
