@@ -23,17 +23,19 @@ async def test_wait_for_times_out_on_the_given_clock_only() -> None:
     assert not future.cancelled()  # a future passed in is left alone
 
 
+async def _forever(cancelled: asyncio.Event) -> None:
+    """A coroutine that never finishes and tells when it is cancelled."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        cancelled.set()
+
+
 async def test_wait_for_cancels_a_coroutine_on_timeout_and_raises_its_errors() -> None:
     clock = ManualClock()
     cancelled = asyncio.Event()
 
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            cancelled.set()
-
-    waiter = asyncio.create_task(wait_for(forever(), clock, 1.0))
+    waiter = asyncio.create_task(wait_for(_forever(cancelled), clock, 1.0))
     await settle()
     await clock.advance(1.0)
     assert await waiter is False and cancelled.is_set()
@@ -61,13 +63,7 @@ async def test_wait_for_on_the_real_clock_keeps_the_same_promises() -> None:
 
     cancelled = asyncio.Event()
 
-    async def forever() -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            cancelled.set()
-
-    assert await wait_for(forever(), clock, 0.001) is False
+    assert await wait_for(_forever(cancelled), clock, 0.001) is False
     assert cancelled.is_set()  # an owned coroutine is cancelled and awaited
 
     async def boom() -> None:
@@ -81,7 +77,7 @@ async def test_wait_for_on_the_real_clock_keeps_the_same_promises() -> None:
     left: asyncio.Future[int] = loop.create_future()
     cancelled.clear()
     waits = [asyncio.create_task(wait_for(left, clock, 60.0))]
-    waits.append(asyncio.create_task(wait_for(forever(), clock, 60.0)))
+    waits.append(asyncio.create_task(wait_for(_forever(cancelled), clock, 60.0)))
     await settle()
     for wait in waits:
         wait.cancel()
