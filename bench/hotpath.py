@@ -25,7 +25,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   counts, at 4x real time: CPU µs per caller frame with a task per session (the old harness)
   and with the one `CallerFeeder` per process (what is billed to the agent either way).
 * ``sink``: 100 real-time `ClockedAudioSink`s playing at once for 4 s: CPU ms per playing
-  sink-second (the device timer and the frame bookkeeping).
+  sink-second (the device timer and the frame bookkeeping), with a frame callback (a device
+  fed every frame) and without one (``lazy_ms_per_sink_second``: nothing is handed out per
+  frame, so positions and segment ends are all that is kept).
 * ``follow``: 100 `TranscriptSync`s releasing the words of a speaking session's two messages
   (the 1 s and the 9 s reply) as their segments play, at 4x real time: CPU µs per followed
   audio-second (the transcript follow loop and the heard-word arithmetic, no audio device).
@@ -277,15 +279,19 @@ async def caller_path(sessions: int = 100, seconds: float = 3.0) -> dict[str, fl
     return result
 
 
-async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
-    """CPU ms per playing sink-second of real-time clocked sinks (and their underruns)."""
+async def sink_path(
+    sinks: int = 100, seconds: float = 4.0, *, device: bool = True
+) -> dict[str, float]:
+    """CPU ms per playing sink-second of real-time clocked sinks (and their underruns);
+    `device`: every frame goes to a callback (else the sink plays without handing out)."""
     playing: set[str] = set()
 
     def on_frame(piece: np.ndarray, segment_id: str, at: float) -> None:
         playing.add(segment_id)
 
+    callback = on_frame if device else None
     devices = [
-        ClockedAudioSink(MonotonicClock(), 24000, 20, on_frame=on_frame) for _ in range(sinks)
+        ClockedAudioSink(MonotonicClock(), 24000, 20, on_frame=callback) for _ in range(sinks)
     ]
     audio = np.ones(24000 * int(seconds + 4), dtype=np.int16)
     for k, sink in enumerate(devices):
@@ -299,6 +305,8 @@ async def sink_path(sinks: int = 100, seconds: float = 4.0) -> dict[str, float]:
     await asyncio.sleep(seconds)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     underruns = sum(s.underruns for s in devices)
+    if not device:  # nothing is handed out: a sink played if its frames are counted
+        playing = {f"s{k}" for k, sink in enumerate(devices) if sink.frames_played}
     _require(len(playing) == sinks, f"sink: {sinks - len(playing)} of {sinks} sinks played nothing")
     for sink in devices:
         await sink.aclose()
@@ -413,6 +421,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row.update({k: round(v, 2) for k, v in (await caller_path()).items()})
     if "sink" in only:
         row.update({k: round(v, 4) for k, v in (await sink_path()).items()})
+        lazy = await sink_path(device=False)
+        row["lazy_ms_per_sink_second"] = round(lazy["ms_per_sink_second"], 4)
     if "follow" in only:
         row["follow_us_per_audio_s"] = round(await follow_path(), 1)
     if "turnaround" in only:

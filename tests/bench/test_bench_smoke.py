@@ -138,6 +138,8 @@ async def test_hotpath_measures_run() -> None:
     assert set(sink) == {"ms_per_sink_second", "underruns"}
     assert 0 < sink["ms_per_sink_second"] < 1000  # ms of CPU per sink-second: below 1 s
     assert isinstance(sink["underruns"], int) and sink["underruns"] >= 0
+    lazy = await hotpath.sink_path(sinks=3, seconds=0.2, device=False)
+    assert 0 < lazy["ms_per_sink_second"] < 1000 and lazy["underruns"] == 0
     receive_ms = await hotpath.receive_path(sessions=2, seconds=0.5)
     assert 0 < receive_ms < 1000  # CPU ms per received audio-second
     source = await hotpath.source_path(sources=3, rounds=20)

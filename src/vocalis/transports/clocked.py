@@ -36,11 +36,20 @@ no logging, no per-frame objects besides the numpy views handed to the callback.
 clock (`MonotonicClock`) sinks have no task of their own: one shared frame timer per event loop
 plays every due frame of every sink (`ticker.py`), so a frame may be handed over up to one
 frame after its tick — positions are the timeline's, exact as before.
+
+Lazy playback: a sink with no frame callback hands nothing to anyone per frame, so while its
+head segment has whole frames queued nothing observable happens until they run out. Such a sink
+plays those frames in one step (`_play_run`: one slice of bookkeeping, the same state the
+frames would leave one by one) and sleeps until the head's audio runs out — on the shared
+ticker (`SharedTicker.sleep_until`) or in its own task. Every reader catches up first:
+`played_ms` and `frames_played` from the clock, `clear()`/`pause()`/`sync()` as before, so a
+barge-in at any instant sees the position of every frame due by then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -102,7 +111,10 @@ class ClockedSegment(OutputSegment):
 
     @property
     def played_ms(self) -> float:
-        return self._played * 1000.0 / self._sink.sample_rate
+        sink = self._sink
+        if sink.on_frame is None and self._started_at is not None:
+            sink._catch_up(self)  # a lazy sink advances on demand: exact at this instant
+        return self._played * 1000.0 / sink.sample_rate
 
     # ------------------------------------------------------------------ player side
 
@@ -121,6 +133,16 @@ class ClockedSegment(OutputSegment):
         self._queued -= taken
         self._played += taken
         return piece
+
+    def _skip(self, n: int) -> None:
+        """Play the next `n` queued samples (`n <= _queued`) without handing them out."""
+        chunks = self._chunks
+        offset = self._offset + n
+        while offset and offset >= chunks[0].shape[0]:
+            offset -= chunks.popleft().shape[0]
+        self._offset = offset
+        self._queued -= n
+        self._played += n
 
     def _finish(self, status: PlayoutStatus, now: float) -> None:
         self._chunks.clear()
@@ -173,7 +195,7 @@ class ClockedAudioSink(AudioSink):
         self._error: BaseException | None = None
         # Counters (read by metrics and tests).
         self.underruns = 0
-        self.frames_played = 0
+        self._frames_played = 0
 
     # ------------------------------------------------------------------ AudioSink API
 
@@ -208,6 +230,17 @@ class ClockedAudioSink(AudioSink):
                 seg._finish(PlayoutStatus.FULL, now)
             else:
                 seg._finish(PlayoutStatus.PARTIAL, now)
+        # A lazy sink asleep until its old head ran out must see the next segment on time.
+        if self._ticker is not None and self._next_tick is not None:
+            self._ticker.add(self)
+        self._wake_event.set()
+
+    @property
+    def frames_played(self) -> int:
+        """Frames handed to the device so far (due by now, on a lazy sink)."""
+        if self.on_frame is None and self._segments:
+            self._catch_up(self._segments[0])
+        return self._frames_played
 
     @property
     def playing(self) -> bool:
@@ -293,12 +326,73 @@ class ClockedAudioSink(AudioSink):
         if self._error is not None:
             self.clear()  # resolve every waiter; aclose() re-raises the error
             return False
-        return self._next_tick is not None
+        if self._next_tick is None:
+            return False
+        if self.on_frame is None and self._ticker is not None:  # lazy: sleep through the run
+            until = self._run_end()
+            if until > self._next_tick:
+                self._ticker.sleep_until(self, until - _TICK_SLACK_S)
+                return False
+        return True
+
+    def _run_end(self) -> float:
+        """When the next tick that must run frame by frame is due (`_next_tick` is set).
+
+        For a lazy sink (no frame callback) whose head has started, that is the tick after the
+        head's whole frames run out (its end, a segment boundary or a starved frame);
+        otherwise the next tick (a head's first frame resolves `started` on time)."""
+        head = self._segments[0] if self._segments else None
+        if head is None or self.on_frame is not None or head._started_at is None:
+            return self._next_tick  # type: ignore[return-value]
+        run = head._queued // self.frame_samples
+        if not run:
+            return self._next_tick  # type: ignore[return-value]
+        return self._anchor + (self._k + run) * self._frame_s
+
+    def _catch_up(self, seg: ClockedSegment) -> None:
+        """A reader's view of a lazy sink: the head's whole frames due by now are played."""
+        segments = self._segments
+        if segments and segments[0] is seg and seg._started_at is not None:
+            self._play_run(self.clock.now())
+
+    def _play_run(self, now: float) -> bool:
+        """Every tick due by `now` whose frame lies wholly in the head's queued audio, at once.
+
+        Only for a sink without a frame callback: such frames are exactly `frame_samples`
+        taken from the head, no underrun, no segment resolved, so the state they leave is the
+        same whether they are played one by one or in one step. False if none was due."""
+        if not self._segments or self._next_tick is None:
+            return False
+        head = self._segments[0]
+        run = head._queued // self.frame_samples
+        if not run:
+            return False
+        anchor, k, frame_s = self._anchor, self._k, self._frame_s
+        limit = now + _TICK_SLACK_S
+        due = max(0, math.floor((limit - anchor) / frame_s) - k + 1)
+        # The same float test as the frame-by-frame loop decides every tick's membership.
+        while due and anchor + (k + due - 1) * frame_s > limit:
+            due -= 1
+        while anchor + (k + due) * frame_s <= limit:
+            due += 1
+        n = min(due, run)
+        if not n:
+            return False
+        if head._started_at is None:
+            head._mark_started(self._next_tick)
+        head._skip(n * self.frame_samples)
+        self._k = k = k + n
+        head._last_end = anchor + (k - 1) * frame_s + self.frame_samples / self.sample_rate
+        self._frames_played += n
+        self._next_tick = anchor + k * frame_s
+        return True
 
     def _advance_to(self, now: float) -> None:
         """Play every tick due by `now`, in order (synchronous catch-up)."""
         try:
             while self._next_tick is not None and self._next_tick <= now + _TICK_SLACK_S:
+                if self.on_frame is None and self._play_run(now):
+                    continue
                 if self._play_frame(self._next_tick):
                     self._k += 1
                     self._next_tick = self._anchor + self._k * self._frame_s
@@ -318,10 +412,27 @@ class ClockedAudioSink(AudioSink):
                 wake.clear()
                 await wake.wait()
                 continue
-            await clock.sleep_until(deadline - _TICK_SLACK_S)
+            until = self._run_end()
+            if until > deadline:
+                await self._sleep_run(until - _TICK_SLACK_S)
+            else:
+                await clock.sleep_until(deadline - _TICK_SLACK_S)
             self._advance_to(clock.now())
         # The player failed: resolve every waiter; aclose() re-raises the error.
         self.clear()
+
+    async def _sleep_run(self, until: float) -> None:
+        """A lazy sink's sleep to the end of its run, cut short when a new timeline starts
+        (after `clear()` or `pause()`, which stop the current one)."""
+        self._wake_event.clear()
+        loop = asyncio.get_running_loop()
+        sleeper = loop.create_task(self.clock.sleep_until(until))
+        woken = loop.create_task(self._wake_event.wait())
+        try:
+            await asyncio.wait((sleeper, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            woken.cancel()
 
     def _play_frame(self, tick: float) -> bool:
         """Resolve finished segments, then send one frame. False when there is nothing to tick."""
@@ -351,7 +462,7 @@ class ClockedAudioSink(AudioSink):
             head._last_end = tick + need / self.sample_rate
             if self.on_frame is not None:
                 self.on_frame(piece, head.id, tick)
-            self.frames_played += 1
+            self._frames_played += 1
             return True
         return self._fill_frame(tick, need)
 
@@ -385,5 +496,5 @@ class ClockedAudioSink(AudioSink):
                         self.underruns += 1
                     break
         if pos:
-            self.frames_played += 1
+            self._frames_played += 1
         return True

@@ -10,6 +10,11 @@ every frame of every sink that is due by then, so a frame is handed over at most
 after its due time — inside the one-chunk device buffer real outputs have — and `played_ms`
 is unchanged (positions come from the sink's timeline, not from when the tick ran).
 
+A sink that needs no tick for a while (nothing to hand to a device until its head segment's
+audio runs out) *sleeps*: `sleep_until(sink, t)` takes it off the per-tick walk until the first
+shared tick at or after `t`, so an idle-but-playing sink costs nothing per frame (not even a
+cache miss on its state).
+
 Only sinks on the real clock (`MonotonicClock`) share the ticker; a `ManualClock` sink keeps
 its own task, driven by the test's clock.
 """
@@ -17,7 +22,10 @@ its own task, driven by the test's clock.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
 import time
 import weakref
 from typing import Protocol
@@ -40,37 +48,77 @@ class SharedTicker:
         self._loop = loop
         self._period = period_s
         self._sinks: dict[TickedSink, None] = {}  # insertion-ordered set
+        # Sleeping sinks: when each wants its next tick; the heap orders them (an entry whose
+        # time no longer matches `_sleeping` is stale and skipped).
+        self._sleeping: dict[TickedSink, float] = {}
+        self._wakeups: list[tuple[float, int, TickedSink]] = []
+        self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0
 
     def __len__(self) -> int:
-        return len(self._sinks)
+        """Sinks registered, ticked every period or sleeping."""
+        return len(self._sinks) + len(self._sleeping)
 
     def add(self, sink: TickedSink) -> None:
-        """Tick `sink` from the next shared tick on (idempotent)."""
+        """Tick `sink` from the next shared tick on (idempotent; ends a sleep)."""
+        self._sleeping.pop(sink, None)
         self._sinks[sink] = None
-        if self._handle is None:
-            self._due = time.monotonic() + self._period
-            self._handle = self._loop.call_at(self._loop.time() + self._period, self._tick)
+        self._start()
+
+    def sleep_until(self, sink: TickedSink, at: float) -> None:
+        """Tick `sink` next at the first shared tick at or after `at` (`time.monotonic()`).
+
+        The sink leaves the per-tick walk (it must return False from this tick's
+        `on_shared_tick`); `add` wakes it earlier."""
+        self._sinks.pop(sink, None)
+        self._sleeping[sink] = at
+        heapq.heappush(self._wakeups, (at, next(self._seq), sink))
+        self._start()
 
     def discard(self, sink: TickedSink) -> None:
         self._sinks.pop(sink, None)
+        self._sleeping.pop(sink, None)
+
+    def _start(self) -> None:
+        if self._handle is None:
+            self._due = time.monotonic() + self._period
+            self._handle = self._loop.call_at(self._loop.time() + self._period, self._tick)
 
     def _tick(self) -> None:
         self._handle = None
         now = time.monotonic()
         for sink in list(self._sinks):
-            try:
-                active = sink.on_shared_tick(now)
-            except Exception:  # one broken sink must not silence every other call
-                log.exception("audio sink failed on the shared tick; dropping it")
-                active = False
-            if not active:
-                self._sinks.pop(sink, None)
-        if self._sinks:
-            # Keep the grid (no drift); after a stall, resume one period from now.
-            self._due = max(self._due + self._period, now + 0.001)
-            self._handle = self._loop.call_at(self._loop.time() + self._due - now, self._tick)
+            self._step(sink, now)
+        wakeups = self._wakeups
+        sleeping = self._sleeping
+        while wakeups and wakeups[0][0] <= now:
+            at, _, sink = heapq.heappop(wakeups)
+            if sleeping.get(sink) == at:
+                del sleeping[sink]
+                self._sinks[sink] = None
+                self._step(sink, now)
+        if self._sinks or sleeping:
+            # Keep the grid (no drift); after a stall, resume one period from now. With every
+            # sink asleep, skip to the grid tick of the earliest wake-up.
+            due = max(self._due + self._period, now + 0.001)
+            if not self._sinks:
+                while wakeups and sleeping.get(wakeups[0][2]) != wakeups[0][0]:
+                    heapq.heappop(wakeups)  # stale: woken or discarded since
+                if wakeups and wakeups[0][0] > due:
+                    due += math.ceil((wakeups[0][0] - due) / self._period) * self._period
+            self._due = due
+            self._handle = self._loop.call_at(self._loop.time() + due - now, self._tick)
+
+    def _step(self, sink: TickedSink, now: float) -> None:
+        try:
+            active = sink.on_shared_tick(now)
+        except Exception:  # one broken sink must not silence every other call
+            log.exception("audio sink failed on the shared tick; dropping it")
+            self._sleeping.pop(sink, None)
+            active = False
+        if not active:
+            self._sinks.pop(sink, None)
 
 
 _TICKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, SharedTicker]] = (
