@@ -202,9 +202,10 @@ class HostileProvider:
 # --------------------------------------------------------------------------- Gemini Live
 
 
-def gemini_empty_items(count: int) -> Attack:
+def gemini_empty_items(count: int, pace_s: float = 0.0) -> Attack:
     """Gemini Live: `count` items no text or audio bound sees — alternately a caller turn (one
-    transcription character) and a model turn (one text character, complete at once)."""
+    transcription character) and a model turn (one text character, complete at once); with
+    `pace_s`, that long before each model turn (so the client's checkpoints see each one)."""
 
     async def attack(send: Send) -> None:
         for n in range(count):
@@ -212,6 +213,8 @@ def gemini_empty_items(count: int) -> Attack:
                 content: dict[str, Any] = {"inputTranscription": {"text": "h"}}
             else:
                 content = {"modelTurn": {"parts": [{"text": "a"}]}, "turnComplete": True}
+                if pace_s:
+                    await asyncio.sleep(pace_s)
             await send({"serverContent": content})
 
     return attack

@@ -23,6 +23,7 @@ Guarantees are spelled out in ``docs/heard-contract.md``.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -143,11 +144,15 @@ def plan_heard_sync(
     record: Sequence[ServerTurn],
     items: Sequence[ConversationItem],
     corrected: frozenset[str] = frozenset(),
+    *,
+    reseed_allowed: bool = True,
 ) -> HeardPlan:
     """What to do so the model's memory matches the heard history ``items``.
 
     ``corrected``: model turns a note already told the model about (CORRECT_THEN_RESEED
-    re-seeds once only those remain).
+    re-seeds once only those remain). ``reseed_allowed=False`` (the `ReseedBudget` is
+    spent): a note for what no note told yet; the re-seed — also one for heard items missing
+    from the service — waits for a checkpoint the budget allows.
     """
     if strategy is HeardStrategy.NONE:
         return NoChange()
@@ -155,12 +160,39 @@ def plan_heard_sync(
     missing = missing_items(record, items)
     if not unheard and not missing:
         return NoChange()
+    fresh = tuple(cut for cut in unheard if cut.item_id not in corrected)
+    if not reseed_allowed:  # a note now; the re-seed at a checkpoint the budget allows
+        return Correct(correction_note(fresh), fresh) if fresh else NoChange()
     if strategy is HeardStrategy.RESEED or missing:
         return Reseed(tuple(items), unheard)
-    fresh = tuple(cut for cut in unheard if cut.item_id not in corrected)
     if strategy is HeardStrategy.CORRECT_THEN_RESEED and not fresh:
         return Reseed(tuple(items), unheard)
     return Correct(correction_note(fresh), fresh)
+
+
+class ReseedBudget:
+    """At most ``per_minute`` re-seeds in any 60 s (``now``: any monotonic seconds).
+
+    A re-seed is a new connection and the whole heard history sent again. A service that
+    keeps producing turns nobody hears (a hostile peer, text in an audio session) had the
+    client re-seed after every one: 2,000 connections in 27 s, traffic quadratic in the
+    call's length. Past the budget a checkpoint corrects with a note and the re-seed waits
+    for the next checkpoint the budget allows (like ``CORRECT_THEN_RESEED``).
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self._limit = per_minute
+        self._spent: deque[float] = deque()
+
+    def allows(self, now: float) -> bool:
+        while self._spent and now - self._spent[0] >= 60.0:
+            self._spent.popleft()
+        return len(self._spent) < self._limit
+
+    def spend(self, now: float) -> None:
+        self._spent.append(now)
 
 
 def record_of(items: Sequence[ConversationItem]) -> list[ServerTurn]:

@@ -62,6 +62,7 @@ class GeminiRealtimeModel(RealtimeModel):
         connect_timeout_s: float = 15.0,
         continuation_grace_s: float = 15.0,
         limits: ProviderLimits | None = None,
+        max_reseeds_per_minute: int = 6,
     ) -> None:
         self.model = model
         self._api_key = api_key if api_key is not None else api_key_from_env()
@@ -78,6 +79,8 @@ class GeminiRealtimeModel(RealtimeModel):
         self.connect_timeout_s = connect_timeout_s
         # What the service may make one call hold (the same bounds as every provider's).
         self.limits = limits or ProviderLimits()
+        # Past it, heard checkpoints note first and re-seed later (`heard.ReseedBudget`).
+        self.max_reseeds_per_minute = max_reseeds_per_minute
         self.continuation_grace_s = continuation_grace_s
 
     def __repr__(self) -> str:  # never show the key

@@ -49,6 +49,7 @@ from vocalis.providers.gemini.heard import (
     Correct,
     HeardStrategy,
     Reseed,
+    ReseedBudget,
     note_turn,
     plan_heard_sync,
     record_of,
@@ -88,6 +89,7 @@ class GeminiRealtimeSession(RealtimeSession):
         self._closed_emitted = False
         self._heard: list[ConversationItem] = []
         self._corrected: set[str] = set()  # cut turns a note told the model about
+        self._reseed_budget = ReseedBudget(model.max_reseeds_per_minute)
         self._policy = ReconnectPolicy(
             base_s=model.reconnect_backoff_s,
             max_s=model.reconnect_backoff_max_s,
@@ -231,8 +233,13 @@ class GeminiRealtimeSession(RealtimeSession):
         self._heard = list(items)
         strategy = self._model.heard_strategy
         record = self.protocol.record.settled(self.protocol.unsettled_items)
-        plan = plan_heard_sync(strategy, record, items, frozenset(self._corrected))
+        now = asyncio.get_running_loop().time()
+        allowed = self._reseed_budget.allows(now)
+        plan = plan_heard_sync(
+            strategy, record, items, frozenset(self._corrected), reseed_allowed=allowed
+        )
         if isinstance(plan, Reseed):
+            self._reseed_budget.spend(now)
             replay_from = self.protocol.generation_input_ms
             if await self._switch(handle=None, seed=plan.items, replay_from=replay_from):
                 self.reseeds += 1
@@ -243,7 +250,7 @@ class GeminiRealtimeSession(RealtimeSession):
                 wire.dumps(wire.client_content([note_turn(plan.note)], turn_complete=False))
             )
             self.protocol.client_turn_sent(note_id, "user", plan.note)
-            if strategy is HeardStrategy.CORRECT_THEN_RESEED:
+            if strategy is not HeardStrategy.CORRECTION:  # (over the re-seed budget)
                 self._corrected.update(cut.item_id for cut in plan.unheard)  # re-seed later
             else:
                 self.protocol.record.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
