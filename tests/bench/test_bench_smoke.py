@@ -175,6 +175,18 @@ async def test_hotpath_turnaround_measure_runs() -> None:
     assert math.isclose(fixed + per_ms * long_ms, long_us, rel_tol=1e-6, abs_tol=1e-3)
 
 
+async def test_hotpath_memory_measure_runs() -> None:
+    """Sessions keep their objects and the audio sent ahead (tens to hundreds of KB each, not
+    bytes or megabytes), and a settled response leaves nothing for the cyclic collector (a
+    response caught in a cycle leaves ~100 objects)."""
+    from bench.session_memory import session_memory
+
+    result = await session_memory(sessions=2, seconds=3.0, warmup=1.0)
+    mean, peak = result["memory_kb_per_session_mean"], result["memory_kb_per_session_max"]
+    assert 20 < mean <= peak < 5_000  # KB per session
+    assert result["memory_cyclic_objects_per_response"] < 5
+
+
 async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
     """One timer feeds every session consecutive frames of its own offset, none skipped."""
     import asyncio

@@ -1,0 +1,84 @@
+"""``bench.hotpath --only memory``: the Python heap a speaking session keeps, and the cyclic
+garbage each response leaves behind.
+
+Why (#17): memory per extra session is measured end to end by `bench.continuous` (RSS slope
+between two N), which needs many sessions and a quiet machine. This is the same load at a
+small N, read from inside the process: real `AgentSession`s (`bench.agents.VocalisAgent`)
+against `vocalis sim-server` (pace 2, as in `bench.continuous`), each speaking a ~2 s reply
+after another, the Python heap traced by `tracemalloc`. A traced heap does not move with the
+neighbours' load, unlike RSS on a shared machine.
+
+* ``memory_kb_per_session_mean`` / ``_max``: heap above the process's own before the sessions
+  opened (after one session opened and closed: imports, per-process state), per session,
+  sampled every 50 ms over the window. It includes the audio a pace-2 provider sends ahead
+  of playback (the bare client holds that too).
+* ``memory_cyclic_objects_per_response``: objects the cyclic collector found after the
+  window, run with the collector off, per completed response. 0 when every settled response
+  is freed by reference counting; a response caught in a reference cycle leaves ~100 objects
+  (~27 KB) for the next full collection, which `gc_tuning` makes rare under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+
+from bench.common import REPO, sim_process, write_scenario
+from bench.turnaround import LONG_REPLY
+
+
+async def session_memory(
+    sessions: int = 10, seconds: float = 8.0, *, warmup: float = 2.0
+) -> dict[str, float]:
+    """Traced heap per session over the window, and cyclic garbage per response."""
+    from bench.agents import VocalisAgent  # the full runtime; only this measure needs it
+
+    scenario = write_scenario(
+        REPO / "out" / "bench" / "hotpath_memory.json", [[LONG_REPLY]], repeat=5000
+    )
+    async with sim_process(scenario, pace=2.0) as sim:
+        first = VocalisAgent()  # what the first session sets up once per process (imports)
+        await first.start(sim.base_url)
+        await first.aclose()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            agents = [VocalisAgent() for _ in range(sessions)]
+            for agent in agents:
+                await agent.start(sim.base_url)
+            for agent in agents:
+                agent.keep_speaking()
+            await asyncio.sleep(warmup)
+            gc.collect()
+            gc.disable()
+            try:
+                done0 = sum(agent.responses for agent in agents)
+                samples = await _sample_heap(seconds)
+                responses = sum(agent.responses for agent in agents) - done0
+            finally:
+                gc.enable()
+            cyclic = gc.collect()
+            for agent in agents:
+                await agent.aclose()
+        finally:
+            tracemalloc.stop()
+    if responses <= 0:  # a broken session must not pass as a figure
+        raise RuntimeError("hotpath memory: no response completed in the measured window")
+    above = [(s - base) / 1024.0 / sessions for s in samples]
+    return {
+        "memory_kb_per_session_mean": sum(above) / len(above),
+        "memory_kb_per_session_max": max(above),
+        "memory_cyclic_objects_per_response": cyclic / responses,
+    }
+
+
+async def _sample_heap(seconds: float, every: float = 0.05) -> list[int]:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    samples = [tracemalloc.get_traced_memory()[0]]
+    while loop.time() < end:
+        await asyncio.sleep(every)
+        samples.append(tracemalloc.get_traced_memory()[0])
+    return samples
