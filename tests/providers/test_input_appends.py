@@ -187,6 +187,15 @@ def test_a_silent_batch_is_the_event_of_its_audio_in_every_format(fmt: AudioForm
     )
 
 
+def test_a_huge_frame_of_silence_is_encoded_as_it_comes() -> None:
+    """Silence far beyond a quiet batch (a source pushing seconds at once) is still exactly
+    its audio's event (it is not kept in the shared cache of usual batches)."""
+    appends = InputAppends(b64encode_pcm16, 960, 4800)
+    frames = [np.zeros(480, np.int16)] * 2 + [np.zeros(24000, np.int16)]
+    messages = [m for m in map(appends.add, frames) if m is not None]
+    assert messages == [PREFIX + b64encode_pcm16(np.zeros(24960, np.int16)) + '"}']
+
+
 def test_after_sound_quiet_audio_keeps_the_normal_chunk_for_the_hangover() -> None:
     appends = InputAppends(b64encode_pcm16, 960, 4800)  # 40 ms, quiet 200 ms at 24 kHz
     loud, quiet = np.full(480, 8000, np.int16), np.zeros(480, np.int16)

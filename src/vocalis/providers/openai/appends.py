@@ -166,7 +166,11 @@ class InputAppends:
             # A silent line's quiet batch: the same event every time, built once. Saves the
             # concatenation, the encoding and two copies of the event text per append
             # (about 2% of the agent's CPU on a silent line). Only a batch held as quiet is
-            # looked at: a normal chunk (speech, a noisy line) pays nothing for it.
-            return _silence_append(self._encode, sum(map(len, pending)))
+            # looked at: a normal chunk (speech, a noisy line) pays nothing for it. Only
+            # batches of a usual size are kept: a source pushing huge frames of silence must
+            # not leave megabytes of event text in the shared cache.
+            samples = sum(map(len, pending))
+            if samples <= 2 * self._quiet_chunk:
+                return _silence_append(self._encode, samples)
         audio = pending[0] if len(pending) == 1 else np.concatenate(pending)
         return _APPEND_PREFIX + self._encode(audio) + _APPEND_SUFFIX
