@@ -11,7 +11,8 @@ a change (`git worktree add /tmp/before <commit>` then `--src /tmp/before/src`):
   items no text or audio bound sees (content for ids never announced; empty turns) → the
   call's peak RSS above the same run against an idle provider (the per-call bound of
   docs/reliability.md), and the errors that ended the call (`item_budget`,
-  `response_budget`).
+  `response_budget`); with `--pace-ms`, Gemini model turns come one at a time, each
+  unheard at a heard checkpoint (the re-seed storm: the connections the service saw).
 * `audio-flood`: a Twilio client sends caller audio as fast as it can for 5 s → seconds of
   audio the provider received (cost amplification).
 * `slow-handshakes`: 1,500 unfinished request heads from 60 addresses against
@@ -197,7 +198,7 @@ async def _idle(send: Any) -> None:
 
 
 async def empty_items_flood(
-    src: Path, attack: str, items: int, caller_s: float = 45.0
+    src: Path, attack: str, items: int, caller_s: float = 45.0, pace_ms: float = 0.0
 ) -> dict[str, Any]:
     """One call's peak RSS under `items` empty items, above the same call with an idle peer.
 
@@ -207,20 +208,24 @@ async def empty_items_flood(
     gemini = attack == "gemini-empty-items"
     extra = ("--provider", "gemini") if gemini else ()
     runs: dict[str, CallRun] = {}
+    connections = 0
     for name, chosen in (("idle", _idle), ("attack", None)):
         server: HostileGemini | HostileProvider
         if gemini:
-            server = HostileGemini(chosen or gemini_empty_items(items))
+            server = HostileGemini(chosen or gemini_empty_items(items, pace_ms / 1000))
         else:
             server = HostileProvider(chosen or empty_items(items))
         async with server.serving() as url:
             # A long caller file (the same for both): the call lasts until the flood is taken
             # in (or refused).
             runs[name] = await _run_call(src, url, *extra, max_seconds=300, caller_s=caller_s)
+        if isinstance(server, HostileGemini):
+            connections = server.connections  # of the attack run, the last one
     idle, attacked = _peak_rss_mb(runs["idle"].text), _peak_rss_mb(runs["attack"].text)
     run = runs["attack"]
     return {
         "items_sent": items,
+        **({"pace_ms": pace_ms, "connections": connections} if gemini else {}),
         "history_items": run.history_items,
         "idle_peak_rss_mb": idle,
         "peak_rss_mb": attacked,
@@ -432,11 +437,20 @@ def main(argv: list[str] | None = None) -> int:
         default=4000,
         help="transcript deltas of 200 chars; items for the empty-items attacks",
     )
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0.0,
+        help="gemini-empty-items: wait this long before each model turn (each one settles "
+        "and is judged at a heard checkpoint: the re-seed storm)",
+    )
     args = parser.parse_args(argv)
     if args.attack in ("transcript", "agent-text", "huge-audio"):
         result = asyncio.run(provider_flood(args.src, args.attack, args.deltas))
     elif args.attack in ("empty-items", "gemini-empty-items"):
-        result = asyncio.run(empty_items_flood(args.src, args.attack, args.deltas))
+        result = asyncio.run(
+            empty_items_flood(args.src, args.attack, args.deltas, pace_ms=args.pace_ms)
+        )
     elif args.attack == "audio-flood":
         result = asyncio.run(audio_flood(args.src))
     else:
