@@ -55,8 +55,9 @@ def is_zero(samples: Int16Array) -> bool:
     """Digital silence: every sample is 0 (the empty frame too).
 
     Why bytes: a silent line (a muted mic, a quiet PSTN line) sends digital zero, and
-    comparing a frame's bytes with zero bytes of its size costs a tenth of a numpy reduction
-    (each a ufunc dispatch, ~1.3 µs on a 20 ms frame). All bytes zero means every sample is 0.
+    comparing a frame's bytes with zero bytes of its size (~0.3 µs on a 20 ms frame) costs a
+    fraction of one numpy reduction (a ufunc dispatch, ~1.3 µs). All bytes zero means every
+    sample is 0.
     """
     raw = samples.tobytes()
     return raw == _zeros(len(raw))
