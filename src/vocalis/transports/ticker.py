@@ -17,6 +17,10 @@ cache miss on its state).
 
 Only sinks on the real clock (`MonotonicClock`) share the ticker; a `ManualClock` sink keeps
 its own task, driven by the test's clock.
+
+The same walk serves other periodic work (the transcript followers, `runtime/follow_ticker.py`),
+also on a non-real clock: given a `clock`, the ticker is driven by one task sleeping on that
+clock instead of loop timers, and it stops (calling `on_stop`) when its last member leaves.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import logging
 import math
 import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol
+
+from vocalis.utils.clock import Clock
 
 __all__ = ["SharedTicker", "TickedSink", "shared_ticker"]
 
@@ -42,11 +49,25 @@ class TickedSink(Protocol):
 
 
 class SharedTicker:
-    """Calls `on_shared_tick` of every registered sink once per `period_s` of real time."""
+    """Calls `on_shared_tick` of every registered sink once per `period_s` of real time (or
+    of `clock`'s time, when given: then a task named `name` drives it)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        period_s: float,
+        *,
+        clock: Clock | None = None,
+        name: str = "vocalis:shared-ticker",
+        on_stop: Callable[[BaseException | None], None] | None = None,
+    ) -> None:
         self._loop = loop
         self._period = period_s
+        self._clock = clock
+        self._name = name
+        # Told when the ticker stops with no member left (None) or its clock failed (error).
+        self._on_stop = on_stop
+        self._task: asyncio.Task[None] | None = None
         self._sinks: dict[TickedSink, None] = {}  # insertion-ordered set
         # Sleeping sinks: when each wants its next tick; the heap orders them (an entry whose
         # time no longer matches `_sleeping` is stale and skipped).
@@ -77,17 +98,55 @@ class SharedTicker:
         self._start()
 
     def discard(self, sink: TickedSink) -> None:
+        """Tick `sink` no more; the last member leaving stops the timer (no timer outlives it)."""
         self._sinks.pop(sink, None)
         self._sleeping.pop(sink, None)
+        if not self._sinks and not self._sleeping:
+            self._stop(None)
 
     def _start(self) -> None:
-        if self._handle is None:
+        if self._clock is not None:
+            if self._task is None:
+                self._task = self._loop.create_task(self._run(self._clock), name=self._name)
+                self._task.add_done_callback(self._stopped)
+        elif self._handle is None:
             self._due = time.monotonic() + self._period
             self._handle = self._loop.call_at(self._loop.time() + self._period, self._tick)
 
-    def _tick(self) -> None:
-        self._handle = None
-        now = time.monotonic()
+    def _stop(self, error: BaseException | None) -> None:
+        task, self._task = self._task, None
+        handle, self._handle = self._handle, None
+        if task is None and handle is None:
+            return
+        if task is not None and error is None:
+            task.cancel()
+        if handle is not None:
+            handle.cancel()
+        self._wakeups.clear()
+        if self._on_stop is not None:
+            self._on_stop(error)
+
+    async def _run(self, clock: Clock) -> None:
+        while True:
+            await clock.sleep(self._period)
+            self._walk(clock.now())
+            if not self._sinks and not self._sleeping:
+                self._task = None
+                if self._on_stop is not None:
+                    self._on_stop(None)
+                return
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """The clock itself failed: every member is dropped and `on_stop` gets the error."""
+        if task.cancelled() or task.exception() is None:
+            return
+        self._sinks.clear()
+        self._sleeping.clear()
+        if self._task is task:
+            self._stop(task.exception())
+
+    def _walk(self, now: float) -> None:
+        """Step every ticked sink, then every sleeper due by `now`."""
         for sink in list(self._sinks):
             self._step(sink, now)
         wakeups = self._wakeups
@@ -98,6 +157,13 @@ class SharedTicker:
                 del sleeping[sink]
                 self._sinks[sink] = None
                 self._step(sink, now)
+
+    def _tick(self) -> None:
+        self._handle = None
+        now = time.monotonic()
+        self._walk(now)
+        sleeping = self._sleeping
+        wakeups = self._wakeups
         if self._sinks or sleeping:
             # Keep the grid (no drift); after a stall, resume one period from now. With every
             # sink asleep, skip to the grid tick of the earliest wake-up.
@@ -109,6 +175,8 @@ class SharedTicker:
                     due += math.ceil((wakeups[0][0] - due) / self._period) * self._period
             self._due = due
             self._handle = self._loop.call_at(self._loop.time() + due - now, self._tick)
+        elif self._on_stop is not None:
+            self._on_stop(None)
 
     def _step(self, sink: TickedSink, now: float) -> None:
         try:
