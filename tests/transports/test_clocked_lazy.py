@@ -31,6 +31,17 @@ def _ignore(piece: Int16Array, segment_id: str, at: float) -> None:
     """A frame callback that only makes the sink play frame by frame."""
 
 
+def _segment(
+    sink: ClockedAudioSink, segment_id: str, samples: int, *, end: bool = True
+) -> ClockedSegment:
+    """A segment of `samples` samples of audio, ended unless told otherwise."""
+    seg = sink.begin_segment(segment_id, RATE)
+    seg.push(np.ones(samples, dtype=np.int16))
+    if end:
+        seg.end()
+    return seg
+
+
 @dataclass(frozen=True)
 class Op:
     kind: str
@@ -140,9 +151,7 @@ async def test_a_long_segment_is_read_exactly_mid_run() -> None:
     """Between ticks nobody ran, `played_ms` is the frames due by the clock's now."""
     clock = ManualClock()
     sink = ClockedAudioSink(clock, RATE, 20)
-    seg = sink.begin_segment("s", RATE)
-    seg.push(np.ones(RATE * 10, dtype=np.int16))
-    seg.end()
+    seg = _segment(sink, "s", RATE * 10)
     await clock.advance(0.0)
     assert seg.played_ms == 20.0  # the first frame went out at 0
     await clock.advance(3.215)  # ticks at 0, 20, ..., 3200 ms are due: 161 frames
@@ -159,9 +168,7 @@ async def test_a_lazy_real_time_sink_is_exact_at_a_barge_in() -> None:
     every frame due at that instant (between what was due just before and just after)."""
     sink = ClockedAudioSink(MonotonicClock(), RATE, 20)
     before_start = time.monotonic()
-    seg = sink.begin_segment("s", RATE)
-    seg.push(np.ones(RATE * 5, dtype=np.int16))
-    seg.end()
+    seg = _segment(sink, "s", RATE * 5)
     started = await seg.started
     assert before_start <= started
     await asyncio.sleep(0.35)
@@ -180,9 +187,7 @@ async def test_lazy_real_time_sinks_play_their_segments_to_the_end() -> None:
     segments = []
     for index, sink in enumerate(lazy):
         for part in ("a", "b"):
-            seg = sink.begin_segment(f"{part}{index}", RATE)
-            seg.push(np.ones(FRAME * 6 + 100 * index, dtype=np.int16))
-            seg.end()
+            seg = _segment(sink, f"{part}{index}", FRAME * 6 + 100 * index)
             segments.append(seg)
     results = await asyncio.gather(*(seg.wait_for_playout() for seg in segments))
     for seg, result in zip(segments, results, strict=True):
@@ -200,9 +205,7 @@ async def test_a_lazy_sink_resolves_its_segment_at_the_tick_after_the_last_frame
     """Sleeping through the run does not delay the end: `full` at the next tick, as ever."""
     clock = ManualClock()
     sink = ClockedAudioSink(clock, RATE, 20)
-    seg = sink.begin_segment("s", RATE)
-    seg.push(np.ones(FRAME * 10, dtype=np.int16))
-    seg.end()
+    seg = _segment(sink, "s", FRAME * 10)
     await clock.advance(0.199)
     assert not seg.done
     await clock.advance(0.0011)  # the tick at 200 ms: the last frame (180 ms) has played
@@ -217,13 +220,12 @@ async def test_a_lazy_sink_plays_the_next_segment_on_time_after_a_clear() -> Non
     """A barge-in mid-run ends the sleep: the next answer starts on the next tick."""
     clock = ManualClock()
     sink = ClockedAudioSink(clock, RATE, 20)
-    first = sink.begin_segment("a", RATE)
-    first.push(np.ones(RATE * 5, dtype=np.int16))
+    first = _segment(sink, "a", RATE * 5, end=False)
     await clock.advance(1.005)
     sink.clear()
-    second = sink.begin_segment("b", RATE)
-    second.push(np.ones(FRAME * 3, dtype=np.int16))
-    second.end()
+    cut = await first.wait_for_playout()
+    assert (cut.status, cut.played_ms) == (PlayoutStatus.PARTIAL, 51 * 20.0)  # ticks 0..1000 ms
+    second = _segment(sink, "b", FRAME * 3)
     await clock.advance(0.02)
     assert second.started.done() and second.started.result() == pytest.approx(1.02)
     await clock.advance(0.1)
