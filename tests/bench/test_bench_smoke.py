@@ -181,7 +181,7 @@ async def test_hotpath_memory_measure_runs() -> None:
     response caught in a cycle leaves ~100 objects)."""
     from bench.session_memory import session_memory
 
-    result = await session_memory(sessions=2, seconds=3.0, warmup=1.0)
+    result = await session_memory(sessions=2, seconds=5.0, warmup=1.0)
     mean, peak = result["memory_kb_per_session_mean"], result["memory_kb_per_session_max"]
     assert 20 < mean <= peak < 5_000  # KB per session
     assert result["memory_cyclic_objects_per_response"] < 5
