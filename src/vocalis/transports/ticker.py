@@ -146,17 +146,24 @@ class SharedTicker:
             self._stop(task.exception())
 
     def _walk(self, now: float) -> None:
-        """Step every ticked sink, then every sleeper due by `now`."""
-        for sink in list(self._sinks):
-            self._step(sink, now)
+        """Step every ticked sink, the sleepers due by `now` included."""
+        sinks = self._sinks
         wakeups = self._wakeups
         sleeping = self._sleeping
         while wakeups and wakeups[0][0] <= now:
             at, _, sink = heapq.heappop(wakeups)
             if sleeping.get(sink) == at:
                 del sleeping[sink]
-                self._sinks[sink] = None
-                self._step(sink, now)
+                sinks[sink] = None
+        for sink in list(sinks):
+            try:
+                active = sink.on_shared_tick(now)
+            except Exception:  # one broken sink must not silence every other call
+                log.exception("audio sink failed on the shared tick; dropping it")
+                sleeping.pop(sink, None)
+                active = False
+            if not active:
+                sinks.pop(sink, None)
 
     def _tick(self) -> None:
         self._handle = None
@@ -177,16 +184,6 @@ class SharedTicker:
             self._handle = self._loop.call_at(self._loop.time() + due - now, self._tick)
         elif self._on_stop is not None:
             self._on_stop(None)
-
-    def _step(self, sink: TickedSink, now: float) -> None:
-        try:
-            active = sink.on_shared_tick(now)
-        except Exception:  # one broken sink must not silence every other call
-            log.exception("audio sink failed on the shared tick; dropping it")
-            self._sleeping.pop(sink, None)
-            active = False
-        if not active:
-            self._sinks.pop(sink, None)
 
 
 _TICKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, SharedTicker]] = (
