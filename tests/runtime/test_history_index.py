@@ -2,7 +2,7 @@
 
 The reference is the list the history keeps in order (`items()`): over random adds (new ids
 at any order key, replacements of known ids), removals and lookups, `get` and `index_of`
-answer what a linear search of `items()` answers.
+answer what a linear search of `items()` answers, and `last` is its final item.
 """
 
 from __future__ import annotations
@@ -41,5 +41,6 @@ def test_lookups_agree_with_a_search_of_the_ordered_items(ops: list[Op]) -> None
         assert history.index_of(item_id) == at
         found = history.get(item_id)
         assert found is (None if at is None else history.items()[at])
+        assert history.last() is (history.items()[-1] if len(history) else None)
     ids = [item.id for item in history.items()]
     assert len(ids) == len(set(ids)) == len(history)

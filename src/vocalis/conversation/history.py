@@ -68,6 +68,10 @@ class History:
     def items(self) -> list[ConversationItem]:
         return list(self._items)
 
+    def last(self) -> ConversationItem | None:
+        """The newest item in conversation order (no copy of the history, unlike `items`)."""
+        return self._items[-1] if self._items else None
+
     def __len__(self) -> int:
         return len(self._items)
 

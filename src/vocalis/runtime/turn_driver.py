@@ -340,8 +340,7 @@ class TurnDriver:
 
     def _unanswered_user_turn(self) -> MessageItem | None:
         """The last heard item, when it is a caller turn the provider can read (has text)."""
-        items = self.ctx.history.items()
-        last = items[-1] if items else None
+        last = self.ctx.history.last()
         if isinstance(last, MessageItem) and last.role == "user" and last.text.strip():
             return last
         return None
@@ -356,16 +355,10 @@ class TurnDriver:
             ctx.enqueue(ReplyRequest(kind="reply", handle=handle, user_speech_end_at=speech_end))
             return
         log.info("answering the caller again after a reconnect (%s)", decision.reason)
-        items = ctx.history.items()
-        last = items[-1] if items else None
+        last = ctx.history.last()
 
         def still_wanted() -> bool:
-            now = ctx.history.items()
-            return (
-                not ctx.runs()
-                and ctx.states.user != "speaking"
-                and (now[-1] if now else None) is last
-            )
+            return not ctx.runs() and ctx.states.user != "speaking" and ctx.history.last() is last
 
         ctx.enqueue(
             ReplyRequest(
