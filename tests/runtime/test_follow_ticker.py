@@ -150,3 +150,43 @@ async def test_a_follower_cancelled_mid_tick_is_not_polled_again() -> None:
     sink.clear()
     await first_task
     await sink.aclose()
+
+
+class _FailingClock(ManualClock):
+    """A clock whose timer breaks: the third sleep raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeps = 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        if self.sleeps == 3:
+            raise OSError("timer gone")
+        await super().sleep(seconds)
+
+
+async def test_a_failing_clock_fails_every_follower_and_ends_the_ticker() -> None:
+    """The shared timer is each follower's timer: when it breaks, every follow fails with
+    its error (none waits forever), and the broken ticker is dropped for the next ones."""
+    clock = _FailingClock()
+    sink = ClockedAudioSink(clock)
+    segment = sink.begin_segment("f", 24000)
+    segment.push(np.full(48000, 1000, dtype=np.int16))
+    segment.end()
+    syncs = [TranscriptSync("f", MemoryTextSink(), clock, interval=0.05) for _ in range(2)]
+    tasks = []
+    for sync in syncs:
+        sync.add_text("one two three four")
+        sync.audio_ms, sync.audio_complete, sync.text_complete = 2000.0, True, True
+        tasks.append(asyncio.create_task(sync.follow(segment)))
+    await clock.run_until(0.3, step=0.02)
+    for task in tasks:
+        assert task.done()
+        with pytest.raises(OSError, match="timer gone"):
+            task.result()
+    await settle()
+    assert len(follow_ticker(clock, 0.05)) == 0
+    assert _ticker_tasks() == []
+    sink.clear()
+    await sink.aclose()
