@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -190,3 +192,24 @@ async def test_a_failing_clock_fails_every_follower_and_ends_the_ticker() -> Non
     assert _ticker_tasks() == []
     sink.clear()
     await sink.aclose()
+
+
+async def test_a_ticker_dropped_by_its_last_follower_is_freed_without_the_collector() -> None:
+    """When every session's followers leave at once (a lockstep response boundary), the
+    dropped ticker must go by reference counting, not wait in a cycle for the collector."""
+    gc.collect()
+    gc.disable()
+    try:
+        ticker = follow_ticker(MonotonicClock(), 0.1)
+        dropped = weakref.ref(ticker)
+
+        def poll() -> None:
+            pass
+
+        ticker.add(poll)
+        ticker.discard(poll)  # the last follower leaves: the ticker is forgotten
+        del ticker
+        assert dropped() is None
+        assert follow_ticker(MonotonicClock(), 0.1) is not None  # a fresh one on demand
+    finally:
+        gc.enable()

@@ -54,12 +54,22 @@ class FollowTicker:
     def __init__(self, clock: Clock, interval: float, on_idle: Callable[[], None]) -> None:
         self._on_idle = on_idle
         self._followers: dict[Poll, _Follower] = {}
+        # The shared ticker tells this one through a weak reference: a ticker dropped when its
+        # last follower left is then freed at once, not left in a cycle for the collector
+        # (one per response boundary when every session's followers leave together).
+        stopped = weakref.WeakMethod(self._stopped)
+
+        def on_stop(error: BaseException | None) -> None:
+            method = stopped()
+            if method is not None:
+                method(error)
+
         self._ticker = SharedTicker(
             asyncio.get_running_loop(),
             interval,
             clock=None if type(clock) is MonotonicClock else clock,
             name=TASK_NAME,
-            on_stop=self._stopped,
+            on_stop=on_stop,
         )
 
     def __len__(self) -> int:
@@ -103,10 +113,13 @@ def follow_ticker(clock: Clock, interval: float) -> FollowTicker:
     key = (None if type(clock) is MonotonicClock else clock, interval)
     ticker = tickers.get(key)
     if ticker is None:
+        created: weakref.ref[FollowTicker] | None = None
 
-        def forget() -> None:
-            if tickers.get(key) is ticker:
+        def forget() -> None:  # holds the ticker weakly: no cycle once it is dropped
+            current = tickers.get(key)
+            if current is not None and created is not None and current is created():
                 del tickers[key]
 
         ticker = tickers[key] = FollowTicker(clock, interval, forget)
+        created = weakref.ref(ticker)
     return ticker
