@@ -123,7 +123,7 @@ async def test_frames_for_a_dead_socket_are_never_written() -> None:
     conn.send_audio(frame)  # completes the chunk of a dead socket
     conn.send_audio(frame)
     conn.flush_audio()
-    assert len(ws.written) == 1 and conn.queue.empty()
+    assert len(ws.written) == 1
 
 
 _LEVELS = st.sampled_from([0, 1, QUIET_PEAK, QUIET_PEAK + 1, 8000])

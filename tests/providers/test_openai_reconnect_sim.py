@@ -310,30 +310,6 @@ async def test_gives_up_after_the_reconnect_attempts() -> None:
     await session.aclose()
 
 
-async def test_a_dead_socket_queue_is_never_sent_on() -> None:
-    from vocalis.providers.openai.connection import _Connection
-
-    class DeadSocket:
-        pass
-
-    conn = _Connection(DeadSocket())  # type: ignore[arg-type]
-    conn.send_event({"type": "input_audio_buffer.clear"})
-    assert conn.queue.qsize() == 1
-    conn.end("dropped")
-    conn.send_event({"type": "response.create"})
-    assert conn.queue.qsize() == 1  # nothing new is queued for a dead socket
-    async with sim_session(DROP_SCENARIO) as (_, session, reader):
-        await first_turn(session)
-        old = session._conn
-        generation = await session.generate_reply()
-        await asyncio.wait_for(generation.done, 10)
-        await reader.wait_type(SessionReconnected)
-        new = session._conn
-        # Each socket owns its queue: the new one starts empty with its own.
-        assert old is not None and new is not None and new is not old
-        assert new.queue is not old.queue and not old.alive
-
-
 async def test_a_turn_lost_before_response_created_is_reported_unanswered() -> None:
     """The socket drops between the caller's committed turn and the server's response: the
     turn is replayed as the new session's last item and reported as owed a reply."""

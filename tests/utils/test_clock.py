@@ -7,7 +7,15 @@ import asyncio
 import threading
 import time
 
-from vocalis.utils.clock import IdleTrackingExecutor, ManualClock, wait_idle
+import pytest
+
+from vocalis.utils.clock import (
+    IdleTrackingExecutor,
+    ManualClock,
+    MonotonicClock,
+    call_later,
+    wait_idle,
+)
 
 
 async def test_advance_waits_for_a_long_chain_of_reactions() -> None:
@@ -94,3 +102,27 @@ async def test_a_job_counts_done_only_after_its_result_was_handed_back() -> None
         await executor.wait_for_change()
     assert handed_back.is_set()
     assert future.result() == 42
+
+
+async def test_call_later_on_a_manual_clock_fires_when_its_time_comes() -> None:
+    clock = ManualClock()
+    fired: list[float] = []
+    call_later(clock, 2.0, lambda: fired.append(clock.now()))
+    cancelled = call_later(clock, 1.0, lambda: fired.append(-1.0))
+    cancelled.cancel()
+    await clock.advance(1.5)
+    assert fired == []
+    await clock.advance(1.0)
+    assert fired == [2.0]
+
+
+async def test_call_later_on_the_real_clock_is_a_loop_timer_not_a_task() -> None:
+    """A timer waiting for most of a call keeps no task alive (`call_later`'s why)."""
+    fired = asyncio.Event()
+    tasks = len(asyncio.all_tasks())
+    timer = call_later(MonotonicClock(), 0.01, fired.set)
+    never = call_later(MonotonicClock(), 0.0, lambda: pytest.fail("cancelled timer fired"))
+    never.cancel()
+    assert len(asyncio.all_tasks()) == tasks
+    await asyncio.wait_for(fired.wait(), 10)
+    timer.cancel()  # after it fired: no effect, no error

@@ -43,6 +43,32 @@ class MonotonicClock:
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
 
+class Cancellable(Protocol):
+    """What `call_later` returns: a loop timer handle or a task."""
+
+    def cancel(self) -> object: ...
+
+
+def call_later(clock: Clock, seconds: float, callback: Callable[[], object]) -> Cancellable:
+    """Call `callback` once `seconds` have passed on `clock`; `cancel()` the result to not.
+
+    On the real clock (`MonotonicClock`) a loop timer: a handle, not a task. Why: a timer
+    that waits for most of a call (a session recycle due after an hour) would otherwise keep
+    a task, its coroutine, a sleep future and a handle alive per session for that hour. On
+    any other clock (a test's `ManualClock`) a task sleeping on that clock, so the test's
+    clock drives it.
+    """
+    loop = asyncio.get_running_loop()
+    if type(clock) is MonotonicClock:
+        return loop.call_later(max(0.0, seconds), callback)
+
+    async def fire() -> None:
+        await clock.sleep(seconds)
+        callback()
+
+    return loop.create_task(fire(), name="vocalis:clock-timer")
+
+
 class ManualClock:
     """A clock that only moves when the test calls `advance()`.
 

@@ -1,14 +1,23 @@
-"""One WebSocket to the provider: its send queue, its tasks, and how it ended.
+"""One WebSocket to the provider: what waits to be written to it, and how it ended.
 
 Discarded as a whole when it dies: events queued for a dead socket are never sent on the
 next one (a stale `response.create` or `truncate` replayed into a fresh session would
 corrupt it).
+
+Every message is written synchronously while nothing waits ahead of it (the usual case: the
+socket's write buffer has room). Only when the socket refuses one (its buffer is above
+`WRITE_NOW_LIMIT`, or it is paused) does a backlog exist: a deque and one task writing it
+as the socket drains, both gone once it is empty. Why not a queue and a send task per
+socket: they would sit idle for the whole call (a task, a coroutine, a waiting future and a
+queue of four deques, ~4 KB per session) to serve a case that almost never happens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +35,7 @@ class _Fatal(Exception):
 
 @dataclass(eq=False)
 class _Connection:
-    """One socket, its send queue and its tasks; discarded as a whole when it dies."""
+    """One socket, its backlog and its receive task; discarded as a whole when it dies."""
 
     ws: ProviderSocket
     # Caller audio waiting to fill one append (None: every frame is its own append), and the
@@ -36,7 +45,10 @@ class _Connection:
     # How long quiet audio held beyond a normal chunk may wait (from the partial's start).
     quiet_hold_s: float = 0.0
     _hold: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
-    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    # Messages the socket refused, in order (None: nothing waits, write at once), and the
+    # task writing them as the socket drains (exists only while the backlog does).
+    _backlog: deque[str] | None = field(default=None, init=False, repr=False)
+    _drain: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     ended: asyncio.Future[str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -82,8 +94,7 @@ class _Connection:
         if hold is not None:
             hold.cancel()
             self._hold = None
-        if self.alive and not self._write_now(message):
-            self.queue.put_nowait(message)
+        self._send(message)
 
     def _held(self) -> None:
         """A partial chunk waited `hold_s`: send it, unless it is held as quiet — then it
@@ -101,26 +112,55 @@ class _Connection:
             self._hold.cancel()
             self._hold = None
         if self.alive and self.appends is not None and (audio := self.appends.flush()):
-            self.queue.put_nowait(audio)
-
-    def _write_now(self, message: str) -> bool:
-        """Write `message` to the socket synchronously when nothing is queued ahead of it.
-
-        Why: per append, the queue, the send task's wake-up and the library's async send
-        cost more than the write itself (the largest item of the density profile). Order is
-        kept: nothing is queued, and the send task writes a message as soon as it takes it.
-        False: queue it (something is ahead, the socket is not open, or its buffer is full:
-        the send task waits for it to drain).
-        """
-        if not self.queue.empty():
-            return False
-        try:
-            return self.ws.write(message)
-        except SocketClosed:  # a failing socket: end it (as the send task would); it reconnects
-            self.end("dropped")
-            return True
+            self._send(audio)
 
     def send_event(self, event: dict[str, Any]) -> None:
         if self.alive:
             self.flush_audio()  # audio that came first goes first
-            self.queue.put_nowait(json.dumps(event, separators=(",", ":")))
+            self._send(json.dumps(event, separators=(",", ":")))
+
+    def _send(self, message: str) -> None:
+        """Write `message` now when nothing waits ahead of it, else after what does.
+
+        Why synchronous: per append, a queue, a send task's wake-up and the library's async
+        send cost more than the write itself (the largest item of the density profile).
+        Order is kept: a message is written at once only while the backlog is empty.
+        """
+        if not self.alive:
+            return
+        backlog = self._backlog
+        if backlog is None:
+            try:
+                if self.ws.write(message):
+                    return
+            except SocketClosed:  # a failing socket: end it; the session reconnects
+                self.end("dropped")
+                return
+            backlog = self._backlog = deque()
+            self._drain = asyncio.get_running_loop().create_task(
+                self._write_backlog(backlog), name="openai-realtime-send"
+            )
+        backlog.append(message)
+
+    async def _write_backlog(self, backlog: deque[str]) -> None:
+        """Write the refused messages in order as the socket drains, then end (no task
+        outlives its backlog)."""
+        try:
+            while backlog:
+                await self.ws.send(backlog.popleft())
+        except SocketClosed:
+            self.end("session_expired" if self.expired else "dropped")
+        finally:
+            if self._backlog is backlog:
+                self._backlog = None
+                self._drain = None
+
+    async def stop_sending(self) -> None:
+        """Drop the backlog and stop the task writing it (the socket is being torn down:
+        nothing queued for it may reach a later socket, nor this one once it ended)."""
+        task, self._drain = self._drain, None
+        self._backlog = None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

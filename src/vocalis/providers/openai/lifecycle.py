@@ -1,7 +1,7 @@
 """The socket half of an OpenAI realtime session: connect, configure, replay, serve, reconnect.
 
 `SocketLifecycle` is the base of `OpenAIRealtimeSession` (realtime.py holds the public
-operations). Per socket: a `_Connection` with its send queue and two tasks; the receive loop
+operations). Per socket: a `_Connection` (its backlog, its receive task); the receive loop
 decodes each frame and hands it to the sans-I/O core, then dispatches what the core produced
 (no `await` between the two; with picows it all runs inside the socket's read callback).
 
@@ -46,11 +46,11 @@ from vocalis.providers.router import GenerationRouter
 from vocalis.providers.wsclient import (
     HandshakeRejected,
     ProviderSocket,
-    SocketClosed,
     SocketError,
     open_socket,
 )
 from vocalis.utils.channel import Channel
+from vocalis.utils.clock import call_later
 from vocalis.utils.logsafe import redacting_logger
 
 if TYPE_CHECKING:
@@ -271,10 +271,7 @@ class SocketLifecycle:
             hold_s=model.input_chunk_ms / 1000.0,
             quiet_hold_s=model.quiet_input_chunk_ms / 1000.0,
         )
-        conn.tasks = [
-            asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv"),
-            asyncio.create_task(self._send_loop(conn), name="openai-realtime-send"),
-        ]
+        conn.tasks = [asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv")]
         self._conn = conn
         try:
             await asyncio.wait_for(asyncio.shield(conn.session_created), model.connect_timeout_s)
@@ -327,18 +324,28 @@ class SocketLifecycle:
         return tuple(replayed)
 
     async def _serve(self, conn: _Connection) -> str:
-        timer = asyncio.create_task(self._recycle_when_due(conn), name="openai-realtime-recycle")
+        """Until the socket ends; recycled before the provider's session cap (a timer, not
+        a task, for the hour until then: `call_later`)."""
+        model = self._model
+        timer = call_later(model.clock, model.max_session_seconds, lambda: self._recycle(conn))
         try:
             return await asyncio.shield(conn.ended)
         finally:
             timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
 
-    async def _recycle_when_due(self, conn: _Connection) -> None:
-        """Reconnect before the provider's session cap, at a moment no response is running."""
-        clock = self._model.clock
-        await clock.sleep(self._model.max_session_seconds)
+    def _recycle(self, conn: _Connection) -> None:
+        """The session cap is near: end the socket now if idle, else once it is."""
+        if not conn.alive:
+            return
+        if self._core.idle:
+            conn.end("max_duration")
+            return
+        # Rare (once per socket, only when the cap falls inside a response): a task waits.
+        task = asyncio.create_task(self._recycle_when_idle(conn), name="openai-realtime-recycle")
+        conn.tasks.append(task)
+
+    async def _recycle_when_idle(self, conn: _Connection) -> None:
+        """Reconnect at a moment no response is running."""
         while conn.alive and not self._core.idle:
             generations = self._router.active
             if generations:
@@ -365,14 +372,6 @@ class SocketLifecycle:
         finally:
             conn.end("session_expired" if conn.expired else "dropped")
             self._lose(conn, conn.ended.result())
-
-    async def _send_loop(self, conn: _Connection) -> None:
-        try:
-            while True:
-                message = await conn.queue.get()
-                await conn.ws.send(message)
-        except SocketClosed:
-            conn.end("session_expired" if conn.expired else "dropped")
 
     def _lose(self, conn: _Connection, reason: str) -> None:
         """The socket is gone: end in-flight work now (not after a reconnect finished)."""
@@ -401,5 +400,6 @@ class SocketLifecycle:
             if task is not current:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await conn.stop_sending()
         with contextlib.suppress(Exception):
             await conn.ws.close()

@@ -2,9 +2,10 @@
 
 What lives here and nowhere else: sockets, tasks, futures, timeouts, reconnects.
 
-* One `_Connection` per socket owns its send queue and its two tasks. When a socket dies its
-  queue dies with it: events queued for a dead socket are never sent on the next one (a stale
-  `response.create` or `truncate` replayed into a fresh session would corrupt it).
+* One `_Connection` per socket owns what waits to be written to it and its receive task.
+  When a socket dies its backlog dies with it: events queued for a dead socket are never
+  sent on the next one (a stale `response.create` or `truncate` replayed into a fresh
+  session would corrupt it).
 * Reconnect on a dropped socket, on `session_expired`, and proactively before the 60-minute
   cap (`max_session_seconds`, waiting until no response is active): new socket, the full
   session config again, then the history *as heard* replayed as text items. The in-flight
