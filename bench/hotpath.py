@@ -33,6 +33,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   audio-second (the transcript follow loop and the heard-word arithmetic, no audio device).
 * ``turnaround``: full sessions speaking one short reply after another: the fixed CPU µs per
   response boundary, separated from the audio's share (`bench/turnaround.py`).
+* ``gemini``: the Gemini Live client's receive core and caller send path alone, no socket
+  (CPU µs per received audio-second and per caller frame, `bench/gemini_path.py`).
 * ``memory``: not CPU — the Python heap 10 speaking sessions keep (KB per session) and the
   cyclic garbage each response leaves (`bench/session_memory.py`).
 
@@ -64,6 +66,7 @@ from bench.common import (
     write_json,
     write_scenario,
 )
+from bench.gemini_path import gemini_path
 from bench.session_memory import session_memory
 from bench.turnaround import turnaround_path
 from vocalis.audio.frame import AudioFrame
@@ -403,6 +406,7 @@ MEASURES = (
     "sink",
     "follow",
     "turnaround",
+    "gemini",
     "memory",
 )
 
@@ -431,6 +435,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row["follow_us_per_audio_s"] = round(await follow_path(), 1)
     if "turnaround" in only:
         row.update({k: round(v, 1) for k, v in (await turnaround_path()).items()})
+    if "gemini" in only:
+        row.update({k: round(v, 2) for k, v in gemini_path().items()})
     if "memory" in only:
         row.update({k: round(v, 2) for k, v in (await session_memory()).items()})
     return row

@@ -150,6 +150,14 @@ async def test_hotpath_measures_run() -> None:
     assert all(0 < us < 20_000 for us in caller.values())
 
 
+def test_hotpath_gemini_measure_runs() -> None:
+    """Every model turn was taken whole (checked inside the measure); per-unit figures."""
+    from bench.gemini_path import gemini_receive, gemini_send
+
+    assert 0 < gemini_receive(turns=2, reps=1) < 1_000_000  # CPU µs per received audio-second
+    assert 0 < gemini_send(frames=200, reps=1) < 20_000  # CPU µs per 20 ms caller frame
+
+
 async def test_hotpath_follow_measure_runs() -> None:
     """Every followed reply released exactly its text (checked inside the measure)."""
     from bench import hotpath
