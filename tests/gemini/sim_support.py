@@ -11,6 +11,7 @@ import numpy as np
 from google.genai import types
 
 from vocalis.audio.espeak import synthesize
+from vocalis.sim.gemini import GeminiSims
 from vocalis.sim.gemini.session import Close, GeminiSimSession, Outgoing, Send
 
 CHUNK_MS = 40
@@ -87,6 +88,54 @@ def assert_strict(frame: str) -> None:
     dumped = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
     original = json.loads(frame)
     assert _keys(dumped) == _keys(original), f"fields lost in SDK parse: {frame[:200]}"
+
+
+def assert_client_strict(frame: str) -> None:
+    """The frame is a ``LiveClientMessage`` (the SDK's types forbid unknown fields).
+
+    The one exception is the SDK's own: it sends ``setup.realtimeInputConfig`` (from its
+    ``LiveConnectConfig``) but its ``LiveClientSetup`` type lacks the field, so that part is
+    checked with its own type, ``RealtimeInputConfig``.
+    """
+    message = json.loads(frame, parse_constant=_not_json)  # NaN, Infinity: not JSON (RFC 8259)
+    setup = message.get("setup")
+    if isinstance(setup, dict) and "realtimeInputConfig" in setup:
+        setup = dict(setup)
+        types.RealtimeInputConfig.model_validate_json(json.dumps(setup.pop("realtimeInputConfig")))
+        message = {**message, "setup": setup}
+    types.LiveClientMessage.model_validate_json(json.dumps(message))
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON: the service refuses the message")
+
+
+def with_audio(message: Any) -> Any:
+    """A recorded message (audio replaced by its byte count) with silent base64 audio of that
+    length back in place, so it can be validated as the message that was on the wire."""
+    if isinstance(message, list):
+        return [with_audio(value) for value in message]
+    if not isinstance(message, dict):
+        return message
+    out = {key: with_audio(value) for key, value in message.items()}
+    if isinstance(out.get("data"), int) and ("mimeType" in out or "mime_type" in out):
+        out["data"] = base64.b64encode(bytes(out["data"])).decode()
+    return out
+
+
+def assert_wire_valid(sims: GeminiSims) -> int:
+    """Every message each sim connection took and sent, validated by the SDK's types: what
+    the client wrote as ``LiveClientMessage``, what the sim answered as ``LiveServerMessage``
+    (no field lost). Returns how many were checked (a check of nothing must not pass)."""
+    checked = 0
+    for conn in sims.connections:
+        for message in conn.session.client_messages:
+            assert_client_strict(json.dumps(with_audio(message)))
+            checked += 1
+        for message in conn.session.server_messages:
+            assert_strict(json.dumps(with_audio(message)))
+            checked += 1
+    return checked
 
 
 def _keys(value: Any, prefix: str = "") -> set[str]:

@@ -24,7 +24,7 @@ from vocalis.sim.gemini import DIALECT, sessions_of
 from vocalis.sim.server import SimServer
 from vocalis.sim.tls import client_ssl_context, ensure_local_certificate
 
-from .sim_support import assert_strict, caller_speech
+from .sim_support import assert_strict, caller_speech, with_audio
 
 SCENARIO = {
     "responses": [
@@ -133,7 +133,7 @@ async def test_sdk_holds_a_spoken_turn_with_tool_call_and_barge_in(server: SimSe
     spellings = {next(iter(m)) for m in conn.session.client_messages}
     assert {"setup", "realtime_input", "tool_response"} <= spellings
     for sent in conn.session.server_messages:
-        assert_strict(json.dumps(_with_audio(sent)))
+        assert_strict(json.dumps(with_audio(sent)))
 
 
 async def test_constrained_path_and_ephemeral_token_header(server: SimServer) -> None:
@@ -157,13 +157,3 @@ async def test_constrained_path_and_ephemeral_token_header(server: SimServer) ->
     conn = await sessions_of(server).wait_for_connection(1)
     assert conn.session.constrained
     assert conn.session.history.texts()[-1] == ("model", "Hi there.")
-
-
-def _with_audio(message: dict[str, Any]) -> dict[str, Any]:
-    """A recorded message with its audio byte count turned back into (silent) base64."""
-    parts = message.get("serverContent", {}).get("modelTurn", {}).get("parts", [])
-    for part in parts:
-        blob = part.get("inlineData")
-        if blob is not None and isinstance(blob["data"], int):
-            blob["data"] = "AAAA"
-    return message

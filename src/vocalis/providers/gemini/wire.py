@@ -11,6 +11,7 @@ audio with :func:`decode_audio`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,6 +125,32 @@ def _realtime_input_config(options: SessionOptions) -> dict[str, Any]:
     return {"automaticActivityDetection": auto, "activityHandling": handling}
 
 
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond a double")
+    return value
+
+
+def _json_value(text: str) -> Any:
+    """``text`` parsed as strict JSON (raises ValueError otherwise).
+
+    Strict because whatever is parsed is written back into a message: ``json`` reads
+    ``NaN``, ``Infinity`` and ``1e400`` and writes them as bare ``NaN``/``Infinity`` tokens,
+    which are not JSON — the service refuses the whole message (a tool output of ``"NaN"``
+    lost the call's tool response, or the whole seeded history of a re-seed). Text that is
+    not JSON goes as text.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _turn_of(item: ConversationItem) -> dict[str, Any] | None:
     """One history item as a Content turn (text only: a new session cannot take our audio)."""
     if isinstance(item, MessageItem):
@@ -133,7 +160,7 @@ def _turn_of(item: ConversationItem) -> dict[str, Any] | None:
         return {"role": role, "parts": [{"text": item.text}]}
     if isinstance(item, FunctionCallItem):
         try:
-            args = json.loads(item.arguments or "{}")
+            args = _json_value(item.arguments or "{}")
         except ValueError:
             args = {"raw": item.arguments}
         call = {
@@ -183,7 +210,7 @@ def client_content(turns: list[dict[str, Any]], *, turn_complete: bool) -> dict[
 def tool_response_body(output: str) -> dict[str, Any]:
     """A tool output string as a FunctionResponse ``response`` object (JSON kept as JSON)."""
     try:
-        value = json.loads(output)
+        value = _json_value(output)
     except ValueError:
         value = output
     return {"output": value}
