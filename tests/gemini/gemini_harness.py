@@ -24,6 +24,8 @@ from vocalis.sim.server import SimServer
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock
 
+from .sim_support import assert_wire_valid
+
 MODEL = "gemini-2.5-flash-native-audio-preview-09-2025"
 E = TypeVar("E")
 
@@ -126,3 +128,5 @@ async def gemini_harness(
         finally:
             await session.aclose()
             await transport.aclose()
+        # What went over the wire both ways is what google-genai's types accept.
+        assert assert_wire_valid(h.sims) > 0

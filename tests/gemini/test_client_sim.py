@@ -32,7 +32,7 @@ from vocalis.providers.gemini import GeminiRealtimeModel, GeminiRealtimeSession,
 from vocalis.sim.gemini import DIALECT, GeminiSims, sessions_of
 from vocalis.sim.server import SimServer
 
-from .sim_support import WEATHER_RESPONSES, caller_speech
+from .sim_support import WEATHER_RESPONSES, assert_wire_valid, caller_speech
 
 SCENARIO: dict[str, Any] = {
     "server": {"script_scope": "server"},
@@ -74,6 +74,8 @@ class Events:
 async def server() -> AsyncIterator[SimServer]:
     async with SimServer(scenario=SCENARIO, pace=0.0, dialects=[DIALECT]) as sim:
         yield sim
+        # What went over the wire both ways is what google-genai's types accept.
+        assert_wire_valid(sessions_of(sim))
 
 
 async def _connect(server: SimServer, **kw: Any) -> tuple[GeminiRealtimeSession, Events]:
