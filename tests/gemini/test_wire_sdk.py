@@ -1,10 +1,12 @@
-"""Every message the Gemini client writes is one google-genai's own types accept.
+"""Every message the Gemini client writes, and every one the sim answers with, is one
+google-genai's own types accept.
 
 Why: the service refuses a message with a field it does not know or a value of the wrong
 shape (it closes with 1007, and the call is lost), and the SDK's pydantic types
 (``LiveClientMessage``: unknown fields forbidden) are the closest stand-in for its schema that
 runs here. The sim-driven tests check what real calls write (`sim_support.assert_wire_valid`);
-these check the builders over every session option and history shape.
+these check the builders over every session option and history shape, and every server
+message builder of the sim (``LiveServerMessage``, no field lost).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from vocalis.conversation.items import (
 from vocalis.providers.base import SessionOptions, ToolSpec, TurnDetection
 from vocalis.providers.gemini import GeminiRealtimeModel, VertexAI, wire
 from vocalis.providers.gemini.heard import Unheard, correction_note, note_turn
+from vocalis.sim.gemini import messages as msg
 
-from .sim_support import assert_client_strict
+from .sim_support import assert_client_strict, assert_strict
 
 # Text a caller, an app or a model writes (no lone surrogates: no JSON encoder writes them).
 TEXT = st.text(st.characters(codec="utf-8"), max_size=24)
@@ -130,3 +133,39 @@ def test_realtime_input_frames_are_live_client_messages() -> None:
         assert_client_strict(wire.audio_frame(samples))
     for frame in (wire.ACTIVITY_START, wire.ACTIVITY_END, wire.AUDIO_STREAM_END):
         assert_client_strict(frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    TEXT,
+    st.booleans(),
+    st.none() | NAMES,
+    st.floats(-5, 1e6, allow_nan=False),
+    st.builds(msg.Usage, *[st.integers(0, 10**6)] * 4),
+    st.lists(st.builds(msg.Call, NAMES, NAMES, st.dictionaries(TEXT, JSON_VALUES)), max_size=3),
+)
+def test_every_sim_server_message_is_a_live_server_message(
+    text: str,
+    finished: bool,
+    handle: str | None,
+    seconds_left: float,
+    usage: msg.Usage,
+    calls: list[msg.Call],
+) -> None:
+    messages = [
+        msg.setup_complete(),
+        msg.audio_part("AAAA"),
+        msg.text_part(text),
+        msg.output_transcription(text),
+        msg.input_transcription(text, finished=finished),
+        msg.interrupted(),
+        msg.generation_complete(),
+        msg.turn_complete(),
+        msg.tool_call(calls),
+        msg.tool_call_cancellation([call.id for call in calls]),
+        msg.go_away(seconds_left),
+        msg.resumption_update(handle),
+        msg.usage_metadata(usage),
+    ]
+    for message in messages:
+        assert_strict(json.dumps(message))
