@@ -49,6 +49,7 @@ from bench.hostile import (
     huge_audio,
     transcript_deltas,
 )
+from vocalis.providers.item_bound import ITEM_BUDGET_CODE
 
 TOKEN = "attack-bench-token-123"
 RUNNER = """
@@ -101,17 +102,21 @@ def _caller_wav(path: Path, seconds: float = 3.0) -> None:
 @dataclass
 class CallRun:
     """What one `vocalis run` call under attack left: its output (with the peak RSS line),
-    exit code, wall time, events.jsonl size, whether it ended on the item bound (an
-    `item_budget` error among its events) and the items of its saved history."""
+    exit code, wall time, events.jsonl size, the items of its saved history and the code of
+    the error that ended it."""
 
     text: str
     code: int | None
     wall_s: float
     events_bytes: int | None
-    item_budget: bool
     history_items: int | None
-    # The codes of the errors that ended the call (`item_budget`, `response_budget`, ...).
-    fatal_codes: tuple[str, ...] = ()
+    # The error that ended the call (`item_budget`, `response_budget`, ...), or None.
+    ended_on: str | None = None
+
+    @property
+    def item_budget(self) -> bool:
+        """The call ended on the provider item bound (`ProviderLimits.max_call_items`)."""
+        return self.ended_on == ITEM_BUDGET_CODE
 
 
 async def _run_call(
@@ -149,19 +154,22 @@ async def _run_call(
             proc.returncode,
             wall,
             size,
-            size is not None and b'"code": "item_budget"' in events.read_bytes(),
             len(json.loads(history.read_text())["items"]) if history.exists() else None,
-            _fatal_codes(events) if size is not None else (),
+            _ended_on(events) if size is not None else None,
         )
 
 
-def _fatal_codes(events: Path) -> tuple[str, ...]:
-    records = (json.loads(line) for line in events.read_text().splitlines() if line)
-    return tuple(
-        str(r.get("code"))
-        for r in records
-        if r.get("type") == "error" and r.get("recoverable") is False
-    )
+def _ended_on(events: Path) -> str | None:
+    """The ending error's code, from the last record (`session_closed`: a bounded log always
+    keeps its most recent records). A source tree from before the session owned its end
+    reason has no code there: then the first fatal error the log still holds."""
+    records = [json.loads(line) for line in events.read_text().splitlines() if line]
+    closed = [r for r in records if r.get("type") == "session_closed"]
+    if closed and "code" in closed[-1]:
+        code = closed[-1]["code"]
+        return str(code) if code is not None else None
+    fatal = [r for r in records if r.get("type") == "error" and r.get("recoverable") is False]
+    return str(fatal[0].get("code")) if fatal else None
 
 
 def _peak_rss_mb(text: str) -> float | None:
@@ -231,7 +239,7 @@ async def empty_items_flood(
         "peak_rss_mb": attacked,
         "call_rss_mb": round(attacked - idle, 1) if idle and attacked else None,
         "ended_item_budget": run.item_budget,
-        "ended_on": list(dict.fromkeys(run.fatal_codes)),
+        "ended_on": run.ended_on,
         "exit_code": run.code,
         "wall_s": round(run.wall_s, 1),
     }

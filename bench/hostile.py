@@ -141,6 +141,24 @@ def empty_items(count: int) -> Attack:
     return attack
 
 
+def empty_responses(count: int, pace_s: float = 0.0) -> Attack:
+    """`count` responses without output: `response.created` then `response.done` (completed,
+    no items), waiting `pace_s` after each. No text, audio or item bound sees one; each still
+    becomes a settled response of the call (its metrics, its records)."""
+
+    async def attack(send: Send) -> None:
+        for n in range(count):
+            response = {"id": f"resp_{n}", "object": "realtime.response", "output": []}
+            await send(
+                {"type": "response.created", "response": {**response, "status": "in_progress"}}
+            )
+            await send({"type": "response.done", "response": {**response, "status": "completed"}})
+            if pace_s:
+                await asyncio.sleep(pace_s)
+
+    return attack
+
+
 async def _stop(attacking: asyncio.Future[None] | None) -> None:
     """The client went away: the attack stops with it."""
     if attacking is not None:

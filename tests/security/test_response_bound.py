@@ -30,7 +30,7 @@ async def test_a_flood_of_responses_ends_vocalis_run_at_the_open_response_bound(
     async with service.serving() as url:
         run = await _run_call(REPO / "src", url, "--provider", "gemini", max_seconds=30, caller_s=3)
     assert run.code == 1, run.text
-    assert "response_budget" in run.fatal_codes, run.text
+    assert run.ended_on == "response_budget", run.text
     assert "CallBudget.max_open_responses" in run.text
     # Each caller turn is in the history, but no more model turns than the bound allowed.
     assert run.history_items is not None

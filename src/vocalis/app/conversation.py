@@ -241,11 +241,15 @@ class Call:
         record.history = self.session.history_json()
         record.events = self.recorder.records
         stamp_trace(record.history, record.events, telemetry.trace_id(self.session))
-        record.errors = [
+        # The ending error from the session itself: the bounded log may have dropped its record.
+        end = self.session.end
+        ending = [end.message or str(end)] if end is not None and end.failed else []
+        logged = [
             str(r.get("message"))
             for r in record.events
             if r.get("type") == "error" and r.get("recoverable") is False
         ]
+        record.errors = ending + [m for m in logged if m not in ending]
         return record
 
 

@@ -253,7 +253,11 @@ class SavedTurn(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class SessionClosedEvent:
+    """The last event of a session: why it ended (`AgentSession.end`, as one phrase)."""
+
     reason: str
+    # The error code when a fatal error ended the session (`item_budget`, ...), else None.
+    code: str | None = None
 
 
 SessionEvent: TypeAlias = (

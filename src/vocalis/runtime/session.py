@@ -29,6 +29,7 @@ from vocalis.providers.base import (
     SessionReconnected,
 )
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.call_end import CallEnd, EndCause
 from vocalis.runtime.caller_input import pump_caller_audio, pump_caller_text
 from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
@@ -128,7 +129,8 @@ class AgentSession:
         self._turns: TurnDriver | None = None
         self._closing = False
         self._closed = asyncio.Event()
-        self._close_reason = "closed"
+        # Why the session ended: the first cause recorded wins (see `call_end.py`).
+        self._end: CallEnd | None = None
         # Traces and metrics observe the events above; with telemetry off this does nothing.
         telemetry.attach(self)
 
@@ -201,12 +203,25 @@ class AgentSession:
         if self._model is not None and self._provider is not None:
             await self._provider.aclose()
         self._states.close()
-        self._emitter.emit(SessionClosedEvent(self._close_reason))
+        end = self._ended(CallEnd(EndCause.CLOSED))
+        self._emitter.emit(SessionClosedEvent(str(end), end.code if end.failed else None))
         self._emitter.close()
         self._closed.set()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
+
+    @property
+    def end(self) -> CallEnd | None:
+        """Why the session ended (None while it runs): kept by the session itself, so it is
+        known however much the bounded event log dropped after the ending error."""
+        return self._end
+
+    def _ended(self, end: CallEnd) -> CallEnd:
+        """Record why the session ends, unless a cause was recorded first."""
+        if self._end is None:
+            self._end = end
+        return self._end
 
     async def __aenter__(self) -> AgentSession:
         return self
@@ -354,7 +369,7 @@ class AgentSession:
             if isinstance(event, SessionClosed):
                 break
         if not self._closing:
-            self._close_reason = "provider closed"
+            self._ended(CallEnd(EndCause.PROVIDER_CLOSED))
             await self.aclose()
 
     def _on_provider_event(self, event: ProviderEvent) -> None:
@@ -371,17 +386,22 @@ class AgentSession:
                     )
                 )
                 if event.fatal and not self._closing:
-                    self._close_reason = f"fatal provider error: {event.code}"
+                    self._ended(CallEnd(EndCause.FATAL_ERROR, event.code, event.message))
                     self._owner.spawn(self.aclose(), "close-on-fatal")
             case SessionReconnected():
                 now = self.clock.now()
                 replayed = len(event.replayed_item_ids)
                 self._emitter.emit(ProviderReconnected(event.reason, event.outage_s, replayed, now))
             case SessionClosed():
-                self._close_reason = event.reason
-                if event.error is not None:
+                error = event.error
+                self._ended(
+                    CallEnd(EndCause.PROVIDER_CLOSED, event.reason)
+                    if error is None
+                    else CallEnd(EndCause.FATAL_ERROR, error.code, error.message)
+                )
+                if error is not None:
                     self._emitter.emit(
-                        ErrorEvent(event.error.message, code=event.error.code, recoverable=False)
+                        ErrorEvent(error.message, code=error.code, recoverable=False)
                     )
         self._require_turns().provider_event(event)
 
@@ -389,14 +409,13 @@ class AgentSession:
         """The provider started more responses than a call may hold open: end the call."""
         if self._closing:
             return
-        self._emitter.emit(
-            ErrorEvent(
-                f"the provider started more than {limit} responses not yet played "
-                "(CallBudget.max_open_responses); ending the call",
-                code=RESPONSE_BUDGET_CODE,
-                recoverable=False,
-            )
+        message = (
+            f"the provider started more than {limit} responses not yet played "
+            "(CallBudget.max_open_responses); ending the call"
         )
+        # Recorded now: the provider closes first, and its close notice must not win.
+        self._ended(CallEnd(EndCause.FATAL_ERROR, RESPONSE_BUDGET_CODE, message))
+        self._emitter.emit(ErrorEvent(message, code=RESPONSE_BUDGET_CODE, recoverable=False))
         self._owner.spawn(self._end_on_response_bound(), "close-on-response-bound")
 
     async def _end_on_response_bound(self) -> None:
@@ -404,7 +423,6 @@ class AgentSession:
         # settle, as long as the peer floods — like a provider that ended the call itself.
         if self._provider is not None:
             await self._provider.aclose()
-        self._close_reason = f"fatal provider error: {RESPONSE_BUDGET_CODE}"
         await self.aclose()
 
     def _show_agent_state(self, event: AgentStateChanged) -> None:
