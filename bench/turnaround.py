@@ -16,11 +16,16 @@ each round runs a short and a long reply and splits the process CPU per response
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Coroutine, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from bench.common import REPO, sim_process, write_scenario
+from bench.common import REPO, log, sim_process, write_scenario
 from bench.profiling import WindowProfiler
 
 # Two replies of the same voice: 0.48 s and ~2 s of audio.
@@ -35,6 +40,45 @@ class ReplyCost:
     responses: int
     cpu_us_per_response: float
     audio_ms_per_response: float
+    # asyncio tasks the agent process created in the window, per response (the sim runs in
+    # its own process), and by kind (task name without its ids) where one finished in it.
+    tasks_per_response: float = 0.0
+    task_kinds: dict[str, float] = field(default_factory=dict)
+
+
+# "session:text:item_12" → "session:text"; asyncio's default names ("Task-7") → "Task".
+_IDS = re.compile(r"(:[^:]*\d[^:]*|-\d+)$")
+
+
+@contextlib.contextmanager
+def counted_tasks() -> Iterator[Counter[str]]:
+    """Count the tasks the running loop creates meanwhile: ``counter[""]`` all of them, and
+    one entry per kind of task that finished meanwhile (named as it ends: `create_task` names
+    a task after the factory made it). Why: a task is a coroutine, a future and loop turns; at
+    a lockstep response boundary every session's tasks land on the loop at once (#17)."""
+    loop = asyncio.get_running_loop()
+    counts: Counter[str] = Counter()
+    previous = loop.get_task_factory()
+
+    def ended(task: asyncio.Task[Any]) -> None:
+        counts[_IDS.sub("", task.get_name())] += 1
+
+    def factory(
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        /,
+        **kwargs: Any,
+    ) -> asyncio.Future[Any]:
+        counts[""] += 1
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        task.add_done_callback(ended)
+        return task
+
+    loop.set_task_factory(factory)
+    try:
+        yield counts
+    finally:
+        loop.set_task_factory(previous)
 
 
 async def reply_cost(
@@ -64,7 +108,8 @@ async def reply_cost(
         if profiler is not None:
             profiler.start()
         cpu0 = time.process_time()
-        await asyncio.sleep(seconds)
+        with counted_tasks() as tasks:
+            await asyncio.sleep(seconds)
         cpu = time.process_time() - cpu0
         if profiler is not None:
             profiler.stop()
@@ -75,7 +120,10 @@ async def reply_cost(
     if responses <= 0:  # a broken boundary must not pass as a figure
         raise RuntimeError("hotpath turnaround: no response completed in the measured window")
     played = [sum(msg.played_ms for msg in m.messages) for m in measured] or [0.0]
-    return ReplyCost(responses, cpu / responses * 1e6, sum(played) / len(played))
+    kinds = {kind: n / responses for kind, n in tasks.most_common() if kind}
+    return ReplyCost(
+        responses, cpu / responses * 1e6, sum(played) / len(played), tasks[""] / responses, kinds
+    )
 
 
 async def turnaround_path(
@@ -92,6 +140,10 @@ async def turnaround_path(
         long.audio_ms_per_response - short.audio_ms_per_response, 1e-9
     )
     fixed = short.cpu_us_per_response - per_ms * short.audio_ms_per_response
+    log(
+        "turnaround tasks per response: "
+        + ", ".join(f"{kind} {n:.2f}" for kind, n in short.task_kinds.items())
+    )
     return {
         "turnaround_us_per_response": fixed,
         "turnaround_audio_ms_per_audio_s": per_ms,  # µs per ms = ms per s
@@ -99,4 +151,5 @@ async def turnaround_path(
         "turnaround_long_us_per_response": long.cpu_us_per_response,
         "turnaround_short_audio_ms": short.audio_ms_per_response,
         "turnaround_long_audio_ms": long.audio_ms_per_response,
+        "turnaround_tasks_per_response": short.tasks_per_response,
     }
