@@ -94,6 +94,8 @@ class RunContext:
     on_settled: Callable[[ResponseRun], None]
     # The provider's conversation lacks something the history holds (a rejected tool output).
     request_resync: Callable[[], None]
+    # Watches every open run's progress (one per session, not a task per response).
+    watchdog: StallWatchdog
 
 
 class ResponseRun:
@@ -140,18 +142,20 @@ class ResponseRun:
         self.ledger: LedgerResult | None = None
         self.metrics: TurnMetrics | None = None
         self._playout_task: asyncio.Task[None] | None = None
-        self._tools_task: asyncio.Task[None] | None = None
         self._speaking = False
         self._done = generation.done
-        # Set at the provider's end of the response, or when we stop waiting for it.
-        self._ended = asyncio.Event()
-        generation.done.add_done_callback(lambda _f: self._ended.set())
         ctx.states.response_started(self.response_id)
+        self.tools.attach()
         if not handle.interrupted:
             self.playout.prestart()  # the first-audio path: no task hop before the sink
         ctx.emit(ResponseStarted(self.response_id, handle.kind, self.created_at))
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def ended(self) -> asyncio.Future[GenerationDone]:
+        """The provider's end of the response (also the acknowledgement of a cancel)."""
+        return self._done
 
     @property
     def calls(self) -> list[ToolCall]:
@@ -190,11 +194,7 @@ class ResponseRun:
         their outputs and follow-up, and the session owes the caller an answer on the new
         connection when no follow-up will give one (`owes_reply`).
         """
-        return (
-            self._done.done()
-            and not self._done.cancelled()
-            and self._done.result().status == "disconnected"
-        )
+        return self.tools.lost
 
     @property
     def owes_reply(self) -> bool:
@@ -254,24 +254,22 @@ class ResponseRun:
 
     async def run(self) -> None:
         ctx = self.ctx
-        self._tools_task = ctx.owner.spawn(self.tools.collect(), f"calls:{self.response_id}")
-        answer_task = ctx.owner.spawn(self._answer_tools(), f"outputs:{self.response_id}")
-        watchdog = ctx.owner.spawn(self._watchdog().run(), f"watchdog:{self.response_id}")
+        ctx.watchdog.watch(self)
         try:
             await self._play()
             self.phase = ResponsePhase.AWAITING_DONE
             ctx.states.playout_ended(self.response_id)
             self.done_info = await self._await_done()
-            watchdog.cancel()
-            if self._tools_task is not None and not self._tools_task.done():
-                self._tools_task.cancel()
+            ctx.watchdog.unwatch(self)
+            self.tools.stop_taking(ended=True)
             self.phase = ResponsePhase.SETTLING
             self._settle()
             await self._apply(self.ledger.ops if self.ledger else ())
-            await asyncio.wait({answer_task})
+            await self.tools.answered()
             self.tools.follow_up(interrupted=self.interrupted)
         finally:
-            watchdog.cancel()
+            ctx.watchdog.unwatch(self)
+            self.tools.stop_taking()
             self.tools.settle_follow_up()
             await self.playout.close()
             self.phase = ResponsePhase.SETTLED
@@ -291,25 +289,6 @@ class ResponseRun:
             )
             await asyncio.wait({self._playout_task})
         await self.playout.wait_played()
-
-    def _watchdog(self) -> StallWatchdog:
-        options = self.ctx.options
-        return StallWatchdog(
-            self.ctx.clock,
-            limit_s=options.stall_timeout_s,
-            ack_s=options.cancel_timeout_s,
-            ended=self._done,
-            last_progress=lambda: self.last_progress,
-            on_stall=self._on_stall,
-            on_unacknowledged=self._on_unacknowledged,
-        )
-
-    async def _answer_tools(self) -> None:
-        """Outputs go out once the response ended on the provider and every call arrived."""
-        await self._ended.wait()
-        if self._tools_task is not None:
-            await asyncio.wait({self._tools_task})
-        await self.tools.answer(lost=lambda: self.lost)
 
     async def settle_on_close(self) -> None:
         """The session closed under this run (hang-up, `aclose`): record what was heard.
@@ -368,14 +347,13 @@ class ResponseRun:
             )
         )
         ctx.scheduler.release(self.response_id)
-        self._ended.set()
         return GenerationDone(
             response_id=self.response_id,
             status="abandoned",
             output_item_ids=tuple(self.generation.announced_item_ids),
         )
 
-    async def _on_stall(self) -> None:
+    async def on_stall(self) -> None:
         """No progress for `stall_timeout_s` (P15-P18, S17): report and cancel."""
         if self.stop is None:
             self.stop = StopReason.STALLED
@@ -390,7 +368,7 @@ class ResponseRun:
         )
         await self._cancel()
 
-    def _on_unacknowledged(self) -> None:
+    def on_unacknowledged(self) -> None:
         """The provider ignores the cancel: stop pulling; received audio still plays out."""
         self._stop_pulling()
 

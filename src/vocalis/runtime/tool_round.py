@@ -20,6 +20,7 @@ provider's retry and the re-sync find it under that id.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ from vocalis.runtime.tools import ToolResult
 
 if TYPE_CHECKING:
     from vocalis.runtime.response import RunContext
+
+log = logging.getLogger(__name__)
 
 
 def output_item_id(call_id: str) -> str:
@@ -55,32 +58,92 @@ class ToolRound:
         self.calls: list[ToolCall] = []
         # The caller took the floor after playout: their new turn will see the outputs.
         self.followup_cancelled = False
+        self._ended = False  # the response ended on the provider (or the run gave up on it)
+        self._all_in = False  # the call channel closed: every call of the response arrived
+        self._answering: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ calls in
 
-    async def collect(self) -> None:
-        """Submit every complete call as it arrives (runs concurrently with playout).
+    def attach(self) -> None:
+        """Take every complete call as it arrives, from now on (runs concurrently with playout).
 
         Calls are taken inside the provider's receive step (`Channel.forward_to`), so every
         call is known — and its follow-up owed — before its response can end: the agent stays
         `thinking` from the end of the playout to the follow-up, never `listening` between.
+        Synchronous, with no task of its own: most responses have no call, and at a lockstep
+        response boundary every task per response lands on the loop at once (#17). The
+        answer step becomes a task only once a call arrived (`_answer_when_ready`).
         """
-        await self._generation.tool_calls.forward_until_closed(self._take)
+        calls = self._generation.tool_calls
+        calls.forward_to(self._take)
+        calls.on_close(self._calls_complete)
+        self._generation.done.add_done_callback(self._provider_ended)
 
     def _take(self, call: ToolCall) -> None:
+        if self._ctx.owner.closed:
+            return  # closing: the run's close records what it knows; nothing new starts
+        try:
+            self._submit(call)
+        except Exception as exc:  # reported like a failed task; the provider's step goes on
+            log.error("taking tool call %s failed", call.call_id, exc_info=exc)
+            self._ctx.emit(
+                ErrorEvent(
+                    f"tool call {call.call_id} not taken: {type(exc).__name__}: {exc}",
+                    source="runtime",
+                )
+            )
+
+    def _submit(self, call: ToolCall) -> None:
         self.calls.append(call)
         self._on_progress()
         self._ctx.executor.submit(call)
         if not self._handle.interrupted and not self.followup_cancelled:
             self._ctx.states.follow_up_owed(self._generation.response_id)
 
+    def _calls_complete(self) -> None:
+        self._all_in = True
+        self._answer_when_ready()
+
+    def _provider_ended(self, _done: object = None) -> None:
+        self._ended = True
+        self._answer_when_ready()
+
+    def stop_taking(self, *, ended: bool = False) -> None:
+        """Take no more calls (the run settles, or stops waiting for the provider's end).
+
+        `ended`: the run released the response without the provider's end (abandoned): the
+        calls that arrived are all there will be, and they are answered now.
+        """
+        self._generation.tool_calls.stop_forwarding()
+        if ended:
+            self._all_in = self._ended = True
+            self._answer_when_ready()
+
+    def _answer_when_ready(self) -> None:
+        """Start the answer step once the response ended and every call is in, if any came."""
+        if not (self._ended and self._all_in and self.calls) or self._answering is not None:
+            return
+        owner = self._ctx.owner
+        if not owner.closed:  # closing: `record_on_close` answers in the history
+            self._answering = owner.spawn(self.answer(), f"outputs:{self._generation.response_id}")
+
+    async def answered(self) -> None:
+        """Wait until the answer step (if a call arrived) finished; its failure is reported
+        by the task's owner, not raised here (the run still settles)."""
+        if self._answering is not None:
+            await asyncio.wait({self._answering})
+
     # ------------------------------------------------------------------ outputs out
 
-    async def answer(self, *, lost: Callable[[], bool]) -> None:
-        """Give each call exactly one output (call once the response ended on the provider).
+    @property
+    def lost(self) -> bool:
+        """The response died with its connection: its outputs wait for the re-sync (the call
+        does not exist in the new provider session yet)."""
+        done = self._generation.done
+        return done.done() and not done.cancelled() and done.result().status == "disconnected"
 
-        `lost()`: the response died with its connection (outputs wait for the re-sync).
-        """
+    async def answer(self) -> None:
+        """Give each call exactly one output (once the response ended on the provider)."""
         ctx = self._ctx
         for call in self.calls:
             run = ctx.executor.get(call.call_id)
@@ -93,7 +156,7 @@ class ToolRound:
             # Its place in the conversation: when it is sent (a caller turn the provider
             # commits while the send is in flight comes after it there, too).
             key = ctx.history.next_key()
-            if lost():
+            if self.lost:
                 output_id = None
                 ctx.request_resync()  # holds replies until the sync created call and output
             else:

@@ -26,6 +26,7 @@ from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.tool_executor import ToolExecutor, ToolRun
 from vocalis.runtime.turn_driver import TurnContext, TurnDriver
 from vocalis.runtime.turns import HistoryUnsynced, TurnConfig
+from vocalis.runtime.watchdog import StallWatchdog
 from vocalis.transports.base import Transport
 from vocalis.utils.clock import Clock
 
@@ -109,9 +110,18 @@ def wire(parts: SessionParts, provider: RealtimeSession, config: TurnConfig) -> 
         sample_rate=caps.output_sample_rate,
         on_settled=parts.responses.settled,
         request_resync=unsynced,
+        watchdog=_watchdog(parts),
     )
     parts.responses.bind(run_context, turns)
     return Wiring(scheduler, run_context, turns, vad)
+
+
+def _watchdog(parts: SessionParts) -> StallWatchdog:
+    """The session's one stall watchdog (every run registers with it)."""
+    options = parts.options
+    return StallWatchdog(
+        parts.clock, parts.owner, limit_s=options.stall_timeout_s, ack_s=options.cancel_timeout_s
+    )
 
 
 def _reply_failed(request: ReplyRequest, error: OperationError) -> ErrorEvent:
