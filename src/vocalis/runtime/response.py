@@ -70,10 +70,6 @@ from vocalis.utils.clock import Clock
 
 log = logging.getLogger(__name__)
 
-# On close, how long a cleared sink may take to report what was played (a browser page
-# answers a clear within its own timeout; in-process sinks resolve at once).
-_CLOSE_RESULT_WAIT_S = 2.0
-
 
 @dataclass(slots=True)
 class RunContext:
@@ -290,37 +286,25 @@ class ResponseRun:
             await asyncio.wait({self._playout_task})
         await self.playout.wait_played()
 
-    async def settle_on_close(self) -> None:
-        """The session closed under this run (hang-up, `aclose`): record what was heard.
+    def stop_on_close(self) -> None:
+        """The session closes under this run: a response still playing was cut by it.
 
-        Closing cancels the run's task, which would skip the ledger: the part of the answer
-        the caller heard — and a tool call with its result — would be missing from the
-        history the app saves at hang-up. So the ledger runs here on what is known (the
-        results the cleared sink reported), without provider operations (the provider
-        session ends too), and every kept call gets its output in the history (the executor
-        resolves a cancelled tool with an error output): no call id is left unanswered.
+        Closing cancels the run's task, which would skip the ledger; `runtime.closing`
+        settles it instead (see `settle_on_close` there).
         """
+        if self.ledger is None and self.phase is ResponsePhase.PLAYING and not self.interrupted:
+            self.stop = StopReason.CLOSED
+
+    def settle_closed(self) -> None:
+        """Record what was heard, on the segment results the cleared sink reported: the
+        ledger without provider operations (the provider session ends too), and every kept
+        call's output in the history (the executor resolves a cancelled tool with an error
+        output): no call id is left unanswered."""
         if self.ledger is None:
-            if self.phase is ResponsePhase.PLAYING and not self.interrupted:
-                self.stop = StopReason.CLOSED
-            await self._collect_cleared_results()
             if self.done_info is None and self._done.done():
                 self.done_info = self._done.result()
             self._settle()
         self.tools.record_on_close()
-
-    async def _collect_cleared_results(self) -> None:
-        for pulled in self.playout.pulled:
-            segment = pulled.segment
-            if pulled.result is not None or segment is None:
-                continue
-            try:
-                pulled.result = await asyncio.wait_for(
-                    segment.wait_for_playout(), _CLOSE_RESULT_WAIT_S
-                )
-            except TimeoutError:
-                continue  # the transport cannot say: treated as never heard
-            pulled.sync.finish(pulled.result)
 
     async def _await_done(self) -> GenerationDone:
         """The provider's end of the response; bounded so nothing waits forever."""

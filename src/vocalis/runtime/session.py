@@ -31,6 +31,7 @@ from vocalis.providers.base import (
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.call_end import CallEnd, EndCause
 from vocalis.runtime.caller_input import pump_caller_audio, pump_caller_text
+from vocalis.runtime.closing import settle_on_close
 from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
     AgentState,
@@ -198,8 +199,7 @@ class AgentSession:
         if self.transport.audio_out is not None:
             self.transport.audio_out.clear()
         await self._owner.aclose()
-        for run in unsettled:
-            await run.settle_on_close()
+        await settle_on_close(unsettled, self.clock)
         if self._model is not None and self._provider is not None:
             await self._provider.aclose()
         self._states.close()
