@@ -84,6 +84,12 @@ class ResponseTable:
             return
         if request is not None and request.handle.response_id == generation.response_id:
             return  # started already, as the provider announced it (`on_generation`)
+        if ctx.owner.closed:
+            # The session is closing (a reply's response.created crossed the close): the run
+            # could never play, and the owner refuses its task. Nothing of it was heard.
+            if request is not None:
+                request.handle._finish(interrupted=True)
+            return
         if request is None:
             handle = SpeechHandle("server")
             speech_end, turns.speech_end_at = turns.speech_end_at, None

@@ -186,9 +186,21 @@ class ReplyScheduler:
             request.handle._finish(error=exc)
             return False
         self.inflight = None
+        if _cancel_crossed():
+            # The session closed as the provider answered, and the cancel lost the race (on
+            # Python 3.11 `asyncio.wait_for` returns a result that came with the cancel): the
+            # response never plays, and this task must still end, or the close waits forever.
+            request.handle._finish(interrupted=True)
+            raise asyncio.CancelledError
         self.track(generation)
         # Start the run before reporting the queue change, so the agent state goes straight
         # from "request pending" to "response running" (no false "listening" in between).
         self._start_run(generation, request)
         self._changed()
         return False
+
+
+def _cancel_crossed() -> bool:
+    """The current task was cancelled, but the cancel was swallowed on its way up."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
