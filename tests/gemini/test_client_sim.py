@@ -20,15 +20,20 @@ from vocalis.providers.base import (
     ErrorKind,
     Generation,
     GenerationStarted,
+    InputAudioCommitted,
     InputSpeechStarted,
     InputTranscription,
     OperationError,
+    ProviderError,
     ProviderEvent,
+    ProviderLimits,
+    SessionClosed,
     SessionOptions,
     SessionReconnected,
     ToolSpec,
 )
 from vocalis.providers.gemini import GeminiRealtimeModel, GeminiRealtimeSession, HeardStrategy
+from vocalis.providers.item_bound import ITEM_BUDGET_CODE
 from vocalis.sim.gemini import DIALECT, GeminiSims, sessions_of
 from vocalis.sim.server import SimServer
 
@@ -276,3 +281,24 @@ async def test_a_long_running_server_bounds_what_it_keeps() -> None:
         await last.wait_for(lambda s: s.closed is not None)
         assert sims.accepted == 5 and len(sims.connections) <= 3
         assert all(len(c.session.client_messages) == 0 for c in sims.connections)
+
+
+async def test_manual_turns_past_the_item_bound_end_the_call(server: SimServer) -> None:
+    """Each committed manual turn is a caller item and counts against `max_call_items`: past
+    it the call ends with the one `item_budget` error, as for items the service starts —
+    `commit_audio` itself does not fail (it raised the core's internal exception)."""
+    model = GeminiRealtimeModel(
+        api_key="test", base_url=server.base_url, limits=ProviderLimits(max_call_items=1)
+    )
+    session = await model.connect(SessionOptions(turn_detection=None))
+    events = Events(session)
+    for _ in range(2):  # the second turn is the call's second item
+        session.append_audio(_silence(100))
+        await session.commit_audio()
+    closed = await events.wait(SessionClosed)
+    assert closed.reason == "fatal"
+    assert closed.error is not None and closed.error.code == ITEM_BUDGET_CODE
+    assert len(events.of(InputAudioCommitted)) == 1
+    errors = [e for e in events.of(ProviderError) if e.code == ITEM_BUDGET_CODE]
+    assert len(errors) == 1
+    await session.aclose()

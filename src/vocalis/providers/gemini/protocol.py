@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from vocalis.providers.base import (
-    InputAudioCommitted,
     ItemAccount,
     Modality,
     ProviderEvent,
@@ -172,11 +171,17 @@ class GeminiProtocol:
 
     # -- client-side facts the record needs ------------------------------------------------
 
-    def caller_committed(self, transcript: str = "") -> InputAudioCommitted:
-        """A caller turn the client ended itself (manual activity)."""
-        committed = self._callers.committed(transcript)
+    def caller_committed(self, transcript: str = "") -> list[Output]:
+        """A caller turn the client ended itself (manual activity): its commit, or — a caller
+        item past `max_call_items` — the error that ends the call."""
+        out: list[Output] = []
+        try:
+            out.append(self._callers.committed(transcript))
+        except OverItemBound:
+            self.item_bound.refused(out)
+            return out
         self.responses.hold_next = True
-        return committed
+        return out
 
     def tool_output_sent(self, call_id: str, output_item_id: str, output: str) -> None:
         self._open_calls.discard(call_id)

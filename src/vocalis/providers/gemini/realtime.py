@@ -96,7 +96,8 @@ class GeminiRealtimeSession(SocketLifecycle, RealtimeSession):
         for chunk in chunks:
             conn.send(wire.audio_frame(chunk))
         conn.send(wire.ACTIVITY_END)
-        self._events.send(self.protocol.caller_committed())
+        for out in self.protocol.caller_committed():
+            self._dispatch(conn, out)
 
     async def clear_audio(self) -> None:
         self.manual_turn.clear()
