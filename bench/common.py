@@ -292,7 +292,8 @@ class SimProcess:
 
     @property
     def base_url(self) -> str:
-        return self.url.split("/realtime", 1)[0]
+        """The root the clients take: before ``/realtime`` (OpenAI) or ``/ws/`` (Gemini)."""
+        return self.url.split("/realtime", 1)[0].split("/ws/", 1)[0]
 
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds(self.pid)

@@ -35,6 +35,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   response boundary, separated from the audio's share (`bench/turnaround.py`).
 * ``gemini``: the Gemini Live client's receive core and caller send path alone, no socket
   (CPU µs per received audio-second and per caller frame, `bench/gemini_path.py`).
+* ``gemini-receive``: ``receive`` through the Gemini Live client and sim (its websockets
+  socket included): CPU ms per received audio-second.
 * ``memory``: not CPU — the Python heap 10 speaking sessions keep (KB per session) and the
   cyclic garbage each response leaves (`bench/session_memory.py`).
 
@@ -48,7 +50,7 @@ import argparse
 import asyncio
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -70,7 +72,8 @@ from bench.gemini_path import gemini_path
 from bench.session_memory import session_memory
 from bench.turnaround import turnaround_path
 from vocalis.audio.frame import AudioFrame
-from vocalis.providers.base import RealtimeSession, SessionOptions
+from vocalis.providers.base import RealtimeModel, RealtimeSession, SessionOptions
+from vocalis.providers.gemini import GeminiRealtimeModel
 from vocalis.providers.openai import OpenAIRealtimeModel, OpenAIRealtimeSession
 from vocalis.providers.wsclient import resolve_backend
 from vocalis.runtime.transcript import TranscriptSync
@@ -144,16 +147,23 @@ async def push_path(sessions: int = 20, rounds: int = 1500, line: LineKind = "si
     return cpu / (rounds * sessions) * 1e6
 
 
-async def receive_path(sessions: int = 20, seconds: float = 6.0) -> float:
+async def receive_path(
+    sessions: int = 20, seconds: float = 6.0, protocol: Literal["openai", "gemini"] = "openai"
+) -> float:
     """CPU ms per received audio-second: provider audio deltas from the socket to a
     forwarded consumer (frame parse, JSON, base64, core, router) — the output half of a
-    speaking session's wire work. The sim speaks at 4x real time, back to back."""
+    speaking session's wire work. The sim speaks at 4x real time, back to back.
+    ``protocol="gemini"``: the same through the Gemini Live client and sim."""
     turns = int(seconds * 4 / 9) + 4
     scenario = write_scenario(
         REPO / "out" / "bench" / "hotpath_rx.json", [list(CONTINUOUS_RESPONSE)], repeat=turns
     )
-    async with sim_process(scenario, pace=4.0) as sim:
-        model = OpenAIRealtimeModel(base_url=sim.base_url, api_key=API_KEY)
+    async with sim_process(scenario, pace=4.0, extra_args=["--protocol", protocol]) as sim:
+        model: RealtimeModel = (
+            GeminiRealtimeModel(base_url=sim.base_url, api_key=API_KEY)
+            if protocol == "gemini"
+            else OpenAIRealtimeModel(base_url=sim.base_url, api_key=API_KEY)
+        )
         conns = [await model.connect(SessionOptions(turn_detection=None)) for _ in range(sessions)]
         samples = [0]
 
@@ -407,6 +417,7 @@ MEASURES = (
     "follow",
     "turnaround",
     "gemini",
+    "gemini-receive",
     "memory",
 )
 
@@ -437,6 +448,8 @@ async def _round(only: tuple[str, ...]) -> dict[str, Any]:
         row.update({k: round(v, 1) for k, v in (await turnaround_path()).items()})
     if "gemini" in only:
         row.update({k: round(v, 2) for k, v in gemini_path().items()})
+    if "gemini-receive" in only:
+        row["gemini_receive_ms_per_audio_s"] = round(await receive_path(protocol="gemini"), 3)
     if "memory" in only:
         row.update({k: round(v, 2) for k, v in (await session_memory()).items()})
     return row

@@ -142,6 +142,8 @@ async def test_hotpath_measures_run() -> None:
     assert 0 < lazy["ms_per_sink_second"] < 1000 and lazy["underruns"] == 0
     receive_ms = await hotpath.receive_path(sessions=2, seconds=0.5)
     assert 0 < receive_ms < 1000  # CPU ms per received audio-second
+    gemini_ms = await hotpath.receive_path(sessions=2, seconds=0.5, protocol="gemini")
+    assert 0 < gemini_ms < 1000
     source = await hotpath.source_path(sources=3, rounds=20)
     assert set(source) == {"source_frames_us_per_frame", "source_deliver_us_per_frame"}
     assert all(0 < us < 20_000 for us in source.values())
