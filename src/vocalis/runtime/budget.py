@@ -31,6 +31,10 @@ class CallBudget:
     # starts responses faster than they play made the call hold every one of them — its run,
     # tasks and streams, ~25 KB each (5,000 Gemini turns: +130 MB). Past it the call ends.
     max_open_responses: int = 32
+    # Settled responses whose metrics the call report keeps in full (`history_json()`'s
+    # "metrics"; every turn is still counted in "metrics_summary"). One SavedTurn is ~0.5 KB
+    # and a provider decides how many responses there are; a 10-minute call has ~170.
+    max_kept_turns: int = 500
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -29,6 +29,7 @@ from vocalis.providers.base import (
     SessionReconnected,
 )
 from vocalis.runtime.agent import Agent
+from vocalis.runtime.budget import DEFAULT_BUDGET
 from vocalis.runtime.call_end import CallEnd, EndCause
 from vocalis.runtime.caller_input import pump_caller_audio, pump_caller_text
 from vocalis.runtime.closing import settle_on_close
@@ -57,6 +58,7 @@ from vocalis.runtime.states import StateTracker
 from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.tool_executor import ToolExecutor, ToolRun
 from vocalis.runtime.turn_driver import TurnDriver
+from vocalis.runtime.turn_record import TurnRecord
 from vocalis.runtime.turns import (
     Closing,
 )
@@ -92,9 +94,10 @@ class AgentSession:
         self.options = options or AgentSessionOptions()
         self._emitter = EventEmitter(self.options.event_log_limit, self.options.event_log_bytes)
         # Per-turn metrics belong to the saved history, so they are kept on their own rather
-        # than read back from the (bounded) event log — and only what the history's JSON has.
-        self._turn_metrics: list[SavedTurn] = []
-        self._emitter.on(TurnMetrics, lambda event: self._turn_metrics.append(SavedTurn.of(event)))
+        # than read back from the (bounded) event log — and only what the history's JSON has:
+        # recent turns in full, every turn in the aggregates (a peer decides how many).
+        self._turn_record = TurnRecord(DEFAULT_BUDGET.max_kept_turns)
+        self._emitter.on(TurnMetrics, lambda event: self._turn_record.add(SavedTurn.of(event)))
         # The transport's display (the playground's state badge) follows the agent state.
         self._emitter.on(AgentStateChanged, self._show_agent_state)
         self._owner = TaskOwner("session", on_error=self._task_failed)
@@ -292,9 +295,11 @@ class AgentSession:
         return self._history.items()
 
     def history_json(self) -> dict[str, Any]:
-        """JSON-serializable history plus per-turn metrics (the CLI writes this)."""
+        """JSON-serializable history plus per-turn metrics (the CLI writes this): the most
+        recent `CallBudget.max_kept_turns` turns in full, every turn in `metrics_summary`."""
         data = self._history.to_json()
-        data["metrics"] = [turn.to_json() for turn in self._turn_metrics]
+        data["metrics"] = self._turn_record.recent_json()
+        data["metrics_summary"] = self._turn_record.summary_json()
         return data
 
     @property

@@ -382,6 +382,8 @@ class ResponseAssembler:
                     operation="response",
                 )
             )
+        # Last: past the item bound this raises, and the call ends after what came before.
+        self.book.ended_without_items(response)
 
     def _finish(self, response: RunningResponse, done: GenerationDone, out: list[Any]) -> None:
         """End every message of `response` still open, then the response (exactly once)."""

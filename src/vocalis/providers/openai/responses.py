@@ -78,6 +78,8 @@ class ResponseBook:
         else:
             audio_out = self.output_audio
         self._bound.check(len(self.responses))
+        # No room left for one more item: the call is ending, its item or end cannot count.
+        self._bound.check(self._bound.taken)
         response = RunningResponse(response_id, audio_out)
         self.responses[response_id] = response
         out.append(ResponseStarted(response_id, request_id))
@@ -143,6 +145,18 @@ class ResponseBook:
                 name=str(item.get("name") or ""),
             )
         out.append(ItemAnnounced(response.response_id, item_id))
+
+    def ended_without_items(self, response: RunningResponse) -> None:
+        """`response` ended: one without any output item counts as one item of the call.
+
+        Why: a settled response costs the call its records (its turn metrics, its event-log
+        records) however empty, and no item, text or audio bound saw one — a provider pairing
+        `response.created` with `response.done` and no output grew a call by ~4 KB a pair
+        until it ended. A real call has few (a response cut before its first item), so the
+        item bound's room for them is ample; past it the call ends (`item_budget`).
+        """
+        if not response.announced:
+            self._bound.take()
 
     def close(self, response: RunningResponse) -> None:
         """`response` ended: it and its items stop running (their accounts stay)."""
