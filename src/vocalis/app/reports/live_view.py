@@ -15,6 +15,7 @@ The view is split in two so it can be tested without a terminal:
 from __future__ import annotations
 
 import enum
+from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -98,9 +99,19 @@ _VERDICT_STYLE = {
 }
 
 
+# Lines a transcript keeps (the live view shows the last 14; log mode prints each line once
+# when it is final). A call lasts as long as its peers make it; its history file is the record.
+DEFAULT_KEPT_LINES = 100
+
+
 @dataclass(slots=True)
 class LiveTranscript:
-    """What the view shows, in arrival order; ids let late updates land on the right line."""
+    """What the view shows, in arrival order; ids let late updates land on the right line.
+
+    Bounded: it keeps the most recent `keep` lines (older ones are dropped, counted in
+    `dropped`), and a late update for a dropped line's id is ignored rather than starting a
+    new line. A transcript lives as long as its call, and `vocalis serve` holds one per call.
+    """
 
     lines: list[Line] = field(default_factory=list)
     state: str = "idle"
@@ -113,15 +124,27 @@ class LiveTranscript:
     _flushed: int = 0
     # The call ended: a message cut from now on was cut by the hang-up, not a barge-in.
     hung_up: bool = False
+    keep: int = DEFAULT_KEPT_LINES
+    # Lines dropped to stay within `keep` (shown as one notice at the end of the view).
+    dropped: int = 0
+    # Ids of recently dropped lines (at most `keep`), whose late updates are ignored.
+    _forgotten: deque[str] = field(default_factory=deque)
+    _forgotten_ids: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.keep <= 0:
+            raise ValueError("LiveTranscript.keep must be positive")
 
     # ------------------------------------------------------------------ updates
     def user_said(self, item_id: str, text: str, *, final: bool = True) -> None:
+        if item_id in self._forgotten_ids:
+            return
         line = self._user.get(item_id)
         if line is None:
             self.turn += 1
             line = UserLine(item_id, text, final, self.turn)
             self._user[item_id] = line
-            self.lines.append(line)
+            self._append(line)
         else:
             line.text = text
             line.final = final
@@ -130,8 +153,10 @@ class LiveTranscript:
         line = self._agent.get(item_id)
         if line is None:
             line = AgentLine(item_id, turn=self.turn)
+            if item_id in self._forgotten_ids:
+                return line  # a late update of a dropped line: shown nowhere
             self._agent[item_id] = line
-            self.lines.append(line)
+            self._append(line)
         return line
 
     def agent_text(self, item_id: str, text: str) -> None:
@@ -169,17 +194,19 @@ class LiveTranscript:
             line.generated_text = generated_text
 
     def tool_started(self, call_id: str, name: str, arguments: str) -> None:
-        if call_id not in self._tools:
+        if call_id not in self._tools and call_id not in self._forgotten_ids:
             line = ToolLine(call_id, name, arguments, turn=self.turn)
             self._tools[call_id] = line
-            self.lines.append(line)
+            self._append(line)
 
     def tool_finished(self, call_id: str, output: str, *, is_error: bool = False) -> None:
+        if call_id in self._forgotten_ids:
+            return
         line = self._tools.get(call_id)
         if line is None:
             line = ToolLine(call_id, "?", "", turn=self.turn)
             self._tools[call_id] = line
-            self.lines.append(line)
+            self._append(line)
         line.output = output
         line.is_error = is_error
 
@@ -187,10 +214,28 @@ class LiveTranscript:
         self.state = state
 
     def turn_latency(self, latency_ms: float) -> None:
-        self.lines.append(LatencyLine(self.turn, latency_ms))
+        self._append(LatencyLine(self.turn, latency_ms))
 
     def notice(self, message: str, level: str = "info") -> None:
-        self.lines.append(NoticeLine(message, level))
+        self._append(NoticeLine(message, level))
+
+    def _append(self, line: Line) -> None:
+        """Add a line; past `keep`, drop the oldest (its id forgotten, its late updates too)."""
+        self.lines.append(line)
+        while len(self.lines) > self.keep:
+            self._drop(self.lines.pop(0))
+
+    def _drop(self, line: Line) -> None:
+        self.dropped += 1
+        self._flushed = max(0, self._flushed - 1)
+        if isinstance(line, AgentLine | UserLine | ToolLine):
+            key = line.call_id if isinstance(line, ToolLine) else line.item_id
+            for table in (self._agent, self._user, self._tools):
+                table.pop(key, None)
+            self._forgotten.append(key)
+            self._forgotten_ids.add(key)
+            if len(self._forgotten) > self.keep:
+                self._forgotten_ids.discard(self._forgotten.popleft())
 
     # ------------------------------------------------------------------ queries
     def agent_lines(self) -> list[AgentLine]:
@@ -314,7 +359,10 @@ class LiveView:
         if self._live is not None:
             self._live.update(render(self.model))
             return
-        for line in self.model.take_finished():
+        finished = self.model.take_finished()
+        if self.console.quiet:  # `--quiet`: nothing shown, nothing to render
+            return
+        for line in finished:
             self.console.print(render_line(line))
 
     def __exit__(
@@ -323,11 +371,15 @@ class LiveView:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # The final transcript stays on screen (and in logs) in full, each line once.
+        # The final transcript stays on screen (its last `keep` lines) and in logs (each
+        # line once, as it became final).
         rest = self.model.take_rest()
         if self._live is not None:
             self._live.__exit__(exc_type, exc, tb)
             self._live = None
             rest = list(self.model.lines)
+            if self.model.dropped:
+                earlier = f"({self.model.dropped} earlier lines not kept; see the history file)"
+                self.console.print(Text(f"        {earlier}", "dim"))
         for line in rest:
             self.console.print(render_line(line))
