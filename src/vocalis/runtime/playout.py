@@ -20,7 +20,6 @@ happened, for the ledger.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -72,12 +71,6 @@ class PulledMessage:
     result: PlayoutResult | None = None
     # Offset (ms) of the first audible sample inside this message, once seen.
     first_voice_ms: float | None = None
-    text_task: asyncio.Task[None] | None = None
-    follow_task: asyncio.Task[None] | None = None
-
-    @property
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return [t for t in (self.text_task, self.follow_task) if t is not None]
 
     @property
     def has_provider_audio(self) -> bool:
@@ -242,8 +235,8 @@ class ResponsePlayout:
     def _begin_announced(self) -> None:
         """Begin the message the provider announced already, if any, ahead of `run`.
 
-        Not on a closing session: its owner takes no new tasks (`_begin` spawns the text
-        pump), and the run is being torn down anyway.
+        Not on a closing session: the run is being torn down, and what it takes now would
+        never be let go by its `close()`.
         """
         if self._owner.closed:
             return
@@ -256,8 +249,9 @@ class ResponsePlayout:
             self._on_progress()
 
     def _begin(self, message: MessageGeneration) -> PulledMessage:
-        """The synchronous start of a message: pulled, text pump spawned, and an audio
-        message's segment opened with the provider's chunks forwarded into it."""
+        """The synchronous start of a message: pulled, its text taken, and an audio
+        message's segment opened (its words following playback) with the provider's chunks
+        forwarded into it."""
         sync = TranscriptSync(
             message.item_id,
             self._text_sink,
@@ -268,7 +262,7 @@ class ResponsePlayout:
         pulled = PulledMessage(message=message, sync=sync, pulled_at=self._clock.now())
         self.pulled.append(pulled)
         self._progress()
-        pulled.text_task = self._owner.spawn(self._pump_text(pulled), f"text:{message.item_id}")
+        self._take_text(pulled)
         if self._sink is not None and "audio" in message.modalities:
             segment = self._open_segment(pulled, self._rate)
             message.audio.forward_to(self._audio_forwarder(pulled, segment))
@@ -287,28 +281,28 @@ class ResponsePlayout:
 
     async def _complete(self, pulled: PulledMessage) -> None:
         """The rest of a message: its audio's end, or its text (voiced by TTS if configured)."""
-        text_task = pulled.text_task
-        assert text_task is not None
+        text = pulled.message.text
         if self._sink is None:
-            await text_task
+            await text.wait_closed()
             return
         if pulled.segment is not None:
             await self._pump_audio(pulled, pulled.segment)
         elif self._tts is not None:
-            await text_task
+            await text.wait_closed()
             await self._voice_text(pulled)
         else:
             if not self._notice_sent and self._text_sink is not None:
                 self._text_sink.notice(TEXT_ONLY_NOTICE)
                 self._notice_sent = True
-            await text_task
+            await text.wait_closed()
 
     def _open_segment(self, pulled: PulledMessage, sample_rate: int) -> OutputSegment:
         assert self._sink is not None
         segment = self._sink.begin_segment(pulled.message.item_id, sample_rate)
         pulled.segment = segment
         segment.started.add_done_callback(self._started)
-        pulled.follow_task = self._owner.spawn(pulled.sync.follow(segment), f"sync:{segment.id}")
+        owner, name = self._owner, f"sync:{segment.id}"
+        pulled.sync.watch(segment, lambda error: owner.report(name, error))
         return segment
 
     def _started(self, fut: asyncio.Future[float]) -> None:
@@ -383,7 +377,10 @@ class ResponsePlayout:
         segment.end()
         self._progress()
 
-    async def _pump_text(self, pulled: PulledMessage) -> None:
+    def _take_text(self, pulled: PulledMessage) -> None:
+        """Take the message's text deltas inside the provider's receive step, from now until
+        its text ends or `close()`: no task per message (most of a response's tasks were
+        such pumps, all landing on the loop at a lockstep response boundary, #17)."""
         # Without audio to follow, words are shown as they arrive.
         show_now = self._sink is None or (
             "audio" not in pulled.message.modalities and self._tts is None
@@ -394,9 +391,9 @@ class ResponsePlayout:
         live = False
 
         def take(delta: str) -> None:
-            # Taken inside the provider's receive step (like audio), so the audio received
-            # so far is exact at each live delta: `text_marks` measure the speaking rate.
-            # Deltas queued before this task ran arrived at an unknown audio position.
+            # Taken like audio, so the audio received so far is exact at each live delta:
+            # `text_marks` measure the speaking rate. Deltas queued before the message was
+            # begun arrived at an unknown audio position.
             if live:
                 marks.append((len(sync.text), message.audio_received_ms))
             sync.add_text(delta)
@@ -404,15 +401,22 @@ class ResponsePlayout:
                 sync.release_all()
             self._progress()
 
-        message.text.forward_to(take)
+        def guarded(delta: str) -> None:
+            try:
+                take(delta)
+            except Exception as error:  # reported like a failed task; no more text taken
+                message.text.stop_forwarding()
+                message.text.on_close(_nothing)
+                self._owner.report(f"text:{message.item_id}", error)
+
+        def ended() -> None:
+            sync.text_complete = True
+            if show_now:
+                sync.release_all()
+
+        message.text.forward_to(guarded)
         live = True
-        try:
-            await message.text.wait_closed()
-        finally:
-            message.text.stop_forwarding()
-        pulled.sync.text_complete = True
-        if show_now:
-            pulled.sync.release_all()
+        message.text.on_close(ended)
 
     # ------------------------------------------------------------------ results
 
@@ -422,17 +426,13 @@ class ResponsePlayout:
             if pulled.segment is not None:
                 pulled.result = await pulled.segment.wait_for_playout()
                 pulled.sync.finish(pulled.result)
-            if pulled.follow_task is not None and not pulled.follow_task.done():
-                pulled.follow_task.cancel()
+            pulled.sync.unwatch()
 
-    async def close(self) -> None:
-        """Stop every per-message task (text pumps included) and wait for them."""
-        tasks = [t for pulled in self.pulled for t in pulled.tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def close(self) -> None:
+        """Take no more text and follow no more playback positions (idempotent)."""
+        for pulled in self.pulled:
+            pulled.message.text.stop_forwarding()
+            pulled.sync.unwatch()
 
     def outcomes(self, *, stalled: bool = False) -> list[MessageOutcome]:
         return [pulled.outcome(stalled=stalled) for pulled in self.pulled]
@@ -458,3 +458,7 @@ class ResponsePlayout:
                 return None  # cut before the first audible sample
             return segment.started.result() + pulled.first_voice_ms / 1000.0
         return None
+
+
+def _nothing() -> None:
+    """A text channel's end, once its taker failed (the text stays incomplete)."""

@@ -267,7 +267,7 @@ class ResponseRun:
             ctx.watchdog.unwatch(self)
             self.tools.stop_taking()
             self.tools.settle_follow_up()
-            await self.playout.close()
+            self.playout.close()
             self.phase = ResponsePhase.SETTLED
             cut = self.stop in (StopReason.INTERRUPTED, StopReason.CLOSED)
             self.handle._finish(interrupted=cut)

@@ -55,12 +55,19 @@ class TaskOwner:
         if task.cancelled():
             return
         error = task.exception()
-        if error is None:
-            return
+        if error is not None:
+            self._failed(task.get_name(), error)
+
+    def report(self, name: str, error: BaseException) -> None:
+        """Report the failure of work done for this owner in a callback instead of a task
+        (`name` as a task would be named): reported like a failed task."""
+        self._failed(f"{self._name}:{name}", error)
+
+    def _failed(self, name: str, error: BaseException) -> None:
         if self._on_error is not None:
-            self._on_error(task.get_name(), error)
+            self._on_error(name, error)
         else:
-            log.error("task %s failed", task.get_name(), exc_info=error)
+            log.error("task %s failed", name, exc_info=error)
 
     async def aclose(self) -> None:
         """Cancel every task and wait until all of them finished.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, cast, runtime_checkable
 
 from vocalis.conversation.heard import GrowingText, TimedWord
@@ -80,6 +80,9 @@ class TranscriptSync:
         self.text_complete = False
         self.word_timings: Sequence[TimedWord] | None = None
         self.released = ""
+        # The segment `watch` follows, and how to leave the ticker (set once it started).
+        self._watching: OutputSegment | None = None
+        self._unwatch: Callable[[], None] | None = None
 
     @property
     def audio_ms(self) -> float:
@@ -137,49 +140,98 @@ class TranscriptSync:
         """Everything was delivered (a full playout, or a text-only message)."""
         self._release(self.text)
 
-    async def follow(self, segment: OutputSegment) -> None:
-        """Release words while `segment` plays; returns when it resolved."""
-        try:
-            started_at = await asyncio.shield(segment.started)
-        except asyncio.CancelledError:
-            if segment.started.cancelled():
-                return  # skipped: nothing was heard
-            raise
-        if segment.done:
-            return
+    def watch(
+        self,
+        segment: OutputSegment,
+        on_error: Callable[[BaseException], None],
+        wanted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Release words while `segment` plays, from its first played frame until
+        `unwatch()`, with no task of its own (a response's playout watches every message).
+
+        Polls come from the clock's shared ticker (one timer for every session). A poll that
+        raises (e.g. the text sink) stops this segment's words and goes to `on_error`; a
+        poll while `wanted()` is false releases nothing.
+        """
+        self._watching = segment
+        segment.started.add_done_callback(lambda started: self._started(started, on_error, wanted))
+
+    def _started(
+        self,
+        started: asyncio.Future[float],
+        on_error: Callable[[BaseException], None],
+        wanted: Callable[[], bool],
+    ) -> None:
+        segment = self._watching
+        if segment is None or started.cancelled() or segment.done:
+            return  # unwatched, skipped (nothing was heard), or resolved already
+        started_at = started.result()
         # Decided once per segment (it was ~3% of a loaded agent's time when checked per poll).
         position = _position_of(segment)
-        follower = asyncio.current_task()
 
         def poll() -> None:
             if segment.done:
                 return  # resolved: `finish` has the last word
-            if follower is not None and follower.cancelling():
+            if not wanted():
                 return  # stopped (e.g. the session is closing): not one word more
             if position is not None:
                 self.release_heard(position.played_ms)
             else:
                 self.release_heard((self._clock.now() - started_at) * 1000.0)
 
-        poll()
-        # Later polls come from the clock's shared ticker (one timer for every session);
-        # this task only waits for the segment's verdict or a poll's error.
+        try:
+            poll()
+        except Exception as exc:
+            on_error(exc)
+            return
         ticker = follow_ticker(self._clock, self._interval)
         failed = ticker.add(poll)
+        failed.add_done_callback(lambda f: _report(f, on_error))
+        self._unwatch = lambda: ticker.discard(poll)
+
+    def unwatch(self) -> None:
+        """Release no more words by playback position (idempotent)."""
+        self._watching = None
+        stop, self._unwatch = self._unwatch, None
+        if stop is not None:
+            stop()
+
+    async def follow(self, segment: OutputSegment) -> None:
+        """Release words while `segment` plays; returns when it resolved (`watch` as a task:
+        a poll's error is raised here, and cancelling stops the words at once)."""
+        loop = asyncio.get_running_loop()
+        failed: asyncio.Future[None] = loop.create_future()
+
+        def fail(error: BaseException) -> None:
+            if not failed.done():
+                failed.set_exception(error)
+
+        follower = asyncio.current_task()
+
+        def wanted() -> bool:
+            # Cancelled: the task's `finally` leaves the ticker a loop turn later.
+            return follower is None or not follower.cancelling()
+
+        self.watch(segment, fail, wanted)
         resolved = asyncio.ensure_future(segment.wait_for_playout())
         try:
             await asyncio.wait((resolved, failed), return_when=asyncio.FIRST_COMPLETED)
             if failed.done():
-                failed.result()  # a poll raised (e.g. the text sink): this follow fails
+                failed.result()
         finally:
-            ticker.discard(poll)
+            self.unwatch()
             resolved.cancel()  # no helper outlives the call (a no-op once resolved)
-            # A cancelled follow (the usual end: `wait_played` cancels it once the segment
-            # resolved) keeps its CancelledError, whose traceback keeps this frame: holding
-            # our own task here made a cycle that dragged the whole response (segments,
-            # channels, tasks) into the cyclic collector instead of freeing it at once.
+            # A cancelled follow keeps its CancelledError, whose traceback keeps this frame:
+            # holding our own task here would make a cycle that drags the whole response
+            # (segments, channels, tasks) into the cyclic collector instead of freeing it.
             follower = None
 
     def finish(self, result: PlayoutResult) -> None:
         if result.status is PlayoutStatus.FULL:
             self.release_all()
+
+
+def _report(failed: asyncio.Future[None], on_error: Callable[[BaseException], None]) -> None:
+    """A follower's poll raised (its `failed` future; cancelled when it just left)."""
+    if not failed.cancelled() and (error := failed.exception()) is not None:
+        on_error(error)
