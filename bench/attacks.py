@@ -13,6 +13,9 @@ a change (`git worktree add /tmp/before <commit>` then `--src /tmp/before/src`):
   docs/reliability.md), and the errors that ended the call (`item_budget`,
   `response_budget`); with `--pace-ms`, Gemini model turns come one at a time, each
   unheard at a heard checkpoint (the re-seed storm: the connections the service saw).
+* `openai-empty-responses`: an OpenAI provider pairs `response.created` with `response.done`
+  and no output, `--deltas` times, `--pace-ms` apart → the same figures (each pair is a
+  settled response of the call that no text, audio or item bound saw before #14's last fix).
 * `audio-flood`: a Twilio client sends caller audio as fast as it can for 5 s → seconds of
   audio the provider received (cost amplification).
 * `slow-handshakes`: 1,500 unfinished request heads from 60 addresses against
@@ -45,6 +48,7 @@ from bench.hostile import (
     HostileProvider,
     agent_text,
     empty_items,
+    empty_responses,
     gemini_empty_items,
     huge_audio,
     transcript_deltas,
@@ -221,6 +225,8 @@ async def empty_items_flood(
         server: HostileGemini | HostileProvider
         if gemini:
             server = HostileGemini(chosen or gemini_empty_items(items, pace_ms / 1000))
+        elif attack == "openai-empty-responses":
+            server = HostileProvider(chosen or empty_responses(items, pace_ms / 1000))
         else:
             server = HostileProvider(chosen or empty_items(items))
         async with server.serving() as url:
@@ -234,6 +240,7 @@ async def empty_items_flood(
     return {
         "items_sent": items,
         **({"pace_ms": pace_ms, "connections": connections} if gemini else {}),
+        **({"pace_ms": pace_ms} if attack == "openai-empty-responses" else {}),
         "history_items": run.history_items,
         "idle_peak_rss_mb": idle,
         "peak_rss_mb": attacked,
@@ -433,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
             "huge-audio",
             "empty-items",
             "gemini-empty-items",
+            "openai-empty-responses",
             "audio-flood",
             "slow-handshakes",
         ],
@@ -443,21 +451,27 @@ def main(argv: list[str] | None = None) -> int:
         "--deltas",
         type=int,
         default=4000,
-        help="transcript deltas of 200 chars; items for the empty-items attacks",
+        help="transcript deltas of 200 chars; items (responses) for the empty-* attacks",
     )
     parser.add_argument(
         "--pace-ms",
         type=float,
         default=0.0,
         help="gemini-empty-items: wait this long before each model turn (each one settles "
-        "and is judged at a heard checkpoint: the re-seed storm)",
+        "and is judged at a heard checkpoint: the re-seed storm); openai-empty-responses: "
+        "after each response",
     )
     args = parser.parse_args(argv)
     if args.attack in ("transcript", "agent-text", "huge-audio"):
         result = asyncio.run(provider_flood(args.src, args.attack, args.deltas))
-    elif args.attack in ("empty-items", "gemini-empty-items"):
+    elif args.attack in ("empty-items", "gemini-empty-items", "openai-empty-responses"):
+        caller_s = 45.0
+        if args.attack == "openai-empty-responses":  # the paced flood fits in the call
+            caller_s = max(caller_s, args.deltas * args.pace_ms / 1000 + 10)
         result = asyncio.run(
-            empty_items_flood(args.src, args.attack, args.deltas, pace_ms=args.pace_ms)
+            empty_items_flood(
+                args.src, args.attack, args.deltas, caller_s=caller_s, pace_ms=args.pace_ms
+            )
         )
     elif args.attack == "audio-flood":
         result = asyncio.run(audio_flood(args.src))
