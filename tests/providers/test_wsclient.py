@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.frames import Close
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
 
 from vocalis.providers.base import ErrorKind, OperationError, SessionOptions
 from vocalis.providers.openai.realtime import OpenAIRealtimeModel
@@ -270,6 +271,51 @@ async def test_a_silent_peer_ends_run_by_keepalive(websocket_backend: SocketBack
     finally:
         done.set()
         srv.close()
+
+
+async def test_a_peer_answering_the_keepalive_keeps_the_socket(
+    websocket_backend: SocketBackend,
+) -> None:
+    """Keepalive pings that are answered never end the socket, however quiet the peer: a
+    real server protocol (`websockets`' sans-I/O, which answers pings) says one message
+    after the third ping it saw, then closes."""
+    pings = 0
+
+    async def answering(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal pings
+        protocol = ServerProtocol()
+        while data := await reader.read(65536):
+            protocol.receive_data(data)
+            for event in protocol.events_received():
+                if isinstance(event, Request):
+                    protocol.send_response(protocol.accept(event))
+                elif isinstance(event, Frame) and event.opcode is Opcode.PING:
+                    pings += 1
+                    if pings == 3:
+                        protocol.send_text(b"still here")
+                        protocol.send_close(1000)
+            for chunk in protocol.data_to_send():
+                writer.write(chunk)
+            await writer.drain()
+        writer.close()
+
+    srv = await asyncio.start_server(answering, "127.0.0.1", 0)
+    try:
+        port = srv.sockets[0].getsockname()[1]
+        sock = await open_socket(
+            websocket_backend,
+            f"ws://127.0.0.1:{port}/x",
+            {},
+            open_timeout=5,
+            max_size=2**20,
+            logger=LOG,
+            keepalive_s=0.05,
+        )
+        assert await received(sock) == ["still here"]  # alive through three pings
+        await sock.close()
+    finally:
+        srv.close()
+    assert pings >= 3
 
 
 async def test_the_key_never_follows_a_redirect_to_another_origin(

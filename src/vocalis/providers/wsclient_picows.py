@@ -4,7 +4,8 @@ picows hands each received frame to `WSListener.on_ws_frame` inside the socket's
 task wake-up per message, framing and unmasking in C. What `websockets` does for us and
 picows leaves to the listener is done here: fragmented messages are reassembled (within the
 message limit), a text message is decoded as UTF-8 (invalid text closes with 1007), the
-peer's CLOSE is answered, and write flow control (`pause_writing`) gates `send()`.
+peer's CLOSE is answered, write flow control (`pause_writing`) gates `send()`, and the
+keepalive runs on loop timers (`_Keepalive`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,46 @@ class _QuietLog(logging.LoggerAdapter[logging.Logger]):
         super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
+class _Keepalive:
+    """A ping every `interval`; a pong not back by the next one ends the socket (a dead peer
+    must end `run()`, or the session never reconnects).
+
+    Why not picows' auto-ping: it is a task per socket (its coroutine, a sleep future and a
+    timer alive for the whole call); this is one timer handle. Periodic, as in
+    `websockets`, so both backends keep the same promise (`wsclient.KEEPALIVE_S`).
+    """
+
+    __slots__ = ("_handle", "_interval", "_loop", "_transport", "_waiting")
+
+    def __init__(self, transport: WSTransport, interval: float) -> None:
+        self._transport = transport
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._waiting = False
+        self._handle: asyncio.TimerHandle | None = self._loop.call_later(interval, self._due)
+
+    def _due(self) -> None:
+        transport = self._transport
+        self._handle = None
+        if transport.is_disconnected or transport.is_close_frame_sent:
+            return
+        if self._waiting:  # the last ping went unanswered for a whole interval: dead
+            transport.send_close(WSCloseCode.GOING_AWAY, b"no pong to the keepalive ping")
+            transport.disconnect(graceful=False)  # a dead peer would never ack a close
+            return
+        self._waiting = True
+        transport.send_ping()
+        self._handle = self._loop.call_later(self._interval, self._due)
+
+    def pong(self) -> None:
+        self._waiting = False
+
+    def stop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+
+
 class _Listener(WSListener):
     """Messages to the consumer (kept until one is attached), writability, the end."""
 
@@ -61,8 +102,12 @@ class _Listener(WSListener):
         self._fragment_type = WSMsgType.TEXT
         self._fragment_size = 0
         self._failed = False
+        self._keepalive: _Keepalive | None = None
         self.writable = asyncio.Event()
         self.writable.set()
+
+    def keep_alive(self, transport: WSTransport, interval: float) -> None:
+        self._keepalive = _Keepalive(transport, interval)
 
     def attach(self, on_message: OnMessage) -> None:
         self._on_message = on_message
@@ -114,6 +159,8 @@ class _Listener(WSListener):
                 code = frame.get_close_code()
                 transport.send_close(WSCloseCode.OK if code == WSCloseCode.NO_INFO else code)
             transport.disconnect()
+        elif kind is WSMsgType.PONG and self._keepalive is not None:
+            self._keepalive.pong()
 
     def _add_fragment(self, frame: WSFrame) -> None:
         self._fragment_size += frame.payload_size
@@ -131,6 +178,8 @@ class _Listener(WSListener):
             self._on_message(message)
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self.writable.set()  # wake a waiting send(): it sees the socket closed
 
     def pause_writing(self) -> None:
@@ -226,9 +275,7 @@ async def open_picows(
                 max_frame_size=max_size,
                 logger_name=_QuietLog(logger, {}),
                 proxy=proxy,
-                enable_auto_ping=True,
-                auto_ping_idle_timeout=keepalive_s,
-                auto_ping_reply_timeout=keepalive_s,
+                enable_auto_ping=False,  # our `_Keepalive`: a timer, not a task per socket
                 # picows resends every header (our Authorization) to wherever a redirect
                 # points, another origin included: refuse redirects instead.
                 max_redirects=0,
@@ -241,4 +288,5 @@ async def open_picows(
     except WSError as exc:
         raise SocketError(f"{type(exc).__name__}: {exc}") from exc
     assert isinstance(listener, _Listener)
+    listener.keep_alive(transport, keepalive_s)
     return _PicowsSocket(transport, listener)
