@@ -38,6 +38,7 @@ from vocalis.providers.wsclient import (
     SocketClosed,
     SocketError,
 )
+from vocalis.utils.flag import Flag
 
 
 class _QuietLog(logging.LoggerAdapter[logging.Logger]):
@@ -103,7 +104,7 @@ class _Listener(WSListener):
         self._fragment_size = 0
         self._failed = False
         self._keepalive: _Keepalive | None = None
-        self.writable = asyncio.Event()
+        self.writable = Flag()  # waited on only when the write buffer is full
         self.writable.set()
 
     def keep_alive(self, transport: WSTransport, interval: float) -> None:

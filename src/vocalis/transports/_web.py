@@ -35,6 +35,7 @@ from vocalis.transports.web import (
     TrustedProxies,
     WebServer,
 )
+from vocalis.utils.flag import Flag
 
 __all__ = [
     "ConnectionGate",
@@ -172,7 +173,7 @@ class SocketTransport(Transport):
 
     def __init__(self) -> None:
         self.outbox = Outbox()
-        self._hung_up = asyncio.Event()
+        self._hung_up = Flag()
 
     @abc.abstractmethod
     def _on_hang_up(self) -> None:

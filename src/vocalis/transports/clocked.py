@@ -60,6 +60,7 @@ from vocalis.audio.resample import StreamResampler
 from vocalis.transports.base import AudioSink, OutputSegment, PlayoutStatus
 from vocalis.transports.ticker import SharedTicker, shared_ticker
 from vocalis.utils.clock import Clock, MonotonicClock
+from vocalis.utils.flag import Flag
 
 __all__ = ["ClockedAudioSink", "ClockedSegment", "FrameCallback"]
 
@@ -185,7 +186,7 @@ class ClockedAudioSink(AudioSink):
         self._anchor = 0.0
         self._k = 0
         self._next_tick: float | None = None
-        self._wake_event = asyncio.Event()
+        self._wake_event = Flag()
         self._task: asyncio.Task[None] | None = None
         # Real-time sinks share one frame timer per loop (`ticker.py`); others own a task.
         self._ticker: SharedTicker | None = None

@@ -8,7 +8,6 @@ exact under a `ManualClock`), a recording text sink and a typed-text input.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from vocalis.transports.base import PlayoutResult, TextSink, Transport
 from vocalis.transports.clocked import ClockedAudioSink, FrameCallback
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock
+from vocalis.utils.flag import Flag
 
 __all__ = [
     "MemoryAudioSource",
@@ -58,7 +58,7 @@ class MemoryAudioSource(ChannelAudioSource[AudioFrame]):
     def __init__(self, sample_rate: int = 24000) -> None:
         super().__init__()
         self.sample_rate = sample_rate
-        self._hung_up = asyncio.Event()
+        self._hung_up = Flag()
 
     def push(self, audio: AudioFrame | Int16Array) -> None:
         """Queue caller audio (an `AudioFrame` at any rate, or int16 mono at `sample_rate`)."""

@@ -7,12 +7,12 @@ as text and nothing is "played"; the heard history then holds exactly what was s
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from vocalis.audio.frame import AudioFrame
 from vocalis.transports.base import AudioSink, AudioSource, TextSink, Transport
 from vocalis.utils.channel import Channel
+from vocalis.utils.flag import Flag
 
 __all__ = ["SilentSource", "TextTransport"]
 
@@ -21,7 +21,7 @@ class SilentSource(AudioSource):
     """A caller who never speaks: yields nothing and ends at the hang-up."""
 
     def __init__(self) -> None:
-        self._hung_up = asyncio.Event()
+        self._hung_up = Flag()
 
     def close(self) -> None:
         self._hung_up.set()
@@ -39,7 +39,7 @@ class TextTransport(Transport):
         self._source = SilentSource()
         self._typed: Channel[str] = Channel()
         self._text_sink = text_sink
-        self._closed = asyncio.Event()
+        self._closed = Flag()
 
     @property
     def audio_in(self) -> AudioSource:

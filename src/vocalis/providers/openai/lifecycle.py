@@ -51,6 +51,7 @@ from vocalis.providers.wsclient import (
 )
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import call_later
+from vocalis.utils.flag import Flag
 from vocalis.utils.logsafe import redacting_logger
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class SocketLifecycle:
     _events: Channel[ProviderEvent]
     _router: GenerationRouter
     _conn: _Connection | None
-    _ready: asyncio.Event
+    _ready: Flag
     _closing: bool
     _main: asyncio.Task[None] | None
     _first: asyncio.Future[None]

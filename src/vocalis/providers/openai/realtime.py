@@ -68,6 +68,7 @@ from vocalis.providers.openai.session_config import (
 from vocalis.providers.openai.wire_items import provider_item_id, to_wire_item
 from vocalis.providers.router import GenerationRouter
 from vocalis.utils.channel import Channel
+from vocalis.utils.flag import Flag
 
 __all__ = ["OpenAIRealtimeModel", "OpenAIRealtimeSession", "decode_server_frame"]
 
@@ -98,8 +99,9 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
         self._router = GenerationRouter(self._events.send)
         self._ops: dict[str, asyncio.Future[OpResult[object]]] = {}
         self._conn: _Connection | None = None
-        self._ready = asyncio.Event()
-        self._closed_event = asyncio.Event()
+        # Flags, not asyncio.Events: read per caller frame, waited on only between sockets.
+        self._ready = Flag()
+        self._closed_event = Flag()
         self._closing = False
         self._closed_emitted = False
         self._main: asyncio.Task[None] | None = None

@@ -45,6 +45,7 @@ from vocalis.transports.webrtc.sink import WebRTCAudioSink
 from vocalis.transports.webrtc.timeline import RTP_MODULUS, STREAM_RATE
 from vocalis.utils.channel import Channel
 from vocalis.utils.clock import Clock
+from vocalis.utils.flag import Flag
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -108,7 +109,7 @@ class WebRTCTransport(Transport):
         self.last_message_at = clock.now()
         self.protocol_errors = 0
         self._typed: Channel[str] = Channel()
-        self._hung_up = asyncio.Event()
+        self._hung_up = Flag()
         self._channel: RTCDataChannel | None = None
         # The task reading the caller's track (owned and awaited by the endpoint).
         self.mic_task: asyncio.Task[None] | None = None
