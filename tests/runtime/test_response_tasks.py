@@ -2,7 +2,8 @@
 
 At a lockstep response boundary (#17) every session's per-response tasks land on the loop at
 once, so a response starts only the tasks its work needs: a response without tool calls has
-no tool task, and no response has a watchdog task of its own (one per session watches all).
+no tool task, no response has a watchdog task of its own (one per session watches all), and
+its messages are pulled, played and followed by the response's one task and callbacks.
 Observed through asyncio's own task list: the runtime names every task it starts.
 """
 
@@ -92,7 +93,7 @@ async def test_a_response_without_tool_calls_runs_no_tool_or_watchdog_task() -> 
         with created_tasks() as tasks:
             handle = session.generate_reply()
             await play_until(clock, lambda: handle.done)
-        assert kinds_for(tasks, handle.response_id or "") == ["playout", "response"]
+        assert kinds_for(tasks, handle.response_id or "") == ["response"]
 
 
 async def test_a_response_with_a_call_answers_it_once_and_follows_up() -> None:

@@ -137,7 +137,8 @@ class ResponseRun:
         self.done_info: GenerationDone | None = None
         self.ledger: LedgerResult | None = None
         self.metrics: TurnMetrics | None = None
-        self._playout_task: asyncio.Task[None] | None = None
+        # The scope of the playout's pulling while it runs (`_pull`); `_stop_pulling` ends it.
+        self._pulling: asyncio.Timeout | None = None
         self._speaking = False
         self._done = generation.done
         ctx.states.response_started(self.response_id)
@@ -235,10 +236,11 @@ class ResponseRun:
         self.tools.cancel_follow_up()
 
     def _stop_pulling(self) -> None:
-        """Take no more messages from the generation; the playout task ends open segments."""
+        """Take no more messages from the generation; the playout ends open segments."""
         self.playout.stop()
-        if self._playout_task is not None and not self._playout_task.done():
-            self._playout_task.cancel()
+        scope = self._pulling
+        if scope is not None and not scope.expired():
+            scope.reschedule(asyncio.get_running_loop().time())  # cut the pulling now
 
     async def _cancel(self) -> None:
         try:
@@ -280,11 +282,27 @@ class ResponseRun:
             # Cut while it was being requested (the caller spoke first): nothing plays.
             self.stop = StopReason.INTERRUPTED
         else:
-            self._playout_task = self.ctx.owner.spawn(
-                self.playout.run(), f"playout:{self.response_id}"
-            )
-            await asyncio.wait({self._playout_task})
+            await self._pull()
         await self.playout.wait_played()
+
+    async def _pull(self) -> None:
+        """Pull every message into the sink, in this task. An interruption cuts it short by
+        expiring its timeout scope (`_stop_pulling`) rather than by cancelling a task of its
+        own: one task less per response, at a lockstep boundary for every session (#17).
+        A failure is reported like a failed task's; the run still settles what played."""
+        scope = asyncio.timeout(None)
+        try:
+            async with scope:
+                self._pulling = scope
+                try:
+                    await self.playout.run()
+                finally:
+                    self._pulling = None
+        except TimeoutError as exc:
+            if not scope.expired():
+                self.ctx.owner.report(f"playout:{self.response_id}", exc)
+        except Exception as exc:
+            self.ctx.owner.report(f"playout:{self.response_id}", exc)
 
     def stop_on_close(self) -> None:
         """The session closes under this run: a response still playing was cut by it.
