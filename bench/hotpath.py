@@ -37,8 +37,9 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
   (CPU µs per received audio-second and per caller frame, `bench/gemini_path.py`).
 * ``gemini-receive``: ``receive`` through the Gemini Live client and sim (its websockets
   socket included): CPU ms per received audio-second.
-* ``memory``: not CPU — the Python heap 10 speaking sessions keep (KB per session) and the
-  cyclic garbage each response leaves (`bench/session_memory.py`).
+* ``memory``: not CPU — the Python heap 10 sessions keep (KB per session, idle and speaking;
+  tasks per idle session) and the cyclic garbage each response leaves
+  (`bench/session_memory.py`).
 
 Compare builds by running it in each checkout, alternating; ``--rounds`` repeats both.
 Output: ``bench/results/hotpath.json``.

@@ -12,6 +12,10 @@ neighbours' load, unlike RSS on a shared machine.
   opened (after one session opened and closed: imports, per-process state), per session,
   sampled every 50 ms over the window. It includes the audio a pace-2 provider sends ahead
   of playback (the bare client holds that too).
+* ``memory_kb_per_idle_session`` / ``memory_tasks_per_idle_session``: the same heap, and the
+  live asyncio tasks, per session once every session is connected and before any speaks:
+  the long-lived state a call keeps whatever it does (tasks, flags, socket buffers, the
+  input timeline), without the audio ahead that makes the speaking figures move.
 * ``memory_cyclic_objects_per_response``: objects the cyclic collector found after the
   window, run with the collector off, per completed response. 0 when every settled response
   is freed by reference counting; a response caught in a reference cycle leaves ~100 objects
@@ -42,12 +46,17 @@ async def session_memory(
         await first.start(sim.base_url)
         await first.aclose()
         gc.collect()
+        tasks0 = len(asyncio.all_tasks())
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
             agents = [VocalisAgent() for _ in range(sessions)]
             for agent in agents:
                 await agent.start(sim.base_url)
+            await asyncio.sleep(0.5)  # connected, configured, listening to a silent caller
+            gc.collect()
+            idle = tracemalloc.get_traced_memory()[0] - base
+            idle_tasks = len(asyncio.all_tasks()) - tasks0
             for agent in agents:
                 agent.keep_speaking()
             await asyncio.sleep(warmup)
@@ -68,6 +77,8 @@ async def session_memory(
         raise RuntimeError("hotpath memory: no response completed in the measured window")
     above = [(s - base) / 1024.0 / sessions for s in samples]
     return {
+        "memory_kb_per_idle_session": idle / 1024.0 / sessions,
+        "memory_tasks_per_idle_session": idle_tasks / sessions,
         "memory_kb_per_session_mean": sum(above) / len(above),
         "memory_kb_per_session_max": max(above),
         "memory_cyclic_objects_per_response": cyclic / responses,

@@ -187,13 +187,16 @@ async def test_hotpath_turnaround_measure_runs() -> None:
 
 async def test_hotpath_memory_measure_runs() -> None:
     """Sessions keep their objects and the audio sent ahead (tens to hundreds of KB each, not
-    bytes or megabytes), and a settled response leaves nothing for the cyclic collector (a
-    response caught in a cycle leaves ~100 objects)."""
+    bytes or megabytes; an idle one tens of KB and a few tasks), and a settled response
+    leaves nothing for the cyclic collector (a response caught in a cycle leaves ~100
+    objects)."""
     from bench.session_memory import session_memory
 
     result = await session_memory(sessions=2, seconds=5.0, warmup=1.0)
     mean, peak = result["memory_kb_per_session_mean"], result["memory_kb_per_session_max"]
     assert 20 < mean <= peak < 5_000  # KB per session
+    assert 10 < result["memory_kb_per_idle_session"] < 1_000
+    assert 1 <= result["memory_tasks_per_idle_session"] < 50
     assert result["memory_cyclic_objects_per_response"] < 5
 
 
