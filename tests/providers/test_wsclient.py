@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -271,6 +272,57 @@ async def test_a_silent_peer_ends_run_by_keepalive(websocket_backend: SocketBack
     finally:
         done.set()
         srv.close()
+
+
+async def test_listen_hands_over_every_message_then_ends_once(
+    websocket_backend: SocketBackend,
+) -> None:
+    """`listen()` (no awaiting caller): the same messages as `run()`, then `on_end` once."""
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("one")
+        await ws.send(["t", "wo"])
+        await ws.close(1000)
+
+    got: list[str | bytes] = []
+    ends: list[int] = []
+    ended = asyncio.Event()
+
+    def on_end() -> None:
+        ends.append(len(got))
+        ended.set()
+
+    async with server(handler) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        sock.listen(got.append, on_end)
+        async with asyncio.timeout(10):
+            await ended.wait()
+        await sock.close()
+    assert got == ["one", "two"] and ends == [2]
+
+
+async def test_a_failing_listener_closes_the_socket_and_still_ends(
+    websocket_backend: SocketBackend,
+) -> None:
+    closed = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("boom")
+        with contextlib.suppress(Exception):
+            await ws.recv()  # until our side closes
+        closed.set()
+
+    def on_message(message: str | bytes) -> None:
+        raise ValueError(message)
+
+    ended = asyncio.Event()
+    async with server(handler) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        sock.listen(on_message, ended.set)
+        async with asyncio.timeout(10):
+            await ended.wait()
+            await closed.wait()
+        await sock.close()
 
 
 async def test_a_peer_answering_the_keepalive_keeps_the_socket(

@@ -51,6 +51,7 @@ __all__ = [
 SocketBackend = Literal["websockets", "picows"]
 OnMessage = Callable[[str | bytes], None]
 BACKEND_ENV = "VOCALIS_WEBSOCKET"
+_log = logging.getLogger(__name__)
 
 # Above this many bytes waiting in the socket's write buffer, `write()` refuses and the
 # caller goes through `send()`, which waits for the buffer to drain (flow control).
@@ -95,6 +96,16 @@ class ProviderSocket(Protocol):
         """Hand every received message to `on_message` until the socket closes, then return.
 
         An exception from `on_message` closes the socket and is raised here.
+        """
+
+    def listen(self, on_message: OnMessage, on_end: Callable[[], None]) -> None:
+        """`run()` without awaiting it: every received message to `on_message`, then
+        `on_end()` once, when the socket has closed (also after `on_message` raised, which
+        closes the socket; the error is logged).
+
+        Why: a session listens for the whole call. On picows this is the socket's own read
+        and disconnect callbacks, no task (its coroutine, future and frames alive for the
+        call); on websockets, whose messages arrive through an iterator, a task runs `run()`.
         """
 
     async def close(self) -> None:
@@ -168,6 +179,7 @@ class _WebsocketsSocket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+        self._receiver: asyncio.Task[None] | None = None  # `listen()`'s task
 
     def write(self, message: str) -> bool:
         # The same frame `ws.send` would write, synchronously: per append, websockets' async
@@ -197,6 +209,23 @@ class _WebsocketsSocket:
             async for raw in self._ws:
                 on_message(raw)
 
+    def listen(self, on_message: OnMessage, on_end: Callable[[], None]) -> None:
+        async def receive() -> None:
+            try:
+                await self.run(on_message)
+            except Exception as exc:  # on_message failed: the socket is done
+                _log.warning("provider message handler failed: %r", exc)
+                await self.close()
+            finally:
+                on_end()
+
+        self._receiver = asyncio.get_running_loop().create_task(receive(), name="ws-receive")
+
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(), CLOSE_TIMEOUT_S)
+        receiver = self._receiver
+        if receiver is not None and receiver is not asyncio.current_task():
+            # Closed: its iteration ends now; no task outlives the socket it listened to.
+            await asyncio.wait({receiver}, timeout=CLOSE_TIMEOUT_S)
+            receiver.cancel()

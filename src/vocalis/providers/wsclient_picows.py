@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from picows import (
@@ -39,6 +39,8 @@ from vocalis.providers.wsclient import (
     SocketError,
 )
 from vocalis.utils.flag import Flag
+
+_log = logging.getLogger(__name__)
 
 
 class _QuietLog(logging.LoggerAdapter[logging.Logger]):
@@ -104,6 +106,8 @@ class _Listener(WSListener):
         self._fragment_size = 0
         self._failed = False
         self._keepalive: _Keepalive | None = None
+        # Called once the socket closed (`listen()`); None when nobody listens that way.
+        self.on_end: Callable[[], None] | None = None
         self.writable = Flag()  # waited on only when the write buffer is full
         self.writable.set()
 
@@ -182,6 +186,11 @@ class _Listener(WSListener):
         if self._keepalive is not None:
             self._keepalive.stop()
         self.writable.set()  # wake a waiting send(): it sees the socket closed
+        on_end, self.on_end = self.on_end, None
+        if on_end is not None:
+            # A loop turn later, as a receive task's wake-up would be: tasks woken by the
+            # last messages (an op's answer right before the peer's close) run first.
+            asyncio.get_running_loop().call_soon(on_end)
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -235,6 +244,19 @@ class _PicowsSocket:
             self._transport.send(WSMsgType.TEXT, message.encode())
         except Exception as exc:
             raise SocketClosed(str(exc)) from exc
+
+    def listen(self, on_message: OnMessage, on_end: Callable[[], None]) -> None:
+        listener = self._listener
+        listener.on_end = on_end
+        try:
+            listener.attach(on_message)
+        except Exception as exc:  # a message that arrived before: as inside the read
+            _log.warning("provider message handler failed: %r", exc)
+            self._transport.disconnect(graceful=False)  # on_end follows, from the disconnect
+            return
+        if self._transport.is_disconnected:  # closed before anyone listened
+            listener.on_end = None
+            on_end()
 
     async def run(self, on_message: OnMessage) -> None:
         self._listener.attach(on_message)

@@ -35,7 +35,7 @@ class _Fatal(Exception):
 
 @dataclass(eq=False)
 class _Connection:
-    """One socket, its backlog and its receive task; discarded as a whole when it dies."""
+    """One socket and its backlog; discarded as a whole when it dies."""
 
     ws: ProviderSocket
     # Caller audio waiting to fill one append (None: every frame is its own append), and the

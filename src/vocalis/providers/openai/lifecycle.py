@@ -1,9 +1,9 @@
 """The socket half of an OpenAI realtime session: connect, configure, replay, serve, reconnect.
 
 `SocketLifecycle` is the base of `OpenAIRealtimeSession` (realtime.py holds the public
-operations). Per socket: a `_Connection` (its backlog, its receive task); the receive loop
-decodes each frame and hands it to the sans-I/O core, then dispatches what the core produced
-(no `await` between the two; with picows it all runs inside the socket's read callback).
+operations). Per socket: a `_Connection` (its backlog); the listener decodes each frame and
+hands it to the sans-I/O core, then dispatches what the core produced (no `await` between
+the two; with picows it all runs inside the socket's read callback, no task).
 
 Reconnects: on a dropped socket, on `session_expired`, and proactively before the provider's
 cap (`max_session_seconds`, once no response is active). Each new socket gets the full
@@ -272,9 +272,9 @@ class SocketLifecycle:
             hold_s=model.input_chunk_ms / 1000.0,
             quiet_hold_s=model.quiet_input_chunk_ms / 1000.0,
         )
-        conn.tasks = [asyncio.create_task(self._recv_loop(conn), name="openai-realtime-recv")]
         self._conn = conn
         try:
+            self._listen(conn)
             await asyncio.wait_for(asyncio.shield(conn.session_created), model.connect_timeout_s)
             session = build_session(self._options, dialect=model.dialect, audio_format=self._fmt)
             result = await self._request(conn, self._core.session_update(session))
@@ -355,7 +355,10 @@ class SocketLifecycle:
                 await asyncio.sleep(0.02)  # a requested response has not started yet
         conn.end("max_duration")
 
-    async def _recv_loop(self, conn: _Connection) -> None:
+    def _listen(self, conn: _Connection) -> None:
+        """Every server event to the core and what it produces dispatched, until the socket
+        closes; then the connection ends and its in-flight work is lost (`ProviderSocket.
+        listen`: on picows inside the socket's callbacks, no receive task per session)."""
         core = self._core
 
         def on_message(raw: str | bytes) -> None:
@@ -368,11 +371,11 @@ class SocketLifecycle:
             for out in core.receive(event):
                 self._dispatch(conn, out)
 
-        try:
-            await conn.ws.run(on_message)
-        finally:
+        def on_end() -> None:
             conn.end("session_expired" if conn.expired else "dropped")
             self._lose(conn, conn.ended.result())
+
+        conn.ws.listen(on_message, on_end)
 
     def _lose(self, conn: _Connection, reason: str) -> None:
         """The socket is gone: end in-flight work now (not after a reconnect finished)."""

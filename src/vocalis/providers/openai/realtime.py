@@ -2,7 +2,7 @@
 
 What lives here and nowhere else: sockets, tasks, futures, timeouts, reconnects.
 
-* One `_Connection` per socket owns what waits to be written to it and its receive task.
+* One `_Connection` per socket owns what waits to be written to it.
   When a socket dies its backlog dies with it: events queued for a dead socket are never
   sent on the next one (a stale `response.create` or `truncate` replayed into a fresh
   session would corrupt it).
