@@ -101,7 +101,7 @@ class ReplyScheduler:
     def release(self, response_id: str) -> None:
         """The response ended (or the watchdog gave up waiting for its end)."""
         if self._active.pop(response_id, None) is not None:
-            self._wake.set()
+            self._wake_if_queued()
 
     # ------------------------------------------------------------------ queue
 
@@ -128,7 +128,7 @@ class ReplyScheduler:
 
     def release_hold(self, reason: str) -> None:
         self._holds.discard(reason)
-        self._wake.set()
+        self._wake_if_queued()
 
     @property
     def held(self) -> bool:
@@ -137,6 +137,13 @@ class ReplyScheduler:
     def wake(self) -> None:
         """Retry a deferred request now (e.g. the provider has reconnected)."""
         self._wake.set()
+
+    def _wake_if_queued(self) -> None:
+        """Wake the loop for a request it may send now. Not for an empty queue: the loop
+        would only find nothing to do, a task wake-up per response end and per re-sync at
+        every response boundary (#17); `enqueue` wakes it when a request comes."""
+        if self._queue:
+            self._wake.set()
 
     def _changed(self) -> None:
         self._on_queue_changed(self.pending)
