@@ -24,6 +24,7 @@ from vocalis.providers.base import ErrorKind, Generation, OperationError, Realti
 from vocalis.runtime.speech import SpeechHandle, SpeechKind
 from vocalis.runtime.tasks import wait_for
 from vocalis.utils.clock import Clock
+from vocalis.utils.flag import Flag
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class ReplyScheduler:
         self._active: dict[str, Generation] = {}
         self.inflight: ReplyRequest | None = None
         self._holds: set[str] = set()
-        self._wake = asyncio.Event()
+        self._wake = Flag()
 
     # ------------------------------------------------------------------ state
 

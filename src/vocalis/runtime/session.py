@@ -10,7 +10,6 @@ provider is connected. Every background task belongs to the session's `TaskOwner
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -72,6 +71,7 @@ from vocalis.runtime.wiring import (
 )
 from vocalis.transports.base import Transport
 from vocalis.utils.clock import Clock, MonotonicClock
+from vocalis.utils.flag import Flag
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class AgentSession:
         # Turn-taking (the `turns` core and its shell): created with the provider in start().
         self._turns: TurnDriver | None = None
         self._closing = False
-        self._closed = asyncio.Event()
+        self._closed = Flag()
         # Why the session ended: the first cause recorded wins (see `call_end.py`).
         self._end: CallEnd | None = None
         # Traces and metrics observe the events above; with telemetry off this does nothing.
