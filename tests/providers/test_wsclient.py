@@ -61,6 +61,22 @@ async def received(sock: ProviderSocket) -> list[str | bytes]:
     return got
 
 
+async def keepalive_socket(
+    backend: SocketBackend, srv: asyncio.Server, keepalive_s: float
+) -> ProviderSocket:
+    """A socket to a raw test server (`asyncio.start_server`) with a short keepalive."""
+    port = srv.sockets[0].getsockname()[1]
+    return await open_socket(
+        backend,
+        f"ws://127.0.0.1:{port}/x",
+        {},
+        open_timeout=5,
+        max_size=2**20,
+        logger=LOG,
+        keepalive_s=keepalive_s,
+    )
+
+
 def test_the_fixture_picks_the_backend(websocket_backend: SocketBackend) -> None:
     model = OpenAIRealtimeModel(base_url="ws://127.0.0.1:1/v1", api_key="k")
     assert model.socket_backend == websocket_backend == resolve_backend()
@@ -257,16 +273,7 @@ async def test_a_silent_peer_ends_run_by_keepalive(websocket_backend: SocketBack
 
     srv = await asyncio.start_server(silent, "127.0.0.1", 0)
     try:
-        port = srv.sockets[0].getsockname()[1]
-        sock = await open_socket(
-            websocket_backend,
-            f"ws://127.0.0.1:{port}/x",
-            {},
-            open_timeout=5,
-            max_size=2**20,
-            logger=LOG,
-            keepalive_s=0.2,
-        )
+        sock = await keepalive_socket(websocket_backend, srv, 0.2)
         assert await received(sock) == []  # ended (within the 10 s bound), not hanging
         await sock.close()
     finally:
@@ -353,16 +360,7 @@ async def test_a_peer_answering_the_keepalive_keeps_the_socket(
 
     srv = await asyncio.start_server(answering, "127.0.0.1", 0)
     try:
-        port = srv.sockets[0].getsockname()[1]
-        sock = await open_socket(
-            websocket_backend,
-            f"ws://127.0.0.1:{port}/x",
-            {},
-            open_timeout=5,
-            max_size=2**20,
-            logger=LOG,
-            keepalive_s=0.05,
-        )
+        sock = await keepalive_socket(websocket_backend, srv, 0.05)
         assert await received(sock) == ["still here"]  # alive through three pings
         await sock.close()
     finally:
