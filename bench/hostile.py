@@ -21,6 +21,9 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from vocalis.providers.limits import ProviderLimits
+from vocalis.providers.openai.realtime import OpenAIRealtimeModel
+
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Attack = Callable[[Send], Awaitable[None]]
 
@@ -165,6 +168,17 @@ async def _stop(attacking: asyncio.Future[None] | None) -> None:
         attacking.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
             await attacking
+
+
+def hostile_client(url: str, limits: ProviderLimits | None = None) -> OpenAIRealtimeModel:
+    """The real OpenAI client pointed at a `HostileProvider`'s `url` (no reconnects: the
+    attack is one connection)."""
+    return OpenAIRealtimeModel(
+        api_key="sk-test-hostile-0123456789",
+        base_url=url.removesuffix("/realtime"),
+        limits=limits or ProviderLimits(),
+        reconnect=False,
+    )
 
 
 class HostileProvider:

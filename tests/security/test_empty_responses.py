@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.hostile import HostileProvider, empty_responses
+from bench.hostile import HostileProvider, empty_responses, hostile_client
 
 from vocalis.providers.base import ErrorKind, ProviderError, ProviderLimits
 from vocalis.providers.core_events import ResponseEnded
 from vocalis.providers.item_bound import ITEM_BUDGET_CODE
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import OpenAIProtocol
-from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.call_end import EndCause
 from vocalis.runtime.events import TurnMetrics
@@ -69,12 +68,7 @@ async def test_a_paced_flood_of_empty_responses_ends_the_session() -> None:
     the session ends on the item bound, having settled no more responses than it allows."""
     provider = HostileProvider(empty_responses(400, pace_s=0.002))
     async with provider.serving() as url:
-        model = OpenAIRealtimeModel(
-            api_key="sk-test-hostile-0123456789",
-            base_url=url.removesuffix("/realtime"),
-            limits=ProviderLimits(max_call_items=LIMIT),
-            reconnect=False,
-        )
+        model = hostile_client(url, ProviderLimits(max_call_items=LIMIT))
         clock = MonotonicClock()
         session = AgentSession(model, MemoryTransport(clock), clock=clock)
         settled: list[TurnMetrics] = []

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.hostile import HostileGemini, HostileProvider, empty_responses, gemini_empty_items
+from bench.hostile import (
+    HostileGemini,
+    HostileProvider,
+    empty_responses,
+    gemini_empty_items,
+    hostile_client,
+)
 
 from vocalis.providers.gemini import GeminiRealtimeModel
-from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.call_end import CallEnd, EndCause
 from vocalis.runtime.events import ErrorEvent, SessionClosedEvent, TurnMetrics
@@ -56,11 +61,7 @@ async def test_the_end_reason_survives_the_bounded_event_log() -> None:
 async def test_an_application_close_is_not_a_failure() -> None:
     provider = HostileProvider(empty_responses(0))
     async with provider.serving() as url:
-        model = OpenAIRealtimeModel(
-            api_key="sk-test-hostile-0123456789",
-            base_url=url.removesuffix("/realtime"),
-            reconnect=False,
-        )
+        model = hostile_client(url)
         clock = MonotonicClock()
         session = AgentSession(model, MemoryTransport(clock), clock=clock)
         await session.start(Agent(instructions="hi"))

@@ -27,6 +27,7 @@ from bench.hostile import (
     Send,
     empty_items,
     gemini_empty_items,
+    hostile_client,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +48,6 @@ from vocalis.providers.gemini import GeminiRealtimeModel
 from vocalis.providers.gemini.protocol import GeminiProtocol
 from vocalis.providers.openai.formats import audio_format
 from vocalis.providers.openai.protocol import OpenAIProtocol
-from vocalis.providers.openai.realtime import OpenAIRealtimeModel
 
 LIMIT = 12
 
@@ -161,12 +161,7 @@ async def test_a_hostile_provider_sending_empty_items_ends_the_call_within_the_b
     the runtime was told about no more than `max_call_items` items."""
     provider = HostileProvider(empty_items(400), start_on="response.create")
     async with provider.serving() as url:
-        model = OpenAIRealtimeModel(
-            api_key="sk-test-hostile-0123456789",
-            base_url=url.removesuffix("/realtime"),
-            limits=ProviderLimits(max_call_items=LIMIT),
-            reconnect=False,
-        )
+        model = hostile_client(url, ProviderLimits(max_call_items=LIMIT))
         session = await model.connect(SessionOptions(turn_detection=None))
         events: list[object] = []
 
