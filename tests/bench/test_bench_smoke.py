@@ -183,6 +183,9 @@ async def test_hotpath_turnaround_measure_runs() -> None:
     per_ms, fixed = result["turnaround_audio_ms_per_audio_s"], result["turnaround_us_per_response"]
     assert math.isclose(fixed + per_ms * short_ms, short_us, rel_tol=1e-6, abs_tol=1e-3)
     assert math.isclose(fixed + per_ms * long_ms, long_us, rel_tol=1e-6, abs_tol=1e-3)
+    # Tasks the agent created per response: its run and the checkpoint re-sync (no tool,
+    # watchdog, playout, text or follow task; #17). The window's edges cut a response or two.
+    assert 1.0 <= result["turnaround_tasks_per_response"] <= 3.5
 
 
 async def test_hotpath_memory_measure_runs() -> None:
