@@ -122,7 +122,6 @@ class OpenAIProtocol:
             bound=self.item_bound, ops=self.ops, responses=self.responses, inputs=self.inputs
         )
         self.mirror = self.items.mirror
-        self.session: dict[str, Any] | None = None
         self._handlers = self._handler_table()
 
     def _handler_table(self) -> dict[str, _Handler]:
@@ -304,7 +303,6 @@ class OpenAIProtocol:
         self.mirror.reset()
         self.responses.reset()
         self.inputs.reset()
-        self.session = None
 
     # ================================================================= server events
 
@@ -348,18 +346,18 @@ class OpenAIProtocol:
 
     # ----------------------------------------------------------------- session and errors
 
+    # The server's echo of the session config is handed on, not kept: nothing reads it after
+    # the event, and a session's config (instructions, tool schemas) is kilobytes per call.
+
     def _on_session_created(self, ev: SessionEvent, out: list[Output]) -> None:
         session = ev.get("session")
-        self.session = session if isinstance(session, dict) else {}
-        out.append(SessionCreated(self.session))
+        out.append(SessionCreated(session if isinstance(session, dict) else {}))
 
     def _on_session_updated(self, ev: SessionEvent, out: list[Output]) -> None:
         session = ev.get("session")
-        if isinstance(session, dict):
-            self.session = session
         pending = self.ops.pop_oldest("session.update")
         if pending is not None:
-            out.append(OpCompleted(pending.op_id, self.session))
+            out.append(OpCompleted(pending.op_id, session if isinstance(session, dict) else {}))
 
     def _on_error(self, ev: dict[str, Any], out: list[Output]) -> None:
         err = ev.get("error")
