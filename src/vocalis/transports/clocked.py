@@ -23,9 +23,8 @@ Semantics (the model of a device buffer of one frame):
 - The timeline is the clock, not the player task: ticks due by `clock.now()` are played in
   order even if the task runs late (event-loop stall, a `ManualClock` advanced in one big
   step); `clear()` and `sync()` catch up first, so positions always reflect `clock.now()`.
-- `pause()` holds the device: no ticks, positions frozen, pushes still queue; `resume()`
-  starts a fresh timeline at the moment it is called (the paused time is not played);
-  `clear()` ends a pause.
+- `pause()` holds the device: no ticks, positions frozen, pushes still queue; `resume()` starts
+  a fresh timeline at the moment it is called (the paused time is not played); `clear()` ends it.
 - `clear()`: every pending segment resolves at once — `partial(played_ms)` if any of it
   played (or `full` if everything pushed had already gone out and it was ended), `skipped`
   otherwise. Audio pushed into a resolved segment is dropped silently (providers keep sending
