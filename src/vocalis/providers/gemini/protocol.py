@@ -312,6 +312,11 @@ class GeminiProtocol:
 
     def _on_tool_call(self, tool_call: dict[str, Any], out: list[Output]) -> None:
         calls = [c for c in get(tool_call, "functionCalls") or [] if isinstance(c, dict)]
+        if self.responses.current is None and not any(map(self._new_call, calls)):
+            # A turn that would carry no item (no call, or only ids already taken) still
+            # settles a response of the call: it counts one item, so a flood of them ends
+            # the call at the item bound (#14) instead of leaving records forever.
+            self.item_bound.take()
         turn = self._turn(out)
         self.responses.end_message(turn, "completed", out)
         for call in calls:
@@ -328,6 +333,11 @@ class GeminiProtocol:
             ready = ToolCall(item_id, call_id, name, arguments, turn.response_id)
             self.responses.add_call(turn, ready, out)
         self.responses.end_response(turn, "completed", "tool_call", out)
+
+    def _new_call(self, call: dict[str, Any]) -> bool:
+        """Whether `call` becomes an item (a call without an id gets a fresh one)."""
+        call_id = call.get("id")
+        return not call_id or str(call_id) not in self.call_names
 
     # -- responses -------------------------------------------------------------------------
 
