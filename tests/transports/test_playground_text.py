@@ -132,6 +132,14 @@ async def test_text_only_call_needs_no_microphone_and_no_audio(page: Any) -> Non
     # The call's timeline, linked from the page, behind the same token.
     href = await page.get_attribute("#timeline", "href")
     assert href is not None and href.startswith("/timeline/1?token=")
+    # The page shows text as it streams; the call's record (and so its timeline) has the
+    # message once its response settled, which the text-only page does not show: wait for it.
+    await page.wait_for_function(
+        "async (href) => (await (await fetch(href)).text()).includes('sunny in Oslo')",
+        arg=href,
+        polling=100,
+        timeout=20_000,
+    )
     timeline = await page.context.new_page()
     await timeline.goto(page.url.split("/?")[0] + href)
     assert "sunny in Oslo" in await timeline.content()
