@@ -15,7 +15,6 @@ The view is split in two so it can be tested without a terminal:
 from __future__ import annotations
 
 import enum
-from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -127,9 +126,9 @@ class LiveTranscript:
     keep: int = DEFAULT_KEPT_LINES
     # Lines dropped to stay within `keep` (shown as one notice at the end of the view).
     dropped: int = 0
-    # Ids of recently dropped lines (at most `keep`), whose late updates are ignored.
-    _forgotten: deque[str] = field(default_factory=deque)
-    _forgotten_ids: set[str] = field(default_factory=set)
+    # Ids of recently dropped lines (at most `keep`, oldest first), whose late updates are
+    # ignored: one insertion-ordered dict is both the lookup and the age order.
+    _forgotten: dict[str, None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.keep <= 0:
@@ -137,7 +136,7 @@ class LiveTranscript:
 
     # ------------------------------------------------------------------ updates
     def user_said(self, item_id: str, text: str, *, final: bool = True) -> None:
-        if item_id in self._forgotten_ids:
+        if item_id in self._forgotten:
             return
         line = self._user.get(item_id)
         if line is None:
@@ -153,7 +152,7 @@ class LiveTranscript:
         line = self._agent.get(item_id)
         if line is None:
             line = AgentLine(item_id, turn=self.turn)
-            if item_id in self._forgotten_ids:
+            if item_id in self._forgotten:
                 return line  # a late update of a dropped line: shown nowhere
             self._agent[item_id] = line
             self._append(line)
@@ -194,13 +193,13 @@ class LiveTranscript:
             line.generated_text = generated_text
 
     def tool_started(self, call_id: str, name: str, arguments: str) -> None:
-        if call_id not in self._tools and call_id not in self._forgotten_ids:
+        if call_id not in self._tools and call_id not in self._forgotten:
             line = ToolLine(call_id, name, arguments, turn=self.turn)
             self._tools[call_id] = line
             self._append(line)
 
     def tool_finished(self, call_id: str, output: str, *, is_error: bool = False) -> None:
-        if call_id in self._forgotten_ids:
+        if call_id in self._forgotten:
             return
         line = self._tools.get(call_id)
         if line is None:
@@ -232,10 +231,9 @@ class LiveTranscript:
             key = line.call_id if isinstance(line, ToolLine) else line.item_id
             for table in (self._agent, self._user, self._tools):
                 table.pop(key, None)
-            self._forgotten.append(key)
-            self._forgotten_ids.add(key)
+            self._forgotten[key] = None
             if len(self._forgotten) > self.keep:
-                self._forgotten_ids.discard(self._forgotten.popleft())
+                del self._forgotten[next(iter(self._forgotten))]
 
     # ------------------------------------------------------------------ queries
     def agent_lines(self) -> list[AgentLine]:
