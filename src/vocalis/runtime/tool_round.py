@@ -20,7 +20,6 @@ provider's retry and the re-sync find it under that id.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -33,8 +32,6 @@ from vocalis.runtime.tools import ToolResult
 
 if TYPE_CHECKING:
     from vocalis.runtime.response import RunContext
-
-log = logging.getLogger(__name__)
 
 
 def output_item_id(call_id: str) -> str:
@@ -85,13 +82,7 @@ class ToolRound:
         try:
             self._submit(call)
         except Exception as exc:  # reported like a failed task; the provider's step goes on
-            log.error("taking tool call %s failed", call.call_id, exc_info=exc)
-            self._ctx.emit(
-                ErrorEvent(
-                    f"tool call {call.call_id} not taken: {type(exc).__name__}: {exc}",
-                    source="runtime",
-                )
-            )
+            self._ctx.owner.report(f"call:{call.call_id}", exc)
 
     def _submit(self, call: ToolCall) -> None:
         self.calls.append(call)
