@@ -134,8 +134,15 @@ async def test_text_only_call_needs_no_microphone_and_no_audio(page: Any) -> Non
     assert href is not None and href.startswith("/timeline/1?token=")
     # The page shows text as it streams; the call's record (and so its timeline) has the
     # message once its response settled, which the text-only page does not show: wait for it.
+    # A synchronous request: Playwright treats a predicate's returned Promise as truthy, so an
+    # async `fetch` predicate ends the wait at its first poll, whatever the page said.
     await page.wait_for_function(
-        "async (href) => (await (await fetch(href)).text()).includes('sunny in Oslo')",
+        """(href) => {
+            const request = new XMLHttpRequest();
+            request.open("GET", href, false);
+            request.send();
+            return request.responseText.includes("sunny in Oslo");
+        }""",
         arg=href,
         polling=100,
         timeout=20_000,
