@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +38,7 @@ _STEPS = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(
     steps=_STEPS,
-    keep=st.integers(1, 12),
+    keep=st.integers(1, 40),  # rings filled, still growing, and reset while growing
     queries=st.lists(st.floats(-50.0, 3000.0, allow_nan=False), max_size=8),
 )
 def test_ring_matches_the_list_of_the_last_frames(
@@ -69,3 +72,36 @@ def test_the_default_ring_answers_exactly_for_the_last_20_seconds() -> None:
     newest = timeline.stream_ms
     for back_ms in (0.0, 510.0, 2_000.0, 19_970.0):
         assert timeline.clock_time_of(newest - back_ms) == reference(frames, newest - back_ms)
+
+
+def _traced_bytes_of(build: Callable[[], InputTimeline]) -> tuple[InputTimeline, int]:
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        timeline = build()
+        return timeline, tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_timeline_holds_only_the_frames_it_was_sent() -> None:
+    """#17: a connected caller who has sent nothing costs no ring (it was 16 KB up front);
+    a full ring costs its 16 bytes per frame, without the arrays' spare growth capacity."""
+
+    def filled(frames: int) -> Callable[[], InputTimeline]:
+        def build() -> InputTimeline:
+            timeline = InputTimeline(keep_frames=1000)
+            for k in range(frames):
+                timeline.append(20.0, k * 0.02)
+            return timeline
+
+        return build
+
+    _, idle = _traced_bytes_of(filled(0))
+    _, second = _traced_bytes_of(filled(50))
+    full, kept = _traced_bytes_of(filled(5000))
+    assert idle < 1024
+    assert second < 2 * 1024
+    assert 16_000 <= kept < 16_000 + 1024
+    # 19.99 s back: 10 ms before the end of frame 4000, the oldest frame kept
+    assert full.clock_time_of(full.stream_ms - 19_990.0) == 4000 * 0.02 - 10.0 / 1000.0

@@ -23,22 +23,28 @@ SILENCE_PEAK = 100
 class InputTimeline:
     """Maps input-stream milliseconds to the clock time that audio was captured.
 
-    The last `keep_frames` frames live in two preallocated arrays used as one ring: a deque
-    of (float, float) tuples cost ~110 bytes per frame, ~330 KB per call once full,
-    allocated and freed 50 times a second (#14); this costs 16 bytes per frame, allocated
-    once. The default keeps 20 s of 20 ms frames (16 KB per call; a minute cost 48 KB, the
-    largest single object of a speaking session, #17): the only positions looked up are
-    where the caller's speech stopped, reported a silence window (0.2-2 s) plus the
-    provider's delay later. An older position is placed from the oldest kept frame.
+    The last `keep_frames` frames live in two arrays used as one ring: a deque of
+    (float, float) tuples cost ~110 bytes per frame, ~330 KB per call once full, allocated
+    and freed 50 times a second (#14); this costs 16 bytes per frame. The default keeps 20 s
+    of 20 ms frames (16 KB per call; a minute cost 48 KB, the largest single object of a
+    speaking session, #17): the only positions looked up are where the caller's speech
+    stopped, reported a silence window (0.2-2 s) plus the provider's delay later. An older
+    position is placed from the oldest kept frame.
+
+    The arrays grow with the frames until the ring is full rather than being allocated at
+    full size up front: a connected session whose caller has sent nothing (or sent less
+    than the ring holds) keeps only what it has been sent (#17: the 16 KB were the largest
+    item of an idle session). Growth is the arrays' own amortised append, done at most
+    `keep_frames` times per call; after that a frame overwrites its slot.
     """
 
     def __init__(self, keep_frames: int = 1000) -> None:
         if keep_frames < 1:
             raise ValueError("keep_frames must be at least 1")
         # Stream position at the end of each frame (ms) and the clock time it arrived; frame
-        # number k of the stream lives in slot k % keep_frames.
-        self._ends = array("d", bytes(8 * keep_frames))
-        self._ats = array("d", bytes(8 * keep_frames))
+        # number k of the stream lives in slot k % keep_frames. Slots exist once written.
+        self._ends = array("d")
+        self._ats = array("d")
         self._size = keep_frames
         self._appended = 0  # frames of this stream so far; the ring keeps the last `_size`
         self.stream_ms = 0.0
@@ -51,9 +57,17 @@ class InputTimeline:
     def append(self, duration_ms: float, captured_at: float) -> None:
         self.stream_ms += duration_ms
         i = self._appended % self._size
-        self._ends[i] = self.stream_ms
-        self._ats[i] = captured_at
         self._appended += 1
+        if i < len(self._ends):  # the slot exists: overwrite it (also after a reset)
+            self._ends[i] = self.stream_ms
+            self._ats[i] = captured_at
+            return
+        # Slot numbers rise one by one from 0 after a reset, so a missing slot is the next one.
+        self._ends.append(self.stream_ms)
+        self._ats.append(captured_at)
+        if i + 1 == self._size:  # full: drop the append's spare capacity, once per call
+            self._ends = self._ends[:]
+            self._ats = self._ats[:]
 
     def clock_time_of(self, stream_ms: float) -> float | None:
         """Clock time at which input position `stream_ms` was spoken (None if unknown)."""
