@@ -8,6 +8,7 @@ and asks for a reply.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from vocalis.audio.frame import AudioFrame
@@ -16,9 +17,13 @@ from vocalis.conversation.history import History
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import OperationError, RealtimeSession
 from vocalis.runtime.events import ConversationItemAdded, ErrorEvent, SessionEvent
+from vocalis.runtime.tasks import TaskOwner
 from vocalis.runtime.turn_driver import TurnDriver
 from vocalis.transports.base import AudioSource
+from vocalis.utils.channel import Channel, ChannelIterator
 from vocalis.utils.clock import Clock
+
+TEXT_TASK = "caller-text"  # the name of the task handling typed messages, as before
 
 
 async def pump_caller_audio(
@@ -50,27 +55,87 @@ async def pump_caller_audio(
     await source.deliver(rate, on_frame)
 
 
-async def pump_caller_text(
-    text_in: AsyncIterator[str],
-    provider: RealtimeSession,
-    turns: TurnDriver,
-    history: History,
-    clock: Clock,
-    emit: Callable[[SessionEvent], None],
-    reply: Callable[[], object],
-) -> None:
-    """Each typed message: a user item on the provider, the agent cut, a reply requested."""
-    count = 0
-    async for text in text_in:
-        count += 1
-        item = MessageItem(id=f"vc_typed_{count}", role="user", text=text, created_at=clock.now())
-        key = history.next_key()
+class TypedMessages:
+    """Each typed message, in order: a user item on the provider, the agent cut, a reply.
+
+    A transport's text input is usually a `Channel` that stays empty for the whole call (a
+    voice caller rarely types). A task waiting on it cost every session ~1.5 KB and one of
+    its five idle tasks (#17), so `follow` forwards such a channel to `arrived` and a task
+    exists only while typed messages wait to be handled. Any other `AsyncIterator` is still
+    read by a task. Either way the messages are handled one at a time in the order typed,
+    and a failure ends the text input (it is reported; later messages are not read).
+    """
+
+    def __init__(
+        self,
+        provider: RealtimeSession,
+        turns: TurnDriver,
+        history: History,
+        clock: Clock,
+        emit: Callable[[SessionEvent], None],
+        reply: Callable[[], object],
+    ) -> None:
+        self._provider, self._turns, self._history = provider, turns, history
+        self._clock, self._emit, self._reply = clock, emit, reply
+        self._count = 0
+        self._owner: TaskOwner | None = None
+        self._channel: Channel[str] | None = None
+        self._waiting: deque[str] = deque()
+        self._draining = False
+
+    def follow(self, text_in: AsyncIterator[str], owner: TaskOwner) -> None:
+        """Handle what `text_in` delivers until it ends or `owner` closes."""
+        if not isinstance(text_in, ChannelIterator):
+            owner.spawn(self._pump(text_in), TEXT_TASK)
+            return
+        self._owner, self._channel = owner, text_in.channel
+        self._channel.forward_to(self.arrived)
+        self._channel.on_close(self._closed)
+
+    def _closed(self) -> None:
+        """The text input ended; one closed with an error is reported, as a reader's was."""
+        channel, owner = self._channel, self._owner
+        if channel is not None and channel.error is not None and owner is not None:
+            owner.report(TEXT_TASK, channel.error)
+
+    def arrived(self, text: str) -> None:
+        """A typed message from the forwarded channel (inside the transport's callback)."""
+        owner = self._owner
+        if owner is None or owner.closed:  # the session is closing: nobody handles it
+            return
+        self._waiting.append(text)
+        if not self._draining:
+            self._draining = True
+            owner.spawn(self._drain(), TEXT_TASK)
+
+    async def _drain(self) -> None:
         try:
-            item.id = await provider.create_item(item)
+            while self._waiting:
+                await self.handle(self._waiting.popleft())
+        except BaseException:
+            if self._channel is not None:  # as the reading task did: stop reading for good
+                self._channel.stop_forwarding()
+            self._owner = None
+            raise
+        finally:
+            self._draining = False
+
+    async def _pump(self, text_in: AsyncIterator[str]) -> None:
+        async for text in text_in:
+            await self.handle(text)
+
+    async def handle(self, text: str) -> None:
+        self._count += 1
+        item = MessageItem(
+            id=f"vc_typed_{self._count}", role="user", text=text, created_at=self._clock.now()
+        )
+        key = self._history.next_key()
+        try:
+            item.id = await self._provider.create_item(item)
         except OperationError as exc:
-            emit(ErrorEvent(f"typed message rejected: {exc.message}"))
-            continue
-        history.add(item, key)
-        emit(ConversationItemAdded(item))
-        turns.interrupt("text", True)
-        reply()
+            self._emit(ErrorEvent(f"typed message rejected: {exc.message}"))
+            return
+        self._history.add(item, key)
+        self._emit(ConversationItemAdded(item))
+        self._turns.interrupt("text", True)
+        self._reply()

@@ -30,7 +30,7 @@ from vocalis.providers.base import (
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.budget import DEFAULT_BUDGET
 from vocalis.runtime.call_end import CallEnd, EndCause
-from vocalis.runtime.caller_input import pump_caller_audio, pump_caller_text
+from vocalis.runtime.caller_input import TypedMessages, pump_caller_audio
 from vocalis.runtime.closing import settle_on_close
 from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
@@ -170,18 +170,15 @@ class AgentSession:
         self._owner.spawn(self._scheduler.run(), "scheduler")
         text_in = self.transport.text_in()
         if text_in is not None:
-            self._owner.spawn(
-                pump_caller_text(
-                    text_in,
-                    provider,
-                    self._turns,
-                    self._history,
-                    self.clock,
-                    self._emitter.emit,
-                    self.generate_reply,
-                ),
-                "caller-text",
+            typed = TypedMessages(
+                provider,
+                self._turns,
+                self._history,
+                self.clock,
+                self._emitter.emit,
+                self.generate_reply,
             )
+            typed.follow(text_in, self._owner)
         self._states.start()
         if agent.greeting:
             self.say(agent.greeting, allow_interruptions=False)

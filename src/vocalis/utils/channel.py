@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -42,6 +42,11 @@ class Channel(Generic[T]):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error the channel was closed with (None while open or closed cleanly)."""
+        return self._error
 
     def __len__(self) -> int:
         items = self._items
@@ -167,13 +172,28 @@ class Channel(Generic[T]):
             finally:
                 self._waiter = None
 
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self._iterate()
+    def __aiter__(self) -> ChannelIterator[T]:
+        return ChannelIterator(self)
 
-    async def _iterate(self) -> AsyncIterator[T]:
-        while True:
-            try:
-                item = await self.recv()
-            except ChannelClosed:
-                return
-            yield item
+
+class ChannelIterator(Generic[T]):
+    """`aiter(channel)`: the channel's items until it closes (its error raised, if any).
+
+    It names its channel, so a consumer handed only an `AsyncIterator` (a transport's typed
+    messages) can `forward_to` the channel instead of keeping a task waiting on it for the
+    whole call (#17).
+    """
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: Channel[T]) -> None:
+        self.channel = channel
+
+    def __aiter__(self) -> ChannelIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.channel.recv()
+        except ChannelClosed:
+            raise StopAsyncIteration from None
