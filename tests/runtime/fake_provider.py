@@ -75,6 +75,10 @@ class FakeSession(RealtimeSession):
         async for event in self._events:
             yield event
 
+    async def forward_events(self, callback: Callable[[ProviderEvent], None]) -> None:
+        # Like the real providers: each event inside the step that emits it.
+        await self._events.forward_until_closed(callback)
+
     def emit(self, event: ProviderEvent) -> None:
         self._events.send(event)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
@@ -400,6 +400,21 @@ class RealtimeSession(abc.ABC):
     @abc.abstractmethod
     def events(self) -> AsyncIterator[ProviderEvent]:
         """The session's event stream; ends after `SessionClosed`. Single consumer."""
+
+    async def forward_events(self, callback: Callable[[ProviderEvent], None]) -> None:
+        """Call `callback` with every event, in order, until the stream ended (after
+        `SessionClosed`); the alternative to iterating `events()` (single consumer too).
+
+        Why: a provider whose events come from its receive callback overrides this to call
+        `callback` inside that callback. A response's start (`GenerationStarted`) then
+        reaches the runtime in the same step as the audio read right after it, so the first
+        delta goes to the sink without waiting for a loop turn (the first-audio path, #17).
+        This default delivers from `events()`, one loop turn after each event.
+        """
+        async for event in self.events():
+            callback(event)
+            if isinstance(event, SessionClosed):
+                return
 
     @abc.abstractmethod
     async def update_options(self, options: SessionOptions) -> None:

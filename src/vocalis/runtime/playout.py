@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -150,6 +151,8 @@ class ResponsePlayout:
         # A message begun synchronously (by `prestart`, or when the previous message's audio
         # ended inside the provider's receive step); run() completes it next.
         self._next: PulledMessage | None = None
+        # `run` waiting for the next message to be announced (`_take` wakes it).
+        self._waiter: asyncio.Future[None] | None = None
         self.first_audio_received_at: float | None = None
         self._voice_found = False
         self._notice_sent = False
@@ -165,15 +168,12 @@ class ResponsePlayout:
         """
         try:
             while not self.stopped:
-                # Begun already (by `prestart`, or as the previous audio ended), else the next
-                # one, begun as the provider announces it.
-                pulled, self._next = self._next, None
+                pulled = await self._announced()
                 if pulled is None:
-                    pulled = await self._announced()
-                    if pulled is None:
-                        break
+                    break
                 await self._complete(pulled)
         finally:
+            self.generation.messages.stop_forwarding()
             for pulled in self.pulled:
                 if pulled.segment is not None and not pulled.segment.done:
                     # Stopped early without a clear (stall): what was received still plays.
@@ -181,68 +181,69 @@ class ResponsePlayout:
 
     def stop(self) -> None:
         self.stopped = True
+        self.generation.messages.stop_forwarding()  # later messages stay unpulled
 
     async def _announced(self) -> PulledMessage | None:
-        """The next message, begun inside the provider's receive step that announces it
-        (None once the generation has no more, or pulling stopped).
+        """The next message: begun already (by `prestart`, or as the previous audio ended),
+        else begun inside the provider's receive step that announces it (None once the
+        generation has no more, or pulling stopped).
 
         Why not `await messages.recv()`: the task would resume a loop turn after the
         announcement, and the message's first audio (often in the same socket read) would
-        wait for it. Forwarding begins the message — segment open, audio forwarded — at once.
+        wait for it.
         """
         messages = self.generation.messages
-        message = messages.try_recv()
-        if message is not None:
-            return None if self.stopped else self._begin(message)
-        loop = asyncio.get_running_loop()
-        arrived: asyncio.Future[PulledMessage | None] = loop.create_future()
-
-        def take(message: MessageGeneration) -> None:
-            messages.stop_forwarding()  # one message; the next waits for this one's audio
-            if arrived.done():
-                return
+        if self._next is None:
+            self._watch_next()
+        while self._next is None and not self.stopped and not messages.closed:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            messages.on_close(partial(_wake, waiter))  # not `self`: no cycle through it
             try:
-                arrived.set_result(None if self.stopped else self._begin(message))
-            except Exception as exc:  # seen where `run` awaits, as `recv` would raise it
-                arrived.set_exception(exc)
-
-        def ended() -> None:
-            if not arrived.done():
-                arrived.set_result(None)
-
-        messages.forward_to(take)
-        messages.on_close(ended)
-        try:
-            pulled = await arrived
-        finally:
-            messages.stop_forwarding()
-        if pulled is None and messages.closed:
+                await waiter
+            finally:
+                self._waiter = None
+        pulled, self._next = self._next, None
+        if pulled is None and messages.closed and not self.stopped:
             await messages.wait_closed()  # raises the generation's error, as `recv` did
         return pulled
 
     def prestart(self) -> None:
-        """Take the first message now, synchronously, if the provider announced it already.
+        """Begin the first message synchronously: now if the provider announced it already,
+        else inside the receive step that announces it.
 
         Called as the run is created (inside the session's dispatch of `GenerationStarted`):
-        the message and its first audio usually arrived in the same socket read, so the
-        segment opens and the queued audio reaches the sink here, instead of after the run's
-        and the playout's tasks were scheduled (two event-loop hops on the first-audio path).
+        the message and its first audio usually arrive in the same socket read as the
+        response's start, so the segment opens and the audio reaches the sink there, instead
+        of after the run's task was scheduled (a loop turn on the first-audio path).
         """
         if self._sink is None or self.stopped or self.pulled:
             return
-        self._begin_announced()
+        self._watch_next()
 
-    def _begin_announced(self) -> None:
-        """Begin the message the provider announced already, if any, ahead of `run`.
+    def _watch_next(self) -> None:
+        """Begin the next message now if it was announced, else when it is (`_take`).
 
         Not on a closing session: the run is being torn down, and what it takes now would
         never be let go by its `close()`.
         """
-        if self._owner.closed:
+        if self._owner.closed or self.stopped:
             return
-        message = self.generation.messages.try_recv()
+        messages = self.generation.messages
+        message = messages.try_recv()
         if message is not None:
             self._next = self._begin(message)
+        elif not messages.closed:
+            messages.forward_to(self._take)
+
+    def _take(self, message: MessageGeneration) -> None:
+        """The provider announced the next message: begin it in its receive step. One
+        message only: the one after it waits until this one's audio ended (`_audio_ended`)."""
+        self.generation.messages.stop_forwarding()
+        if self.stopped or self._owner.closed:
+            return  # never pulled: the ledger deletes it
+        self._next = self._begin(message)  # a failure closes `messages` with it (run raises)
+        if self._waiter is not None:
+            _wake(self._waiter)
 
     def _progress(self) -> None:
         if self._on_progress is not None:
@@ -277,7 +278,7 @@ class ResponsePlayout:
         pulled.sync.audio_complete = True
         segment.end()
         if self._next is None:
-            self._begin_announced()
+            self._watch_next()
 
     async def _complete(self, pulled: PulledMessage) -> None:
         """The rest of a message: its audio's end, or its text (voiced by TTS if configured)."""
@@ -458,6 +459,11 @@ class ResponsePlayout:
                 return None  # cut before the first audible sample
             return segment.started.result() + pulled.first_voice_ms / 1000.0
         return None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _nothing() -> None:

@@ -366,10 +366,9 @@ class AgentSession:
     # ================================================================== provider events
 
     async def _provider_events(self, provider: RealtimeSession) -> None:
-        async for event in provider.events():
-            self._on_provider_event(event)
-            if isinstance(event, SessionClosed):
-                break
+        # Inside the provider's receive step where it can: a response's run (and its first
+        # segment) exists before the audio read right after `response.created` is routed.
+        await provider.forward_events(self._on_provider_event)
         if not self._closing:
             self._ended(CallEnd(EndCause.PROVIDER_CLOSED))
             await self.aclose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import numpy as np
 
@@ -68,6 +68,10 @@ class GeminiRealtimeSession(SocketLifecycle, RealtimeSession):
     async def events(self) -> AsyncIterator[ProviderEvent]:
         async for event in self._events:
             yield event
+
+    async def forward_events(self, callback: Callable[[ProviderEvent], None]) -> None:
+        """Each event to `callback` inside the receive step that produced it (see the base)."""
+        await self._events.forward_until_closed(callback)
 
     def append_audio(self, samples: np.ndarray) -> None:
         self.protocol.input.append(samples)

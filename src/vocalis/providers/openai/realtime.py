@@ -144,6 +144,10 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
         async for event in self._events:
             yield event
 
+    async def forward_events(self, callback: Callable[[ProviderEvent], None]) -> None:
+        """Each event to `callback` inside the receive step that produced it (see the base)."""
+        await self._events.forward_until_closed(callback)
+
     def append_audio(self, samples: np.ndarray) -> None:
         conn = self._conn
         if conn is None or not self._ready.is_set():
