@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,7 +68,8 @@ class ReplyScheduler:
         self._on_queue_changed = on_queue_changed
         self._retry_delay = retry_delay
         self._max_attempts = max_attempts
-        self._queue: deque[ReplyRequest] = deque()
+        # A few requests at most: a list (56 B) rather than a deque (760 B) per session (#17).
+        self._queue: list[ReplyRequest] = []
         self._active: dict[str, Generation] = {}
         self.inflight: ReplyRequest | None = None
         self._holds: set[str] = set()
@@ -114,7 +114,7 @@ class ReplyScheduler:
 
     def drop_queued(self, predicate: Callable[[ReplyRequest], bool]) -> list[ReplyRequest]:
         dropped: list[ReplyRequest] = []
-        kept: deque[ReplyRequest] = deque()
+        kept: list[ReplyRequest] = []
         for request in self._queue:
             (dropped if predicate(request) else kept).append(request)
         if dropped:
@@ -162,7 +162,7 @@ class ReplyScheduler:
             self._wake.clear()
             retry = False
             while self._queue and not self.active and not self._holds:
-                request = self._queue.popleft()
+                request = self._queue.pop(0)
                 if request.still_wanted is not None and not request.still_wanted():
                     request.handle._finish(interrupted=True)
                     self._changed()
@@ -186,7 +186,7 @@ class ReplyScheduler:
                 # A server-initiated response won the race (retry after it, or shortly), or
                 # the connection dropped (retried once the provider is connected again).
                 log.info("reply deferred: %s", exc.message)
-                self._queue.appendleft(request)
+                self._queue.insert(0, request)
                 self._changed()
                 return True
             self._changed()

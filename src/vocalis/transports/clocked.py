@@ -180,7 +180,7 @@ class ClockedAudioSink(AudioSink):
         self.frame_samples = sample_rate * frame_ms // 1000
         self.on_frame = on_frame
         self._frame_s = frame_ms / 1000.0
-        self._segments: deque[ClockedSegment] = deque()
+        self._segments: list[ClockedSegment] = []  # a few: not a 760 B deque (#17)
         # The device timeline: ticks at anchor + k * frame while active, None while idle.
         self._anchor = 0.0
         self._k = 0
@@ -222,7 +222,7 @@ class ClockedAudioSink(AudioSink):
         self._advance_to(now)
         self._paused = False
         segments = self._segments
-        self._segments = deque()
+        self._segments = []
         for seg in segments:
             if seg._played == 0:
                 seg._finish(PlayoutStatus.SKIPPED, now)
@@ -443,7 +443,7 @@ class ClockedAudioSink(AudioSink):
             if head._queued:
                 break
             if head._ended:
-                segments.popleft()
+                segments.pop(0)
                 head._finish(PlayoutStatus.FULL if head._played else PlayoutStatus.SKIPPED, tick)
             elif head._played:
                 break  # started and starving: an underrun below
