@@ -38,8 +38,8 @@ not move much. Two measures, each a fixed workload in this process (process CPU 
 * ``gemini-receive``: ``receive`` through the Gemini Live client and sim (its websockets
   socket included): CPU ms per received audio-second.
 * ``memory``: not CPU — the Python heap 10 sessions keep (KB per session, idle and speaking;
-  tasks per idle session) and the cyclic garbage each response leaves
-  (`bench/session_memory.py`).
+  tasks per idle session; small objects vs large blocks, against the wire-only client) and
+  the cyclic garbage each response leaves (`bench/session_memory.py`).
 
 Compare builds by running it in each checkout, alternating; ``--rounds`` repeats both.
 Output: ``bench/results/hotpath.json``.

@@ -16,6 +16,13 @@ neighbours' load, unlike RSS on a shared machine.
   live asyncio tasks, per session once every session is connected and before any speaks:
   the long-lived state a call keeps whatever it does (tasks, flags, socket buffers, the
   input timeline), without the audio ahead that makes the speaking figures move.
+* ``memory_small_kb_per_session`` / ``memory_large_kb_per_session``: the speaking heap at
+  the end of the window split by block size. Blocks of at most 512 bytes are Python's small
+  objects (the session's and its responses' state, held in pymalloc's arenas); larger ones
+  are mostly the decoded audio ahead of playback and socket buffers, which any client
+  holds. ``memory_bare_small_kb_per_session`` / ``memory_bare_large_kb_per_session``: the
+  same for the wire-only client (`bench.agents.BareClient` on picows) in the same run, so
+  the small-object figure reads as vocalis' own cost against that floor (#17).
 * ``memory_cyclic_objects_per_response``: objects the cyclic collector found after the
   window, run with the collector off, per completed response. 0 when every settled response
   is freed by reference counting; a response caught in a reference cycle leaves ~100 objects
@@ -69,10 +76,12 @@ async def session_memory(
             finally:
                 gc.enable()
             cyclic = gc.collect()
+            small, large = _split_heap(tracemalloc.take_snapshot())
             for agent in agents:
                 await agent.aclose()
         finally:
             tracemalloc.stop()
+        bare_small, bare_large = await _bare_heap(sim.base_url, sessions, warmup + seconds)
     if responses <= 0:  # a broken session must not pass as a figure
         raise RuntimeError("hotpath memory: no response completed in the measured window")
     above = [(s - base) / 1024.0 / sessions for s in samples]
@@ -81,8 +90,52 @@ async def session_memory(
         "memory_tasks_per_idle_session": idle_tasks / sessions,
         "memory_kb_per_session_mean": sum(above) / len(above),
         "memory_kb_per_session_max": max(above),
+        "memory_small_kb_per_session": small / 1024.0 / sessions,
+        "memory_large_kb_per_session": large / 1024.0 / sessions,
+        "memory_bare_small_kb_per_session": bare_small / 1024.0 / sessions,
+        "memory_bare_large_kb_per_session": bare_large / 1024.0 / sessions,
         "memory_cyclic_objects_per_response": cyclic / responses,
     }
+
+
+# pymalloc serves requests up to this size from its arenas; larger ones go to malloc.
+SMALL_BLOCK = 512
+
+
+def _split_heap(snapshot: tracemalloc.Snapshot) -> tuple[int, int]:
+    """Bytes still allocated since tracing started: (small blocks, large blocks)."""
+    small = large = 0
+    for trace in snapshot.traces:
+        if trace.size <= SMALL_BLOCK:
+            small += trace.size
+        else:
+            large += trace.size
+    return small, large
+
+
+async def _bare_heap(base_url: str, sessions: int, seconds: float) -> tuple[int, int]:
+    """`_split_heap` for wire-only clients speaking as long as the sessions did."""
+    from bench.agents import BareClient
+
+    first = BareClient("picows", caller="feeder")  # per-process setup, as for the sessions
+    await first.start(base_url)
+    await first.aclose()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        clients = [BareClient("picows", caller="feeder") for _ in range(sessions)]
+        for client in clients:
+            await client.start(base_url)
+        for client in clients:
+            client.keep_speaking()
+        await asyncio.sleep(seconds)
+        gc.collect()
+        heap = _split_heap(tracemalloc.take_snapshot())
+        for client in clients:
+            await client.aclose()
+        return heap
+    finally:
+        tracemalloc.stop()
 
 
 async def _sample_heap(seconds: float, every: float = 0.05) -> list[int]:

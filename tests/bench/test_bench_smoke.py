@@ -201,6 +201,11 @@ async def test_hotpath_memory_measure_runs() -> None:
     assert 10 < result["memory_kb_per_idle_session"] < 1_000
     assert 1 <= result["memory_tasks_per_idle_session"] < 50
     assert result["memory_cyclic_objects_per_response"] < 5
+    # The split by block size, vocalis and the wire-only client: both hold the audio ahead
+    # in large blocks; vocalis' own state is small objects, more than the bare client's.
+    for kind in ("", "bare_"):
+        assert 1 < result[f"memory_{kind}large_kb_per_session"] < 5_000
+    assert 1 < result["memory_bare_small_kb_per_session"] < result["memory_small_kb_per_session"]
 
 
 async def test_caller_feeder_hands_every_session_its_frames_in_order() -> None:
