@@ -23,7 +23,7 @@ from vocalis.conversation.items import (
     Role,
 )
 from vocalis.providers.openai.formats import audio_format
-from vocalis.providers.openai.history import SyncedPrefix, plan_history_ops
+from vocalis.providers.openai.history import SyncedPrefix, history_in_sync, plan_history_ops
 from vocalis.providers.openai.ops import ClientOp
 from vocalis.providers.openai.protocol import OpenAIProtocol
 
@@ -161,6 +161,38 @@ def test_incremental_sync_plans_what_a_full_sync_plans(steps: list[Step]) -> Non
     expected = plan_history_ops(full.core, list(full.items))
     got = plan_history_ops(incremental.core, list(incremental.items), incremental.synced)
     assert _shape(got) == _shape(expected)
+
+
+def _unnumbered(ops: list[ClientOp[object]]) -> list[tuple[str, Any]]:
+    """Ops without their event ids (a core that planned more has counted further)."""
+    return [(op.kind, {k: v for k, v in op.event.items() if k != "event_id"}) for op in ops]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 50)), max_size=60))
+def test_the_synchronous_check_answers_as_the_plan_and_leaves_no_trace(steps: list[Step]) -> None:
+    """`history_in_sync` (the runtime's no-task re-sync, `sync_history_nowait`) is True
+    exactly when a full plan has no operation, and leaves nothing behind: no op registered,
+    and the sync after it plans what it would have planned without the check."""
+    full, checked = World(), World()
+    last: list[ClientOp[object]] = []
+    for n, (kind, k) in enumerate(steps):
+        if kind == "sync":
+            expected = plan_history_ops(full.core, list(full.items))
+            pending = checked.core.pending_op_ids()
+            in_sync = history_in_sync(checked.core, list(checked.items), checked.synced)
+            assert in_sync == (not expected)
+            assert checked.core.pending_op_ids() == pending
+            got = plan_history_ops(checked.core, list(checked.items), checked.synced)
+            assert _unnumbered(got) == _unnumbered(expected)
+            last = expected
+        elif kind == "apply":
+            full.apply(last)
+            checked.apply(last)
+            last = []
+        else:
+            full.step(kind, k, n)
+            checked.step(kind, k, n)
 
 
 def test_a_steady_call_skips_what_it_already_synced() -> None:

@@ -482,6 +482,17 @@ class RealtimeSession(abc.ABC):
     async def sync_history(self, items: Sequence[ConversationItem]) -> None:
         """Make the provider conversation equal `items` with a minimal delete/create diff."""
 
+    def sync_history_nowait(self, items: Sequence[ConversationItem]) -> bool:
+        """`sync_history(items)` done at once when it has nothing to send: True. False:
+        nothing was done, await `sync_history(items)`.
+
+        Why: the runtime re-syncs at the end of every response, and almost always the
+        provider holds exactly the heard history already; deciding that synchronously spares
+        a task per response, at a boundary where many sessions end responses together (#17).
+        The default never knows without waiting.
+        """
+        return False
+
     @abc.abstractmethod
     async def aclose(self) -> None: ...
 

@@ -146,7 +146,7 @@ class TurnDriver:
             case HoldReplies():
                 self.ctx.scheduler.hold(_RESYNC_HOLD)
             case Resync():
-                owner.spawn(self._resync(), "resync-history")
+                self._resync()
             case _:
                 assert_never(decision)
 
@@ -322,19 +322,35 @@ class TurnDriver:
         except OperationError as exc:
             log.debug("cancel of %s not needed: %s", response_id, exc.message)
 
-    async def _resync(self) -> None:
+    def _resync(self) -> None:
+        """Make the provider hold the heard history: at once when it does already (the usual
+        case at a response's end: no task, #17), else in a task that sends the difference."""
+        ctx = self.ctx
+        if ctx.provider.sync_history_nowait(ctx.history.items()):
+            self._release_resync_hold()
+            self._resynced()
+        else:
+            ctx.owner.spawn(self._sync_history(), "resync-history")
+
+    async def _sync_history(self) -> None:
         ctx = self.ctx
         try:
             await ctx.provider.sync_history(ctx.history.items())
         except OperationError as exc:
             ctx.emit(ErrorEvent(f"history re-sync failed: {exc.message}", code=exc.code))
         finally:
-            if not self.core.resync_due:
-                ctx.scheduler.release_hold(_RESYNC_HOLD)
+            self._release_resync_hold()
+        self._resynced()
+
+    def _release_resync_hold(self) -> None:
+        if not self.core.resync_due:
+            self.ctx.scheduler.release_hold(_RESYNC_HOLD)
+
+    def _resynced(self) -> None:
         self.tell(
             Resynced(
                 unanswered_turn=self._unanswered_user_turn() is not None,
-                queue_empty=not ctx.scheduler.pending,
+                queue_empty=not self.ctx.scheduler.pending,
             )
         )
 

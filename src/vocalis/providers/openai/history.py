@@ -161,6 +161,21 @@ def plan_history_ops(
     return ops
 
 
+def history_in_sync(
+    core: OpenAIProtocol, items: list[ConversationItem], synced: SyncedPrefix
+) -> bool:
+    """Whether making the provider conversation equal `items` takes no operation.
+
+    Exactly `plan_history_ops`'s answer (and, when none, its growth of `synced`). The ops of
+    a plan that has some are withdrawn unsent (never registered as far as the core knows),
+    so the sync that sends them plans them again, under its own lock.
+    """
+    ops = plan_history_ops(core, items, synced)
+    for op in ops:
+        core.ops.pop(op.op_id)
+    return not ops
+
+
 def _ops_for(
     core: OpenAIProtocol,
     remote: list[str],

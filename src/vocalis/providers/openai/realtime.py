@@ -54,7 +54,11 @@ from vocalis.providers.core_events import CORE_EVENT_TYPES
 from vocalis.providers.openai.connection import _Connection
 from vocalis.providers.openai.errors import local_error
 from vocalis.providers.openai.frames import decode_server_frame
-from vocalis.providers.openai.history import SyncedPrefix, plan_history_ops
+from vocalis.providers.openai.history import (
+    SyncedPrefix,
+    history_in_sync,
+    plan_history_ops,
+)
 from vocalis.providers.openai.lifecycle import SocketLifecycle
 from vocalis.providers.openai.mirror import ConversationMirror
 from vocalis.providers.openai.model import OpenAIRealtimeModel
@@ -315,6 +319,18 @@ class OpenAIRealtimeSession(SocketLifecycle, RealtimeSession):
             results = await asyncio.gather(*(self._send_op(conn, op) for op in ops))
         for result in results:
             self._report_failure(result)
+
+    def sync_history_nowait(self, items: Sequence[ConversationItem]) -> bool:
+        """See `RealtimeSession.sync_history_nowait`: True when the provider conversation
+        equals `items` already (they are remembered for replays, as `sync_history` would)."""
+        if self._sync_lock.locked() or self._conn is None or not self._ready.is_set():
+            return False  # a sync under way, or no socket: `sync_history` waits for it
+        heard = list(items)
+        if not history_in_sync(self._core, heard, self._synced):
+            return False
+        self._heard = heard
+        self._heard_seq = self._core.mirror.seq
+        return True
 
     async def aclose(self) -> None:
         self._closing = True
