@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fake_provider import FakeMessage, FakeResponse, FakeSession
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from task_support import created_tasks
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ErrorEvent, ToolCallFinished
 from vocalis.runtime.options import AgentSessionOptions
@@ -47,29 +48,6 @@ async def session_on(
     finally:
         await session.aclose()
         await transport.aclose()
-
-
-@contextlib.contextmanager
-def created_tasks() -> Iterator[list[asyncio.Task[Any]]]:
-    """Every task the loop creates meanwhile (named once created: read names afterwards)."""
-    loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[Any]] = []
-
-    def factory(
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
-        /,
-        **kwargs: Any,
-    ) -> asyncio.Future[Any]:
-        task = asyncio.Task(coro, loop=loop, **kwargs)
-        tasks.append(task)
-        return task
-
-    loop.set_task_factory(factory)
-    try:
-        yield tasks
-    finally:
-        loop.set_task_factory(None)
 
 
 def kinds_for(tasks: list[asyncio.Task[Any]], response_id: str) -> list[str]:
