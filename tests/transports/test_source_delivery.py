@@ -88,14 +88,15 @@ async def test_default_delivery_iterates_frames() -> None:
     assert np.array_equal(np.concatenate([f.samples for f in got]), _tone(1440))
 
 
-async def _both_paths(
+async def _all_paths(
     make: type[MemoryAudioSource] | type[FixedRateAudioSource],
     chunks: list[tuple[int, int]],
     rate: int,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """What `frames()` and `deliver()` hand a consumer for the same pushes."""
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """What `frames()`, `deliver()` and `forward()` hand a consumer for the same pushes."""
+    loop = asyncio.get_running_loop()
     outputs: list[list[np.ndarray]] = []
-    for path in ("frames", "deliver"):
+    for path in ("frames", "deliver", "forward"):
         source = make(chunks[0][0]) if make is FixedRateAudioSource else make(24000)
         got: list[np.ndarray] = []
 
@@ -105,8 +106,12 @@ async def _both_paths(
             if path == "frames":
                 async for frame in src.frames(rate):
                     out.append(frame.samples.copy())
-            else:
+            elif path == "deliver":
                 await src.deliver(rate, lambda frame: out.append(frame.samples.copy()))
+            else:
+                ended: asyncio.Future[BaseException | None] = loop.create_future()
+                src.forward(rate, lambda frame: out.append(frame.samples.copy()), ended.set_result)
+                assert await ended is None
 
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(0)
@@ -122,7 +127,7 @@ async def _both_paths(
         source.close()
         await consumer
         outputs.append(got)
-    return outputs[0], outputs[1]
+    return outputs[0], outputs[1], outputs[2]
 
 
 _RATES = st.sampled_from([8000, 16000, 24000])
@@ -134,16 +139,65 @@ _RATES = st.sampled_from([8000, 16000, 24000])
     rate=_RATES,
     fixed=st.booleans(),
 )
-def test_deliver_gives_what_frames_gives(
+def test_deliver_and_forward_give_what_frames_gives(
     chunks: list[tuple[int, int]], rate: int, fixed: bool
 ) -> None:
     if fixed:  # a fixed-rate source takes every chunk at its own rate
         chunks = [(chunks[0][0], n) for _, n in chunks]
     make = FixedRateAudioSource if fixed else MemoryAudioSource
-    iterated, delivered = asyncio.run(_both_paths(make, chunks, rate))
-    assert [a.shape for a in iterated] == [b.shape for b in delivered]
-    for a, b in zip(iterated, delivered, strict=True):
-        # soxr is not bit-exact between two resampler instances fed the same stream (±2 LSB
-        # measured, alignment-dependent SIMD); without resampling the frames are identical.
-        tolerance = 0 if all(r == rate for r, _ in chunks) else 4
-        assert np.abs(a.astype(np.int32) - b).max(initial=0) <= tolerance
+    iterated, delivered, forwarded = asyncio.run(_all_paths(make, chunks, rate))
+    for other in (delivered, forwarded):
+        assert [a.shape for a in iterated] == [b.shape for b in other]
+        for a, b in zip(iterated, other, strict=True):
+            # soxr is not bit-exact between two resampler instances fed the same stream (±2
+            # LSB measured, alignment-dependent SIMD); without resampling frames are identical.
+            tolerance = 0 if all(r == rate for r, _ in chunks) else 4
+            assert np.abs(a.astype(np.int32) - b).max(initial=0) <= tolerance
+
+
+async def test_forward_hands_over_inside_the_push_and_ends_after_the_tail() -> None:
+    source = FixedRateAudioSource(8000)
+    source.feed_pcm(_tone(800))  # queued before the consumer attached: forwarded first
+    got: list[int] = []
+    ends: list[BaseException | None] = []
+    stop = source.forward(24000, lambda frame: got.append(frame.num_samples), ends.append)
+    assert stop is not None
+    before = sum(got)
+    source.feed_pcm(_tone(1600, 800))
+    assert sum(got) > before  # no await between the push and the consumer
+    source.close()
+    assert sum(got) == 3 * 2400  # the resampler's tail went out before the end
+    assert ends == [None]
+
+
+async def test_forward_ends_with_the_consumers_error() -> None:
+    source = MemoryAudioSource(24000)
+    ends: list[BaseException | None] = []
+
+    def refuse(frame: AudioFrame) -> None:
+        raise ValueError("provider refused the frame")
+
+    source.forward(24000, refuse, ends.append)
+    source.push(_tone(480))  # the producer never sees the consumer's error
+    source.push(_tone(480))
+    assert [type(e) for e in ends] == [ValueError]
+
+
+async def test_a_stopped_forward_is_not_called_again() -> None:
+    source = MemoryAudioSource(24000)
+    got: list[AudioFrame] = []
+    ends: list[BaseException | None] = []
+    stop = source.forward(24000, got.append, ends.append)
+    assert stop is not None
+    source.push(_tone(480))
+    stop()
+    source.push(_tone(480))
+    source.close()
+    assert len(got) == 1
+    assert ends == []
+    with pytest.raises(RuntimeError, match="single consumer"):
+        await source.deliver(24000, got.append)
+
+
+def test_a_source_with_only_frames_asks_for_a_task() -> None:
+    assert _Iterated().forward(24000, lambda frame: None, lambda error: None) is None

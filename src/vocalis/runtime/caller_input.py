@@ -8,6 +8,7 @@ and asks for a reply.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 from vocalis.audio.frame import AudioFrame
@@ -22,28 +23,38 @@ from vocalis.transports.base import AudioSource
 from vocalis.utils.channel import Channel, ChannelIterator
 from vocalis.utils.clock import Clock
 
-TEXT_TASK = "caller-text"  # the name of the task handling typed messages, as before
+# The names failures are reported under (as the tasks that used to run these were named).
+AUDIO_TASK = "caller-audio"
+TEXT_TASK = "caller-text"
 
 
-async def pump_caller_audio(
+def follow_caller_audio(
     source: AudioSource,
     provider: RealtimeSession,
     turns: TurnDriver,
     clock: Clock,
     vad: EnergyVAD | None,
+    owner: TaskOwner,
 ) -> None:
     """Forward every caller frame; with local turns, feed the VAD's events to turn-taking.
 
-    Through `AudioSource.deliver`: a source fed by a callback calls `on_frame` inside its
-    own push, so a caller frame reaches the provider without an event-loop task hop.
+    A source fed by a callback calls `on_frame` inside its own push, so a caller frame
+    reaches the provider without an event-loop task hop. Such a source `forward`s: no task
+    waits for the hang-up (#17); the forwarding begins one loop turn from now, where a task
+    started now would have begun `deliver`, and ends when `owner` closes. Any other source
+    is read by `deliver` in a task. A failure is reported as the task's was.
     """
     rate = provider.capabilities.input_sample_rate
     ms_per_sample = 1000.0 / rate
     timeline = turns.timeline
     append_audio = provider.append_audio
     now = clock.now
+    stop: Callable[[], None] | None = None
 
     def on_frame(frame: AudioFrame) -> None:
+        if owner.closed and stop is not None:  # the session is over: as a cancelled task
+            stop()
+            return
         samples = frame.samples
         append_audio(samples)
         timeline.append(len(samples) * ms_per_sample, now())
@@ -51,7 +62,18 @@ async def pump_caller_audio(
             for event in vad.process(samples):
                 turns.local_vad(event)
 
-    await source.deliver(rate, on_frame)
+    def on_end(error: BaseException | None) -> None:
+        if error is not None and not owner.closed:
+            owner.report(AUDIO_TASK, error)
+
+    def begin() -> None:
+        nonlocal stop
+        if not owner.closed:
+            stop = source.forward(rate, on_frame, on_end)
+            if stop is None:
+                owner.spawn(source.deliver(rate, on_frame), AUDIO_TASK)
+
+    asyncio.get_running_loop().call_soon(begin)
 
 
 class TypedMessages:

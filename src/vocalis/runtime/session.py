@@ -30,7 +30,7 @@ from vocalis.providers.base import (
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.budget import DEFAULT_BUDGET
 from vocalis.runtime.call_end import CallEnd, EndCause
-from vocalis.runtime.caller_input import TypedMessages, pump_caller_audio
+from vocalis.runtime.caller_input import TypedMessages, follow_caller_audio
 from vocalis.runtime.closing import settle_on_close
 from vocalis.runtime.context import ToolContext
 from vocalis.runtime.events import (
@@ -161,11 +161,8 @@ class AgentSession:
         self._scheduler, self._ctx = wiring.scheduler, wiring.run_context
         self._turns, self._vad = wiring.turns, wiring.vad
         self._owner.spawn(self._provider_events(provider), "provider-events")
-        self._owner.spawn(
-            pump_caller_audio(
-                self.transport.audio_in, provider, self._turns, self.clock, self._vad
-            ),
-            "caller-audio",
+        follow_caller_audio(
+            self.transport.audio_in, provider, self._turns, self.clock, self._vad, self._owner
         )
         self._owner.spawn(self._scheduler.run(), "scheduler")
         text_in = self.transport.text_in()

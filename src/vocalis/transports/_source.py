@@ -88,6 +88,44 @@ class ChannelAudioSource(AudioSource, Generic[T]):
         for frame in converter.tail():
             on_frame(frame)
 
+    def forward(
+        self,
+        sample_rate: int,
+        on_frame: Callable[[AudioFrame], None],
+        on_end: Callable[[BaseException | None], None],
+    ) -> Callable[[], None]:
+        """`deliver` on callbacks: the channel's close ends it (see `AudioSource.forward`)."""
+        converter = self._claim(sample_rate)
+        convert = converter.convert
+        channel = self._channel
+        stopped = False
+
+        def forward(item: T) -> None:
+            frame = convert(item)
+            if frame is not None:
+                on_frame(frame)
+
+        def ended() -> None:
+            if stopped:
+                return
+            error = channel.error  # what `on_frame` raised, if that ended the stream
+            if error is None:
+                try:
+                    for frame in converter.tail():
+                        on_frame(frame)
+                except Exception as exc:
+                    error = exc
+            on_end(error)
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            channel.stop_forwarding()
+
+        channel.forward_to(forward)
+        channel.on_close(ended)
+        return stop
+
 
 class PcmToRate:
     """int16 chunks at one fixed rate → frames at the consumer's rate."""

@@ -187,6 +187,23 @@ class AudioSource(abc.ABC):
         async for frame in self.frames(sample_rate):
             on_frame(frame)
 
+    def forward(
+        self,
+        sample_rate: int,
+        on_frame: Callable[[AudioFrame], None],
+        on_end: Callable[[BaseException | None], None],
+    ) -> Callable[[], None] | None:
+        """`deliver` without a task waiting for the hang-up, where the source can.
+
+        A source fed by a callback calls `on_frame` inside its own push, as `deliver` does,
+        and `on_end` once the stream ended: with None after the last frame, or with the
+        error that ended it (what `deliver` would raise). Returns the function that stops
+        forwarding (the consumer is gone: later frames are not handed to it, `on_end` is not
+        called). The default returns None: this source must be read by `deliver` in a task.
+        A session kept a task per call waiting on `deliver` only for its end (#17).
+        """
+        return None
+
 
 class TextSink:
     """Where words and states go for display (transcripts, UI). All methods optional."""
