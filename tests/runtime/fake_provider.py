@@ -7,6 +7,7 @@ acknowledges a cancel) and must run without sockets. The fake records every oper
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,11 @@ from vocalis.providers.base import (
     SessionOptions,
     ToolCall,
 )
+from vocalis.runtime.agent import Agent
+from vocalis.runtime.session import AgentSession
+from vocalis.transports.base import Transport
 from vocalis.utils.channel import Channel
+from vocalis.utils.clock import ManualClock
 
 
 @dataclass
@@ -188,3 +193,15 @@ class FakeSession(RealtimeSession):
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.ops]
+
+
+@contextlib.asynccontextmanager
+async def session_on(provider: FakeSession, transport: Transport) -> AsyncIterator[AgentSession]:
+    """A started session on `provider` and `transport` (a manual clock), closed after."""
+    session = AgentSession(provider, transport, clock=ManualClock())
+    await session.start(Agent("Test agent."))
+    try:
+        yield session
+    finally:
+        await session.aclose()
+        await transport.aclose()

@@ -9,16 +9,13 @@ provider's appended samples and the session's error events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import numpy as np
-from fake_provider import FakeSession
+from fake_provider import FakeSession, session_on
 
 from vocalis.audio.frame import AudioFrame
-from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ErrorEvent
-from vocalis.runtime.session import AgentSession
 from vocalis.transports.base import AudioSink, AudioSource, Transport
 from vocalis.transports.memory import MemoryTransport
 from vocalis.utils.clock import ManualClock, wait_idle
@@ -69,17 +66,6 @@ class IteratedSourceTransport(Transport):
 class BrokenAppend(FakeSession):
     def append_audio(self, samples: np.ndarray) -> None:
         raise RuntimeError("socket gone")
-
-
-@contextlib.asynccontextmanager
-async def session_on(provider: FakeSession, transport: Transport) -> AsyncIterator[AgentSession]:
-    session = AgentSession(provider, transport, clock=ManualClock())
-    await session.start(Agent("Test agent."))
-    try:
-        yield session
-    finally:
-        await session.aclose()
-        await transport.aclose()
 
 
 async def test_caller_frames_reach_the_provider_with_no_task_waiting() -> None:

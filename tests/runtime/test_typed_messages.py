@@ -8,13 +8,11 @@ keep a task reading it for the whole call. These tests observe the tasks through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
-from fake_provider import FakeSession
+from fake_provider import FakeSession, session_on
 
 from vocalis.conversation.items import ConversationItem, MessageItem
-from vocalis.runtime.agent import Agent
 from vocalis.runtime.events import ErrorEvent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.memory import MemoryTransport
@@ -60,19 +58,6 @@ class OwnTextInput(MemoryTransport):
 
     def text_in(self) -> AsyncIterator[str]:
         return self.typed
-
-
-@contextlib.asynccontextmanager
-async def session_on(
-    provider: FakeSession, transport: MemoryTransport
-) -> AsyncIterator[AgentSession]:
-    session = AgentSession(provider, transport, clock=ManualClock())
-    await session.start(Agent("Test agent."))
-    try:
-        yield session
-    finally:
-        await session.aclose()
-        await transport.aclose()
 
 
 def created(provider: FakeSession) -> list[str]:
