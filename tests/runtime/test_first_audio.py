@@ -136,3 +136,23 @@ async def test_the_next_message_is_pushed_in_the_step_that_ends_the_previous_aud
         await play_until_idle(session, clock)
         heard = [i.text for i in session.history if isinstance(i, MessageItem)]
         assert heard == ["Sure.", "It shipped on Monday.", "Anything else?"]
+
+
+async def test_messages_begin_back_to_back_while_the_response_task_is_behind() -> None:
+    """In one provider step: the first audio ends, a short second message comes whole, and a
+    third one starts. Each begins as the previous audio ends, however far behind the
+    response's task is (it still waits on the first message)."""
+    provider = FakeSession()
+    async with session_on(provider) as (session, clock, sink):
+        generation = provider.start_response(FakeResponse([], finish=False))
+        first = announce(generation, "item_a", 200)
+        await wait_idle()
+        complete(first, "One.")
+        complete(announce(generation, "item_b", 100), "Two.")
+        third = announce(generation, "item_c", 300)
+        assert sink.pushed() == {"item_a": 200.0, "item_b": 100.0, "item_c": 300.0}
+        complete(third, "Three.")
+        provider.finish(generation, "completed")
+        await play_until_idle(session, clock)
+        heard = [i.text for i in session.history if isinstance(i, MessageItem)]
+        assert heard == ["One.", "Two.", "Three."]

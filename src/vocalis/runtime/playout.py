@@ -148,9 +148,9 @@ class ResponsePlayout:
         self._on_first_frame = on_first_frame
         self._interval = transcript_interval
         self.pulled: list[PulledMessage] = []
-        # A message begun synchronously (by `prestart`, or when the previous message's audio
-        # ended inside the provider's receive step); run() completes it next.
-        self._next: PulledMessage | None = None
+        # How many of `pulled` run() has taken; the rest were begun ahead of it, synchronously
+        # (by `prestart`, or as the previous message's audio ended in the provider's step).
+        self._taken = 0
         # `run` waiting for the next message to be announced (`_take` wakes it).
         self._waiter: asyncio.Future[None] | None = None
         self.first_audio_received_at: float | None = None
@@ -193,19 +193,22 @@ class ResponsePlayout:
         wait for it.
         """
         messages = self.generation.messages
-        if self._next is None:
+        if self._taken == len(self.pulled):
             self._watch_next()
-        while self._next is None and not self.stopped and not messages.closed:
+        while self._taken == len(self.pulled) and not self.stopped and not messages.closed:
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             messages.on_close(partial(_wake, waiter))  # not `self`: no cycle through it
             try:
                 await waiter
             finally:
                 self._waiter = None
-        pulled, self._next = self._next, None
-        if pulled is None and messages.closed and not self.stopped:
-            await messages.wait_closed()  # raises the generation's error, as `recv` did
-        return pulled
+        if self.stopped:
+            return None
+        if self._taken < len(self.pulled):
+            self._taken += 1
+            return self.pulled[self._taken - 1]
+        await messages.wait_closed()  # closed: raises the generation's error, as `recv` did
+        return None
 
     def prestart(self) -> None:
         """Begin the first message synchronously: now if the provider announced it already,
@@ -231,7 +234,7 @@ class ResponsePlayout:
         messages = self.generation.messages
         message = messages.try_recv()
         if message is not None:
-            self._next = self._begin(message)
+            self._begin(message)
         elif not messages.closed:
             messages.forward_to(self._take)
 
@@ -241,7 +244,7 @@ class ResponsePlayout:
         self.generation.messages.stop_forwarding()
         if self.stopped or self._owner.closed:
             return  # never pulled: the ledger deletes it
-        self._next = self._begin(message)  # a failure closes `messages` with it (run raises)
+        self._begin(message)  # a failure closes `messages` with it (run raises)
         if self._waiter is not None:
             _wake(self._waiter)
 
@@ -272,12 +275,13 @@ class ResponsePlayout:
 
     def _audio_ended(self, pulled: PulledMessage, segment: OutputSegment) -> None:
         """The provider ended this message's audio (inside its receive step): end the segment
-        and begin the next message at once, so its segment follows with no task hop."""
+        and begin the next message at once, so its segment follows with no task hop (also
+        when run() is still messages behind: segments queue back to back in the sink)."""
         if self.stopped or segment.done:
             return
         pulled.sync.audio_complete = True
         segment.end()
-        if self._next is None:
+        if pulled is self.pulled[-1]:
             self._watch_next()
 
     async def _complete(self, pulled: PulledMessage) -> None:
