@@ -47,6 +47,20 @@ def test_plan_is_minimal(remote: list[str], local: list[str]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
+@given(ids=id_lists, data=st.data())
+def test_equal_orders_with_nothing_changed_plan_nothing(
+    ids: list[str], data: st.DataObject
+) -> None:
+    """What `history._ops_for` relies on to skip planning the usual re-sync: whatever is
+    protected or pinned, and after any anchor, equal sides with no change need no op."""
+    some = st.lists(st.sampled_from(ids), unique=True) if ids else st.just([])
+    protected, pinned = set(data.draw(some)), set(data.draw(some))
+    plan = plan_sync(ids, list(ids), protected=protected, pinned=pinned, anchor="a0")
+    assert plan.deletes == () and plan.creates == ()
+    assert list(plan.kept) == ids
+
+
+@settings(max_examples=200, deadline=None)
 @given(remote=id_lists, local=id_lists, data=st.data())
 def test_changed_items_are_replaced(
     remote: list[str], local: list[str], data: st.DataObject

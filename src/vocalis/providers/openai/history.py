@@ -187,6 +187,10 @@ def _ops_for(
     synced: SyncedPrefix | None,
 ) -> list[ClientOp[object]]:
     """The plan of `plan_history_ops` past its first `skip` items (equal on both sides)."""
+    if not changed and remote == local:
+        # The usual re-sync after a response: both sides gained the same items. A plan over
+        # equal orders with nothing changed keeps everything (`plan_sync`), so none is made.
+        return []
     mirror = core.mirror
     protected = core.active_item_ids()
     known = [positions[pid] for pid in local if pid in positions]
