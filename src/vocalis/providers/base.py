@@ -402,15 +402,10 @@ class RealtimeSession(abc.ABC):
         """The session's event stream; ends after `SessionClosed`. Single consumer."""
 
     async def forward_events(self, callback: Callable[[ProviderEvent], None]) -> None:
-        """Call `callback` with every event, in order, until the stream ended (after
-        `SessionClosed`); the alternative to iterating `events()` (single consumer too).
-
-        Why: a provider whose events come from its receive callback overrides this to call
-        `callback` inside that callback. A response's start (`GenerationStarted`) then
-        reaches the runtime in the same step as the audio read right after it, so the first
-        delta goes to the sink without waiting for a loop turn (the first-audio path, #17).
-        This default delivers from `events()`, one loop turn after each event.
-        """
+        """Call `callback` with every event, in order, until after `SessionClosed` (instead
+        of iterating `events()`; single consumer too). Why: a provider overrides this to call
+        it inside its receive step, so a response's start reaches the runtime in the step of
+        the audio read right after it (first audio to the sink with no loop turn, #17)."""
         async for event in self.events():
             callback(event)
             if isinstance(event, SessionClosed):
@@ -483,14 +478,9 @@ class RealtimeSession(abc.ABC):
         """Make the provider conversation equal `items` with a minimal delete/create diff."""
 
     def sync_history_nowait(self, items: Sequence[ConversationItem]) -> bool:
-        """`sync_history(items)` done at once when it has nothing to send: True. False:
-        nothing was done, await `sync_history(items)`.
-
-        Why: the runtime re-syncs at the end of every response, and almost always the
-        provider holds exactly the heard history already; deciding that synchronously spares
-        a task per response, at a boundary where many sessions end responses together (#17).
-        The default never knows without waiting.
-        """
+        """`sync_history(items)` done at once when it has nothing to send: True; False: not
+        done, await `sync_history`. Why: the runtime re-syncs after every response, almost
+        always with nothing to send; no task for it at a lockstep boundary (#17)."""
         return False
 
     @abc.abstractmethod
