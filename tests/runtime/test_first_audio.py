@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from fake_provider import FakeMessage, FakeResponse, FakeSession, tone
 
 from vocalis.conversation.items import MessageItem
-from vocalis.providers.base import Generation, MessageGeneration
+from vocalis.providers.base import Generation, MessageGeneration, RealtimeSession
 from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.clocked import ClockedAudioSink, ClockedSegment
@@ -156,3 +156,25 @@ async def test_messages_begin_back_to_back_while_the_response_task_is_behind() -
         await play_until_idle(session, clock)
         heard = [i.text for i in session.history if isinstance(i, MessageItem)]
         assert heard == ["One.", "Two.", "Three."]
+
+
+class QueuedFakeSession(FakeSession):
+    """A provider without its own `forward_events`: the default, from `events()`."""
+
+    forward_events = RealtimeSession.forward_events
+
+
+async def test_a_provider_that_only_iterates_its_events_still_plays_and_settles() -> None:
+    """The default delivery is a loop turn later: the audio is pushed once the session's
+    task ran, the reply is heard, and the provider's close ends the session."""
+    provider = QueuedFakeSession()
+    async with session_on(provider) as (session, clock, sink):
+        provider.start_response(FakeResponse([FakeMessage("Hello there.", 400)]))
+        assert sink.pushed() == {}
+        await wait_idle()
+        assert sink.pushed() == {"item_2": 400.0}
+        await play_until_idle(session, clock)
+        assert [i.text for i in session.history if isinstance(i, MessageItem)] == ["Hello there."]
+        await provider.aclose()
+        await session.wait_closed()
+        assert session.end is not None and not session.end.failed
