@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import logging
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -395,3 +397,54 @@ async def test_the_key_never_follows_a_redirect_to_another_origin(
                 await sock.close()
                 assert seen == [None]
     assert "Bearer k" not in seen
+
+
+async def test_messages_either_side_of_the_copy_limit_arrive_whole(
+    websocket_backend: SocketBackend,
+) -> None:
+    """picows frames a message over `COPY_LIMIT` in a buffer of its own: same bytes on the
+    wire, by `write` and by `send`, in order (UTF-8 text included)."""
+    messages = ["small", "é" * 3000 + "!", "y" * 200_000, "after"]
+    got: list[str | bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        for _ in messages:
+            got.append(await ws.recv())
+        await ws.close(1000)
+
+    async with server(handler, max_size=2**20) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        assert sock.write(messages[0])
+        assert sock.write(messages[1])
+        for message in messages[2:]:
+            await sock.send(message)
+        assert await received(sock) == []
+    assert got == messages
+
+
+async def test_a_large_message_leaves_no_buffer_behind(websocket_backend: SocketBackend) -> None:
+    """#17: picows' write buffer grew to the largest message sent and kept it for the call."""
+    if websocket_backend != "picows":
+        pytest.skip("about picows' own write buffer")
+    arrived = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        assert len(await ws.recv()) == 500_000
+        arrived.set()
+        await ws.wait_closed()
+
+    async with server(handler, max_size=2**20) as port:
+        sock = await opened(websocket_backend, f"ws://127.0.0.1:{port}/x")
+        tracemalloc.start(30)  # deep enough to tell the test server's own allocations
+        try:
+            await sock.send("z" * 500_000)
+            async with asyncio.timeout(10):
+                await arrived.wait()
+            gc.collect()
+            ours = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, "*/websockets/*", all_frames=True)]
+            )
+        finally:
+            tracemalloc.stop()
+        await sock.close()
+    assert sum(trace.size for trace in ours.traces) < 64 * 1024

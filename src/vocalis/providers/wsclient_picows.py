@@ -42,6 +42,12 @@ from vocalis.utils.flag import Flag
 
 _log = logging.getLogger(__name__)
 
+# Messages up to this many bytes are masked into picows' own write buffer (so it stays about
+# this size: a 40 ms voiced append is ~2.7 KB); larger ones are framed in a buffer of their
+# own (`_PicowsSocket._send_text`). `_HEADROOM`: the most a frame header takes.
+COPY_LIMIT = 4096
+_HEADROOM = 14
+
 
 class _QuietLog(logging.LoggerAdapter[logging.Logger]):
     """picows' log lines on our (redacting) logger, its per-socket INFO lines as DEBUG.
@@ -239,9 +245,22 @@ class _PicowsSocket:
         self._send_text(message)
 
     def _send_text(self, message: str) -> None:
-        """One text frame on the transport; a failing write is `SocketClosed`."""
+        """One text frame on the transport; a failing write is `SocketClosed`.
+
+        picows masks a client frame into its own write buffer, which grows to the largest
+        message ever sent and never shrinks: a 200 ms silent append (13 KB) or one large
+        tool output would stay allocated per session for the rest of the call (#17). A
+        message over `COPY_LIMIT` is instead framed and masked in a bytearray of its own,
+        freed once written (the transport copies what the socket does not take at once).
+        """
+        data = message.encode()
         try:
-            self._transport.send(WSMsgType.TEXT, message.encode())
+            if len(data) <= COPY_LIMIT:
+                self._transport.send(WSMsgType.TEXT, data)
+                return
+            framed = bytearray(_HEADROOM)
+            framed += data
+            self._transport.send_reuse_external_bytearray(WSMsgType.TEXT, framed, _HEADROOM)
         except Exception as exc:
             raise SocketClosed(str(exc)) from exc
 
