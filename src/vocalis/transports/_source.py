@@ -12,6 +12,7 @@ and calls `feed_pcm()`.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -73,20 +74,25 @@ class ChannelAudioSource(AudioSource, Generic[T]):
     async def deliver(self, sample_rate: int, on_frame: Callable[[AudioFrame], None]) -> None:
         """Forward every pushed item to `on_frame` inside the push itself (no task wake-up).
 
-        Queued items go first, in order. When this returns or is cancelled (the session
-        ended), later pushes queue again instead of calling a consumer that is gone.
+        `forward`, awaited until the stream ends (its error raised here). Queued items go
+        first, in order. When this returns or is cancelled (the session ended), later pushes
+        queue again instead of calling a consumer that is gone.
         """
-        converter = self._claim(sample_rate)
-        convert = converter.convert
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def forward(item: T) -> None:
-            frame = convert(item)
-            if frame is not None:
-                on_frame(frame)
+        def on_end(error: BaseException | None) -> None:
+            if ended.done():
+                return
+            if error is None:
+                ended.set_result(None)
+            else:
+                ended.set_exception(error)
 
-        await self._channel.forward_until_closed(forward)  # raises what `on_frame` raised
-        for frame in converter.tail():
-            on_frame(frame)
+        stop = self.forward(sample_rate, on_frame, on_end)
+        try:
+            await ended
+        finally:
+            stop()
 
     def forward(
         self,
