@@ -13,6 +13,7 @@ from typing import Any
 def created_tasks() -> Iterator[list[asyncio.Task[Any]]]:
     """Every task the loop creates meanwhile (named once created: read names afterwards)."""
     loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
     tasks: list[asyncio.Task[Any]] = []
 
     def factory(
@@ -29,4 +30,4 @@ def created_tasks() -> Iterator[list[asyncio.Task[Any]]]:
     try:
         yield tasks
     finally:
-        loop.set_task_factory(None)
+        loop.set_task_factory(previous)
