@@ -196,9 +196,12 @@ class FakeSession(RealtimeSession):
 
 
 @contextlib.asynccontextmanager
-async def session_on(provider: FakeSession, transport: Transport) -> AsyncIterator[AgentSession]:
-    """A started session on `provider` and `transport` (a manual clock), closed after."""
-    session = AgentSession(provider, transport, clock=ManualClock())
+async def session_on(
+    provider: FakeSession, transport: Transport, clock: ManualClock | None = None
+) -> AsyncIterator[AgentSession]:
+    """A started session on `provider` and `transport` (on `clock`, else a manual clock of
+    its own), closed after."""
+    session = AgentSession(provider, transport, clock=clock or ManualClock())
     await session.start(Agent("Test agent."))
     try:
         yield session

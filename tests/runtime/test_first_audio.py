@@ -15,10 +15,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fake_provider import FakeMessage, FakeResponse, FakeSession, tone
+from fake_provider import session_on as started_session
 
 from vocalis.conversation.items import MessageItem
 from vocalis.providers.base import Generation, MessageGeneration, RealtimeSession
-from vocalis.runtime.agent import Agent
 from vocalis.runtime.session import AgentSession
 from vocalis.transports.clocked import ClockedAudioSink, ClockedSegment
 from vocalis.transports.memory import MemoryTransport
@@ -49,14 +49,9 @@ async def session_on(
     clock = ManualClock()
     transport = MemoryTransport(clock)
     sink = transport.sink = RecordingSink(clock)
-    session = AgentSession(provider, transport, clock=clock)
-    await session.start(Agent("Orders."))
-    await wait_idle()  # the session listens to the provider
-    try:
+    async with started_session(provider, transport, clock) as session:
+        await wait_idle()  # the session listens to the provider
         yield session, clock, sink
-    finally:
-        await session.aclose()
-        await transport.aclose()
 
 
 def announce(generation: Generation, item_id: str, ms: float) -> MessageGeneration:
