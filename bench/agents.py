@@ -155,7 +155,9 @@ class VocalisAgent(_Device):
         self.recorder: Recorder | None = None
         if instrument:
             self.recorder = Recorder()
-            self.transport.sink = InstrumentedSink(self.clock, self.recorder)
+            self.transport.sink = InstrumentedSink(
+                self.clock, self.recorder, device=self.gaps.on_frame
+            )
         self.session: AgentSession | None = None
         self._responses = 0
         self._interruptions = 0

@@ -131,12 +131,23 @@ class Recorder:
 class InstrumentedSink(ClockedAudioSink):
     """`ClockedAudioSink` that stamps first pushes and clears for a `Recorder`."""
 
-    def __init__(self, clock: Clock, recorder: Recorder, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        recorder: Recorder,
+        *,
+        device: Callable[[np.ndarray, str, float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``device`` also gets every frame (the simulated device's gap counter): an
+        instrumented run counts playback gaps like any other."""
         self.recorder = recorder
         played = recorder.played_samples
 
         def on_frame(piece: np.ndarray, segment_id: str, at: float) -> None:
             played[segment_id] = played.get(segment_id, 0) + piece.shape[0]
+            if device is not None:
+                device(piece, segment_id, at)
 
         super().__init__(clock, RATE, 20, on_frame=on_frame, **kwargs)
 
