@@ -60,6 +60,7 @@ async def run(
     scratch: Path = REPO / "out" / "bench",
     *,
     stalls: Path | None = None,
+    instrument: bool = False,
 ) -> dict[str, Any]:
     scratch.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before any I/O
     points: list[dict[str, Any]] = []
@@ -72,7 +73,13 @@ async def run(
                 stalls.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - a local mkdir
                 watch = stalls / f"stalls_{variant.replace(':', '_')}_{n}.json"
             point = await density.run_point(
-                mode, n, workers, _variant(variant, timing), scratch, stalls=watch
+                mode,
+                n,
+                workers,
+                _variant(variant, timing),
+                scratch,
+                stalls=watch,
+                instrument=instrument,
             )
             point["variant"] = variant
             if watch is not None and watch.exists():
@@ -84,6 +91,7 @@ async def run(
                 f"{point['underruns']}, cpu {point['cpu_ms_per_session_s']} ms/session-s, "
                 f"sim {point['sim_cpu_cores']} cores, gc2 max "
                 f"{point['gc_max_pause_ms']['gen2']} ms, {'ok' if point['ok'] else 'FAIL'}"
+                f"{' (lag max < 20 ms)' if point['ok_max'] else ''}"
             )
         bare = by_variant.get("bare")
         for point in by_variant.values():
@@ -137,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         help="directory: the first worker of each point records its loop stalls there "
         "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
     )
+    parser.add_argument(
+        "--instrument",
+        action="store_true",
+        help="vocalis points also time each message's first audio delta to the first frame "
+        "handed to the sink (first_delta_to_sink_push_ms: the added latency of issue #17)",
+    )
     args = parser.parse_args(argv)
     timing = density.Timing(
         warmup_s=args.warmup,
@@ -147,7 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     counts = [int(x) for x in args.sessions.split(",")]
     stalls = Path(args.stalls) if args.stalls else None
-    data = asyncio.run(run(counts, args.workers, args.variants.split(","), timing, stalls=stalls))
+    data = asyncio.run(
+        run(
+            counts,
+            args.workers,
+            args.variants.split(","),
+            timing,
+            stalls=stalls,
+            instrument=args.instrument,
+        )
+    )
     out = write_runs(data, Path(args.results) if args.results else RESULTS)
     log(f"wrote {out}")
     return 0

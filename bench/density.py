@@ -68,6 +68,11 @@ from bench.common import (
 )
 
 LAG_P99_LIMIT_MS = 20.0
+LAG_MAX_LIMIT_MS = 20.0
+"""Issue #17's stricter pass: no single loop stall of 20 ms or more in the window (``ok_max``)."""
+WORKER_LINE_LIMIT = 2**24
+"""Bytes one worker RESULT line may take: it carries every lag sample of the window, far above
+asyncio's 64 KiB default once a worker has several hundred sessions."""
 # Other helpers' jobs may share the machine: a failed point measured while more than this much
 # CPU went to *other* processes is measured again (up to NOISY_RETRIES times).
 NOISY_CORES = 0.2
@@ -519,7 +524,11 @@ async def run_point(
                 cmd.append("--instrument")
             procs.append(
                 await asyncio.create_subprocess_exec(
-                    *cmd, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=None
+                    *cmd,
+                    cwd=REPO,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=None,
+                    limit=WORKER_LINE_LIMIT,
                 )
             )
         readers = [asyncio.create_task(_read_worker(p, window)) for p in procs]
@@ -652,6 +661,7 @@ def _aggregate(
         and gaps == 0
         and (timing.load == "turns" or point["interruptions"] == 0)
     )
+    point["ok_max"] = point["ok"] and lag_stats["max"] < LAG_MAX_LIMIT_MS
     return point
 
 

@@ -41,6 +41,8 @@ def check_point(point: dict[str, Any], sessions: int) -> None:
     # A Python process with numpy and the runtime: tens of MB, never bytes or terabytes.
     assert 10 < point["rss_total_mb"] < 4000
     assert point["rss_per_session_mb"] <= max(point["rss_added_mb"], 0.0) + 1e-9
+    # The strict pass (issue #17: no loop stall of 20 ms) is the pass plus the lag maximum.
+    assert point["ok_max"] == (point["ok"] and point["lag_max_ms"] < density.LAG_MAX_LIMIT_MS)
 
 
 @pytest.mark.parametrize("mode", ["vocalis", "bare", "bare-picows"])
@@ -86,9 +88,11 @@ async def test_continuous_load_runs_with_its_baseline(tmp_path: Path) -> None:
 
     timing = replace(TINY, load="continuous", spread_s=0.2)
     variants = ["vocalis:tuned", "bare", "vocalis:tuned:::task", "bare::::task"]
-    result = await continuous.run([2], 1, variants, timing, tmp_path)
+    result = await continuous.run([2], 1, variants, timing, tmp_path, instrument=True)
     points = {p["variant"]: p for p in result["points"]}
     assert set(points) == set(variants)
+    # --instrument: every session's first message was timed from its first delta to the sink.
+    assert points["vocalis:tuned"]["first_delta_to_sink_push_ms"]["n"] >= 2
     assert [points[v]["caller"] for v in variants] == ["feeder", "feeder", "task", "task"]
     for point in points.values():
         check_point(point, 2)
