@@ -328,6 +328,13 @@ async def sim_process(
     if log is not None:
         args += ["--log", str(log)]
     args += list(extra_args)
+    async with server_process(args) as sim:
+        yield sim
+
+
+@contextlib.asynccontextmanager
+async def server_process(args: Sequence[str]) -> AsyncIterator[SimProcess]:
+    """Start a provider server that prints its URL as its first line; stop it on exit."""
     proc = await asyncio.create_subprocess_exec(
         *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
     )
@@ -337,7 +344,7 @@ async def sim_process(
         url = line.decode().strip()
         if not url.startswith(("ws://", "wss://")):
             err = await proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError(f"sim-server did not start: {err.decode(errors='replace')[-500:]}")
+            raise RuntimeError(f"{args[2]} did not start: {err.decode(errors='replace')[-500:]}")
         yield SimProcess(proc, url)
     finally:
         if proc.returncode is None:

@@ -146,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
     )
     parser.add_argument(
+        "--provider",
+        choices=["sim", "replay"],
+        default="sim",
+        help="sim: vocalis sim-server; replay: bench.replay_provider, the sim's recorded "
+        "output at a fraction of its CPU (what the agents do when the provider is not the limit)",
+    )
+    parser.add_argument(
         "--instrument",
         action="store_true",
         help="vocalis points also time each message's first audio delta to the first frame "
@@ -158,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         load="continuous",
         spread_s=args.spread,
         line=args.line,
+        provider=args.provider,
     )
     counts = [int(x) for x in args.sessions.split(",")]
     stalls = Path(args.stalls) if args.stalls else None

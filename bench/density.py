@@ -66,6 +66,7 @@ from bench.common import (
     wait_quiet,
     write_scenario,
 )
+from bench.replay_provider import replay_process
 
 LAG_P99_LIMIT_MS = 20.0
 LAG_MAX_LIMIT_MS = 20.0
@@ -114,6 +115,10 @@ class Timing:
     # digital zero (a muted mic, a quiet PSTN line); "noise" is steady noise at about -40 dBFS
     # (a room, a headset): above the provider client's quiet threshold, so no quiet batching.
     line: LineKind = "silence"
+    # continuous load: "sim" is `vocalis sim-server`; "replay" is `bench.replay_provider`, the
+    # sim's recorded output sent back at a fraction of its CPU (agent-side density when the
+    # co-located sim would be the limit).
+    provider: Literal["sim", "replay"] = "sim"
 
 
 NOISE_PEAK = 330  # about -40 dBFS of int16 full scale
@@ -474,7 +479,13 @@ async def run_point(
         scratch / f"scenario_density_{timing.load}.json", [list(response)], repeat=turns
     )
     split = [sessions // workers + (1 if i < sessions % workers else 0) for i in range(workers)]
-    async with sim_process(scenario, pace=timing.pace) as sim:
+    if timing.provider == "replay":
+        if timing.load != "continuous":
+            raise ValueError("the replay provider serves only the continuous load")
+        server = replay_process(scratch, pace=timing.pace)
+    else:
+        server = sim_process(scenario, pace=timing.pace)
+    async with server as sim:
         window = asyncio.Event()
         procs = []
         for index, n in enumerate(split):
@@ -617,6 +628,7 @@ def _aggregate(
         "line": timing.line,
         "sessions": sessions,
         "workers": workers,
+        "provider": timing.provider,
         "frame_ms": timing.frame_ms,
         "connected": connected,
         "failed_sessions": failed,
