@@ -44,6 +44,7 @@ import numpy as np
 from bench.common import (
     CONTINUOUS_RESPONSE,
     SimProcess,
+    run_on,
     server_process,
     sim_process,
     write_scenario,
@@ -254,7 +255,7 @@ def make_listener(replayer: Replayer) -> Any:
     """A picows listener class bound to ``replayer`` (picows is imported only by the server)."""
     from picows import WSListener, WSMsgType
 
-    class ReplayListener(WSListener):  # type: ignore[misc]
+    class ReplayListener(WSListener):
         def __init__(self) -> None:
             super().__init__()
             replayer.connections += 1
@@ -336,13 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.capture:
         asyncio.run(capture(recording, recording.parent))
         return 0
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # the `fast` extra is absent: asyncio's loop serves it too
-        runner = asyncio.run
-    runner(serve(recording, args.pace, args.host, args.port))
+    run_on("uvloop", serve(recording, args.pace, args.host, args.port))  # both: `fast` extra
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bench.common import write_json
 from bench.report import write_summary
-from tests.bench.density_support import TINY, check_point
+from density_support import TINY, check_point
 
 from bench import bargein, density, growth
 

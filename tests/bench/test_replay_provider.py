@@ -13,7 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.bench.density_support import TINY, check_point
+from bench.common import CONTINUOUS_RESPONSE
+from density_support import TINY, check_point
 
 from bench import density, replay_provider
 
@@ -59,7 +60,7 @@ async def test_recorded_response_renders_with_fresh_ids(tmp_path: Path) -> None:
     # Due times follow the audio: never decreasing, the last one at the audio's end.
     dues = [entry[0] for entry in recording["events"]]
     assert dues == sorted(dues) and dues[-1] > 5000
-    assert recording["texts"] == [m for m in density.CONTINUOUS_RESPONSE]
+    assert recording["texts"] == list(CONTINUOUS_RESPONSE)
     # The fixed messages carry the connection's session id.
     updated = json.loads(replay_provider.render(recording["session_updated"], slots, "u"))
     assert updated["type"] == "session.updated" and updated["session"]["id"] == "sess_replay000003"
