@@ -32,6 +32,7 @@ from vocalis.providers.base import (
 from vocalis.providers.gemini import wire
 from vocalis.providers.gemini.heard import (
     Correct,
+    HeardPlan,
     HeardStrategy,
     Reseed,
     note_turn,
@@ -181,27 +182,53 @@ class GeminiRealtimeSession(SocketLifecycle, RealtimeSession):
 
     async def sync_history(self, items: Sequence[ConversationItem]) -> None:
         """The heard checkpoint: make the service's memory match ``items`` (see heard.py)."""
+        plan, now = self._heard_plan(items)
+        if isinstance(plan, Reseed):
+            await self._reseed(plan.items, now)
+        elif isinstance(plan, Correct):
+            self._correct(plan)
+
+    def sync_history_nowait(self, items: Sequence[ConversationItem]) -> bool:
+        """See `RealtimeSession.sync_history_nowait`: done at once unless the plan re-seeds (a
+        new connection) or a switch or a lost socket needs the awaited path; a correction
+        note is one synchronous send, so it is done here too."""
+        conn = self._conn
+        if self._closing or conn is None or not conn.alive or self._switch_lock.locked():
+            return False
+        plan, _now = self._heard_plan(items)
+        if isinstance(plan, Reseed):
+            return False  # `sync_history` plans again (nothing above changed but the items)
+        if isinstance(plan, Correct):
+            self._correct(plan)
+        return True
+
+    def _heard_plan(self, items: Sequence[ConversationItem]) -> tuple[HeardPlan, float]:
+        """Remember ``items`` as the heard history and plan what the service must be told."""
         self._heard = list(items)
-        strategy = self._model.heard_strategy
         record = self.protocol.record.settled(self.protocol.unsettled_items)
         now = asyncio.get_running_loop().time()
         allowed = self._reseed_allowed(now)
         plan = plan_heard_sync(
-            strategy, record, items, frozenset(self._corrected), reseed_allowed=allowed
+            self._model.heard_strategy,
+            record,
+            items,
+            frozenset(self._corrected),
+            reseed_allowed=allowed,
         )
-        if isinstance(plan, Reseed):
-            await self._reseed(plan.items, now)
-        elif isinstance(plan, Correct):
-            note_id = self.protocol.new_id("note")
-            self._require_conn().send(
-                wire.dumps(wire.client_content([note_turn(plan.note)], turn_complete=False))
-            )
-            self.protocol.client_turn_sent(note_id, "user", plan.note)
-            if strategy is not HeardStrategy.CORRECTION:  # (over the re-seed budget)
-                self._corrected.update(cut.item_id for cut in plan.unheard)  # re-seed later
-            else:
-                self.protocol.record.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
-            self.corrections += 1
+        return plan, now
+
+    def _correct(self, plan: Correct) -> None:
+        """Tell the service in a note which words of its last turns were never heard."""
+        note_id = self.protocol.new_id("note")
+        self._require_conn().send(
+            wire.dumps(wire.client_content([note_turn(plan.note)], turn_complete=False))
+        )
+        self.protocol.client_turn_sent(note_id, "user", plan.note)
+        if self._model.heard_strategy is not HeardStrategy.CORRECTION:  # (over the budget)
+            self._corrected.update(cut.item_id for cut in plan.unheard)  # re-seed later
+        else:
+            self.protocol.record.accept_heard({cut.item_id: cut.heard for cut in plan.unheard})
+        self.corrections += 1
 
     async def aclose(self) -> None:
         if self._closing:
