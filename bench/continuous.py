@@ -142,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--stalls",
-        help="directory: the first worker of each point records its loop stalls there "
-        "(bench.stalls: stacks sampled while the loop is > 20 ms late; diagnostic, adds a thread)",
+        help="directory: every worker of each point records its loop stalls there (worker i "
+        "> 0 with _w<i>; bench.stalls: stacks sampled while the loop is > 20 ms late; "
+        "diagnostic, adds a thread)",
     )
     parser.add_argument(
         "--provider",

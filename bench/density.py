@@ -529,8 +529,10 @@ async def run_point(
                 cmd += ["--input-chunk-ms", str(timing.input_chunk_ms)]
             if profile is not None and index == 0:
                 cmd += ["--profile", str(profile)]
-            if stalls is not None and index == 0:
-                cmd += ["--stalls", str(stalls)]
+            if stalls is not None:
+                # Every worker watches its loop: which of several processes stalled, and when.
+                name = f"{stalls.stem}_w{index}{stalls.suffix}"
+                cmd += ["--stalls", str(stalls.with_name(name) if index else stalls)]
             if instrument:
                 cmd.append("--instrument")
             procs.append(
