@@ -328,12 +328,12 @@ async def sim_process(
     if log is not None:
         args += ["--log", str(log)]
     args += list(extra_args)
-    async with server_process(args) as sim:
+    async with server_process(args, "sim-server") as sim:
         yield sim
 
 
 @contextlib.asynccontextmanager
-async def server_process(args: Sequence[str]) -> AsyncIterator[SimProcess]:
+async def server_process(args: Sequence[str], name: str) -> AsyncIterator[SimProcess]:
     """Start a provider server that prints its URL as its first line; stop it on exit."""
     proc = await asyncio.create_subprocess_exec(
         *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO
@@ -344,7 +344,7 @@ async def server_process(args: Sequence[str]) -> AsyncIterator[SimProcess]:
         url = line.decode().strip()
         if not url.startswith(("ws://", "wss://")):
             err = await proc.stderr.read() if proc.stderr else b""
-            raise RuntimeError(f"{args[2]} did not start: {err.decode(errors='replace')[-500:]}")
+            raise RuntimeError(f"{name} did not start: {err.decode(errors='replace')[-500:]}")
         yield SimProcess(proc, url)
     finally:
         if proc.returncode is None:

@@ -10,12 +10,12 @@ sim per session: its events are the sim's, recorded once, and are replayed from 
 * :func:`capture` runs the real sim (``--log``) with one vocalis session for two responses (a
   word, then the continuous load's two messages) and keeps ``session.created``,
   ``conversation.created``, the ``session.updated`` that answered vocalis's
-  ``session.update``, and the second response's events. Ids become
-  slots (session, response, the two items, the item before them, the request's
-  ``metadata.client_event_id``, each event); each event's due
-  time is the audio the sim had streamed before it (as the sim paces: a chunk goes out when the
-  timeline reaches its start). The recorder keeps only the byte count of each audio delta, so
-  the replay cuts that many bytes of espeak speech of the message's text.
+  ``session.update``, and the second response's events. Ids become slots (session, response,
+  the two items, the item before them, the request's ``metadata.client_event_id``, each
+  event); each event's due time is the audio the sim had streamed before it (as the sim
+  paces: a chunk goes out when the timeline reaches its start). The recorder keeps only the
+  byte count of each audio delta, so the replay cuts that many bytes of espeak speech of the
+  message's text.
 * The server (``python -m bench.replay_provider --recording FILE``, picows on uvloop) answers
   ``session.update``, ``response.create`` (a fresh response with new ids, paced at ``--pace``)
   and ``input_audio_buffer.clear`` (the density bench's RTT probe); appends are recognised by
@@ -52,6 +52,7 @@ from bench.common import (
 
 BYTES_PER_MS = 48  # 24 kHz pcm16, the sim's default output format
 TICK_S = 0.005
+RECORDING_VERSION = 2  # a cached recording of another version is captured again
 _APPEND_PREFIX = b'{"type":"input_audio_buffer.append"'
 CLEARED = '{{"type":"input_audio_buffer.cleared","event_id":{E}}}'
 
@@ -110,6 +111,7 @@ def recording_from_log(lines: list[dict[str, Any]]) -> dict[str, Any]:
         return _template({**event, "event_id": "@E@"}, {"S": session_id}).replace('"@E@"', "{E}")
 
     return {
+        "version": RECORDING_VERSION,
         "session_created": fixed("session.created"),
         "conversation_created": fixed("conversation.created"),
         "session_updated": fixed("session.updated"),
@@ -148,14 +150,22 @@ async def capture(path: Path, scratch: Path) -> Path:
     return path
 
 
+def _version(recording: Path) -> int | None:
+    try:
+        return int(json.loads(recording.read_text(encoding="utf-8")).get("version", 0))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 @contextlib.asynccontextmanager
 async def replay_process(scratch: Path, *, pace: float) -> AsyncIterator[SimProcess]:
-    """The replay server in its own process (capturing its recording first if missing)."""
+    """The replay server in its own process (capturing its recording first when the scratch
+    folder has none of this version)."""
     recording = scratch / "replay_continuous.json"
-    if not recording.exists():
+    if _version(recording) != RECORDING_VERSION:
         await capture(recording, scratch)
     args = [sys.executable, "-m", "bench.replay_provider", "--recording", str(recording)]
-    async with server_process([*args, "--pace", str(pace)]) as server:
+    async with server_process([*args, "--pace", str(pace)], "replay provider") as server:
         yield server
 
 
@@ -293,8 +303,11 @@ def make_listener(replayer: Replayer) -> Any:
             data = frame.get_payload_as_bytes()
             if data.startswith(_APPEND_PREFIX):
                 return
-            event = json.loads(data)
-            kind = event.get("type")
+            try:
+                event = json.loads(data)
+                kind = event.get("type")
+            except (ValueError, AttributeError):
+                return  # not an event object: the load's clients never send one; ignore it
             if kind == "session.update":
                 self.send(self.render(replayer.recording["session_updated"], self.session))
             elif kind == "input_audio_buffer.clear":

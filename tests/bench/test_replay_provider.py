@@ -35,6 +35,7 @@ async def test_density_point_on_the_replay_provider(mode: str, tmp_path: Path) -
 async def test_recorded_response_renders_with_fresh_ids(tmp_path: Path) -> None:
     path = await replay_provider.capture(tmp_path / "recording.json", tmp_path)
     recording = json.loads(path.read_text(encoding="utf-8"))
+    assert recording["version"] == replay_provider.RECORDING_VERSION  # a cache of another is redone
     request = {"type": "response.create", "response": {"metadata": {"client_event_id": "t7"}}}
     slots = replay_provider.response_slots(3, 2, "item_before", request)
     events = []
