@@ -162,6 +162,28 @@ def run_on(loop: LoopKind, main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)
 
 
+CPU_PROBE_LOOPS = 200_000
+
+
+def cpu_probe_ms() -> float:
+    """Milliseconds a fixed pure-Python loop takes on this process' core (best of 3).
+
+    Why: the project machine is a VM whose cores sometimes run much slower (work that takes
+    0.5 s took up to 0.95 s minutes later, with its CPU time inflated as much: no steal in
+    ``/proc/stat``, the host's contention is invisible to the guest). Every CPU-per-session
+    figure moves with it, so a point records this probe next to its figures (11.5 ms on the
+    project machine at its usual speed, 2026-12-03).
+    """
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        x = 0
+        for i in range(CPU_PROBE_LOOPS):
+            x += i * i
+        best = min(best, time.process_time() - start)
+    return round(best * 1000.0, 2)
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores spent busy since boot (``/proc/stat``): with the agent's and the
     sim's own CPU this shows whether *other* load shared the machine during a measurement."""

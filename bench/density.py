@@ -56,6 +56,7 @@ from bench.common import (
     LagProbe,
     caller_cycle,
     connect_sim,
+    cpu_probe_ms,
     frames_of,
     log,
     machine_busy_seconds,
@@ -549,6 +550,7 @@ async def run_point(
         try:
             async with asyncio.timeout(limit):
                 await window.wait()
+                speed = [cpu_probe_ms()]
                 rtt_task = asyncio.create_task(_sim_rtt(sim.base_url, timing.window_s))
                 sim_cpu0 = sim.cpu_seconds()
                 busy0 = machine_busy_seconds()
@@ -559,6 +561,7 @@ async def run_point(
                 sim_window = time.perf_counter() - t0
                 sim_rss = sim.rss()
                 sim_rtt = await rtt_task
+                speed.append(cpu_probe_ms())
                 results = await asyncio.gather(*readers)
         except TimeoutError:
             for p in procs:
@@ -569,12 +572,15 @@ async def run_point(
             sim_rtt = []
             sim_window = 1.0
             sim_rss = 0
+            speed = []
     point = _aggregate(
         mode, sessions, workers, timing, results, sim_cpu1 - sim_cpu0, sim_window, sim_rss
     )
     # Everything else the machine did meanwhile (other jobs, the orchestrator): a noisy
     # neighbour shows up here instead of silently inflating lag.
     point["sim_rtt_ms"] = stats(sim_rtt)
+    # The machine's speed at the window's start and end (bench.common.cpu_probe_ms).
+    point["cpu_probe_ms"] = speed
     point["machine_busy_cores"] = round(busy / sim_window, 3)
     point["other_cpu_cores"] = round(
         max(0.0, point["machine_busy_cores"] - point["agent_cpu_cores"] - point["sim_cpu_cores"]),

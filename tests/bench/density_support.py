@@ -29,3 +29,5 @@ def check_point(point: dict[str, Any], sessions: int) -> None:
     assert point["rss_per_session_mb"] <= max(point["rss_added_mb"], 0.0) + 1e-9
     # The strict pass (issue #17: no loop stall of 20 ms) is the pass plus the lag maximum.
     assert point["ok_max"] == (point["ok"] and point["lag_max_ms"] < density.LAG_MAX_LIMIT_MS)
+    # The machine's speed at the window's edges: a loop of fixed work, in ms, not s or µs.
+    assert len(point["cpu_probe_ms"]) == 2 and all(0.5 < x < 1000 for x in point["cpu_probe_ms"])
