@@ -121,6 +121,17 @@ class SessionDriver:
         for _ in range(round(seconds / FRAME_S)):
             await self.clock.advance(FRAME_S)
 
+    async def play_until(self, predicate: Callable[[], bool], limit_s: float = 60.0) -> None:
+        """Advance playback until `predicate()` holds (each harness knows its provider)."""
+        raise NotImplementedError
+
+    async def hear_reply(self, text: str, index: int) -> ResponseRun:
+        """The caller says `text`; the index-th reply plays to its end and the session idles."""
+        self.say(text)
+        run = await self.response(index)
+        await self.play_until(lambda: run.settled and self.session.snapshot().idle)
+        return run
+
     def say(self, text: str, trailing_silence_ms: float = 700) -> None:
         """The caller says `text` (pushed at once; the server VAD finds speech and its end)."""
         self.transport.source.push(speech(text))

@@ -20,12 +20,8 @@ async def test_a_settled_response_resyncs_without_a_task() -> None:
     scenario = {"responses": [{"say": TEXT}, {"say": "You are welcome."}]}
     async with harness(scenario) as h:
         with created_tasks() as tasks:
-            h.say("Where is my order?")
-            first = await h.response(0)
-            await h.play_until(lambda: first.settled and h.session.snapshot().idle)
-            h.say("Thanks.")
-            second = await h.response(1)
-            await h.play_until(lambda: second.settled and h.session.snapshot().idle)
+            await h.hear_reply("Where is my order?", 0)
+            await h.hear_reply("Thanks.", 1)
         assert [t.get_name() for t in tasks if "resync" in t.get_name()] == []
         assert h.client_events("conversation.item.create") == []
         assert h.client_events("conversation.item.delete") == []

@@ -27,12 +27,8 @@ SCENARIO = {
 async def test_played_responses_resync_without_a_task() -> None:
     async with gemini_harness(SCENARIO) as h:
         with created_tasks() as tasks:
-            h.say("Where is my order?")
-            first = await h.response(0)
-            await h.play_until(lambda: first.settled and h.session.snapshot().idle)
-            h.say("Thanks.")
-            second = await h.response(1)
-            await h.play_until(lambda: second.settled and h.session.snapshot().idle)
+            await h.hear_reply("Where is my order?", 0)
+            await h.hear_reply("Thanks.", 1)
         assert [t.get_name() for t in tasks if "resync" in t.get_name()] == []
         assert (h.provider.reseeds, h.provider.corrections) == (0, 0)
         assert [text for role, text in h.service_texts() if role == "model"] == [
