@@ -192,8 +192,11 @@ class GeminiRealtimeSession(SocketLifecycle, RealtimeSession):
         """See `RealtimeSession.sync_history_nowait`: done at once unless the plan re-seeds (a
         new connection) or a switch or a lost socket needs the awaited path; a correction
         note is one synchronous send, so it is done here too."""
-        conn = self._conn
-        if self._closing or conn is None or not conn.alive or self._switch_lock.locked():
+        if self._switch_lock.locked():
+            return False
+        try:
+            self._require_conn()  # closed or disconnected: the awaited path reports it
+        except OperationError:
             return False
         plan, _now = self._heard_plan(items)
         if isinstance(plan, Reseed):
