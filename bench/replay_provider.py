@@ -222,7 +222,7 @@ class Replayer:
                 continue
             while stream.index < len(events):
                 index = stream.index
-                due, text, size = events[index][:3]
+                due, text, size, _item, _offset = events[index]
                 if stream.started + due / 1000.0 / self.pace > now:
                     break
                 stream.index += 1
@@ -244,6 +244,11 @@ def render(template: str, slots: dict[str, str], event_id: str) -> bytes:
     return template.format_map({**slots, "E": json.dumps(event_id)}).encode()
 
 
+def session_slots(connection: int) -> dict[str, str]:
+    """The slot every message of a connection carries: its session id."""
+    return {"S": json.dumps(f"sess_replay{connection:06d}")}
+
+
 def response_slots(
     connection: int, response: int, previous_item: str | None, request: dict[str, Any]
 ) -> dict[str, str]:
@@ -252,7 +257,7 @@ def response_slots(
     prefix = f"{connection}x{response}"
     tag = ((request.get("response") or {}).get("metadata") or {}).get("client_event_id")
     return {
-        "S": json.dumps(f"sess_replay{connection:06d}"),
+        **session_slots(connection),
         "R": json.dumps(f"resp_{prefix}"),
         "I0": json.dumps(f"item_{prefix}a"),
         "I1": json.dumps(f"item_{prefix}b"),
@@ -276,7 +281,7 @@ def make_listener(replayer: Replayer) -> Any:
             self.responses = 0
             self.last_item: str | None = None
             self.active = False
-            self.session = {"S": json.dumps(f"sess_replay{self.number:06d}")}
+            self.session = session_slots(self.number)
 
         def send(self, data: bytes) -> None:
             self.transport.send(WSMsgType.TEXT, data)
