@@ -27,7 +27,8 @@ def check_point(point: dict[str, Any], sessions: int) -> None:
     # A Python process with numpy and the runtime: tens of MB, never bytes or terabytes.
     assert 10 < point["rss_total_mb"] < 4000
     assert point["rss_per_session_mb"] <= max(point["rss_added_mb"], 0.0) + 1e-9
-    # The strict pass (issue #17: no loop stall of 20 ms) is the pass plus the lag maximum.
-    assert point["ok_max"] == (point["ok"] and point["lag_max_ms"] < density.LAG_MAX_LIMIT_MS)
+    # The strict pass (no loop stall of 20 ms) never passes where the pass fails
+    # (test_density_pass.py checks how it is decided).
+    assert point["ok"] or not point["ok_max"]
     # The machine's speed at the window's edges: a loop of fixed work, in ms, not s or µs.
     assert len(point["cpu_probe_ms"]) == 2 and all(0.5 < x < 1000 for x in point["cpu_probe_ms"])
